@@ -1,0 +1,85 @@
+//! The `network!` input as plain Rust types, exactly as the user wrote it: nothing is
+//! validated or unrolled here. `check` turns this into the checked model that `expand` reads.
+
+use proc_macro2::Span;
+use syn::{Attribute, Ident, Type, Visibility};
+
+/// `network! { #[attrs] vis struct Name<T> { items } }`.
+pub struct Network {
+    /// Outer attributes, copied onto the generated struct (`#[derive]` is rejected by `check`).
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    /// The element type between the angle brackets (`f32`, `f64`), emitted as written.
+    pub elem: Type,
+    /// Span of the `{ ... }` body, for errors about the list as a whole.
+    pub body_span: Span,
+    pub items: Vec<Item>,
+}
+
+/// One entry of a layer list. New kinds (`residual { .. }`) join as new variants.
+pub enum Item {
+    /// `input 64`
+    Input(Width),
+    /// `dense 128 [he_init, relu]`
+    Dense(Dense),
+    /// A standalone activation: `relu`, `tanh`, ...
+    Activation(ActivationItem),
+    /// `layer path::Type (64 -> 64) [frozen]`
+    Layer(UserLayer),
+    /// `repeat 3 { items }`
+    Repeat(Repeat),
+}
+
+/// An integer written by the user, with its span for error messages.
+#[derive(Clone, Copy)]
+pub struct Width {
+    pub value: usize,
+    pub span: Span,
+}
+
+/// An attribute in the `[...]` after a layer. Only bare names for now; arguments
+/// (`leaky_relu(0.1)`) would be a new field here.
+#[derive(Clone)]
+pub struct RawAttr {
+    pub name: Ident,
+}
+
+pub struct Dense {
+    /// The `dense` keyword, for errors about the layer as a whole.
+    pub keyword: Ident,
+    pub width: Width,
+    pub attrs: Vec<RawAttr>,
+}
+
+pub struct ActivationItem {
+    pub name: Ident,
+}
+
+pub struct UserLayer {
+    pub keyword: Ident,
+    pub ty: Type,
+    pub inputs: Width,
+    pub outputs: Width,
+    pub attrs: Vec<RawAttr>,
+}
+
+pub struct Repeat {
+    pub keyword: Ident,
+    pub count: Width,
+    pub items: Vec<Item>,
+}
+
+/// The item keywords, as listed in error messages.
+pub const ITEM_KEYWORDS: &[&str] = &[
+    "input",
+    "dense",
+    "layer",
+    "repeat",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "identity",
+];

@@ -1,0 +1,126 @@
+//! Finite-difference gradient checks for whole layers and whole networks, in f64.
+//!
+//! Both use the loss `L = sum(y * r)` with fixed pseudo-random `r`, so that `dL/dy = r`
+//! exercises every output, and compare the backward pass with central differences of the
+//! training-mode forward pass, for the input and for every trainable parameter.
+
+use crate::layer::{Backward, Trainable};
+use crate::network::TrainableNetwork;
+use bytemuck::{Pod, Zeroable};
+use gradflow_tensor::gradcheck::{check_gradient, test_values, GradCheck};
+use std::vec::Vec;
+
+/// The outcome of checking a layer or network: its input gradient and its parameter gradients.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelCheck {
+    /// Check of `dL/dx`.
+    pub input: GradCheck,
+    /// Check of every trainable parameter, flattened in visiting order (`None` without any).
+    pub params: Option<GradCheck>,
+}
+
+impl ModelCheck {
+    /// Whether input and parameter gradients all agree to within `tolerance`.
+    pub fn passes(&self, tolerance: f64) -> bool {
+        self.input.passes(tolerance) && self.params.is_none_or(|p| p.passes(tolerance))
+    }
+}
+
+fn weights<O: Pod, const B: usize>() -> Vec<f64> {
+    let n = B * core::mem::size_of::<O>() / core::mem::size_of::<f64>();
+    (0..n).map(|i| test_values::<1>(1000 + i as u64)[0]).collect()
+}
+
+fn dot(y: &[f64], r: &[f64]) -> f64 {
+    y.iter().zip(r).map(|(y, r)| y * r).sum()
+}
+
+/// Adds `delta` to element `index` of the model's trainable parameters, flattened in visiting
+/// order.
+fn nudge<M: Trainable<f64>>(model: &mut M, grads: &M::Grads, index: usize, delta: f64) {
+    let mut offset = 0;
+    model.visit_params::<0>(grads, [], &mut |p| {
+        if (offset..offset + p.value.len()).contains(&index) {
+            p.value[index - offset] += delta;
+        }
+        offset += p.value.len();
+    });
+}
+
+fn flat_grads<M: Trainable<f64>>(model: &mut M, grads: &M::Grads) -> Vec<f64> {
+    let mut flat = Vec::new();
+    model.visit_params::<0>(grads, [], &mut |p| flat.extend_from_slice(p.grad));
+    flat
+}
+
+/// The shared procedure: `loss(model, x)` runs the training-mode forward pass and returns
+/// `sum(y * r)`; `dx` and `grads` are the analytic gradients for the unperturbed input.
+fn check_model<M: Trainable<f64>>(
+    model: &mut M,
+    x: &[f64],
+    dx: &[f64],
+    grads: &M::Grads,
+    mut loss: impl FnMut(&mut M, &[f64]) -> f64,
+) -> ModelCheck {
+    let mut xs = x.to_vec();
+    let input = check_gradient(dx, |i, d| {
+        xs[i] += d;
+        let l = loss(model, &xs);
+        xs[i] -= d;
+        l
+    });
+    let analytic = flat_grads(model, grads);
+    let params = (!analytic.is_empty()).then(|| {
+        check_gradient(&analytic, |i, d| {
+            nudge(model, grads, i, d);
+            let l = loss(model, x);
+            nudge(model, grads, i, -d);
+            l
+        })
+    });
+    ModelCheck { input, params }
+}
+
+/// Checks a layer's backward pass at input `x` against central differences.
+pub fn check_layer<L, const B: usize>(layer: &mut L, x: &[L::Input; B]) -> ModelCheck
+where
+    L: Backward<f64>,
+    L::Input: Pod,
+    L::Output: Pod,
+{
+    let r = weights::<L::Output, B>();
+    let mut y: [L::Output; B] = Zeroable::zeroed();
+    let mut cache: L::Cache<B> = Zeroable::zeroed();
+    layer.forward_train(x, &mut y, &mut cache);
+    let dy: [L::Output; B] = *bytemuck::from_bytes(bytemuck::cast_slice(&r));
+    let mut dx: [L::Input; B] = Zeroable::zeroed();
+    let mut grads: L::Grads = Zeroable::zeroed();
+    layer.backward(x, &y, &cache, &dy, Some(&mut dx), Some(&mut grads));
+    check_model(layer, bytemuck::cast_slice(x), bytemuck::cast_slice(&dx), &grads, |l, xs| {
+        let x: &[L::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
+        let mut y: [L::Output; B] = Zeroable::zeroed();
+        let mut cache: L::Cache<B> = Zeroable::zeroed();
+        l.forward_train(x, &mut y, &mut cache);
+        dot(bytemuck::cast_slice(&y), &r)
+    })
+}
+
+/// Checks a whole network's backward pass at input `x` against central differences.
+pub fn check_network<N, const B: usize>(net: &mut N, x: &[N::Input; B]) -> ModelCheck
+where
+    N: TrainableNetwork<f64>,
+    N::Input: Pod,
+    N::Output: Pod,
+{
+    let r = weights::<N::Output, B>();
+    let mut cache = crate::memory::zeroed_box::<N::Cache<B>>();
+    net.forward_train(x, &mut cache);
+    let dy: [N::Output; B] = *bytemuck::from_bytes(bytemuck::cast_slice(&r));
+    let mut dx: [N::Input; B] = Zeroable::zeroed();
+    let mut grads = crate::memory::zeroed_box::<N::Grads>();
+    net.backward_into(&mut cache, &dy, Some(&mut dx), &mut grads);
+    check_model(net, bytemuck::cast_slice(x), bytemuck::cast_slice(&dx), &grads, |n, xs| {
+        let x: &[N::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
+        dot(bytemuck::cast_slice(n.forward_train(x, &mut cache)), &r)
+    })
+}

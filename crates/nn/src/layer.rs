@@ -1,0 +1,163 @@
+//! The two traits every layer implements, and the views through which optimizers,
+//! diagnostics and serialization see a layer's tensors.
+//!
+//! A layer works on a batch `[Self::Input; B]` where `B` is a const generic of the call, so
+//! one set of parameters serves every compile-time batch size. The network owns the
+//! activations: `forward_train` writes its output into a buffer the network keeps, and
+//! `backward` receives that same input and output again, so no layer copies its input to
+//! remember it. What else a layer needs for its backward pass lives in its `Cache<B>`.
+
+use bytemuck::Zeroable;
+use gradflow_tensor::Scalar;
+use rand::RngCore;
+
+/// The inference and training-mode forward passes of a layer.
+pub trait Forward<T: Scalar> {
+    /// One input sample, a plain array such as `[T; 64]`.
+    type Input: Copy + Zeroable;
+    /// One output sample.
+    type Output: Copy + Zeroable;
+    /// What the backward pass needs beyond the layer's input and output, for a batch of `B`
+    /// (`()` for most layers).
+    type Cache<const B: usize>: Zeroable;
+
+    /// Short kind name used in parameter names and reports (`"dense"`, `"relu"`).
+    const KIND: &'static str;
+
+    /// Number of scalars the layer stores (parameters and running statistics).
+    const PARAM_COUNT: usize = 0;
+
+    /// Draws fresh parameters. The network calls it once, on a zeroed layer.
+    fn init(&mut self, rng: &mut dyn RngCore) {
+        let _ = rng;
+    }
+
+    /// Inference: `y = layer(x)`, overwriting `y`.
+    fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]);
+
+    /// Training mode: like [`Forward::forward`], and fills `cache` for [`Backward::backward`].
+    /// Layers with state that training updates (running statistics) take `&mut self`.
+    fn forward_train<const B: usize>(
+        &mut self,
+        x: &[Self::Input; B],
+        y: &mut [Self::Output; B],
+        cache: &mut Self::Cache<B>,
+    );
+
+    /// Visits every tensor the layer stores, trainable or not, in a fixed order.
+    fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
+        let _ = f;
+    }
+
+    /// Visits every tensor mutably, in the same order as [`Forward::visit_tensors`].
+    fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
+        let _ = f;
+    }
+}
+
+/// The parameters of a layer that training updates, mirrored by a gradient struct.
+///
+/// Optimizer state is a value of the same `Grads` type (one for SGD's velocity, two for
+/// Adam's moments), so an optimizer reaches every parameter with its gradient and state by
+/// construction: no gradient can go missing.
+pub trait Trainable<T: Scalar> {
+    /// Mirrors the trainable parameters; `()` for a layer without any.
+    type Grads: Zeroable;
+
+    /// Calls `f` once per trainable tensor with the tensor, its gradient and the matching
+    /// slices of each optimizer state in `states`.
+    fn visit_params<const N: usize>(
+        &mut self,
+        grads: &Self::Grads,
+        states: [&mut Self::Grads; N],
+        f: &mut dyn FnMut(Param<'_, T, N>),
+    );
+}
+
+/// The backward pass of a layer. Training a network requires it of every layer.
+#[diagnostic::on_unimplemented(
+    message = "layer `{Self}` has no backward pass, so a network that contains it cannot be trained",
+    label = "training needs a backward pass through every layer",
+    note = "implement `gradflow::nn::Backward<{T}>` for `{Self}`, or use this network for inference only (`forward`, `predict`)"
+)]
+pub trait Backward<T: Scalar>: Forward<T> + Trainable<T> {
+    /// Given the batch's input `x`, output `y`, the cache filled by `forward_train` and the
+    /// loss gradient `dy` with respect to `y`:
+    /// - writes the gradient with respect to `x` into `dx`, when asked (the first layer of a
+    ///   network is not asked);
+    /// - adds the parameter gradients into `grads`, when given (a frozen layer is given none).
+    #[allow(clippy::too_many_arguments)]
+    fn backward<const B: usize>(
+        &self,
+        x: &[Self::Input; B],
+        y: &[Self::Output; B],
+        cache: &Self::Cache<B>,
+        dy: &[Self::Output; B],
+        dx: Option<&mut [Self::Input; B]>,
+        grads: Option<&mut Self::Grads>,
+    );
+}
+
+/// One trainable tensor seen by an optimizer, flattened.
+pub struct Param<'a, T, const N: usize> {
+    /// Field name of the layer in its network (`"dense_0"`); empty for a lone layer.
+    pub layer: &'static str,
+    /// Name of the tensor within its layer (`"weight"`, `"bias"`).
+    pub name: &'static str,
+    /// The parameter values.
+    pub value: &'a mut [T],
+    /// Its gradient, accumulated by `backward`.
+    pub grad: &'a [T],
+    /// The optimizer's state for this tensor, one slice per state buffer.
+    pub state: [&'a mut [T]; N],
+}
+
+/// Whether a stored tensor is learned by gradient descent or is a statistic kept for inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorKind {
+    /// Updated by the optimizer (weights, biases, batchnorm's gamma and beta).
+    Trainable,
+    /// Learned by a trainable layer that is frozen: stored, never updated.
+    Frozen,
+    /// Updated during training-mode forward passes, not by gradients (running mean, variance).
+    RunningStat,
+}
+
+/// A read-only view of one stored tensor.
+#[derive(Clone, Copy, Debug)]
+pub struct Tensor<'a, T> {
+    /// Field name of the layer in its network; empty for a lone layer.
+    pub layer: &'static str,
+    /// Name of the tensor within its layer.
+    pub name: &'static str,
+    /// What kind of tensor it is.
+    pub kind: TensorKind,
+    /// Its logical shape, outermost first (a dense weight is `[inputs, outputs]`).
+    pub shape: &'a [usize],
+    /// Its values, row-major.
+    pub data: &'a [T],
+}
+
+/// A mutable view of one stored tensor.
+#[derive(Debug)]
+pub struct TensorMut<'a, T> {
+    /// Field name of the layer in its network; empty for a lone layer.
+    pub layer: &'static str,
+    /// Name of the tensor within its layer.
+    pub name: &'static str,
+    /// What kind of tensor it is.
+    pub kind: TensorKind,
+    /// Its logical shape, outermost first.
+    pub shape: &'a [usize],
+    /// Its values, row-major.
+    pub data: &'a mut [T],
+}
+
+/// Splits an array of optimizer states into per-tensor states with `part` (for example
+/// `|g| &mut g.weight[..]`). Used by layers' [`Trainable::visit_params`].
+pub fn split_states<'a, G, T, const N: usize>(
+    states: &'a mut [&mut G; N],
+    part: impl Fn(&'a mut G) -> &'a mut [T],
+) -> [&'a mut [T]; N] {
+    states.each_mut().map(|s| part(&mut **s))
+}

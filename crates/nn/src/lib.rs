@@ -1,0 +1,33 @@
+//! gradflow-nn: layers, initializers, losses and optimizers over gradflow-tensor.
+//!
+//! Everything here is `no_std` and allocation-free; the `alloc` feature adds heap
+//! constructors for networks too big for the stack, and `std` adds gradient-check helpers.
+//! The `network!` macro of the `gradflow` crate strings these layers together.
+#![no_std]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod activation;
+pub mod dense;
+#[cfg(feature = "std")]
+pub mod gradcheck;
+pub mod init;
+pub mod layer;
+pub mod loss;
+pub mod memory;
+pub mod network;
+pub mod optim;
+
+pub use activation::{
+    Activation, ActivationFn, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Tanh,
+};
+pub use dense::{Dense, DenseGrads};
+pub use gradflow_tensor::Scalar;
+pub use init::Init;
+pub use layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
+pub use network::{LayerInfo, Network, TrainableNetwork};
+pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};

@@ -1,0 +1,157 @@
+//! Losses: mean squared error and softmax cross-entropy fused with its softmax.
+//!
+//! Each returns the batch-mean loss and writes its gradient with respect to the predictions,
+//! ready to be passed to a network's `backward`.
+
+use core::fmt;
+use gradflow_tensor::{softmax, Scalar};
+
+/// A label that names no class: the loss cannot be computed, and nothing was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LabelOutOfRange {
+    /// Position of the sample in the batch.
+    pub sample: usize,
+    /// The label found.
+    pub label: usize,
+    /// The number of classes (valid labels are `0..classes`).
+    pub classes: usize,
+}
+
+impl fmt::Display for LabelOutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sample {} has label {}, but the network has {} classes (labels 0..={})",
+            self.sample,
+            self.label,
+            self.classes,
+            self.classes.saturating_sub(1)
+        )
+    }
+}
+
+impl core::error::Error for LabelOutOfRange {}
+
+/// Softmax cross-entropy: `mean_b(-log softmax(logits[b])[labels[b]])`.
+///
+/// Writes `dlogits = (softmax(logits) - onehot(labels)) / B`. Fusing the softmax into the loss
+/// is both faster and numerically stable: the gradient never divides by a probability.
+///
+/// ```
+/// use gradflow_nn::loss::softmax_cross_entropy;
+/// let mut d = [[0.0f32; 3]; 1];
+/// let loss = softmax_cross_entropy(&[[0.0, 0.0, 0.0]], &[2], &mut d).unwrap();
+/// assert!((loss - 3f32.ln()).abs() < 1e-6);
+/// assert!(softmax_cross_entropy(&[[0.0f32; 3]], &[3], &mut d).is_err());
+/// ```
+pub fn softmax_cross_entropy<T: Scalar, const C: usize, const B: usize>(
+    logits: &[[T; C]; B],
+    labels: &[usize; B],
+    dlogits: &mut [[T; C]; B],
+) -> Result<T, LabelOutOfRange> {
+    if let Some((sample, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= C) {
+        return Err(LabelOutOfRange { sample, label, classes: C });
+    }
+    let inv_b = T::ONE / T::from_f64(B.max(1) as f64);
+    let mut total = T::ZERO;
+    for ((z, &label), d) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
+        let mut log_p = [T::ZERO; C];
+        softmax::log_softmax(z, &mut log_p);
+        total -= log_p[label];
+        for (d, lp) in d.iter_mut().zip(log_p) {
+            *d = lp.exp() * inv_b;
+        }
+        d[label] -= inv_b;
+    }
+    Ok(total * inv_b)
+}
+
+/// Mean squared error over all `B * N` elements; writes `dpred = 2 (pred - target) / (B N)`.
+pub fn mse<T: Scalar, const N: usize, const B: usize>(
+    pred: &[[T; N]; B],
+    target: &[[T; N]; B],
+    dpred: &mut [[T; N]; B],
+) -> T {
+    let inv = T::ONE / T::from_f64((B * N).max(1) as f64);
+    let two = T::from_f64(2.0);
+    let mut total = T::ZERO;
+    for ((p, t), d) in pred.iter().zip(target).zip(dpred.iter_mut()) {
+        for ((&p, &t), d) in p.iter().zip(t).zip(d.iter_mut()) {
+            let e = p - t;
+            total += e * e;
+            *d = two * e * inv;
+        }
+    }
+    total * inv
+}
+
+/// Index of the largest value (the first on ties); NaNs never win. `0` for an empty slice.
+pub fn argmax<T: Scalar>(values: &[T]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] || (values[best] != values[best] && v == v) {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gradflow_tensor::gradcheck::{check_gradient, test_values};
+
+    #[test]
+    fn cross_entropy_gradient_matches_finite_differences() {
+        let logits: [[f64; 5]; 3] = core::array::from_fn(|b| test_values::<5>(b as u64).map(|v| 4.0 * v));
+        let labels = [0, 4, 2];
+        let mut d = [[0.0; 5]; 3];
+        softmax_cross_entropy(&logits, &labels, &mut d).unwrap();
+        let check = check_gradient(d.as_flattened(), |k, delta| {
+            let mut z = logits;
+            z.as_flattened_mut()[k] += delta;
+            softmax_cross_entropy(&z, &labels, &mut [[0.0; 5]; 3]).unwrap()
+        });
+        assert!(check.passes(1e-6), "{check:?}");
+    }
+
+    #[test]
+    fn cross_entropy_is_stable_for_huge_logits() {
+        let mut d = [[0.0f32; 2]; 1];
+        let loss = softmax_cross_entropy(&[[1e4, -1e4]], &[1], &mut d).unwrap();
+        assert!((loss - 2e4).abs() / 2e4 < 1e-6);
+        assert!(d.iter().flatten().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn cross_entropy_rejects_bad_label_without_writing() {
+        let mut d = [[7.0f64; 2]; 2];
+        let err = softmax_cross_entropy(&[[0.0; 2]; 2], &[1, 2], &mut d).unwrap_err();
+        assert_eq!(err, LabelOutOfRange { sample: 1, label: 2, classes: 2 });
+        assert_eq!(d, [[7.0; 2]; 2]);
+        #[cfg(feature = "std")]
+        assert!(std::string::ToString::to_string(&err).contains("label 2"));
+    }
+
+    #[test]
+    fn mse_gradient_matches_finite_differences() {
+        let p: [[f64; 4]; 2] = [test_values(1), test_values(2)];
+        let t: [[f64; 4]; 2] = [test_values(3), test_values(4)];
+        let mut d = [[0.0; 4]; 2];
+        let l = mse(&p, &t, &mut d);
+        assert!(l > 0.0);
+        let check = check_gradient(d.as_flattened(), |k, delta| {
+            let mut p = p;
+            p.as_flattened_mut()[k] += delta;
+            mse(&p, &t, &mut [[0.0; 4]; 2])
+        });
+        assert!(check.passes(1e-6), "{check:?}");
+    }
+
+    #[test]
+    fn argmax_takes_first_max_and_ignores_nan() {
+        assert_eq!(argmax(&[1.0f32, 3.0, 3.0, 2.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, 1.0, 0.5]), 1);
+        assert_eq!(argmax::<f32>(&[]), 0);
+    }
+}

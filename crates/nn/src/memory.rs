@@ -1,0 +1,48 @@
+//! Zero-initialised storage for networks, gradients, caches and optimizer state.
+//!
+//! Large networks and training caches hold megabytes. Building them on the stack and then
+//! moving them into a `Box` overflows small stacks, so they are allocated zeroed directly on
+//! the heap, and later reset in place.
+
+use bytemuck::Zeroable;
+
+/// A zeroed value on the stack (for small networks, and for `static`-free no-alloc use).
+pub fn zeroed<T: Zeroable>() -> T {
+    T::zeroed()
+}
+
+/// A zeroed value allocated directly on the heap, never built on the stack.
+#[cfg(feature = "alloc")]
+pub fn zeroed_box<T: Zeroable>() -> alloc::boxed::Box<T> {
+    bytemuck::zeroed_box()
+}
+
+/// Resets a value to all zeros in place.
+pub fn zero_in_place<T: Zeroable>(value: &mut T) {
+    bytemuck::fill_zeroes(core::slice::from_mut(value));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_in_place_clears_every_element() {
+        let mut a = [[1.5f32; 3]; 2];
+        zero_in_place(&mut a);
+        assert_eq!(a, [[0.0; 3]; 2]);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn zeroed_box_of_a_large_array_does_not_touch_the_stack() {
+        // 16 MiB: far more than a test thread's 2 MiB stack.
+        let b = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(|| zeroed_box::<[[f32; 1024]; 4096]>()[4095][1023])
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(b, 0.0);
+    }
+}

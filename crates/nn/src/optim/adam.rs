@@ -1,0 +1,136 @@
+//! Adam (Kingma and Ba 2015) with bias correction, and L2 weight decay added to the gradient
+//! as PyTorch's `Adam` does.
+
+use super::{require, ConfigError, Optimizer};
+use crate::layer::Trainable;
+use bytemuck::Zeroable;
+use gradflow_tensor::Scalar;
+
+/// Adam hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq, Zeroable)]
+pub struct AdamConfig {
+    /// Learning rate (> 0).
+    pub lr: f64,
+    /// Decay of the first moment, in `[0, 1)`.
+    pub beta1: f64,
+    /// Decay of the second moment, in `[0, 1)`.
+    pub beta2: f64,
+    /// Added to the denominator for stability (> 0).
+    pub eps: f64,
+    /// L2 penalty added to the gradient (>= 0).
+    pub weight_decay: f64,
+}
+
+impl AdamConfig {
+    /// The usual defaults (`beta1` 0.9, `beta2` 0.999, `eps` 1e-8) with learning rate `lr`.
+    pub fn new(lr: f64) -> Self {
+        Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+    }
+    /// Sets the weight decay.
+    pub fn weight_decay(self, weight_decay: f64) -> Self {
+        Self { weight_decay, ..self }
+    }
+    /// Sets both moment decays.
+    pub fn betas(self, beta1: f64, beta2: f64) -> Self {
+        Self { beta1, beta2, ..self }
+    }
+    fn validate(&self) -> Result<(), ConfigError> {
+        require("lr", self.lr, self.lr > 0.0, "positive and finite")?;
+        require("beta1", self.beta1, (0.0..1.0).contains(&self.beta1), "in [0, 1)")?;
+        require("beta2", self.beta2, (0.0..1.0).contains(&self.beta2), "in [0, 1)")?;
+        require("eps", self.eps, self.eps > 0.0, "positive and finite")?;
+        require("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "non-negative and finite")
+    }
+}
+
+/// Adam whose two moment estimates mirror the model's gradients `G`.
+#[derive(Clone, Debug, Zeroable)]
+pub struct Adam<G> {
+    config: AdamConfig,
+    steps: u64,
+    m: G,
+    v: G,
+}
+
+impl<G: Zeroable> Adam<G> {
+    /// An optimizer with zero moments.
+    pub fn new(config: AdamConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self { config, steps: 0, m: G::zeroed(), v: G::zeroed() })
+    }
+
+    /// Like [`Adam::new`], with the state allocated zeroed on the heap.
+    #[cfg(feature = "alloc")]
+    pub fn new_boxed(config: AdamConfig) -> Result<alloc::boxed::Box<Self>, ConfigError> {
+        config.validate()?;
+        let mut adam = crate::memory::zeroed_box::<Self>();
+        adam.config = config;
+        Ok(adam)
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+
+    /// Number of steps taken.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+}
+
+impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam<G> {
+    fn step(&mut self, model: &mut M, grads: &G) {
+        self.steps += 1;
+        let c = self.config;
+        let t = self.steps.min(i32::MAX as u64) as i32;
+        let correction1 = 1.0 - libm::pow(c.beta1, t as f64);
+        let correction2 = 1.0 - libm::pow(c.beta2, t as f64);
+        let (b1, b2) = (T::from_f64(c.beta1), T::from_f64(c.beta2));
+        let (one_b1, one_b2) = (T::from_f64(1.0 - c.beta1), T::from_f64(1.0 - c.beta2));
+        let step_size = T::from_f64(c.lr / correction1);
+        let inv_sqrt_c2 = T::from_f64(1.0 / libm::sqrt(correction2));
+        let (eps, wd) = (T::from_f64(c.eps), T::from_f64(c.weight_decay));
+        model.visit_params(grads, [&mut self.m, &mut self.v], &mut |p| {
+            let [m, v] = p.state;
+            for (((w, &g), m), v) in p.value.iter_mut().zip(p.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let g = g + wd * *w;
+                *m = b1 * *m + one_b1 * g;
+                *v = b2 * *v + one_b2 * g * g;
+                *w -= step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dense::{Dense, DenseGrads};
+
+    #[test]
+    fn first_steps_match_the_reference_rule() {
+        // With bias correction the first step is lr * g / (|g| + eps) = lr * sign(g).
+        let mut layer = Dense::<f64, 1, 1> { weight: [[1.0]], bias: [0.0] };
+        let mut adam = Adam::new(AdamConfig::new(0.1)).unwrap();
+        let g = DenseGrads { weight: [[3.0]], bias: [0.0] };
+        adam.step(&mut layer, &g);
+        assert!((layer.weight[0][0] - 0.9).abs() < 1e-9);
+        // Second step, gradient 1: m = 0.9*0.3 + 0.1 = 0.37 -> m_hat = 0.37/0.19;
+        // v = 0.999*0.009 + 0.001 = 0.009991 -> v_hat = 0.009991/0.001999.
+        let g = DenseGrads { weight: [[1.0]], bias: [0.0] };
+        adam.step(&mut layer, &g);
+        let expected = 0.9 - 0.1 * (0.37 / 0.19) / (libm::sqrt(0.009991 / 0.001999) + 1e-8);
+        assert!((layer.weight[0][0] - expected).abs() < 1e-9);
+        assert_eq!(layer.bias[0], 0.0);
+        assert_eq!(adam.steps(), 2);
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        type A = Adam<DenseGrads<f32, 1, 1>>;
+        assert_eq!(A::new(AdamConfig::new(0.0)).unwrap_err().name, "lr");
+        assert_eq!(A::new(AdamConfig::new(0.1).betas(1.0, 0.9)).unwrap_err().name, "beta1");
+        assert!(A::new(AdamConfig::new(0.1).weight_decay(f64::INFINITY)).is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! gradflow-tensor: allocation-free kernels over const-generic arrays.
+//!
+//! A sample is a plain array `[T; N]` and a batch is `[[T; N]; B]`. Every op lives in its own
+//! module beside its backward and its tests, so the derivative can be read next to the function
+//! it differentiates. Nothing here knows about layers or networks.
+#![no_std]
+#![warn(missing_docs)]
+
+pub mod elementwise;
+pub mod gradcheck;
+pub mod matmul;
+pub mod bias;
+mod scalar;
+pub mod softmax;
+
+pub use scalar::Scalar;

@@ -1,0 +1,134 @@
+//! The element type of every tensor: `f32` for speed, `f64` for gradient checks.
+
+use core::fmt::{Debug, Display};
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A floating-point element type. Implemented for `f32` and `f64`; the transcendental functions
+/// come from `libm`, so they behave the same with and without `std`.
+pub trait Scalar:
+    Copy
+    + Default
+    + Debug
+    + Display
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + bytemuck::Pod
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+{
+    /// Additive identity.
+    const ZERO: Self;
+    /// Multiplicative identity.
+    const ONE: Self;
+    /// The type's name as written in Rust source (`"f32"`).
+    const NAME: &'static str;
+
+    /// Converts from `f64`, rounding to nearest.
+    fn from_f64(x: f64) -> Self;
+    /// Widens to `f64`.
+    fn to_f64(self) -> f64;
+    /// `e^self`.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// Absolute value.
+    fn abs(self) -> Self;
+    /// Whether the value is neither infinite nor NaN.
+    fn is_finite(self) -> bool;
+
+    /// The larger of two values (`self` if they compare equal or unordered).
+    #[inline]
+    fn max(self, other: Self) -> Self {
+        if other > self {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// The smaller of two values (`self` if they compare equal or unordered).
+    #[inline]
+    fn min(self, other: Self) -> Self {
+        if other < self {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+macro_rules! impl_scalar {
+    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path) => {
+        impl Scalar for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NAME: &'static str = stringify!($t);
+
+            #[inline]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            #[inline]
+            fn ln(self) -> Self {
+                $ln(self)
+            }
+            #[inline]
+            fn sqrt(self) -> Self {
+                $sqrt(self)
+            }
+            #[inline]
+            fn tanh(self) -> Self {
+                $tanh(self)
+            }
+            #[inline]
+            fn abs(self) -> Self {
+                $abs(self)
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+        }
+    };
+}
+
+impl_scalar!(f32, libm::expf, libm::logf, libm::sqrtf, libm::tanhf, libm::fabsf);
+impl_scalar!(f64, libm::exp, libm::log, libm::sqrt, libm::tanh, libm::fabs);
+
+#[cfg(test)]
+mod tests {
+    use super::Scalar;
+
+    #[test]
+    fn math_matches_definitions() {
+        assert!((Scalar::exp(1.0f64) - core::f64::consts::E).abs() < 1e-15);
+        assert!((Scalar::ln(core::f64::consts::E) - 1.0f64).abs() < 1e-15);
+        assert_eq!(Scalar::sqrt(9.0f32), 3.0);
+        assert!((Scalar::tanh(0.5f64) - 0.46211715726000974).abs() < 1e-15);
+        assert_eq!(Scalar::max(1.0f32, 2.0), 2.0);
+        assert_eq!(Scalar::min(1.0f32, 2.0), 1.0);
+        assert!(!Scalar::is_finite(f32::NAN));
+        assert_eq!(f64::from_f64(0.25).to_f64(), 0.25);
+    }
+}

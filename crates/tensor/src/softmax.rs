@@ -1,0 +1,118 @@
+//! Numerically stable softmax and log-softmax over one sample, with their backward passes.
+//!
+//! Both subtract the sample's maximum before exponentiating, so large logits never overflow.
+
+use crate::Scalar;
+
+fn max_of<T: Scalar>(x: &[T]) -> T {
+    x.iter().copied().fold(x[0], Scalar::max)
+}
+
+/// `y = exp(x - max x) / sum(exp(x - max x))`. Overwrites `y`.
+pub fn softmax<T: Scalar, const N: usize>(x: &[T; N], y: &mut [T; N]) {
+    if N == 0 {
+        return;
+    }
+    let m = max_of(x);
+    let mut sum = T::ZERO;
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = (x - m).exp();
+        sum += *y;
+    }
+    let inv = T::ONE / sum;
+    for y in y.iter_mut() {
+        *y *= inv;
+    }
+}
+
+/// Backward of [`softmax`] given its output `y`: `dx = y * (dy - sum(dy * y))`.
+pub fn softmax_backward<T: Scalar, const N: usize>(y: &[T; N], dy: &[T; N], dx: &mut [T; N]) {
+    let mut s = T::ZERO;
+    for (&y, &g) in y.iter().zip(dy) {
+        s += y * g;
+    }
+    for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
+        *dx = y * (g - s);
+    }
+}
+
+/// `y = x - max x - ln(sum(exp(x - max x)))`. Overwrites `y`.
+pub fn log_softmax<T: Scalar, const N: usize>(x: &[T; N], y: &mut [T; N]) {
+    if N == 0 {
+        return;
+    }
+    let m = max_of(x);
+    let mut sum = T::ZERO;
+    for &x in x {
+        sum += (x - m).exp();
+    }
+    let log_sum = sum.ln() + m;
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = x - log_sum;
+    }
+}
+
+/// Backward of [`log_softmax`] given its output `y`: `dx = dy - exp(y) * sum(dy)`.
+pub fn log_softmax_backward<T: Scalar, const N: usize>(y: &[T; N], dy: &[T; N], dx: &mut [T; N]) {
+    let mut s = T::ZERO;
+    for &g in dy {
+        s += g;
+    }
+    for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(dy) {
+        *dx = g - y.exp() * s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_gradient, test_values};
+
+    #[test]
+    fn softmax_sums_to_one_and_survives_huge_logits() {
+        let mut y = [0.0f32; 3];
+        softmax(&[1000.0, 1001.0, 1002.0], &mut y);
+        assert!((y.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(y.iter().all(|v| v.is_finite()));
+        assert!(y[2] > y[1] && y[1] > y[0]);
+        // f32 resolves 1002 only to about 6e-5, so compare log-softmax in f64.
+        let mut l = [0.0f64; 3];
+        log_softmax(&[1000.0, 1001.0, 1002.0], &mut l);
+        assert!(l.iter().all(|v| v.is_finite()));
+        assert!((Scalar::exp(l[2]) - y[2] as f64).abs() < 1e-6);
+    }
+
+    fn check<F, G>(forward: F, backward: G)
+    where
+        F: Fn(&[f64; 7], &mut [f64; 7]),
+        G: Fn(&[f64; 7], &[f64; 7], &mut [f64; 7]),
+    {
+        let x = test_values::<7>(11).map(|v| 3.0 * v);
+        let r = test_values::<7>(12);
+        let loss = |x: &[f64; 7]| {
+            let mut y = [0.0; 7];
+            forward(x, &mut y);
+            y.iter().zip(&r).map(|(y, r)| y * r).sum::<f64>()
+        };
+        let mut y = [0.0; 7];
+        forward(&x, &mut y);
+        let mut dx = [0.0; 7];
+        backward(&y, &r, &mut dx);
+        let result = check_gradient(&dx, |k, d| {
+            let mut x = x;
+            x[k] += d;
+            loss(&x)
+        });
+        assert!(result.passes(1e-6), "{result:?}");
+    }
+
+    #[test]
+    fn softmax_gradient_matches_finite_differences() {
+        check(softmax, softmax_backward);
+    }
+
+    #[test]
+    fn log_softmax_gradient_matches_finite_differences() {
+        check(log_softmax, log_softmax_backward);
+    }
+}
