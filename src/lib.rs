@@ -30,7 +30,7 @@
 //!     let logits = net.forward_train(&x, &mut cache);
 //!     let loss = softmax_cross_entropy(logits, &labels, &mut dlogits).unwrap();
 //!     net.backward(&mut cache, &dlogits, &mut grads);
-//!     sgd.step(&mut net, &grads);
+//!     assert!(sgd.step(&mut net, &grads).applied);
 //!     assert!(loss.is_finite());
 //! }
 //! let classes: [usize; 8] = net.predict(&x);
@@ -45,6 +45,11 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "std")]
+pub mod data;
 
 // Lets the macro's `::gradflow::` paths resolve inside this crate's own doc tests and tests.
 extern crate self as gradflow;

@@ -26,7 +26,7 @@ pub enum Item {
     /// A standalone activation: `relu`, `tanh`, ...
     Activation(ActivationItem),
     /// `layer path::Type (64 -> 64) [frozen]`
-    Layer(UserLayer),
+    Layer(Box<UserLayer>),
     /// `repeat 3 { items }`
     Repeat(Repeat),
 }
@@ -46,8 +46,6 @@ pub struct RawAttr {
 }
 
 pub struct Dense {
-    /// The `dense` keyword, for errors about the layer as a whole.
-    pub keyword: Ident,
     pub width: Width,
     pub attrs: Vec<RawAttr>,
 }
@@ -57,7 +55,6 @@ pub struct ActivationItem {
 }
 
 pub struct UserLayer {
-    pub keyword: Ident,
     pub ty: Type,
     pub inputs: Width,
     pub outputs: Width,

@@ -39,7 +39,10 @@ impl Initializer {
     ];
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, i)| *i)
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, i)| *i)
     }
 
     /// The variant name of `gradflow::nn::Init`.

@@ -32,7 +32,9 @@ pub struct Activation<T, F, const N: usize> {
 
 impl<T, F, const N: usize> Default for Activation<T, F, N> {
     fn default() -> Self {
-        Self { marker: PhantomData }
+        Self {
+            marker: PhantomData,
+        }
     }
 }
 
@@ -69,7 +71,13 @@ impl<T: Scalar, F: ActivationFn, const N: usize> Forward<T> for Activation<T, F,
 impl<T: Scalar, F: ActivationFn, const N: usize> Trainable<T> for Activation<T, F, N> {
     type Grads = ();
 
-    fn visit_params<const S: usize>(&mut self, _: &(), _: [&mut (); S], _: &mut dyn FnMut(Param<'_, T, S>)) {}
+    fn visit_params<const S: usize>(
+        &mut self,
+        _: &(),
+        _: [&mut (); S],
+        _: &mut dyn FnMut(Param<'_, T, S>),
+    ) {
+    }
 }
 
 impl<T: Scalar, F: ActivationFn, const N: usize> Backward<T> for Activation<T, F, N> {
@@ -196,7 +204,8 @@ impl ActivationFn for GeluFn {
     fn derivative<T: Scalar>(x: T, _: T) -> T {
         let x = x.to_f64();
         let cdf = 0.5 * (1.0 + libm::erf(x * core::f64::consts::FRAC_1_SQRT_2));
-        let pdf = libm::exp(-0.5 * x * x) * (0.5 * core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2);
+        let pdf = libm::exp(-0.5 * x * x)
+            * (0.5 * core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2);
         T::from_f64(cdf + x * pdf)
     }
 }
@@ -235,8 +244,13 @@ mod tests {
     fn check<F: ActivationFn>() {
         // Inputs in [-3, 3), kept away from ReLU's kink at 0.
         let x: [[f64; 6]; 4] = core::array::from_fn(|b| {
-            gradflow_tensor::gradcheck::test_values::<6>(b as u64 + 20)
-                .map(|v| if v.abs() < 0.05 { 0.5 } else { 3.0 * v })
+            gradflow_tensor::gradcheck::test_values::<6>(b as u64 + 20).map(|v| {
+                if v.abs() < 0.05 {
+                    0.5
+                } else {
+                    3.0 * v
+                }
+            })
         });
         let mut layer = Activation::<f64, F, 6>::default();
         let report = check_layer(&mut layer, &x);

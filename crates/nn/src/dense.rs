@@ -5,7 +5,9 @@
 //! run their inner loops over contiguous memory (see `gradflow_tensor::matmul`).
 
 use crate::init::Init;
-use crate::layer::{split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
+use crate::layer::{
+    split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
+};
 use bytemuck::Zeroable;
 use gradflow_tensor::{bias, matmul, Scalar};
 use rand::RngCore;
@@ -63,16 +65,40 @@ impl<T: Scalar, const I: usize, const O: usize> Forward<T> for Dense<T, I, O> {
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
         let kind = TensorKind::Trainable;
         let (layer, data) = ("", self.weight.as_flattened());
-        f(Tensor { layer, name: "weight", kind, shape: &Self::WEIGHT_SHAPE, data });
-        f(Tensor { layer, name: "bias", kind, shape: &Self::BIAS_SHAPE, data: &self.bias });
+        f(Tensor {
+            layer,
+            name: "weight",
+            kind,
+            shape: &Self::WEIGHT_SHAPE,
+            data,
+        });
+        f(Tensor {
+            layer,
+            name: "bias",
+            kind,
+            shape: &Self::BIAS_SHAPE,
+            data: &self.bias,
+        });
     }
 
     fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
         let kind = TensorKind::Trainable;
         let (layer, data) = ("", self.weight.as_flattened_mut());
-        f(TensorMut { layer, name: "weight", kind, shape: &Self::WEIGHT_SHAPE, data });
+        f(TensorMut {
+            layer,
+            name: "weight",
+            kind,
+            shape: &Self::WEIGHT_SHAPE,
+            data,
+        });
         let data = &mut self.bias[..];
-        f(TensorMut { layer, name: "bias", kind, shape: &Self::BIAS_SHAPE, data });
+        f(TensorMut {
+            layer,
+            name: "bias",
+            kind,
+            shape: &Self::BIAS_SHAPE,
+            data,
+        });
     }
 }
 
@@ -134,7 +160,8 @@ mod tests {
         let mut layer: Dense<f64, 5, 7> = Zeroable::zeroed();
         layer.init_with(Init::HeNormal, &mut rng);
         layer.bias = core::array::from_fn(|o| 0.1 * o as f64);
-        let x: [[f64; 5]; 3] = core::array::from_fn(|b| gradflow_tensor::gradcheck::test_values(b as u64));
+        let x: [[f64; 5]; 3] =
+            core::array::from_fn(|b| gradflow_tensor::gradcheck::test_values(b as u64));
         let report = check_layer(&mut layer, &x);
         assert!(report.passes(1e-6), "{report:?}");
     }
@@ -152,7 +179,10 @@ mod tests {
     #[test]
     fn visit_params_reaches_weight_and_bias_with_state() {
         let mut layer: Dense<f32, 3, 2> = Zeroable::zeroed();
-        let grads = DenseGrads { weight: [[1.0; 2]; 3], bias: [2.0; 2] };
+        let grads = DenseGrads {
+            weight: [[1.0; 2]; 3],
+            bias: [2.0; 2],
+        };
         let mut state: DenseGrads<f32, 3, 2> = Zeroable::zeroed();
         let mut seen = std::vec::Vec::new();
         layer.visit_params(&grads, [&mut state], &mut |p| {

@@ -28,7 +28,9 @@ impl ModelCheck {
 
 fn weights<O: Pod, const B: usize>() -> Vec<f64> {
     let n = B * core::mem::size_of::<O>() / core::mem::size_of::<f64>();
-    (0..n).map(|i| test_values::<1>(1000 + i as u64)[0]).collect()
+    (0..n)
+        .map(|i| test_values::<1>(1000 + i as u64)[0])
+        .collect()
 }
 
 fn dot(y: &[f64], r: &[f64]) -> f64 {
@@ -96,13 +98,19 @@ where
     let mut dx: [L::Input; B] = Zeroable::zeroed();
     let mut grads: L::Grads = Zeroable::zeroed();
     layer.backward(x, &y, &cache, &dy, Some(&mut dx), Some(&mut grads));
-    check_model(layer, bytemuck::cast_slice(x), bytemuck::cast_slice(&dx), &grads, |l, xs| {
-        let x: &[L::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
-        let mut y: [L::Output; B] = Zeroable::zeroed();
-        let mut cache: L::Cache<B> = Zeroable::zeroed();
-        l.forward_train(x, &mut y, &mut cache);
-        dot(bytemuck::cast_slice(&y), &r)
-    })
+    check_model(
+        layer,
+        bytemuck::cast_slice(x),
+        bytemuck::cast_slice(&dx),
+        &grads,
+        |l, xs| {
+            let x: &[L::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
+            let mut y: [L::Output; B] = Zeroable::zeroed();
+            let mut cache: L::Cache<B> = Zeroable::zeroed();
+            l.forward_train(x, &mut y, &mut cache);
+            dot(bytemuck::cast_slice(&y), &r)
+        },
+    )
 }
 
 /// Checks a whole network's backward pass at input `x` against central differences.
@@ -119,8 +127,14 @@ where
     let mut dx: [N::Input; B] = Zeroable::zeroed();
     let mut grads = crate::memory::zeroed_box::<N::Grads>();
     net.backward_into(&mut cache, &dy, Some(&mut dx), &mut grads);
-    check_model(net, bytemuck::cast_slice(x), bytemuck::cast_slice(&dx), &grads, |n, xs| {
-        let x: &[N::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
-        dot(bytemuck::cast_slice(n.forward_train(x, &mut cache)), &r)
-    })
+    check_model(
+        net,
+        bytemuck::cast_slice(x),
+        bytemuck::cast_slice(&dx),
+        &grads,
+        |n, xs| {
+            let x: &[N::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
+            dot(bytemuck::cast_slice(n.forward_train(x, &mut cache)), &r)
+        },
+    )
 }

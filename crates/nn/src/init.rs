@@ -116,7 +116,10 @@ mod tests {
             let (mean, std) = moments(init, 100, 50);
             let expected = init.std(100, 50);
             assert!(mean.abs() < 0.05 * expected + 1e-3, "{init:?} mean {mean}");
-            assert!((std / expected - 1.0).abs() < 0.03, "{init:?} std {std} vs {expected}");
+            assert!(
+                (std / expected - 1.0).abs() < 0.03,
+                "{init:?} std {std} vs {expected}"
+            );
         }
         assert_eq!(moments(Init::Zeros, 10, 10), (0.0, 0.0));
     }

@@ -119,8 +119,9 @@ pub enum TensorKind {
     Trainable,
     /// Learned by a trainable layer that is frozen: stored, never updated.
     Frozen,
-    /// Updated during training-mode forward passes, not by gradients (running mean, variance).
-    RunningStat,
+    /// Learned from data, not by gradients: batchnorm's running mean and variance (updated in
+    /// training-mode forward passes), a standardizer's fitted mean and deviation.
+    Statistic,
 }
 
 /// A read-only view of one stored tensor.

@@ -12,7 +12,10 @@ extern crate alloc;
 extern crate std;
 
 pub mod activation;
+pub mod batchnorm;
 pub mod dense;
+#[cfg(feature = "alloc")]
+pub mod diagnostics;
 #[cfg(feature = "std")]
 pub mod gradcheck;
 pub mod init;
@@ -21,13 +24,20 @@ pub mod loss;
 pub mod memory;
 pub mod network;
 pub mod optim;
+#[cfg(feature = "plot")]
+pub mod plot;
+pub mod standardize;
+#[cfg(feature = "std")]
+pub mod train;
+#[cfg(feature = "alloc")]
+mod verdict;
 
-pub use activation::{
-    Activation, ActivationFn, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Tanh,
-};
+pub use activation::{Activation, ActivationFn, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+pub use batchnorm::{BatchNorm, BatchNormGrads};
 pub use dense::{Dense, DenseGrads};
 pub use gradflow_tensor::Scalar;
 pub use init::Init;
 pub use layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
-pub use network::{LayerInfo, Network, TrainableNetwork};
-pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+pub use network::{Activations, LayerInfo, Network, TrainableNetwork};
+pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, StepOutcome};
+pub use standardize::Standardize;

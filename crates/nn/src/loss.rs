@@ -49,17 +49,33 @@ pub fn softmax_cross_entropy<T: Scalar, const C: usize, const B: usize>(
     labels: &[usize; B],
     dlogits: &mut [[T; C]; B],
 ) -> Result<T, LabelOutOfRange> {
-    if let Some((sample, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= C) {
-        return Err(LabelOutOfRange { sample, label, classes: C });
+    softmax_cross_entropy_rows(logits, labels, dlogits)
+}
+
+/// [`softmax_cross_entropy`] over rows of any array type, for code generic over networks.
+/// Rows beyond the shortest of the three slices are ignored.
+pub fn softmax_cross_entropy_rows<T: Scalar, R: AsRef<[T]> + AsMut<[T]>>(
+    logits: &[R],
+    labels: &[usize],
+    dlogits: &mut [R],
+) -> Result<T, LabelOutOfRange> {
+    let classes = logits.first().map_or(0, |z| z.as_ref().len());
+    if let Some((sample, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+        return Err(LabelOutOfRange {
+            sample,
+            label,
+            classes,
+        });
     }
-    let inv_b = T::ONE / T::from_f64(B.max(1) as f64);
+    let inv_b = T::ONE / T::from_f64(labels.len().max(1) as f64);
     let mut total = T::ZERO;
     for ((z, &label), d) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
-        let mut log_p = [T::ZERO; C];
-        softmax::log_softmax(z, &mut log_p);
-        total -= log_p[label];
-        for (d, lp) in d.iter_mut().zip(log_p) {
-            *d = lp.exp() * inv_b;
+        let d = d.as_mut();
+        // d holds log p first, then becomes the gradient (p - onehot) / B.
+        softmax::log_softmax(z.as_ref(), d);
+        total -= d[label];
+        for d in d.iter_mut() {
+            *d = d.exp() * inv_b;
         }
         d[label] -= inv_b;
     }
@@ -89,7 +105,7 @@ pub fn mse<T: Scalar, const N: usize, const B: usize>(
 pub fn argmax<T: Scalar>(values: &[T]) -> usize {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
-        if v > values[best] || (values[best] != values[best] && v == v) {
+        if v > values[best] || (values[best].is_nan() && !v.is_nan()) {
             best = i;
         }
     }
@@ -103,7 +119,8 @@ mod tests {
 
     #[test]
     fn cross_entropy_gradient_matches_finite_differences() {
-        let logits: [[f64; 5]; 3] = core::array::from_fn(|b| test_values::<5>(b as u64).map(|v| 4.0 * v));
+        let logits: [[f64; 5]; 3] =
+            core::array::from_fn(|b| test_values::<5>(b as u64).map(|v| 4.0 * v));
         let labels = [0, 4, 2];
         let mut d = [[0.0; 5]; 3];
         softmax_cross_entropy(&logits, &labels, &mut d).unwrap();
@@ -127,7 +144,14 @@ mod tests {
     fn cross_entropy_rejects_bad_label_without_writing() {
         let mut d = [[7.0f64; 2]; 2];
         let err = softmax_cross_entropy(&[[0.0; 2]; 2], &[1, 2], &mut d).unwrap_err();
-        assert_eq!(err, LabelOutOfRange { sample: 1, label: 2, classes: 2 });
+        assert_eq!(
+            err,
+            LabelOutOfRange {
+                sample: 1,
+                label: 2,
+                classes: 2
+            }
+        );
         assert_eq!(d, [[7.0; 2]; 2]);
         #[cfg(feature = "std")]
         assert!(std::string::ToString::to_string(&err).contains("label 2"));

@@ -23,6 +23,19 @@ pub struct LayerInfo {
     pub frozen: bool,
 }
 
+/// The outputs of one layer for a whole batch, as kept in a training cache.
+#[derive(Clone, Copy, Debug)]
+pub struct Activations<'a, T> {
+    /// Field name of the layer (`"relu_2"`).
+    pub layer: &'static str,
+    /// Its kind (`"relu"`, `"dense"`, `"batchnorm"`).
+    pub kind: &'static str,
+    /// Width of one sample's output.
+    pub width: usize,
+    /// The outputs, sample after sample (`B * width` values).
+    pub values: &'a [T],
+}
+
 /// A network usable for inference.
 pub trait Network<T: Scalar> {
     /// One input sample, `[T; INPUT]`.
@@ -74,4 +87,12 @@ pub trait TrainableNetwork<T: Scalar>: Network<T> + Trainable<T> {
         dx: Option<&mut [Self::Input; B]>,
         grads: &mut Self::Grads,
     );
+
+    /// Visits each layer's outputs from the last `forward_train`, in layer order.
+    fn visit_activations<const B: usize>(
+        cache: &Self::Cache<B>,
+        f: &mut dyn FnMut(Activations<'_, T>),
+    ) {
+        let _ = (cache, f);
+    }
 }

@@ -34,7 +34,11 @@ mod tests {
         let loss = |bias: &[f64; 4]| {
             let mut y = y0;
             add_bias(&mut y, bias);
-            y.iter().flatten().zip(r.iter().flatten()).map(|(y, r)| y * r).sum::<f64>()
+            y.iter()
+                .flatten()
+                .zip(r.iter().flatten())
+                .map(|(y, r)| y * r)
+                .sum::<f64>()
         };
         let mut db = [0.0; 4];
         bias_backward(&r, &mut db);

@@ -48,7 +48,11 @@ mod tests {
         let loss = |x: &[[f64; 6]; 2]| {
             let mut y = [[0.0; 6]; 2];
             map(x, &mut y, Scalar::tanh);
-            y.iter().flatten().zip(r.iter().flatten()).map(|(y, r)| y * r).sum::<f64>()
+            y.iter()
+                .flatten()
+                .zip(r.iter().flatten())
+                .map(|(y, r)| y * r)
+                .sum::<f64>()
         };
         let mut y = [[0.0; 6]; 2];
         map(&x, &mut y, Scalar::tanh);

@@ -62,8 +62,7 @@ pub fn check_gradient(analytic: &[f64], mut loss_with: impl FnMut(usize, f64) ->
         let scale = a.abs().max(numeric.abs()).max(FLOOR);
         let rel = (a - numeric).abs() / scale;
         worst.max_abs_analytic = worst.max_abs_analytic.max(a.abs());
-        // `!(rel <= ..)` also catches NaN.
-        if !(rel <= worst.max_rel_error) {
+        if rel.is_nan() || rel > worst.max_rel_error {
             worst.max_rel_error = rel;
             worst.worst_index = i;
             worst.analytic = a;
@@ -76,7 +75,9 @@ pub fn check_gradient(analytic: &[f64], mut loss_with: impl FnMut(usize, f64) ->
 /// Deterministic pseudo-random values in `[-1, 1)` for test inputs (a small LCG, so that
 /// kernels' tests need no RNG crate).
 pub fn test_values<const N: usize>(seed: u64) -> [f64; N] {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     core::array::from_fn(|_| {
         state = state
             .wrapping_mul(6364136223846793005)

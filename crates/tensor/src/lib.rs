@@ -6,10 +6,10 @@
 #![no_std]
 #![warn(missing_docs)]
 
+pub mod bias;
 pub mod elementwise;
 pub mod gradcheck;
 pub mod matmul;
-pub mod bias;
 mod scalar;
 pub mod softmax;
 

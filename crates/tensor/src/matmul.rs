@@ -115,7 +115,11 @@ mod tests {
     fn loss(x: &[[f64; I]; B], w: &[[f64; O]; I], bias: &[f64; O], r: &[[f64; O]; B]) -> f64 {
         let mut y = [[0.0; O]; B];
         linear(x, w, bias, &mut y);
-        y.iter().flatten().zip(r.iter().flatten()).map(|(y, r)| y * r).sum()
+        y.iter()
+            .flatten()
+            .zip(r.iter().flatten())
+            .map(|(y, r)| y * r)
+            .sum()
     }
 
     #[test]

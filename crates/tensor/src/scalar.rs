@@ -48,6 +48,8 @@ pub trait Scalar:
     fn abs(self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// Whether the value is NaN.
+    fn is_nan(self) -> bool;
 
     /// The larger of two values (`self` if they compare equal or unordered).
     #[inline]
@@ -109,12 +111,30 @@ macro_rules! impl_scalar {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
+            #[inline]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
         }
     };
 }
 
-impl_scalar!(f32, libm::expf, libm::logf, libm::sqrtf, libm::tanhf, libm::fabsf);
-impl_scalar!(f64, libm::exp, libm::log, libm::sqrt, libm::tanh, libm::fabs);
+impl_scalar!(
+    f32,
+    libm::expf,
+    libm::logf,
+    libm::sqrtf,
+    libm::tanhf,
+    libm::fabsf
+);
+impl_scalar!(
+    f64,
+    libm::exp,
+    libm::log,
+    libm::sqrt,
+    libm::tanh,
+    libm::fabs
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,5 @@
 //! Numerically stable softmax and log-softmax over one sample, with their backward passes.
+//! They take slices, so that code generic over a network's output type can call them.
 //!
 //! Both subtract the sample's maximum before exponentiating, so large logits never overflow.
 
@@ -8,9 +9,16 @@ fn max_of<T: Scalar>(x: &[T]) -> T {
     x.iter().copied().fold(x[0], Scalar::max)
 }
 
+/// Pairs of equal-length slices are the contract of every function here: extra elements of the
+/// longer one are left alone.
+#[inline]
+fn len2<T>(a: &[T], b: &[T]) -> usize {
+    a.len().min(b.len())
+}
+
 /// `y = exp(x - max x) / sum(exp(x - max x))`. Overwrites `y`.
-pub fn softmax<T: Scalar, const N: usize>(x: &[T; N], y: &mut [T; N]) {
-    if N == 0 {
+pub fn softmax<T: Scalar>(x: &[T], y: &mut [T]) {
+    if len2(x, y) == 0 {
         return;
     }
     let m = max_of(x);
@@ -26,7 +34,7 @@ pub fn softmax<T: Scalar, const N: usize>(x: &[T; N], y: &mut [T; N]) {
 }
 
 /// Backward of [`softmax`] given its output `y`: `dx = y * (dy - sum(dy * y))`.
-pub fn softmax_backward<T: Scalar, const N: usize>(y: &[T; N], dy: &[T; N], dx: &mut [T; N]) {
+pub fn softmax_backward<T: Scalar>(y: &[T], dy: &[T], dx: &mut [T]) {
     let mut s = T::ZERO;
     for (&y, &g) in y.iter().zip(dy) {
         s += y * g;
@@ -37,8 +45,8 @@ pub fn softmax_backward<T: Scalar, const N: usize>(y: &[T; N], dy: &[T; N], dx: 
 }
 
 /// `y = x - max x - ln(sum(exp(x - max x)))`. Overwrites `y`.
-pub fn log_softmax<T: Scalar, const N: usize>(x: &[T; N], y: &mut [T; N]) {
-    if N == 0 {
+pub fn log_softmax<T: Scalar>(x: &[T], y: &mut [T]) {
+    if len2(x, y) == 0 {
         return;
     }
     let m = max_of(x);
@@ -53,7 +61,7 @@ pub fn log_softmax<T: Scalar, const N: usize>(x: &[T; N], y: &mut [T; N]) {
 }
 
 /// Backward of [`log_softmax`] given its output `y`: `dx = dy - exp(y) * sum(dy)`.
-pub fn log_softmax_backward<T: Scalar, const N: usize>(y: &[T; N], dy: &[T; N], dx: &mut [T; N]) {
+pub fn log_softmax_backward<T: Scalar>(y: &[T], dy: &[T], dx: &mut [T]) {
     let mut s = T::ZERO;
     for &g in dy {
         s += g;
@@ -71,7 +79,7 @@ mod tests {
     #[test]
     fn softmax_sums_to_one_and_survives_huge_logits() {
         let mut y = [0.0f32; 3];
-        softmax(&[1000.0, 1001.0, 1002.0], &mut y);
+        softmax(&[1000.0f32, 1001.0, 1002.0], &mut y);
         assert!((y.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(y.iter().all(|v| v.is_finite()));
         assert!(y[2] > y[1] && y[1] > y[0]);
@@ -84,8 +92,8 @@ mod tests {
 
     fn check<F, G>(forward: F, backward: G)
     where
-        F: Fn(&[f64; 7], &mut [f64; 7]),
-        G: Fn(&[f64; 7], &[f64; 7], &mut [f64; 7]),
+        F: Fn(&[f64], &mut [f64]),
+        G: Fn(&[f64], &[f64], &mut [f64]),
     {
         let x = test_values::<7>(11).map(|v| 3.0 * v);
         let r = test_values::<7>(12);

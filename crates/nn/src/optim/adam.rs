@@ -1,7 +1,7 @@
 //! Adam (Kingma and Ba 2015) with bias correction, and L2 weight decay added to the gradient
 //! as PyTorch's `Adam` does.
 
-use super::{require, ConfigError, Optimizer};
+use super::{clip_scale, require, ConfigError, Optimizer, StepOutcome};
 use crate::layer::Trainable;
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
@@ -19,27 +19,71 @@ pub struct AdamConfig {
     pub eps: f64,
     /// L2 penalty added to the gradient (>= 0).
     pub weight_decay: f64,
+    /// Clip the gradients to this global L2 norm before the update (0 = no clipping).
+    pub max_grad_norm: f64,
 }
 
 impl AdamConfig {
     /// The usual defaults (`beta1` 0.9, `beta2` 0.999, `eps` 1e-8) with learning rate `lr`.
     pub fn new(lr: f64) -> Self {
-        Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+        Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            max_grad_norm: 0.0,
+        }
     }
     /// Sets the weight decay.
     pub fn weight_decay(self, weight_decay: f64) -> Self {
-        Self { weight_decay, ..self }
+        Self {
+            weight_decay,
+            ..self
+        }
+    }
+    /// Clips gradients to global L2 norm `max_norm` before each update.
+    pub fn clip_grad_norm(self, max_norm: f64) -> Self {
+        Self {
+            max_grad_norm: max_norm,
+            ..self
+        }
     }
     /// Sets both moment decays.
     pub fn betas(self, beta1: f64, beta2: f64) -> Self {
-        Self { beta1, beta2, ..self }
+        Self {
+            beta1,
+            beta2,
+            ..self
+        }
     }
     fn validate(&self) -> Result<(), ConfigError> {
         require("lr", self.lr, self.lr > 0.0, "positive and finite")?;
-        require("beta1", self.beta1, (0.0..1.0).contains(&self.beta1), "in [0, 1)")?;
-        require("beta2", self.beta2, (0.0..1.0).contains(&self.beta2), "in [0, 1)")?;
+        require(
+            "beta1",
+            self.beta1,
+            (0.0..1.0).contains(&self.beta1),
+            "in [0, 1)",
+        )?;
+        require(
+            "beta2",
+            self.beta2,
+            (0.0..1.0).contains(&self.beta2),
+            "in [0, 1)",
+        )?;
         require("eps", self.eps, self.eps > 0.0, "positive and finite")?;
-        require("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "non-negative and finite")
+        require(
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+            "non-negative and finite",
+        )?;
+        require(
+            "max_grad_norm",
+            self.max_grad_norm,
+            self.max_grad_norm >= 0.0,
+            "non-negative and finite (0 = off)",
+        )
     }
 }
 
@@ -56,7 +100,12 @@ impl<G: Zeroable> Adam<G> {
     /// An optimizer with zero moments.
     pub fn new(config: AdamConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { config, steps: 0, m: G::zeroed(), v: G::zeroed() })
+        Ok(Self {
+            config,
+            steps: 0,
+            m: G::zeroed(),
+            v: G::zeroed(),
+        })
     }
 
     /// Like [`Adam::new`], with the state allocated zeroed on the heap.
@@ -80,9 +129,14 @@ impl<G: Zeroable> Adam<G> {
 }
 
 impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam<G> {
-    fn step(&mut self, model: &mut M, grads: &G) {
-        self.steps += 1;
+    fn step(&mut self, model: &mut M, grads: &G) -> StepOutcome {
         let c = self.config;
+        let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm) {
+            Ok(ok) => ok,
+            Err(norm) => return StepOutcome::refused(norm),
+        };
+        let k = T::from_f64(scale);
+        self.steps += 1;
         let t = self.steps.min(i32::MAX as u64) as i32;
         let correction1 = 1.0 - libm::pow(c.beta1, t as f64);
         let correction2 = 1.0 - libm::pow(c.beta2, t as f64);
@@ -93,13 +147,24 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
         let (eps, wd) = (T::from_f64(c.eps), T::from_f64(c.weight_decay));
         model.visit_params(grads, [&mut self.m, &mut self.v], &mut |p| {
             let [m, v] = p.state;
-            for (((w, &g), m), v) in p.value.iter_mut().zip(p.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let g = g + wd * *w;
+            for (((w, &g), m), v) in p
+                .value
+                .iter_mut()
+                .zip(p.grad)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
+                let g = k * g + wd * *w;
                 *m = b1 * *m + one_b1 * g;
                 *v = b2 * *v + one_b2 * g * g;
                 *w -= step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
             }
         });
+        StepOutcome {
+            grad_norm: norm,
+            scale,
+            applied: true,
+        }
     }
 }
 
@@ -111,18 +176,37 @@ mod tests {
     #[test]
     fn first_steps_match_the_reference_rule() {
         // With bias correction the first step is lr * g / (|g| + eps) = lr * sign(g).
-        let mut layer = Dense::<f64, 1, 1> { weight: [[1.0]], bias: [0.0] };
+        let mut layer = Dense::<f64, 1, 1> {
+            weight: [[1.0]],
+            bias: [0.0],
+        };
         let mut adam = Adam::new(AdamConfig::new(0.1)).unwrap();
-        let g = DenseGrads { weight: [[3.0]], bias: [0.0] };
-        adam.step(&mut layer, &g);
+        let g = DenseGrads {
+            weight: [[3.0]],
+            bias: [0.0],
+        };
+        let _ = adam.step(&mut layer, &g);
         assert!((layer.weight[0][0] - 0.9).abs() < 1e-9);
         // Second step, gradient 1: m = 0.9*0.3 + 0.1 = 0.37 -> m_hat = 0.37/0.19;
         // v = 0.999*0.009 + 0.001 = 0.009991 -> v_hat = 0.009991/0.001999.
-        let g = DenseGrads { weight: [[1.0]], bias: [0.0] };
-        adam.step(&mut layer, &g);
+        let g = DenseGrads {
+            weight: [[1.0]],
+            bias: [0.0],
+        };
+        let _ = adam.step(&mut layer, &g);
         let expected = 0.9 - 0.1 * (0.37 / 0.19) / (libm::sqrt(0.009991 / 0.001999) + 1e-8);
         assert!((layer.weight[0][0] - expected).abs() < 1e-9);
         assert_eq!(layer.bias[0], 0.0);
+        assert_eq!(adam.steps(), 2);
+
+        let refused = adam.step(
+            &mut layer,
+            &DenseGrads {
+                weight: [[f64::NAN]],
+                bias: [0.0],
+            },
+        );
+        assert!(!refused.applied);
         assert_eq!(adam.steps(), 2);
     }
 
@@ -130,7 +214,12 @@ mod tests {
     fn invalid_settings_are_refused() {
         type A = Adam<DenseGrads<f32, 1, 1>>;
         assert_eq!(A::new(AdamConfig::new(0.0)).unwrap_err().name, "lr");
-        assert_eq!(A::new(AdamConfig::new(0.1).betas(1.0, 0.9)).unwrap_err().name, "beta1");
+        assert_eq!(
+            A::new(AdamConfig::new(0.1).betas(1.0, 0.9))
+                .unwrap_err()
+                .name,
+            "beta1"
+        );
         assert!(A::new(AdamConfig::new(0.1).weight_decay(f64::INFINITY)).is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! with PyTorch's update rule:
 //! `g = grad + wd * w; v = mu * v + g; w -= lr * (nesterov ? g + mu * v : v)`.
 
-use super::{require, ConfigError, Optimizer};
+use super::{clip_scale, require, ConfigError, Optimizer, StepOutcome};
 use crate::layer::Trainable;
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
@@ -18,12 +18,20 @@ pub struct SgdConfig {
     pub nesterov: bool,
     /// L2 penalty added to the gradient (>= 0).
     pub weight_decay: f64,
+    /// Clip the gradients to this global L2 norm before the update (0 = no clipping).
+    pub max_grad_norm: f64,
 }
 
 impl SgdConfig {
     /// Plain SGD with learning rate `lr`.
     pub fn new(lr: f64) -> Self {
-        Self { lr, momentum: 0.0, nesterov: false, weight_decay: 0.0 }
+        Self {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            max_grad_norm: 0.0,
+        }
     }
     /// Sets the momentum.
     pub fn momentum(self, momentum: f64) -> Self {
@@ -35,14 +43,44 @@ impl SgdConfig {
     }
     /// Sets the weight decay.
     pub fn weight_decay(self, weight_decay: f64) -> Self {
-        Self { weight_decay, ..self }
+        Self {
+            weight_decay,
+            ..self
+        }
+    }
+    /// Clips gradients to global L2 norm `max_norm` before each update.
+    pub fn clip_grad_norm(self, max_norm: f64) -> Self {
+        Self {
+            max_grad_norm: max_norm,
+            ..self
+        }
     }
     fn validate(&self) -> Result<(), ConfigError> {
         require("lr", self.lr, self.lr > 0.0, "positive and finite")?;
-        require("momentum", self.momentum, (0.0..1.0).contains(&self.momentum), "in [0, 1)")?;
-        require("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "non-negative and finite")?;
+        require(
+            "momentum",
+            self.momentum,
+            (0.0..1.0).contains(&self.momentum),
+            "in [0, 1)",
+        )?;
+        require(
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+            "non-negative and finite",
+        )?;
+        require(
+            "max_grad_norm",
+            self.max_grad_norm,
+            self.max_grad_norm >= 0.0,
+            "non-negative and finite (0 = off)",
+        )?;
         if self.nesterov && self.momentum == 0.0 {
-            return Err(ConfigError { name: "momentum", value: 0.0, expected: "positive when nesterov is on" });
+            return Err(ConfigError {
+                name: "momentum",
+                value: 0.0,
+                expected: "positive when nesterov is on",
+            });
         }
         Ok(())
     }
@@ -60,7 +98,10 @@ impl<G: Zeroable> Sgd<G> {
     /// large models).
     pub fn new(config: SgdConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { config, velocity: G::zeroed() })
+        Ok(Self {
+            config,
+            velocity: G::zeroed(),
+        })
     }
 
     /// Like [`Sgd::new`], with the state allocated zeroed on the heap.
@@ -86,25 +127,39 @@ impl<G: Zeroable> Sgd<G> {
 }
 
 impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<G> {
-    fn step(&mut self, model: &mut M, grads: &G) {
+    fn step(&mut self, model: &mut M, grads: &G) -> StepOutcome {
         let c = self.config;
-        let (lr, mu, wd) = (T::from_f64(c.lr), T::from_f64(c.momentum), T::from_f64(c.weight_decay));
+        let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm) {
+            Ok(ok) => ok,
+            Err(norm) => return StepOutcome::refused(norm),
+        };
+        let (lr, mu, wd, k) = (
+            T::from_f64(c.lr),
+            T::from_f64(c.momentum),
+            T::from_f64(c.weight_decay),
+            T::from_f64(scale),
+        );
         if c.momentum == 0.0 {
             model.visit_params::<0>(grads, [], &mut |p| {
                 for (w, &g) in p.value.iter_mut().zip(p.grad) {
-                    *w -= lr * (g + wd * *w);
+                    *w -= lr * (k * g + wd * *w);
                 }
             });
-            return;
+        } else {
+            model.visit_params(grads, [&mut self.velocity], &mut |p| {
+                let [v] = p.state;
+                for ((w, &g), v) in p.value.iter_mut().zip(p.grad).zip(v.iter_mut()) {
+                    let g = k * g + wd * *w;
+                    *v = mu * *v + g;
+                    *w -= lr * if c.nesterov { g + mu * *v } else { *v };
+                }
+            });
         }
-        model.visit_params(grads, [&mut self.velocity], &mut |p| {
-            let [v] = p.state;
-            for ((w, &g), v) in p.value.iter_mut().zip(p.grad).zip(v.iter_mut()) {
-                let g = g + wd * *w;
-                *v = mu * *v + g;
-                *w -= lr * if c.nesterov { g + mu * *v } else { *v };
-            }
-        });
+        StepOutcome {
+            grad_norm: norm,
+            scale,
+            applied: true,
+        }
     }
 }
 
@@ -114,11 +169,17 @@ mod tests {
     use crate::dense::{Dense, DenseGrads};
 
     fn one_weight(w: f64) -> Dense<f64, 1, 1> {
-        Dense { weight: [[w]], bias: [0.0] }
+        Dense {
+            weight: [[w]],
+            bias: [0.0],
+        }
     }
 
     fn grads(g: f64) -> DenseGrads<f64, 1, 1> {
-        DenseGrads { weight: [[g]], bias: [0.0] }
+        DenseGrads {
+            weight: [[g]],
+            bias: [0.0],
+        }
     }
 
     #[test]
@@ -126,14 +187,14 @@ mod tests {
         // Hand-computed with PyTorch's rule: lr 0.1, mu 0.9, wd 0.5, grads 1 then 2.
         let mut layer = one_weight(1.0);
         let mut sgd = Sgd::new(SgdConfig::new(0.1).momentum(0.9).weight_decay(0.5)).unwrap();
-        sgd.step(&mut layer, &grads(1.0)); // g = 1.5, v = 1.5, w = 0.85
+        let _ = sgd.step(&mut layer, &grads(1.0)); // g = 1.5, v = 1.5, w = 0.85
         assert!((layer.weight[0][0] - 0.85).abs() < 1e-12);
-        sgd.step(&mut layer, &grads(2.0)); // g = 2.425, v = 3.775, w = 0.4725
+        let _ = sgd.step(&mut layer, &grads(2.0)); // g = 2.425, v = 3.775, w = 0.4725
         assert!((layer.weight[0][0] - 0.4725).abs() < 1e-12);
 
         let mut layer = one_weight(1.0);
         let mut nag = Sgd::new(SgdConfig::new(0.1).momentum(0.9).nesterov(true)).unwrap();
-        nag.step(&mut layer, &grads(1.0)); // v = 1, step = 1 + 0.9 = 1.9
+        let _ = nag.step(&mut layer, &grads(1.0)); // v = 1, step = 1 + 0.9 = 1.9
         assert!((layer.weight[0][0] - 0.81).abs() < 1e-12);
     }
 
@@ -141,8 +202,43 @@ mod tests {
     fn plain_sgd_moves_against_the_gradient() {
         let mut layer = one_weight(1.0);
         let mut sgd = Sgd::new(SgdConfig::new(0.5)).unwrap();
-        sgd.step(&mut layer, &grads(0.2));
+        let outcome = sgd.step(&mut layer, &grads(0.2));
         assert!((layer.weight[0][0] - 0.9).abs() < 1e-12);
+        assert!(outcome.applied && (outcome.grad_norm - 0.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn clipping_scales_to_the_global_norm() {
+        let mut layer = Dense::<f64, 1, 1> {
+            weight: [[1.0]],
+            bias: [0.0],
+        };
+        let mut sgd = Sgd::new(SgdConfig::new(1.0).clip_grad_norm(1.0)).unwrap();
+        // Gradient (3, 4) has norm 5: clipped to (0.6, 0.8).
+        let outcome = sgd.step(
+            &mut layer,
+            &DenseGrads {
+                weight: [[3.0]],
+                bias: [4.0],
+            },
+        );
+        assert!((outcome.scale - 0.2).abs() < 1e-12 && (outcome.grad_norm - 5.0).abs() < 1e-12);
+        assert!((layer.weight[0][0] - 0.4).abs() < 1e-12);
+        assert!((layer.bias[0] + 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn non_finite_gradient_is_refused_and_changes_nothing() {
+        let mut layer = one_weight(1.0);
+        let mut sgd = Sgd::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+        let _ = sgd.step(&mut layer, &grads(1.0));
+        let (w, v) = (layer.weight, sgd.velocity.clone());
+        for bad in [f64::NAN, f64::INFINITY] {
+            let outcome = sgd.step(&mut layer, &grads(bad));
+            assert!(!outcome.applied);
+            assert_eq!(layer.weight, w);
+            assert_eq!(sgd.velocity, v);
+        }
     }
 
     #[test]
@@ -150,7 +246,10 @@ mod tests {
         type S = Sgd<DenseGrads<f32, 1, 1>>;
         assert_eq!(S::new(SgdConfig::new(-1.0)).unwrap_err().name, "lr");
         assert_eq!(S::new(SgdConfig::new(f64::NAN)).unwrap_err().name, "lr");
-        assert_eq!(S::new(SgdConfig::new(0.1).momentum(1.0)).unwrap_err().name, "momentum");
+        assert_eq!(
+            S::new(SgdConfig::new(0.1).momentum(1.0)).unwrap_err().name,
+            "momentum"
+        );
         assert!(S::new(SgdConfig::new(0.1).nesterov(true)).is_err());
         assert!(S::new(SgdConfig::new(0.1).weight_decay(-0.1)).is_err());
         let mut ok = S::new(SgdConfig::new(0.1)).unwrap();

@@ -1,0 +1,287 @@
+//! Parsing, shape inference and every error message, on token streams built with `quote!`.
+
+use super::check;
+use crate::ast::Network;
+use crate::attr::{Activation, Initializer};
+use crate::model::{LayerKind, Model};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+fn model(tokens: TokenStream) -> Model {
+    let net: Network = syn::parse2(tokens).expect("parses");
+    match check(&net) {
+        Ok(model) => model,
+        Err(e) => panic!("unexpected errors: {:?}", messages(e)),
+    }
+}
+
+fn messages(error: syn::Error) -> Vec<String> {
+    error.into_iter().map(|e| e.to_string()).collect()
+}
+
+/// The errors from parsing or checking `tokens`.
+fn errors(tokens: TokenStream) -> Vec<String> {
+    match syn::parse2::<Network>(tokens) {
+        Err(e) => messages(e),
+        Ok(net) => match check(&net) {
+            Ok(_) => panic!("expected errors"),
+            Err(e) => messages(e),
+        },
+    }
+}
+
+/// (field, inputs, outputs) of every layer.
+fn shapes(model: &Model) -> Vec<(String, usize, usize)> {
+    model
+        .layers
+        .iter()
+        .map(|l| (l.field.to_string(), l.inputs, l.outputs))
+        .collect()
+}
+
+fn s(field: &str, inputs: usize, outputs: usize) -> (String, usize, usize) {
+    (field.to_string(), inputs, outputs)
+}
+
+#[test]
+fn infers_widths_and_names_fields() {
+    let m = model(quote! {
+        /// Docs are kept.
+        pub struct Mlp<f32> {
+            input 64,
+            dense 128 [he_init, relu],
+            tanh,
+            layer my_mod::Scale (128 -> 32) [frozen],
+            dense 10,
+        }
+    });
+    assert_eq!(m.name.to_string(), "Mlp");
+    assert_eq!(m.attrs.len(), 1);
+    assert_eq!(m.input, 64);
+    assert_eq!(m.output(), 10);
+    assert_eq!(
+        shapes(&m),
+        [
+            s("dense_0", 64, 128),
+            s("relu_0", 128, 128),
+            s("tanh_1", 128, 128),
+            s("layer_2", 128, 32),
+            s("dense_3", 32, 10),
+        ]
+    );
+    let indices: Vec<_> = m.layers.iter().map(|l| l.index).collect();
+    assert_eq!(indices, [0, 0, 1, 2, 3]);
+    assert!(m.layers[3].frozen);
+    assert!(!m.layers[3].has_grads());
+    assert_eq!(m.layers[3].kind_name(), "my_mod::Scale");
+}
+
+#[test]
+fn unrolls_nested_repeats() {
+    let m = model(quote! {
+        struct Deep<f64> {
+            input 8,
+            repeat 2 {
+                dense 16 [relu],
+                repeat 2 { dense 4, },
+            },
+            sigmoid
+        }
+    });
+    let fields: Vec<_> = m.layers.iter().map(|l| l.field.to_string()).collect();
+    assert_eq!(
+        fields,
+        [
+            "dense_0",
+            "relu_0",
+            "dense_1",
+            "dense_2",
+            "dense_3",
+            "relu_3",
+            "dense_4",
+            "dense_5",
+            "sigmoid_6"
+        ]
+    );
+    assert_eq!(m.layers[3].inputs, 4);
+    assert_eq!(m.layers[4].inputs, 4);
+    assert_eq!(m.output(), 4);
+}
+
+#[test]
+fn reads_attributes_with_defaults() {
+    let m = model(quote! {
+        struct N<f32> { input 2, dense 3, dense 4 [frozen, gelu, lecun_normal], dense 1 [he_init] }
+    });
+    let inits: Vec<_> = m
+        .layers
+        .iter()
+        .filter_map(|l| match l.kind {
+            LayerKind::Dense { init } => Some(init),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        inits,
+        [
+            Initializer::XavierUniform,
+            Initializer::LecunNormal,
+            Initializer::HeNormal
+        ]
+    );
+    assert!(m.layers[1].frozen);
+    assert!(matches!(
+        m.layers[2].kind,
+        LayerKind::Activation(Activation::Gelu)
+    ));
+    assert!(
+        !m.layers[2].frozen,
+        "an activation has no parameters to freeze"
+    );
+}
+
+#[test]
+fn parses_generic_user_layer_types() {
+    let m = model(quote! {
+        struct N<f32> { input 4, layer crate::Scale<f32, 4> (4 -> 4), dense 2 }
+    });
+    assert_eq!(m.layers[0].kind_name(), "crate::Scale<f32,4>");
+    assert_eq!(m.layers[1].inputs, 4);
+}
+
+#[test]
+fn reports_a_user_layer_width_mismatch_naming_both_widths() {
+    let e = errors(quote! {
+        struct N<f32> { input 10, dense 64, layer Scale (100 -> 100), dense 2 }
+    });
+    assert_eq!(
+        e,
+        ["layer 1 (`Scale`) is declared for 100 inputs, but the layer before it (dense 64) outputs 64"]
+    );
+    let e = errors(quote! { struct N<f32> { input 10, layer Scale (100 -> 100) } });
+    assert_eq!(
+        e,
+        ["layer 0 (`Scale`) is declared for 100 inputs, but the network's input (input 10) has width 10"]
+    );
+}
+
+#[test]
+fn reports_a_mismatch_inside_repeat_once() {
+    let e = errors(quote! {
+        struct N<f32> { input 64, repeat 3 { layer Up (64 -> 128) } }
+    });
+    assert_eq!(
+        e,
+        ["layer 1 (`Up`) is declared for 64 inputs, but the layer before it (layer `Up`) outputs 128"]
+    );
+}
+
+#[test]
+fn reports_attribute_errors_once_and_all_together() {
+    let e = errors(quote! {
+        struct N<f32> {
+            input 4,
+            repeat 2 { dense 8 [relux] },
+            dense 8 [he_init, xavier_init],
+            dense 8 [relu, tanh, frozen, frozen],
+            dense 8 [relu, relu],
+            layer L (8 -> 8) [relu],
+        }
+    });
+    assert_eq!(e.len(), 6, "{e:#?}");
+    assert_eq!(
+        e[0],
+        "unknown attribute `relux` on a dense layer; valid attributes are: he_init, he_normal, \
+         he_uniform, xavier_init, xavier_normal, xavier_uniform, lecun_normal, standard_init, \
+         zeros, small_normal, unit_normal, relu, leaky_relu, sigmoid, tanh, gelu, identity, frozen"
+    );
+    assert_eq!(
+        e[1],
+        "`xavier_init` conflicts with `he_init`: a layer takes one initializer"
+    );
+    assert_eq!(
+        e[2],
+        "`tanh` conflicts with `relu`: a layer takes one activation"
+    );
+    assert_eq!(e[3], "`frozen` is given twice");
+    assert_eq!(e[4], "`relu` is given twice");
+    assert!(e[5].starts_with(
+        "unknown attribute `relu` on a `layer` item; the only valid attribute is: frozen"
+    ));
+}
+
+#[test]
+fn reports_zero_counts_and_widths() {
+    let e = errors(quote! {
+        struct N<f32> { input 0, repeat 0 { dense 0 }, layer L (0 -> 3), repeat 1 {} }
+    });
+    assert_eq!(
+        e,
+        [
+            "the input needs a width of at least 1",
+            "`repeat 0` would remove these layers; the count must be at least 1",
+            "a dense layer needs a width of at least 1",
+            "a layer's widths must be at least 1",
+            "`repeat` needs at least one layer inside its braces",
+        ]
+    );
+}
+
+#[test]
+fn reports_input_errors() {
+    let missing =
+        "a network's first item is `input N`, the width of one input sample, like `input 64`";
+    assert_eq!(errors(quote! { struct N<f32> { dense 4 } }), [missing]);
+    assert_eq!(
+        errors(quote! { struct N<f32> { dense 4, input 3 } }),
+        ["`input` must be the first item of the network"]
+    );
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 3, dense 4, input 3 } }),
+        ["`input` is given twice: a network has exactly one input, and it comes first"]
+    );
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 3, } }),
+        ["the network has no layers after `input`; add at least one, like `dense 10`"]
+    );
+}
+
+#[test]
+fn rejects_derive() {
+    let e = errors(quote! { #[derive(Clone)] struct N<f32> { input 3, dense 1 } });
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("`network!` does not accept `#[derive]`"));
+}
+
+#[test]
+fn reports_every_syntax_error() {
+    let e = errors(quote! {
+        struct N<f32> { input 3, desne 4, dense 4.5, dense x, dense 4u8, tanh [relu] }
+    });
+    assert_eq!(e.len(), 5, "{e:#?}");
+    assert_eq!(
+        e[0],
+        "unknown item `desne`; expected one of: input, dense, layer, repeat, relu, leaky_relu, \
+         sigmoid, tanh, gelu, identity"
+    );
+    assert_eq!(e[1], "expected a width: a whole number, like `64`");
+    assert_eq!(e[2], "expected a width: a whole number, like `64`");
+    assert_eq!(e[3], "write the width without a suffix: `4`");
+    assert!(e[4].starts_with("a standalone `tanh` takes no attributes"));
+}
+
+#[test]
+fn requires_commas_and_an_element_type() {
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 3 dense 4 } }),
+        ["expected `,` between items"]
+    );
+    assert_eq!(
+        errors(quote! { struct N { input 3, dense 4 } }),
+        ["expected the element type after the network's name, like `N<f32>`"]
+    );
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 3, layer Scale, dense 4 } }),
+        ["expected the layer's widths after its type, like `layer my_mod::Scale (64 -> 64)`"]
+    );
+}

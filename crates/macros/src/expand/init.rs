@@ -1,0 +1,66 @@
+//! Constructors: a zeroed network, then each layer's initializer in order.
+
+use super::Cx;
+use crate::model::LayerKind;
+use quote::{format_ident, quote};
+
+pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
+    let (name, t) = (cx.name, cx.t());
+    let steps: Vec<_> = cx
+        .layers()
+        .iter()
+        .filter_map(|layer| {
+            let field = &layer.field;
+            match &layer.kind {
+                LayerKind::Dense { init } => {
+                    let init = format_ident!("{}", init.variant());
+                    Some(quote! {
+                        ::gradflow::nn::Dense::init_with(
+                            &mut self.#field,
+                            ::gradflow::nn::Init::#init,
+                            rng,
+                        );
+                    })
+                }
+                LayerKind::User { .. } => Some(quote! {
+                    ::gradflow::nn::Forward::<#t>::init(&mut self.#field, rng);
+                }),
+                LayerKind::Activation(_) => None,
+            }
+        })
+        .collect();
+    let body = if steps.is_empty() {
+        quote!(let _ = rng;)
+    } else {
+        quote!(#(#steps)*)
+    };
+    quote! {
+        impl #name {
+            /// A network with freshly initialized parameters, built on the stack. For networks
+            /// too big for the stack use [`Self::new_boxed`].
+            pub fn new(mut rng: &mut (impl ::gradflow::__private::RngCore + ?::core::marker::Sized)) -> Self {
+                let mut network: Self = ::gradflow::nn::memory::zeroed();
+                network.init(&mut rng);
+                network
+            }
+
+            ::gradflow::__if_alloc! {
+                /// A network with freshly initialized parameters, allocated zeroed directly on
+                /// the heap (never built on the stack).
+                pub fn new_boxed(
+                    mut rng: &mut (impl ::gradflow::__private::RngCore + ?::core::marker::Sized),
+                ) -> ::gradflow::__private::Box<Self> {
+                    let mut network: ::gradflow::__private::Box<Self> =
+                        ::gradflow::nn::memory::zeroed_box();
+                    network.init(&mut rng);
+                    network
+                }
+            }
+
+            /// Draws fresh parameters for every layer, in order, each with its initializer.
+            pub fn init(&mut self, rng: &mut dyn ::gradflow::__private::RngCore) {
+                #body
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Code generation from the checked [`Model`] only: no user errors are found here.
+//!
+//! One file per generated concern: `structs` (the network, its gradients and its training
+//! cache), `consts`, `init` (constructors), `forward`, `backward`, `visit` (parameter and
+//! tensor visitors) and `traits` (the `gradflow::nn` trait impls). Every path is absolute
+//! (`::gradflow::...`) and every call into a layer goes through its trait (UFCS), so nothing
+//! in the user's crate can shadow or clash with the generated code.
+
+mod backward;
+mod consts;
+mod forward;
+mod init;
+mod structs;
+mod traits;
+mod visit;
+
+use crate::model::{Layer, LayerKind, Model};
+use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::Ident;
+
+/// Everything `network!` generates for a checked model.
+pub fn expand(model: &Model) -> TokenStream {
+    let cx = Cx::new(model);
+    let parts = [
+        structs::network_struct(&cx),
+        structs::grads_struct(&cx),
+        structs::cache_struct(&cx),
+        consts::consts(&cx),
+        init::constructors(&cx),
+        forward::forward(&cx),
+        forward::forward_train(&cx),
+        backward::backward(&cx),
+        visit::visitors(&cx),
+        traits::trait_impls(&cx),
+    ];
+    quote!(#(#parts)*)
+}
+
+/// The model plus the names and tokens every generator needs.
+pub struct Cx<'m> {
+    pub model: &'m Model,
+    /// The network struct's name.
+    pub name: &'m Ident,
+    /// `NameGrads`.
+    pub grads: Ident,
+    /// `NameCache`.
+    pub cache: Ident,
+    /// `where for<'a> UserLayer: Backward<T>, ...` for every user layer (empty when none).
+    ///
+    /// A bound like `UserLayer: Backward<f32>` names no generic parameter, so rustc would
+    /// check it where the item is defined and reject the whole network, even when it is only
+    /// used for inference. The unused `for<'a>` makes the bound non-trivial: it is then checked
+    /// only where a training item is used, and an unimplemented `Backward` prints the trait's
+    /// `on_unimplemented` message there ("layer `X` has no backward pass ...").
+    pub training_bounds: TokenStream,
+}
+
+impl<'m> Cx<'m> {
+    fn new(model: &'m Model) -> Self {
+        let t = &model.elem;
+        let bounds: Vec<TokenStream> = model
+            .user_types()
+            .map(|ty| quote_spanned!(ty.span()=> for<'a> #ty: ::gradflow::nn::Backward<#t>))
+            .collect();
+        let training_bounds = if bounds.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(where #(#bounds,)*)
+        };
+        Cx {
+            model,
+            name: &model.name,
+            grads: format_ident!("{}Grads", model.name),
+            cache: format_ident!("{}Cache", model.name),
+            training_bounds,
+        }
+    }
+
+    /// The element type `T`.
+    pub fn t(&self) -> &syn::Type {
+        &self.model.elem
+    }
+
+    /// The layer's type, e.g. `::gradflow::nn::Dense<f32, 64, 128>`.
+    pub fn layer_type(&self, layer: &Layer) -> TokenStream {
+        let t = self.t();
+        let (inputs, outputs) = (lit(layer.inputs), lit(layer.outputs));
+        match &layer.kind {
+            LayerKind::Dense { .. } => quote!(::gradflow::nn::Dense<#t, #inputs, #outputs>),
+            LayerKind::Activation(a) => {
+                let ty = format_ident!("{}", a.type_name());
+                quote!(::gradflow::nn::#ty<#t, #outputs>)
+            }
+            LayerKind::User { ty, .. } => quote!(#ty),
+        }
+    }
+
+    /// `[[T; width]; B]`, a batch of samples of `width`.
+    pub fn batch(&self, width: usize) -> TokenStream {
+        let t = self.t();
+        let width = lit(width);
+        quote!([[#t; #width]; B])
+    }
+
+    pub fn input_batch(&self) -> TokenStream {
+        self.batch(self.model.input)
+    }
+
+    pub fn output_batch(&self) -> TokenStream {
+        self.batch(self.model.output())
+    }
+
+    pub fn layers(&self) -> &'m [Layer] {
+        &self.model.layers
+    }
+}
+
+/// `tokens` (an argument of a call into `layer`), placed on a user layer's declared input
+/// width: a type whose `Forward::Input` is not what it was declared with is reported on the
+/// user's `(IN -> ..)`, not on the whole macro call. Unchanged for built-in layers.
+pub fn at_inputs(layer: &Layer, tokens: TokenStream) -> TokenStream {
+    match layer.declared_spans() {
+        Some((inputs, _)) => respan(tokens, inputs),
+        None => tokens,
+    }
+}
+
+/// Like [`at_inputs`], for arguments shaped like the layer's output.
+pub fn at_outputs(layer: &Layer, tokens: TokenStream) -> TokenStream {
+    match layer.declared_spans() {
+        Some((_, outputs)) => respan(tokens, outputs),
+        None => tokens,
+    }
+}
+
+/// `path(args)`, a call into `layer`. For a user layer the call itself is placed on the
+/// layer's type, so a disagreement with its declaration is reported on the user's line.
+pub fn call(layer: &Layer, path: TokenStream, args: TokenStream) -> TokenStream {
+    match &layer.kind {
+        LayerKind::User { ty, .. } => {
+            let span = ty.span();
+            let mut group = Group::new(Delimiter::Parenthesis, args);
+            group.set_span(Span::call_site().located_at(span));
+            let mut tokens = respan(path, span);
+            tokens.extend([TokenTree::Group(group)]);
+            tokens
+        }
+        _ => quote!(#path(#args)),
+    }
+}
+
+/// Moves every token to the location of `span`, keeping call-site name resolution.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    let span = Span::call_site().located_at(span);
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
+/// An unsuffixed integer literal (`128`, not `128usize`).
+pub fn lit(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+/// Field names in the training cache.
+pub fn out_field(layer: &Layer) -> Ident {
+    format_ident!("out_{}", layer.field)
+}
+
+pub fn cache_field(layer: &Layer) -> Ident {
+    format_ident!("cache_{}", layer.field)
+}
+
+pub fn grad_field(layer: &Layer) -> Ident {
+    format_ident!("grad_{}", layer.field)
+}
+
+/// A one-line description of a layer for generated docs: "dense 64 -> 128".
+pub fn describe(layer: &Layer) -> String {
+    format!(
+        "Layer {}: `{}`, {} -> {}{}.",
+        layer.index,
+        layer.kind_name(),
+        layer.inputs,
+        layer.outputs,
+        if layer.frozen { ", frozen" } else { "" }
+    )
+}

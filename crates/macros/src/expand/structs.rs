@@ -1,0 +1,128 @@
+//! The three generated structs: the network (its layers), `NameGrads` (one gradient entry
+//! per trainable layer, also the shape of optimizer state) and `NameCache<B>` (everything a
+//! training step keeps for a batch of `B`), with their zeroed constructors.
+
+use super::{cache_field, describe, grad_field, out_field, Cx};
+use quote::quote;
+
+/// Derives `Zeroable` through the facade, so the user's crate needs no bytemuck dependency.
+fn derive_zeroable() -> proc_macro2::TokenStream {
+    quote! {
+        #[derive(::gradflow::__private::bytemuck::Zeroable)]
+        #[bytemuck(crate = "::gradflow::__private::bytemuck")]
+    }
+}
+
+pub fn network_struct(cx: &Cx) -> proc_macro2::TokenStream {
+    let model = cx.model;
+    let (attrs, vis, name) = (&model.attrs, &model.vis, cx.name);
+    let derive = derive_zeroable();
+    let fields = cx.layers().iter().map(|layer| {
+        let (field, ty, doc) = (&layer.field, cx.layer_type(layer), describe(layer));
+        quote!(#[doc = #doc] pub #field: #ty,)
+    });
+    quote! {
+        #(#attrs)*
+        #derive
+        #vis struct #name {
+            #(#fields)*
+        }
+    }
+}
+
+pub fn grads_struct(cx: &Cx) -> proc_macro2::TokenStream {
+    let (vis, name, grads, t) = (&cx.model.vis, cx.name, &cx.grads, cx.t());
+    let bounds = &cx.training_bounds;
+    let derive = derive_zeroable();
+    let doc = format!(
+        "Gradients of [`{name}`]'s trainable parameters, one field per layer that is neither \
+         frozen nor parameter-free. Optimizer state (momentum, Adam's moments) is stored in \
+         values of this same type."
+    );
+    let fields = cx.layers().iter().filter(|l| l.has_grads()).map(|layer| {
+        let (field, ty) = (&layer.field, cx.layer_type(layer));
+        let doc = format!("Gradients of `{field}`.");
+        quote!(#[doc = #doc] pub #field: <#ty as ::gradflow::nn::Trainable<#t>>::Grads,)
+    });
+    quote! {
+        #[doc = #doc]
+        #derive
+        #vis struct #grads #bounds {
+            #(#fields)*
+        }
+
+        impl #grads #bounds {
+            /// All-zero gradients, on the stack.
+            pub fn zeroed() -> Self {
+                ::gradflow::nn::memory::zeroed()
+            }
+
+            ::gradflow::__if_alloc! {
+                /// All-zero gradients allocated directly on the heap, for large networks.
+                pub fn new_boxed() -> ::gradflow::__private::Box<Self> {
+                    ::gradflow::nn::memory::zeroed_box()
+                }
+            }
+
+            /// Resets every gradient to zero in place, before the next accumulation.
+            pub fn zero(&mut self) {
+                ::gradflow::nn::memory::zero_in_place(self);
+            }
+        }
+    }
+}
+
+pub fn cache_struct(cx: &Cx) -> proc_macro2::TokenStream {
+    let (vis, name, cache, t) = (&cx.model.vis, cx.name, &cx.cache, cx.t());
+    let derive = derive_zeroable();
+    let doc = format!(
+        "What a training step of [`{name}`] keeps for a batch of `B`: the input, every \
+         layer's output and cache, and the gradient flowing back into every layer but the \
+         last. Allocate it once ([`{cache}::new_boxed`] for large batches) and reuse it."
+    );
+    let input = cx.input_batch();
+    let last = cx.layers().len() - 1;
+    let fields = cx.layers().iter().enumerate().map(|(k, layer)| {
+        let (field, out) = (&layer.field, out_field(layer));
+        let batch = cx.batch(layer.outputs);
+        let out_doc = format!("Output of `{field}`.");
+        let mut tokens = quote!(#[doc = #out_doc] pub #out: #batch,);
+        if layer.has_cache() {
+            let (name, ty) = (cache_field(layer), cx.layer_type(layer));
+            let doc = format!("What `{field}` keeps for its backward pass.");
+            tokens.extend(quote! {
+                #[doc = #doc]
+                pub #name: <#ty as ::gradflow::nn::Forward<#t>>::Cache<B>,
+            });
+        }
+        if k != last {
+            let grad = grad_field(layer);
+            let doc = format!("Gradient of the loss with respect to `{out}`.");
+            tokens.extend(quote!(#[doc = #doc] pub #grad: #batch,));
+        }
+        tokens
+    });
+    quote! {
+        #[doc = #doc]
+        #derive
+        #vis struct #cache<const B: usize> {
+            /// The batch's input, copied by `forward_train`.
+            pub input: #input,
+            #(#fields)*
+        }
+
+        impl<const B: usize> #cache<B> {
+            /// A zeroed cache on the stack, for small networks and batches.
+            pub fn zeroed() -> Self {
+                ::gradflow::nn::memory::zeroed()
+            }
+
+            ::gradflow::__if_alloc! {
+                /// A zeroed cache allocated directly on the heap.
+                pub fn new_boxed() -> ::gradflow::__private::Box<Self> {
+                    ::gradflow::nn::memory::zeroed_box()
+                }
+            }
+        }
+    }
+}

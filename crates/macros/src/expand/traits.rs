@@ -1,0 +1,73 @@
+//! The `gradflow::nn` trait impls, each delegating to the inherent method of the same name,
+//! so generic training loops, optimizers and diagnostics work with every generated network.
+
+use super::Cx;
+use quote::quote;
+
+pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
+    let (name, t, grads, cache) = (cx.name, cx.t(), &cx.grads, &cx.cache);
+    let bounds = &cx.training_bounds;
+    let (input, output) = (super::lit(cx.model.input), super::lit(cx.model.output()));
+    quote! {
+        impl ::gradflow::nn::Network<#t> for #name {
+            type Input = [#t; #input];
+            type Output = [#t; #output];
+            const INPUT: usize = #name::INPUT;
+            const OUTPUT: usize = #name::OUTPUT;
+            const PARAM_COUNT: usize = #name::PARAM_COUNT;
+            const PARAM_BYTES: usize = #name::PARAM_BYTES;
+            const TRAINABLE_PARAM_COUNT: usize = #name::TRAINABLE_PARAM_COUNT;
+            const LAYERS: &'static [::gradflow::nn::LayerInfo] = #name::LAYERS;
+
+            fn forward_into<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
+                #name::forward_into(self, x, y);
+            }
+
+            fn visit_tensors(&self, f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Tensor<'_, #t>)) {
+                #name::visit_tensors(self, f);
+            }
+
+            fn visit_tensors_mut(
+                &mut self,
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::TensorMut<'_, #t>),
+            ) {
+                #name::visit_tensors_mut(self, f);
+            }
+        }
+
+        impl ::gradflow::nn::Trainable<#t> for #name #bounds {
+            type Grads = #grads;
+
+            fn visit_params<const N: usize>(
+                &mut self,
+                grads: &Self::Grads,
+                states: [&mut Self::Grads; N],
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Param<'_, #t, N>),
+            ) {
+                #name::visit_params(self, grads, states, f);
+            }
+        }
+
+        impl ::gradflow::nn::TrainableNetwork<#t> for #name #bounds {
+            type Cache<const B: usize> = #cache<B>;
+
+            fn forward_train<'c, const B: usize>(
+                &mut self,
+                x: &[Self::Input; B],
+                cache: &'c mut Self::Cache<B>,
+            ) -> &'c [Self::Output; B] {
+                #name::forward_train(self, x, cache)
+            }
+
+            fn backward_into<const B: usize>(
+                &self,
+                cache: &mut Self::Cache<B>,
+                dy: &[Self::Output; B],
+                dx: ::core::option::Option<&mut [Self::Input; B]>,
+                grads: &mut Self::Grads,
+            ) {
+                #name::backward_into(self, cache, dy, dx, grads);
+            }
+        }
+    }
+}

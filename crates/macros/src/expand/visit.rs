@@ -1,0 +1,90 @@
+//! Visitors: `visit_params` walks every trainable tensor with its gradient and optimizer
+//! state; `visit_tensors` / `visit_tensors_mut` walk every stored tensor. Each layer's own
+//! visitor is called with a closure that stamps the layer's field name on what it visits.
+
+use super::Cx;
+use quote::quote;
+
+pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
+    let (name, t, grads) = (cx.name, cx.t(), &cx.grads);
+    let bounds = &cx.training_bounds;
+    let trainable: Vec<_> = cx.layers().iter().filter(|l| l.has_grads()).collect();
+    let params_body = if trainable.is_empty() {
+        quote!(let _ = (grads, states, f);)
+    } else {
+        let steps = trainable.iter().map(|layer| {
+            let field = &layer.field;
+            let label = field.to_string();
+            quote! {
+                ::gradflow::nn::Trainable::<#t>::visit_params(
+                    &mut self.#field,
+                    &grads.#field,
+                    states.each_mut().map(|state| &mut state.#field),
+                    &mut |mut param| {
+                        param.layer = #label;
+                        f(param);
+                    },
+                );
+            }
+        });
+        quote!(let mut states = states; #(#steps)*)
+    };
+    let with_tensors: Vec<_> = cx.layers().iter().filter(|l| l.has_tensors()).collect();
+    let tensor_steps = |method: proc_macro2::TokenStream, borrow: proc_macro2::TokenStream| {
+        if with_tensors.is_empty() {
+            return quote!(let _ = f;);
+        }
+        let steps = with_tensors.iter().map(|layer| {
+            let field = &layer.field;
+            let label = field.to_string();
+            let freeze = if layer.frozen {
+                quote! {
+                    if tensor.kind == ::gradflow::nn::TensorKind::Trainable {
+                        tensor.kind = ::gradflow::nn::TensorKind::Frozen;
+                    }
+                }
+            } else {
+                quote!()
+            };
+            quote! {
+                ::gradflow::nn::Forward::<#t>::#method(#borrow self.#field, &mut |mut tensor| {
+                    tensor.layer = #label;
+                    #freeze
+                    f(tensor);
+                });
+            }
+        });
+        quote!(#(#steps)*)
+    };
+    let visit = tensor_steps(quote!(visit_tensors), quote!(&));
+    let visit_mut = tensor_steps(quote!(visit_tensors_mut), quote!(&mut));
+    quote! {
+        impl #name {
+            /// Calls `f` once per trainable tensor, in a fixed order, with the tensor, its
+            /// gradient in `grads` and the matching part of each optimizer state in `states`.
+            /// Frozen layers are not visited.
+            pub fn visit_params<const N: usize>(
+                &mut self,
+                grads: &#grads,
+                states: [&mut #grads; N],
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Param<'_, #t, N>),
+            ) #bounds {
+                #params_body
+            }
+
+            /// Calls `f` once per stored tensor (parameters of every layer, frozen ones marked
+            /// [`TensorKind::Frozen`](::gradflow::nn::TensorKind::Frozen)), in a fixed order.
+            pub fn visit_tensors(&self, f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Tensor<'_, #t>)) {
+                #visit
+            }
+
+            /// Like [`Self::visit_tensors`], with mutable access.
+            pub fn visit_tensors_mut(
+                &mut self,
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::TensorMut<'_, #t>),
+            ) {
+                #visit_mut
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! syn `Parse` impls for the `network!` grammar (documented in `lib.rs`).
+//!
+//! The layer list is split at top-level commas first and each item is parsed on its own,
+//! so that every malformed item is reported, not just the first.
+
+use crate::ast::{
+    ActivationItem, Dense, Item, Network, RawAttr, Repeat, UserLayer, Width, ITEM_KEYWORDS,
+};
+use crate::attr::Activation;
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{braced, bracketed, parenthesized, Attribute, Ident, Lit, Token, Type, Visibility};
+
+impl Parse for Network {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let Header { attrs, vis, name } = Header::parse_start(input)?;
+        if !input.peek(Token![<]) {
+            return Err(input.error(format!(
+                "expected the element type after the network's name, like `{name}<f32>`"
+            )));
+        }
+        input.parse::<Token![<]>()?;
+        let elem: Type = input.parse()?;
+        input.parse::<Token![>]>()?;
+        let content;
+        let brace = braced!(content in input);
+        let items = parse_items(&content)?;
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the network's `{ ... }` body"));
+        }
+        Ok(Network {
+            attrs,
+            vis,
+            name,
+            elem,
+            body_span: brace.span.join(),
+            items,
+        })
+    }
+}
+
+/// The part of the input before the element type: enough to emit a placeholder struct
+/// when the rest fails to parse.
+pub struct Header {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+}
+
+impl Header {
+    fn parse_start(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name = input.parse()?;
+        Ok(Header { attrs, vis, name })
+    }
+}
+
+impl Parse for Header {
+    /// Parses the header and skips whatever follows it.
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let header = Header::parse_start(input)?;
+        input.parse::<TokenStream>()?;
+        Ok(header)
+    }
+}
+
+/// Parses comma-separated items, reporting every item that fails to parse.
+fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    while !input.is_empty() {
+        // Commas inside a user layer's generic arguments (`Scale<f32, 64>`) do not split.
+        let mut chunk = TokenStream::new();
+        let span = input.span();
+        let mut angle_depth = 0usize;
+        while !input.is_empty() {
+            let tt: TokenTree = input.parse()?;
+            if let TokenTree::Punct(p) = &tt {
+                match p.as_char() {
+                    ',' if angle_depth == 0 => break,
+                    '<' => angle_depth += 1,
+                    '>' => angle_depth = angle_depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            chunk.extend([tt]);
+        }
+        let parsed = if chunk.is_empty() {
+            Err(syn::Error::new(span, "expected a layer before this comma"))
+        } else {
+            Item::parse.parse2(chunk)
+        };
+        match parsed {
+            Ok(item) => items.push(item),
+            Err(e) => match &mut errors {
+                Some(all) => all.combine(e),
+                None => errors = Some(e),
+            },
+        }
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(items),
+    }
+}
+
+impl Item {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let keyword = input.call(Ident::parse_any)?;
+        let name = keyword.to_string();
+        let item = match name.as_str() {
+            "input" => Item::Input(input.parse()?),
+            "dense" => Item::Dense(Dense {
+                width: input.parse()?,
+                attrs: parse_attrs(input)?,
+            }),
+            "layer" => Item::Layer(Box::new(parse_user_layer(input)?)),
+            "repeat" => {
+                let count: Width = input.parse()?;
+                if !input.peek(syn::token::Brace) {
+                    return Err(input.error(format!(
+                        "expected `{{ ... }}` with the layers to repeat, like `repeat {} {{ dense 64 [relu] }}`",
+                        count.value
+                    )));
+                }
+                let content;
+                braced!(content in input);
+                Item::Repeat(Repeat {
+                    keyword,
+                    count,
+                    items: parse_items(&content)?,
+                })
+            }
+            _ if Activation::from_name(&name).is_some() => {
+                if input.peek(syn::token::Bracket) {
+                    return Err(input.error(format!(
+                        "a standalone `{name}` takes no attributes; \
+                         to attach it to a dense layer write `dense N [{name}]`"
+                    )));
+                }
+                Item::Activation(ActivationItem { name: keyword })
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    keyword.span(),
+                    format!(
+                        "unknown item `{name}`; expected one of: {}",
+                        ITEM_KEYWORDS.join(", ")
+                    ),
+                ))
+            }
+        };
+        if !input.is_empty() {
+            return Err(input.error("expected `,` between items"));
+        }
+        Ok(item)
+    }
+}
+
+impl Parse for Width {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let expected = "expected a width: a whole number, like `64`";
+        if !input.peek(Lit) {
+            return Err(input.error(expected));
+        }
+        match input.parse::<Lit>()? {
+            Lit::Int(int) if int.suffix().is_empty() => Ok(Width {
+                value: int.base10_parse()?,
+                span: int.span(),
+            }),
+            Lit::Int(int) => Err(syn::Error::new(
+                int.span(),
+                format!(
+                    "write the width without a suffix: `{}`",
+                    int.base10_digits()
+                ),
+            )),
+            other => Err(syn::Error::new(other.span(), expected)),
+        }
+    }
+}
+
+impl Parse for RawAttr {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let name = input.call(Ident::parse_any)?;
+        if input.peek(syn::token::Paren) {
+            return Err(input.error(format!("attribute `{name}` takes no arguments")));
+        }
+        Ok(RawAttr { name })
+    }
+}
+
+/// An optional `[a, b, c]` after a layer.
+fn parse_attrs(input: ParseStream) -> syn::Result<Vec<RawAttr>> {
+    if !input.peek(syn::token::Bracket) {
+        return Ok(Vec::new());
+    }
+    let content;
+    bracketed!(content in input);
+    let attrs = Punctuated::<RawAttr, Token![,]>::parse_terminated(&content)?;
+    Ok(attrs.into_iter().collect())
+}
+
+/// `layer path::Type<Args> (IN -> OUT) [attrs]`, after the keyword.
+///
+/// The type is everything up to the parenthesised widths; it is cut out by hand because
+/// syn would read `Type (..)` as the parenthesised arguments of an `Fn`-like path.
+fn parse_user_layer(input: ParseStream) -> syn::Result<UserLayer> {
+    let mut ty_tokens = TokenStream::new();
+    let mut angle_depth = 0usize;
+    let mut last_span = input.span();
+    loop {
+        if input.is_empty() {
+            return Err(syn::Error::new(
+                last_span,
+                "expected the layer's widths after its type, like `layer my_mod::Scale (64 -> 64)`",
+            ));
+        }
+        let at_widths = angle_depth == 0
+            && input.cursor().group(Delimiter::Parenthesis).is_some()
+            && !ty_tokens.is_empty();
+        if at_widths {
+            break;
+        }
+        let tt: TokenTree = input.parse()?;
+        last_span = tt.span();
+        if let TokenTree::Punct(p) = &tt {
+            match p.as_char() {
+                '<' => angle_depth += 1,
+                '>' => angle_depth = angle_depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        ty_tokens.extend([tt]);
+    }
+    let ty: Type = syn::parse2(ty_tokens)?;
+    let content;
+    parenthesized!(content in input);
+    let inputs = content.parse()?;
+    content.parse::<Token![->]>()?;
+    let outputs = content.parse()?;
+    if !content.is_empty() {
+        return Err(content.error("expected `(IN -> OUT)`, like `(64 -> 64)`"));
+    }
+    Ok(UserLayer {
+        ty,
+        inputs,
+        outputs,
+        attrs: parse_attrs(input)?,
+    })
+}

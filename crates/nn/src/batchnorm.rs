@@ -1,0 +1,332 @@
+//! `BatchNorm`: batch normalization (Ioffe and Szegedy 2015) over `N` features.
+//!
+//! In training mode each feature is normalized with the batch's mean and variance, then
+//! scaled and shifted by the learned `gamma` and `beta`: `y = gamma * (x - mean) / sqrt(var + eps) + beta`.
+//! Whatever the layers below do to the scale of their outputs, the next layer sees inputs of
+//! mean `beta` and spread `gamma`, so sigmoid and tanh units stay out of saturation and
+//! gradients keep their size through depth. The running mean and (unbiased) variance,
+//! updated as `running = (1 - momentum) * running + momentum * batch` as in PyTorch, replace
+//! the batch statistics at inference.
+
+use crate::layer::{
+    split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
+};
+use bytemuck::Zeroable;
+use gradflow_tensor::Scalar;
+use rand::RngCore;
+
+/// Default `eps`, PyTorch's and Keras' (1e-5 and 1e-3 respectively; gradflow follows PyTorch).
+pub const DEFAULT_EPS: f64 = 1e-5;
+/// Default `momentum` of the running statistics, PyTorch's convention (Keras' 0.99 = 1 - 0.01).
+pub const DEFAULT_MOMENTUM: f64 = 0.1;
+
+/// Batch normalization over `N` features.
+#[derive(Clone, Debug, PartialEq, Zeroable)]
+#[repr(C)]
+pub struct BatchNorm<T, const N: usize> {
+    /// Learned scale (starts at 1).
+    pub gamma: [T; N],
+    /// Learned shift (starts at 0).
+    pub beta: [T; N],
+    /// Running mean of the inputs, used at inference.
+    pub running_mean: [T; N],
+    /// Running unbiased variance of the inputs, used at inference (starts at 1).
+    pub running_var: [T; N],
+    /// Added to the variance before the square root.
+    pub eps: T,
+    /// Weight of the newest batch in the running statistics.
+    pub momentum: T,
+}
+
+/// Gradients of a [`BatchNorm`]'s `gamma` and `beta`.
+#[derive(Clone, Debug, PartialEq, Zeroable)]
+#[repr(C)]
+pub struct BatchNormGrads<T, const N: usize> {
+    /// Gradient of `gamma`.
+    pub gamma: [T; N],
+    /// Gradient of `beta`.
+    pub beta: [T; N],
+}
+
+/// What the backward pass needs from a training-mode forward pass.
+#[derive(Clone, Debug, Zeroable)]
+pub struct BatchNormCache<T, const N: usize, const B: usize> {
+    /// The normalized inputs `(x - mean) / sqrt(var + eps)`.
+    pub x_hat: [[T; N]; B],
+    /// `1 / sqrt(var + eps)` per feature.
+    pub inv_std: [T; N],
+}
+
+impl<T: Scalar, const N: usize> BatchNorm<T, N> {
+    const SHAPE: [usize; 1] = [N];
+
+    /// A fresh layer: `gamma` 1, `beta` 0, running mean 0 and variance 1, default eps and momentum.
+    pub fn new() -> Self {
+        Self {
+            gamma: [T::ONE; N],
+            beta: [T::ZERO; N],
+            running_mean: [T::ZERO; N],
+            running_var: [T::ONE; N],
+            eps: T::from_f64(DEFAULT_EPS),
+            momentum: T::from_f64(DEFAULT_MOMENTUM),
+        }
+    }
+
+    /// Resets to [`BatchNorm::new`] in place.
+    pub fn reset(&mut self) {
+        self.gamma = [T::ONE; N];
+        self.beta = [T::ZERO; N];
+        self.running_mean = [T::ZERO; N];
+        self.running_var = [T::ONE; N];
+        self.eps = T::from_f64(DEFAULT_EPS);
+        self.momentum = T::from_f64(DEFAULT_MOMENTUM);
+    }
+}
+
+impl<T: Scalar, const N: usize> Default for BatchNorm<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
+    type Input = [T; N];
+    type Output = [T; N];
+    type Cache<const B: usize> = BatchNormCache<T, N, B>;
+    const KIND: &'static str = "batchnorm";
+    const PARAM_COUNT: usize = 4 * N;
+
+    fn init(&mut self, _: &mut dyn RngCore) {
+        self.reset();
+    }
+
+    fn forward<const B: usize>(&self, x: &[[T; N]; B], y: &mut [[T; N]; B]) {
+        for n in 0..N {
+            let scale = self.gamma[n] / (self.running_var[n] + self.eps).sqrt();
+            let shift = self.beta[n] - self.running_mean[n] * scale;
+            for (xb, yb) in x.iter().zip(y.iter_mut()) {
+                yb[n] = xb[n] * scale + shift;
+            }
+        }
+    }
+
+    fn forward_train<const B: usize>(
+        &mut self,
+        x: &[[T; N]; B],
+        y: &mut [[T; N]; B],
+        cache: &mut Self::Cache<B>,
+    ) {
+        const {
+            assert!(
+                B > 1,
+                "batchnorm needs a batch of at least 2 in training mode: the variance of one sample is 0, so it would normalize to NaN or 0"
+            )
+        };
+        let inv_b = T::ONE / T::from_f64(B as f64);
+        let unbias = T::from_f64(B as f64 / (B as f64 - 1.0));
+        let m = self.momentum;
+        for n in 0..N {
+            let mut mean = T::ZERO;
+            for xb in x {
+                mean += xb[n];
+            }
+            mean *= inv_b;
+            let mut var = T::ZERO;
+            for xb in x {
+                let d = xb[n] - mean;
+                var += d * d;
+            }
+            var *= inv_b;
+            let inv_std = T::ONE / (var + self.eps).sqrt();
+            cache.inv_std[n] = inv_std;
+            for ((xb, yb), hb) in x.iter().zip(y.iter_mut()).zip(cache.x_hat.iter_mut()) {
+                let h = (xb[n] - mean) * inv_std;
+                hb[n] = h;
+                yb[n] = self.gamma[n] * h + self.beta[n];
+            }
+            self.running_mean[n] = (T::ONE - m) * self.running_mean[n] + m * mean;
+            self.running_var[n] = (T::ONE - m) * self.running_var[n] + m * var * unbias;
+        }
+    }
+
+    fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
+        let shape = &Self::SHAPE;
+        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
+        for (name, kind, data) in [
+            ("gamma", t, &self.gamma),
+            ("beta", t, &self.beta),
+            ("running_mean", s, &self.running_mean),
+            ("running_var", s, &self.running_var),
+        ] {
+            f(Tensor {
+                layer: "",
+                name,
+                kind,
+                shape,
+                data,
+            });
+        }
+    }
+
+    fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
+        let shape = &Self::SHAPE;
+        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
+        for (name, kind, data) in [
+            ("gamma", t, &mut self.gamma),
+            ("beta", t, &mut self.beta),
+            ("running_mean", s, &mut self.running_mean),
+            ("running_var", s, &mut self.running_var),
+        ] {
+            f(TensorMut {
+                layer: "",
+                name,
+                kind,
+                shape,
+                data,
+            });
+        }
+    }
+}
+
+impl<T: Scalar, const N: usize> Trainable<T> for BatchNorm<T, N> {
+    type Grads = BatchNormGrads<T, N>;
+
+    fn visit_params<const S: usize>(
+        &mut self,
+        grads: &Self::Grads,
+        mut states: [&mut Self::Grads; S],
+        f: &mut dyn FnMut(Param<'_, T, S>),
+    ) {
+        f(Param {
+            layer: "",
+            name: "gamma",
+            value: &mut self.gamma,
+            grad: &grads.gamma,
+            state: split_states(&mut states, |g| &mut g.gamma[..]),
+        });
+        f(Param {
+            layer: "",
+            name: "beta",
+            value: &mut self.beta,
+            grad: &grads.beta,
+            state: split_states(&mut states, |g| &mut g.beta[..]),
+        });
+    }
+}
+
+impl<T: Scalar, const N: usize> Backward<T> for BatchNorm<T, N> {
+    fn backward<const B: usize>(
+        &self,
+        _x: &[[T; N]; B],
+        _y: &[[T; N]; B],
+        cache: &Self::Cache<B>,
+        dy: &[[T; N]; B],
+        dx: Option<&mut [[T; N]; B]>,
+        grads: Option<&mut Self::Grads>,
+    ) {
+        // With g = dy * gamma: dx = inv_std / B * (B g - sum(g) - x_hat * sum(g * x_hat)).
+        let mut sum_dy = [T::ZERO; N];
+        let mut sum_dy_xhat = [T::ZERO; N];
+        for (dyb, hb) in dy.iter().zip(&cache.x_hat) {
+            for n in 0..N {
+                sum_dy[n] += dyb[n];
+                sum_dy_xhat[n] += dyb[n] * hb[n];
+            }
+        }
+        if let Some(g) = grads {
+            for n in 0..N {
+                g.gamma[n] += sum_dy_xhat[n];
+                g.beta[n] += sum_dy[n];
+            }
+        }
+        if let Some(dx) = dx {
+            let inv_b = T::ONE / T::from_f64(B as f64);
+            for ((dxb, dyb), hb) in dx.iter_mut().zip(dy).zip(&cache.x_hat) {
+                for n in 0..N {
+                    let k = self.gamma[n] * cache.inv_std[n];
+                    dxb[n] = k * (dyb[n] - inv_b * (sum_dy[n] + hb[n] * sum_dy_xhat[n]));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+    use gradflow_tensor::gradcheck::test_values;
+
+    #[test]
+    fn training_mode_gradients_match_finite_differences() {
+        let mut bn = BatchNorm::<f64, 4>::new();
+        bn.gamma = [1.5, -0.7, 0.3, 2.0];
+        bn.beta = [0.1, 0.2, -0.3, 0.0];
+        let x: [[f64; 4]; 5] =
+            core::array::from_fn(|b| test_values::<4>(b as u64 + 50).map(|v| 3.0 * v + 1.0));
+        let report = check_layer(&mut bn, &x);
+        assert!(report.passes(1e-6), "{report:?}");
+    }
+
+    #[test]
+    fn training_output_is_normalized_per_feature() {
+        let mut bn = BatchNorm::<f64, 2>::new();
+        let x = [[1.0, 100.0], [2.0, 300.0], [3.0, 500.0], [6.0, 700.0]];
+        let mut y = [[0.0; 2]; 4];
+        let mut cache = Zeroable::zeroed();
+        bn.forward_train(&x, &mut y, &mut cache);
+        for n in 0..2 {
+            let mean: f64 = y.iter().map(|r| r[n]).sum::<f64>() / 4.0;
+            let var: f64 = y.iter().map(|r| (r[n] - mean).powi(2)).sum::<f64>() / 4.0;
+            assert!(
+                mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-4,
+                "{mean} {var}"
+            );
+        }
+    }
+
+    #[test]
+    fn running_statistics_converge_to_the_data_and_drive_inference() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let dist = [
+            Normal::new(3.0, 2.0).unwrap(),
+            Normal::new(-1.0, 0.5).unwrap(),
+        ];
+        let mut bn = BatchNorm::<f64, 2>::new();
+        let mut cache = Zeroable::zeroed();
+        let mut y = [[0.0; 2]; 32];
+        for _ in 0..400 {
+            let x: [[f64; 2]; 32] =
+                core::array::from_fn(|_| [dist[0].sample(&mut rng), dist[1].sample(&mut rng)]);
+            bn.forward_train(&x, &mut y, &mut cache);
+        }
+        assert!(
+            (bn.running_mean[0] - 3.0).abs() < 0.15,
+            "{:?}",
+            bn.running_mean
+        );
+        assert!(
+            (bn.running_mean[1] + 1.0).abs() < 0.05,
+            "{:?}",
+            bn.running_mean
+        );
+        assert!(
+            (bn.running_var[0] - 4.0).abs() < 0.5,
+            "{:?}",
+            bn.running_var
+        );
+        assert!(
+            (bn.running_var[1] - 0.25).abs() < 0.04,
+            "{:?}",
+            bn.running_var
+        );
+
+        // Inference uses the running statistics, not the batch's: one sample at the mean
+        // maps to beta.
+        let mut out = [[0.0; 2]; 1];
+        bn.forward(&[bn.running_mean], &mut out);
+        assert!(out[0].iter().all(|v| v.abs() < 1e-9), "{out:?}");
+    }
+}

@@ -1,0 +1,287 @@
+//! The stethoscope: per-layer gradient health for one training step, and a verdict in words.
+//!
+//! A [`GradientReport`] has one row per layer of the `network!` list (a dense layer together
+//! with its batchnorm and activation): gradient and weight L2 norms, the update-to-weight
+//! ratio of the optimizer step, the mean and spread of the layer's outputs, the fraction of
+//! dead ReLU units and of saturated sigmoid/tanh units. [`GradientReport::verdict`] says which
+//! layers' gradients vanish or explode and which cure applies.
+//!
+//! Nothing here runs unless asked: the plain training step never computes a report.
+
+use crate::network::{Activations, TrainableNetwork};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use gradflow_tensor::Scalar;
+
+/// One row of a [`GradientReport`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerHealth {
+    /// Index of the layer item in the `network!` list.
+    pub index: usize,
+    /// The layer's parts, joined (`"dense+batchnorm+relu"`).
+    pub kind: String,
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// L2 norm of the gradients of the layer's trainable tensors (0 without any).
+    pub grad_norm: f64,
+    /// L2 norm of the layer's trainable tensors.
+    pub weight_norm: f64,
+    /// `||update|| / ||weights||` of the last optimizer step, once recorded.
+    pub update_ratio: Option<f64>,
+    /// Mean of the layer's outputs over the batch.
+    pub activation_mean: f64,
+    /// Standard deviation of the layer's outputs over the batch.
+    pub activation_std: f64,
+    /// For ReLU layers: fraction of units whose output is zero for every sample of the batch.
+    pub dead_fraction: Option<f64>,
+    /// For sigmoid and tanh layers: fraction of outputs whose derivative is below 1e-3 of
+    /// its maximum.
+    pub saturated_fraction: Option<f64>,
+}
+
+/// Per-layer gradient health at one training step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradientReport {
+    /// The training step (counting from 0) the report was taken at.
+    pub step: usize,
+    /// One row per layer item, in order.
+    pub layers: Vec<LayerHealth>,
+}
+
+/// A derivative below this fraction of its maximum counts as saturated.
+pub const SATURATION: f64 = 1e-3;
+
+struct ActivationStats {
+    mean: f64,
+    std: f64,
+    dead: Option<f64>,
+    saturated: Option<f64>,
+}
+
+fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
+    let n = a.values.len().max(1) as f64;
+    let mean = a.values.iter().map(|v| v.to_f64()).sum::<f64>() / n;
+    let var = a
+        .values
+        .iter()
+        .map(|v| (v.to_f64() - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let width = a.width.max(1);
+    let dead = (a.kind == "relu").then(|| {
+        let dead_units = (0..width)
+            .filter(|&j| {
+                a.values
+                    .iter()
+                    .skip(j)
+                    .step_by(width)
+                    .all(|v| *v == T::ZERO)
+            })
+            .count();
+        dead_units as f64 / width as f64
+    });
+    let derivative_ratio = |y: f64| match a.kind {
+        "sigmoid" => Some(y * (1.0 - y) / 0.25),
+        "tanh" => Some(1.0 - y * y),
+        _ => None,
+    };
+    let saturated = derivative_ratio(0.5).map(|_| {
+        let count = a
+            .values
+            .iter()
+            .filter(|v| derivative_ratio(v.to_f64()).is_some_and(|d| d < SATURATION))
+            .count();
+        count as f64 / n
+    });
+    ActivationStats {
+        mean,
+        std: libm::sqrt(var),
+        dead,
+        saturated,
+    }
+}
+
+fn index_of<T: Scalar, N: TrainableNetwork<T>>(layer: &str) -> Option<usize> {
+    N::LAYERS.iter().find(|l| l.name == layer).map(|l| l.index)
+}
+
+impl GradientReport {
+    /// Measures a network after `backward` (and before the optimizer step) from its cache and
+    /// gradients.
+    pub fn capture<T, N, const B: usize>(
+        step: usize,
+        net: &mut N,
+        cache: &N::Cache<B>,
+        grads: &N::Grads,
+    ) -> Self
+    where
+        T: Scalar,
+        N: TrainableNetwork<T>,
+    {
+        let mut layers: Vec<LayerHealth> = Vec::new();
+        for info in N::LAYERS {
+            match layers.last_mut() {
+                Some(row) if row.index == info.index => {
+                    row.kind.push('+');
+                    row.kind.push_str(info.kind);
+                    row.outputs = info.outputs;
+                }
+                _ => layers.push(LayerHealth {
+                    index: info.index,
+                    kind: String::from(info.kind),
+                    inputs: info.inputs,
+                    outputs: info.outputs,
+                    grad_norm: 0.0,
+                    weight_norm: 0.0,
+                    update_ratio: None,
+                    activation_mean: 0.0,
+                    activation_std: 0.0,
+                    dead_fraction: None,
+                    saturated_fraction: None,
+                }),
+            }
+        }
+        let row = |layers: &mut Vec<LayerHealth>, name: &str| -> Option<usize> {
+            let index = index_of::<T, N>(name)?;
+            layers.iter().position(|r| r.index == index)
+        };
+        net.visit_params::<0>(grads, [], &mut |p| {
+            if let Some(r) = row(&mut layers, p.layer) {
+                layers[r].grad_norm += p.grad.iter().map(|g| g.to_f64().powi(2)).sum::<f64>();
+                layers[r].weight_norm += p.value.iter().map(|w| w.to_f64().powi(2)).sum::<f64>();
+            }
+        });
+        for l in &mut layers {
+            l.grad_norm = libm::sqrt(l.grad_norm);
+            l.weight_norm = libm::sqrt(l.weight_norm);
+        }
+        // The last part of a layer item (its activation) describes what the next layer sees;
+        // a ReLU or sigmoid part anywhere in the item gives the dead or saturated fraction.
+        N::visit_activations(cache, &mut |a| {
+            if let Some(r) = row(&mut layers, a.layer) {
+                let stats = activation_stats(&a);
+                let l = &mut layers[r];
+                l.activation_mean = stats.mean;
+                l.activation_std = stats.std;
+                l.dead_fraction = stats.dead.or(l.dead_fraction);
+                l.saturated_fraction = stats.saturated.or(l.saturated_fraction);
+            }
+        });
+        GradientReport { step, layers }
+    }
+
+    /// Fills in the update-to-weight ratios from the trainable parameters before the step
+    /// (see [`snapshot`]) and the network after it.
+    pub fn record_update<T: Scalar, N: TrainableNetwork<T>>(
+        &mut self,
+        before: &[T],
+        net: &mut N,
+        grads: &N::Grads,
+    ) {
+        let mut update = Vec::new();
+        update.resize(self.layers.len(), 0.0f64);
+        let mut offset = 0;
+        net.visit_params::<0>(grads, [], &mut |p| {
+            let old = before.get(offset..offset + p.value.len());
+            offset += p.value.len();
+            let (Some(old), Some(index)) = (old, index_of::<T, N>(p.layer)) else {
+                return;
+            };
+            if let Some(r) = self.layers.iter().position(|l| l.index == index) {
+                update[r] += p
+                    .value
+                    .iter()
+                    .zip(old)
+                    .map(|(w, o)| (w.to_f64() - o.to_f64()).powi(2))
+                    .sum::<f64>();
+            }
+        });
+        for (l, u) in self.layers.iter_mut().zip(update) {
+            if l.weight_norm > 0.0 {
+                l.update_ratio = Some(libm::sqrt(u) / l.weight_norm);
+            }
+        }
+    }
+
+    /// Ratio of the first to the last layer's gradient norm, among layers with parameters
+    /// (`None` with fewer than two such layers). Far below 1: the gradient vanishes on its way
+    /// down.
+    pub fn first_to_last_ratio(&self) -> Option<f64> {
+        let mut with_params = self.layers.iter().filter(|l| l.weight_norm > 0.0);
+        let first = with_params.next()?;
+        let last = with_params.next_back()?;
+        Some(first.grad_norm / last.grad_norm)
+    }
+
+    /// The diagnosis in words, with default thresholds.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict_with(&Thresholds::default())
+    }
+
+    /// The diagnosis in words.
+    pub fn verdict_with(&self, t: &Thresholds) -> Verdict {
+        crate::verdict::diagnose(self, t)
+    }
+}
+
+/// Takes a copy of a network's trainable parameters, for [`GradientReport::record_update`].
+pub fn snapshot<T: Scalar, N: TrainableNetwork<T>>(net: &mut N, grads: &N::Grads) -> Vec<T> {
+    let mut out = Vec::new();
+    net.visit_params::<0>(grads, [], &mut |p| out.extend_from_slice(p.value));
+    out
+}
+
+pub use crate::verdict::{Finding, Thresholds, Verdict};
+
+impl fmt::Display for GradientReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: Option<f64>, pct: bool| match v {
+            Some(v) if pct => alloc::format!("{:.1}%", 100.0 * v),
+            Some(v) => alloc::format!("{v:.2e}"),
+            None => String::from("-"),
+        };
+        let kind_width = self
+            .layers
+            .iter()
+            .map(|l| l.kind.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        writeln!(f, "gradient report at step {}", self.step)?;
+        writeln!(
+            f,
+            "{:>5}  {:<kind_width$}  {:>11}  {:>10}  {:>10}  {:>10}  {:>9}  {:>9}  {:>6}  {:>9}",
+            "layer",
+            "kind",
+            "shape",
+            "grad norm",
+            "weight",
+            "upd/wt",
+            "act mean",
+            "act std",
+            "dead",
+            "saturated"
+        )?;
+        for l in &self.layers {
+            let shape = alloc::format!("{}->{}", l.inputs, l.outputs);
+            writeln!(
+                f,
+                "{:>5}  {:<kind_width$}  {:>11}  {:>10.3e}  {:>10.3e}  {:>10}  {:>9.3}  {:>9.3}  {:>6}  {:>9}",
+                l.index,
+                l.kind,
+                shape,
+                l.grad_norm,
+                l.weight_norm,
+                opt(l.update_ratio, false),
+                l.activation_mean,
+                l.activation_std,
+                opt(l.dead_fraction, true),
+                opt(l.saturated_fraction, true),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,221 @@
+//! SVG charts of training histories (plotters): loss and accuracy curves, several runs on one
+//! chart, and a heat map of log10 gradient norm by layer and step.
+
+use crate::train::History;
+use plotters::prelude::*;
+use std::path::Path;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+/// A chart that could not be drawn or written.
+#[derive(Debug)]
+pub struct PlotError(pub String);
+
+impl core::fmt::Display for PlotError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "could not draw chart: {}", self.0)
+    }
+}
+
+impl std::error::Error for PlotError {}
+
+fn err(e: impl core::fmt::Display) -> PlotError {
+    PlotError(e.to_string())
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// Training loss (log scale) and test accuracy per epoch of several runs, one color per run.
+pub fn loss_curves_svg(
+    path: impl AsRef<Path>,
+    title: &str,
+    runs: &[(&str, &History)],
+) -> Result<(), PlotError> {
+    let root = SVGBackend::new(path.as_ref(), (1000, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let root = root.titled(title, ("sans-serif", 20)).map_err(err)?;
+    let (left, right) = root.split_horizontally(500);
+    let epochs = runs
+        .iter()
+        .map(|(_, h)| h.epochs.len())
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
+    let losses: Vec<f64> = runs
+        .iter()
+        .flat_map(|(_, h)| h.epochs.iter().map(|e| e.train_loss))
+        .filter(|l| l.is_finite() && *l > 0.0)
+        .collect();
+    let lo = losses
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .min(1.0)
+        * 0.8;
+    let hi = losses.iter().copied().fold(0.0, f64::max).max(lo * 10.0) * 1.2;
+
+    let mut chart = ChartBuilder::on(&left)
+        .caption("training loss", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(1.0..epochs, (lo..hi).log_scale())
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("epoch").draw().map_err(err)?;
+    for (i, (name, h)) in runs.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let points = h
+            .epochs
+            .iter()
+            .filter(|e| e.train_loss.is_finite())
+            .map(|e| (e.epoch as f64, e.train_loss.max(lo)));
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+
+    let mut chart = ChartBuilder::on(&right)
+        .caption("test accuracy", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(1.0..epochs, 0.0..1.0)
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("epoch").draw().map_err(err)?;
+    for (i, (_, h)) in runs.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let points = h
+            .epochs
+            .iter()
+            .filter(|e| e.test_accuracy.is_finite())
+            .map(|e| (e.epoch as f64, e.test_accuracy));
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?;
+    }
+    root.present().map_err(err)
+}
+
+/// A heat map of `log10` gradient norm, one row per layer (bottom: first layer) and one column
+/// per recorded step. Vanishing gradients show as a dark bottom.
+pub fn grad_heatmap_svg(
+    path: impl AsRef<Path>,
+    title: &str,
+    history: &History,
+) -> Result<(), PlotError> {
+    let root = SVGBackend::new(path.as_ref(), (800, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let layers = history.layers.len().max(1);
+    let columns = history.grad_norms.len().max(1);
+    let logs: Vec<f64> = history
+        .grad_norms
+        .iter()
+        .flat_map(|(_, n)| n.iter().map(|v| if *v > 0.0 { v.log10() } else { -40.0 }))
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = logs
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .max(-40.0);
+    let hi = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (-1.0, 0.0)
+    };
+    let (plot, legend) = root.split_horizontally(700);
+    let last_step = history.grad_norms.last().map_or(1, |(s, _)| *s + 1);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(
+            std::format!("{title}: log10 gradient norm"),
+            ("sans-serif", 16),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..columns as f64, 0.0..layers as f64)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(std::format!("recorded step (last = step {last_step})"))
+        .y_desc("layer")
+        .y_label_formatter(&|y| {
+            history
+                .layers
+                .get(*y as usize)
+                .map_or(String::new(), |l| l.to_string())
+        })
+        .draw()
+        .map_err(err)?;
+    let cells = history
+        .grad_norms
+        .iter()
+        .enumerate()
+        .flat_map(|(c, (_, norms))| {
+            norms.iter().enumerate().map(move |(r, v)| {
+                let t = if *v > 0.0 && v.is_finite() {
+                    ((v.log10() - lo) / (hi - lo)).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                Rectangle::new(
+                    [(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)],
+                    heat(t).filled(),
+                )
+            })
+        });
+    chart.draw_series(cells).map_err(err)?;
+    // Color bar.
+    let bar = legend.margin(40, 40, 10, 40);
+    let (_, h) = bar.dim_in_pixel();
+    for y in 0..h {
+        let t = 1.0 - y as f64 / h.max(1) as f64;
+        bar.draw(&Rectangle::new(
+            [(0, y as i32), (20, y as i32 + 1)],
+            heat(t).filled(),
+        ))
+        .map_err(err)?;
+    }
+    let label = |v: f64| std::format!("{v:.1}");
+    bar.draw(&Text::new(label(hi), (24, 0), ("sans-serif", 12)))
+        .map_err(err)?;
+    bar.draw(&Text::new(
+        label(lo),
+        (24, h as i32 - 12),
+        ("sans-serif", 12),
+    ))
+    .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// A dark-to-bright color scale for `t` in [0, 1].
+fn heat(t: f64) -> RGBColor {
+    let c = |a: f64, b: f64| (a + (b - a) * t).round().clamp(0.0, 255.0) as u8;
+    if t < 0.5 {
+        let t2 = t * 2.0;
+        let c2 = |a: f64, b: f64| (a + (b - a) * t2).round() as u8;
+        RGBColor(c2(10.0, 180.0), c2(10.0, 40.0), c2(60.0, 120.0))
+    } else {
+        RGBColor(c(-50.0, 255.0), c(-150.0, 230.0), c(180.0, 60.0))
+    }
+}

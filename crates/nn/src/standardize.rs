@@ -1,0 +1,189 @@
+//! `Standardize`: per-feature input standardization `y = (x - mean) / std`, fitted on the
+//! training data, stored with the network and never trained.
+//!
+//! Features on wildly different scales (breast_cancer's run from 0.01 to 4000) push sigmoid
+//! and tanh units deep into saturation, where their derivative is nearly zero: the first
+//! layer's gradients vanish before training starts. Standardizing puts every feature at mean
+//! 0 and spread 1.
+
+use crate::layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
+use bytemuck::Zeroable;
+use gradflow_tensor::Scalar;
+
+/// Standard deviations below this are treated as 1: a constant feature is centered, not blown up.
+pub const MIN_STD: f64 = 1e-12;
+
+/// Per-feature standardization of `N` inputs.
+#[derive(Clone, Debug, PartialEq, Zeroable)]
+#[repr(C)]
+pub struct Standardize<T, const N: usize> {
+    /// Mean of each feature over the fitting data.
+    pub mean: [T; N],
+    /// Population standard deviation of each feature (1 for constant features).
+    pub std: [T; N],
+}
+
+impl<T: Scalar, const N: usize> Standardize<T, N> {
+    const SHAPE: [usize; 1] = [N];
+
+    /// The identity: mean 0, std 1.
+    pub fn identity() -> Self {
+        Self {
+            mean: [T::ZERO; N],
+            std: [T::ONE; N],
+        }
+    }
+
+    /// Fits mean and standard deviation to `samples` (in f64, whatever `T` is). With no samples
+    /// it becomes the identity.
+    pub fn fit(&mut self, samples: &[[T; N]]) {
+        *self = Self::identity();
+        if samples.is_empty() {
+            return;
+        }
+        let count = samples.len() as f64;
+        for n in 0..N {
+            let mean = samples.iter().map(|s| s[n].to_f64()).sum::<f64>() / count;
+            let var = samples
+                .iter()
+                .map(|s| (s[n].to_f64() - mean).powi(2))
+                .sum::<f64>()
+                / count;
+            let std = libm::sqrt(var);
+            self.mean[n] = T::from_f64(mean);
+            self.std[n] = T::from_f64(if std.is_finite() && std > MIN_STD {
+                std
+            } else {
+                1.0
+            });
+        }
+    }
+
+    /// A standardizer fitted to `samples`.
+    pub fn fitted(samples: &[[T; N]]) -> Self {
+        let mut s = Self::identity();
+        s.fit(samples);
+        s
+    }
+}
+
+impl<T: Scalar, const N: usize> Forward<T> for Standardize<T, N> {
+    type Input = [T; N];
+    type Output = [T; N];
+    type Cache<const B: usize> = ();
+    const KIND: &'static str = "standardize";
+    const PARAM_COUNT: usize = 2 * N;
+
+    fn init(&mut self, _: &mut dyn rand::RngCore) {
+        *self = Self::identity();
+    }
+
+    fn forward<const B: usize>(&self, x: &[[T; N]; B], y: &mut [[T; N]; B]) {
+        for (xb, yb) in x.iter().zip(y.iter_mut()) {
+            for n in 0..N {
+                yb[n] = (xb[n] - self.mean[n]) / self.std[n];
+            }
+        }
+    }
+
+    fn forward_train<const B: usize>(&mut self, x: &[[T; N]; B], y: &mut [[T; N]; B], _: &mut ()) {
+        self.forward(x, y);
+    }
+
+    fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
+        let (kind, shape) = (TensorKind::Statistic, &Self::SHAPE);
+        f(Tensor {
+            layer: "",
+            name: "mean",
+            kind,
+            shape,
+            data: &self.mean,
+        });
+        f(Tensor {
+            layer: "",
+            name: "std",
+            kind,
+            shape,
+            data: &self.std,
+        });
+    }
+
+    fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
+        let (kind, shape) = (TensorKind::Statistic, &Self::SHAPE);
+        f(TensorMut {
+            layer: "",
+            name: "mean",
+            kind,
+            shape,
+            data: &mut self.mean,
+        });
+        f(TensorMut {
+            layer: "",
+            name: "std",
+            kind,
+            shape,
+            data: &mut self.std,
+        });
+    }
+}
+
+impl<T: Scalar, const N: usize> Trainable<T> for Standardize<T, N> {
+    type Grads = ();
+    fn visit_params<const S: usize>(
+        &mut self,
+        _: &(),
+        _: [&mut (); S],
+        _: &mut dyn FnMut(Param<'_, T, S>),
+    ) {
+    }
+}
+
+impl<T: Scalar, const N: usize> Backward<T> for Standardize<T, N> {
+    fn backward<const B: usize>(
+        &self,
+        _: &[[T; N]; B],
+        _: &[[T; N]; B],
+        _: &(),
+        dy: &[[T; N]; B],
+        dx: Option<&mut [[T; N]; B]>,
+        _: Option<&mut ()>,
+    ) {
+        if let Some(dx) = dx {
+            for (dxb, dyb) in dx.iter_mut().zip(dy) {
+                for n in 0..N {
+                    dxb[n] = dyb[n] / self.std[n];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+
+    #[test]
+    fn fit_centers_and_scales_and_survives_constant_features() {
+        let s = Standardize::<f64, 2>::fitted(&[[1.0, 5.0], [3.0, 5.0]]);
+        assert_eq!(s.mean, [2.0, 5.0]);
+        assert_eq!(s.std, [1.0, 1.0]);
+        let mut y = [[0.0; 2]; 1];
+        s.forward(&[[4.0, 5.0]], &mut y);
+        assert_eq!(y, [[2.0, 0.0]]);
+        assert_eq!(Standardize::<f32, 2>::fitted(&[]), Standardize::identity());
+    }
+
+    #[test]
+    fn input_gradient_matches_finite_differences_and_nothing_is_trained() {
+        let mut s = Standardize::<f64, 3>::fitted(&[
+            [1.0, 100.0, 0.01],
+            [4.0, 900.0, 0.03],
+            [2.0, 50.0, 0.02],
+        ]);
+        let x = [[1.5, 400.0, 0.015], [3.0, 20.0, 0.025]];
+        let report = check_layer(&mut s, &x);
+        assert!(report.input.passes(1e-6), "{report:?}");
+        assert_eq!(report.params, None);
+    }
+}

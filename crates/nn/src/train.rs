@@ -1,0 +1,404 @@
+//! A training loop for classifiers: epochs, seeded shuffling, mini-batches of a compile-time
+//! size, evaluation, a progress bar, and a [`History`] of loss, accuracy and per-layer
+//! gradient norms.
+//!
+//! A step whose loss or gradient is NaN or infinite is refused before it touches the
+//! parameters, and recorded in the history: weights never become NaN.
+
+use crate::diagnostics::{snapshot, GradientReport};
+use crate::loss::{argmax, softmax_cross_entropy_rows, LabelOutOfRange};
+use crate::network::TrainableNetwork;
+use crate::optim::Optimizer;
+use bytemuck::Zeroable;
+use gradflow_tensor::Scalar;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::string::String;
+use std::time::Instant;
+use std::vec::Vec;
+
+/// Samples and their labels, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Samples<'a, X> {
+    /// One row per sample.
+    pub features: &'a [X],
+    /// The class of each sample.
+    pub labels: &'a [usize],
+}
+
+impl<'a, X> Samples<'a, X> {
+    /// Pairs features with labels.
+    pub fn new(features: &'a [X], labels: &'a [usize]) -> Self {
+        Self { features, labels }
+    }
+}
+
+/// How to train.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Seed of the shuffling.
+    pub seed: u64,
+    /// Show a progress bar (on a terminal only).
+    pub progress: bool,
+    /// Record per-layer gradient norms every this many steps (0: never).
+    pub grad_norms_every: usize,
+    /// Capture a full [`GradientReport`] at the first and the last step.
+    pub reports: bool,
+    /// Refuse steps whose input batch holds a NaN or infinite value.
+    pub check_inputs: bool,
+    /// Text shown beside the progress bar.
+    pub label: String,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            seed: 0,
+            progress: true,
+            grad_norms_every: 10,
+            reports: false,
+            check_inputs: false,
+            label: String::new(),
+        }
+    }
+}
+
+/// One epoch's results.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's accepted steps (NaN if none was accepted).
+    pub train_loss: f64,
+    /// Accuracy on the training samples after the epoch.
+    pub train_accuracy: f64,
+    /// Accuracy on the test samples after the epoch (NaN without test samples).
+    pub test_accuracy: f64,
+    /// Wall-clock seconds since training started.
+    pub seconds: f64,
+}
+
+/// Why a step was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The input batch held a NaN or infinite value.
+    NonFiniteInput,
+    /// The loss was NaN or infinite.
+    NonFiniteLoss,
+    /// A gradient was NaN or infinite.
+    NonFiniteGradient,
+}
+
+/// What happened during training.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// Index of each row of `grad_norms` in the `network!` list (layers with parameters).
+    pub layers: Vec<usize>,
+    /// One record per epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// `(step, per-layer gradient L2 norms)` every `grad_norms_every` steps.
+    pub grad_norms: Vec<(usize, Vec<f64>)>,
+    /// Steps refused, and why.
+    pub refused: Vec<(usize, Refusal)>,
+    /// Reports at the first and last step, when asked for.
+    pub first_report: Option<GradientReport>,
+    /// See `first_report`.
+    pub last_report: Option<GradientReport>,
+    /// Steps taken (accepted or refused).
+    pub steps: usize,
+}
+
+/// Training data that cannot be used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainError {
+    /// Features and labels differ in number.
+    LengthMismatch {
+        /// Which set.
+        set: &'static str,
+        /// Number of feature rows.
+        features: usize,
+        /// Number of labels.
+        labels: usize,
+    },
+    /// Fewer training samples than one batch.
+    TooFewSamples {
+        /// Samples given.
+        samples: usize,
+        /// The batch size.
+        batch: usize,
+    },
+    /// A label names no class.
+    Label {
+        /// Which set.
+        set: &'static str,
+        /// The bad label.
+        error: LabelOutOfRange,
+    },
+}
+
+impl core::fmt::Display for TrainError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TrainError::LengthMismatch {
+                set,
+                features,
+                labels,
+            } => {
+                write!(
+                    f,
+                    "{set} set has {features} feature rows but {labels} labels"
+                )
+            }
+            TrainError::TooFewSamples { samples, batch } => {
+                write!(
+                    f,
+                    "{samples} training samples cannot fill one batch of {batch}"
+                )
+            }
+            TrainError::Label { set, error } => write!(f, "{set} set: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+fn validate<X>(set: &'static str, s: &Samples<'_, X>, classes: usize) -> Result<(), TrainError> {
+    if s.features.len() != s.labels.len() {
+        return Err(TrainError::LengthMismatch {
+            set,
+            features: s.features.len(),
+            labels: s.labels.len(),
+        });
+    }
+    if let Some((sample, &label)) = s.labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+        return Err(TrainError::Label {
+            set,
+            error: LabelOutOfRange {
+                sample,
+                label,
+                classes,
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Fraction of `samples` that `net` classifies correctly (NaN for an empty set).
+pub fn accuracy<T, N>(net: &N, samples: Samples<'_, N::Input>) -> f64
+where
+    T: Scalar,
+    N: crate::network::Network<T>,
+    N::Output: AsRef<[T]>,
+{
+    let correct = samples
+        .features
+        .iter()
+        .zip(samples.labels)
+        .filter(|(x, &label)| {
+            let mut y: [N::Output; 1] = Zeroable::zeroed();
+            net.forward_into(&[**x], &mut y);
+            argmax(y[0].as_ref()) == label
+        })
+        .count();
+    correct as f64 / samples.labels.len() as f64
+}
+
+/// Per-layer gradient L2 norms, one per layer item with trainable parameters, in order.
+pub fn layer_grad_norms<T: Scalar, N: TrainableNetwork<T>>(
+    net: &mut N,
+    grads: &N::Grads,
+) -> (Vec<usize>, Vec<f64>) {
+    let mut layers: Vec<usize> = Vec::new();
+    let mut norms: Vec<f64> = Vec::new();
+    net.visit_params::<0>(grads, [], &mut |p| {
+        let index = N::LAYERS
+            .iter()
+            .find(|l| l.name == p.layer)
+            .map_or(usize::MAX, |l| l.index);
+        if layers.last() != Some(&index) {
+            layers.push(index);
+            norms.push(0.0);
+        }
+        if let Some(n) = norms.last_mut() {
+            *n += p.grad.iter().map(|g| g.to_f64().powi(2)).sum::<f64>();
+        }
+    });
+    (layers, norms.into_iter().map(libm::sqrt).collect())
+}
+
+/// Trains `net` with `optimizer` on mini-batches of `B` for `config.epochs` epochs.
+///
+/// Each epoch shuffles the training samples (seeded by `config.seed`) and leaves out the last
+/// `len % B` of the shuffle. Labels are checked against the network's output width first.
+pub fn fit<T, N, O, const B: usize>(
+    net: &mut N,
+    optimizer: &mut O,
+    train: Samples<'_, N::Input>,
+    test: Samples<'_, N::Input>,
+    config: &TrainConfig,
+) -> Result<History, TrainError>
+where
+    T: Scalar,
+    N: TrainableNetwork<T>,
+    N::Input: AsRef<[T]>,
+    N::Output: AsRef<[T]> + AsMut<[T]>,
+    O: Optimizer<T, N>,
+{
+    validate("training", &train, N::OUTPUT)?;
+    validate("test", &test, N::OUTPUT)?;
+    if train.labels.len() < B || B == 0 {
+        return Err(TrainError::TooFewSamples {
+            samples: train.labels.len(),
+            batch: B,
+        });
+    }
+    let start = Instant::now();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let mut cache = crate::memory::zeroed_box::<N::Cache<B>>();
+    let mut grads = crate::memory::zeroed_box::<N::Grads>();
+    let mut x = crate::memory::zeroed_box::<[N::Input; B]>();
+    let mut dy = crate::memory::zeroed_box::<[N::Output; B]>();
+    let mut labels = [0usize; B];
+    let mut order: Vec<usize> = (0..train.labels.len()).collect();
+    let steps_per_epoch = order.len() / B;
+    let total_steps = steps_per_epoch * config.epochs;
+    let bar = progress_bar(config, total_steps);
+    let mut history = History::default();
+
+    for epoch in 1..=config.epochs {
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut accepted) = (0.0, 0usize);
+        for rows in order.chunks_exact(B) {
+            let step = history.steps;
+            history.steps += 1;
+            bar.inc(1);
+            for (k, &r) in rows.iter().enumerate() {
+                x[k] = train.features[r];
+                labels[k] = train.labels[r];
+            }
+            if config.check_inputs
+                && x.iter()
+                    .any(|row| row.as_ref().iter().any(|v| !v.is_finite()))
+            {
+                history.refused.push((step, Refusal::NonFiniteInput));
+                continue;
+            }
+            crate::memory::zero_in_place(&mut *grads);
+            let out = net.forward_train(&x, &mut cache);
+            let loss = match softmax_cross_entropy_rows(out, &labels, &mut *dy) {
+                Ok(l) if l.is_finite() => l,
+                _ => {
+                    history.refused.push((step, Refusal::NonFiniteLoss));
+                    continue;
+                }
+            };
+            net.backward_into(&mut cache, &dy, None, &mut grads);
+            let last = step + 1 == total_steps;
+            let mut report = (config.reports && (step == 0 || last)).then(|| {
+                (
+                    GradientReport::capture::<T, N, B>(step, net, &cache, &grads),
+                    snapshot(net, &grads),
+                )
+            });
+            if config.grad_norms_every > 0 && step % config.grad_norms_every == 0 {
+                let (layers, norms) = layer_grad_norms(net, &grads);
+                history.layers = layers;
+                history.grad_norms.push((step, norms));
+            }
+            if !optimizer.step(net, &grads).applied {
+                history.refused.push((step, Refusal::NonFiniteGradient));
+                continue;
+            }
+            if let Some((mut r, before)) = report.take() {
+                r.record_update(&before, net, &grads);
+                if step == 0 {
+                    history.first_report = Some(r.clone());
+                }
+                if last {
+                    history.last_report = Some(r);
+                }
+            }
+            loss_sum += loss.to_f64();
+            accepted += 1;
+        }
+        let record = EpochRecord {
+            epoch,
+            train_loss: if accepted > 0 {
+                loss_sum / accepted as f64
+            } else {
+                f64::NAN
+            },
+            train_accuracy: accuracy(net, train),
+            test_accuracy: accuracy(net, test),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        bar.set_message(std::format!(
+            "epoch {epoch}: loss {:.4}, test accuracy {:.4}",
+            record.train_loss,
+            record.test_accuracy
+        ));
+        history.epochs.push(record);
+    }
+    bar.finish_and_clear();
+    Ok(history)
+}
+
+fn progress_bar(config: &TrainConfig, total: usize) -> indicatif::ProgressBar {
+    if !config.progress {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(config.label.clone());
+    bar
+}
+
+impl History {
+    /// The epochs as CSV: `epoch,train_loss,train_accuracy,test_accuracy,seconds`.
+    pub fn epochs_csv(&self) -> String {
+        let mut out = String::from("epoch,train_loss,train_accuracy,test_accuracy,seconds\n");
+        for e in &self.epochs {
+            out += &std::format!(
+                "{},{},{},{},{:.3}\n",
+                e.epoch,
+                e.train_loss,
+                e.train_accuracy,
+                e.test_accuracy,
+                e.seconds
+            );
+        }
+        out
+    }
+
+    /// The gradient norms as CSV: `step,layer_<i>,...`.
+    pub fn grad_norms_csv(&self) -> String {
+        let mut out = String::from("step");
+        for l in &self.layers {
+            out += &std::format!(",layer_{l}");
+        }
+        out.push('\n');
+        for (step, norms) in &self.grad_norms {
+            out += &std::format!("{step}");
+            for n in norms {
+                out += &std::format!(",{n:e}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes `epochs.csv` and `grad_norms.csv` into `dir` (created if missing).
+    pub fn write_csv(&self, dir: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("epochs.csv"), self.epochs_csv())?;
+        std::fs::write(dir.join("grad_norms.csv"), self.grad_norms_csv())
+    }
+}

@@ -1,0 +1,307 @@
+//! Turning a [`GradientReport`] into words: which layers' gradients vanish or explode, which
+//! units are dead or saturated, and which cure applies.
+
+use crate::diagnostics::{GradientReport, LayerHealth};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Where the verdict draws its lines. The defaults follow common practice: a layer whose
+/// gradient is a thousandth of the largest layer's learns a thousand times slower.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    /// A layer vanishes when its gradient norm is below this fraction of the largest layer's...
+    pub vanishing_ratio: f64,
+    /// ...or below this absolute norm.
+    pub vanishing_floor: f64,
+    /// A layer explodes when its gradient norm exceeds this (or is not finite).
+    pub exploding_norm: f64,
+    /// Report dead ReLU units when more than this fraction of a layer is dead.
+    pub dead_fraction: f64,
+    /// Report saturation when more than this fraction of a layer's outputs saturate.
+    pub saturated_fraction: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            vanishing_ratio: 1e-3,
+            vanishing_floor: 1e-8,
+            exploding_norm: 1e3,
+            dead_fraction: 0.5,
+            saturated_fraction: 0.5,
+        }
+    }
+}
+
+/// A remedy, named by its word in `network!` or its optimizer setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cure {
+    /// Replace sigmoid/tanh by `relu`: its derivative is 1 wherever the unit is active.
+    Relu,
+    /// `he_init`: weights with variance 2/fan_in keep the signal's scale through ReLU layers.
+    HeInit,
+    /// `batchnorm`: renormalizes every layer's inputs, whatever the layers below did.
+    BatchNorm,
+    /// `residual { .. }`: an identity path carries the gradient past the blocks unchanged.
+    Residual,
+    /// A `standardize` first layer: features at mean 0, spread 1, so the first layer does not saturate.
+    InputScaling,
+    /// `clip_grad_norm` and a lower learning rate: bound the step that explodes.
+    Clipping,
+    /// `leaky_relu` or a lower learning rate: a dead ReLU gets no gradient and never recovers.
+    LeakyRelu,
+}
+
+impl Cure {
+    /// The cure in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cure::Relu => "relu instead of sigmoid/tanh (`relu`)",
+            Cure::HeInit => "He initialization (`he_init`)",
+            Cure::BatchNorm => "batch normalization (`batchnorm`)",
+            Cure::Residual => "residual connections (`residual { .. }`)",
+            Cure::InputScaling => "input standardization (`standardize`)",
+            Cure::Clipping => "gradient clipping (`clip_grad_norm`) or a lower learning rate",
+            Cure::LeakyRelu => "`leaky_relu`, He initialization or a lower learning rate",
+        }
+    }
+}
+
+/// One problem found, with the layers it concerns and the cures that apply.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding {
+    /// These layers' gradients are too small to learn from.
+    Vanishing {
+        /// Layer indices.
+        layers: Vec<usize>,
+        /// Smallest gradient norm relative to the largest layer's.
+        worst_ratio: f64,
+        /// Cures that apply.
+        cures: Vec<Cure>,
+    },
+    /// These layers' gradients are too large, or not finite.
+    Exploding {
+        /// Layer indices.
+        layers: Vec<usize>,
+        /// Largest gradient norm.
+        largest: f64,
+    },
+    /// ReLU units that output zero for the whole batch.
+    Dead {
+        /// Layer index.
+        layer: usize,
+        /// Fraction of its units.
+        fraction: f64,
+    },
+    /// Sigmoid or tanh outputs in the flat tails of the function.
+    Saturated {
+        /// Layer index.
+        layer: usize,
+        /// Fraction of its outputs.
+        fraction: f64,
+        /// Cures that apply.
+        cures: Vec<Cure>,
+    },
+}
+
+/// Everything a report shows to be wrong; empty when gradients are healthy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    /// The findings, most serious first.
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// Whether any layer's gradient vanishes.
+    pub fn vanishing(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| matches!(f, Finding::Vanishing { .. }))
+    }
+    /// Whether any layer's gradient explodes.
+    pub fn exploding(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| matches!(f, Finding::Exploding { .. }))
+    }
+    /// Whether nothing was found.
+    pub fn healthy(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+fn is_saturating(l: &LayerHealth) -> bool {
+    l.kind.contains("sigmoid") || l.kind.contains("tanh")
+}
+
+pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
+    let trainable: Vec<&LayerHealth> = report
+        .layers
+        .iter()
+        .filter(|l| l.weight_norm > 0.0 || l.grad_norm > 0.0)
+        .collect();
+    let largest = trainable
+        .iter()
+        .map(|l| l.grad_norm)
+        .filter(|g| g.is_finite())
+        .fold(0.0, f64::max);
+    let mut findings = Vec::new();
+
+    let exploding: Vec<usize> = trainable
+        .iter()
+        .filter(|l| !l.grad_norm.is_finite() || l.grad_norm > t.exploding_norm)
+        .map(|l| l.index)
+        .collect();
+    if !exploding.is_empty() {
+        let largest = trainable
+            .iter()
+            .map(|l| l.grad_norm)
+            .fold(0.0, |a: f64, b| if b.is_nan() || b > a { b } else { a });
+        findings.push(Finding::Exploding {
+            layers: exploding,
+            largest,
+        });
+    }
+
+    let vanishing: Vec<&LayerHealth> = trainable
+        .iter()
+        .copied()
+        .filter(|l| l.grad_norm < t.vanishing_ratio * largest || l.grad_norm < t.vanishing_floor)
+        .collect();
+    if !vanishing.is_empty() {
+        let worst = vanishing
+            .iter()
+            .map(|l| l.grad_norm)
+            .fold(f64::INFINITY, f64::min);
+        let mut cures = Vec::new();
+        if report.layers.iter().any(is_saturating) {
+            cures.push(Cure::Relu);
+        }
+        // He's standard deviation for a layer is sqrt(2 / fan_in); far less starves the signal.
+        let undersized = trainable.iter().any(|l| {
+            let std = l.weight_norm / libm::sqrt((l.inputs * l.outputs).max(1) as f64);
+            std < 0.5 * libm::sqrt(2.0 / l.inputs.max(1) as f64)
+        });
+        if undersized {
+            cures.push(Cure::HeInit);
+        }
+        if !report.layers.iter().any(|l| l.kind.contains("batchnorm")) {
+            cures.push(Cure::BatchNorm);
+        }
+        if trainable.len() >= 8 && !report.layers.iter().any(|l| l.kind.contains("residual")) {
+            cures.push(Cure::Residual);
+        }
+        findings.push(Finding::Vanishing {
+            layers: vanishing.iter().map(|l| l.index).collect(),
+            worst_ratio: if largest > 0.0 { worst / largest } else { 0.0 },
+            cures,
+        });
+    }
+
+    for l in &report.layers {
+        if let Some(fraction) = l.dead_fraction.filter(|&d| d > t.dead_fraction) {
+            findings.push(Finding::Dead {
+                layer: l.index,
+                fraction,
+            });
+        }
+        if let Some(fraction) = l.saturated_fraction.filter(|&s| s > t.saturated_fraction) {
+            let mut cures = Vec::from([Cure::BatchNorm, Cure::Relu]);
+            if Some(l.index) == report.layers.first().map(|f| f.index) {
+                cures.insert(0, Cure::InputScaling);
+            }
+            findings.push(Finding::Saturated {
+                layer: l.index,
+                fraction,
+                cures,
+            });
+        }
+    }
+    Verdict { findings }
+}
+
+struct Layers<'a>(&'a [usize]);
+
+impl fmt::Display for Layers<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = if self.0.len() == 1 { "layer" } else { "layers" };
+        write!(f, "{word} ")?;
+        // Runs of consecutive indices print as ranges: "layers 0-15, 18".
+        let mut i = 0;
+        while i < self.0.len() {
+            let start = self.0[i];
+            while i + 1 < self.0.len() && self.0[i + 1] == self.0[i] + 1 {
+                i += 1;
+            }
+            if i > 0 && start != self.0[0] {
+                write!(f, ", ")?;
+            }
+            if self.0[i] == start {
+                write!(f, "{start}")?;
+            } else {
+                write!(f, "{start}-{}", self.0[i])?;
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+fn cures(f: &mut fmt::Formatter<'_>, cures: &[Cure]) -> fmt::Result {
+    if cures.is_empty() {
+        return Ok(());
+    }
+    write!(f, "\n    cures: ")?;
+    for (i, c) in cures.iter().enumerate() {
+        write!(f, "{}{}", if i > 0 { "; " } else { "" }, c.describe())?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.findings.is_empty() {
+            return write!(f, "healthy: no layer's gradient vanishes or explodes, and no layer is dead or saturated");
+        }
+        for (i, finding) in self.findings.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            match finding {
+                Finding::Vanishing {
+                    layers,
+                    worst_ratio,
+                    cures: c,
+                } => {
+                    write!(f, "vanishing gradients: {} (down to {worst_ratio:.1e} of the largest layer's gradient)", Layers(layers))?;
+                    cures(f, c)?;
+                }
+                Finding::Exploding { layers, largest } => {
+                    write!(
+                        f,
+                        "exploding gradients: {} (norm up to {largest:.1e})",
+                        Layers(layers)
+                    )?;
+                    cures(f, &[Cure::Clipping, Cure::BatchNorm])?;
+                }
+                Finding::Dead { layer, fraction } => {
+                    write!(
+                        f,
+                        "dead units: {:.0}% of layer {layer}'s ReLUs output 0 for the whole batch",
+                        100.0 * fraction
+                    )?;
+                    cures(f, &[Cure::LeakyRelu])?;
+                }
+                Finding::Saturated {
+                    layer,
+                    fraction,
+                    cures: c,
+                } => {
+                    write!(f, "saturation: {:.0}% of layer {layer}'s outputs sit where the derivative is below 1e-3 of its maximum", 100.0 * fraction)?;
+                    cures(f, c)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

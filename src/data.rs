@@ -1,0 +1,335 @@
+//! Loading small tabular data sets (CSV, optionally gzip-compressed) into fixed-width samples,
+//! splitting them reproducibly, and cutting shuffled mini-batches of a compile-time size.
+//!
+//! Every problem in a file is reported with its path, line and column; nothing here panics on
+//! a malformed file.
+
+use rand::seq::SliceRandom;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::vec::Vec;
+use std::{boxed::Box, fs, io, string::String};
+
+/// A problem reading a data file.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A row has the wrong number of fields.
+    #[error("{path}:{line}: expected {expected} comma-separated fields ({features} features and a label), found {found}")]
+    FieldCount {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// Fields expected.
+        expected: usize,
+        /// Features expected.
+        features: usize,
+        /// Fields found.
+        found: usize,
+    },
+    /// A field is not a number, or is NaN or infinite.
+    #[error("{path}:{line}:{column}: `{text}` is not a finite number")]
+    NotANumber {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based field number.
+        column: usize,
+        /// The field's text.
+        text: String,
+    },
+    /// The label is not an integer in `0..classes`.
+    #[error("{path}:{line}:{column}: label `{text}` is not a class index in 0..{classes}")]
+    BadLabel {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based field number.
+        column: usize,
+        /// The field's text.
+        text: String,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// The file holds no samples.
+    #[error("{path}: no samples")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// How to read a CSV file: each row is `F` numbers and then an integer label.
+#[derive(Clone, Copy, Debug)]
+pub struct CsvOptions {
+    /// Skip the first line.
+    pub header: bool,
+    /// Number of classes; labels must lie in `0..classes`.
+    pub classes: usize,
+}
+
+/// Samples of `F` features with their class labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset<const F: usize> {
+    /// One row per sample.
+    pub features: Vec<[f32; F]>,
+    /// The class of each sample.
+    pub labels: Vec<usize>,
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl<const F: usize> Dataset<F> {
+    /// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
+    pub fn load_csv(path: impl AsRef<Path>, options: CsvOptions) -> Result<Self, DataError> {
+        let path = path.as_ref();
+        let io_err = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = fs::File::open(path).map_err(io_err)?;
+        let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::read::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        let mut data = Dataset {
+            features: Vec::new(),
+            labels: Vec::new(),
+            classes: options.classes,
+        };
+        for (index, line) in BufReader::new(reader).lines().enumerate() {
+            let line = line.map_err(io_err)?;
+            if (index == 0 && options.header) || line.trim().is_empty() {
+                continue;
+            }
+            let (x, y) = parse_row::<F>(&line, index + 1, options.classes, path)?;
+            data.features.push(x);
+            data.labels.push(y);
+        }
+        if data.features.is_empty() {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(data)
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Applies `f` to every feature value (for example scaling pixel counts to `[0, 1]`).
+    pub fn map_features(mut self, f: impl Fn(f32) -> f32) -> Self {
+        for row in &mut self.features {
+            for v in row.iter_mut() {
+                *v = f(*v);
+            }
+        }
+        self
+    }
+
+    /// Shuffles the rows with a [`crate::Rng`] seeded by `seed` and returns
+    /// `(train, test)`, the test set being the last `floor(len * test_fraction)` rows.
+    /// `split(42, 0.2)` is the split the project's examples and tests use.
+    pub fn split(&self, seed: u64, test_fraction: f64) -> (Self, Self) {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut crate::rng(seed));
+        let fraction = if test_fraction.is_finite() {
+            test_fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let n_test = (self.len() as f64 * fraction).floor() as usize;
+        let (train, test) = order.split_at(self.len() - n_test);
+        (self.select(train), self.select(test))
+    }
+
+    fn select(&self, rows: &[usize]) -> Self {
+        Dataset {
+            features: rows.iter().map(|&i| self.features[i]).collect(),
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes,
+        }
+    }
+
+    /// Shuffled mini-batches of exactly `B` samples; the last `len % B` samples of each
+    /// shuffle are left out (they take part in other epochs, under other shuffles).
+    pub fn batches<const B: usize>(
+        &self,
+        rng: &mut crate::Rng,
+    ) -> Vec<([[f32; F]; B], [usize; B])> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(rng);
+        order
+            .chunks_exact(B.max(1))
+            .map(|rows| {
+                let x = core::array::from_fn(|k| self.features[rows[k]]);
+                let y = core::array::from_fn(|k| self.labels[rows[k]]);
+                (x, y)
+            })
+            .collect()
+    }
+}
+
+fn parse_row<const F: usize>(
+    line: &str,
+    line_no: usize,
+    classes: usize,
+    path: &Path,
+) -> Result<([f32; F], usize), DataError> {
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    if fields.len() != F + 1 {
+        return Err(DataError::FieldCount {
+            path: path.to_path_buf(),
+            line: line_no,
+            expected: F + 1,
+            features: F,
+            found: fields.len(),
+        });
+    }
+    let mut x = [0.0f32; F];
+    for (column, (v, text)) in x.iter_mut().zip(&fields).enumerate() {
+        *v = text
+            .parse::<f32>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| DataError::NotANumber {
+                path: path.to_path_buf(),
+                line: line_no,
+                column: column + 1,
+                text: String::from(*text),
+            })?;
+    }
+    let text = fields[F];
+    let label = text
+        .parse::<usize>()
+        .ok()
+        .filter(|&l| l < classes)
+        .ok_or_else(|| DataError::BadLabel {
+            path: path.to_path_buf(),
+            line: line_no,
+            column: F + 1,
+            text: String::from(text),
+            classes,
+        })?;
+    Ok((x, label))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(std::format!("gradflow-data-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    const OPTS: CsvOptions = CsvOptions {
+        header: false,
+        classes: 3,
+    };
+
+    #[test]
+    fn reads_rows_and_skips_header() {
+        let path = write("ok.csv", "h,e,a\n1,2,0\n3.5,-4,2\n");
+        let d = Dataset::<2>::load_csv(
+            &path,
+            CsvOptions {
+                header: true,
+                classes: 3,
+            },
+        )
+        .unwrap();
+        assert_eq!(d.features, [[1.0, 2.0], [3.5, -4.0]]);
+        assert_eq!(d.labels, [0, 2]);
+    }
+
+    #[test]
+    fn every_malformed_row_is_located() {
+        let cases = [
+            ("count.csv", "1,2,0\n1,2\n", ":2: expected 3"),
+            ("nan.csv", "1,NaN,0\n", ":1:2: `NaN` is not a finite number"),
+            ("word.csv", "1,x,0\n", ":1:2: `x`"),
+            (
+                "label.csv",
+                "1,2,3\n",
+                ":1:3: label `3` is not a class index in 0..3",
+            ),
+            ("neg.csv", "1,2,-1\n", ":1:3: label `-1`"),
+            ("empty.csv", "\n", "no samples"),
+        ];
+        for (name, text, expected) in cases {
+            let err = Dataset::<2>::load_csv(write(name, text), OPTS)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+        let missing = Dataset::<2>::load_csv("/nonexistent/x.csv", OPTS).unwrap_err();
+        assert!(matches!(missing, DataError::Io { .. }));
+    }
+
+    #[test]
+    fn split_is_reproducible_and_disjoint() {
+        let d = Dataset::<1> {
+            features: (0..10).map(|i| [i as f32]).collect(),
+            labels: (0..10).map(|i| i % 3).collect(),
+            classes: 3,
+        };
+        let (train, test) = d.split(42, 0.2);
+        assert_eq!((train.len(), test.len()), (8, 2));
+        assert_eq!(d.split(42, 0.2), (train.clone(), test.clone()));
+        let mut all: Vec<f32> = train
+            .features
+            .iter()
+            .chain(&test.features)
+            .map(|x| x[0])
+            .collect();
+        all.sort_by(f32::total_cmp);
+        assert_eq!(all, (0..10).map(|i| i as f32).collect::<Vec<_>>());
+        let batches = train.batches::<3>(&mut crate::rng(1));
+        assert_eq!(batches.len(), 2);
+    }
+}
+
+/// Fraction of `data` that `net` classifies correctly (0 for an empty set).
+pub fn accuracy<N, const F: usize>(net: &N, data: &Dataset<F>) -> f64
+where
+    N: crate::nn::Network<f32, Input = [f32; F]>,
+    N::Output: AsRef<[f32]>,
+{
+    if data.is_empty() {
+        return 0.0;
+    }
+    let correct = data
+        .features
+        .iter()
+        .zip(&data.labels)
+        .filter(|(x, &label)| {
+            let mut y: [N::Output; 1] = bytemuck::Zeroable::zeroed();
+            net.forward_into(&[**x], &mut y);
+            crate::nn::loss::argmax(y[0].as_ref()) == label
+        })
+        .count();
+    correct as f64 / data.len() as f64
+}

@@ -1,0 +1,11 @@
+use gradflow::network;
+
+network! {
+    pub struct Net<f32> {
+        input 4,
+        dense 8 [he_init, relux],
+        dense 2,
+    }
+}
+
+fn main() {}
