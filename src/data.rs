@@ -125,6 +125,11 @@ impl<const F: usize> Dataset<F> {
         Ok(data)
     }
 
+    /// The samples as the training loop takes them.
+    pub fn samples(&self) -> crate::nn::train::Samples<'_, [f32; F]> {
+        crate::nn::train::Samples::new(&self.features, &self.labels)
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -186,6 +191,15 @@ impl<const F: usize> Dataset<F> {
             })
             .collect()
     }
+}
+
+/// Fraction of `data` that `net` classifies correctly (NaN for an empty set).
+pub fn accuracy<N, const F: usize>(net: &N, data: &Dataset<F>) -> f64
+where
+    N: crate::nn::Network<f32, Input = [f32; F]>,
+    N::Output: AsRef<[f32]>,
+{
+    crate::nn::train::accuracy(net, data.samples())
 }
 
 fn parse_row<const F: usize>(
@@ -310,26 +324,4 @@ mod tests {
         let batches = train.batches::<3>(&mut crate::rng(1));
         assert_eq!(batches.len(), 2);
     }
-}
-
-/// Fraction of `data` that `net` classifies correctly (0 for an empty set).
-pub fn accuracy<N, const F: usize>(net: &N, data: &Dataset<F>) -> f64
-where
-    N: crate::nn::Network<f32, Input = [f32; F]>,
-    N::Output: AsRef<[f32]>,
-{
-    if data.is_empty() {
-        return 0.0;
-    }
-    let correct = data
-        .features
-        .iter()
-        .zip(&data.labels)
-        .filter(|(x, &label)| {
-            let mut y: [N::Output; 1] = bytemuck::Zeroable::zeroed();
-            net.forward_into(&[**x], &mut y);
-            crate::nn::loss::argmax(y[0].as_ref()) == label
-        })
-        .count();
-    correct as f64 / data.len() as f64
 }

@@ -103,7 +103,10 @@ mod tests {
         core::array::from_fn(|r| core::array::from_fn(|c| flat[r * C + c]))
     }
 
-    fn setup() -> ([[f64; I]; B], [[f64; O]; I], [f64; O], [[f64; O]; B]) {
+    /// Input, weight, bias and the loss weights `r`.
+    type Case = ([[f64; I]; B], [[f64; O]; I], [f64; O], [[f64; O]; B]);
+
+    fn setup() -> Case {
         let x = reshape::<B, I>(&test_values::<{ B * I }>(1));
         let w = reshape::<I, O>(&test_values::<{ I * O }>(2));
         let bias = test_values::<O>(3);
