@@ -123,10 +123,11 @@ impl ActivationFn for ReluFn {
     const MAX_DERIVATIVE: Option<f64> = None;
     #[inline]
     fn apply<T: Scalar>(x: T) -> T {
-        if x > T::ZERO {
-            x
-        } else {
+        // Written so that NaN passes through (as in PyTorch) instead of hiding as 0.
+        if x < T::ZERO {
             T::ZERO
+        } else {
+            x
         }
     }
     #[inline]
@@ -144,10 +145,10 @@ impl ActivationFn for LeakyReluFn {
     const MAX_DERIVATIVE: Option<f64> = None;
     #[inline]
     fn apply<T: Scalar>(x: T) -> T {
-        if x > T::ZERO {
-            x
-        } else {
+        if x < T::ZERO {
             x * T::from_f64(LEAKY_RELU_SLOPE)
+        } else {
+            x
         }
     }
     #[inline]
@@ -270,6 +271,7 @@ mod tests {
     #[test]
     fn values_match_definitions() {
         assert_eq!(ReluFn::apply(-2.0f32), 0.0);
+        assert!(ReluFn::apply(f32::NAN).is_nan() && LeakyReluFn::apply(f64::NAN).is_nan());
         assert_eq!(LeakyReluFn::apply(-2.0f64), -0.02);
         assert!((SigmoidFn::apply(0.0f64) - 0.5).abs() < 1e-15);
         assert!(SigmoidFn::apply(-1000.0f32).is_finite());

@@ -12,7 +12,7 @@ use crate::network::{Activations, TrainableNetwork};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use gradflow_tensor::Scalar;
+use gradflow_tensor::{sq, Scalar};
 
 /// One row of a [`GradientReport`].
 #[derive(Clone, Debug, PartialEq)]
@@ -64,12 +64,7 @@ struct ActivationStats {
 fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
     let n = a.values.len().max(1) as f64;
     let mean = a.values.iter().map(|v| v.to_f64()).sum::<f64>() / n;
-    let var = a
-        .values
-        .iter()
-        .map(|v| (v.to_f64() - mean).powi(2))
-        .sum::<f64>()
-        / n;
+    let var = a.values.iter().map(|v| sq(v.to_f64() - mean)).sum::<f64>() / n;
     let width = a.width.max(1);
     let dead = (a.kind == "relu").then(|| {
         let dead_units = (0..width)
@@ -150,8 +145,8 @@ impl GradientReport {
         };
         net.visit_params::<0>(grads, [], &mut |p| {
             if let Some(r) = row(&mut layers, p.layer) {
-                layers[r].grad_norm += p.grad.iter().map(|g| g.to_f64().powi(2)).sum::<f64>();
-                layers[r].weight_norm += p.value.iter().map(|w| w.to_f64().powi(2)).sum::<f64>();
+                layers[r].grad_norm += p.grad.iter().map(|g| sq(g.to_f64())).sum::<f64>();
+                layers[r].weight_norm += p.value.iter().map(|w| sq(w.to_f64())).sum::<f64>();
             }
         });
         for l in &mut layers {
@@ -195,7 +190,7 @@ impl GradientReport {
                     .value
                     .iter()
                     .zip(old)
-                    .map(|(w, o)| (w.to_f64() - o.to_f64()).powi(2))
+                    .map(|(w, o)| sq(w.to_f64() - o.to_f64()))
                     .sum::<f64>();
             }
         });

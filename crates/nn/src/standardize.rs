@@ -8,7 +8,7 @@
 
 use crate::layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
 use bytemuck::Zeroable;
-use gradflow_tensor::Scalar;
+use gradflow_tensor::{sq, Scalar};
 
 /// Standard deviations below this are treated as 1: a constant feature is centered, not blown up.
 pub const MIN_STD: f64 = 1e-12;
@@ -46,7 +46,7 @@ impl<T: Scalar, const N: usize> Standardize<T, N> {
             let mean = samples.iter().map(|s| s[n].to_f64()).sum::<f64>() / count;
             let var = samples
                 .iter()
-                .map(|s| (s[n].to_f64() - mean).powi(2))
+                .map(|s| sq(s[n].to_f64() - mean))
                 .sum::<f64>()
                 / count;
             let std = libm::sqrt(var);

@@ -10,7 +10,7 @@ use crate::loss::{argmax, softmax_cross_entropy_rows, LabelOutOfRange};
 use crate::network::TrainableNetwork;
 use crate::optim::Optimizer;
 use bytemuck::Zeroable;
-use gradflow_tensor::Scalar;
+use gradflow_tensor::{sq, Scalar};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::string::String;
@@ -223,7 +223,7 @@ pub fn layer_grad_norms<T: Scalar, N: TrainableNetwork<T>>(
             norms.push(0.0);
         }
         if let Some(n) = norms.last_mut() {
-            *n += p.grad.iter().map(|g| g.to_f64().powi(2)).sum::<f64>();
+            *n += p.grad.iter().map(|g| sq(g.to_f64())).sum::<f64>();
         }
     });
     (layers, norms.into_iter().map(libm::sqrt).collect())

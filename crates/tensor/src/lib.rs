@@ -13,4 +13,4 @@ pub mod matmul;
 mod scalar;
 pub mod softmax;
 
-pub use scalar::Scalar;
+pub use scalar::{sq, Scalar};

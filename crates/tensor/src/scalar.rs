@@ -119,6 +119,12 @@ macro_rules! impl_scalar {
     };
 }
 
+/// `x * x`: `f64::powi` is not in `core`.
+#[inline]
+pub fn sq(x: f64) -> f64 {
+    x * x
+}
+
 impl_scalar!(
     f32,
     libm::expf,
