@@ -16,6 +16,29 @@ network! {
 }
 
 network! {
+    /// W2: the digits MLP with batch normalization.
+    pub struct DigitsBn<f32> {
+        input 64,
+        dense 128 [he_init, batchnorm, relu],
+        dense 128 [he_init, batchnorm, relu],
+        dense 10,
+    }
+}
+
+network! {
+    /// W3: 16 residual blocks `relu(x + BN(Dense(relu(BN(Dense(x))))))` of width 64.
+    pub struct DeepResidual<f32> {
+        input 64,
+        dense 64 [he_init, relu],
+        repeat 16 residual {
+            dense 64 [he_init, batchnorm, relu],
+            dense 64 [he_init, batchnorm],
+        } relu,
+        dense 10,
+    }
+}
+
+network! {
     /// W4/W5: an MNIST-sized MLP.
     pub struct Wide<f32> {
         input 784,
@@ -44,29 +67,81 @@ fn w1_tiny_infer(c: &mut Criterion) {
     });
 }
 
+/// One training step of `$net` on a fixed batch, as WORKLOADS.md times it.
+macro_rules! train_step_bench {
+    ($c:expr, $name:expr, $net:ident, $cache:ident, $grads:ident, $b:expr, $inputs:expr, $sgd:expr, $flops:expr) => {{
+        const B: usize = $b;
+        let mut net = $net::new_boxed(&mut gradflow::rng(1));
+        let x = inputs::<B, $inputs>(2);
+        let labels: [usize; B] = core::array::from_fn(|i| i % 10);
+        let mut cache = $cache::<B>::new_boxed();
+        let mut grads = $grads::new_boxed();
+        let mut sgd = Sgd::new_boxed($sgd).unwrap();
+        let mut dlogits = [[0.0f32; 10]; B];
+        let mut group = $c.benchmark_group($name);
+        if let Some(flops) = $flops {
+            // Reported as elements/s: here, floating-point operations per second.
+            group.throughput(Throughput::Elements(flops as u64));
+        }
+        group.bench_function("step", |b| {
+            b.iter(|| {
+                grads.zero();
+                let logits = net.forward_train(&x, &mut cache);
+                let loss = softmax_cross_entropy(logits, &labels, &mut dlogits).unwrap();
+                net.backward(&mut cache, &dlogits, &mut grads);
+                let outcome = sgd.step(&mut *net, &grads);
+                black_box((loss, outcome.applied))
+            })
+        });
+        group.finish();
+    }};
+}
+
+fn w2_digits_train(c: &mut Criterion) {
+    let sgd = SgdConfig::new(0.01).momentum(0.9);
+    train_step_bench!(
+        c,
+        "W2 digits-train",
+        DigitsBn,
+        DigitsBnCache,
+        DigitsBnGrads,
+        32,
+        64,
+        sgd,
+        None::<usize>
+    );
+}
+
+fn w3_deep_residual_train(c: &mut Criterion) {
+    let sgd = SgdConfig::new(0.01).momentum(0.9);
+    train_step_bench!(
+        c,
+        "W3 deep-residual-train",
+        DeepResidual,
+        DeepResidualCache,
+        DeepResidualGrads,
+        64,
+        64,
+        sgd,
+        None::<usize>
+    );
+}
+
 fn w4_wide_train(c: &mut Criterion) {
-    const B: usize = 64;
-    let mut net = Wide::new_boxed(&mut gradflow::rng(1));
-    let x = inputs::<B, 784>(2);
-    let labels: [usize; B] = core::array::from_fn(|i| i % 10);
-    let mut cache = WideCache::<B>::new_boxed();
-    let mut grads = WideGrads::new_boxed();
-    let mut sgd = Sgd::new(SgdConfig::new(0.01)).unwrap();
-    let mut dlogits = [[0.0f32; 10]; B];
-    let flops = 3 * 2 * B * (784 * 512 + 512 * 512 + 512 * 10);
-    let mut group = c.benchmark_group("W4 wide-train");
-    group.throughput(Throughput::Elements(flops as u64));
-    group.bench_function("step", |b| {
-        b.iter(|| {
-            grads.zero();
-            let logits = net.forward_train(&x, &mut cache);
-            let loss = softmax_cross_entropy(logits, &labels, &mut dlogits).unwrap();
-            net.backward(&mut cache, &dlogits, &mut grads);
-            let outcome = sgd.step(&mut *net, &grads);
-            black_box((loss, outcome.applied))
-        })
-    });
-    group.finish();
+    // WORKLOADS.md counts forward plus backward matrix products: 3 x 2 x B x sum(in * out).
+    let flops = 3 * 2 * 64 * (784 * 512 + 512 * 512 + 512 * 10);
+    let sgd = SgdConfig::new(0.01);
+    train_step_bench!(
+        c,
+        "W4 wide-train",
+        Wide,
+        WideCache,
+        WideGrads,
+        64,
+        784,
+        sgd,
+        Some(flops)
+    );
 }
 
 fn w5_wide_infer_b1(c: &mut Criterion) {
@@ -77,5 +152,12 @@ fn w5_wide_infer_b1(c: &mut Criterion) {
     });
 }
 
-criterion_group!(workloads, w1_tiny_infer, w4_wide_train, w5_wide_infer_b1);
+criterion_group!(
+    workloads,
+    w1_tiny_infer,
+    w2_digits_train,
+    w3_deep_residual_train,
+    w4_wide_train,
+    w5_wide_infer_b1
+);
 criterion_main!(workloads);

@@ -202,6 +202,21 @@ network! {
     struct AllFrozen<f64> { input 2, dense 2 [frozen, unit_normal], }
 }
 
+network! {
+    /// The cures in f32: a standardizer, batchnorm and residual blocks of both kinds.
+    pub struct Cured<f32> {
+        input 6,
+        standardize,
+        dense 16 [he_init, batchnorm, relu],
+        repeat 2 residual {
+            dense 16 [he_init, batchnorm, relu],
+            dense 16 [he_init, batchnorm],
+        } relu,
+        residual(project) { dense 8 [he_init, relu] },
+        dense 3,
+    }
+}
+
 fn rng() -> gradflow::Rng {
     gradflow::rng(7)
 }
@@ -454,4 +469,75 @@ fn networks_without_trainable_parameters_work() {
     let mut kinds = Vec::new();
     frozen.visit_tensors(&mut |t| kinds.push(t.kind));
     assert_eq!(kinds, [TensorKind::Frozen, TensorKind::Frozen]);
+}
+
+#[test]
+fn residual_batchnorm_and_standardize_fields_caches_and_table() {
+    let mut net = Cured::new(&mut rng());
+    // Fields: the projection is a dense layer; identity adds have no field.
+    let _: &gradflow::nn::Standardize<f32, 6> = &net.standardize_0;
+    let _: &gradflow::nn::BatchNorm<f32, 16> = &net.batchnorm_1;
+    let _: &gradflow::nn::Dense<f32, 16, 8> = &net.residual_9;
+    assert_eq!(net.batchnorm_1.gamma, [1.0; 16], "init resets batchnorm");
+    let names: Vec<_> = Cured::LAYERS.iter().map(|l| (l.name, l.kind)).collect();
+    assert_eq!(
+        names,
+        [
+            ("standardize_0", "standardize"),
+            ("dense_1", "dense"),
+            ("batchnorm_1", "batchnorm"),
+            ("relu_1", "relu"),
+            ("dense_2", "dense"),
+            ("batchnorm_2", "batchnorm"),
+            ("relu_2", "relu"),
+            ("dense_3", "dense"),
+            ("batchnorm_3", "batchnorm"),
+            ("residual_4", "residual"),
+            ("relu_4", "relu"),
+            ("dense_5", "dense"),
+            ("batchnorm_5", "batchnorm"),
+            ("relu_5", "relu"),
+            ("dense_6", "dense"),
+            ("batchnorm_6", "batchnorm"),
+            ("residual_7", "residual"),
+            ("relu_7", "relu"),
+            ("dense_8", "dense"),
+            ("relu_8", "relu"),
+            ("residual_9", "residual(project)"),
+            ("dense_10", "dense"),
+        ]
+    );
+    let projection = Cured::LAYERS[20];
+    assert_eq!(
+        (projection.index, projection.inputs, projection.outputs),
+        (9, 16, 8)
+    );
+
+    // Train through the traits; the cache holds batchnorm caches and the projection's scratch.
+    let x = batch::<6, 4>();
+    let mut cache = CuredCache::<4>::new_boxed();
+    let mut grads = CuredGrads::new_boxed();
+    let mut dx = [[0.0; 6]; 4];
+    net.forward_train(&x, &mut cache);
+    net.backward_to_input(&mut cache, &[[1.0, 0.0, -1.0]; 4], &mut dx, &mut grads);
+    assert_eq!(cache.cache_batchnorm_2.x_hat.len(), 4);
+    assert_eq!(cache.grad_skip_9.len(), 4);
+    assert!(grads.residual_9.weight.iter().flatten().any(|g| *g != 0.0));
+    assert!(dx.iter().flatten().any(|g| *g != 0.0));
+    let mut widths = Vec::new();
+    <Cured as TrainableNetwork<f32>>::visit_activations(&cache, &mut |a| widths.push(a.width));
+    let outputs: Vec<_> = Cured::LAYERS.iter().map(|l| l.outputs).collect();
+    assert_eq!(widths, outputs);
+    // Running statistics are stored, not trained.
+    let mut statistics = 0;
+    net.visit_tensors(&mut |t| {
+        if t.kind == TensorKind::Statistic {
+            statistics += t.data.len();
+        }
+    });
+    assert_eq!(statistics, 2 * 6 + 5 * 2 * 16);
+    assert_eq!(
+        Cured::PARAM_COUNT - Cured::TRAINABLE_PARAM_COUNT,
+        statistics
+    );
 }

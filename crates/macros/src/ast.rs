@@ -17,7 +17,7 @@ pub struct Network {
     pub items: Vec<Item>,
 }
 
-/// One entry of a layer list. New kinds (`residual { .. }`) join as new variants.
+/// One entry of a layer list.
 pub enum Item {
     /// `input 64`
     Input(Width),
@@ -27,8 +27,14 @@ pub enum Item {
     Activation(ActivationItem),
     /// `layer path::Type (64 -> 64) [frozen]`
     Layer(Box<UserLayer>),
-    /// `repeat 3 { items }`
+    /// `batchnorm [frozen]`, with its attributes.
+    BatchNorm(Vec<RawAttr>),
+    /// `standardize`
+    Standardize,
+    /// `repeat 3 { items }` or `repeat 3 item`
     Repeat(Repeat),
+    /// `residual(project) { items } relu`
+    Residual(Residual),
 }
 
 /// An integer written by the user, with its span for error messages.
@@ -67,12 +73,25 @@ pub struct Repeat {
     pub items: Vec<Item>,
 }
 
+/// `residual (OPTIONS) { items } ACTIVATION`: `act(skip(x) + body(x))`.
+pub struct Residual {
+    pub keyword: Ident,
+    /// The names between the parentheses (`project`), as written.
+    pub options: Vec<RawAttr>,
+    pub items: Vec<Item>,
+    /// The activation after the closing brace, validated by the parser.
+    pub activation: Option<Ident>,
+}
+
 /// The item keywords, as listed in error messages.
 pub const ITEM_KEYWORDS: &[&str] = &[
     "input",
     "dense",
     "layer",
     "repeat",
+    "residual",
+    "batchnorm",
+    "standardize",
     "relu",
     "leaky_relu",
     "sigmoid",

@@ -4,7 +4,6 @@
 
 use crate::ast::RawAttr;
 use crate::ctxt::Ctxt;
-use proc_macro2::Span;
 
 /// A weight initializer, named as in `gradflow::nn::Init`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +71,10 @@ pub enum Activation {
     Identity,
 }
 
+/// The activation keywords, as listed in error messages.
+pub const ACTIVATION_NAMES: &[&str] =
+    &["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "identity"];
+
 impl Activation {
     const ALL: &'static [Activation] = &[
         Activation::Relu,
@@ -116,7 +119,19 @@ impl Activation {
 pub struct DenseAttrs {
     pub init: Initializer,
     pub activation: Option<Activation>,
+    /// A `BatchNorm` between the linear map and the activation.
+    pub batchnorm: bool,
     pub frozen: bool,
+}
+
+/// The meaning of a residual block's `(...)` options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResidualOptions {
+    /// A learned `Dense` skip connection instead of the identity.
+    pub project: bool,
+    /// Whether an unknown option was given (perhaps a misspelt `project`): the block's
+    /// widths are then not checked, to report one error rather than a cascade.
+    pub unknown: bool,
 }
 
 /// The meaning of a user layer's attribute list.
@@ -129,6 +144,7 @@ pub struct LayerAttrs {
 pub fn dense_attribute_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = Initializer::NAMES.iter().map(|(n, _)| *n).collect();
     names.extend(Activation::ALL.iter().map(|a| a.name()));
+    names.push("batchnorm");
     names.push("frozen");
     names
 }
@@ -164,25 +180,29 @@ fn set_once<V: Copy>(
     }
 }
 
-fn set_frozen(frozen: &mut bool, span: Span, cx: &mut Ctxt) {
-    if *frozen {
-        cx.error(span, "`frozen` is given twice");
+/// Sets a flag attribute (`frozen`, `batchnorm`, `project`), reporting a duplicate.
+fn set_flag(flag: &mut bool, attr: &RawAttr, cx: &mut Ctxt) {
+    if *flag {
+        cx.error(attr.name.span(), format!("`{}` is given twice", attr.name));
     }
-    *frozen = true;
+    *flag = true;
 }
 
 pub fn dense_attrs(attrs: &[RawAttr], cx: &mut Ctxt) -> DenseAttrs {
     let mut init = None;
     let mut activation = None;
     let mut frozen = false;
+    let mut batchnorm = false;
     for attr in attrs {
         let name = attr.name.to_string();
         if let Some(i) = Initializer::from_name(&name) {
             set_once(&mut init, attr, i, "initializer", cx);
         } else if let Some(a) = Activation::from_name(&name) {
             set_once(&mut activation, attr, a, "activation", cx);
+        } else if name == "batchnorm" {
+            set_flag(&mut batchnorm, attr, cx);
         } else if name == "frozen" {
-            set_frozen(&mut frozen, attr.name.span(), cx);
+            set_flag(&mut frozen, attr, cx);
         } else {
             cx.error(
                 attr.name.span(),
@@ -196,6 +216,7 @@ pub fn dense_attrs(attrs: &[RawAttr], cx: &mut Ctxt) -> DenseAttrs {
     DenseAttrs {
         init: init.map_or(Initializer::DEFAULT, |s| s.value),
         activation: activation.map(|s| s.value),
+        batchnorm,
         frozen,
     }
 }
@@ -205,7 +226,7 @@ pub fn layer_attrs(attrs: &[RawAttr], cx: &mut Ctxt) -> LayerAttrs {
     for attr in attrs {
         let name = attr.name.to_string();
         if name == "frozen" {
-            set_frozen(&mut frozen, attr.name.span(), cx);
+            set_flag(&mut frozen, attr, cx);
         } else {
             cx.error(
                 attr.name.span(),
@@ -217,4 +238,44 @@ pub fn layer_attrs(attrs: &[RawAttr], cx: &mut Ctxt) -> LayerAttrs {
         }
     }
     LayerAttrs { frozen }
+}
+
+/// The attributes of a standalone `batchnorm`: only `frozen`.
+pub fn batchnorm_attrs(attrs: &[RawAttr], cx: &mut Ctxt) -> LayerAttrs {
+    let mut frozen = false;
+    for attr in attrs {
+        if attr.name == "frozen" {
+            set_flag(&mut frozen, attr, cx);
+        } else {
+            cx.error(
+                attr.name.span(),
+                format!(
+                    "unknown attribute `{}` on a `batchnorm` item; the only valid attribute is: frozen",
+                    attr.name
+                ),
+            );
+        }
+    }
+    LayerAttrs { frozen }
+}
+
+pub fn residual_options(options: &[RawAttr], cx: &mut Ctxt) -> ResidualOptions {
+    let mut project = false;
+    let mut unknown = false;
+    for option in options {
+        if option.name == "project" {
+            set_flag(&mut project, option, cx);
+        } else {
+            unknown = true;
+            cx.error(
+                option.name.span(),
+                format!(
+                    "unknown option `{}` for a residual block; valid options are: project \
+                     (a learned dense skip connection)",
+                    option.name
+                ),
+            );
+        }
+    }
+    ResidualOptions { project, unknown }
 }

@@ -3,11 +3,15 @@
 //! Walks the items in order, unrolling `repeat`, carrying the width that flows out of the
 //! previous layer. All errors go to a [`Ctxt`] and are reported together. An item inside a
 //! `repeat` is visited once per repetition but reports its errors only once.
+//!
+//! A residual block's body is walked first and its add takes the next index after the
+//! body's items, so indices follow the data flow: `residual { dense 8, dense 8 } relu` as
+//! the first item makes `dense_0`, `dense_1`, then `residual_2` and `relu_2`.
 
-use crate::ast::{Item, Network, Width};
+use crate::ast::{Item, Network, Residual, Width};
 use crate::attr::{self, Activation};
 use crate::ctxt::Ctxt;
-use crate::model::{Layer, LayerKind, Model};
+use crate::model::{Layer, LayerKind, Model, Source};
 use quote::{format_ident, ToTokens};
 use std::collections::HashSet;
 use syn::Ident;
@@ -29,6 +33,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
         mismatched: HashSet::new(),
         layers: Vec::new(),
         prev: None,
+        cursor: Source::Input,
         has_input: false,
         next_index: 0,
     };
@@ -91,6 +96,8 @@ struct Checker {
     layers: Vec<Layer>,
     /// `None` when the width is unknown after an earlier error: no mismatch is reported then.
     prev: Option<Prev>,
+    /// The buffer the next layer reads.
+    cursor: Source,
     /// Whether the list starts with `input`.
     has_input: bool,
     next_index: usize,
@@ -138,6 +145,16 @@ impl Checker {
                     LayerKind::Dense { init: attrs.init },
                     format!("dense {}", dense.width.value),
                 );
+                if attrs.batchnorm {
+                    self.push(
+                        format_ident!("batchnorm_{}", index),
+                        index,
+                        outputs,
+                        attrs.frozen,
+                        LayerKind::BatchNorm,
+                        format!("dense {} [batchnorm]", dense.width.value),
+                    );
+                }
                 if let Some(activation) = attrs.activation {
                     let description =
                         format!("dense {} [{}]", dense.width.value, activation.name());
@@ -176,6 +193,32 @@ impl Checker {
                     format!("layer `{name}`"),
                 );
             }
+            Item::BatchNorm(attrs) => {
+                let attrs = attr::batchnorm_attrs(attrs, cx);
+                let index = self.take_index();
+                let width = self.prev.as_ref().map(|p| p.width);
+                self.push(
+                    format_ident!("batchnorm_{}", index),
+                    index,
+                    width,
+                    attrs.frozen,
+                    LayerKind::BatchNorm,
+                    "batchnorm".to_string(),
+                );
+            }
+            Item::Standardize => {
+                let index = self.take_index();
+                let width = self.prev.as_ref().map(|p| p.width);
+                self.push(
+                    format_ident!("standardize_{}", index),
+                    index,
+                    width,
+                    false,
+                    LayerKind::Standardize,
+                    "standardize".to_string(),
+                );
+            }
+            Item::Residual(block) => self.residual(item, block, first_visit, real_cx),
             Item::Repeat(repeat) => {
                 if repeat.count.value == 0 {
                     cx.error(
@@ -193,6 +236,71 @@ impl Checker {
                     self.items(&repeat.items, real_cx);
                 }
             }
+        }
+    }
+
+    /// The body, then the add (`residual_k`, with the next index), then the activation.
+    fn residual(&mut self, item: &Item, block: &Residual, first_visit: bool, real_cx: &mut Ctxt) {
+        let mut scratch = Ctxt::new();
+        let cx = if first_visit {
+            &mut *real_cx
+        } else {
+            &mut scratch
+        };
+        let options = attr::residual_options(&block.options, cx);
+        if block.items.is_empty() {
+            cx.error(
+                block.keyword.span(),
+                "a residual block needs at least one layer inside its braces, \
+                 like `residual { dense 64 [relu], dense 64 }`",
+            );
+        }
+        let (input, source) = (self.prev.as_ref().map(|p| p.width), self.cursor);
+        let first = self.layers.len();
+        self.items(&block.items, real_cx);
+        let index = self.take_index();
+        if self.layers.len() == first {
+            return; // An empty body, reported above.
+        }
+        let output = self.prev.as_ref().map(|p| p.width);
+        let identity = !options.project && !options.unknown;
+        if let (true, Some(input), Some(output)) = (identity, input, output) {
+            if input != output && self.mismatched.insert(item as *const Item) {
+                real_cx.error(
+                    block.keyword.span(),
+                    format!(
+                        "residual block {index} adds its input ({input}) to its body's output \
+                         ({output}); use `residual(project) {{ .. }}` for a learned projection, \
+                         or make the body end at width {input}"
+                    ),
+                );
+            }
+        }
+        let body = self.layers.len() - 1;
+        self.layers.push(Layer {
+            field: format_ident!("residual_{}", index),
+            index,
+            inputs: input.unwrap_or(0),
+            outputs: output.unwrap_or(0),
+            frozen: false,
+            kind: LayerKind::Residual {
+                project: options.project,
+                first,
+                body,
+            },
+            source,
+        });
+        self.cursor = Source::Layer(body + 1);
+        let description = format!("residual block {index}");
+        self.prev = output.map(|width| Prev {
+            width,
+            description: description.clone(),
+        });
+        // The parser only accepts a known activation name here.
+        let activation = block.activation.as_ref();
+        if let Some(activation) = activation.and_then(|a| Activation::from_name(&a.to_string())) {
+            let description = format!("{description} {}", activation.name());
+            self.activation(activation, index, description);
         }
     }
 
@@ -219,7 +327,9 @@ impl Checker {
             outputs: outputs.unwrap_or(0),
             frozen,
             kind,
+            source: self.cursor,
         });
+        self.cursor = Source::Layer(self.layers.len() - 1);
         self.prev = outputs.map(|width| Prev { width, description });
     }
 

@@ -31,10 +31,15 @@ use quote::quote;
 ///
 /// ITEM := dense WIDTH [DENSE_ATTR, ...]?      // fully connected layer, input width inferred
 ///       | ACTIVATION                          // standalone activation layer
+///       | batchnorm [frozen]?                 // batch normalization of the current width
+///       | standardize                         // per-feature (x - mean) / std, fitted by you
 ///       | layer TYPE (WIDTH -> WIDTH) [frozen]?  // your own layer type, widths declared
 ///       | repeat COUNT { ITEM, ... }          // the items COUNT >= 1 times; nests
+///       | repeat COUNT ITEM                   // one item COUNT times: `repeat 8 residual { .. } relu`
+///       | residual (project)? { ITEM, ... } ACTIVATION?
+///                                             // act(skip(x) + body(x)); nests
 ///
-/// DENSE_ATTR := INITIALIZER | ACTIVATION | frozen       // at most one of each kind
+/// DENSE_ATTR := INITIALIZER | ACTIVATION | batchnorm | frozen   // at most one of each kind
 /// INITIALIZER := he_init (= he_normal) | he_normal | he_uniform
 ///              | xavier_init (= xavier_uniform) | xavier_normal | xavier_uniform
 ///              | lecun_normal | standard_init (U(±1/sqrt(fan_in))) | zeros
@@ -46,19 +51,53 @@ use quote::quote;
 /// default); without an activation it is linear. A `frozen` layer keeps its parameters: it
 /// has no entry in the gradients and no optimizer ever changes it.
 ///
+/// **Batch normalization.** `dense 128 [he_init, batchnorm, relu]` is a dense layer, then a
+/// `BatchNorm`, then the activation: the normalization sits between the linear map and the
+/// nonlinearity, where Ioffe and Szegedy place it, whatever the order of the attributes.
+/// A standalone `batchnorm` normalizes the current width. In `forward_train` a batchnorm
+/// normalizes with the batch's statistics and updates its running ones; `forward` and
+/// `predict` use the running statistics. Training with a batch of 1 is a compile error
+/// (the variance of one sample is 0). With `frozen` (`dense 64 [batchnorm, frozen]`) the
+/// batchnorm's `gamma` and `beta` are frozen with the dense layer (no gradients), but its
+/// running statistics still update in every `forward_train`, as they are not trained by
+/// gradients. `init` resets every batchnorm (`gamma` 1, `beta` 0, running mean 0 and
+/// variance 1, default `eps` and `momentum`).
+///
+/// **Standardization.** `standardize`, normally right after `input`, is a
+/// `Standardize` layer (`y = (x - mean) / std` per feature) with no trainable parameters:
+/// `init` makes it the identity, and you fit it to your training data with
+/// `net.standardize_0.fit(&train_features)`. It passes gradients through (`dx = dy / std`).
+///
+/// **Residual blocks.** `residual { body } relu` computes `relu(x + body(x))`, where `x` is
+/// the block's input; the activation after the braces is optional. The identity skip needs
+/// the body to end at the block's input width. `residual(project) { body }` instead adds a
+/// learned projection, `dense(x) + body(x)`, a `Dense` from the block's input width to the
+/// body's output width, initialized with `xavier_uniform`. Blocks nest, in each other and in
+/// `repeat`, so the deep residual stack of a ResNet reads:
+///
+/// ```text
+/// repeat 8 residual {
+///     dense 128 [he_init, batchnorm, relu],
+///     dense 128 [he_init, batchnorm],
+/// } relu,
+/// ```
+///
 /// # Example
 ///
-/// ```ignore
+/// ```text
 /// use gradflow::network;
 ///
 /// network! {
 ///     /// A digit classifier.
 ///     pub struct Mlp<f32> {
 ///         input 64,
-///         dense 128 [he_init, relu],
-///         repeat 3 {
-///             dense 64 [he_init, relu],
-///         },
+///         standardize,
+///         dense 128 [he_init, batchnorm, relu],
+///         repeat 3 residual {
+///             dense 128 [he_init, batchnorm, relu],
+///             dense 128 [he_init, batchnorm],
+///         } relu,
+///         residual(project) { dense 64 [he_init, relu] },
 ///         tanh,
 ///         layer my_layers::Scale (64 -> 64) [frozen],
 ///         dense 10,
@@ -66,6 +105,7 @@ use quote::quote;
 /// }
 ///
 /// let mut net = Mlp::new_boxed(&mut gradflow::rng(0));
+/// net.standardize_0.fit(&train_features);
 /// let x = [[0.0f32; 64]; 32];
 /// let logits: [[f32; 10]; 32] = net.forward(&x);
 /// let classes: [usize; 32] = net.predict(&x);
@@ -75,28 +115,44 @@ use quote::quote;
 /// let y = net.forward_train(&x, &mut cache);
 /// let dy = /* dL/dy from a loss */;
 /// net.backward(&mut cache, &dy, &mut grads);
+/// Mlp::visit_activations(&cache, &mut |a| println!("{} {}", a.layer, a.values.len()));
 /// ```
 ///
 /// # What it generates
 ///
-/// After `repeat` is unrolled, the items are numbered from 0; item `k` becomes the field
-/// `dense_k`, `layer_k` or, for a standalone activation, `relu_k` (`tanh_k`, ...). A dense
-/// layer's activation is a layer of its own named after it and sharing its index
-/// (`dense_1` and `relu_1`). For `pub struct Mlp<T>` with input width `IN` and output width
-/// `OUT`:
+/// After `repeat` is unrolled, the items are numbered from 0 in data-flow order; item `k`
+/// becomes the field `dense_k`, `batchnorm_k`, `standardize_k`, `layer_k` or, for a
+/// standalone activation, `relu_k` (`tanh_k`, ...). A dense layer's batchnorm and
+/// activation are layers of their own named after them and sharing its index (`dense_1`,
+/// `batchnorm_1` and `relu_1`).
+///
+/// A residual block takes its index *after* its body's items, because its add happens
+/// after them: as the first item, `residual { dense 8, dense 8 } relu` makes `dense_0`,
+/// `dense_1`, then the add `residual_2` and its activation `relu_2`. The add has no field
+/// in the network struct unless it has a projection (`residual_2: Dense<T, IN, OUT>`); its
+/// output is `out_residual_2` in the cache, and `LAYERS` lists it as
+/// `{ name: "residual_2", kind: "residual" }` (`"residual(project)"` with a projection),
+/// from the block's input width to its body's output width.
+///
+/// For `pub struct Mlp<T>` with input width `IN` and output width `OUT`:
 ///
 /// - `pub struct Mlp { pub dense_0: Dense<T, IN, 128>, pub relu_0: Relu<T, 128>, ... }`,
 ///   with your attributes and `Zeroable`.
 /// - `pub struct MlpGrads`: one field per layer with parameters that is not frozen; also the
 ///   type of optimizer state. `zeroed()`, `new_boxed()`, `zero(&mut self)`.
 /// - `pub struct MlpCache<const B: usize>`: the input, each layer's output `out_<field>`,
-///   a user layer's cache `cache_<field>` and the gradients `grad_<field>` flowing back,
-///   for a batch of `B`. `zeroed()`, `new_boxed()`.
+///   the cache `cache_<field>` of every layer other than dense layers and activations
+///   (`BatchNormCache` for a batchnorm, `<L as Forward<T>>::Cache<B>` for yours), the
+///   gradients `grad_<field>` flowing back, and for a projection the scratch gradient
+///   `grad_skip_k` of its input, for a batch of `B`. (The last layer of a residual body has
+///   no `grad_` field: it reads its block's.) `zeroed()`, `new_boxed()`.
 /// - consts `INPUT`, `OUTPUT`, `PARAM_COUNT`, `TRAINABLE_PARAM_COUNT`, `PARAM_BYTES`,
 ///   `LAYERS: &[LayerInfo]`.
 /// - `new(rng)`, `new_boxed(rng)`, `init(&mut self, rng)`; `forward`, `forward_into`,
 ///   `predict` for inference; `forward_train`, `backward`, `backward_to_input`,
-///   `backward_into` and `visit_params` for training; `visit_tensors(_mut)`.
+///   `backward_into` and `visit_params` for training; `visit_tensors(_mut)`;
+///   `Mlp::visit_activations(&cache, f)`, which calls `f` with every layer's output
+///   buffer in order (`layer` its field name, `kind` its `Forward::KIND` or `"residual"`).
 /// - impls of `gradflow::nn::{Network, Trainable, TrainableNetwork}`.
 ///
 /// # Your own layers
@@ -112,9 +168,14 @@ use quote::quote;
 /// # Errors
 ///
 /// Widths are checked while expanding, and every error is reported at once, on the token at
-/// fault: a `layer` declared for a width other than what the previous layer outputs, unknown
-/// or contradictory attributes (two initializers, two activations), `repeat 0`, a width of
-/// 0, a missing or misplaced `input`, an empty network.
+/// fault: a `layer` declared for a width other than what the previous layer outputs, a
+/// residual block whose identity skip cannot be added to its body's output ("residual block
+/// 2 adds its input (128) to its body's output (64); use `residual(project) { .. }` ..."),
+/// an empty residual body, an unknown residual option, unknown or contradictory attributes
+/// (two initializers, two activations, `batchnorm` or `frozen` twice), `repeat 0`, a width
+/// of 0, a missing or misplaced `input`, an empty network. Training a network with a
+/// batchnorm on a batch of 1 fails when the call is compiled (`cargo build`; `cargo check`
+/// does not report such errors).
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     expand_network(input.into()).into()

@@ -1,6 +1,11 @@
-//! The checked model: what `check` hands to `expand`. Repeats are unrolled, activations
-//! attached to dense layers are layers of their own, and every width is a concrete number,
-//! so code generation is a plain walk over a flat list with no decisions left to make.
+//! The checked model: what `check` hands to `expand`. Repeats are unrolled, activations and
+//! batchnorms attached to dense layers are layers of their own, every width is a concrete
+//! number and every layer knows which buffer it reads, so code generation is a plain walk
+//! over a flat list with no decisions left to make.
+//!
+//! A residual block becomes its body's layers followed by one `Residual` step, the add
+//! `body(x) + skip(x)`, which reads the block's input as its `source` and the body's last
+//! output as its `body`; the block's activation follows as an ordinary layer.
 
 use crate::attr::{Activation, Initializer};
 use proc_macro2::Span;
@@ -15,20 +20,43 @@ pub struct Model {
     pub elem: Type,
     /// Width of one input sample.
     pub input: usize,
-    /// The layers in order; never empty.
+    /// The layers in data-flow order; never empty.
     pub layers: Vec<Layer>,
 }
 
 pub struct Layer {
-    /// The field holding the layer in the network struct (`dense_0`, `relu_0`, `layer_3`).
+    /// The field holding the layer in the network struct (`dense_0`, `relu_0`, `layer_3`),
+    /// and the suffix of its buffers in the cache. For a residual add without projection
+    /// there is no struct field, only `out_residual_k`.
     pub field: Ident,
-    /// Index of the item in the unrolled list; a dense layer and its activation share it.
+    /// Index of the item in the unrolled list; a dense layer, its batchnorm and its
+    /// activation share it, as do a residual block's add and its activation.
     pub index: usize,
     pub inputs: usize,
     pub outputs: usize,
     /// Frozen layers have no gradients and are never updated.
     pub frozen: bool,
     pub kind: LayerKind,
+    /// The buffer the layer reads: for a residual add, the block's input (the skip).
+    pub source: Source,
+}
+
+/// A buffer holding a batch of activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The network's input.
+    Input,
+    /// The output of the layer at this position of `Model::layers`.
+    Layer(usize),
+}
+
+/// Where the gradient with respect to a buffer is kept during the backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradientAt {
+    /// The caller's `dy`: the buffer is the network's output.
+    Output,
+    /// The `grad_` buffer of the layer at this position.
+    Layer(usize),
 }
 
 pub enum LayerKind {
@@ -36,6 +64,8 @@ pub enum LayerKind {
         init: Initializer,
     },
     Activation(Activation),
+    BatchNorm,
+    Standardize,
     /// A user's type; `name` is its path as written, for `LayerInfo::kind` and messages.
     User {
         ty: Box<Type>,
@@ -43,6 +73,15 @@ pub enum LayerKind {
         /// Where the input and output widths were declared: if the type's `Forward` impl
         /// disagrees with them, the type error is reported there.
         declared: (Span, Span),
+    },
+    /// The add closing a residual block: `body + skip(source)`, where the skip is the
+    /// identity or, with `project`, a `Dense` from `inputs` to `outputs` held in the field.
+    Residual {
+        project: bool,
+        /// Position of the body's first layer (the first to read the block's input).
+        first: usize,
+        /// Position of the body's last layer, whose output is added.
+        body: usize,
     },
 }
 
@@ -59,23 +98,65 @@ impl Model {
             _ => None,
         })
     }
+
+    /// Where the gradient of layer `position`'s output lives. The output of a residual
+    /// body's last layer feeds only the add, whose gradient passes through unchanged, so it
+    /// shares the add's gradient rather than keeping a copy.
+    pub fn gradient_at(&self, mut position: usize) -> GradientAt {
+        loop {
+            if position + 1 == self.layers.len() {
+                return GradientAt::Output;
+            }
+            let add = self.layers.iter().position(
+                |l| matches!(l.kind, LayerKind::Residual { body, .. } if body == position),
+            );
+            match add {
+                Some(add) => position = add,
+                None => return GradientAt::Layer(position),
+            }
+        }
+    }
+
+    /// The positions of the residual adds whose body starts at `position`, innermost first.
+    pub fn blocks_starting_at(&self, position: usize) -> impl Iterator<Item = usize> + '_ {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter_map(move |(k, l)| match l.kind {
+                LayerKind::Residual { first, .. } if first == position => Some(k),
+                _ => None,
+            })
+    }
 }
 
 impl Layer {
+    /// Whether the layer is a field of the network struct (all but an identity residual add).
+    pub fn has_field(&self) -> bool {
+        !matches!(self.kind, LayerKind::Residual { project: false, .. })
+    }
+
     /// Whether the layer has an entry in the gradients: it has parameters and is not frozen.
     pub fn has_grads(&self) -> bool {
-        !self.frozen && !matches!(self.kind, LayerKind::Activation(_))
+        !self.frozen
+            && match self.kind {
+                LayerKind::Dense { .. } | LayerKind::BatchNorm | LayerKind::User { .. } => true,
+                LayerKind::Residual { project, .. } => project,
+                LayerKind::Activation(_) | LayerKind::Standardize => false,
+            }
     }
 
-    /// Whether the layer may store tensors (activations never do).
+    /// Whether the layer may store tensors (activations and identity adds never do).
     pub fn has_tensors(&self) -> bool {
-        !matches!(self.kind, LayerKind::Activation(_))
+        self.has_field() && !matches!(self.kind, LayerKind::Activation(_))
     }
 
-    /// Whether the layer keeps a `Cache<B>` beyond its input and output. The built-in
-    /// dense and activation layers keep none (their cache type is `()`).
+    /// Whether the layer keeps a `Cache<B>` beyond its input and output. Dense layers,
+    /// activations and adds keep none; every other layer gets a field of its cache type.
     pub fn has_cache(&self) -> bool {
-        matches!(self.kind, LayerKind::User { .. })
+        !matches!(
+            self.kind,
+            LayerKind::Dense { .. } | LayerKind::Activation(_) | LayerKind::Residual { .. }
+        )
     }
 
     /// The spans of a user layer's declared `(IN -> OUT)` widths.
@@ -86,12 +167,17 @@ impl Layer {
         }
     }
 
-    /// The kind name reported in `LayerInfo` (`"dense"`, `"relu"`, or the user's type).
+    /// The kind name reported in `LayerInfo` (`"dense"`, `"relu"`, `"residual"`, or the
+    /// user's type).
     pub fn kind_name(&self) -> &str {
         match &self.kind {
             LayerKind::Dense { .. } => "dense",
             LayerKind::Activation(a) => a.name(),
+            LayerKind::BatchNorm => "batchnorm",
+            LayerKind::Standardize => "standardize",
             LayerKind::User { name, .. } => name,
+            LayerKind::Residual { project: false, .. } => "residual",
+            LayerKind::Residual { project: true, .. } => "residual(project)",
         }
     }
 }

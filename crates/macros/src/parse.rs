@@ -4,9 +4,10 @@
 //! so that every malformed item is reported, not just the first.
 
 use crate::ast::{
-    ActivationItem, Dense, Item, Network, RawAttr, Repeat, UserLayer, Width, ITEM_KEYWORDS,
+    ActivationItem, Dense, Item, Network, RawAttr, Repeat, Residual, UserLayer, Width,
+    ITEM_KEYWORDS,
 };
-use crate::attr::Activation;
+use crate::attr::{Activation, ACTIVATION_NAMES};
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
@@ -109,56 +110,125 @@ fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
 }
 
 impl Item {
+    /// One whole item: nothing may follow it but the separating comma.
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let keyword = input.call(Ident::parse_any)?;
-        let name = keyword.to_string();
-        let item = match name.as_str() {
-            "input" => Item::Input(input.parse()?),
-            "dense" => Item::Dense(Dense {
-                width: input.parse()?,
-                attrs: parse_attrs(input)?,
-            }),
-            "layer" => Item::Layer(Box::new(parse_user_layer(input)?)),
-            "repeat" => {
-                let count: Width = input.parse()?;
-                if !input.peek(syn::token::Brace) {
-                    return Err(input.error(format!(
-                        "expected `{{ ... }}` with the layers to repeat, like `repeat {} {{ dense 64 [relu] }}`",
-                        count.value
-                    )));
-                }
-                let content;
-                braced!(content in input);
-                Item::Repeat(Repeat {
-                    keyword,
-                    count,
-                    items: parse_items(&content)?,
-                })
-            }
-            _ if Activation::from_name(&name).is_some() => {
-                if input.peek(syn::token::Bracket) {
-                    return Err(input.error(format!(
-                        "a standalone `{name}` takes no attributes; \
-                         to attach it to a dense layer write `dense N [{name}]`"
-                    )));
-                }
-                Item::Activation(ActivationItem { name: keyword })
-            }
-            _ => {
-                return Err(syn::Error::new(
-                    keyword.span(),
-                    format!(
-                        "unknown item `{name}`; expected one of: {}",
-                        ITEM_KEYWORDS.join(", ")
-                    ),
-                ))
-            }
-        };
+        let item = parse_item(input)?;
         if !input.is_empty() {
             return Err(input.error("expected `,` between items"));
         }
         Ok(item)
     }
+}
+
+/// One item, leaving whatever follows it in `input` (`repeat N ITEM` parses its item so).
+fn parse_item(input: ParseStream) -> syn::Result<Item> {
+    let keyword = input.call(Ident::parse_any)?;
+    let name = keyword.to_string();
+    let item = match name.as_str() {
+        "input" => Item::Input(input.parse()?),
+        "dense" => Item::Dense(Dense {
+            width: input.parse()?,
+            attrs: parse_attrs(input)?,
+        }),
+        "layer" => Item::Layer(Box::new(parse_user_layer(input)?)),
+        "batchnorm" => Item::BatchNorm(parse_attrs(input)?),
+        "standardize" => {
+            if input.peek(syn::token::Bracket) {
+                return Err(input.error(
+                    "`standardize` takes no attributes: it has no trainable parameters; \
+                     fit it with `net.standardize_K.fit(&samples)`",
+                ));
+            }
+            Item::Standardize
+        }
+        "repeat" => {
+            let count: Width = input.parse()?;
+            let items = if input.peek(syn::token::Brace) {
+                let content;
+                braced!(content in input);
+                parse_items(&content)?
+            } else if input.is_empty() || input.peek(Token![,]) {
+                return Err(syn::Error::new(
+                    count.span,
+                    format!(
+                        "expected `{{ ... }}` with the layers to repeat, or one item, like \
+                         `repeat {n} {{ dense 64 [relu] }}` or `repeat {n} residual {{ .. }}`",
+                        n = count.value
+                    ),
+                ));
+            } else {
+                vec![parse_item(input)?]
+            };
+            Item::Repeat(Repeat {
+                keyword,
+                count,
+                items,
+            })
+        }
+        "residual" => Item::Residual(parse_residual(keyword, input)?),
+        _ if Activation::from_name(&name).is_some() => {
+            if input.peek(syn::token::Bracket) {
+                return Err(input.error(format!(
+                    "a standalone `{name}` takes no attributes; \
+                     to attach it to a dense layer write `dense N [{name}]`"
+                )));
+            }
+            Item::Activation(ActivationItem { name: keyword })
+        }
+        _ => {
+            return Err(syn::Error::new(
+                keyword.span(),
+                format!(
+                    "unknown item `{name}`; expected one of: {}",
+                    ITEM_KEYWORDS.join(", ")
+                ),
+            ))
+        }
+    };
+    Ok(item)
+}
+
+/// `residual (OPTIONS)? { items } ACTIVATION?`, after the keyword.
+fn parse_residual(keyword: Ident, input: ParseStream) -> syn::Result<Residual> {
+    let options = if input.peek(syn::token::Paren) {
+        let content;
+        parenthesized!(content in input);
+        Punctuated::<RawAttr, Token![,]>::parse_terminated(&content)?
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !input.peek(syn::token::Brace) {
+        return Err(input.error(
+            "expected `{ ... }` with the block's layers, like `residual { dense 64 [relu], dense 64 }`",
+        ));
+    }
+    let content;
+    braced!(content in input);
+    let items = parse_items(&content)?;
+    let activation = if input.is_empty() || input.peek(Token![,]) {
+        None
+    } else {
+        let expected = format!(
+            "expected an activation after the residual block's `}}` ({}), or `,`",
+            ACTIVATION_NAMES.join(", ")
+        );
+        if !input.peek(Ident::peek_any) {
+            return Err(input.error(expected));
+        }
+        let name = input.call(Ident::parse_any)?;
+        if Activation::from_name(&name.to_string()).is_none() {
+            return Err(syn::Error::new(name.span(), expected));
+        }
+        Some(name)
+    };
+    Ok(Residual {
+        keyword,
+        options,
+        items,
+        activation,
+    })
 }
 
 impl Parse for Width {

@@ -193,7 +193,8 @@ fn reports_attribute_errors_once_and_all_together() {
         e[0],
         "unknown attribute `relux` on a dense layer; valid attributes are: he_init, he_normal, \
          he_uniform, xavier_init, xavier_normal, xavier_uniform, lecun_normal, standard_init, \
-         zeros, small_normal, unit_normal, relu, leaky_relu, sigmoid, tanh, gelu, identity, frozen"
+         zeros, small_normal, unit_normal, relu, leaky_relu, sigmoid, tanh, gelu, identity, \
+         batchnorm, frozen"
     );
     assert_eq!(
         e[1],
@@ -261,8 +262,8 @@ fn reports_every_syntax_error() {
     assert_eq!(e.len(), 5, "{e:#?}");
     assert_eq!(
         e[0],
-        "unknown item `desne`; expected one of: input, dense, layer, repeat, relu, leaky_relu, \
-         sigmoid, tanh, gelu, identity"
+        "unknown item `desne`; expected one of: input, dense, layer, repeat, residual, batchnorm, \
+         standardize, relu, leaky_relu, sigmoid, tanh, gelu, identity"
     );
     assert_eq!(e[1], "expected a width: a whole number, like `64`");
     assert_eq!(e[2], "expected a width: a whole number, like `64`");
@@ -283,5 +284,239 @@ fn requires_commas_and_an_element_type() {
     assert_eq!(
         errors(quote! { struct N<f32> { input 3, layer Scale, dense 4 } }),
         ["expected the layer's widths after its type, like `layer my_mod::Scale (64 -> 64)`"]
+    );
+}
+
+/// (field, kind, index, inputs, outputs) of every layer.
+fn table(model: &Model) -> Vec<(String, String, usize, usize, usize)> {
+    model
+        .layers
+        .iter()
+        .map(|l| {
+            let (field, kind) = (l.field.to_string(), l.kind_name().to_string());
+            (field, kind, l.index, l.inputs, l.outputs)
+        })
+        .collect()
+}
+
+fn row(
+    f: &str,
+    k: &str,
+    i: usize,
+    inp: usize,
+    out: usize,
+) -> (String, String, usize, usize, usize) {
+    (f.to_string(), k.to_string(), i, inp, out)
+}
+
+#[test]
+fn batchnorm_sits_between_the_linear_map_and_the_activation() {
+    let m = model(quote! {
+        struct N<f32> {
+            input 4,
+            standardize,
+            dense 8 [relu, batchnorm, he_init],
+            batchnorm [frozen],
+            dense 2 [batchnorm, frozen],
+        }
+    });
+    assert_eq!(
+        table(&m),
+        [
+            row("standardize_0", "standardize", 0, 4, 4),
+            row("dense_1", "dense", 1, 4, 8),
+            row("batchnorm_1", "batchnorm", 1, 8, 8),
+            row("relu_1", "relu", 1, 8, 8),
+            row("batchnorm_2", "batchnorm", 2, 8, 8),
+            row("dense_3", "dense", 3, 8, 2),
+            row("batchnorm_3", "batchnorm", 3, 2, 2),
+        ]
+    );
+    let frozen: Vec<_> = m.layers.iter().map(|l| l.frozen).collect();
+    assert_eq!(frozen, [false, false, false, false, true, true, true]);
+    let grads: Vec<_> = m.layers.iter().map(|l| l.has_grads()).collect();
+    assert_eq!(grads, [false, true, true, false, false, false, false]);
+    let caches: Vec<_> = m.layers.iter().map(|l| l.has_cache()).collect();
+    assert_eq!(caches, [true, false, true, false, true, false, true]);
+}
+
+#[test]
+fn residual_blocks_take_their_index_after_their_body() {
+    let m = model(quote! {
+        struct N<f32> {
+            input 4,
+            residual { dense 4 [relu], dense 4 } relu,
+            residual(project) { dense 6 [tanh] },
+            dense 2,
+        }
+    });
+    assert_eq!(
+        table(&m),
+        [
+            row("dense_0", "dense", 0, 4, 4),
+            row("relu_0", "relu", 0, 4, 4),
+            row("dense_1", "dense", 1, 4, 4),
+            row("residual_2", "residual", 2, 4, 4),
+            row("relu_2", "relu", 2, 4, 4),
+            row("dense_3", "dense", 3, 4, 6),
+            row("tanh_3", "tanh", 3, 6, 6),
+            row("residual_4", "residual(project)", 4, 4, 6),
+            row("dense_5", "dense", 5, 6, 2),
+        ]
+    );
+    let sources: Vec<_> = m.layers.iter().map(|l| l.source).collect();
+    use crate::model::Source::{Input, Layer};
+    assert_eq!(
+        sources,
+        [
+            Input,
+            Layer(0),
+            Layer(1),
+            Input,
+            Layer(3),
+            Layer(4),
+            Layer(5),
+            Layer(4),
+            Layer(7)
+        ]
+    );
+    assert!(matches!(
+        m.layers[3].kind,
+        LayerKind::Residual {
+            project: false,
+            first: 0,
+            body: 2
+        }
+    ));
+    assert!(matches!(
+        m.layers[7].kind,
+        LayerKind::Residual {
+            project: true,
+            first: 5,
+            body: 6
+        }
+    ));
+    // The identity add has no field and no gradients; the projection has both.
+    assert!(!m.layers[3].has_field() && !m.layers[3].has_grads());
+    assert!(m.layers[7].has_field() && m.layers[7].has_grads());
+    // Each body's last output shares its block's gradient.
+    use crate::model::GradientAt;
+    assert_eq!(m.gradient_at(2), GradientAt::Layer(3));
+    assert_eq!(m.gradient_at(6), GradientAt::Layer(7));
+    assert_eq!(m.gradient_at(8), GradientAt::Output);
+    assert_eq!(m.blocks_starting_at(0).collect::<Vec<_>>(), [3]);
+}
+
+#[test]
+fn residual_blocks_nest_and_repeat_one_item() {
+    let m = model(quote! {
+        struct N<f64> {
+            input 3,
+            repeat 2 residual {
+                residual { dense 3 },
+                repeat 2 dense 3 [tanh],
+            } relu,
+        }
+    });
+    let fields: Vec<_> = m.layers.iter().map(|l| l.field.to_string()).collect();
+    assert_eq!(
+        fields,
+        [
+            "dense_0",
+            "residual_1",
+            "dense_2",
+            "tanh_2",
+            "dense_3",
+            "tanh_3",
+            "residual_4",
+            "relu_4",
+            "dense_5",
+            "residual_6",
+            "dense_7",
+            "tanh_7",
+            "dense_8",
+            "tanh_8",
+            "residual_9",
+            "relu_9"
+        ]
+    );
+    // Both blocks of a repetition start at the same layer; the inner add is visited first.
+    assert_eq!(m.blocks_starting_at(0).collect::<Vec<_>>(), [1, 6]);
+    assert_eq!(m.blocks_starting_at(8).collect::<Vec<_>>(), [9, 14]);
+    // The inner body's last output shares the inner add's gradient; the outer one's, the
+    // outer add's; the last add feeds the final relu.
+    use crate::model::GradientAt;
+    assert_eq!(m.gradient_at(0), GradientAt::Layer(1));
+    assert_eq!(m.gradient_at(5), GradientAt::Layer(6));
+    assert_eq!(m.gradient_at(15), GradientAt::Output);
+}
+
+#[test]
+fn a_body_ending_in_a_block_shares_the_outer_gradient() {
+    let m = model(quote! {
+        struct N<f64> { input 2, residual { dense 2, residual { dense 2 } } }
+    });
+    let fields: Vec<_> = m.layers.iter().map(|l| l.field.to_string()).collect();
+    assert_eq!(fields, ["dense_0", "dense_1", "residual_2", "residual_3"]);
+    use crate::model::GradientAt;
+    assert_eq!(m.gradient_at(1), GradientAt::Output);
+    assert_eq!(m.gradient_at(2), GradientAt::Output);
+    assert_eq!(m.gradient_at(0), GradientAt::Layer(0));
+}
+
+#[test]
+fn reports_residual_errors() {
+    let e = errors(quote! {
+        struct N<f32> {
+            input 128,
+            dense 128,
+            repeat 3 residual { dense 64 [relu] },
+            residual(projection) { dense 8 },
+            residual(project, project) { dense 8 },
+            residual {},
+            dense 2 [batchnorm, batchnorm],
+            batchnorm [relu],
+        }
+    });
+    assert_eq!(
+        e,
+        [
+            "residual block 2 adds its input (128) to its body's output (64); use \
+             `residual(project) { .. }` for a learned projection, or make the body end at width 128",
+            "unknown option `projection` for a residual block; valid options are: project \
+             (a learned dense skip connection)",
+            "`project` is given twice",
+            "a residual block needs at least one layer inside its braces, like \
+             `residual { dense 64 [relu], dense 64 }`",
+            "`batchnorm` is given twice",
+            "unknown attribute `relu` on a `batchnorm` item; the only valid attribute is: frozen",
+        ]
+    );
+}
+
+#[test]
+fn reports_residual_syntax_errors() {
+    let e = errors(quote! {
+        struct N<f32> {
+            input 4,
+            residual dense 4,
+            residual { dense 4 } relux,
+            residual { dense 4 } relu relu,
+            repeat 2,
+            standardize [frozen],
+        }
+    });
+    assert_eq!(
+        e,
+        [
+            "expected `{ ... }` with the block's layers, like `residual { dense 64 [relu], dense 64 }`",
+            "expected an activation after the residual block's `}` (relu, leaky_relu, sigmoid, \
+             tanh, gelu, identity), or `,`",
+            "expected `,` between items",
+            "expected `{ ... }` with the layers to repeat, or one item, like \
+             `repeat 2 { dense 64 [relu] }` or `repeat 2 residual { .. }`",
+            "`standardize` takes no attributes: it has no trainable parameters; fit it with \
+             `net.standardize_K.fit(&samples)`",
+        ]
     );
 }

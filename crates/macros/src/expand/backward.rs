@@ -1,59 +1,137 @@
 //! The backward pass: from the loss gradient `dy`, each layer in reverse order adds its
 //! parameter gradients into the network's grads and writes the gradient of its input into
-//! the cache (or, for the first layer, into the caller's `dx` when asked).
+//! the cache (or, for a layer reading the network input, into the caller's `dx` when asked).
+//!
+//! A residual add passes its gradient `g` unchanged to both branches. The body's last layer
+//! reads `g` directly (it shares the add's gradient buffer); the body's backward then
+//! *writes* the gradient of the block's input, and only after it, the skip *adds* its share:
+//! `g` itself, or the projection's input gradient computed into the scratch `grad_skip_k`.
+//! Every layer's backward overwrites its `dx`, so that order is what makes the sum right.
 
-use super::{at_inputs, at_outputs, cache_field, call, grad_field, out_field, Cx};
+use super::{
+    at_inputs, at_outputs, cache_field, cached, call, grad_skip_field, gradient_of,
+    gradient_of_source, Cx,
+};
+use crate::model::{GradientAt, LayerKind, Source};
+use proc_macro2::TokenStream;
 use quote::quote;
 
-pub fn backward(cx: &Cx) -> proc_macro2::TokenStream {
+/// `into += from` elementwise, where `into` is a mutable place and `from` a reference.
+fn accumulate(into: TokenStream, from: &TokenStream) -> TokenStream {
+    quote! {
+        for (d, g) in #into.iter_mut().flatten().zip((#from).iter().flatten()) {
+            *d += *g;
+        }
+    }
+}
+
+/// The skip connection's share of the gradient of residual add `position`'s input.
+fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
+    let t = cx.t();
+    let layer = &cx.layers()[position];
+    let LayerKind::Residual { project, .. } = layer.kind else {
+        return quote!();
+    };
+    let g = gradient_of(cx, position);
+    // Where the block input's gradient lives: `None` for the network input (the caller's
+    // `dx`, which may be absent).
+    let into = match layer.source {
+        Source::Input => None,
+        Source::Layer(k) => match cx.model.gradient_at(k) {
+            GradientAt::Layer(k) => {
+                let grad = super::grad_field(&cx.layers()[k]);
+                Some(quote!(cache.#grad))
+            }
+            GradientAt::Output => None,
+        },
+    };
+    if !project {
+        return match into {
+            Some(into) => accumulate(into, &g),
+            None => {
+                let sum = accumulate(quote!(dx), &g);
+                quote!(if let ::core::option::Option::Some(dx) = dx.as_deref_mut() { #sum })
+            }
+        };
+    }
+    let (field, out) = (&layer.field, super::out_field(layer));
+    let x = cached(cx, layer.source);
+    let scratch = grad_skip_field(layer);
+    let grads = quote!(::core::option::Option::Some(&mut grads.#field));
+    // Dense's backward reads its input, not its output, so the add's output stands in for
+    // the projection's own (which is not kept).
+    let backward = |dx: TokenStream| {
+        quote! {
+            ::gradflow::nn::Backward::<#t>::backward(
+                &self.#field, &#x, &cache.#out, &(), #g, #dx, #grads,
+            );
+        }
+    };
+    let with_dx = backward(quote!(::core::option::Option::Some(&mut cache.#scratch)));
+    let from = quote!(&cache.#scratch);
+    match into {
+        Some(into) => {
+            let sum = accumulate(into, &from);
+            quote!(#with_dx #sum)
+        }
+        None => {
+            let without_dx = backward(quote!(::core::option::Option::None));
+            let sum = accumulate(quote!(dx), &from);
+            quote! {
+                if let ::core::option::Option::Some(dx) = dx.as_deref_mut() {
+                    #with_dx
+                    #sum
+                } else {
+                    #without_dx
+                }
+            }
+        }
+    }
+}
+
+pub fn backward(cx: &Cx) -> TokenStream {
     let (name, t, cache, grads) = (cx.name, cx.t(), &cx.cache, &cx.grads);
     let bounds = &cx.training_bounds;
     let (input, output) = (cx.input_batch(), cx.output_batch());
     let layers = cx.layers();
-    let last = layers.len() - 1;
     let steps: Vec<_> = layers
         .iter()
         .enumerate()
         .rev()
         .map(|(k, layer)| {
             let field = &layer.field;
-            let out = out_field(layer);
-            let (x, dx) = if k == 0 {
-                (quote!(&cache.input), quote!(dx))
+            let step = if let LayerKind::Residual { .. } = layer.kind {
+                // The add's gradient reaches the body through the shared buffer; its skip
+                // is handled after the body, below.
+                quote!()
             } else {
-                let before = &layers[k - 1];
-                let (out, grad) = (out_field(before), grad_field(before));
-                (
-                    quote!(&cache.#out),
-                    quote!(::core::option::Option::Some(&mut cache.#grad)),
-                )
+                let out = super::out_field(layer);
+                let x = cached(cx, layer.source);
+                let (x, dx) = (quote!(&#x), gradient_of_source(cx, layer.source));
+                let dy = gradient_of(cx, k);
+                let layer_cache = if layer.has_cache() {
+                    let c = cache_field(layer);
+                    quote!(&cache.#c)
+                } else {
+                    quote!(&())
+                };
+                let layer_grads = if layer.has_grads() {
+                    quote!(::core::option::Option::Some(&mut grads.#field))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                let (x, dx) = (at_inputs(layer, x), at_inputs(layer, dx));
+                let (y, dy) = (
+                    at_outputs(layer, quote!(&cache.#out)),
+                    at_outputs(layer, dy),
+                );
+                let path = quote!(::gradflow::nn::Backward::<#t>::backward);
+                let args = quote!(&self.#field, #x, #y, #layer_cache, #dy, #dx, #layer_grads);
+                let call = call(layer, path, args);
+                quote!(#call;)
             };
-            let dy = if k == last {
-                quote!(dy)
-            } else {
-                let grad = grad_field(layer);
-                quote!(&cache.#grad)
-            };
-            let layer_cache = if layer.has_cache() {
-                let c = cache_field(layer);
-                quote!(&cache.#c)
-            } else {
-                quote!(&())
-            };
-            let layer_grads = if layer.has_grads() {
-                quote!(::core::option::Option::Some(&mut grads.#field))
-            } else {
-                quote!(::core::option::Option::None)
-            };
-            let (x, dx) = (at_inputs(layer, x), at_inputs(layer, dx));
-            let (y, dy) = (
-                at_outputs(layer, quote!(&cache.#out)),
-                at_outputs(layer, dy),
-            );
-            let path = quote!(::gradflow::nn::Backward::<#t>::backward);
-            let args = quote!(&self.#field, #x, #y, #layer_cache, #dy, #dx, #layer_grads);
-            let call = call(layer, path, args);
-            quote!(#call;)
+            let skips = cx.model.blocks_starting_at(k).map(|r| skip_backward(cx, r));
+            quote!(#step #(#skips)*)
         })
         .collect();
     let unused_grads = if layers.iter().any(|l| l.has_grads()) {
@@ -95,7 +173,7 @@ pub fn backward(cx: &Cx) -> proc_macro2::TokenStream {
                 &self,
                 cache: &mut #cache<B>,
                 dy: &#output,
-                dx: ::core::option::Option<&mut #input>,
+                mut dx: ::core::option::Option<&mut #input>,
                 grads: &mut #grads,
             ) #bounds {
                 #unused_grads

@@ -1,30 +1,41 @@
 //! The network's associated consts: widths, parameter counts and the layer table.
 
 use super::{lit, Cx};
-use crate::model::Layer;
-use quote::quote;
+use crate::model::{Layer, LayerKind};
+use quote::{quote, ToTokens};
 
 pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
     let (name, t) = (cx.name, cx.t());
     let (input, output) = (lit(cx.model.input), lit(cx.model.output()));
-    let count = |keep: fn(&Layer) -> bool| {
-        let terms: Vec<_> = cx
-            .layers()
-            .iter()
-            .filter(|l| l.has_tensors() && keep(l))
-            .map(|layer| {
-                let ty = cx.layer_type(layer);
-                quote!(<#ty as ::gradflow::nn::Forward<#t>>::PARAM_COUNT)
-            })
-            .collect();
+    let sum = |terms: Vec<proc_macro2::TokenStream>| {
         if terms.is_empty() {
             quote!(0)
         } else {
             quote!(#(#terms)+*)
         }
     };
-    let param_count = count(|_| true);
-    let trainable_count = count(|l| !l.frozen);
+    let stored = |layer: &Layer| {
+        let ty = cx.layer_type(layer);
+        quote!(<#ty as ::gradflow::nn::Forward<#t>>::PARAM_COUNT)
+    };
+    let param_count = sum(cx
+        .layers()
+        .iter()
+        .filter(|l| l.has_tensors())
+        .map(stored)
+        .collect());
+    // Running statistics and a standardizer's fitted values are stored but not trained.
+    let trainable = |layer: &Layer| match layer.kind {
+        LayerKind::BatchNorm => Some(lit(2 * layer.outputs).into_token_stream()),
+        LayerKind::Standardize => None,
+        _ => Some(stored(layer)),
+    };
+    let trainable_count = sum(cx
+        .layers()
+        .iter()
+        .filter(|l| l.has_tensors() && !l.frozen)
+        .filter_map(trainable)
+        .collect());
     let infos = cx.layers().iter().map(|layer| {
         let field = layer.field.to_string();
         let kind = layer.kind_name();
@@ -49,7 +60,8 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             pub const OUTPUT: usize = #output;
             /// Number of stored scalars: trainable and frozen parameters and running statistics.
             pub const PARAM_COUNT: usize = #param_count;
-            /// Number of scalars the optimizer updates (the parameters of unfrozen layers).
+            /// Number of scalars the optimizer updates: the parameters of unfrozen layers, not
+            /// counting batchnorm's running statistics or a standardizer's mean and deviation.
             pub const TRAINABLE_PARAM_COUNT: usize = #trainable_count;
             /// Size of the stored scalars in bytes: `PARAM_COUNT * size_of::<T>()`.
             pub const PARAM_BYTES: usize = Self::PARAM_COUNT * ::core::mem::size_of::<#t>();

@@ -1,45 +1,87 @@
 //! The forward passes: `forward` / `forward_into` / `predict` for inference, with local
 //! activation buffers, and `forward_train`, which keeps every activation in the cache.
+//! A residual add is written out as a loop: `out = body + x`, or, with a projection,
+//! `out = proj(x)` then `out += body`.
 
-use super::{at_inputs, at_outputs, cache_field, call, out_field, Cx};
+use super::{at_inputs, at_outputs, cache_field, cached, call, out_field, Cx};
+use crate::model::{LayerKind, Source};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-pub fn forward(cx: &Cx) -> proc_macro2::TokenStream {
+/// `out = a + b` elementwise over two batches (each an expression of a batch or a reference).
+fn add(out: &TokenStream, a: &TokenStream, b: &TokenStream) -> TokenStream {
+    quote! {
+        for ((o, a), b) in (#out).iter_mut().flatten().zip((#a).iter().flatten()).zip((#b).iter().flatten()) {
+            *o = *a + *b;
+        }
+    }
+}
+
+/// `out += a` elementwise.
+fn add_assign(out: &TokenStream, a: &TokenStream) -> TokenStream {
+    quote! {
+        for (o, a) in (#out).iter_mut().flatten().zip((#a).iter().flatten()) {
+            *o += *a;
+        }
+    }
+}
+
+pub fn forward(cx: &Cx) -> TokenStream {
     let (name, t) = (cx.name, cx.t());
     let (input, output) = (cx.input_batch(), cx.output_batch());
     let last = cx.layers().len() - 1;
-    let mut prev = quote!(x);
+    // Every buffer but the output is a local, `a_<field>`; they are read by later layers.
+    let local = |source: Source| match source {
+        Source::Input => quote!(x),
+        Source::Layer(k) => {
+            let a = format_ident!("a_{}", cx.layers()[k].field);
+            quote!((&#a))
+        }
+    };
     let steps = cx.layers().iter().enumerate().map(|(k, layer)| {
         let field = &layer.field;
-        let x = at_inputs(layer, prev.clone());
-        if k == last {
-            let y = at_outputs(layer, quote!(y));
-            let call = call(
-                layer,
-                quote!(::gradflow::nn::Forward::<#t>::forward),
-                quote!(&self.#field, #x, #y),
-            );
-            quote!(#call;)
+        let (y, declare) = if k == last {
+            (quote!(y), quote!())
         } else {
-            let y = format_ident!("a_{}", field);
+            let a = format_ident!("a_{}", field);
             let batch = cx.batch(layer.outputs);
-            prev = quote!(&#y);
-            let y_arg = at_outputs(layer, quote!(&mut #y));
-            let call = call(
-                layer,
-                quote!(::gradflow::nn::Forward::<#t>::forward),
-                quote!(&self.#field, #x, #y_arg),
-            );
-            quote! {
-                let mut #y: #batch = ::gradflow::nn::memory::zeroed();
-                #call;
+            (
+                quote!(&mut #a),
+                quote!(let mut #a: #batch = ::gradflow::nn::memory::zeroed();),
+            )
+        };
+        let x = local(layer.source);
+        let step = match layer.kind {
+            LayerKind::Residual { project, body, .. } => {
+                let body = local(Source::Layer(body));
+                if project {
+                    let sum = add_assign(&y, &body);
+                    quote! {
+                        ::gradflow::nn::Forward::<#t>::forward(&self.#field, #x, #y);
+                        #sum
+                    }
+                } else {
+                    add(&y, &body, &x)
+                }
             }
-        }
+            _ => {
+                let x = at_inputs(layer, x);
+                let y = at_outputs(layer, y);
+                let call = call(
+                    layer,
+                    quote!(::gradflow::nn::Forward::<#t>::forward),
+                    quote!(&self.#field, #x, #y),
+                );
+                quote!(#call;)
+            }
+        };
+        quote!(#declare #step)
     });
     let steps: Vec<_> = steps.collect();
     quote! {
         impl #name {
-            /// Inference on a batch of `B` samples.
+            /// Inference on a batch of `B` samples (batchnorm layers use their running
+            /// statistics).
             pub fn forward<const B: usize>(&self, x: &#input) -> #output {
                 let mut y: #output = ::gradflow::nn::memory::zeroed();
                 self.forward_into(x, &mut y);
@@ -71,34 +113,55 @@ pub fn forward(cx: &Cx) -> proc_macro2::TokenStream {
     }
 }
 
-pub fn forward_train(cx: &Cx) -> proc_macro2::TokenStream {
+pub fn forward_train(cx: &Cx) -> TokenStream {
     let (name, t, cache) = (cx.name, cx.t(), &cx.cache);
     let bounds = &cx.training_bounds;
     let (input, output) = (cx.input_batch(), cx.output_batch());
-    let mut prev = quote!(cache.input);
     let steps: Vec<_> = cx
         .layers()
         .iter()
         .map(|layer| {
             let (field, out) = (&layer.field, out_field(layer));
-            let layer_cache = if layer.has_cache() {
-                let c = cache_field(layer);
-                quote!(&mut cache.#c)
-            } else {
-                quote!(&mut ())
-            };
-            let x = std::mem::replace(&mut prev, quote!(cache.#out));
-            let x = at_inputs(layer, quote!(&#x));
-            let y = at_outputs(layer, quote!(&mut cache.#out));
-            let path = quote!(::gradflow::nn::Forward::<#t>::forward_train);
-            let call = call(layer, path, quote!(&mut self.#field, #x, #y, #layer_cache));
-            quote!(#call;)
+            let x = cached(cx, layer.source);
+            match layer.kind {
+                LayerKind::Residual { project, body, .. } => {
+                    let body = cached(cx, Source::Layer(body));
+                    let y = quote!(cache.#out);
+                    if project {
+                        let sum = add_assign(&y, &body);
+                        quote! {
+                            ::gradflow::nn::Forward::<#t>::forward_train(
+                                &mut self.#field, &#x, &mut #y, &mut (),
+                            );
+                            #sum
+                        }
+                    } else {
+                        add(&y, &body, &x)
+                    }
+                }
+                _ => {
+                    let layer_cache = if layer.has_cache() {
+                        let c = cache_field(layer);
+                        quote!(&mut cache.#c)
+                    } else {
+                        quote!(&mut ())
+                    };
+                    let x = at_inputs(layer, quote!(&#x));
+                    let y = at_outputs(layer, quote!(&mut cache.#out));
+                    let path = quote!(::gradflow::nn::Forward::<#t>::forward_train);
+                    let call = call(layer, path, quote!(&mut self.#field, #x, #y, #layer_cache));
+                    quote!(#call;)
+                }
+            }
         })
         .collect();
+    let result = cached(cx, Source::Layer(cx.layers().len() - 1));
     quote! {
         impl #name {
             /// Training-mode forward pass: keeps the input and every activation in `cache`
             /// for [`Self::backward`], and returns the output, which lives in `cache`.
+            /// Batchnorm layers normalize with the batch's statistics and update their
+            /// running ones.
             pub fn forward_train<'c, const B: usize>(
                 &mut self,
                 x: &#input,
@@ -106,7 +169,7 @@ pub fn forward_train(cx: &Cx) -> proc_macro2::TokenStream {
             ) -> &'c #output #bounds {
                 cache.input = *x;
                 #(#steps)*
-                &#prev
+                &#result
             }
         }
     }

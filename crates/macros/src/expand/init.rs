@@ -22,10 +22,19 @@ pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
                         );
                     })
                 }
-                LayerKind::User { .. } => Some(quote! {
-                    ::gradflow::nn::Forward::<#t>::init(&mut self.#field, rng);
+                LayerKind::Residual { project: true, .. } => Some(quote! {
+                    ::gradflow::nn::Dense::init_with(
+                        &mut self.#field,
+                        ::gradflow::nn::Init::XavierUniform,
+                        rng,
+                    );
                 }),
-                LayerKind::Activation(_) => None,
+                LayerKind::User { .. } | LayerKind::BatchNorm | LayerKind::Standardize => {
+                    Some(quote! {
+                        ::gradflow::nn::Forward::<#t>::init(&mut self.#field, rng);
+                    })
+                }
+                LayerKind::Activation(_) | LayerKind::Residual { project: false, .. } => None,
             }
         })
         .collect();
@@ -57,7 +66,8 @@ pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
                 }
             }
 
-            /// Draws fresh parameters for every layer, in order, each with its initializer.
+            /// Draws fresh parameters for every layer, in order, each with its initializer;
+            /// resets every batchnorm and makes every standardizer the identity again.
             pub fn init(&mut self, rng: &mut dyn ::gradflow::__private::RngCore) {
                 #body
             }

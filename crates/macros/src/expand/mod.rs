@@ -14,7 +14,7 @@ mod structs;
 mod traits;
 mod visit;
 
-use crate::model::{Layer, LayerKind, Model};
+use crate::model::{GradientAt, Layer, LayerKind, Model, Source};
 use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -33,6 +33,7 @@ pub fn expand(model: &Model) -> TokenStream {
         forward::forward_train(&cx),
         backward::backward(&cx),
         visit::visitors(&cx),
+        visit::activations(&cx),
         traits::trait_impls(&cx),
     ];
     quote!(#(#parts)*)
@@ -83,12 +84,17 @@ impl<'m> Cx<'m> {
         &self.model.elem
     }
 
-    /// The layer's type, e.g. `::gradflow::nn::Dense<f32, 64, 128>`.
+    /// The type of the layer's field, e.g. `::gradflow::nn::Dense<f32, 64, 128>`; for a
+    /// residual add, the type of its projection (only used when it has one).
     pub fn layer_type(&self, layer: &Layer) -> TokenStream {
         let t = self.t();
         let (inputs, outputs) = (lit(layer.inputs), lit(layer.outputs));
         match &layer.kind {
-            LayerKind::Dense { .. } => quote!(::gradflow::nn::Dense<#t, #inputs, #outputs>),
+            LayerKind::Dense { .. } | LayerKind::Residual { .. } => {
+                quote!(::gradflow::nn::Dense<#t, #inputs, #outputs>)
+            }
+            LayerKind::BatchNorm => quote!(::gradflow::nn::BatchNorm<#t, #outputs>),
+            LayerKind::Standardize => quote!(::gradflow::nn::Standardize<#t, #outputs>),
             LayerKind::Activation(a) => {
                 let ty = format_ident!("{}", a.type_name());
                 quote!(::gradflow::nn::#ty<#t, #outputs>)
@@ -187,8 +193,58 @@ pub fn grad_field(layer: &Layer) -> Ident {
     format_ident!("grad_{}", layer.field)
 }
 
+/// The scratch buffer where a residual projection writes its input gradient.
+pub fn grad_skip_field(layer: &Layer) -> Ident {
+    format_ident!("grad_skip_{}", layer.index)
+}
+
+/// The cache field holding a buffer: `cache.input` or `cache.out_dense_3`.
+pub fn cached(cx: &Cx, source: Source) -> TokenStream {
+    match source {
+        Source::Input => quote!(cache.input),
+        Source::Layer(k) => {
+            let out = out_field(&cx.layers()[k]);
+            quote!(cache.#out)
+        }
+    }
+}
+
+/// A reference to the gradient of layer `position`'s output, during the backward pass:
+/// `dy` or `&cache.grad_..`.
+pub fn gradient_of(cx: &Cx, position: usize) -> TokenStream {
+    match cx.model.gradient_at(position) {
+        GradientAt::Output => quote!(dy),
+        GradientAt::Layer(k) => {
+            let grad = grad_field(&cx.layers()[k]);
+            quote!(&cache.#grad)
+        }
+    }
+}
+
+/// `Option<&mut ..>` of the gradient of a buffer, for a layer's `dx`: the caller's `dx`
+/// (reborrowed, as several layers may read the network input) or a cache field.
+pub fn gradient_of_source(cx: &Cx, source: Source) -> TokenStream {
+    match source {
+        Source::Input => quote!(dx.as_deref_mut()),
+        Source::Layer(k) => match cx.model.gradient_at(k) {
+            GradientAt::Layer(k) => {
+                let grad = grad_field(&cx.layers()[k]);
+                quote!(::core::option::Option::Some(&mut cache.#grad))
+            }
+            // A layer's input is never the network's output (it would be read by no one).
+            GradientAt::Output => quote!(::core::option::Option::None),
+        },
+    }
+}
+
 /// A one-line description of a layer for generated docs: "dense 64 -> 128".
 pub fn describe(layer: &Layer) -> String {
+    if let LayerKind::Residual { .. } = layer.kind {
+        return format!(
+            "Layer {}: the learned projection on residual block {}'s skip connection, {} -> {}.",
+            layer.index, layer.index, layer.inputs, layer.outputs
+        );
+    }
     format!(
         "Layer {}: `{}`, {} -> {}{}.",
         layer.index,

@@ -2,7 +2,8 @@
 //! per trainable layer, also the shape of optimizer state) and `NameCache<B>` (everything a
 //! training step keeps for a batch of `B`), with their zeroed constructors.
 
-use super::{cache_field, describe, grad_field, out_field, Cx};
+use super::{cache_field, describe, grad_field, grad_skip_field, out_field, Cx};
+use crate::model::{GradientAt, LayerKind};
 use quote::quote;
 
 /// Derives `Zeroable` through the facade, so the user's crate needs no bytemuck dependency.
@@ -17,7 +18,7 @@ pub fn network_struct(cx: &Cx) -> proc_macro2::TokenStream {
     let model = cx.model;
     let (attrs, vis, name) = (&model.attrs, &model.vis, cx.name);
     let derive = derive_zeroable();
-    let fields = cx.layers().iter().map(|layer| {
+    let fields = cx.layers().iter().filter(|l| l.has_field()).map(|layer| {
         let (field, ty, doc) = (&layer.field, cx.layer_type(layer), describe(layer));
         quote!(#[doc = #doc] pub #field: #ty,)
     });
@@ -81,11 +82,16 @@ pub fn cache_struct(cx: &Cx) -> proc_macro2::TokenStream {
          last. Allocate it once ([`{cache}::new_boxed`] for large batches) and reuse it."
     );
     let input = cx.input_batch();
-    let last = cx.layers().len() - 1;
     let fields = cx.layers().iter().enumerate().map(|(k, layer)| {
         let (field, out) = (&layer.field, out_field(layer));
         let batch = cx.batch(layer.outputs);
-        let out_doc = format!("Output of `{field}`.");
+        let out_doc = match layer.kind {
+            LayerKind::Residual { .. } => format!(
+                "Output of residual block {}: its body's output plus its skip connection.",
+                layer.index
+            ),
+            _ => format!("Output of `{field}`."),
+        };
         let mut tokens = quote!(#[doc = #out_doc] pub #out: #batch,);
         if layer.has_cache() {
             let (name, ty) = (cache_field(layer), cx.layer_type(layer));
@@ -95,9 +101,20 @@ pub fn cache_struct(cx: &Cx) -> proc_macro2::TokenStream {
                 pub #name: <#ty as ::gradflow::nn::Forward<#t>>::Cache<B>,
             });
         }
-        if k != last {
+        // The last layer's gradient is the caller's `dy`; a residual body's last layer
+        // shares its block's gradient.
+        if cx.model.gradient_at(k) == GradientAt::Layer(k) {
             let grad = grad_field(layer);
             let doc = format!("Gradient of the loss with respect to `{out}`.");
+            tokens.extend(quote!(#[doc = #doc] pub #grad: #batch,));
+        }
+        if let LayerKind::Residual { project: true, .. } = layer.kind {
+            let grad = grad_skip_field(layer);
+            let doc = format!(
+                "Gradient flowing back through residual block {}'s projection to its input.",
+                layer.index
+            );
+            let batch = cx.batch(layer.inputs);
             tokens.extend(quote!(#[doc = #doc] pub #grad: #batch,));
         }
         tokens

@@ -68,6 +68,13 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
             ) {
                 #name::backward_into(self, cache, dy, dx, grads);
             }
+
+            fn visit_activations<const B: usize>(
+                cache: &Self::Cache<B>,
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
+            ) {
+                #name::visit_activations(cache, f);
+            }
         }
     }
 }

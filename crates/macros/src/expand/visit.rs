@@ -1,9 +1,46 @@
 //! Visitors: `visit_params` walks every trainable tensor with its gradient and optimizer
 //! state; `visit_tensors` / `visit_tensors_mut` walk every stored tensor. Each layer's own
 //! visitor is called with a closure that stamps the layer's field name on what it visits.
+//! `visit_activations` walks the outputs kept in a training cache, for diagnostics.
 
-use super::Cx;
+use super::{out_field, Cx};
+use crate::model::LayerKind;
 use quote::quote;
+
+pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
+    let (name, t, cache) = (cx.name, cx.t(), &cx.cache);
+    let steps = cx.layers().iter().map(|layer| {
+        let (label, out) = (layer.field.to_string(), out_field(layer));
+        let kind = match layer.kind {
+            LayerKind::Residual { .. } => quote!("residual"),
+            _ => {
+                let ty = cx.layer_type(layer);
+                quote!(<#ty as ::gradflow::nn::Forward<#t>>::KIND)
+            }
+        };
+        let width = super::lit(layer.outputs);
+        quote! {
+            f(::gradflow::nn::Activations {
+                layer: #label,
+                kind: #kind,
+                width: #width,
+                values: cache.#out.as_flattened(),
+            });
+        }
+    });
+    quote! {
+        impl #name {
+            /// Calls `f` with each layer's outputs from the last [`Self::forward_train`] that
+            /// filled `cache`, in layer order (a residual block's add is `"residual"`).
+            pub fn visit_activations<const B: usize>(
+                cache: &#cache<B>,
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
+            ) {
+                #(#steps)*
+            }
+        }
+    }
+}
 
 pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
     let (name, t, grads) = (cx.name, cx.t(), &cx.grads);

@@ -1,0 +1,195 @@
+//! The vanishing-gradient study: one deep network trained on the real digits data in seven
+//! configurations, from the classic failure (sigmoid, tiny weights) to every cure, with
+//! gradient health measured layer by layer.
+//!
+//! ```text
+//! cargo run --release --example vanishing_gradients [-- --depth 20 --width 64 --epochs 30 --seed 42]
+//! ```
+//!
+//! Depth and width are runtime choices among the sizes this program instantiates at compile
+//! time (`network!` types have fixed shapes): depth 10, 20 or 30 and width 32 or 64.
+
+mod study;
+
+use gradflow::prelude::*;
+use std::process::ExitCode;
+use study::{load_digits, run, summary_table, write_report, Budget, Outcome};
+
+/// Defines the seven configurations at one depth and width, and a function running them all.
+/// `$blocks` is `($depth - 2) / 2`: the residual network is one dense layer, that many blocks
+/// of two layers, and one more dense layer.
+macro_rules! configurations {
+    ($module:ident, $depth:tt, $width:tt, $blocks:tt) => {
+        mod $module {
+            use super::*;
+
+            network! {
+                /// 1. sigmoid + small_normal: the classic failure.
+                pub struct SigmoidSmall<f32> { input 64, repeat $depth { dense $width [small_normal, sigmoid] }, dense 10 }
+            }
+            network! {
+                /// 2. tanh + xavier_init.
+                pub struct TanhXavier<f32> { input 64, repeat $depth { dense $width [xavier_init, tanh] }, dense 10 }
+            }
+            network! {
+                /// 3. relu + xavier_init.
+                pub struct ReluXavier<f32> { input 64, repeat $depth { dense $width [xavier_init, relu] }, dense 10 }
+            }
+            network! {
+                /// 4. relu + he_init.
+                pub struct ReluHe<f32> { input 64, repeat $depth { dense $width [he_init, relu] }, dense 10 }
+            }
+            network! {
+                /// 5. relu + he_init + batchnorm.
+                pub struct ReluHeBn<f32> { input 64, repeat $depth { dense $width [he_init, batchnorm, relu] }, dense 10 }
+            }
+            network! {
+                /// 6. relu + he_init + batchnorm + residual blocks of two layers.
+                pub struct Residual<f32> {
+                    input 64,
+                    dense $width [he_init, batchnorm, relu],
+                    repeat $blocks residual {
+                        dense $width [he_init, batchnorm, relu],
+                        dense $width [he_init, batchnorm],
+                    } relu,
+                    dense $width [he_init, batchnorm, relu],
+                    dense 10,
+                }
+            }
+            network! {
+                /// 7. sigmoid + xavier_init + batchnorm: batchnorm alone rescues a saturating activation.
+                pub struct SigmoidBn<f32> { input 64, repeat $depth { dense $width [xavier_init, batchnorm, sigmoid] }, dense 10 }
+            }
+
+            pub fn run_all(
+                data: &(gradflow::data::Dataset<64>, gradflow::data::Dataset<64>),
+                budget: &Budget,
+            ) -> Result<Vec<Outcome>, Box<dyn std::error::Error>> {
+                Ok(vec![
+                    run("1 sigmoid + small_normal", SigmoidSmall::new_boxed, data, budget)?,
+                    run("2 tanh + xavier", TanhXavier::new_boxed, data, budget)?,
+                    run("3 relu + xavier", ReluXavier::new_boxed, data, budget)?,
+                    run("4 relu + he", ReluHe::new_boxed, data, budget)?,
+                    run("5 relu + he + batchnorm", ReluHeBn::new_boxed, data, budget)?,
+                    run("6 relu + he + batchnorm + residual", Residual::new_boxed, data, budget)?,
+                    run("7 sigmoid + xavier + batchnorm", SigmoidBn::new_boxed, data, budget)?,
+                ])
+            }
+        }
+    };
+}
+
+configurations!(d10_w32, 10, 32, 4);
+configurations!(d10_w64, 10, 64, 4);
+configurations!(d20_w32, 20, 32, 9);
+configurations!(d20_w64, 20, 64, 9);
+configurations!(d30_w32, 30, 32, 14);
+configurations!(d30_w64, 30, 64, 14);
+
+struct Args {
+    depth: usize,
+    width: usize,
+    budget: Budget,
+}
+
+const USAGE: &str =
+    "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        depth: 20,
+        width: 64,
+        budget: Budget::default(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(USAGE.to_string());
+        }
+        let value = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let number = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: `{v}` is not a whole number\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--depth" => args.depth = number(&value)? as usize,
+            "--width" => args.width = number(&value)? as usize,
+            "--epochs" => args.budget.epochs = number(&value)? as usize,
+            "--seed" => args.budget.seed = number(&value)?,
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+        }
+    }
+    if args.budget.epochs == 0 {
+        return Err(format!("--epochs must be at least 1\n{USAGE}"));
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let data = load_digits()?;
+    let b = &args.budget;
+    println!(
+        "digits: {} training, {} test samples; depth {}, width {}; SGD lr {} momentum {}, batch {}, {} epochs, seed {}",
+        data.0.len(),
+        data.1.len(),
+        args.depth,
+        args.width,
+        b.lr,
+        b.momentum,
+        study::BATCH,
+        b.epochs,
+        b.seed
+    );
+    let outcomes = match (args.depth, args.width) {
+        (10, 32) => d10_w32::run_all(&data, b)?,
+        (10, 64) => d10_w64::run_all(&data, b)?,
+        (20, 32) => d20_w32::run_all(&data, b)?,
+        (20, 64) => d20_w64::run_all(&data, b)?,
+        (30, 32) => d30_w32::run_all(&data, b)?,
+        (30, 64) => d30_w64::run_all(&data, b)?,
+        (d, w) => {
+            return Err(format!(
+                "depth {d} and width {w} are not built in: depth 10, 20 or 30; width 32 or 64"
+            )
+            .into())
+        }
+    };
+    let table = summary_table(&outcomes);
+    println!("\n{table}");
+    println!("ratio = first-layer / last-layer gradient norm; dead and saturated: mean over layers at the last step");
+    for o in &outcomes {
+        let verdict = o.first.verdict();
+        if o.test_accuracy() < 0.9 || !verdict.healthy() {
+            println!(
+                "\n{} (test accuracy {:.4}), at the first step:\n{verdict}",
+                o.name,
+                o.test_accuracy()
+            );
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gradflow-report");
+    write_report(
+        &dir,
+        &format!(
+            "vanishing gradients: depth {}, width {}",
+            args.depth, args.width
+        ),
+        &outcomes,
+        &table,
+    )?;
+    println!("\nreport: {}", dir.join("index.html").display());
+    Ok(())
+}

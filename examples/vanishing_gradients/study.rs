@@ -1,0 +1,239 @@
+//! The vanishing-gradient study's building blocks, generic over network types so that the
+//! example (full size) and its tests (reduced size) run the same code.
+
+use gradflow::data::{CsvOptions, DataError, Dataset};
+use gradflow::nn::diagnostics::GradientReport;
+use gradflow::nn::train::{fit, History, TrainConfig};
+use gradflow::prelude::*;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The digits, scaled to [0, 1], split as everywhere in the project (seed 42, last 20% test).
+pub fn load_digits() -> Result<(Dataset<64>, Dataset<64>), DataError> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
+    let data = Dataset::<64>::load_csv(
+        path,
+        CsvOptions {
+            header: false,
+            classes: 10,
+        },
+    )?;
+    Ok(data.map_features(|v| v / 16.0).split(42, 0.2))
+}
+
+/// The same optimizer and budget for every configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Seed of initialization and shuffling.
+    pub seed: u64,
+    /// SGD learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            seed: 42,
+            lr: 0.02,
+            momentum: 0.9,
+            progress: true,
+        }
+    }
+}
+
+/// The mini-batch size of every run.
+pub const BATCH: usize = 32;
+
+/// What one configuration did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The configuration's name.
+    pub name: String,
+    /// Loss, accuracy and gradient norms over training.
+    pub history: History,
+    /// Gradient health at the first step.
+    pub first: GradientReport,
+    /// Gradient health at the last step.
+    pub last: GradientReport,
+    /// Wall-clock seconds of training.
+    pub seconds: f64,
+}
+
+impl Outcome {
+    /// Mean training loss in the last epoch.
+    pub fn final_loss(&self) -> f64 {
+        self.history
+            .epochs
+            .last()
+            .map_or(f64::NAN, |e| e.train_loss)
+    }
+    /// Test accuracy after the last epoch.
+    pub fn test_accuracy(&self) -> f64 {
+        self.history
+            .epochs
+            .last()
+            .map_or(f64::NAN, |e| e.test_accuracy)
+    }
+    /// Mean over layers of the fraction of dead ReLUs at the last step (None without ReLUs).
+    pub fn dead(&self) -> Option<f64> {
+        mean(self.last.layers.iter().filter_map(|l| l.dead_fraction))
+    }
+    /// Mean over layers of the fraction of saturated outputs at the last step.
+    pub fn saturated(&self) -> Option<f64> {
+        mean(self.last.layers.iter().filter_map(|l| l.saturated_fraction))
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Trains a fresh `N` (from `make`) on the digits with `budget`, with reports at the first
+/// and last steps.
+pub fn run<N>(
+    name: &str,
+    make: impl FnOnce(&mut gradflow::Rng) -> Box<N>,
+    data: &(Dataset<64>, Dataset<64>),
+    budget: &Budget,
+) -> Result<Outcome, Box<dyn std::error::Error>>
+where
+    N: TrainableNetwork<f32, Input = [f32; 64], Output = [f32; 10]>,
+{
+    let mut net = make(&mut gradflow::rng(budget.seed));
+    let mut sgd = Sgd::new_boxed(SgdConfig::new(budget.lr).momentum(budget.momentum))?;
+    let config = TrainConfig {
+        epochs: budget.epochs,
+        seed: budget.seed,
+        progress: budget.progress,
+        grad_norms_every: 5,
+        reports: true,
+        check_inputs: false,
+        label: format!("{name:<34}"),
+    };
+    let (train, test) = data;
+    let history = fit::<f32, N, _, BATCH>(
+        &mut net,
+        &mut *sgd,
+        train.samples(),
+        test.samples(),
+        &config,
+    )?;
+    let seconds = history.epochs.last().map_or(0.0, |e| e.seconds);
+    let first = history
+        .first_report
+        .clone()
+        .unwrap_or_else(|| GradientReport {
+            step: 0,
+            layers: Vec::new(),
+        });
+    let last = history.last_report.clone().unwrap_or_else(|| first.clone());
+    Ok(Outcome {
+        name: name.to_string(),
+        history,
+        first,
+        last,
+        seconds,
+    })
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+fn fmt_ratio(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.1e}"))
+}
+
+/// The summary table: one row per configuration.
+pub fn summary_table(outcomes: &[Outcome]) -> String {
+    let w = outcomes
+        .iter()
+        .map(|o| o.name.len())
+        .max()
+        .unwrap_or(13)
+        .max(13);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<w$}  {:>10}  {:>8}  {:>12}  {:>12}  {:>6}  {:>9}  {:>7}",
+        "configuration",
+        "train loss",
+        "test acc",
+        "ratio start",
+        "ratio end",
+        "dead",
+        "saturated",
+        "time"
+    );
+    for o in outcomes {
+        let _ = writeln!(
+            out,
+            "{:<w$}  {:>10.4}  {:>8.4}  {:>12}  {:>12}  {:>6}  {:>9}  {:>6.1}s",
+            o.name,
+            o.final_loss(),
+            o.test_accuracy(),
+            fmt_ratio(o.first.first_to_last_ratio()),
+            fmt_ratio(o.last.first_to_last_ratio()),
+            fmt_opt(o.dead()),
+            fmt_opt(o.saturated()),
+            o.seconds
+        );
+    }
+    out
+}
+
+/// Writes the loss curves of all runs on one chart, a gradient heat map per run, the
+/// histories as CSV and an HTML page showing them, into `dir`.
+pub fn write_report(
+    dir: &Path,
+    title: &str,
+    outcomes: &[Outcome],
+    table: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let runs: Vec<(&str, &History)> = outcomes
+        .iter()
+        .map(|o| (o.name.as_str(), &o.history))
+        .collect();
+    gradflow::nn::plot::loss_curves_svg(dir.join("loss_curves.svg"), title, &runs)?;
+    let mut html = format!(
+        "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1>\
+         <pre>{table}</pre><img src=loss_curves.svg>"
+    );
+    for (i, o) in outcomes.iter().enumerate() {
+        let stem = format!("{}_{}", i + 1, slug(&o.name));
+        gradflow::nn::plot::grad_heatmap_svg(
+            dir.join(format!("{stem}_gradients.svg")),
+            &o.name,
+            &o.history,
+        )?;
+        o.history.write_csv(dir.join(&stem))?;
+        let _ = write!(
+            html,
+            "<h2>{}</h2><pre>{}</pre><img src={stem}_gradients.svg>",
+            o.name, o.first
+        );
+    }
+    std::fs::write(dir.join("index.html"), html)?;
+    Ok(())
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,263 @@
+//! The stethoscope on real data: gradient reports, verdicts, and the training loop's guards.
+
+use gradflow::data::{CsvOptions, Dataset};
+use gradflow::nn::diagnostics::GradientReport;
+use gradflow::nn::train::{fit, Refusal, Samples, TrainConfig};
+use gradflow::prelude::*;
+
+network! {
+    /// The classic failure: 20 sigmoid layers, weights with std 0.01.
+    struct DeepSigmoid<f32> {
+        input 64,
+        repeat 20 { dense 32 [small_normal, sigmoid] },
+        dense 10,
+    }
+}
+
+network! {
+    /// The cure: the same depth with ReLU, He initialization and batch normalization.
+    struct DeepCured<f32> {
+        input 64,
+        repeat 20 { dense 32 [he_init, batchnorm, relu] },
+        dense 10,
+    }
+}
+
+network! {
+    /// Unit-normal weights on wide sigmoid layers: the units saturate.
+    struct Saturating<f32> {
+        input 64,
+        dense 64 [unit_normal, sigmoid],
+        dense 64 [unit_normal, sigmoid],
+        dense 10,
+    }
+}
+
+network! {
+    struct Small<f32> {
+        input 64,
+        dense 16 [he_init, relu],
+        dense 10,
+    }
+}
+
+/// The digits with pixel counts divided by `scale` (16 maps them to [0, 1]).
+fn digits_scaled(scale: f32) -> (Dataset<64>, Dataset<64>) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
+    let data = Dataset::<64>::load_csv(
+        path,
+        CsvOptions {
+            header: false,
+            classes: 10,
+        },
+    )
+    .unwrap();
+    data.map_features(|v| v / scale).split(42, 0.2)
+}
+
+fn digits() -> (Dataset<64>, Dataset<64>) {
+    digits_scaled(16.0)
+}
+
+/// The report at the first training step on a batch of 32 digits.
+fn first_step_report<N: TrainableNetwork<f32, Input = [f32; 64], Output = [f32; 10]>>(
+    net: &mut N,
+) -> GradientReport {
+    report_on(net, &digits().0)
+}
+
+fn report_on<N: TrainableNetwork<f32, Input = [f32; 64], Output = [f32; 10]>>(
+    net: &mut N,
+    train: &Dataset<64>,
+) -> GradientReport {
+    let x: [[f32; 64]; 32] = core::array::from_fn(|i| train.features[i]);
+    let labels: [usize; 32] = core::array::from_fn(|i| train.labels[i]);
+    let mut cache = gradflow::nn::memory::zeroed_box::<N::Cache<32>>();
+    let mut grads = gradflow::nn::memory::zeroed_box::<N::Grads>();
+    let mut dy = [[0.0f32; 10]; 32];
+    let out = net.forward_train(&x, &mut cache);
+    softmax_cross_entropy(out, &labels, &mut dy).unwrap();
+    net.backward_into(&mut cache, &dy, None, &mut grads);
+    GradientReport::capture::<f32, N, 32>(0, net, &cache, &grads)
+}
+
+#[test]
+fn deep_sigmoid_with_small_init_is_reported_as_vanishing() {
+    let mut net = DeepSigmoid::new_boxed(&mut gradflow::rng(1));
+    let report = first_step_report(&mut *net);
+    assert_eq!(report.layers.len(), 21);
+    let ratio = report.first_to_last_ratio().unwrap();
+    assert!(ratio < 1e-10, "first/last gradient ratio {ratio:e}");
+    let verdict = report.verdict();
+    assert!(verdict.vanishing(), "{verdict}\n{report}");
+    let text = verdict.to_string();
+    assert!(text.contains("vanishing gradients: layers 0-"), "{text}");
+    assert!(
+        text.contains("`relu`") && text.contains("`he_init`") && text.contains("`batchnorm`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_same_depth_with_relu_he_init_and_batchnorm_is_not() {
+    let mut net = DeepCured::new_boxed(&mut gradflow::rng(1));
+    let report = first_step_report(&mut *net);
+    let verdict = report.verdict();
+    assert!(
+        !verdict.vanishing() && !verdict.exploding(),
+        "{verdict}\n{report}"
+    );
+    let ratio = report.first_to_last_ratio().unwrap();
+    assert!(
+        (1e-2..1e2).contains(&ratio),
+        "first/last gradient ratio {ratio:e}"
+    );
+    assert_eq!(report.layers[0].kind, "dense+batchnorm+relu");
+    assert!(report.layers[0].dead_fraction.is_some());
+}
+
+#[test]
+fn saturated_units_are_counted_and_blamed() {
+    // Raw pixel counts (0..16) into unit-normal weights: pre-activations of spread ~60.
+    let mut net = Saturating::new(&mut gradflow::rng(2));
+    let report = report_on(&mut net, &digits_scaled(1.0).0);
+    let sat = report.layers[0].saturated_fraction.unwrap();
+    assert!(sat > 0.5, "{report}");
+    let verdict = report.verdict().to_string();
+    assert!(
+        verdict.contains("saturation") && verdict.contains("`standardize`"),
+        "{verdict}"
+    );
+    assert!(report.layers[2].saturated_fraction.is_none());
+    let table = report.to_string();
+    let widths: Vec<usize> = table.lines().skip(1).map(str::len).collect();
+    assert!(
+        widths.windows(2).all(|w| w[0] == w[1]),
+        "rows of one width:\n{table}"
+    );
+}
+
+#[test]
+fn dead_relu_units_are_found() {
+    let mut net = Small::new(&mut gradflow::rng(3));
+    net.dense_0.bias = [-100.0; 16];
+    let report = first_step_report(&mut net);
+    assert_eq!(report.layers[0].dead_fraction, Some(1.0));
+    assert!(report
+        .verdict()
+        .to_string()
+        .contains("dead units: 100% of layer 0"));
+}
+
+#[test]
+fn training_loop_learns_records_history_and_exports_it() {
+    let (train, test) = digits();
+    let mut net = Small::new(&mut gradflow::rng(4));
+    let mut sgd = Sgd::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let config = TrainConfig {
+        epochs: 5,
+        seed: 1,
+        progress: false,
+        grad_norms_every: 5,
+        reports: true,
+        ..Default::default()
+    };
+    let history =
+        fit::<f32, _, _, 32>(&mut net, &mut sgd, train.samples(), test.samples(), &config).unwrap();
+    assert_eq!(history.epochs.len(), 5);
+    assert!(history.epochs[4].train_loss < history.epochs[0].train_loss);
+    assert!(
+        history.epochs[4].test_accuracy > 0.9,
+        "{:?}",
+        history.epochs[4]
+    );
+    assert_eq!(history.layers, [0, 1]);
+    assert_eq!(history.grad_norms.len(), (train.len() / 32 * 5).div_ceil(5));
+    assert!(
+        history.first_report.as_ref().unwrap().layers[0]
+            .update_ratio
+            .unwrap()
+            > 0.0
+    );
+    assert!(history.last_report.is_some());
+
+    let dir = std::env::temp_dir().join(format!("gradflow-history-{}", std::process::id()));
+    history.write_csv(&dir).unwrap();
+    let csv = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 6);
+    gradflow::nn::plot::loss_curves_svg(dir.join("loss.svg"), "small", &[("small", &history)])
+        .unwrap();
+    gradflow::nn::plot::grad_heatmap_svg(dir.join("heat.svg"), "small", &history).unwrap();
+    for f in ["loss.svg", "heat.svg"] {
+        let svg = std::fs::read_to_string(dir.join(f)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<rect"), "{f}");
+    }
+}
+
+#[test]
+fn non_finite_inputs_and_losses_are_refused_and_weights_stay_finite() {
+    let (mut train, test) = digits();
+    train.features[5][3] = f32::NAN;
+    let mut net = Small::new(&mut gradflow::rng(5));
+    let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+    let guarded = TrainConfig {
+        epochs: 1,
+        progress: false,
+        check_inputs: true,
+        ..Default::default()
+    };
+    let history = fit::<f32, _, _, 32>(
+        &mut net,
+        &mut sgd,
+        train.samples(),
+        test.samples(),
+        &guarded,
+    )
+    .unwrap();
+    assert_eq!(history.refused.len(), 1);
+    assert_eq!(history.refused[0].1, Refusal::NonFiniteInput);
+
+    // Without the input check the NaN reaches the loss, and the step is refused there.
+    let unguarded = TrainConfig {
+        check_inputs: false,
+        ..guarded
+    };
+    let history = fit::<f32, _, _, 32>(
+        &mut net,
+        &mut sgd,
+        train.samples(),
+        test.samples(),
+        &unguarded,
+    )
+    .unwrap();
+    assert_eq!(history.refused.len(), 1);
+    assert_eq!(history.refused[0].1, Refusal::NonFiniteLoss);
+    let mut finite = true;
+    net.visit_tensors(&mut |t| finite &= t.data.iter().all(|v| v.is_finite()));
+    assert!(finite);
+}
+
+#[test]
+fn bad_training_data_is_an_error_not_a_panic() {
+    let (train, test) = digits();
+    let mut net = Small::new(&mut gradflow::rng(6));
+    let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        progress: false,
+        ..Default::default()
+    };
+    let short = Samples::new(&train.features[..10], &train.labels[..9]);
+    let err = fit::<f32, _, _, 32>(&mut net, &mut sgd, short, test.samples(), &config).unwrap_err();
+    assert!(
+        err.to_string().contains("10 feature rows but 9 labels"),
+        "{err}"
+    );
+    let mut labels = train.labels.clone();
+    labels[7] = 10;
+    let bad = Samples::new(&train.features, &labels);
+    let err = fit::<f32, _, _, 32>(&mut net, &mut sgd, bad, test.samples(), &config).unwrap_err();
+    assert!(err.to_string().contains("sample 7 has label 10"), "{err}");
+    let tiny = Samples::new(&train.features[..3], &train.labels[..3]);
+    assert!(fit::<f32, _, _, 32>(&mut net, &mut sgd, tiny, test.samples(), &config).is_err());
+}

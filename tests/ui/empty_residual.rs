@@ -1,0 +1,11 @@
+use gradflow::network;
+
+network! {
+    pub struct Net<f32> {
+        input 4,
+        residual {} relu,
+        dense 2,
+    }
+}
+
+fn main() {}
