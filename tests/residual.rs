@@ -368,3 +368,54 @@ fn residual_layer_table_and_forward_agree_with_a_hand_computation() {
     );
     assert_eq!(Tiny::LAYERS[2].name, "relu_1");
 }
+
+mod output_grads {
+    use gradflow::prelude::*;
+
+    network! {
+        struct Three<f64> {
+            input 3,
+            dense 4 [he_init, tanh],
+            dense 2,
+        }
+    }
+
+    network! {
+        struct One<f64> {
+            input 3,
+            dense 2,
+        }
+    }
+
+    /// The gradient visited at `dense_0` and `tanh_0` matches the chain rule by hand.
+    #[test]
+    fn visit_output_grads_shows_the_back_propagated_gradients() {
+        let mut net = Three::new(&mut gradflow::rng(9));
+        let x = [[0.3, -0.2, 0.5], [0.1, 0.4, -0.6]];
+        let mut cache = ThreeCache::<2>::zeroed();
+        let mut grads = ThreeGrads::zeroed();
+        net.forward_train(&x, &mut cache);
+        let dy = [[1.0, -0.5], [0.25, 2.0]];
+        net.backward(&mut cache, &dy, &mut grads);
+        let mut seen = Vec::new();
+        Three::visit_output_grads(&cache, &mut |a| {
+            seen.push((a.layer, a.kind, a.values.to_vec()))
+        });
+        assert_eq!(
+            seen.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+            [("dense_0", "dense"), ("tanh_0", "tanh")]
+        );
+        for b in 0..2 {
+            for j in 0..4 {
+                // d/d(tanh_0 out)[j] = sum_o dy[o] W1[j][o]; d/d(dense_0 out) = that * (1 - y^2).
+                let g: f64 = (0..2).map(|o| dy[b][o] * net.dense_1.weight[j][o]).sum();
+                let y = cache.out_tanh_0[b][j];
+                assert!((seen[1].2[b * 4 + j] - g).abs() < 1e-12);
+                assert!((seen[0].2[b * 4 + j] - g * (1.0 - y * y)).abs() < 1e-12);
+            }
+        }
+        let mut count = 0;
+        One::visit_output_grads(&OneCache::<2>::zeroed(), &mut |_| count += 1);
+        assert_eq!(count, 0);
+    }
+}

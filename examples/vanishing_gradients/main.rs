@@ -93,7 +93,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N]";
+    "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N] [--lr X]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -118,6 +118,13 @@ fn parse_args() -> Result<Args, String> {
             "--width" => args.width = number(&value)? as usize,
             "--epochs" => args.budget.epochs = number(&value)? as usize,
             "--seed" => args.budget.seed = number(&value)?,
+            "--lr" => {
+                args.budget.lr = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|lr| lr.is_finite() && *lr > 0.0)
+                    .ok_or_else(|| format!("--lr: `{value}` is not a positive number\n{USAGE}"))?
+            }
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }

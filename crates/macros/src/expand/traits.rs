@@ -75,6 +75,13 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
             ) {
                 #name::visit_activations(cache, f);
             }
+
+            fn visit_output_grads<const B: usize>(
+                cache: &Self::Cache<B>,
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
+            ) {
+                #name::visit_output_grads(cache, f);
+            }
         }
     }
 }

@@ -1,16 +1,17 @@
 //! Visitors: `visit_params` walks every trainable tensor with its gradient and optimizer
 //! state; `visit_tensors` / `visit_tensors_mut` walk every stored tensor. Each layer's own
 //! visitor is called with a closure that stamps the layer's field name on what it visits.
-//! `visit_activations` walks the outputs kept in a training cache, for diagnostics.
+//! `visit_activations` walks the outputs kept in a training cache, and `visit_output_grads`
+//! the gradients back-propagated to them, for diagnostics.
 
-use super::{out_field, Cx};
-use crate::model::LayerKind;
+use super::{grad_field, out_field, Cx};
+use crate::model::{GradientAt, LayerKind};
 use quote::quote;
 
 pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
     let (name, t, cache) = (cx.name, cx.t(), &cx.cache);
-    let steps = cx.layers().iter().map(|layer| {
-        let (label, out) = (layer.field.to_string(), out_field(layer));
+    let view = |layer: &crate::model::Layer, buffer: &proc_macro2::Ident| {
+        let label = layer.field.to_string();
         let kind = match layer.kind {
             LayerKind::Residual { .. } => quote!("residual"),
             _ => {
@@ -24,10 +25,22 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
                 layer: #label,
                 kind: #kind,
                 width: #width,
-                values: cache.#out.as_flattened(),
+                values: cache.#buffer.as_flattened(),
             });
         }
-    });
+    };
+    let steps = cx
+        .layers()
+        .iter()
+        .map(|layer| view(layer, &out_field(layer)));
+    // Only layers that own a gradient buffer: the last layer's gradient is the caller's
+    // `dy`, and a residual body's last layer shares its block's.
+    let grad_steps = cx
+        .layers()
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| cx.model.gradient_at(*k) == GradientAt::Layer(*k))
+        .map(|(_, layer)| view(layer, &grad_field(layer)));
     quote! {
         impl #name {
             /// Calls `f` with each layer's outputs from the last [`Self::forward_train`] that
@@ -37,6 +50,18 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
             ) {
                 #(#steps)*
+            }
+
+            /// Calls `f` with the gradient of the loss with respect to each layer's outputs,
+            /// as left in `cache` by the last [`Self::backward`], in layer order. The last
+            /// layer (whose gradient is the caller's `dy`) and the last layer of each residual
+            /// body (which shares its block's gradient) are not visited.
+            pub fn visit_output_grads<const B: usize>(
+                cache: &#cache<B>,
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
+            ) {
+                let _ = (&cache, &f);
+                #(#grad_steps)*
             }
         }
     }
