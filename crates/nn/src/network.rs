@@ -95,4 +95,14 @@ pub trait TrainableNetwork<T: Scalar>: Network<T> + Trainable<T> {
     ) {
         let _ = (cache, f);
     }
+
+    /// Visits the gradients of the loss with respect to each layer's outputs, as the last
+    /// `backward_into` left them, in layer order (layers whose gradient is not stored, such
+    /// as the last one, are skipped).
+    fn visit_output_grads<const B: usize>(
+        cache: &Self::Cache<B>,
+        f: &mut dyn FnMut(Activations<'_, T>),
+    ) {
+        let _ = (cache, f);
+    }
 }
