@@ -405,10 +405,10 @@ mod output_grads {
             seen.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
             [("dense_0", "dense"), ("tanh_0", "tanh")]
         );
-        for b in 0..2 {
+        for (b, dyb) in dy.iter().enumerate() {
             for j in 0..4 {
                 // d/d(tanh_0 out)[j] = sum_o dy[o] W1[j][o]; d/d(dense_0 out) = that * (1 - y^2).
-                let g: f64 = (0..2).map(|o| dy[b][o] * net.dense_1.weight[j][o]).sum();
+                let g: f64 = (0..2).map(|o| dyb[o] * net.dense_1.weight[j][o]).sum();
                 let y = cache.out_tanh_0[b][j];
                 assert!((seen[1].2[b * 4 + j] - g).abs() < 1e-12);
                 assert!((seen[0].2[b * 4 + j] - g * (1.0 - y * y)).abs() < 1e-12);
