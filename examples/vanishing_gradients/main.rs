@@ -8,7 +8,11 @@
 //!
 //! Depth and width are runtime choices among the sizes this program instantiates at compile
 //! time (`network!` types have fixed shapes): depth 10, 20 or 30 and width 32 or 64.
+//!
+//! `--paper NAME` reproduces a published result instead: `he2015`, `glorot2010`,
+//! `ioffe2015`, `resnet2016`, `input-scale`, or `all`.
 
+mod papers;
 mod study;
 
 use gradflow::prelude::*;
@@ -86,19 +90,164 @@ configurations!(d20_w64, 20, 64, 9);
 configurations!(d30_w32, 30, 32, 14);
 configurations!(d30_w64, 30, 64, 14);
 
+/// The networks of the reproductions, at the papers' (reduced) scale.
+mod paper_nets {
+    use super::*;
+
+    network! {
+        /// Glorot and Bengio: sigmoid, standard initialization.
+        pub struct GlorotSigmoid<f32> { input 64, repeat 5 { dense 64 [standard_init, sigmoid] }, dense 10 }
+    }
+    network! {
+        /// Glorot and Bengio: tanh, standard initialization.
+        pub struct GlorotTanhStandard<f32> { input 64, repeat 5 { dense 64 [standard_init, tanh] }, dense 10 }
+    }
+    network! {
+        /// Glorot and Bengio: tanh, normalized (Xavier) initialization.
+        pub struct GlorotTanhXavier<f32> { input 64, repeat 5 { dense 64 [xavier_uniform, tanh] }, dense 10 }
+    }
+    network! {
+        /// Ioffe and Szegedy: three hidden layers of 100 sigmoid units.
+        pub struct IoffePlain<f32> { input 64, repeat 3 { dense 100 [xavier_normal, sigmoid] }, dense 10 }
+    }
+    network! {
+        /// Ioffe and Szegedy: the same with batchnorm before each sigmoid.
+        pub struct IoffeBn<f32> { input 64, repeat 3 { dense 100 [xavier_normal, batchnorm, sigmoid] }, dense 10 }
+    }
+    network! {
+        /// He et al. 2016: a 56-layer plain network with batchnorm and He initialization.
+        pub struct Plain56<f32> { input 64, repeat 56 { dense 64 [he_init, batchnorm, relu] }, dense 10 }
+    }
+    network! {
+        /// He et al. 2016: its residual version (1 + 27 x 2 + 1 = 56 layers).
+        pub struct Residual56<f32> {
+            input 64,
+            dense 64 [he_init, batchnorm, relu],
+            repeat 27 residual {
+                dense 64 [he_init, batchnorm, relu],
+                dense 64 [he_init, batchnorm],
+            } relu,
+            dense 64 [he_init, batchnorm, relu],
+            dense 10,
+        }
+    }
+    network! {
+        /// Input scale: tanh on breast_cancer's raw features.
+        pub struct RawTanh<f32> { input 30, dense 32 [xavier_init, tanh], dense 32 [xavier_init, tanh], dense 2 }
+    }
+    network! {
+        /// Input scale: the same behind a fitted standardizer.
+        pub struct ScaledTanh<f32> {
+            input 30,
+            standardize,
+            dense 32 [xavier_init, tanh],
+            dense 32 [xavier_init, tanh],
+            dense 2,
+        }
+    }
+
+    /// Fits the standardizer on the training features.
+    pub fn fit_standardizer(net: &mut ScaledTanh, train: &gradflow::data::Dataset<30>) {
+        net.standardize_0.fit(&train.features);
+    }
+}
+
+/// Each reproduction's learning rate unless `--lr` is given: the 30-layer plain ReLU networks
+/// of He et al. 2015 need a smaller step, and Glorot and Bengio's saturation shows within the
+/// budget at a larger one.
+fn paper_budget(budget: &Budget, lr_given: bool, default_lr: f64) -> Budget {
+    Budget {
+        lr: if lr_given { budget.lr } else { default_lr },
+        ..*budget
+    }
+}
+
+fn run_paper(
+    name: &str,
+    budget: &Budget,
+    lr_given: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use paper_nets::*;
+    let digits = load_digits()?;
+    let all = name == "all";
+    let mut matched = false;
+    if all || name == "he2015" {
+        matched = true;
+        let budget = &paper_budget(budget, lr_given, 0.002);
+        let r = papers::he2015(
+            d30_w64::ReluXavier::new_boxed,
+            d30_w64::ReluHe::new_boxed,
+            &digits,
+            budget,
+        )?;
+        println!("\n{}", r.report());
+    }
+    if all || name == "glorot2010" {
+        matched = true;
+        let budget = &paper_budget(budget, lr_given, 0.05);
+        let r = papers::glorot2010(
+            GlorotSigmoid::new_boxed,
+            GlorotTanhStandard::new_boxed,
+            GlorotTanhXavier::new_boxed,
+            &digits,
+            budget,
+        )?;
+        println!("\n{}", r.report());
+    }
+    if all || name == "ioffe2015" {
+        matched = true;
+        let r = papers::ioffe2015(IoffePlain::new_boxed, IoffeBn::new_boxed, &digits, budget)?;
+        println!("\n{}", r.report());
+    }
+    if all || name == "resnet2016" {
+        matched = true;
+        let names = ["plain 20 layers", "plain 56 layers", "residual 56 layers"];
+        let r = papers::he2016(
+            d20_w64::ReluHeBn::new_boxed,
+            Plain56::new_boxed,
+            Residual56::new_boxed,
+            names,
+            &digits,
+            budget,
+        )?;
+        println!("\n{}", r.report());
+    }
+    if all || name == "input-scale" {
+        matched = true;
+        let cancer = study::load_breast_cancer()?;
+        let r = papers::input_scale(
+            RawTanh::new_boxed,
+            ScaledTanh::new_boxed,
+            fit_standardizer,
+            &cancer,
+            budget,
+        )?;
+        println!("\n{}", r.report());
+    }
+    if !matched {
+        return Err(format!("unknown paper `{name}`\n{USAGE}").into());
+    }
+    Ok(())
+}
+
 struct Args {
     depth: usize,
     width: usize,
+    paper: Option<String>,
+    lr_given: bool,
     budget: Budget,
 }
 
 const USAGE: &str =
-    "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N] [--lr X]";
+    "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N] [--lr X]
+                           [--paper he2015|glorot2010|ioffe2015|resnet2016|input-scale|all]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         depth: 20,
         width: 64,
+        paper: None,
+        lr_given: false,
         budget: Budget::default(),
     };
     let mut it = std::env::args().skip(1);
@@ -118,7 +267,9 @@ fn parse_args() -> Result<Args, String> {
             "--width" => args.width = number(&value)? as usize,
             "--epochs" => args.budget.epochs = number(&value)? as usize,
             "--seed" => args.budget.seed = number(&value)?,
+            "--paper" => args.paper = Some(value),
             "--lr" => {
+                args.lr_given = true;
                 args.budget.lr = value
                     .parse::<f64>()
                     .ok()
@@ -146,6 +297,9 @@ fn main() -> ExitCode {
 
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
+    if let Some(paper) = &args.paper {
+        return run_paper(paper, &args.budget, args.lr_given);
+    }
     let data = load_digits()?;
     let b = &args.budget;
     println!(

@@ -3,7 +3,7 @@
 
 use gradflow::data::{CsvOptions, DataError, Dataset};
 use gradflow::nn::diagnostics::GradientReport;
-use gradflow::nn::train::{fit, History, TrainConfig};
+use gradflow::nn::train::{fit_observed, History, TrainConfig};
 use gradflow::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -96,18 +96,51 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
-/// Trains a fresh `N` (from `make`) on the digits with `budget`, with reports at the first
-/// and last steps.
-pub fn run<N>(
+/// The breast cancer data (30 raw features on scales from 0.01 to 4000), split as the digits.
+pub fn load_breast_cancer() -> Result<(Dataset<30>, Dataset<30>), DataError> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/breast_cancer.csv");
+    let data = Dataset::<30>::load_csv(
+        path,
+        CsvOptions {
+            header: true,
+            classes: 2,
+        },
+    )?;
+    Ok(data.split(42, 0.2))
+}
+
+/// Trains a fresh `N` (from `make`) on `data` with `budget`, with reports at the first and
+/// last steps.
+pub fn run<N, const F: usize>(
     name: &str,
     make: impl FnOnce(&mut gradflow::Rng) -> Box<N>,
-    data: &(Dataset<64>, Dataset<64>),
+    data: &(Dataset<F>, Dataset<F>),
     budget: &Budget,
 ) -> Result<Outcome, Box<dyn std::error::Error>>
 where
-    N: TrainableNetwork<f32, Input = [f32; 64], Output = [f32; 10]>,
+    N: TrainableNetwork<f32, Input = [f32; F]>,
+    N::Output: AsRef<[f32]> + AsMut<[f32]>,
 {
+    run_observed(name, make, |_, _| {}, data, budget, &mut |_, _| {})
+}
+
+/// [`run`], with `prepare(net, train)` called on the fresh network (to fit a standardizer,
+/// say) and `observe(step, cache)` after every backward pass.
+pub fn run_observed<N, const F: usize>(
+    name: &str,
+    make: impl FnOnce(&mut gradflow::Rng) -> Box<N>,
+    prepare: impl FnOnce(&mut N, &Dataset<F>),
+    data: &(Dataset<F>, Dataset<F>),
+    budget: &Budget,
+    observe: &mut dyn FnMut(usize, &N::Cache<BATCH>),
+) -> Result<Outcome, Box<dyn std::error::Error>>
+where
+    N: TrainableNetwork<f32, Input = [f32; F]>,
+    N::Output: AsRef<[f32]> + AsMut<[f32]>,
+{
+    let (train, test) = data;
     let mut net = make(&mut gradflow::rng(budget.seed));
+    prepare(&mut net, train);
     let mut sgd = Sgd::new_boxed(SgdConfig::new(budget.lr).momentum(budget.momentum))?;
     let config = TrainConfig {
         epochs: budget.epochs,
@@ -118,13 +151,13 @@ where
         check_inputs: false,
         label: format!("{name:<34}"),
     };
-    let (train, test) = data;
-    let history = fit::<f32, N, _, BATCH>(
+    let history = fit_observed::<f32, N, _, BATCH>(
         &mut net,
         &mut *sgd,
         train.samples(),
         test.samples(),
         &config,
+        observe,
     )?;
     let seconds = history.epochs.last().map_or(0.0, |e| e.seconds);
     let first = history

@@ -247,6 +247,27 @@ where
     N::Output: AsRef<[T]> + AsMut<[T]>,
     O: Optimizer<T, N>,
 {
+    fit_observed::<T, N, O, B>(net, optimizer, train, test, config, &mut |_, _| {})
+}
+
+/// [`fit`], calling `observe(step, cache)` after every backward pass (before the optimizer
+/// step), for experiments that watch activations or gradients through training
+/// (`TrainableNetwork::visit_activations`, `visit_output_grads`).
+pub fn fit_observed<T, N, O, const B: usize>(
+    net: &mut N,
+    optimizer: &mut O,
+    train: Samples<'_, N::Input>,
+    test: Samples<'_, N::Input>,
+    config: &TrainConfig,
+    observe: &mut dyn FnMut(usize, &N::Cache<B>),
+) -> Result<History, TrainError>
+where
+    T: Scalar,
+    N: TrainableNetwork<T>,
+    N::Input: AsRef<[T]>,
+    N::Output: AsRef<[T]> + AsMut<[T]>,
+    O: Optimizer<T, N>,
+{
     validate("training", &train, N::OUTPUT)?;
     validate("test", &test, N::OUTPUT)?;
     if train.labels.len() < B || B == 0 {
@@ -296,6 +317,7 @@ where
                 }
             };
             net.backward_into(&mut cache, &dy, None, &mut grads);
+            observe(step, &cache);
             let last = step + 1 == total_steps;
             let mut report = (config.reports && (step == 0 || last)).then(|| {
                 (
