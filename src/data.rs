@@ -22,7 +22,7 @@ pub enum DataError {
         source: io::Error,
     },
     /// A row has the wrong number of fields.
-    #[error("{path}:{line}: expected {expected} comma-separated fields ({features} features and a label), found {found}")]
+    #[error("{path}: line {line}: expected {expected} comma-separated fields ({features} features and a label), found {found}")]
     FieldCount {
         /// The file.
         path: PathBuf,
@@ -36,30 +36,40 @@ pub enum DataError {
         found: usize,
     },
     /// A field is not a number, or is NaN or infinite.
-    #[error("{path}:{line}:{column}: `{text}` is not a finite number")]
+    #[error("{path}: line {line}, field {column}: `{text}` is not a finite number")]
     NotANumber {
         /// The file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
-        /// 1-based field number.
+        /// 1-based field (comma-separated column) number.
         column: usize,
         /// The field's text.
         text: String,
     },
     /// The label is not an integer in `0..classes`.
-    #[error("{path}:{line}:{column}: label `{text}` is not a class index in 0..{classes}")]
+    #[error(
+        "{path}: line {line}, field {column}: label `{text}` is not a class index in 0..{classes}"
+    )]
     BadLabel {
         /// The file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
-        /// 1-based field number.
+        /// 1-based field (comma-separated column) number.
         column: usize,
         /// The field's text.
         text: String,
         /// Number of classes.
         classes: usize,
+    },
+    /// `CsvOptions::classes` is 0, so no label could be valid.
+    #[error(
+        "{path}: CsvOptions::classes is 0; a classification data set needs at least one class"
+    )]
+    NoClasses {
+        /// The file.
+        path: PathBuf,
     },
     /// The file holds no samples.
     #[error("{path}: no samples")]
@@ -93,6 +103,11 @@ impl<const F: usize> Dataset<F> {
     /// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
     pub fn load_csv(path: impl AsRef<Path>, options: CsvOptions) -> Result<Self, DataError> {
         let path = path.as_ref();
+        if options.classes == 0 {
+            return Err(DataError::NoClasses {
+                path: path.to_path_buf(),
+            });
+        }
         let io_err = |source| DataError::Io {
             path: path.to_path_buf(),
             source,
@@ -282,15 +297,19 @@ mod tests {
     #[test]
     fn every_malformed_row_is_located() {
         let cases = [
-            ("count.csv", "1,2,0\n1,2\n", ":2: expected 3"),
-            ("nan.csv", "1,NaN,0\n", ":1:2: `NaN` is not a finite number"),
-            ("word.csv", "1,x,0\n", ":1:2: `x`"),
+            ("count.csv", "1,2,0\n1,2\n", "line 2: expected 3"),
+            (
+                "nan.csv",
+                "1,NaN,0\n",
+                "line 1, field 2: `NaN` is not a finite number",
+            ),
+            ("word.csv", "1,x,0\n", "line 1, field 2: `x`"),
             (
                 "label.csv",
                 "1,2,3\n",
-                ":1:3: label `3` is not a class index in 0..3",
+                "line 1, field 3: label `3` is not a class index in 0..3",
             ),
-            ("neg.csv", "1,2,-1\n", ":1:3: label `-1`"),
+            ("neg.csv", "1,2,-1\n", "line 1, field 3: label `-1`"),
             ("empty.csv", "\n", "no samples"),
         ];
         for (name, text, expected) in cases {
@@ -299,6 +318,12 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "{name}: {err}");
         }
+        let no_classes = CsvOptions {
+            header: false,
+            classes: 0,
+        };
+        let err = Dataset::<2>::load_csv(write("zero.csv", "1,2,0\n"), no_classes).unwrap_err();
+        assert!(matches!(err, DataError::NoClasses { .. }));
         let missing = Dataset::<2>::load_csv("/nonexistent/x.csv", OPTS).unwrap_err();
         assert!(matches!(missing, DataError::Io { .. }));
     }

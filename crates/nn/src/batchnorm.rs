@@ -74,12 +74,7 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
 
     /// Resets to [`BatchNorm::new`] in place.
     pub fn reset(&mut self) {
-        self.gamma = [T::ONE; N];
-        self.beta = [T::ZERO; N];
-        self.running_mean = [T::ZERO; N];
-        self.running_var = [T::ONE; N];
-        self.eps = T::from_f64(DEFAULT_EPS);
-        self.momentum = T::from_f64(DEFAULT_MOMENTUM);
+        *self = Self::new();
     }
 }
 
@@ -144,8 +139,12 @@ impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
                 hb[n] = h;
                 yb[n] = self.gamma[n] * h + self.beta[n];
             }
-            self.running_mean[n] = (T::ONE - m) * self.running_mean[n] + m * mean;
-            self.running_var[n] = (T::ONE - m) * self.running_var[n] + m * var * unbias;
+            // A batch with a NaN or infinity (which the training loop then refuses) must not
+            // poison the statistics that inference relies on.
+            if mean.is_finite() && var.is_finite() {
+                self.running_mean[n] = (T::ONE - m) * self.running_mean[n] + m * mean;
+                self.running_var[n] = (T::ONE - m) * self.running_var[n] + m * var * unbias;
+            }
         }
     }
 
@@ -322,6 +321,14 @@ mod tests {
             "{:?}",
             bn.running_var
         );
+
+        // A batch holding a NaN leaves the statistics as they were.
+        let before = (bn.running_mean, bn.running_var);
+        let mut bad = [[1.0; 2]; 32];
+        bad[3][1] = f64::NAN;
+        bn.forward_train(&bad, &mut y, &mut cache);
+        assert_eq!(bn.running_mean[1], before.0[1]);
+        assert_eq!(bn.running_var[1], before.1[1]);
 
         // Inference uses the running statistics, not the batch's: one sample at the mean
         // maps to beta.

@@ -37,8 +37,8 @@ pub struct LayerHealth {
     pub activation_std: f64,
     /// For ReLU layers: fraction of units whose output is zero for every sample of the batch.
     pub dead_fraction: Option<f64>,
-    /// For sigmoid and tanh layers: fraction of outputs whose derivative is below 1e-3 of
-    /// its maximum.
+    /// For sigmoid and tanh layers: fraction of units whose derivative, averaged over the
+    /// batch, is below 1e-3 of its maximum.
     pub saturated_fraction: Option<f64>,
 }
 
@@ -83,13 +83,23 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
         "tanh" => Some(1.0 - y * y),
         _ => None,
     };
+    // A unit is saturated when its derivative, averaged over the batch, is below SATURATION of
+    // its maximum: it then passes almost no gradient for any sample.
     let saturated = derivative_ratio(0.5).map(|_| {
-        let count = a
-            .values
-            .iter()
-            .filter(|v| derivative_ratio(v.to_f64()).is_some_and(|d| d < SATURATION))
+        let samples = (a.values.len() / width).max(1) as f64;
+        let count = (0..width)
+            .filter(|&j| {
+                let total: f64 = a
+                    .values
+                    .iter()
+                    .skip(j)
+                    .step_by(width)
+                    .filter_map(|v| derivative_ratio(v.to_f64()))
+                    .sum();
+                total / samples < SATURATION
+            })
             .count();
-        count as f64 / n
+        count as f64 / width as f64
     });
     ActivationStats {
         mean,

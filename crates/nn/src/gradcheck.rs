@@ -8,21 +8,34 @@ use crate::layer::{Backward, Trainable};
 use crate::network::TrainableNetwork;
 use bytemuck::{Pod, Zeroable};
 use gradflow_tensor::gradcheck::{check_gradient, test_values, GradCheck};
+use std::string::String;
 use std::vec::Vec;
 
-/// The outcome of checking a layer or network: its input gradient and its parameter gradients.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The outcome of checking a layer or network: its input gradient and each trainable tensor's
+/// gradient, each checked on its own scale.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelCheck {
     /// Check of `dL/dx`.
     pub input: GradCheck,
-    /// Check of every trainable parameter, flattened in visiting order (`None` without any).
-    pub params: Option<GradCheck>,
+    /// `("layer.tensor", check)` for every trainable tensor, in visiting order.
+    pub params: Vec<(String, GradCheck)>,
 }
 
 impl ModelCheck {
-    /// Whether input and parameter gradients all agree to within `tolerance`.
+    /// Whether the input gradient and every tensor's gradient agree to within `tolerance`,
+    /// and at least one of them is large enough to say more than "consistent with zero".
     pub fn passes(&self, tolerance: f64) -> bool {
-        self.input.passes(tolerance) && self.params.is_none_or(|p| p.passes(tolerance))
+        let all = core::iter::once(&self.input).chain(self.params.iter().map(|(_, p)| p));
+        self.input.passes(tolerance)
+            && self.params.iter().all(|(_, p)| p.passes(tolerance))
+            && all.clone().any(|c| c.is_informative())
+    }
+
+    /// The tensor with the largest relative error, if there are tensors.
+    pub fn worst_param(&self) -> Option<&(String, GradCheck)> {
+        self.params
+            .iter()
+            .max_by(|a, b| a.1.max_rel_error.total_cmp(&b.1.max_rel_error))
     }
 }
 
@@ -49,10 +62,22 @@ fn nudge<M: Trainable<f64>>(model: &mut M, grads: &M::Grads, index: usize, delta
     });
 }
 
-fn flat_grads<M: Trainable<f64>>(model: &mut M, grads: &M::Grads) -> Vec<f64> {
-    let mut flat = Vec::new();
-    model.visit_params::<0>(grads, [], &mut |p| flat.extend_from_slice(p.grad));
-    flat
+/// `(name, offset, gradient)` of every trainable tensor, offsets counted in visiting order.
+fn tensor_grads<M: Trainable<f64>>(
+    model: &mut M,
+    grads: &M::Grads,
+) -> Vec<(String, usize, Vec<f64>)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    model.visit_params::<0>(grads, [], &mut |p| {
+        out.push((
+            std::format!("{}.{}", p.layer, p.name),
+            offset,
+            p.grad.to_vec(),
+        ));
+        offset += p.grad.len();
+    });
+    out
 }
 
 /// The shared procedure: `loss(model, x)` runs the training-mode forward pass and returns
@@ -71,15 +96,18 @@ fn check_model<M: Trainable<f64>>(
         xs[i] -= d;
         l
     });
-    let analytic = flat_grads(model, grads);
-    let params = (!analytic.is_empty()).then(|| {
-        check_gradient(&analytic, |i, d| {
-            nudge(model, grads, i, d);
-            let l = loss(model, x);
-            nudge(model, grads, i, -d);
-            l
+    let params = tensor_grads(model, grads)
+        .into_iter()
+        .map(|(name, offset, analytic)| {
+            let check = check_gradient(&analytic, |i, d| {
+                nudge(model, grads, offset + i, d);
+                let l = loss(model, x);
+                nudge(model, grads, offset + i, -d);
+                l
+            });
+            (name, check)
         })
-    });
+        .collect();
     ModelCheck { input, params }
 }
 

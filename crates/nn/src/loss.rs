@@ -67,7 +67,8 @@ pub fn softmax_cross_entropy_rows<T: Scalar, R: AsRef<[T]> + AsMut<[T]>>(
             classes,
         });
     }
-    let inv_b = T::ONE / T::from_f64(labels.len().max(1) as f64);
+    let rows = labels.len().min(logits.len()).min(dlogits.len());
+    let inv_b = T::ONE / T::from_f64(rows.max(1) as f64);
     let mut total = T::ZERO;
     for ((z, &label), d) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
         let d = d.as_mut();

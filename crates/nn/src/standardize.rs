@@ -34,21 +34,25 @@ impl<T: Scalar, const N: usize> Standardize<T, N> {
         }
     }
 
-    /// Fits mean and standard deviation to `samples` (in f64, whatever `T` is). With no samples
-    /// it becomes the identity.
+    /// Fits mean and standard deviation to `samples` (in f64, whatever `T` is), ignoring NaN and
+    /// infinite values. With no samples it becomes the identity.
     pub fn fit(&mut self, samples: &[[T; N]]) {
         *self = Self::identity();
         if samples.is_empty() {
             return;
         }
-        let count = samples.len() as f64;
         for n in 0..N {
-            let mean = samples.iter().map(|s| s[n].to_f64()).sum::<f64>() / count;
-            let var = samples
-                .iter()
-                .map(|s| sq(s[n].to_f64() - mean))
-                .sum::<f64>()
-                / count;
+            // NaN and infinite values are left out of the statistics rather than spreading NaN
+            // into every future prediction.
+            let finite = || {
+                samples
+                    .iter()
+                    .map(|s| s[n].to_f64())
+                    .filter(|v| v.is_finite())
+            };
+            let count = finite().count().max(1) as f64;
+            let mean = finite().sum::<f64>() / count;
+            let var = finite().map(|v| sq(v - mean)).sum::<f64>() / count;
             let std = libm::sqrt(var);
             self.mean[n] = T::from_f64(mean);
             self.std[n] = T::from_f64(if std.is_finite() && std > MIN_STD {
@@ -172,6 +176,8 @@ mod tests {
         s.forward(&[[4.0, 5.0]], &mut y);
         assert_eq!(y, [[2.0, 0.0]]);
         assert_eq!(Standardize::<f32, 2>::fitted(&[]), Standardize::identity());
+        let with_nan = Standardize::<f64, 1>::fitted(&[[1.0], [f64::NAN], [3.0], [f64::INFINITY]]);
+        assert_eq!((with_nan.mean, with_nan.std), ([2.0], [1.0]));
     }
 
     #[test]
@@ -184,6 +190,6 @@ mod tests {
         let x = [[1.5, 400.0, 0.015], [3.0, 20.0, 0.025]];
         let report = check_layer(&mut s, &x);
         assert!(report.input.passes(1e-6), "{report:?}");
-        assert_eq!(report.params, None);
+        assert!(report.params.is_empty());
     }
 }

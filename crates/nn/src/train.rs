@@ -46,7 +46,8 @@ pub struct TrainConfig {
     pub grad_norms_every: usize,
     /// Capture a full [`GradientReport`] at the first and the last step.
     pub reports: bool,
-    /// Refuse steps whose input batch holds a NaN or infinite value.
+    /// Refuse steps whose input batch holds a NaN or infinite value (on by default; it costs
+    /// one pass over the batch).
     pub check_inputs: bool,
     /// Text shown beside the progress bar.
     pub label: String,
@@ -60,7 +61,7 @@ impl Default for TrainConfig {
             progress: true,
             grad_norms_every: 10,
             reports: false,
-            check_inputs: false,
+            check_inputs: true,
             label: String::new(),
         }
     }

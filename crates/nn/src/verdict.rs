@@ -17,7 +17,7 @@ pub struct Thresholds {
     pub exploding_norm: f64,
     /// Report dead ReLU units when more than this fraction of a layer is dead.
     pub dead_fraction: f64,
-    /// Report saturation when more than this fraction of a layer's outputs saturate.
+    /// Report saturation when more than this fraction of a layer's units saturate.
     pub saturated_fraction: f64,
 }
 
@@ -93,11 +93,11 @@ pub enum Finding {
         /// Fraction of its units.
         fraction: f64,
     },
-    /// Sigmoid or tanh outputs in the flat tails of the function.
+    /// Sigmoid or tanh units in the flat tails of the function.
     Saturated {
         /// Layer index.
         layer: usize,
-        /// Fraction of its outputs.
+        /// Fraction of its units.
         fraction: f64,
         /// Cures that apply.
         cures: Vec<Cure>,
@@ -297,7 +297,7 @@ impl fmt::Display for Verdict {
                     fraction,
                     cures: c,
                 } => {
-                    write!(f, "saturation: {:.0}% of layer {layer}'s outputs sit where the derivative is below 1e-3 of its maximum", 100.0 * fraction)?;
+                    write!(f, "saturation: {:.0}% of layer {layer}'s units sit where the derivative is below 1e-3 of its maximum", 100.0 * fraction)?;
                     cures(f, c)?;
                 }
             }

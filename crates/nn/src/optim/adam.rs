@@ -122,6 +122,13 @@ impl<G: Zeroable> Adam<G> {
         &self.config
     }
 
+    /// Changes the learning rate (for schedules); invalid values are refused.
+    pub fn set_lr(&mut self, lr: f64) -> Result<(), ConfigError> {
+        require("lr", lr, lr > 0.0, "positive and finite")?;
+        self.config.lr = lr;
+        Ok(())
+    }
+
     /// Number of steps taken.
     pub fn steps(&self) -> u64 {
         self.steps
