@@ -432,26 +432,44 @@ impl Glorot2010 {
 // ---------------------------------------------------------------------------------------------
 // Ioffe and Szegedy 2015
 
-/// The 15th, 50th and 85th percentiles of one sigmoid's input over training.
+/// The 15th, 50th and 85th percentiles of the inputs of the last hidden layer's sigmoids,
+/// unit by unit, over training.
 #[derive(Clone, Debug, Default)]
 pub struct InputDrift {
-    /// `(step, [p15, p50, p85])`.
-    pub points: Vec<(usize, [f64; 3])>,
+    /// `(step, per unit [p15, p50, p85])`.
+    pub points: Vec<(usize, Vec<[f64; 3]>)>,
 }
 
 impl InputDrift {
-    /// How far the distribution wanders from where it started: the mean over recorded steps
-    /// and over the three percentiles of |p(step) - p(0)|.
-    pub fn drift(&self) -> f64 {
-        let Some((_, start)) = self.points.first() else {
+    /// How far one unit's input distribution moves over training, in units of its initial
+    /// spread: for each percentile, the distance between its average over the first three
+    /// recorded steps and over the last quarter, averaged over the three percentiles and divided
+    /// by the initial 15th-85th percentile range. Averaging keeps one batch's sampling noise out
+    /// of the measure; the division makes a shift count relative to the distribution's width.
+    pub fn unit_drift(&self, unit: usize) -> f64 {
+        let n = self.points.len();
+        if n < 2 {
             return f64::NAN;
+        }
+        let average = |points: &[(usize, Vec<[f64; 3]>)], k: usize| {
+            points
+                .iter()
+                .map(|(_, p)| p.get(unit).map_or(f64::NAN, |q| q[k]))
+                .sum::<f64>()
+                / points.len() as f64
         };
-        let total: f64 = self
-            .points
-            .iter()
-            .map(|(_, p)| (0..3).map(|k| (p[k] - start[k]).abs()).sum::<f64>())
-            .sum();
-        total / (3 * self.points.len()) as f64
+        let (head, tail) = (&self.points[..n.min(3)], &self.points[n - (n / 4).max(1)..]);
+        let width = (average(head, 2) - average(head, 0)).max(1e-3);
+        (0..3)
+            .map(|k| (average(tail, k) - average(head, k)).abs())
+            .sum::<f64>()
+            / (3.0 * width)
+    }
+
+    /// [`InputDrift::unit_drift`] averaged over all the layer's units.
+    pub fn drift(&self) -> f64 {
+        let units = self.points.first().map_or(0, |(_, p)| p.len());
+        (0..units).map(|u| self.unit_drift(u)).sum::<f64>() / units.max(1) as f64
     }
 }
 
@@ -492,15 +510,18 @@ where
             .filter(|&i| i > 0)
         {
             let (_, width, values) = &outputs[i - 1];
-            let unit: Vec<f64> = values.iter().step_by((*width).max(1)).copied().collect();
-            drift.points.push((
-                step,
-                [
-                    percentile(&unit, 0.15),
-                    percentile(&unit, 0.5),
-                    percentile(&unit, 0.85),
-                ],
-            ));
+            let width = (*width).max(1);
+            let units = (0..width)
+                .map(|u| {
+                    let unit: Vec<f64> = values.iter().skip(u).step_by(width).copied().collect();
+                    [
+                        percentile(&unit, 0.15),
+                        percentile(&unit, 0.5),
+                        percentile(&unit, 0.85),
+                    ]
+                })
+                .collect();
+            drift.points.push((step, units));
         }
     };
     let outcome = run_observed(name, make, |_, _| {}, data, budget, &mut observe)?;
@@ -557,7 +578,8 @@ impl Ioffe2015 {
                 "input of one sigmoid in the last hidden layer, {name}: 15th/50th/85th percentiles"
             );
             let every = (d.points.len() / 8).max(1);
-            for (step, q) in d.points.iter().step_by(every) {
+            for (step, units) in d.points.iter().step_by(every) {
+                let q = units.first().copied().unwrap_or([f64::NAN; 3]);
                 let _ = writeln!(
                     out,
                     "  step {step:>5}: {:>8.3} {:>8.3} {:>8.3}",
@@ -566,7 +588,9 @@ impl Ioffe2015 {
             }
             let _ = writeln!(
                 out,
-                "  drift (mean |percentile - its value at step 0| over training): {:.3}",
+                "  drift (percentiles' move from the first steps to the last quarter, in initial 15-85 ranges): \
+                 this unit {:.2}, mean over the layer's units {:.2}",
+                d.unit_drift(0),
                 d.drift()
             );
         }

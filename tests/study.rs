@@ -1,0 +1,223 @@
+//! Reduced-size runs of the vanishing-gradient study and its reproductions
+//! (`examples/vanishing_gradients`), asserting the qualitative results on real data.
+
+#[allow(dead_code)]
+#[path = "../examples/vanishing_gradients/study.rs"]
+mod study;
+
+#[allow(dead_code)]
+#[path = "../examples/vanishing_gradients/papers.rs"]
+mod papers;
+
+use gradflow::prelude::*;
+use study::{load_breast_cancer, load_digits, run, Budget};
+
+fn budget(epochs: usize) -> Budget {
+    Budget {
+        epochs,
+        progress: false,
+        ..Budget::default()
+    }
+}
+
+network! {
+    struct SigmoidSmall<f32> { input 64, repeat 10 { dense 32 [small_normal, sigmoid] }, dense 10 }
+}
+network! {
+    struct ReluHe<f32> { input 64, repeat 10 { dense 32 [he_init, relu] }, dense 10 }
+}
+network! {
+    struct ReluXavier<f32> { input 64, repeat 10 { dense 32 [xavier_init, relu] }, dense 10 }
+}
+network! {
+    struct Residual<f32> {
+        input 64,
+        dense 32 [he_init, batchnorm, relu],
+        repeat 4 residual { dense 32 [he_init, batchnorm, relu], dense 32 [he_init, batchnorm] } relu,
+        dense 32 [he_init, batchnorm, relu],
+        dense 10,
+    }
+}
+
+#[test]
+fn the_classic_failure_vanishes_and_the_cures_train() {
+    let data = load_digits().unwrap();
+    let b = budget(15);
+    let failure = run("sigmoid + small_normal", SigmoidSmall::new_boxed, &data, &b).unwrap();
+    let ratio = failure.first.first_to_last_ratio().unwrap();
+    assert!(ratio < 1e-4, "first/last gradient ratio {ratio:e}");
+    assert!(
+        failure.test_accuracy() < 0.2,
+        "near chance: {}",
+        failure.test_accuracy()
+    );
+    assert!(failure.first.verdict().vanishing());
+    for o in [
+        run("relu + he", ReluHe::new_boxed, &data, &b).unwrap(),
+        run("residual", Residual::new_boxed, &data, &b).unwrap(),
+    ] {
+        assert!(o.test_accuracy() > 0.9, "{}: {}", o.name, o.test_accuracy());
+    }
+    let table = study::summary_table(std::slice::from_ref(&failure));
+    assert!(table.contains("sigmoid + small_normal"), "{table}");
+}
+
+#[test]
+fn he2015_forward_and_backward_factors_follow_the_theory() {
+    let data = load_digits().unwrap();
+    let seed = 42;
+    let xavier = papers::depth_profile(ReluXavier::new_boxed, &data.0, seed).unwrap();
+    let he = papers::depth_profile(ReluHe::new_boxed, &data.0, seed).unwrap();
+    assert_eq!(xavier.forward_std.len(), 10);
+    // Theory: 1/sqrt(2) per layer under Xavier with ReLU, 1 under He.
+    let (fx, bx) = (xavier.forward_factor(), xavier.backward_factor());
+    let (fh, bh) = (he.forward_factor(), he.backward_factor());
+    assert!(
+        (0.6..0.8).contains(&fx) && (0.6..0.8).contains(&bx),
+        "Xavier {fx} {bx}"
+    );
+    assert!(
+        (0.85..1.2).contains(&fh) && (0.85..1.2).contains(&bh),
+        "He {fh} {bh}"
+    );
+}
+
+network! {
+    struct GlorotSigmoid<f32> { input 64, repeat 4 { dense 32 [standard_init, sigmoid] }, dense 10 }
+}
+network! {
+    struct GlorotTanhStandard<f32> { input 64, repeat 4 { dense 32 [standard_init, tanh] }, dense 10 }
+}
+network! {
+    struct GlorotTanhXavier<f32> { input 64, repeat 4 { dense 32 [xavier_uniform, tanh] }, dense 10 }
+}
+
+#[test]
+fn glorot2010_top_layer_saturates_and_normalized_init_keeps_the_spread() {
+    let data = load_digits().unwrap();
+    let b = Budget {
+        lr: 0.05,
+        ..budget(8)
+    };
+    let r = papers::glorot2010(
+        GlorotSigmoid::new_boxed,
+        GlorotTanhStandard::new_boxed,
+        GlorotTanhXavier::new_boxed,
+        &data,
+        &b,
+    )
+    .unwrap();
+    let (top, below) = r.top_layer_drop();
+    assert!(
+        top < 0.35 && below > 0.4,
+        "top {top}, below {below}\n{}",
+        r.report()
+    );
+    // Standard init: the spread shrinks with depth (activations going up, gradients going
+    // down); normalized init keeps it far more level.
+    assert!(
+        r.standard.activation_ratio() < 0.5 * r.normalized.activation_ratio(),
+        "{}",
+        r.report()
+    );
+    assert!(
+        r.standard.gradient_ratio() < 0.5 * r.normalized.gradient_ratio(),
+        "{}",
+        r.report()
+    );
+}
+
+network! {
+    struct IoffePlain<f32> { input 64, repeat 3 { dense 32 [xavier_normal, sigmoid] }, dense 10 }
+}
+network! {
+    struct IoffeBn<f32> { input 64, repeat 3 { dense 32 [xavier_normal, batchnorm, sigmoid] }, dense 10 }
+}
+
+#[test]
+fn ioffe2015_batchnorm_steadies_the_sigmoid_input_and_trains_faster() {
+    let data = load_digits().unwrap();
+    let b = Budget {
+        lr: 0.05,
+        ..budget(8)
+    };
+    let r = papers::ioffe2015(IoffePlain::new_boxed, IoffeBn::new_boxed, &data, &b).unwrap();
+    let (plain, bn) = (r.plain.1.drift(), r.normalized.1.drift());
+    assert!(
+        plain > bn,
+        "drift without batchnorm {plain}, with {bn}\n{}",
+        r.report()
+    );
+    assert!(
+        r.normalized.0.test_accuracy() > r.plain.0.test_accuracy() + 0.1,
+        "{}",
+        r.report()
+    );
+}
+
+network! {
+    struct Plain8<f32> { input 64, repeat 8 { dense 32 [he_init, batchnorm, relu] }, dense 10 }
+}
+network! {
+    struct Plain40<f32> { input 64, repeat 40 { dense 32 [he_init, batchnorm, relu] }, dense 10 }
+}
+network! {
+    struct Residual40<f32> {
+        input 64,
+        dense 32 [he_init, batchnorm, relu],
+        repeat 19 residual { dense 32 [he_init, batchnorm, relu], dense 32 [he_init, batchnorm] } relu,
+        dense 32 [he_init, batchnorm, relu],
+        dense 10,
+    }
+}
+
+#[test]
+fn he2016_deeper_plain_network_trains_worse_and_its_residual_version_does_not() {
+    let data = load_digits().unwrap();
+    let names = ["plain 8", "plain 40", "residual 40"];
+    let r = papers::he2016(
+        Plain8::new_boxed,
+        Plain40::new_boxed,
+        Residual40::new_boxed,
+        names,
+        &data,
+        &budget(8),
+    )
+    .unwrap();
+    assert!(r.degrades(), "{}", r.report());
+}
+
+network! {
+    struct RawTanh<f32> { input 30, dense 16 [xavier_init, tanh], dense 2 }
+}
+network! {
+    struct ScaledTanh<f32> { input 30, standardize, dense 16 [xavier_init, tanh], dense 2 }
+}
+
+fn fit_standardizer(net: &mut ScaledTanh, train: &gradflow::data::Dataset<30>) {
+    net.standardize_0.fit(&train.features);
+}
+
+#[test]
+fn standardized_inputs_beat_raw_ones_on_breast_cancer() {
+    let data = load_breast_cancer().unwrap();
+    let r = papers::input_scale(
+        RawTanh::new_boxed,
+        ScaledTanh::new_boxed,
+        fit_standardizer,
+        &data,
+        &budget(15),
+    )
+    .unwrap();
+    assert!(papers::first_saturation(&r.raw) > 0.5, "{}", r.report());
+    assert!(
+        papers::first_saturation(&r.standardized) < 0.1,
+        "{}",
+        r.report()
+    );
+    assert!(
+        r.standardized.test_accuracy() > r.raw.test_accuracy() + 0.1,
+        "{}",
+        r.report()
+    );
+}
