@@ -449,6 +449,27 @@ fn predict_never_panics_on_nan() {
     assert!(classes.iter().all(|c| *c < 2));
 }
 
+network! {
+    /// One dense layer whose outputs are its biases when the input is 0.
+    struct Logits<f32> {
+        input 1,
+        dense 3,
+    }
+}
+
+#[test]
+fn predict_is_argmax_of_each_sample() {
+    let mut net = Logits::new(&mut rng());
+    net.dense_0.weight = [[0.0; 3]];
+    // Like `gradflow::nn::loss::argmax`: a NaN never wins, even in first place.
+    net.dense_0.bias = [f32::NAN, 1.0, 5.0];
+    assert_eq!(net.predict(&[[0.0]; 2]), [2, 2]);
+    net.dense_0.bias = [3.0, 7.0, 7.0];
+    assert_eq!(net.predict(&[[0.0]]), [1]);
+    net.dense_0.bias = [f32::NAN; 3];
+    assert_eq!(net.predict(&[[0.0]]), [0]);
+}
+
 #[test]
 fn networks_without_trainable_parameters_work() {
     let mut single = Single::new(&mut rng());

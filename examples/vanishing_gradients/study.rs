@@ -41,7 +41,7 @@ impl Default for Budget {
         Self {
             epochs: 30,
             seed: 42,
-            lr: 0.02,
+            lr: 0.005,
             momentum: 0.9,
             progress: true,
         }

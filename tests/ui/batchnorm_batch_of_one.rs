@@ -1,6 +1,8 @@
-// Training batchnorm on a batch of one sample would divide by a variance of 0. This is a
-// post-monomorphization error (an inline const assert): `cargo check` does not see it, so
-// the suite holds a pass case (tests/ui/pass/) to make trybuild build.
+// Training batchnorm on a batch of one sample would divide by a variance of 0. The generated
+// `forward_train` asserts it first, naming the network, with the user's call in a note
+// (each `BatchNorm` then repeats it). This is a post-monomorphization error (an inline const
+// assert): `cargo check` does not see it, so the suite holds a pass case (tests/ui/pass/)
+// to make trybuild build.
 use gradflow::network;
 
 network! {

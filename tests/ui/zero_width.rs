@@ -1,3 +1,5 @@
+// Widths and counts are whole numbers of at least 1: 0 is reported by the check, with the
+// layer it sizes, and a negative or fractional number where it is written.
 use gradflow::network;
 
 network! {
@@ -10,3 +12,13 @@ network! {
 }
 
 fn main() {}
+
+network! {
+    pub struct Negative<f32> {
+        input 4,
+        dense -2 [relu],
+        layer Custom (-1 -> 4),
+        repeat -3 { dense 4 },
+        dense 2.5,
+    }
+}

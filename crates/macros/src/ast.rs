@@ -10,7 +10,8 @@ pub struct Network {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
-    /// The element type between the angle brackets (`f32`, `f64`), emitted as written.
+    /// The element type between the angle brackets, as written (`check` accepts `f32` and
+    /// `f64` only).
     pub elem: Type,
     /// Span of the `{ ... }` body, for errors about the list as a whole.
     pub body_span: Span,
@@ -64,6 +65,8 @@ pub struct UserLayer {
     pub ty: Type,
     pub inputs: Width,
     pub outputs: Width,
+    /// Span of the parenthesized `(IN -> OUT)`.
+    pub widths_span: Span,
     pub attrs: Vec<RawAttr>,
 }
 

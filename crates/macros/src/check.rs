@@ -14,7 +14,8 @@ use crate::ctxt::Ctxt;
 use crate::model::{Layer, LayerKind, Model, Source};
 use quote::{format_ident, ToTokens};
 use std::collections::HashSet;
-use syn::Ident;
+use syn::spanned::Spanned;
+use syn::{parse_quote_spanned, Ident, Type};
 
 /// Checks `net` and infers every width, or returns all the errors found.
 pub fn check(net: &Network) -> syn::Result<Model> {
@@ -28,6 +29,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
             );
         }
     }
+    let elem = element_type(&net.elem, &mut cx);
     let mut checker = Checker {
         visited: HashSet::new(),
         mismatched: HashSet::new(),
@@ -76,7 +78,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
         attrs: net.attrs.clone(),
         vis: net.vis.clone(),
         name: net.name.clone(),
-        elem: net.elem.clone(),
+        elem: elem.unwrap_or_else(|| net.elem.clone()),
         input: input.unwrap_or(0),
         layers: checker.layers,
     })
@@ -189,6 +191,7 @@ impl Checker {
                         ty: Box::new(layer.ty.clone()),
                         name: name.clone(),
                         declared: (layer.inputs.span, layer.outputs.span),
+                        widths: layer.widths_span,
                     },
                     format!("layer `{name}`"),
                 );
@@ -343,6 +346,29 @@ impl Checker {
             LayerKind::Activation(activation),
             description,
         );
+    }
+}
+
+/// The element type, `f32` or `f64`, as the absolute path of the primitive on the user's
+/// token, so that nothing named `f32` in the user's scope can stand in for it.
+fn element_type(elem: &Type, cx: &mut Ctxt) -> Option<Type> {
+    let name = match elem {
+        Type::Path(path) if path.qself.is_none() => path.path.get_ident().map(Ident::to_string),
+        _ => None,
+    };
+    match name.as_deref() {
+        Some(name @ ("f32" | "f64")) => {
+            let primitive = Ident::new(name, elem.span());
+            Some(parse_quote_spanned!(elem.span()=> ::core::primitive::#primitive))
+        }
+        _ => {
+            let found = elem.to_token_stream().to_string().replace(' ', "");
+            cx.error_spanned(
+                elem,
+                format!("the element type must be f32 or f64, found `{found}`"),
+            );
+            None
+        }
     }
 }
 

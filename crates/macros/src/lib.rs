@@ -173,9 +173,12 @@ use quote::quote;
 /// 2 adds its input (128) to its body's output (64); use `residual(project) { .. }` ..."),
 /// an empty residual body, an unknown residual option, unknown or contradictory attributes
 /// (two initializers, two activations, `batchnorm` or `frozen` twice), `repeat 0`, a width
-/// of 0, a missing or misplaced `input`, an empty network. Training a network with a
-/// batchnorm on a batch of 1 fails when the call is compiled (`cargo build`; `cargo check`
-/// does not report such errors).
+/// of 0 or a width or count that is not a whole number, an element type other than `f32` or
+/// `f64`, a missing or misplaced `input`, an empty network. A `layer` whose `Forward` impl
+/// has other `Input` and `Output` types than its declared widths is one error on its
+/// `(IN -> OUT)` naming both (rustc then also reports the calls into it there). Training a
+/// network with a batchnorm on a batch of 1 fails, naming the network, when the call is
+/// compiled (`cargo build`; `cargo check` does not report such errors).
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     expand_network(input.into()).into()

@@ -16,7 +16,7 @@ pub struct Model {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
-    /// The element type `T`.
+    /// The element type `T`: `::core::primitive::f32` or `f64`, spanned on the user's token.
     pub elem: Type,
     /// Width of one input sample.
     pub input: usize,
@@ -73,6 +73,8 @@ pub enum LayerKind {
         /// Where the input and output widths were declared: if the type's `Forward` impl
         /// disagrees with them, the type error is reported there.
         declared: (Span, Span),
+        /// The span of the whole `(IN -> OUT)`, where a disagreement is first reported.
+        widths: Span,
     },
     /// The add closing a residual block: `body + skip(source)`, where the skip is the
     /// identity or, with `project`, a `Dense` from `inputs` to `outputs` held in the field.

@@ -9,6 +9,8 @@ use crate::ast::{
 };
 use crate::attr::{Activation, ACTIVATION_NAMES};
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::buffer::Cursor;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -142,7 +144,7 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
             Item::Standardize
         }
         "repeat" => {
-            let count: Width = input.parse()?;
+            let count = Width::parse_count(input)?;
             let items = if input.peek(syn::token::Brace) {
                 let content;
                 braced!(content in input);
@@ -232,26 +234,65 @@ fn parse_residual(keyword: Ident, input: ParseStream) -> syn::Result<Residual> {
 }
 
 impl Parse for Width {
+    /// A layer's width: a whole number (`0` is rejected by `check`, with the layer's name).
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let expected = "expected a width: a whole number, like `64`";
+        Width::parse_number(input, "width")
+    }
+}
+
+impl Width {
+    /// `repeat`'s count.
+    fn parse_count(input: ParseStream) -> syn::Result<Self> {
+        Width::parse_number(input, "count")
+    }
+
+    /// An unsuffixed whole number; `what` ("width") names it in errors. syn reads `-2` as
+    /// one negative literal, which is reported here, on the literal, like `2.5` or `64u8`.
+    fn parse_number(input: ParseStream, what: &str) -> syn::Result<Self> {
         if !input.peek(Lit) {
-            return Err(input.error(expected));
+            return Err(input.error(format!("expected a {what}: a whole number, like `64`")));
         }
-        match input.parse::<Lit>()? {
-            Lit::Int(int) if int.suffix().is_empty() => Ok(Width {
-                value: int.base10_parse()?,
-                span: int.span(),
-            }),
-            Lit::Int(int) => Err(syn::Error::new(
+        let start = input.cursor();
+        let lit = input.parse::<Lit>()?;
+        // On all of `-2`: the negative literal's own span is the `-`'s.
+        let written = tokens_between(start, input.cursor());
+        let not_a_number = |found: &dyn std::fmt::Display| {
+            syn::Error::new_spanned(
+                &written,
+                format!("a {what} is a whole number of at least 1, found `{found}`"),
+            )
+        };
+        match &lit {
+            Lit::Int(int) if !int.suffix().is_empty() => Err(syn::Error::new(
                 int.span(),
                 format!(
-                    "write the width without a suffix: `{}`",
+                    "write the {what} without a suffix: `{}`",
                     int.base10_digits()
                 ),
             )),
-            other => Err(syn::Error::new(other.span(), expected)),
+            Lit::Int(int) => match int.base10_parse() {
+                Ok(value) => Ok(Width {
+                    value,
+                    span: int.span(),
+                }),
+                Err(_) => Err(not_a_number(&int.base10_digits())),
+            },
+            other => Err(not_a_number(&other.to_token_stream())),
         }
     }
+}
+
+/// The tokens from `from` up to `to`, a later position in the same buffer.
+fn tokens_between(mut from: Cursor, to: Cursor) -> TokenStream {
+    let mut tokens = TokenStream::new();
+    while from != to {
+        let Some((tt, next)) = from.token_tree() else {
+            break;
+        };
+        tokens.extend([tt]);
+        from = next;
+    }
+    tokens
 }
 
 impl Parse for RawAttr {
@@ -309,7 +350,7 @@ fn parse_user_layer(input: ParseStream) -> syn::Result<UserLayer> {
     }
     let ty: Type = syn::parse2(ty_tokens)?;
     let content;
-    parenthesized!(content in input);
+    let paren = parenthesized!(content in input);
     let inputs = content.parse()?;
     content.parse::<Token![->]>()?;
     let outputs = content.parse()?;
@@ -320,6 +361,7 @@ fn parse_user_layer(input: ParseStream) -> syn::Result<UserLayer> {
         ty,
         inputs,
         outputs,
+        widths_span: paren.span.join(),
         attrs: parse_attrs(input)?,
     })
 }

@@ -5,7 +5,7 @@ use crate::ast::Network;
 use crate::attr::{Activation, Initializer};
 use crate::model::{LayerKind, Model};
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, ToTokens};
 
 fn model(tokens: TokenStream) -> Model {
     let net: Network = syn::parse2(tokens).expect("parses");
@@ -265,10 +265,48 @@ fn reports_every_syntax_error() {
         "unknown item `desne`; expected one of: input, dense, layer, repeat, residual, batchnorm, \
          standardize, relu, leaky_relu, sigmoid, tanh, gelu, identity"
     );
-    assert_eq!(e[1], "expected a width: a whole number, like `64`");
+    assert_eq!(e[1], "a width is a whole number of at least 1, found `4.5`");
     assert_eq!(e[2], "expected a width: a whole number, like `64`");
     assert_eq!(e[3], "write the width without a suffix: `4`");
     assert!(e[4].starts_with("a standalone `tanh` takes no attributes"));
+}
+
+#[test]
+fn reports_negative_widths_and_counts() {
+    let e = errors(quote! {
+        struct N<f32> { input -3, dense -2 [relu], layer L (-1 -> 3), repeat -4 { dense 2 } }
+    });
+    assert_eq!(
+        e,
+        [
+            "a width is a whole number of at least 1, found `-3`",
+            "a width is a whole number of at least 1, found `-2`",
+            "a width is a whole number of at least 1, found `-1`",
+            "a count is a whole number of at least 1, found `-4`",
+        ]
+    );
+}
+
+#[test]
+fn requires_f32_or_f64_elements() {
+    let m = model(quote! { struct N<f64> { input 3, dense 4 } });
+    assert_eq!(
+        m.elem.to_token_stream().to_string(),
+        ":: core :: primitive :: f64"
+    );
+    for (elem, found) in [
+        (quote!(i32), "i32"),
+        (quote!(T), "T"),
+        (quote!(Vec<f32>), "Vec<f32>"),
+        (quote!(::core::primitive::f32), "::core::primitive::f32"),
+    ] {
+        assert_eq!(
+            errors(quote! { struct N<#elem> { input 3, dense 4 } }),
+            [format!(
+                "the element type must be f32 or f64, found `{found}`"
+            )]
+        );
+    }
 }
 
 #[test]

@@ -147,9 +147,9 @@ pub fn backward(cx: &Cx) -> TokenStream {
     quote! {
         impl #name {
             #[doc = #doc]
-            pub fn backward<const B: usize>(
+            pub fn backward<const B: ::core::primitive::usize>(
                 &self,
-                cache: &mut #cache<B>,
+                cache: &mut #cache<{ B }>,
                 dy: &#output,
                 grads: &mut #grads,
             ) #bounds {
@@ -158,9 +158,9 @@ pub fn backward(cx: &Cx) -> TokenStream {
 
             /// Like [`Self::backward`], and also writes the gradient of the loss with respect
             /// to the network's input into `dx`.
-            pub fn backward_to_input<const B: usize>(
+            pub fn backward_to_input<const B: ::core::primitive::usize>(
                 &self,
-                cache: &mut #cache<B>,
+                cache: &mut #cache<{ B }>,
                 dy: &#output,
                 dx: &mut #input,
                 grads: &mut #grads,
@@ -169,9 +169,9 @@ pub fn backward(cx: &Cx) -> TokenStream {
             }
 
             /// Like [`Self::backward`], writing the input gradient into `dx` when it is given.
-            pub fn backward_into<const B: usize>(
+            pub fn backward_into<const B: ::core::primitive::usize>(
                 &self,
-                cache: &mut #cache<B>,
+                cache: &mut #cache<{ B }>,
                 dy: &#output,
                 mut dx: ::core::option::Option<&mut #input>,
                 grads: &mut #grads,

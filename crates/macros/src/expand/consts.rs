@@ -55,16 +55,16 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
     quote! {
         impl #name {
             /// Width of one input sample.
-            pub const INPUT: usize = #input;
+            pub const INPUT: ::core::primitive::usize = #input;
             /// Width of one output sample.
-            pub const OUTPUT: usize = #output;
+            pub const OUTPUT: ::core::primitive::usize = #output;
             /// Number of stored scalars: trainable and frozen parameters and running statistics.
-            pub const PARAM_COUNT: usize = #param_count;
+            pub const PARAM_COUNT: ::core::primitive::usize = #param_count;
             /// Number of scalars the optimizer updates: the parameters of unfrozen layers, not
             /// counting batchnorm's running statistics or a standardizer's mean and deviation.
-            pub const TRAINABLE_PARAM_COUNT: usize = #trainable_count;
+            pub const TRAINABLE_PARAM_COUNT: ::core::primitive::usize = #trainable_count;
             /// Size of the stored scalars in bytes: `PARAM_COUNT * size_of::<T>()`.
-            pub const PARAM_BYTES: usize = Self::PARAM_COUNT * ::core::mem::size_of::<#t>();
+            pub const PARAM_BYTES: ::core::primitive::usize = Self::PARAM_COUNT * ::core::mem::size_of::<#t>();
             /// Every layer in order, with its field name, kind and widths.
             pub const LAYERS: &'static [::gradflow::nn::LayerInfo] = &[#(#infos),*];
         }

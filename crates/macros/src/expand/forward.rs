@@ -82,32 +82,26 @@ pub fn forward(cx: &Cx) -> TokenStream {
         impl #name {
             /// Inference on a batch of `B` samples (batchnorm layers use their running
             /// statistics).
-            pub fn forward<const B: usize>(&self, x: &#input) -> #output {
+            pub fn forward<const B: ::core::primitive::usize>(&self, x: &#input) -> #output {
                 let mut y: #output = ::gradflow::nn::memory::zeroed();
                 self.forward_into(x, &mut y);
                 y
             }
 
             /// Inference on a batch of `B` samples, overwriting `y`.
-            pub fn forward_into<const B: usize>(&self, x: &#input, y: &mut #output) {
+            pub fn forward_into<const B: ::core::primitive::usize>(&self, x: &#input, y: &mut #output) {
                 #(#steps)*
             }
 
-            /// The index of the largest output of each sample (the first one on ties; a NaN
-            /// output never wins a comparison).
-            pub fn predict<const B: usize>(&self, x: &#input) -> [usize; B] {
-                let y = self.forward(x);
-                let mut classes = [0usize; B];
-                for (class, row) in classes.iter_mut().zip(y.iter()) {
-                    let mut best = 0;
-                    for (j, value) in row.iter().enumerate() {
-                        if *value > row[best] {
-                            best = j;
-                        }
-                    }
-                    *class = best;
-                }
-                classes
+            /// The index of the largest output of each sample, by
+            /// [`argmax`](::gradflow::nn::loss::argmax): the first one on ties; a NaN output
+            /// never wins.
+            pub fn predict<const B: ::core::primitive::usize>(
+                &self,
+                x: &#input,
+            ) -> [::core::primitive::usize; B] {
+                let y = self.forward::<{ B }>(x);
+                ::core::array::from_fn(|b| ::gradflow::nn::loss::argmax::<#t>(&y[b]))
             }
         }
     }
@@ -156,17 +150,33 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
         })
         .collect();
     let result = cached(cx, Source::Layer(cx.layers().len() - 1));
+    // Each `BatchNorm::forward_train` asserts the same, but its error points into gradflow;
+    // this one names the network, and its instantiation note the user's call.
+    let batch_of_one = if cx
+        .layers()
+        .iter()
+        .any(|l| matches!(l.kind, LayerKind::BatchNorm))
+    {
+        let message = format!(
+            "network `{name}` has batchnorm layers, which need a batch of at least 2 in \
+             training mode (the variance of one sample is 0)"
+        );
+        quote!(const { ::core::assert!(B > 1, #message) };)
+    } else {
+        quote!()
+    };
     quote! {
         impl #name {
             /// Training-mode forward pass: keeps the input and every activation in `cache`
             /// for [`Self::backward`], and returns the output, which lives in `cache`.
             /// Batchnorm layers normalize with the batch's statistics and update their
             /// running ones.
-            pub fn forward_train<'c, const B: usize>(
+            pub fn forward_train<'c, const B: ::core::primitive::usize>(
                 &mut self,
                 x: &#input,
-                cache: &'c mut #cache<B>,
+                cache: &'c mut #cache<{ B }>,
             ) -> &'c #output #bounds {
+                #batch_of_one
                 cache.input = *x;
                 #(#steps)*
                 &#result

@@ -1,13 +1,15 @@
 //! Code generation from the checked [`Model`] only: no user errors are found here.
 //!
-//! One file per generated concern: `structs` (the network, its gradients and its training
-//! cache), `consts`, `init` (constructors), `forward`, `backward`, `visit` (parameter and
-//! tensor visitors) and `traits` (the `gradflow::nn` trait impls). Every path is absolute
+//! One file per generated concern: `declared` (the check of user layers' widths), `structs`
+//! (the network, its gradients and its training cache), `consts`, `init` (constructors),
+//! `forward`, `backward`, `visit` (parameter and tensor visitors) and `traits` (the
+//! `gradflow::nn` trait impls). Every path is absolute
 //! (`::gradflow::...`) and every call into a layer goes through its trait (UFCS), so nothing
 //! in the user's crate can shadow or clash with the generated code.
 
 mod backward;
 mod consts;
+mod declared;
 mod forward;
 mod init;
 mod structs;
@@ -24,6 +26,7 @@ use syn::Ident;
 pub fn expand(model: &Model) -> TokenStream {
     let cx = Cx::new(model);
     let parts = [
+        declared::user_layer_widths(&cx),
         structs::network_struct(&cx),
         structs::grads_struct(&cx),
         structs::cache_struct(&cx),
@@ -82,6 +85,18 @@ impl<'m> Cx<'m> {
     /// The element type `T`.
     pub fn t(&self) -> &syn::Type {
         &self.model.elem
+    }
+
+    /// The element type's name for messages: `"f32"` or `"f64"`.
+    pub fn elem_name(&self) -> String {
+        match &self.model.elem {
+            syn::Type::Path(path) => path
+                .path
+                .segments
+                .last()
+                .map_or_else(String::new, |s| s.ident.to_string()),
+            other => quote!(#other).to_string(),
+        }
     }
 
     /// The type of the layer's field, e.g. `::gradflow::nn::Dense<f32, 64, 128>`; for a

@@ -75,60 +75,77 @@ pub fn grads_struct(cx: &Cx) -> proc_macro2::TokenStream {
 
 pub fn cache_struct(cx: &Cx) -> proc_macro2::TokenStream {
     let (vis, name, cache, t) = (&cx.model.vis, cx.name, &cx.cache, cx.t());
-    let derive = derive_zeroable();
     let doc = format!(
         "What a training step of [`{name}`] keeps for a batch of `B`: the input, every \
          layer's output and cache, and the gradient flowing back into every layer but the \
          last. Allocate it once ([`{cache}::new_boxed`] for large batches) and reuse it."
     );
     let input = cx.input_batch();
-    let fields = cx.layers().iter().enumerate().map(|(k, layer)| {
-        let (field, out) = (&layer.field, out_field(layer));
-        let batch = cx.batch(layer.outputs);
-        let out_doc = match layer.kind {
-            LayerKind::Residual { .. } => format!(
-                "Output of residual block {}: its body's output plus its skip connection.",
-                layer.index
-            ),
-            _ => format!("Output of `{field}`."),
-        };
-        let mut tokens = quote!(#[doc = #out_doc] pub #out: #batch,);
-        if layer.has_cache() {
-            let (name, ty) = (cache_field(layer), cx.layer_type(layer));
-            let doc = format!("What `{field}` keeps for its backward pass.");
-            tokens.extend(quote! {
-                #[doc = #doc]
-                pub #name: <#ty as ::gradflow::nn::Forward<#t>>::Cache<B>,
-            });
-        }
-        // The last layer's gradient is the caller's `dy`; a residual body's last layer
-        // shares its block's gradient.
-        if cx.model.gradient_at(k) == GradientAt::Layer(k) {
-            let grad = grad_field(layer);
-            let doc = format!("Gradient of the loss with respect to `{out}`.");
-            tokens.extend(quote!(#[doc = #doc] pub #grad: #batch,));
-        }
-        if let LayerKind::Residual { project: true, .. } = layer.kind {
-            let grad = grad_skip_field(layer);
-            let doc = format!(
-                "Gradient flowing back through residual block {}'s projection to its input.",
-                layer.index
-            );
-            let batch = cx.batch(layer.inputs);
-            tokens.extend(quote!(#[doc = #doc] pub #grad: #batch,));
-        }
-        tokens
-    });
+    let mut types = vec![input.clone()];
+    let fields: Vec<_> = cx
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(k, layer)| {
+            let (field, out) = (&layer.field, out_field(layer));
+            let batch = cx.batch(layer.outputs);
+            let out_doc = match layer.kind {
+                LayerKind::Residual { .. } => format!(
+                    "Output of residual block {}: its body's output plus its skip connection.",
+                    layer.index
+                ),
+                _ => format!("Output of `{field}`."),
+            };
+            let mut tokens = quote!(#[doc = #out_doc] pub #out: #batch,);
+            types.push(batch.clone());
+            if layer.has_cache() {
+                let (name, ty) = (cache_field(layer), cx.layer_type(layer));
+                let doc = format!("What `{field}` keeps for its backward pass.");
+                let ty = quote!(<#ty as ::gradflow::nn::Forward<#t>>::Cache<{ B }>);
+                tokens.extend(quote!(#[doc = #doc] pub #name: #ty,));
+                types.push(ty);
+            }
+            // The last layer's gradient is the caller's `dy`; a residual body's last layer
+            // shares its block's gradient.
+            if cx.model.gradient_at(k) == GradientAt::Layer(k) {
+                let grad = grad_field(layer);
+                let doc = format!("Gradient of the loss with respect to `{out}`.");
+                tokens.extend(quote!(#[doc = #doc] pub #grad: #batch,));
+                types.push(batch.clone());
+            }
+            if let LayerKind::Residual { project: true, .. } = layer.kind {
+                let grad = grad_skip_field(layer);
+                let doc = format!(
+                    "Gradient flowing back through residual block {}'s projection to its input.",
+                    layer.index
+                );
+                let batch = cx.batch(layer.inputs);
+                tokens.extend(quote!(#[doc = #doc] pub #grad: #batch,));
+                types.push(batch);
+            }
+            tokens
+        })
+        .collect();
+    let zeroable = quote!(::gradflow::__private::bytemuck::Zeroable);
+    // Not derived: the derive would write `NameCache<B>`, where a type `B` in the user's
+    // scope would be taken for the argument.
     quote! {
         #[doc = #doc]
-        #derive
-        #vis struct #cache<const B: usize> {
+        #vis struct #cache<const B: ::core::primitive::usize> {
             /// The batch's input, copied by `forward_train`.
             pub input: #input,
             #(#fields)*
         }
 
-        impl<const B: usize> #cache<B> {
+        // SAFETY: the bounds make every field `Zeroable`, so all-zero bytes are a valid
+        // value of each field and hence of the struct.
+        unsafe impl<const B: ::core::primitive::usize> #zeroable for #cache<{ B }>
+        where
+            #(#types: #zeroable,)*
+        {
+        }
+
+        impl<const B: ::core::primitive::usize> #cache<{ B }> {
             /// A zeroed cache on the stack, for small networks and batches.
             pub fn zeroed() -> Self {
                 ::gradflow::nn::memory::zeroed()

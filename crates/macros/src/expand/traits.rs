@@ -12,14 +12,14 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
         impl ::gradflow::nn::Network<#t> for #name {
             type Input = [#t; #input];
             type Output = [#t; #output];
-            const INPUT: usize = #name::INPUT;
-            const OUTPUT: usize = #name::OUTPUT;
-            const PARAM_COUNT: usize = #name::PARAM_COUNT;
-            const PARAM_BYTES: usize = #name::PARAM_BYTES;
-            const TRAINABLE_PARAM_COUNT: usize = #name::TRAINABLE_PARAM_COUNT;
+            const INPUT: ::core::primitive::usize = #name::INPUT;
+            const OUTPUT: ::core::primitive::usize = #name::OUTPUT;
+            const PARAM_COUNT: ::core::primitive::usize = #name::PARAM_COUNT;
+            const PARAM_BYTES: ::core::primitive::usize = #name::PARAM_BYTES;
+            const TRAINABLE_PARAM_COUNT: ::core::primitive::usize = #name::TRAINABLE_PARAM_COUNT;
             const LAYERS: &'static [::gradflow::nn::LayerInfo] = #name::LAYERS;
 
-            fn forward_into<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
+            fn forward_into<const B: ::core::primitive::usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
                 #name::forward_into(self, x, y);
             }
 
@@ -38,30 +38,30 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
         impl ::gradflow::nn::Trainable<#t> for #name #bounds {
             type Grads = #grads;
 
-            fn visit_params<const N: usize>(
+            fn visit_params<const N: ::core::primitive::usize>(
                 &mut self,
                 grads: &Self::Grads,
                 states: [&mut Self::Grads; N],
-                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Param<'_, #t, N>),
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Param<'_, #t, { N }>),
             ) {
                 #name::visit_params(self, grads, states, f);
             }
         }
 
         impl ::gradflow::nn::TrainableNetwork<#t> for #name #bounds {
-            type Cache<const B: usize> = #cache<B>;
+            type Cache<const B: ::core::primitive::usize> = #cache<{ B }>;
 
-            fn forward_train<'c, const B: usize>(
+            fn forward_train<'c, const B: ::core::primitive::usize>(
                 &mut self,
                 x: &[Self::Input; B],
-                cache: &'c mut Self::Cache<B>,
+                cache: &'c mut Self::Cache<{ B }>,
             ) -> &'c [Self::Output; B] {
                 #name::forward_train(self, x, cache)
             }
 
-            fn backward_into<const B: usize>(
+            fn backward_into<const B: ::core::primitive::usize>(
                 &self,
-                cache: &mut Self::Cache<B>,
+                cache: &mut Self::Cache<{ B }>,
                 dy: &[Self::Output; B],
                 dx: ::core::option::Option<&mut [Self::Input; B]>,
                 grads: &mut Self::Grads,
@@ -69,15 +69,15 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
                 #name::backward_into(self, cache, dy, dx, grads);
             }
 
-            fn visit_activations<const B: usize>(
-                cache: &Self::Cache<B>,
+            fn visit_activations<const B: ::core::primitive::usize>(
+                cache: &Self::Cache<{ B }>,
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
             ) {
                 #name::visit_activations(cache, f);
             }
 
-            fn visit_output_grads<const B: usize>(
-                cache: &Self::Cache<B>,
+            fn visit_output_grads<const B: ::core::primitive::usize>(
+                cache: &Self::Cache<{ B }>,
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
             ) {
                 #name::visit_output_grads(cache, f);

@@ -45,8 +45,8 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
         impl #name {
             /// Calls `f` with each layer's outputs from the last [`Self::forward_train`] that
             /// filled `cache`, in layer order (a residual block's add is `"residual"`).
-            pub fn visit_activations<const B: usize>(
-                cache: &#cache<B>,
+            pub fn visit_activations<const B: ::core::primitive::usize>(
+                cache: &#cache<{ B }>,
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
             ) {
                 #(#steps)*
@@ -56,8 +56,8 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
             /// as left in `cache` by the last [`Self::backward`], in layer order. The last
             /// layer (whose gradient is the caller's `dy`) and the last layer of each residual
             /// body (which shares its block's gradient) are not visited.
-            pub fn visit_output_grads<const B: usize>(
-                cache: &#cache<B>,
+            pub fn visit_output_grads<const B: ::core::primitive::usize>(
+                cache: &#cache<{ B }>,
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
             ) {
                 let _ = (&cache, &f);
@@ -125,11 +125,11 @@ pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
             /// Calls `f` once per trainable tensor, in a fixed order, with the tensor, its
             /// gradient in `grads` and the matching part of each optimizer state in `states`.
             /// Frozen layers are not visited.
-            pub fn visit_params<const N: usize>(
+            pub fn visit_params<const N: ::core::primitive::usize>(
                 &mut self,
                 grads: &#grads,
                 states: [&mut #grads; N],
-                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Param<'_, #t, N>),
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Param<'_, #t, { N }>),
             ) #bounds {
                 #params_body
             }

@@ -1,0 +1,61 @@
+//! What `check` cannot see: that a user layer's `Forward` impl has the widths its `layer Type
+//! (IN -> OUT)` declares. One item per user layer states it as a bound, so a disagreement is
+//! reported on the user's declaration, naming both shapes, before any use of the layer.
+//!
+//! (rustc still type-checks the calls into the layer and reports their mismatches after this
+//! error, on the same declaration.)
+
+use super::{lit, respan, Cx};
+use crate::model::LayerKind;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+pub fn user_layer_widths(cx: &Cx) -> TokenStream {
+    let t = cx.t();
+    let elem = cx.elem_name();
+    let checks = cx.layers().iter().filter_map(|layer| {
+        let LayerKind::User {
+            ty, name, widths, ..
+        } = &layer.kind
+        else {
+            return None;
+        };
+        let (inputs, outputs) = (lit(layer.inputs), lit(layer.outputs));
+        let message = format!(
+            "layer {} (`{name}`) is declared ({} -> {}), but its `Forward<{elem}>` impl has \
+             `(Input, Output)` = `{{Self}}`",
+            layer.index, layer.inputs, layer.outputs
+        );
+        let label = format!(
+            "declared as `(Input, Output)` = `([{elem}; {}], [{elem}; {}])`",
+            layer.inputs, layer.outputs
+        );
+        let note = format!(
+            "change the widths declared here or `{name}`'s `Forward::Input` and \
+             `Forward::Output` so that they agree"
+        );
+        // Named after the layer: the user's type is resolved inside this block, where a
+        // common name could be shadowed by the trait.
+        let declared_trait = format_ident!("Layer{}DeclaredWidths", layer.index);
+        let forward = quote!(<#ty as ::gradflow::nn::Forward<#t>>);
+        let bound = respan(
+            quote!((#forward::Input, #forward::Output): #declared_trait),
+            *widths,
+        );
+        Some(quote! {
+            const _: () = {
+                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                trait #declared_trait {}
+                // Not listed in the error ("the trait is implemented for ..."): the label
+                // already names the declared shapes.
+                #[diagnostic::do_not_recommend]
+                impl #declared_trait for ([#t; #inputs], [#t; #outputs]) {}
+
+                // A bound naming no generic parameter is checked where it is written.
+                #[allow(dead_code)]
+                fn declared_widths() where #bound {}
+            };
+        })
+    });
+    quote!(#(#checks)*)
+}
