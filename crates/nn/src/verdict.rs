@@ -19,6 +19,9 @@ pub struct Thresholds {
     pub dead_fraction: f64,
     /// Report saturation when more than this fraction of a layer's units saturate.
     pub saturated_fraction: f64,
+    /// Report a shrinking forward signal when the last hidden layer's output spread is below
+    /// this fraction of the first's (and a growing one above its inverse).
+    pub signal_ratio: f64,
 }
 
 impl Default for Thresholds {
@@ -29,6 +32,7 @@ impl Default for Thresholds {
             exploding_norm: 1e3,
             dead_fraction: 0.5,
             saturated_fraction: 0.5,
+            signal_ratio: 1e-2,
         }
     }
 }
@@ -85,6 +89,18 @@ pub enum Finding {
         layers: Vec<usize>,
         /// Largest gradient norm.
         largest: f64,
+    },
+    /// The spread of the layers' outputs shrinks (or grows) geometrically with depth: the
+    /// forward half of the vanishing (or exploding) problem, which the backward pass repeats.
+    SignalScale {
+        /// First hidden layer index.
+        first: usize,
+        /// Last hidden layer index.
+        last: usize,
+        /// Output spread of the last hidden layer over the first's.
+        ratio: f64,
+        /// Cures that apply.
+        cures: Vec<Cure>,
     },
     /// ReLU units that output zero for the whole batch.
     Dead {
@@ -198,6 +214,30 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         });
     }
 
+    // The hidden layers: those with parameters, less the classifier on top.
+    let hidden = &trainable[..trainable.len().saturating_sub(1)];
+    if let (Some(first), Some(last)) = (hidden.first(), hidden.last()) {
+        let ratio = last.activation_std / first.activation_std;
+        if hidden.len() > 1
+            && first.activation_std > 0.0
+            && (ratio < t.signal_ratio || ratio > 1.0 / t.signal_ratio)
+        {
+            let mut cures = Vec::new();
+            if report.layers.iter().any(|l| l.kind.contains("relu")) {
+                cures.push(Cure::HeInit);
+            }
+            if !report.layers.iter().any(|l| l.kind.contains("batchnorm")) {
+                cures.push(Cure::BatchNorm);
+            }
+            findings.push(Finding::SignalScale {
+                first: first.index,
+                last: last.index,
+                ratio,
+                cures,
+            });
+        }
+    }
+
     for l in &report.layers {
         if let Some(fraction) = l.dead_fraction.filter(|&d| d > t.dead_fraction) {
             findings.push(Finding::Dead {
@@ -283,6 +323,26 @@ impl fmt::Display for Verdict {
                         Layers(layers)
                     )?;
                     cures(f, &[Cure::Clipping, Cure::BatchNorm])?;
+                }
+                Finding::SignalScale {
+                    first,
+                    last,
+                    ratio,
+                    cures: c,
+                } => {
+                    let (word, per) = if *ratio < 1.0 {
+                        ("shrinking", "falls")
+                    } else {
+                        ("growing", "rises")
+                    };
+                    let layers = (last - first).max(1) as f64;
+                    write!(
+                        f,
+                        "{word} signal: the output spread {per} from layer {first} to layer {last} by {ratio:.1e} \
+                         (x{:.2} per layer)",
+                        ratio.powf(1.0 / layers)
+                    )?;
+                    cures(f, c)?;
                 }
                 Finding::Dead { layer, fraction } => {
                     write!(
