@@ -241,8 +241,8 @@ pub fn write_report(
         "<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1>\
          <pre>{table}</pre><img src=loss_curves.svg>"
     );
-    for (i, o) in outcomes.iter().enumerate() {
-        let stem = format!("{}_{}", i + 1, slug(&o.name));
+    for o in outcomes {
+        let stem = slug(&o.name);
         gradflow::nn::plot::grad_heatmap_svg(
             dir.join(format!("{stem}_gradients.svg")),
             &o.name,

@@ -86,7 +86,7 @@ pub fn loss_curves_svg(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
@@ -208,14 +208,19 @@ pub fn grad_heatmap_svg(
     root.present().map_err(err)
 }
 
-/// A dark-to-bright color scale for `t` in [0, 1].
+/// A dark-to-bright color scale for `t` in [0, 1] (the viridis stops, linearly interpolated).
 fn heat(t: f64) -> RGBColor {
-    let c = |a: f64, b: f64| (a + (b - a) * t).round().clamp(0.0, 255.0) as u8;
-    if t < 0.5 {
-        let t2 = t * 2.0;
-        let c2 = |a: f64, b: f64| (a + (b - a) * t2).round() as u8;
-        RGBColor(c2(10.0, 180.0), c2(10.0, 40.0), c2(60.0, 120.0))
-    } else {
-        RGBColor(c(-50.0, 255.0), c(-150.0, 230.0), c(180.0, 60.0))
-    }
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let x = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
