@@ -105,3 +105,8 @@ macro_rules! __if_alloc {
 macro_rules! __if_alloc {
     ($($item:tt)*) => {};
 }
+
+/// The README's Rust examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
