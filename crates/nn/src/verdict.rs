@@ -340,7 +340,7 @@ impl fmt::Display for Verdict {
                         f,
                         "{word} signal: the output spread {per} from layer {first} to layer {last} by {ratio:.1e} \
                          (x{:.2} per layer)",
-                        ratio.powf(1.0 / layers)
+                        libm::pow(*ratio, 1.0 / layers)
                     )?;
                     cures(f, c)?;
                 }
