@@ -2,10 +2,12 @@
 //! gradient checks (f64, relative error below 1e-6) of every way a block can be wired, the
 //! inference/training difference of batchnorm, and the activations visitor.
 
+mod common;
+
+use common::batch;
 use gradflow::nn::gradcheck::check_network;
 use gradflow::nn::{Activations, Network, TrainableNetwork};
 use gradflow::prelude::*;
-use gradflow::tensor::gradcheck::test_values;
 
 network! {
     /// An identity skip around two layers, with a trailing activation.
@@ -95,13 +97,6 @@ network! {
         batchnorm,
         dense 2,
     }
-}
-
-/// Inputs in [-2, 2), nudged away from 0 so no ReLU sits on its kink.
-fn batch<const B: usize, const N: usize>(seed: u64) -> [[f64; N]; B] {
-    core::array::from_fn(|b| {
-        test_values::<N>(seed + b as u64).map(|v| if v.abs() < 0.05 { 0.7 } else { 2.0 * v })
-    })
 }
 
 /// Runs the gradient check, also asserting the check saw the gradients it should.

@@ -6,7 +6,7 @@
 mod study;
 
 #[allow(dead_code)]
-#[path = "../examples/vanishing_gradients/papers.rs"]
+#[path = "../examples/vanishing_gradients/papers/mod.rs"]
 mod papers;
 
 use gradflow::prelude::*;

@@ -18,6 +18,8 @@ pub mod dense;
 pub mod diagnostics;
 #[cfg(feature = "std")]
 pub mod gradcheck;
+#[cfg(feature = "std")]
+mod history;
 pub mod init;
 pub mod layer;
 pub mod loss;
@@ -41,3 +43,8 @@ pub use layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainab
 pub use network::{Activations, LayerInfo, Network, TrainableNetwork};
 pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, StepOutcome};
 pub use standardize::Standardize;
+pub mod conv;
+pub use conv::{
+    AvgPool1d, AvgPool2d, BatchNorm2d, Conv1d, Conv1dGrads, Conv2d, Conv2dGrads, Flatten1d,
+    Flatten2d, GlobalAvgPool1d, GlobalAvgPool2d, MaxPool1d, MaxPool2d,
+};

@@ -17,6 +17,8 @@ use std::string::String;
 use std::time::Instant;
 use std::vec::Vec;
 
+pub use crate::history::{EpochRecord, History, Refusal};
+
 /// Samples and their labels, borrowed.
 #[derive(Clone, Copy, Debug)]
 pub struct Samples<'a, X> {
@@ -65,51 +67,6 @@ impl Default for TrainConfig {
             label: String::new(),
         }
     }
-}
-
-/// One epoch's results.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EpochRecord {
-    /// 1-based epoch number.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's accepted steps (NaN if none was accepted).
-    pub train_loss: f64,
-    /// Accuracy on the training samples after the epoch.
-    pub train_accuracy: f64,
-    /// Accuracy on the test samples after the epoch (NaN without test samples).
-    pub test_accuracy: f64,
-    /// Wall-clock seconds since training started.
-    pub seconds: f64,
-}
-
-/// Why a step was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The input batch held a NaN or infinite value.
-    NonFiniteInput,
-    /// The loss was NaN or infinite.
-    NonFiniteLoss,
-    /// A gradient was NaN or infinite.
-    NonFiniteGradient,
-}
-
-/// What happened during training.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct History {
-    /// Index of each row of `grad_norms` in the `network!` list (layers with parameters).
-    pub layers: Vec<usize>,
-    /// One record per epoch.
-    pub epochs: Vec<EpochRecord>,
-    /// `(step, per-layer gradient L2 norms)` every `grad_norms_every` steps.
-    pub grad_norms: Vec<(usize, Vec<f64>)>,
-    /// Steps refused, and why.
-    pub refused: Vec<(usize, Refusal)>,
-    /// Reports at the first and last step, when asked for.
-    pub first_report: Option<GradientReport>,
-    /// See `first_report`.
-    pub last_report: Option<GradientReport>,
-    /// Steps taken (accepted or refused).
-    pub steps: usize,
 }
 
 /// Training data that cannot be used.
@@ -381,47 +338,4 @@ fn progress_bar(config: &TrainConfig, total: usize) -> indicatif::ProgressBar {
     }
     bar.set_prefix(config.label.clone());
     bar
-}
-
-impl History {
-    /// The epochs as CSV: `epoch,train_loss,train_accuracy,test_accuracy,seconds`.
-    pub fn epochs_csv(&self) -> String {
-        let mut out = String::from("epoch,train_loss,train_accuracy,test_accuracy,seconds\n");
-        for e in &self.epochs {
-            out += &std::format!(
-                "{},{},{},{},{:.3}\n",
-                e.epoch,
-                e.train_loss,
-                e.train_accuracy,
-                e.test_accuracy,
-                e.seconds
-            );
-        }
-        out
-    }
-
-    /// The gradient norms as CSV: `step,layer_<i>,...`.
-    pub fn grad_norms_csv(&self) -> String {
-        let mut out = String::from("step");
-        for l in &self.layers {
-            out += &std::format!(",layer_{l}");
-        }
-        out.push('\n');
-        for (step, norms) in &self.grad_norms {
-            out += &std::format!("{step}");
-            for n in norms {
-                out += &std::format!(",{n:e}");
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    /// Writes `epochs.csv` and `grad_norms.csv` into `dir` (created if missing).
-    pub fn write_csv(&self, dir: impl AsRef<std::path::Path>) -> std::io::Result<()> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("epochs.csv"), self.epochs_csv())?;
-        std::fs::write(dir.join("grad_norms.csv"), self.grad_norms_csv())
-    }
 }

@@ -1,7 +1,10 @@
 //! Adam (Kingma and Ba 2015) with bias correction, and L2 weight decay added to the gradient
 //! as PyTorch's `Adam` does.
 
-use super::{clip_scale, require, ConfigError, Optimizer, StepOutcome};
+use super::{
+    clip_scale, require, require_decay_rate, require_lr, require_weight_decay_and_clipping,
+    ConfigError, Optimizer, StepOutcome,
+};
 use crate::layer::Trainable;
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
@@ -58,32 +61,11 @@ impl AdamConfig {
         }
     }
     fn validate(&self) -> Result<(), ConfigError> {
-        require("lr", self.lr, self.lr > 0.0, "positive and finite")?;
-        require(
-            "beta1",
-            self.beta1,
-            (0.0..1.0).contains(&self.beta1),
-            "in [0, 1)",
-        )?;
-        require(
-            "beta2",
-            self.beta2,
-            (0.0..1.0).contains(&self.beta2),
-            "in [0, 1)",
-        )?;
+        require_lr(self.lr)?;
+        require_decay_rate("beta1", self.beta1)?;
+        require_decay_rate("beta2", self.beta2)?;
         require("eps", self.eps, self.eps > 0.0, "positive and finite")?;
-        require(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "non-negative and finite",
-        )?;
-        require(
-            "max_grad_norm",
-            self.max_grad_norm,
-            self.max_grad_norm >= 0.0,
-            "non-negative and finite (0 = off)",
-        )
+        require_weight_decay_and_clipping(self.weight_decay, self.max_grad_norm)
     }
 }
 
@@ -112,9 +94,7 @@ impl<G: Zeroable> Adam<G> {
     #[cfg(feature = "alloc")]
     pub fn new_boxed(config: AdamConfig) -> Result<alloc::boxed::Box<Self>, ConfigError> {
         config.validate()?;
-        let mut adam = crate::memory::zeroed_box::<Self>();
-        adam.config = config;
-        Ok(adam)
+        Ok(super::zeroed_boxed(|adam: &mut Self| adam.config = config))
     }
 
     /// The hyperparameters.
@@ -124,7 +104,7 @@ impl<G: Zeroable> Adam<G> {
 
     /// Changes the learning rate (for schedules); invalid values are refused.
     pub fn set_lr(&mut self, lr: f64) -> Result<(), ConfigError> {
-        require("lr", lr, lr > 0.0, "positive and finite")?;
+        require_lr(lr)?;
         self.config.lr = lr;
         Ok(())
     }
@@ -167,11 +147,7 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
                 *w -= step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
             }
         });
-        StepOutcome {
-            grad_norm: norm,
-            scale,
-            applied: true,
-        }
+        StepOutcome::applied(norm, scale)
     }
 }
 

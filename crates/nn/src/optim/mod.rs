@@ -35,6 +35,14 @@ pub struct StepOutcome {
 }
 
 impl StepOutcome {
+    fn applied(grad_norm: f64, scale: f64) -> Self {
+        Self {
+            grad_norm,
+            scale,
+            applied: true,
+        }
+    }
+
     fn refused(grad_norm: f64) -> Self {
         Self {
             grad_norm,
@@ -98,6 +106,7 @@ impl fmt::Display for ConfigError {
 
 impl core::error::Error for ConfigError {}
 
+/// `Ok` when `value` is finite and `ok` holds, else the error naming the setting.
 pub(crate) fn require(
     name: &'static str,
     value: f64,
@@ -113,4 +122,44 @@ pub(crate) fn require(
             expected,
         })
     }
+}
+
+/// The learning rate: positive and finite (at construction and in `set_lr`).
+pub(crate) fn require_lr(lr: f64) -> Result<(), ConfigError> {
+    require("lr", lr, lr > 0.0, "positive and finite")
+}
+
+/// A decay rate (SGD's momentum, Adam's betas): in `[0, 1)`.
+pub(crate) fn require_decay_rate(name: &'static str, value: f64) -> Result<(), ConfigError> {
+    require(name, value, (0.0..1.0).contains(&value), "in [0, 1)")
+}
+
+/// The settings every optimizer shares after its own: weight decay and gradient clipping.
+pub(crate) fn require_weight_decay_and_clipping(
+    weight_decay: f64,
+    max_grad_norm: f64,
+) -> Result<(), ConfigError> {
+    require(
+        "weight_decay",
+        weight_decay,
+        weight_decay >= 0.0,
+        "non-negative and finite",
+    )?;
+    require(
+        "max_grad_norm",
+        max_grad_norm,
+        max_grad_norm >= 0.0,
+        "non-negative and finite (0 = off)",
+    )
+}
+
+/// An optimizer allocated zeroed on the heap, for models whose gradient-sized state would not
+/// fit on the stack; `configure` then sets its hyperparameters.
+#[cfg(feature = "alloc")]
+pub(crate) fn zeroed_boxed<O: bytemuck::Zeroable>(
+    configure: impl FnOnce(&mut O),
+) -> alloc::boxed::Box<O> {
+    let mut optimizer = crate::memory::zeroed_box::<O>();
+    configure(&mut optimizer);
+    optimizer
 }

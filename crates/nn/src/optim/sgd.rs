@@ -2,7 +2,10 @@
 //! with PyTorch's update rule:
 //! `g = grad + wd * w; v = mu * v + g; w -= lr * (nesterov ? g + mu * v : v)`.
 
-use super::{clip_scale, require, ConfigError, Optimizer, StepOutcome};
+use super::{
+    clip_scale, require_decay_rate, require_lr, require_weight_decay_and_clipping, ConfigError,
+    Optimizer, StepOutcome,
+};
 use crate::layer::Trainable;
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
@@ -56,25 +59,9 @@ impl SgdConfig {
         }
     }
     fn validate(&self) -> Result<(), ConfigError> {
-        require("lr", self.lr, self.lr > 0.0, "positive and finite")?;
-        require(
-            "momentum",
-            self.momentum,
-            (0.0..1.0).contains(&self.momentum),
-            "in [0, 1)",
-        )?;
-        require(
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-            "non-negative and finite",
-        )?;
-        require(
-            "max_grad_norm",
-            self.max_grad_norm,
-            self.max_grad_norm >= 0.0,
-            "non-negative and finite (0 = off)",
-        )?;
+        require_lr(self.lr)?;
+        require_decay_rate("momentum", self.momentum)?;
+        require_weight_decay_and_clipping(self.weight_decay, self.max_grad_norm)?;
         if self.nesterov && self.momentum == 0.0 {
             return Err(ConfigError {
                 name: "momentum",
@@ -108,9 +95,7 @@ impl<G: Zeroable> Sgd<G> {
     #[cfg(feature = "alloc")]
     pub fn new_boxed(config: SgdConfig) -> Result<alloc::boxed::Box<Self>, ConfigError> {
         config.validate()?;
-        let mut sgd = crate::memory::zeroed_box::<Self>();
-        sgd.config = config;
-        Ok(sgd)
+        Ok(super::zeroed_boxed(|sgd: &mut Self| sgd.config = config))
     }
 
     /// The hyperparameters.
@@ -120,7 +105,7 @@ impl<G: Zeroable> Sgd<G> {
 
     /// Changes the learning rate (for schedules); invalid values are refused.
     pub fn set_lr(&mut self, lr: f64) -> Result<(), ConfigError> {
-        require("lr", lr, lr > 0.0, "positive and finite")?;
+        require_lr(lr)?;
         self.config.lr = lr;
         Ok(())
     }
@@ -155,11 +140,7 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<
                 }
             });
         }
-        StepOutcome {
-            grad_norm: norm,
-            scale,
-            applied: true,
-        }
+        StepOutcome::applied(norm, scale)
     }
 }
 

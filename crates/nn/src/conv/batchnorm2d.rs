@@ -1,0 +1,374 @@
+//! `BatchNorm2d`: batch normalization of each channel of a feature map, over the batch and
+//! all positions (`B * H * W` values per channel), as after a convolution.
+//!
+//! The conventions are those of [`BatchNorm`](crate::batchnorm::BatchNorm): in training mode
+//! `y = gamma * (x - mean) / sqrt(var + eps) + beta` with the batch's biased variance, and the
+//! running mean and unbiased variance follow PyTorch's rule
+//! `running = (1 - momentum) * running + momentum * batch`, skipped for a channel whose batch
+//! statistics are not finite. Inference uses the running statistics.
+
+use crate::batchnorm::{BatchNormGrads, DEFAULT_EPS, DEFAULT_MOMENTUM};
+use crate::layer::{
+    split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
+};
+use bytemuck::Zeroable;
+use gradflow_tensor::Scalar;
+use rand::RngCore;
+
+/// Batch normalization of `C` channels of `H x W`, one `gamma`, `beta`, running mean and
+/// running variance per channel. Its gradients are a [`BatchNormGrads<T, C>`].
+#[derive(Clone, Debug, PartialEq, Zeroable)]
+#[repr(C)]
+pub struct BatchNorm2d<T, const C: usize, const H: usize, const W: usize> {
+    /// Learned scale per channel (starts at 1).
+    pub gamma: [T; C],
+    /// Learned shift per channel (starts at 0).
+    pub beta: [T; C],
+    /// Running mean of each channel, used at inference.
+    pub running_mean: [T; C],
+    /// Running unbiased variance of each channel, used at inference (starts at 1).
+    pub running_var: [T; C],
+    /// Added to the variance before the square root.
+    pub eps: T,
+    /// Weight of the newest batch in the running statistics.
+    pub momentum: T,
+}
+
+/// What the backward pass of a [`BatchNorm2d`] needs from a training-mode forward pass.
+#[derive(Clone, Debug, Zeroable)]
+pub struct BatchNorm2dCache<T, const C: usize, const H: usize, const W: usize, const B: usize> {
+    /// The normalized inputs `(x - mean) / sqrt(var + eps)`.
+    pub x_hat: [[[[T; W]; H]; C]; B],
+    /// `1 / sqrt(var + eps)` per channel.
+    pub inv_std: [T; C],
+}
+
+impl<T: Scalar, const C: usize, const H: usize, const W: usize> BatchNorm2d<T, C, H, W> {
+    const SHAPE: [usize; 1] = [C];
+
+    /// A fresh layer: `gamma` 1, `beta` 0, running mean 0 and variance 1, default eps and
+    /// momentum (those of [`BatchNorm`](crate::batchnorm::BatchNorm)).
+    pub fn new() -> Self {
+        Self {
+            gamma: [T::ONE; C],
+            beta: [T::ZERO; C],
+            running_mean: [T::ZERO; C],
+            running_var: [T::ONE; C],
+            eps: T::from_f64(DEFAULT_EPS),
+            momentum: T::from_f64(DEFAULT_MOMENTUM),
+        }
+    }
+
+    /// Resets to [`BatchNorm2d::new`] in place.
+    pub fn reset(&mut self) {
+        *self = Self::new();
+    }
+}
+
+impl<T: Scalar, const C: usize, const H: usize, const W: usize> Default
+    for BatchNorm2d<T, C, H, W>
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
+    for BatchNorm2d<T, C, H, W>
+{
+    type Input = [[[T; W]; H]; C];
+    type Output = [[[T; W]; H]; C];
+    type Cache<const B: usize> = BatchNorm2dCache<T, C, H, W, B>;
+    const KIND: &'static str = "batchnorm2d";
+    const PARAM_COUNT: usize = 4 * C;
+
+    fn init(&mut self, _: &mut dyn RngCore) {
+        self.reset();
+    }
+
+    fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
+        for (xb, yb) in x.iter().zip(y) {
+            for (c, (xc, yc)) in xb.iter().zip(yb).enumerate() {
+                let scale = self.gamma[c] / (self.running_var[c] + self.eps).sqrt();
+                let shift = self.beta[c] - self.running_mean[c] * scale;
+                for (&x, y) in xc.as_flattened().iter().zip(yc.as_flattened_mut()) {
+                    *y = x * scale + shift;
+                }
+            }
+        }
+    }
+
+    fn forward_train<const B: usize>(
+        &mut self,
+        x: &[Self::Input; B],
+        y: &mut [Self::Output; B],
+        cache: &mut Self::Cache<B>,
+    ) {
+        const {
+            assert!(
+                B * H * W > 1,
+                "batchnorm2d needs at least 2 values per channel in training mode (B * H * W > 1): the variance of one value is 0"
+            )
+        };
+        let count = (B * H * W) as f64;
+        let inv_n = T::ONE / T::from_f64(count);
+        let unbias = T::from_f64(count / (count - 1.0));
+        let m = self.momentum;
+        for c in 0..C {
+            let mut mean = T::ZERO;
+            for &v in x.iter().flat_map(|b| b[c].as_flattened()) {
+                mean += v;
+            }
+            mean *= inv_n;
+            let mut var = T::ZERO;
+            for &v in x.iter().flat_map(|b| b[c].as_flattened()) {
+                var += (v - mean) * (v - mean);
+            }
+            var *= inv_n;
+            let inv_std = T::ONE / (var + self.eps).sqrt();
+            cache.inv_std[c] = inv_std;
+            let (gamma, beta) = (self.gamma[c], self.beta[c]);
+            for ((xb, yb), hb) in x.iter().zip(y.iter_mut()).zip(cache.x_hat.iter_mut()) {
+                let ys = yb[c].as_flattened_mut().iter_mut();
+                let hs = hb[c].as_flattened_mut().iter_mut();
+                for ((&x, y), h) in xb[c].as_flattened().iter().zip(ys).zip(hs) {
+                    *h = (x - mean) * inv_std;
+                    *y = gamma * *h + beta;
+                }
+            }
+            // A batch with a NaN or infinity must not poison the statistics of inference.
+            if mean.is_finite() && var.is_finite() {
+                self.running_mean[c] = (T::ONE - m) * self.running_mean[c] + m * mean;
+                self.running_var[c] = (T::ONE - m) * self.running_var[c] + m * var * unbias;
+            }
+        }
+    }
+
+    fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
+        let shape = &Self::SHAPE;
+        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
+        for (name, kind, data) in [
+            ("gamma", t, &self.gamma),
+            ("beta", t, &self.beta),
+            ("running_mean", s, &self.running_mean),
+            ("running_var", s, &self.running_var),
+        ] {
+            f(Tensor {
+                layer: "",
+                name,
+                kind,
+                shape,
+                data,
+            });
+        }
+    }
+
+    fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
+        let shape = &Self::SHAPE;
+        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
+        for (name, kind, data) in [
+            ("gamma", t, &mut self.gamma),
+            ("beta", t, &mut self.beta),
+            ("running_mean", s, &mut self.running_mean),
+            ("running_var", s, &mut self.running_var),
+        ] {
+            f(TensorMut {
+                layer: "",
+                name,
+                kind,
+                shape,
+                data,
+            });
+        }
+    }
+}
+
+impl<T: Scalar, const C: usize, const H: usize, const W: usize> Trainable<T>
+    for BatchNorm2d<T, C, H, W>
+{
+    type Grads = BatchNormGrads<T, C>;
+
+    fn visit_params<const S: usize>(
+        &mut self,
+        grads: &Self::Grads,
+        mut states: [&mut Self::Grads; S],
+        f: &mut dyn FnMut(Param<'_, T, S>),
+    ) {
+        f(Param {
+            layer: "",
+            name: "gamma",
+            value: &mut self.gamma,
+            grad: &grads.gamma,
+            state: split_states(&mut states, |g| &mut g.gamma[..]),
+        });
+        f(Param {
+            layer: "",
+            name: "beta",
+            value: &mut self.beta,
+            grad: &grads.beta,
+            state: split_states(&mut states, |g| &mut g.beta[..]),
+        });
+    }
+}
+
+impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
+    for BatchNorm2d<T, C, H, W>
+{
+    fn backward<const B: usize>(
+        &self,
+        _x: &[Self::Input; B],
+        _y: &[Self::Output; B],
+        cache: &Self::Cache<B>,
+        dy: &[Self::Output; B],
+        dx: Option<&mut [Self::Input; B]>,
+        grads: Option<&mut Self::Grads>,
+    ) {
+        // With n = B*H*W values per channel:
+        // dx = gamma * inv_std * (dy - (sum(dy) + x_hat * sum(dy * x_hat)) / n).
+        let mut sum_dy = [T::ZERO; C];
+        let mut sum_dy_xhat = [T::ZERO; C];
+        for (dyb, hb) in dy.iter().zip(&cache.x_hat) {
+            for (c, (dyc, hc)) in dyb.iter().zip(hb).enumerate() {
+                for (&d, &h) in dyc.as_flattened().iter().zip(hc.as_flattened()) {
+                    sum_dy[c] += d;
+                    sum_dy_xhat[c] += d * h;
+                }
+            }
+        }
+        if let Some(g) = grads {
+            for c in 0..C {
+                g.gamma[c] += sum_dy_xhat[c];
+                g.beta[c] += sum_dy[c];
+            }
+        }
+        let Some(dx) = dx else { return };
+        let inv_n = T::ONE / T::from_f64((B * H * W) as f64);
+        for ((dxb, dyb), hb) in dx.iter_mut().zip(dy).zip(&cache.x_hat) {
+            for (c, ((dxc, dyc), hc)) in dxb.iter_mut().zip(dyb).zip(hb).enumerate() {
+                let k = self.gamma[c] * cache.inv_std[c];
+                let (mean_dy, mean_dy_xhat) = (sum_dy[c] * inv_n, sum_dy_xhat[c] * inv_n);
+                let dys = dyc.as_flattened().iter().zip(hc.as_flattened());
+                for (dx, (&d, &h)) in dxc.as_flattened_mut().iter_mut().zip(dys) {
+                    *dx = k * (d - mean_dy - h * mean_dy_xhat);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::gradcheck::check_layer;
+    use gradflow_tensor::gradcheck::test_values;
+
+    fn layer<const H: usize, const W: usize>() -> BatchNorm2d<f64, 3, H, W> {
+        let mut bn = BatchNorm2d::new();
+        bn.gamma = [1.5, -0.7, 0.3];
+        bn.beta = [0.1, 0.2, -0.3];
+        bn
+    }
+
+    fn input<const H: usize, const W: usize, const B: usize>() -> [[[[f64; W]; H]; 3]; B] {
+        core::array::from_fn(|b| {
+            core::array::from_fn(|c| {
+                core::array::from_fn(|h| {
+                    test_values((100 * b + 10 * c + h) as u64).map(|v| (c + 1) as f64 * v + 1.0)
+                })
+            })
+        })
+    }
+
+    #[test]
+    fn training_mode_gradients_match_finite_differences() {
+        let report = check_layer(&mut layer::<2, 3>(), &input::<2, 3, 2>());
+        assert!(report.passes(1e-6), "{report:?}");
+        // One sample is enough when each channel has several positions.
+        let report = check_layer(&mut layer::<3, 2>(), &input::<3, 2, 1>());
+        assert!(report.passes(1e-6), "{report:?}");
+    }
+
+    #[test]
+    fn training_output_is_normalized_per_channel() {
+        let mut bn = BatchNorm2d::<f64, 3, 2, 3>::new();
+        let x = input::<2, 3, 4>();
+        let mut y = [[[[0.0; 3]; 2]; 3]; 4];
+        bn.forward_train(&x, &mut y, &mut Zeroable::zeroed());
+        for c in 0..3 {
+            let values: std::vec::Vec<f64> = y
+                .iter()
+                .flat_map(|b| b[c].as_flattened())
+                .copied()
+                .collect();
+            let mean = values.iter().sum::<f64>() / 24.0;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 24.0;
+            assert!(
+                mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-3,
+                "{mean} {var}"
+            );
+        }
+    }
+
+    #[test]
+    fn running_statistics_converge_to_the_data_and_drive_inference() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let dist = [
+            Normal::new(3.0, 2.0).unwrap(),
+            Normal::new(-1.0, 0.5).unwrap(),
+        ];
+        let mut bn = BatchNorm2d::<f64, 2, 2, 2>::new();
+        let mut cache = Zeroable::zeroed();
+        let mut y = [[[[0.0; 2]; 2]; 2]; 8];
+        for _ in 0..400 {
+            let x: [[[[f64; 2]; 2]; 2]; 8] = core::array::from_fn(|_| {
+                core::array::from_fn(|c| [[(); 2]; 2].map(|r| r.map(|()| dist[c].sample(&mut rng))))
+            });
+            bn.forward_train(&x, &mut y, &mut cache);
+        }
+        let (mean, var) = (bn.running_mean, bn.running_var);
+        assert!(
+            (mean[0] - 3.0).abs() < 0.15 && (mean[1] + 1.0).abs() < 0.05,
+            "{mean:?}"
+        );
+        assert!(
+            (var[0] - 4.0).abs() < 0.5 && (var[1] - 0.25).abs() < 0.04,
+            "{var:?}"
+        );
+
+        // A batch holding a NaN in channel 1 leaves that channel's statistics alone.
+        let mut bad = [[[[1.0; 2]; 2]; 2]; 8];
+        bad[3][1][0][1] = f64::NAN;
+        bn.forward_train(&bad, &mut y, &mut cache);
+        assert_eq!((bn.running_mean[1], bn.running_var[1]), (mean[1], var[1]));
+        assert_ne!(bn.running_mean[0], mean[0]);
+
+        // Inference uses the running statistics: a sample at the running mean maps to beta.
+        let at_mean = [bn.running_mean.map(|m| [[m; 2]; 2])];
+        let mut out = [[[[9.0; 2]; 2]; 2]];
+        bn.forward(&at_mean, &mut out);
+        assert!(out
+            .as_flattened()
+            .as_flattened()
+            .as_flattened()
+            .iter()
+            .all(|v| v.abs() < 1e-9));
+    }
+
+    #[test]
+    fn tensors_are_per_channel() {
+        let bn = BatchNorm2d::<f32, 4, 5, 5>::new();
+        let mut seen = std::vec::Vec::new();
+        bn.visit_tensors(&mut |t| seen.push((t.name, t.kind, t.data.len())));
+        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
+        let expected = [
+            ("gamma", t, 4),
+            ("beta", t, 4),
+            ("running_mean", s, 4),
+            ("running_var", s, 4),
+        ];
+        assert_eq!(seen, expected);
+        assert_eq!(<BatchNorm2d<f32, 4, 5, 5> as Forward<f32>>::PARAM_COUNT, 16);
+    }
+}
