@@ -201,7 +201,7 @@ pub fn fit<T, N, O, const B: usize>(
 where
     T: Scalar,
     N: TrainableNetwork<T>,
-    N::Input: AsRef<[T]>,
+    N::Input: bytemuck::Pod,
     N::Output: AsRef<[T]> + AsMut<[T]>,
     O: Optimizer<T, N>,
 {
@@ -222,7 +222,7 @@ pub fn fit_observed<T, N, O, const B: usize>(
 where
     T: Scalar,
     N: TrainableNetwork<T>,
-    N::Input: AsRef<[T]>,
+    N::Input: bytemuck::Pod,
     N::Output: AsRef<[T]> + AsMut<[T]>,
     O: Optimizer<T, N>,
 {
@@ -259,8 +259,9 @@ where
                 labels[k] = train.labels[r];
             }
             if config.check_inputs
-                && x.iter()
-                    .any(|row| row.as_ref().iter().any(|v| !v.is_finite()))
+                && bytemuck::cast_slice::<N::Input, T>(&x[..])
+                    .iter()
+                    .any(|v| !v.is_finite())
             {
                 history.refused.push((step, Refusal::NonFiniteInput));
                 continue;
