@@ -39,6 +39,20 @@ network! {
 }
 
 network! {
+    /// W6/W7: a residual CNN on 8x8 images.
+    pub struct ConvResidual<f32> {
+        input [1, 8, 8],
+        conv2d 16 k3 same [he_init, batchnorm, relu],
+        repeat 4 residual {
+            conv2d 16 k3 same [he_init, batchnorm, relu],
+            conv2d 16 k3 same [he_init, batchnorm],
+        } relu,
+        global_avg_pool,
+        dense 10,
+    }
+}
+
+network! {
     /// W4/W5: an MNIST-sized MLP.
     pub struct Wide<f32> {
         input 784,
@@ -48,20 +62,20 @@ network! {
     }
 }
 
-/// Deterministic inputs in [0, 1).
-fn inputs<const B: usize, const N: usize>(seed: u64) -> Box<[[f32; N]; B]> {
+/// Deterministic inputs in [0, 1) for a batch of `B` samples of any shape.
+fn inputs<X: bytemuck::Pod, const B: usize>(seed: u64) -> Box<[X; B]> {
     use rand::Rng as _;
     let mut rng = gradflow::rng(seed);
-    let mut x = gradflow::nn::memory::zeroed_box::<[[f32; N]; B]>();
-    x.as_flattened_mut()
-        .iter_mut()
-        .for_each(|v| *v = rng.random());
+    let mut x = gradflow::nn::memory::zeroed_box::<[X; B]>();
+    for v in bytemuck::cast_slice_mut::<X, f32>(&mut x[..]) {
+        *v = rng.random();
+    }
     x
 }
 
 fn w1_tiny_infer(c: &mut Criterion) {
     let net = Tiny::new(&mut gradflow::rng(1));
-    let x = inputs::<1, 16>(2);
+    let x = inputs::<[f32; 16], 1>(2);
     c.bench_function("W1 tiny-infer", |b| {
         b.iter(|| black_box(net.forward(black_box(&x))))
     });
@@ -69,10 +83,10 @@ fn w1_tiny_infer(c: &mut Criterion) {
 
 /// One training step of `$net` on a fixed batch, as WORKLOADS.md times it.
 macro_rules! train_step_bench {
-    ($c:expr, $name:expr, $net:ident, $cache:ident, $grads:ident, $b:expr, $inputs:expr, $sgd:expr, $flops:expr) => {{
+    ($c:expr, $name:expr, $net:ident, $cache:ident, $grads:ident, $b:expr, $inputs:ty, $sgd:expr, $flops:expr) => {{
         const B: usize = $b;
         let mut net = $net::new_boxed(&mut gradflow::rng(1));
-        let x = inputs::<B, $inputs>(2);
+        let x = inputs::<$inputs, B>(2);
         let labels: [usize; B] = core::array::from_fn(|i| i % 10);
         let mut cache = $cache::<B>::new_boxed();
         let mut grads = $grads::new_boxed();
@@ -106,7 +120,7 @@ fn w2_digits_train(c: &mut Criterion) {
         DigitsBnCache,
         DigitsBnGrads,
         32,
-        64,
+        [f32; 64],
         sgd,
         None::<usize>
     );
@@ -121,7 +135,7 @@ fn w3_deep_residual_train(c: &mut Criterion) {
         DeepResidualCache,
         DeepResidualGrads,
         64,
-        64,
+        [f32; 64],
         sgd,
         None::<usize>
     );
@@ -138,15 +152,38 @@ fn w4_wide_train(c: &mut Criterion) {
         WideCache,
         WideGrads,
         64,
-        784,
+        [f32; 784],
         sgd,
         Some(flops)
     );
 }
 
+fn w6_conv_train(c: &mut Criterion) {
+    let sgd = SgdConfig::new(0.01).momentum(0.9);
+    train_step_bench!(
+        c,
+        "W6 conv-train",
+        ConvResidual,
+        ConvResidualCache,
+        ConvResidualGrads,
+        32,
+        [[[f32; 8]; 8]; 1],
+        sgd,
+        None::<usize>
+    );
+}
+
+fn w7_conv_infer_b1(c: &mut Criterion) {
+    let net = ConvResidual::new_boxed(&mut gradflow::rng(1));
+    let x = inputs::<[[[f32; 8]; 8]; 1], 1>(2);
+    c.bench_function("W7 conv-infer-b1", |b| {
+        b.iter(|| black_box(net.forward(black_box(&x))))
+    });
+}
+
 fn w5_wide_infer_b1(c: &mut Criterion) {
     let net = Wide::new_boxed(&mut gradflow::rng(1));
-    let x = inputs::<1, 784>(2);
+    let x = inputs::<[f32; 784], 1>(2);
     c.bench_function("W5 wide-infer-b1", |b| {
         b.iter(|| black_box(net.forward(black_box(&x))))
     });
@@ -158,6 +195,8 @@ criterion_group!(
     w2_digits_train,
     w3_deep_residual_train,
     w4_wide_train,
-    w5_wide_infer_b1
+    w5_wide_infer_b1,
+    w6_conv_train,
+    w7_conv_infer_b1
 );
 criterion_main!(workloads);

@@ -20,18 +20,26 @@ pub struct Network {
 
 /// One entry of a layer list.
 pub enum Item {
-    /// `input 64`
-    Input(Width),
+    /// `input 64`, `input [1, 28, 28]` or `input [2, 100]`
+    Input(Input),
     /// `dense 128 [he_init, relu]`
     Dense(Dense),
+    /// `conv2d 16 k3 s2 same [he_init, relu]` or `conv1d 8 k5 valid`
+    Conv(Box<Conv>),
+    /// `maxpool 2`, `avgpool k3 s2`
+    Pool(Pool),
+    /// `global_avg_pool`
+    GlobalAvgPool(Ident),
+    /// `flatten`
+    Flatten(Ident),
     /// A standalone activation: `relu`, `tanh`, ...
     Activation(ActivationItem),
     /// `layer path::Type (64 -> 64) [frozen]`
     Layer(Box<UserLayer>),
-    /// `batchnorm [frozen]`, with its attributes.
-    BatchNorm(Vec<RawAttr>),
+    /// `batchnorm [frozen]`: the keyword and its attributes.
+    BatchNorm(Ident, Vec<RawAttr>),
     /// `standardize`
-    Standardize,
+    Standardize(Ident),
     /// `repeat 3 { items }` or `repeat 3 item`
     Repeat(Repeat),
     /// `residual(project) { items } relu`
@@ -52,9 +60,48 @@ pub struct RawAttr {
     pub name: Ident,
 }
 
+/// `input 64` (one width) or `input [C, H, W]` / `input [C, L]` (bracketed dimensions).
+pub struct Input {
+    pub dims: Vec<Width>,
+    /// Whether the dimensions were bracketed (`input [64]` is a sequence-less error).
+    pub bracketed: bool,
+    /// Span of the width or of the brackets.
+    pub span: Span,
+}
+
 pub struct Dense {
+    pub keyword: Ident,
     pub width: Width,
     pub attrs: Vec<RawAttr>,
+}
+
+/// Padding of a convolution, as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// `same`: `kernel / 2` zeros on each side (odd kernels only).
+    Same,
+    /// `valid`: no padding.
+    Valid,
+}
+
+/// `conv2d OC kK [sS] [same|valid] [attrs]` (or `conv1d`).
+pub struct Conv {
+    pub keyword: Ident,
+    /// 2 for `conv2d`, 1 for `conv1d`.
+    pub dims: usize,
+    pub channels: Width,
+    pub kernel: Width,
+    pub stride: Option<Width>,
+    pub padding: Option<(Padding, Span)>,
+    pub attrs: Vec<RawAttr>,
+}
+
+/// `maxpool K` / `maxpool kK [sS]` (or `avgpool`): the stride defaults to the kernel.
+pub struct Pool {
+    pub keyword: Ident,
+    pub max: bool,
+    pub kernel: Width,
+    pub stride: Option<Width>,
 }
 
 pub struct ActivationItem {
@@ -90,6 +137,12 @@ pub struct Residual {
 pub const ITEM_KEYWORDS: &[&str] = &[
     "input",
     "dense",
+    "conv2d",
+    "conv1d",
+    "maxpool",
+    "avgpool",
+    "global_avg_pool",
+    "flatten",
     "layer",
     "repeat",
     "residual",

@@ -189,6 +189,16 @@ fn set_flag(flag: &mut bool, attr: &RawAttr, cx: &mut Ctxt) {
 }
 
 pub fn dense_attrs(attrs: &[RawAttr], cx: &mut Ctxt) -> DenseAttrs {
+    weighted_attrs(attrs, "a dense layer", cx)
+}
+
+/// A convolution's attributes: the same as a dense layer's (`what` is "a conv2d layer").
+pub fn conv_attrs(attrs: &[RawAttr], what: &str, cx: &mut Ctxt) -> DenseAttrs {
+    weighted_attrs(attrs, what, cx)
+}
+
+/// The attributes of a layer with weights; `what` names it in errors ("a dense layer").
+fn weighted_attrs(attrs: &[RawAttr], what: &str, cx: &mut Ctxt) -> DenseAttrs {
     let mut init = None;
     let mut activation = None;
     let mut frozen = false;
@@ -207,7 +217,7 @@ pub fn dense_attrs(attrs: &[RawAttr], cx: &mut Ctxt) -> DenseAttrs {
             cx.error(
                 attr.name.span(),
                 format!(
-                    "unknown attribute `{name}` on a dense layer; valid attributes are: {}",
+                    "unknown attribute `{name}` on {what}; valid attributes are: {}",
                     dense_attribute_names().join(", ")
                 ),
             );

@@ -24,12 +24,24 @@ use quote::quote;
 /// network! {
 ///     ATTRIBUTES                      // doc comments, #[allow(..)], ... (not #[derive])
 ///     VIS struct NAME<ELEMENT> {      // ELEMENT: f32 or f64
-///         input WIDTH,                // exactly one, first
+///         input SHAPE,                // exactly one, first
 ///         ITEM, ITEM, ...             // trailing comma optional
 ///     }
 /// }
 ///
+/// SHAPE := WIDTH                             // a flat vector [T; WIDTH]
+///        | [C, L]                            // a sequence, channels first: [[T; L]; C]
+///        | [C, H, W]                         // an image, channels first: [[[T; W]; H]; C]
+///
 /// ITEM := dense WIDTH [DENSE_ATTR, ...]?      // fully connected layer, input width inferred
+///       | conv2d OC kK sS? PADDING? [DENSE_ATTR, ...]?
+///                                             // 2d convolution of an image to OC channels
+///       | conv1d OC kK sS? PADDING? [DENSE_ATTR, ...]?
+///                                             // 1d convolution of a sequence
+///       | maxpool K | maxpool kK sS?          // max pooling (image or sequence), stride = K
+///       | avgpool K | avgpool kK sS?          // average pooling, likewise
+///       | global_avg_pool                     // mean of each channel: [C, ..] -> C
+///       | flatten                             // [C, H, W] -> C*H*W, [C, L] -> C*L
 ///       | ACTIVATION                          // standalone activation layer
 ///       | batchnorm [frozen]?                 // batch normalization of the current width
 ///       | standardize                         // per-feature (x - mean) / std, fitted by you
@@ -45,6 +57,7 @@ use quote::quote;
 ///              | lecun_normal | standard_init (U(±1/sqrt(fan_in))) | zeros
 ///              | small_normal | unit_normal
 /// ACTIVATION := relu | leaky_relu | sigmoid | tanh | gelu | identity
+/// PADDING := same (kernel / 2 zeros on each side; odd kernels only) | valid (none, the default)
 /// ```
 ///
 /// A dense layer without an initializer uses `xavier_uniform` (Glorot uniform, Keras'
@@ -68,11 +81,53 @@ use quote::quote;
 /// `init` makes it the identity, and you fit it to your training data with
 /// `net.standardize_0.fit(&train_features)`. It passes gradients through (`dx = dy / std`).
 ///
+/// **Convolutions.** `input [C, H, W]` (or `[C, L]`) declares channels-first samples, as in
+/// PyTorch; the macro computes every layer's output shape and writes concrete sizes into the
+/// layer types of `gradflow::nn::conv`. Along each spatial axis a convolution gives
+/// `(in + 2 * padding - kernel) / stride + 1`, rounded down as in PyTorch: `k3 same` keeps the
+/// size at stride 1 and halves it, rounding up, at `s2`. The stride defaults to 1. A
+/// convolution takes the attributes of a dense layer (fan-in `C*K*K`):
+/// `conv2d 16 k3 same [he_init, batchnorm, relu]` is a `Conv2d`, a `BatchNorm2d` (per channel)
+/// and a ReLU. Activations and `batchnorm` also work as items on an image; batchnorm over a
+/// sequence is not supported yet (nn has no per-channel batchnorm for `[C, L]`). Pooling has no
+/// padding and must read every element: `maxpool 2` on a 7x7 input is an error rather than
+/// silently dropping the last row and column. A `dense` layer needs a flat input, so a
+/// feature map reaches it through `flatten` or `global_avg_pool`; the network's output must be
+/// flat.
+///
+/// ```text
+/// network! {
+///     pub struct SmallCnn<f32> {
+///         input [1, 28, 28],
+///         conv2d 16 k3 same [he_init, batchnorm, relu],   // [16, 28, 28]
+///         maxpool 2,                                      // [16, 14, 14]
+///         conv2d 32 k3 s2 same [he_init, relu],           // [32, 7, 7]
+///         residual { conv2d 32 k3 same [he_init, batchnorm] } relu,
+///         global_avg_pool,                                // 32
+///         dense 10,
+///     }
+/// }
+///
+/// network! {
+///     pub struct Signal<f32> {
+///         input [2, 100],
+///         conv1d 8 k5 same [he_init, relu],               // [8, 100]
+///         maxpool k4 s2,                                  // [8, 49]
+///         flatten,                                        // 392
+///         dense 4,
+///     }
+/// }
+/// let logits: [[f32; 10]; 8] = cnn.forward(&[[[[0.0; 28]; 28]; 1]; 8]);
+/// ```
+///
 /// **Residual blocks.** `residual { body } relu` computes `relu(x + body(x))`, where `x` is
 /// the block's input; the activation after the braces is optional. The identity skip needs
 /// the body to end at the block's input width. `residual(project) { body }` instead adds a
 /// learned projection, `dense(x) + body(x)`, a `Dense` from the block's input width to the
-/// body's output width, initialized with `xavier_uniform`. Blocks nest, in each other and in
+/// body's output width, initialized with `xavier_uniform`. Over feature maps the identity
+/// skip needs the body to keep the shape (`[C, H, W]`), and the projection is a 1x1
+/// convolution to the body's channels with stride `H / OH`, which must divide both sides
+/// evenly: `residual(project) { conv2d 32 k3 s2 same [relu], conv2d 32 k3 same }`. Blocks nest, in each other and in
 /// `repeat`, so the deep residual stack of a ResNet reads:
 ///
 /// ```text
@@ -121,7 +176,8 @@ use quote::quote;
 /// # What it generates
 ///
 /// After `repeat` is unrolled, the items are numbered from 0 in data-flow order; item `k`
-/// becomes the field `dense_k`, `batchnorm_k`, `standardize_k`, `layer_k` or, for a
+/// becomes the field `dense_k`, `conv2d_k`, `conv1d_k`, `maxpool_k`, `avgpool_k`,
+/// `global_avg_pool_k`, `flatten_k`, `batchnorm_k`, `standardize_k`, `layer_k` or, for a
 /// standalone activation, `relu_k` (`tanh_k`, ...). A dense layer's batchnorm and
 /// activation are layers of their own named after them and sharing its index (`dense_1`,
 /// `batchnorm_1` and `relu_1`).
@@ -134,7 +190,10 @@ use quote::quote;
 /// `{ name: "residual_2", kind: "residual" }` (`"residual(project)"` with a projection),
 /// from the block's input width to its body's output width.
 ///
-/// For `pub struct Mlp<T>` with input width `IN` and output width `OUT`:
+/// For `pub struct Mlp<T>` with input width `IN` and output width `OUT` (with feature maps,
+/// every buffer is a batch of nested arrays such as `[[[[T; W]; H]; C]; B]`, and `INPUT`,
+/// `OUTPUT`, the widths in `LAYERS` and in the activations visitors count the scalars of one
+/// sample):
 ///
 /// - `pub struct Mlp { pub dense_0: Dense<T, IN, 128>, pub relu_0: Relu<T, 128>, ... }`,
 ///   with your attributes and `Zeroable`.
@@ -167,8 +226,16 @@ use quote::quote;
 ///
 /// # Errors
 ///
-/// Widths are checked while expanding, and every error is reported at once, on the token at
-/// fault: a `layer` declared for a width other than what the previous layer outputs, a
+/// Widths and shapes are checked while expanding, and every error is reported at once, on the
+/// token at fault, naming the shapes: a `layer` declared for a width other than what the
+/// previous layer outputs ("... but the layer before it (flatten) outputs 144 (16x3x3)"), a
+/// kernel larger than its padded input ("conv2d kernel 5 is larger than its input 4x4
+/// (padding 0)"), pooling that would drop rows or columns ("maxpool 2 on a 7x7 input drops
+/// the last row and column; use an input divisible by 2"), `same` with an even kernel, a
+/// `dense` after a feature map ("dense needs a flat input; the layer before it (conv2d 16
+/// \[relu\]) outputs [16, 8, 8]: add `flatten` or `global_avg_pool`"), a convolution, pooling,
+/// `flatten` or `standardize` on the wrong kind of input, a projection whose spatial sizes
+/// do not divide, an output that is not flat, a
 /// residual block whose identity skip cannot be added to its body's output ("residual block
 /// 2 adds its input (128) to its body's output (64); use `residual(project) { .. }` ..."),
 /// an empty residual body, an unknown residual option, unknown or contradictory attributes

@@ -18,8 +18,8 @@ pub struct Model {
     pub name: Ident,
     /// The element type `T`: `::core::primitive::f32` or `f64`, spanned on the user's token.
     pub elem: Type,
-    /// Width of one input sample.
-    pub input: usize,
+    /// Shape of one input sample.
+    pub input: Shape,
     /// The layers in data-flow order; never empty.
     pub layers: Vec<Layer>,
 }
@@ -32,13 +32,74 @@ pub struct Layer {
     /// Index of the item in the unrolled list; a dense layer, its batchnorm and its
     /// activation share it, as do a residual block's add and its activation.
     pub index: usize,
-    pub inputs: usize,
-    pub outputs: usize,
+    /// Shape of one input sample (for a residual add, the block's input).
+    pub inputs: Shape,
+    pub outputs: Shape,
     /// Frozen layers have no gradients and are never updated.
     pub frozen: bool,
     pub kind: LayerKind,
     /// The buffer the layer reads: for a residual add, the block's input (the skip).
     pub source: Source,
+}
+
+/// The shape of one sample flowing between layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `[T; N]`
+    Flat(usize),
+    /// `[[T; L]; C]`: `C` channels of length `L`.
+    Seq { c: usize, l: usize },
+    /// `[[[T; W]; H]; C]`: `C` channels of `H x W`.
+    Image { c: usize, h: usize, w: usize },
+}
+
+impl Shape {
+    /// The number of scalars in one sample.
+    pub fn elements(self) -> usize {
+        match self {
+            Shape::Flat(n) => n,
+            Shape::Seq { c, l } => c * l,
+            Shape::Image { c, h, w } => c * h * w,
+        }
+    }
+
+    /// The number of array levels in one sample (`as_flattened` calls to reach scalars
+    /// from a batch).
+    pub fn depth(self) -> usize {
+        match self {
+            Shape::Flat(_) => 1,
+            Shape::Seq { .. } => 2,
+            Shape::Image { .. } => 3,
+        }
+    }
+
+    /// Channels of a feature map; a flat vector's features.
+    pub fn channels(self) -> usize {
+        match self {
+            Shape::Flat(n) => n,
+            Shape::Seq { c, .. } | Shape::Image { c, .. } => c,
+        }
+    }
+
+    /// The dimensions, outermost first: `[c, h, w]`, `[c, l]` or `[n]`.
+    pub fn dims(self) -> Vec<usize> {
+        match self {
+            Shape::Flat(n) => vec![n],
+            Shape::Seq { c, l } => vec![c, l],
+            Shape::Image { c, h, w } => vec![c, h, w],
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    /// `64`, `[2, 12]` or `[16, 8, 8]`, as the user writes them after `input`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Shape::Flat(n) => write!(f, "{n}"),
+            Shape::Seq { c, l } => write!(f, "[{c}, {l}]"),
+            Shape::Image { c, h, w } => write!(f, "[{c}, {h}, {w}]"),
+        }
+    }
 }
 
 /// A buffer holding a batch of activations.
@@ -64,8 +125,27 @@ pub enum LayerKind {
         init: Initializer,
     },
     Activation(Activation),
+    /// `BatchNorm` on a flat input, `BatchNorm2d` on an image (per channel).
     BatchNorm,
     Standardize,
+    /// `Conv2d` (image in and out) or `Conv1d` (sequence), with concrete sizes; the output
+    /// sizes are the layer's `outputs`.
+    Conv {
+        init: Initializer,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    /// Max or average pooling of an image or a sequence, without padding.
+    Pool {
+        max: bool,
+        kernel: usize,
+        stride: usize,
+    },
+    /// The mean of each channel: image or sequence to flat `C`.
+    GlobalAvgPool,
+    /// Image or sequence to flat `C*H*W` / `C*L`.
+    Flatten,
     /// A user's type; `name` is its path as written, for `LayerInfo::kind` and messages.
     User {
         ty: Box<Type>,
@@ -77,9 +157,12 @@ pub enum LayerKind {
         widths: Span,
     },
     /// The add closing a residual block: `body + skip(source)`, where the skip is the
-    /// identity or, with `project`, a `Dense` from `inputs` to `outputs` held in the field.
+    /// identity or, with `project`, a `Dense` from `inputs` to `outputs` held in the field
+    /// (on feature maps a 1x1 convolution with stride `stride`).
     Residual {
         project: bool,
+        /// The projection's stride on feature maps (1 on flat inputs).
+        stride: usize,
         /// Position of the body's first layer (the first to read the block's input).
         first: usize,
         /// Position of the body's last layer, whose output is added.
@@ -88,8 +171,8 @@ pub enum LayerKind {
 }
 
 impl Model {
-    /// Width of one output sample.
-    pub fn output(&self) -> usize {
+    /// Shape of one output sample.
+    pub fn output(&self) -> Shape {
         self.layers.last().map_or(self.input, |l| l.outputs)
     }
 
@@ -141,23 +224,46 @@ impl Layer {
     pub fn has_grads(&self) -> bool {
         !self.frozen
             && match self.kind {
-                LayerKind::Dense { .. } | LayerKind::BatchNorm | LayerKind::User { .. } => true,
+                LayerKind::Dense { .. }
+                | LayerKind::Conv { .. }
+                | LayerKind::BatchNorm
+                | LayerKind::User { .. } => true,
                 LayerKind::Residual { project, .. } => project,
-                LayerKind::Activation(_) | LayerKind::Standardize => false,
+                LayerKind::Activation(_)
+                | LayerKind::Standardize
+                | LayerKind::Pool { .. }
+                | LayerKind::GlobalAvgPool
+                | LayerKind::Flatten => false,
             }
     }
 
-    /// Whether the layer may store tensors (activations and identity adds never do).
+    /// Whether the layer may store tensors (activations, pooling, flattening and identity
+    /// adds never do).
     pub fn has_tensors(&self) -> bool {
-        self.has_field() && !matches!(self.kind, LayerKind::Activation(_))
+        self.has_field()
+            && !matches!(
+                self.kind,
+                LayerKind::Activation(_)
+                    | LayerKind::Pool { .. }
+                    | LayerKind::GlobalAvgPool
+                    | LayerKind::Flatten
+            )
     }
 
-    /// Whether the layer keeps a `Cache<B>` beyond its input and output. Dense layers,
-    /// activations and adds keep none; every other layer gets a field of its cache type.
+    /// Whether the layer keeps a `Cache<B>` beyond its input and output. Dense and
+    /// convolution layers, activations, average pooling, flattening and adds keep none
+    /// (their cache is `()`); every other layer gets a field of its cache type (max pooling
+    /// keeps its argmax).
     pub fn has_cache(&self) -> bool {
         !matches!(
             self.kind,
-            LayerKind::Dense { .. } | LayerKind::Activation(_) | LayerKind::Residual { .. }
+            LayerKind::Dense { .. }
+                | LayerKind::Conv { .. }
+                | LayerKind::Activation(_)
+                | LayerKind::Residual { .. }
+                | LayerKind::Pool { max: false, .. }
+                | LayerKind::GlobalAvgPool
+                | LayerKind::Flatten
         )
     }
 
@@ -170,11 +276,21 @@ impl Layer {
     }
 
     /// The kind name reported in `LayerInfo` (`"dense"`, `"relu"`, `"residual"`, or the
-    /// user's type).
+    /// user's type); for the layers of `gradflow::nn::conv`, their `Forward::KIND`.
     pub fn kind_name(&self) -> &str {
+        let image = matches!(self.inputs, Shape::Image { .. });
         match &self.kind {
             LayerKind::Dense { .. } => "dense",
+            LayerKind::Conv { .. } if image => "conv2d",
+            LayerKind::Conv { .. } => "conv1d",
+            LayerKind::Pool { max: true, .. } if image => "maxpool2d",
+            LayerKind::Pool { max: true, .. } => "maxpool1d",
+            LayerKind::Pool { max: false, .. } if image => "avgpool2d",
+            LayerKind::Pool { max: false, .. } => "avgpool1d",
+            LayerKind::GlobalAvgPool => "global_avg_pool",
+            LayerKind::Flatten => "flatten",
             LayerKind::Activation(a) => a.name(),
+            LayerKind::BatchNorm if image => "batchnorm2d",
             LayerKind::BatchNorm => "batchnorm",
             LayerKind::Standardize => "standardize",
             LayerKind::User { name, .. } => name,

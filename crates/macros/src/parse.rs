@@ -4,8 +4,8 @@
 //! so that every malformed item is reported, not just the first.
 
 use crate::ast::{
-    ActivationItem, Dense, Item, Network, RawAttr, Repeat, Residual, UserLayer, Width,
-    ITEM_KEYWORDS,
+    ActivationItem, Conv, Dense, Input, Item, Network, Padding, Pool, RawAttr, Repeat, Residual,
+    UserLayer, Width, ITEM_KEYWORDS,
 };
 use crate::attr::{Activation, ACTIVATION_NAMES};
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
@@ -129,11 +129,26 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
     let item = match name.as_str() {
         "input" => Item::Input(input.parse()?),
         "dense" => Item::Dense(Dense {
+            keyword,
             width: input.parse()?,
             attrs: parse_attrs(input)?,
         }),
+        "conv2d" | "conv1d" => Item::Conv(Box::new(parse_conv(keyword, input)?)),
+        "maxpool" | "avgpool" => Item::Pool(parse_pool(keyword, input)?),
+        "global_avg_pool" | "flatten" => {
+            if input.peek(syn::token::Bracket) {
+                return Err(input.error(format!(
+                    "`{name}` takes no attributes: it has no parameters"
+                )));
+            }
+            if name == "flatten" {
+                Item::Flatten(keyword)
+            } else {
+                Item::GlobalAvgPool(keyword)
+            }
+        }
         "layer" => Item::Layer(Box::new(parse_user_layer(input)?)),
-        "batchnorm" => Item::BatchNorm(parse_attrs(input)?),
+        "batchnorm" => Item::BatchNorm(keyword, parse_attrs(input)?),
         "standardize" => {
             if input.peek(syn::token::Bracket) {
                 return Err(input.error(
@@ -141,7 +156,7 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
                      fit it with `net.standardize_K.fit(&samples)`",
                 ));
             }
-            Item::Standardize
+            Item::Standardize(keyword)
         }
         "repeat" => {
             let count = Width::parse_count(input)?;
@@ -231,6 +246,153 @@ fn parse_residual(keyword: Ident, input: ParseStream) -> syn::Result<Residual> {
         items,
         activation,
     })
+}
+
+impl Parse for Input {
+    /// `64`, or `[C, H, W]` / `[C, L]`.
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if !input.peek(syn::token::Bracket) {
+            let width: Width = input.parse()?;
+            return Ok(Input {
+                dims: vec![width],
+                bracketed: false,
+                span: width.span,
+            });
+        }
+        let content;
+        let bracket = bracketed!(content in input);
+        let dims = Punctuated::<Width, Token![,]>::parse_terminated(&content)?;
+        Ok(Input {
+            dims: dims.into_iter().collect(),
+            bracketed: true,
+            span: bracket.span.join(),
+        })
+    }
+}
+
+/// `conv2d OC kK [sS] [same|valid] [attrs]`, after the keyword.
+fn parse_conv(keyword: Ident, input: ParseStream) -> syn::Result<Conv> {
+    let dims = if keyword == "conv2d" { 2 } else { 1 };
+    let channels: Width = input.parse()?;
+    let example = format!(
+        "like `{keyword} {} k3 same [he_init, relu]`",
+        channels.value
+    );
+    let mut kernel = None;
+    let mut stride = None;
+    let mut padding = None;
+    while input.peek(Ident::peek_any) {
+        let option = input.call(Ident::parse_any)?;
+        let text = option.to_string();
+        let duplicate = || syn::Error::new(option.span(), format!("`{keyword}` takes one {text}"));
+        if let Some(k) = sized_option(&option, 'k')? {
+            if kernel.replace(k).is_some() {
+                return Err(syn::Error::new(
+                    option.span(),
+                    "the kernel size is given twice",
+                ));
+            }
+        } else if let Some(s) = sized_option(&option, 's')? {
+            if stride.replace(s).is_some() {
+                return Err(syn::Error::new(option.span(), "the stride is given twice"));
+            }
+        } else if text == "same" || text == "valid" {
+            let value = if text == "same" {
+                Padding::Same
+            } else {
+                Padding::Valid
+            };
+            if padding.replace((value, option.span())).is_some() {
+                return Err(duplicate());
+            }
+        } else {
+            return Err(syn::Error::new(
+                option.span(),
+                format!(
+                    "unknown `{keyword}` option `{text}`; expected the kernel size `kK`, the \
+                     stride `sS`, `same` or `valid` padding, then `[attributes]`, {example}"
+                ),
+            ));
+        }
+    }
+    let Some(kernel) = kernel else {
+        return Err(syn::Error::new(
+            channels.span,
+            format!("expected the kernel size after the channel count, {example}"),
+        ));
+    };
+    Ok(Conv {
+        keyword,
+        dims,
+        channels,
+        kernel,
+        stride,
+        padding,
+        attrs: parse_attrs(input)?,
+    })
+}
+
+/// `maxpool K` or `maxpool kK [sS]`, after the keyword; the stride defaults to the kernel.
+fn parse_pool(keyword: Ident, input: ParseStream) -> syn::Result<Pool> {
+    let max = keyword == "maxpool";
+    let kernel = if input.peek(Lit) {
+        input.parse()?
+    } else {
+        let expected =
+            || format!("expected the window size, like `{keyword} 2` or `{keyword} k3 s2`");
+        if !input.peek(Ident::peek_any) {
+            return Err(input.error(expected()));
+        }
+        let option = input.call(Ident::parse_any)?;
+        match sized_option(&option, 'k')? {
+            Some(k) => k,
+            None => return Err(syn::Error::new(option.span(), expected())),
+        }
+    };
+    let stride = if input.peek(Ident::peek_any) {
+        let option = input.call(Ident::parse_any)?;
+        match sized_option(&option, 's')? {
+            Some(s) => Some(s),
+            None => {
+                return Err(syn::Error::new(
+                    option.span(),
+                    format!("expected the stride, like `{keyword} k3 s2`, or `,`"),
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    if input.peek(syn::token::Bracket) {
+        return Err(input.error(format!("`{keyword}` takes no attributes")));
+    }
+    Ok(Pool {
+        keyword,
+        max,
+        kernel,
+        stride,
+    })
+}
+
+/// `k3` or `s2`: the number after `prefix`, or `None` for another identifier.
+fn sized_option(option: &Ident, prefix: char) -> syn::Result<Option<Width>> {
+    let text = option.to_string();
+    let Some(digits) = text.strip_prefix(prefix) else {
+        return Ok(None);
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    match digits.parse() {
+        Ok(value) => Ok(Some(Width {
+            value,
+            span: option.span(),
+        })),
+        Err(_) => Err(syn::Error::new(
+            option.span(),
+            format!("`{text}` is too large"),
+        )),
+    }
 }
 
 impl Parse for Width {

@@ -35,7 +35,13 @@ fn shapes(model: &Model) -> Vec<(String, usize, usize)> {
     model
         .layers
         .iter()
-        .map(|l| (l.field.to_string(), l.inputs, l.outputs))
+        .map(|l| {
+            (
+                l.field.to_string(),
+                l.inputs.elements(),
+                l.outputs.elements(),
+            )
+        })
         .collect()
 }
 
@@ -57,8 +63,8 @@ fn infers_widths_and_names_fields() {
     });
     assert_eq!(m.name.to_string(), "Mlp");
     assert_eq!(m.attrs.len(), 1);
-    assert_eq!(m.input, 64);
-    assert_eq!(m.output(), 10);
+    assert_eq!(m.input.elements(), 64);
+    assert_eq!(m.output().elements(), 10);
     assert_eq!(
         shapes(&m),
         [
@@ -103,9 +109,9 @@ fn unrolls_nested_repeats() {
             "sigmoid_6"
         ]
     );
-    assert_eq!(m.layers[3].inputs, 4);
-    assert_eq!(m.layers[4].inputs, 4);
-    assert_eq!(m.output(), 4);
+    assert_eq!(m.layers[3].inputs.elements(), 4);
+    assert_eq!(m.layers[4].inputs.elements(), 4);
+    assert_eq!(m.output().elements(), 4);
 }
 
 #[test]
@@ -146,7 +152,7 @@ fn parses_generic_user_layer_types() {
         struct N<f32> { input 4, layer crate::Scale<f32, 4> (4 -> 4), dense 2 }
     });
     assert_eq!(m.layers[0].kind_name(), "crate::Scale<f32,4>");
-    assert_eq!(m.layers[1].inputs, 4);
+    assert_eq!(m.layers[1].inputs.elements(), 4);
 }
 
 #[test]
@@ -262,8 +268,9 @@ fn reports_every_syntax_error() {
     assert_eq!(e.len(), 5, "{e:#?}");
     assert_eq!(
         e[0],
-        "unknown item `desne`; expected one of: input, dense, layer, repeat, residual, batchnorm, \
-         standardize, relu, leaky_relu, sigmoid, tanh, gelu, identity"
+        "unknown item `desne`; expected one of: input, dense, conv2d, conv1d, maxpool, avgpool, \
+         global_avg_pool, flatten, layer, repeat, residual, batchnorm, standardize, relu, \
+         leaky_relu, sigmoid, tanh, gelu, identity"
     );
     assert_eq!(e[1], "a width is a whole number of at least 1, found `4.5`");
     assert_eq!(e[2], "expected a width: a whole number, like `64`");
@@ -332,7 +339,13 @@ fn table(model: &Model) -> Vec<(String, String, usize, usize, usize)> {
         .iter()
         .map(|l| {
             let (field, kind) = (l.field.to_string(), l.kind_name().to_string());
-            (field, kind, l.index, l.inputs, l.outputs)
+            (
+                field,
+                kind,
+                l.index,
+                l.inputs.elements(),
+                l.outputs.elements(),
+            )
         })
         .collect()
 }
@@ -423,7 +436,8 @@ fn residual_blocks_take_their_index_after_their_body() {
         LayerKind::Residual {
             project: false,
             first: 0,
-            body: 2
+            body: 2,
+            ..
         }
     ));
     assert!(matches!(
@@ -431,7 +445,8 @@ fn residual_blocks_take_their_index_after_their_body() {
         LayerKind::Residual {
             project: true,
             first: 5,
-            body: 6
+            body: 6,
+            ..
         }
     ));
     // The identity add has no field and no gradients; the projection has both.
@@ -557,4 +572,51 @@ fn reports_residual_syntax_errors() {
              `net.standardize_K.fit(&samples)`",
         ]
     );
+}
+
+#[test]
+fn infers_feature_map_shapes() {
+    use crate::model::Shape::{Flat, Image, Seq};
+    let m = model(quote! {
+        struct Cnn<f32> {
+            input [3, 12, 12],
+            conv2d 8 k3 s2 same [batchnorm, relu],
+            residual(project) { conv2d 16 k3 s2 same, conv2d 16 k3 same },
+            avgpool k3 s1,
+            flatten,
+            dense 4,
+        }
+    });
+    let shapes: Vec<_> = m
+        .layers
+        .iter()
+        .map(|l| (l.field.to_string(), l.outputs))
+        .collect();
+    let image = |c, h, w| Image { c, h, w };
+    assert_eq!(
+        shapes,
+        [
+            ("conv2d_0".to_string(), image(8, 6, 6)),
+            ("batchnorm_0".to_string(), image(8, 6, 6)),
+            ("relu_0".to_string(), image(8, 6, 6)),
+            ("conv2d_1".to_string(), image(16, 3, 3)),
+            ("conv2d_2".to_string(), image(16, 3, 3)),
+            ("residual_3".to_string(), image(16, 3, 3)),
+            ("avgpool_4".to_string(), image(16, 1, 1)),
+            ("flatten_5".to_string(), Flat(16)),
+            ("dense_6".to_string(), Flat(4)),
+        ]
+    );
+    // The projection maps 6x6 onto 3x3: a 1x1 convolution with stride 2.
+    assert!(matches!(
+        m.layers[5].kind,
+        LayerKind::Residual { stride: 2, .. }
+    ));
+    assert_eq!(m.layers[5].kind_name(), "residual(project)");
+    let m = model(quote! {
+        struct Seq1<f64> { input [2, 12], conv1d 4 k5 same, maxpool 2, global_avg_pool }
+    });
+    assert_eq!(m.input, Seq { c: 2, l: 12 });
+    assert_eq!(m.layers[1].outputs, Seq { c: 4, l: 6 });
+    assert_eq!(m.output(), Flat(4));
 }

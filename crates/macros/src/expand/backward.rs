@@ -12,14 +12,19 @@ use super::{
     at_inputs, at_outputs, cache_field, cached, call, grad_skip_field, gradient_of,
     gradient_of_source, Cx,
 };
-use crate::model::{GradientAt, LayerKind, Source};
+use crate::model::{GradientAt, LayerKind, Shape, Source};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// `into += from` elementwise, where `into` is a mutable place and `from` a reference.
-fn accumulate(into: TokenStream, from: &TokenStream) -> TokenStream {
+/// `into += from` elementwise over batches of `shape`, where `into` is a mutable place
+/// and `from` a reference.
+fn accumulate(into: TokenStream, from: &TokenStream, shape: Shape) -> TokenStream {
+    let (into, from) = (
+        super::scalars_mut(&into, shape),
+        super::scalars(from, shape),
+    );
     quote! {
-        for (d, g) in #into.iter_mut().flatten().zip((#from).iter().flatten()) {
+        for (d, g) in #into.iter_mut().zip(#from) {
             *d += *g;
         }
     }
@@ -47,9 +52,9 @@ fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
     };
     if !project {
         return match into {
-            Some(into) => accumulate(into, &g),
+            Some(into) => accumulate(into, &g, layer.inputs),
             None => {
-                let sum = accumulate(quote!(dx), &g);
+                let sum = accumulate(quote!(dx), &g, layer.inputs);
                 quote!(if let ::core::option::Option::Some(dx) = dx.as_deref_mut() { #sum })
             }
         };
@@ -71,12 +76,12 @@ fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
     let from = quote!(&cache.#scratch);
     match into {
         Some(into) => {
-            let sum = accumulate(into, &from);
+            let sum = accumulate(into, &from, layer.inputs);
             quote!(#with_dx #sum)
         }
         None => {
             let without_dx = backward(quote!(::core::option::Option::None));
-            let sum = accumulate(quote!(dx), &from);
+            let sum = accumulate(quote!(dx), &from, layer.inputs);
             quote! {
                 if let ::core::option::Option::Some(dx) = dx.as_deref_mut() {
                     #with_dx

@@ -6,7 +6,10 @@ use quote::{quote, ToTokens};
 
 pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
     let (name, t) = (cx.name, cx.t());
-    let (input, output) = (lit(cx.model.input), lit(cx.model.output()));
+    let (input, output) = (
+        lit(cx.model.input.elements()),
+        lit(cx.model.output().elements()),
+    );
     let sum = |terms: Vec<proc_macro2::TokenStream>| {
         if terms.is_empty() {
             quote!(0)
@@ -26,7 +29,7 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
         .collect());
     // Running statistics and a standardizer's fitted values are stored but not trained.
     let trainable = |layer: &Layer| match layer.kind {
-        LayerKind::BatchNorm => Some(lit(2 * layer.outputs).into_token_stream()),
+        LayerKind::BatchNorm => Some(lit(2 * layer.outputs.channels()).into_token_stream()),
         LayerKind::Standardize => None,
         _ => Some(stored(layer)),
     };
@@ -39,7 +42,11 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
     let infos = cx.layers().iter().map(|layer| {
         let field = layer.field.to_string();
         let kind = layer.kind_name();
-        let (index, inputs, outputs) = (lit(layer.index), lit(layer.inputs), lit(layer.outputs));
+        let (index, inputs, outputs) = (
+            lit(layer.index),
+            lit(layer.inputs.elements()),
+            lit(layer.outputs.elements()),
+        );
         let frozen = layer.frozen;
         quote! {
             ::gradflow::nn::LayerInfo {
@@ -54,9 +61,9 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
     });
     quote! {
         impl #name {
-            /// Width of one input sample.
+            /// Number of scalars in one input sample.
             pub const INPUT: ::core::primitive::usize = #input;
-            /// Width of one output sample.
+            /// Number of scalars in one output sample.
             pub const OUTPUT: ::core::primitive::usize = #output;
             /// Number of stored scalars: trainable and frozen parameters and running statistics.
             pub const PARAM_COUNT: ::core::primitive::usize = #param_count;

@@ -20,15 +20,16 @@ pub fn user_layer_widths(cx: &Cx) -> TokenStream {
         else {
             return None;
         };
-        let (inputs, outputs) = (lit(layer.inputs), lit(layer.outputs));
+        let (inputs, outputs) = (layer.inputs.elements(), layer.outputs.elements());
+        let (inputs_lit, outputs_lit) = (lit(inputs), lit(outputs));
         let message = format!(
             "layer {} (`{name}`) is declared ({} -> {}), but its `Forward<{elem}>` impl has \
              `(Input, Output)` = `{{Self}}`",
-            layer.index, layer.inputs, layer.outputs
+            layer.index, inputs, outputs
         );
         let label = format!(
             "declared as `(Input, Output)` = `([{elem}; {}], [{elem}; {}])`",
-            layer.inputs, layer.outputs
+            inputs, outputs
         );
         let note = format!(
             "change the widths declared here or `{name}`'s `Forward::Input` and \
@@ -49,7 +50,7 @@ pub fn user_layer_widths(cx: &Cx) -> TokenStream {
                 // Not listed in the error ("the trait is implemented for ..."): the label
                 // already names the declared shapes.
                 #[diagnostic::do_not_recommend]
-                impl #declared_trait for ([#t; #inputs], [#t; #outputs]) {}
+                impl #declared_trait for ([#t; #inputs_lit], [#t; #outputs_lit]) {}
 
                 // A bound naming no generic parameter is checked where it is written.
                 #[allow(dead_code)]

@@ -3,24 +3,33 @@
 //! A residual add is written out as a loop: `out = body + x`, or, with a projection,
 //! `out = proj(x)` then `out += body`.
 
-use super::{at_inputs, at_outputs, cache_field, cached, call, out_field, Cx};
-use crate::model::{LayerKind, Source};
+use super::{
+    at_inputs, at_outputs, cache_field, cached, call, out_field, scalars, scalars_mut, Cx,
+};
+use crate::model::{LayerKind, Shape, Source};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-/// `out = a + b` elementwise over two batches (each an expression of a batch or a reference).
-fn add(out: &TokenStream, a: &TokenStream, b: &TokenStream) -> TokenStream {
+/// `out = a + b` elementwise over three batches of `shape` (each an expression of a batch
+/// or a reference).
+fn add(out: &TokenStream, a: &TokenStream, b: &TokenStream, shape: Shape) -> TokenStream {
+    let (out, a, b) = (
+        scalars_mut(out, shape),
+        scalars(a, shape),
+        scalars(b, shape),
+    );
     quote! {
-        for ((o, a), b) in (#out).iter_mut().flatten().zip((#a).iter().flatten()).zip((#b).iter().flatten()) {
+        for ((o, a), b) in #out.iter_mut().zip(#a).zip(#b) {
             *o = *a + *b;
         }
     }
 }
 
 /// `out += a` elementwise.
-fn add_assign(out: &TokenStream, a: &TokenStream) -> TokenStream {
+fn add_assign(out: &TokenStream, a: &TokenStream, shape: Shape) -> TokenStream {
+    let (out, a) = (scalars_mut(out, shape), scalars(a, shape));
     quote! {
-        for (o, a) in (#out).iter_mut().flatten().zip((#a).iter().flatten()) {
+        for (o, a) in #out.iter_mut().zip(#a) {
             *o += *a;
         }
     }
@@ -55,13 +64,13 @@ pub fn forward(cx: &Cx) -> TokenStream {
             LayerKind::Residual { project, body, .. } => {
                 let body = local(Source::Layer(body));
                 if project {
-                    let sum = add_assign(&y, &body);
+                    let sum = add_assign(&y, &body, layer.outputs);
                     quote! {
                         ::gradflow::nn::Forward::<#t>::forward(&self.#field, #x, #y);
                         #sum
                     }
                 } else {
-                    add(&y, &body, &x)
+                    add(&y, &body, &x, layer.outputs)
                 }
             }
             _ => {
@@ -122,7 +131,7 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
                     let body = cached(cx, Source::Layer(body));
                     let y = quote!(cache.#out);
                     if project {
-                        let sum = add_assign(&y, &body);
+                        let sum = add_assign(&y, &body, layer.outputs);
                         quote! {
                             ::gradflow::nn::Forward::<#t>::forward_train(
                                 &mut self.#field, &#x, &mut #y, &mut (),
@@ -130,7 +139,7 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
                             #sum
                         }
                     } else {
-                        add(&y, &body, &x)
+                        add(&y, &body, &x, layer.outputs)
                     }
                 }
                 _ => {

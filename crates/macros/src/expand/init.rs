@@ -12,29 +12,33 @@ pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
         .filter_map(|layer| {
             let field = &layer.field;
             match &layer.kind {
-                LayerKind::Dense { init } => {
+                LayerKind::Dense { init } | LayerKind::Conv { init, .. } => {
                     let init = format_ident!("{}", init.variant());
+                    let ty = cx.layer_type(layer);
                     Some(quote! {
-                        ::gradflow::nn::Dense::init_with(
+                        <#ty>::init_with(&mut self.#field, ::gradflow::nn::Init::#init, rng);
+                    })
+                }
+                LayerKind::Residual { project: true, .. } => {
+                    let ty = cx.layer_type(layer);
+                    Some(quote! {
+                        <#ty>::init_with(
                             &mut self.#field,
-                            ::gradflow::nn::Init::#init,
+                            ::gradflow::nn::Init::XavierUniform,
                             rng,
                         );
                     })
                 }
-                LayerKind::Residual { project: true, .. } => Some(quote! {
-                    ::gradflow::nn::Dense::init_with(
-                        &mut self.#field,
-                        ::gradflow::nn::Init::XavierUniform,
-                        rng,
-                    );
-                }),
                 LayerKind::User { .. } | LayerKind::BatchNorm | LayerKind::Standardize => {
                     Some(quote! {
                         ::gradflow::nn::Forward::<#t>::init(&mut self.#field, rng);
                     })
                 }
-                LayerKind::Activation(_) | LayerKind::Residual { project: false, .. } => None,
+                LayerKind::Activation(_)
+                | LayerKind::Pool { .. }
+                | LayerKind::GlobalAvgPool
+                | LayerKind::Flatten
+                | LayerKind::Residual { project: false, .. } => None,
             }
         })
         .collect();

@@ -16,7 +16,7 @@ mod structs;
 mod traits;
 mod visit;
 
-use crate::model::{GradientAt, Layer, LayerKind, Model, Source};
+use crate::model::{GradientAt, Layer, LayerKind, Model, Shape, Source};
 use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -103,26 +103,104 @@ impl<'m> Cx<'m> {
     /// residual add, the type of its projection (only used when it has one).
     pub fn layer_type(&self, layer: &Layer) -> TokenStream {
         let t = self.t();
-        let (inputs, outputs) = (lit(layer.inputs), lit(layer.outputs));
+        let (inputs, outputs) = (layer.inputs, layer.outputs);
+        let (i, o) = (lit(inputs.elements()), lit(outputs.elements()));
+        // The sizes of a feature map, as const arguments: `C, H, W` or `C, L`.
+        let dims = |shape: Shape| {
+            let dims = shape.dims().into_iter().map(lit);
+            quote!(#(#dims),*)
+        };
+        let spatial = |shape: Shape| {
+            let dims = shape.dims().into_iter().skip(1).map(lit);
+            quote!(#(#dims),*)
+        };
+        let image = matches!(inputs, Shape::Image { .. });
         match &layer.kind {
-            LayerKind::Dense { .. } | LayerKind::Residual { .. } => {
-                quote!(::gradflow::nn::Dense<#t, #inputs, #outputs>)
+            LayerKind::Dense { .. } => quote!(::gradflow::nn::Dense<#t, #i, #o>),
+            LayerKind::Residual { stride, .. } => match inputs {
+                Shape::Flat(_) => quote!(::gradflow::nn::Dense<#t, #i, #o>),
+                _ => conv_type(t, inputs, outputs, 1, *stride, 0),
+            },
+            LayerKind::Conv {
+                kernel,
+                stride,
+                padding,
+                ..
+            } => conv_type(t, inputs, outputs, *kernel, *stride, *padding),
+            LayerKind::Pool {
+                max,
+                kernel,
+                stride,
+            } => {
+                let ty = match (max, image) {
+                    (true, true) => quote!(MaxPool2d),
+                    (true, false) => quote!(MaxPool1d),
+                    (false, true) => quote!(AvgPool2d),
+                    (false, false) => quote!(AvgPool1d),
+                };
+                let (input, (k, s)) = (dims(inputs), (lit(*kernel), lit(*stride)));
+                let output = spatial(outputs);
+                quote!(::gradflow::nn::conv::#ty<#t, #input, #k, #s, #output>)
             }
-            LayerKind::BatchNorm => quote!(::gradflow::nn::BatchNorm<#t, #outputs>),
-            LayerKind::Standardize => quote!(::gradflow::nn::Standardize<#t, #outputs>),
-            LayerKind::Activation(a) => {
-                let ty = format_ident!("{}", a.type_name());
-                quote!(::gradflow::nn::#ty<#t, #outputs>)
+            LayerKind::GlobalAvgPool => {
+                let input = dims(inputs);
+                if image {
+                    quote!(::gradflow::nn::conv::GlobalAvgPool2d<#t, #input>)
+                } else {
+                    quote!(::gradflow::nn::conv::GlobalAvgPool1d<#t, #input>)
+                }
             }
+            LayerKind::Flatten => {
+                let input = dims(inputs);
+                if image {
+                    quote!(::gradflow::nn::conv::Flatten2d<#t, #input, #o>)
+                } else {
+                    quote!(::gradflow::nn::conv::Flatten1d<#t, #input, #o>)
+                }
+            }
+            LayerKind::BatchNorm => match outputs {
+                Shape::Flat(_) => quote!(::gradflow::nn::BatchNorm<#t, #o>),
+                shape => {
+                    let dims = dims(shape);
+                    quote!(::gradflow::nn::conv::BatchNorm2d<#t, #dims>)
+                }
+            },
+            LayerKind::Standardize => quote!(::gradflow::nn::Standardize<#t, #o>),
+            LayerKind::Activation(a) => match outputs {
+                Shape::Flat(_) => {
+                    let ty = format_ident!("{}", a.type_name());
+                    quote!(::gradflow::nn::#ty<#t, #o>)
+                }
+                shape => {
+                    let f = format_ident!("{}Fn", a.type_name());
+                    let ty = if image {
+                        quote!(Activation2d)
+                    } else {
+                        quote!(Activation1d)
+                    };
+                    let dims = dims(shape);
+                    quote!(::gradflow::nn::conv::#ty<#t, ::gradflow::nn::activation::#f, #dims>)
+                }
+            },
             LayerKind::User { ty, .. } => quote!(#ty),
         }
     }
 
-    /// `[[T; width]; B]`, a batch of samples of `width`.
-    pub fn batch(&self, width: usize) -> TokenStream {
+    /// One sample of `shape`: `[T; N]`, `[[T; L]; C]` or `[[[T; W]; H]; C]`.
+    pub fn sample(&self, shape: Shape) -> TokenStream {
         let t = self.t();
-        let width = lit(width);
-        quote!([[#t; #width]; B])
+        let mut ty = quote!(#t);
+        for n in shape.dims().into_iter().rev() {
+            let n = lit(n);
+            ty = quote!([#ty; #n]);
+        }
+        ty
+    }
+
+    /// `[SAMPLE; B]`, a batch of samples of `shape`.
+    pub fn batch(&self, shape: Shape) -> TokenStream {
+        let sample = self.sample(shape);
+        quote!([#sample; B])
     }
 
     pub fn input_batch(&self) -> TokenStream {
@@ -136,6 +214,46 @@ impl<'m> Cx<'m> {
     pub fn layers(&self) -> &'m [Layer] {
         &self.model.layers
     }
+}
+
+/// `Conv2d<T, C, H, W, OC, K, S, P, OH, OW>` or `Conv1d<T, C, L, OC, K, S, P, OL>`.
+fn conv_type(
+    t: &syn::Type,
+    inputs: Shape,
+    outputs: Shape,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> TokenStream {
+    let input = inputs.dims().into_iter().map(lit);
+    let mut output = outputs.dims().into_iter().map(lit);
+    let oc = output.next();
+    let (k, s, p) = (lit(kernel), lit(stride), lit(padding));
+    let ty = if matches!(inputs, Shape::Image { .. }) {
+        quote!(Conv2d)
+    } else {
+        quote!(Conv1d)
+    };
+    quote!(::gradflow::nn::conv::#ty<#t, #(#input,)* #oc, #k, #s, #p, #(#output),*>)
+}
+
+/// A batch (or a reference to one) of `shape` as a slice of scalars: `(x).as_flattened()`,
+/// as many times as the sample has levels.
+pub fn scalars(batch: &TokenStream, shape: Shape) -> TokenStream {
+    let mut tokens = quote!((#batch));
+    for _ in 0..shape.depth() {
+        tokens = quote!(#tokens.as_flattened());
+    }
+    tokens
+}
+
+/// Like [`scalars`], mutable.
+pub fn scalars_mut(batch: &TokenStream, shape: Shape) -> TokenStream {
+    let mut tokens = quote!((#batch));
+    for _ in 0..shape.depth() {
+        tokens = quote!(#tokens.as_flattened_mut());
+    }
+    tokens
 }
 
 /// `tokens` (an argument of a call into `layer`), placed on a user layer's declared input

@@ -7,11 +7,11 @@ use quote::quote;
 pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
     let (name, t, grads, cache) = (cx.name, cx.t(), &cx.grads, &cx.cache);
     let bounds = &cx.training_bounds;
-    let (input, output) = (super::lit(cx.model.input), super::lit(cx.model.output()));
+    let (input, output) = (cx.sample(cx.model.input), cx.sample(cx.model.output()));
     quote! {
         impl ::gradflow::nn::Network<#t> for #name {
-            type Input = [#t; #input];
-            type Output = [#t; #output];
+            type Input = #input;
+            type Output = #output;
             const INPUT: ::core::primitive::usize = #name::INPUT;
             const OUTPUT: ::core::primitive::usize = #name::OUTPUT;
             const PARAM_COUNT: ::core::primitive::usize = #name::PARAM_COUNT;

@@ -19,13 +19,14 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
                 quote!(<#ty as ::gradflow::nn::Forward<#t>>::KIND)
             }
         };
-        let width = super::lit(layer.outputs);
+        let width = super::lit(layer.outputs.elements());
+        let values = super::scalars(&quote!(cache.#buffer), layer.outputs);
         quote! {
             f(::gradflow::nn::Activations {
                 layer: #label,
                 kind: #kind,
                 width: #width,
-                values: cache.#buffer.as_flattened(),
+                values: #values,
             });
         }
     };

@@ -28,6 +28,7 @@
 //! assert_eq!(output_len(28, 3, 2, 1), 14);
 //! ```
 
+mod activation;
 mod batchnorm2d;
 mod conv1d;
 mod conv2d;
@@ -36,6 +37,7 @@ mod global_pool;
 mod pool1d;
 mod pool2d;
 
+pub use activation::{Activation1d, Activation2d};
 pub use batchnorm2d::{BatchNorm2d, BatchNorm2dCache};
 pub use conv1d::{Conv1d, Conv1dGrads};
 pub use conv2d::{Conv2d, Conv2dGrads};

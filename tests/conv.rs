@@ -1,0 +1,228 @@
+//! Convolutional networks from `network!`: finite-difference gradient checks (f64, relative
+//! error below 1e-6) of every conv item (convolution with 'same' and 'valid' padding and
+//! stride, pooling, flattening, global average pooling, batchnorm and activations on feature
+//! maps, identity and projected residual blocks, conv1d on sequences), and the W6 workload
+//! network of WORKLOADS.md compiled in f32.
+
+use gradflow::nn::gradcheck::check_network;
+use gradflow::nn::{Network, TrainableNetwork};
+use gradflow::prelude::*;
+
+/// A batch whose values are all different, in scrambled order and away from 0, so that a
+/// max-pooling window's winner and a ReLU's side survive the gradient check's nudges.
+fn distinct<X: bytemuck::Pod>() -> X {
+    let mut x: X = bytemuck::Zeroable::zeroed();
+    let values: &mut [f64] = bytemuck::cast_slice_mut(core::slice::from_mut(&mut x));
+    let n = values.len();
+    assert!(!n.is_multiple_of(37), "37 must be coprime with the length");
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = ((i * 37) % n) as f64 / n as f64 - 0.5 + 0.3 / n as f64;
+    }
+    x
+}
+
+network! {
+    /// Conv, max pooling, a 'valid' conv, flatten, dense.
+    struct SmallCnn<f64> {
+        input [1, 6, 6],
+        conv2d 4 k3 same [he_init, relu],
+        maxpool 2,
+        conv2d 4 k3 valid s1,
+        flatten,
+        dense 3,
+    }
+}
+
+network! {
+    /// A strided 'same' conv with batchnorm, then global average pooling.
+    struct Strided<f64> {
+        input [2, 7, 7],
+        conv2d 4 k3 s2 same [he_init, batchnorm, relu],
+        global_avg_pool,
+        dense 3,
+    }
+}
+
+network! {
+    /// An identity residual block over a feature map, standalone activation and batchnorm.
+    struct ConvResidual<f64> {
+        input [2, 5, 5],
+        conv2d 3 k3 same [tanh],
+        residual {
+            conv2d 3 k3 same [he_init, batchnorm, relu],
+            conv2d 3 k1,
+        } tanh,
+        batchnorm,
+        sigmoid,
+        avgpool k3 s2,
+        flatten,
+        dense 2,
+    }
+}
+
+network! {
+    /// A projected residual block that halves the spatial size and doubles the channels.
+    struct ConvProjected<f64> {
+        input [2, 6, 6],
+        residual(project) {
+            conv2d 4 k3 s2 same [he_init, tanh],
+            conv2d 4 k3 same,
+        } relu,
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+network! {
+    /// Convolutions over a sequence, with both poolings and a projected block.
+    struct Sequence<f64> {
+        input [2, 12],
+        conv1d 3 k5 same [he_init, relu],
+        maxpool 2,
+        conv1d 4 k3 valid [tanh],
+        residual(project) { conv1d 5 k3 s2 same [gelu] },
+        avgpool 2,
+        flatten,
+        dense 3,
+    }
+}
+
+fn check<N>(net: &mut N, x: &[N::Input; 3])
+where
+    N: TrainableNetwork<f64>,
+    N::Input: bytemuck::Pod,
+    N::Output: bytemuck::Pod,
+{
+    let report = check_network(net, x);
+    assert!(report.passes(1e-6), "{report:#?}");
+}
+
+#[test]
+fn small_cnn_shapes_and_gradients() {
+    assert_eq!(SmallCnn::INPUT, 36);
+    assert_eq!(SmallCnn::OUTPUT, 3);
+    let kinds: Vec<_> = SmallCnn::LAYERS
+        .iter()
+        .map(|l| (l.kind, l.inputs, l.outputs))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("conv2d", 36, 144),
+            ("relu", 144, 144),
+            ("maxpool2d", 144, 36),
+            ("conv2d", 36, 4),
+            ("flatten", 4, 4),
+            ("dense", 4, 3),
+        ]
+    );
+    // 6x6 -> 'same' 6x6 -> pooled 3x3 -> 'valid' 1x1: conv 1->4, conv 4->4, dense 4->3.
+    assert_eq!(
+        SmallCnn::PARAM_COUNT,
+        (4 * 9 + 4) + (4 * 4 * 9 + 4) + (4 * 3 + 3)
+    );
+    let mut net = SmallCnn::new(&mut gradflow::rng(1));
+    let x: [[[[f64; 6]; 6]; 1]; 3] = distinct();
+    let y: [[f64; 3]; 3] = net.forward(&x);
+    assert!(y.as_flattened().iter().all(|v| v.is_finite()));
+    check(&mut net, &x);
+}
+
+#[test]
+fn strided_conv_with_batchnorm_gradients() {
+    // 7x7 with stride 2 and 'same' padding: ceil(7 / 2) = 4.
+    assert_eq!(Strided::LAYERS[0].outputs, 4 * 4 * 4);
+    assert_eq!(Strided::LAYERS[1].kind, "batchnorm2d");
+    let mut net = Strided::new(&mut gradflow::rng(2));
+    check(&mut net, &distinct());
+}
+
+#[test]
+fn residual_conv_blocks_gradients() {
+    let mut net = ConvResidual::new(&mut gradflow::rng(3));
+    check(&mut net, &distinct());
+    let mut net = ConvProjected::new(&mut gradflow::rng(4));
+    let names: Vec<_> = ConvProjected::LAYERS.iter().map(|l| l.kind).collect();
+    assert!(names.contains(&"residual(project)"), "{names:?}");
+    check(&mut net, &distinct());
+}
+
+#[test]
+fn conv1d_network_gradients() {
+    // 12 -> conv same 12 -> pool 6 -> conv valid 4 -> conv s2 same 2 -> pool 1: 5 x 1.
+    assert_eq!(Sequence::LAYERS.last().map(|l| l.inputs), Some(5));
+    let mut net = Sequence::new(&mut gradflow::rng(5));
+    check(&mut net, &distinct());
+}
+
+#[test]
+fn activations_visit_feature_maps_by_elements() {
+    let mut net = SmallCnn::new(&mut gradflow::rng(6));
+    let mut cache = SmallCnnCache::<2>::new_boxed();
+    let x: [[[[f64; 6]; 6]; 1]; 2] = distinct();
+    net.forward_train(&x, &mut cache);
+    let mut seen = Vec::new();
+    SmallCnn::visit_activations(&cache, &mut |a| {
+        assert_eq!(a.values.len(), 2 * a.width);
+        seen.push((a.layer, a.width));
+    });
+    assert_eq!(
+        seen,
+        [
+            ("conv2d_0", 144),
+            ("relu_0", 144),
+            ("maxpool_1", 36),
+            ("conv2d_2", 4),
+            ("flatten_3", 4),
+            ("dense_4", 3),
+        ]
+    );
+}
+
+network! {
+    /// W6 of WORKLOADS.md.
+    pub struct W6<f32> {
+        input [1, 8, 8],
+        conv2d 16 k3 same [he_init, batchnorm, relu],
+        repeat 4 residual {
+            conv2d 16 k3 same [he_init, batchnorm, relu],
+            conv2d 16 k3 same [he_init, batchnorm],
+        } relu,
+        global_avg_pool,
+        dense 10,
+    }
+}
+
+#[test]
+fn w6_trains_and_infers() {
+    let mut net = W6::new_boxed(&mut gradflow::rng(7));
+    let mut cache = W6Cache::<32>::new_boxed();
+    let mut grads = W6Grads::new_boxed();
+    let mut x = [[[[0.0f32; 8]; 8]; 1]; 32];
+    for (i, v) in x
+        .as_flattened_mut()
+        .as_flattened_mut()
+        .as_flattened_mut()
+        .iter_mut()
+        .enumerate()
+    {
+        *v = ((i * 7919) % 101) as f32 / 101.0 - 0.5;
+    }
+    let y: [[f32; 10]; 32] = *net.forward_train(&x, &mut cache);
+    assert!(y.as_flattened().iter().all(|v| v.is_finite()));
+    let dy = [[0.1f32; 10]; 32];
+    net.backward(&mut cache, &dy, &mut grads);
+    let mut norm = 0.0f32;
+    net.visit_params(&grads, [], &mut |p| {
+        norm += p.grad.iter().map(|g| g * g).sum::<f32>();
+    });
+    assert!(norm.is_finite() && norm > 0.0);
+    let one: [[f32; 10]; 1] = net.forward(&[x[0]]);
+    assert!(one[0].iter().all(|v| v.is_finite()));
+    let classes: [usize; 1] = net.predict(&[x[0]]);
+    assert!(classes[0] < 10);
+    // 1 + 4 * 2 convolutions with batchnorm, and the dense layer.
+    let conv = |c: usize| 16 * c * 9 + 16 + 4 * 16;
+    assert_eq!(W6::PARAM_COUNT, conv(1) + 8 * conv(16) + 16 * 10 + 10);
+    assert_eq!(<W6 as Network<f32>>::INPUT, 64);
+}

@@ -1,0 +1,32 @@
+// A kernel larger than its (padded) input: the error names the input's size and padding.
+use gradflow::network;
+
+network! {
+    pub struct TooLarge<f32> {
+        input [1, 4, 4],
+        conv2d 8 k5 valid [relu],
+        flatten,
+        dense 2,
+    }
+}
+
+network! {
+    pub struct TooLargeAfterPooling<f32> {
+        input [3, 8, 8],
+        maxpool 4,
+        maxpool 4,
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+network! {
+    pub struct TooLargeSequence<f32> {
+        input [2, 4],
+        conv1d 4 k7 valid,
+        flatten,
+        dense 2,
+    }
+}
+
+fn main() {}
