@@ -221,3 +221,46 @@ fn standardized_inputs_beat_raw_ones_on_breast_cancer() {
         r.report()
     );
 }
+
+network! {
+    struct PlainCnn<f32> {
+        input [1, 8, 8],
+        repeat 7 { conv2d 8 k3 same [he_init, batchnorm, relu] },
+        global_avg_pool,
+        dense 10,
+    }
+}
+network! {
+    struct ResidualCnn<f32> {
+        input [1, 8, 8],
+        conv2d 8 k3 same [he_init, batchnorm, relu],
+        repeat 3 residual { conv2d 8 k3 same [he_init, batchnorm, relu], conv2d 8 k3 same [he_init, batchnorm] } relu,
+        global_avg_pool,
+        dense 10,
+    }
+}
+
+#[test]
+fn the_convolutional_variant_trains_both_and_the_residual_one_no_worse() {
+    let images = study::load_digit_images().unwrap();
+    assert_eq!(images.0 .0.len(), 1438);
+    let names = ["plain CNN", "residual CNN"];
+    let r = papers::conv_depth(
+        PlainCnn::new_boxed,
+        ResidualCnn::new_boxed,
+        names,
+        &images,
+        &Budget {
+            lr: 0.02,
+            ..budget(6)
+        },
+    )
+    .unwrap();
+    assert!(r.residual.test_accuracy() > 0.7, "{}", r.report());
+    assert!(
+        r.residual.final_loss() < r.plain.final_loss() * 1.2,
+        "{}",
+        r.report()
+    );
+    assert!(r.report().contains("residual CNN"));
+}

@@ -10,7 +10,8 @@
 //! time (`network!` types have fixed shapes): depth 10, 20 or 30 and width 32 or 64.
 //!
 //! `--paper NAME` reproduces a published result instead: `he2015`, `glorot2010`,
-//! `ioffe2015`, `resnet2016`, `input-scale`, or `all`.
+//! `ioffe2015`, `resnet2016`, `cnn` (a deep plain CNN against its residual version),
+//! `input-scale`, or `all`.
 
 mod papers;
 mod study;
@@ -146,6 +147,29 @@ mod paper_nets {
         }
     }
 
+    network! {
+        /// The convolutional variant: a plain CNN of 15 convolutions on 8x8 images.
+        pub struct PlainCnn<f32> {
+            input [1, 8, 8],
+            repeat 15 { conv2d 8 k3 same [he_init, batchnorm, relu] },
+            global_avg_pool,
+            dense 10,
+        }
+    }
+    network! {
+        /// Its residual version: one convolution and seven residual blocks of two.
+        pub struct ResidualCnn<f32> {
+            input [1, 8, 8],
+            conv2d 8 k3 same [he_init, batchnorm, relu],
+            repeat 7 residual {
+                conv2d 8 k3 same [he_init, batchnorm, relu],
+                conv2d 8 k3 same [he_init, batchnorm],
+            } relu,
+            global_avg_pool,
+            dense 10,
+        }
+    }
+
     /// Fits the standardizer on the training features.
     pub fn fit_standardizer(net: &mut ScaledTanh, train: &gradflow::data::Dataset<30>) {
         net.standardize_0.fit(&train.features);
@@ -212,6 +236,22 @@ fn run_paper(
         )?;
         println!("\n{}", r.report());
     }
+    if all || name == "cnn" {
+        matched = true;
+        let images = study::load_digit_images()?;
+        let names = [
+            "plain CNN, 15 convolutions",
+            "residual CNN, 15 convolutions",
+        ];
+        let r = papers::conv_depth(
+            PlainCnn::new_boxed,
+            ResidualCnn::new_boxed,
+            names,
+            &images,
+            budget,
+        )?;
+        println!("\n{}", r.report());
+    }
     if all || name == "input-scale" {
         matched = true;
         let cancer = study::load_breast_cancer()?;
@@ -240,7 +280,7 @@ struct Args {
 
 const USAGE: &str =
     "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N] [--lr X]
-                           [--paper he2015|glorot2010|ioffe2015|resnet2016|input-scale|all]";
+                           [--paper he2015|glorot2010|ioffe2015|resnet2016|cnn|input-scale|all]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {

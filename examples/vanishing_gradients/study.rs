@@ -3,7 +3,7 @@
 
 use gradflow::data::{CsvOptions, DataError, Dataset};
 use gradflow::nn::diagnostics::GradientReport;
-use gradflow::nn::train::{fit_observed, History, TrainConfig};
+use gradflow::nn::train::{fit_observed, History, Samples, TrainConfig};
 use gradflow::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -141,6 +141,56 @@ where
     let (train, test) = data;
     let mut net = make(&mut gradflow::rng(budget.seed));
     prepare(&mut net, train);
+    train_samples(name, net, train.samples(), test.samples(), budget, observe)
+}
+
+/// Images of the digits: each row of 64 pixels as a 1x8x8 image, with the labels.
+pub type Images = (Vec<[[[f32; 8]; 8]; 1]>, Vec<usize>);
+
+/// The digits split as [`load_digits`] does, as 1x8x8 images.
+pub fn load_digit_images() -> Result<(Images, Images), DataError> {
+    let (train, test) = load_digits()?;
+    let images = |d: &Dataset<64>| -> Images {
+        let x = d.features.iter().map(|row| {
+            [core::array::from_fn(|r| {
+                core::array::from_fn(|c| row[r * 8 + c])
+            })]
+        });
+        (x.collect(), d.labels.clone())
+    };
+    Ok((images(&train), images(&test)))
+}
+
+/// [`run`] for samples of any shape (images), from a fresh `N`.
+pub fn run_samples<N>(
+    name: &str,
+    make: impl FnOnce(&mut gradflow::Rng) -> Box<N>,
+    train: Samples<'_, N::Input>,
+    test: Samples<'_, N::Input>,
+    budget: &Budget,
+) -> Result<Outcome, Box<dyn std::error::Error>>
+where
+    N: TrainableNetwork<f32>,
+    N::Input: bytemuck::Pod,
+    N::Output: AsRef<[f32]> + AsMut<[f32]>,
+{
+    let net = make(&mut gradflow::rng(budget.seed));
+    train_samples(name, net, train, test, budget, &mut |_, _| {})
+}
+
+fn train_samples<N>(
+    name: &str,
+    mut net: Box<N>,
+    train: Samples<'_, N::Input>,
+    test: Samples<'_, N::Input>,
+    budget: &Budget,
+    observe: &mut dyn FnMut(usize, &N::Cache<BATCH>),
+) -> Result<Outcome, Box<dyn std::error::Error>>
+where
+    N: TrainableNetwork<f32>,
+    N::Input: bytemuck::Pod,
+    N::Output: AsRef<[f32]> + AsMut<[f32]>,
+{
     let mut sgd = Sgd::new_boxed(SgdConfig::new(budget.lr).momentum(budget.momentum))?;
     let config = TrainConfig {
         epochs: budget.epochs,
@@ -151,14 +201,8 @@ where
         check_inputs: false,
         label: format!("{name:<34}"),
     };
-    let history = fit_observed::<f32, N, _, BATCH>(
-        &mut net,
-        &mut *sgd,
-        train.samples(),
-        test.samples(),
-        &config,
-        observe,
-    )?;
+    let history =
+        fit_observed::<f32, N, _, BATCH>(&mut net, &mut *sgd, train, test, &config, observe)?;
     let seconds = history.epochs.last().map_or(0.0, |e| e.seconds);
     let first = history
         .first_report

@@ -9,12 +9,14 @@
 //! - `he2016`: He et al. 2016, "Deep Residual Learning for Image Recognition"
 //! - `input_scale`: raw against standardized features
 
+mod cnn;
 mod glorot2010;
 mod he2015;
 mod he2016;
 mod input_scale;
 mod ioffe2015;
 
+pub use cnn::*;
 pub use glorot2010::*;
 pub use he2015::*;
 pub use he2016::*;
