@@ -149,41 +149,23 @@ impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
     }
 
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
-        let shape = &Self::SHAPE;
-        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
-        for (name, kind, data) in [
-            ("gamma", t, &self.gamma),
-            ("beta", t, &self.beta),
-            ("running_mean", s, &self.running_mean),
-            ("running_var", s, &self.running_var),
-        ] {
-            f(Tensor {
-                layer: "",
-                name,
-                kind,
-                shape,
-                data,
-            });
-        }
+        let tensors = (
+            &self.gamma,
+            &self.beta,
+            &self.running_mean,
+            &self.running_var,
+        );
+        crate::batchnorm::visit_bn_tensors(tensors, &Self::SHAPE, f);
     }
 
     fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
-        let shape = &Self::SHAPE;
-        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
-        for (name, kind, data) in [
-            ("gamma", t, &mut self.gamma),
-            ("beta", t, &mut self.beta),
-            ("running_mean", s, &mut self.running_mean),
-            ("running_var", s, &mut self.running_var),
-        ] {
-            f(TensorMut {
-                layer: "",
-                name,
-                kind,
-                shape,
-                data,
-            });
-        }
+        let tensors = (
+            &mut self.gamma,
+            &mut self.beta,
+            &mut self.running_mean,
+            &mut self.running_var,
+        );
+        crate::batchnorm::visit_bn_tensors_mut(tensors, &Self::SHAPE, f);
     }
 }
 
@@ -193,23 +175,10 @@ impl<T: Scalar, const N: usize> Trainable<T> for BatchNorm<T, N> {
     fn visit_params<const S: usize>(
         &mut self,
         grads: &Self::Grads,
-        mut states: [&mut Self::Grads; S],
+        states: [&mut Self::Grads; S],
         f: &mut dyn FnMut(Param<'_, T, S>),
     ) {
-        f(Param {
-            layer: "",
-            name: "gamma",
-            value: &mut self.gamma,
-            grad: &grads.gamma,
-            state: split_states(&mut states, |g| &mut g.gamma[..]),
-        });
-        f(Param {
-            layer: "",
-            name: "beta",
-            value: &mut self.beta,
-            grad: &grads.beta,
-            state: split_states(&mut states, |g| &mut g.beta[..]),
-        });
+        crate::batchnorm::visit_bn_params(&mut self.gamma, &mut self.beta, grads, states, f);
     }
 }
 
@@ -248,6 +217,78 @@ impl<T: Scalar, const N: usize> Backward<T> for BatchNorm<T, N> {
             }
         }
     }
+}
+
+/// The four tensors of a batch normalization over `N` channels, as its visitors show them
+/// (shared by [`BatchNorm`] and `conv::BatchNorm2d`).
+pub(crate) fn visit_bn_tensors<T: Scalar, const N: usize>(
+    (gamma, beta, mean, var): (&[T; N], &[T; N], &[T; N], &[T; N]),
+    shape: &[usize],
+    f: &mut dyn FnMut(Tensor<'_, T>),
+) {
+    let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
+    for (name, kind, data) in [
+        ("gamma", t, gamma),
+        ("beta", t, beta),
+        ("running_mean", s, mean),
+        ("running_var", s, var),
+    ] {
+        f(Tensor {
+            layer: "",
+            name,
+            kind,
+            shape,
+            data,
+        });
+    }
+}
+
+/// [`visit_bn_tensors`], mutably.
+pub(crate) fn visit_bn_tensors_mut<T: Scalar, const N: usize>(
+    (gamma, beta, mean, var): (&mut [T; N], &mut [T; N], &mut [T; N], &mut [T; N]),
+    shape: &[usize],
+    f: &mut dyn FnMut(TensorMut<'_, T>),
+) {
+    let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
+    for (name, kind, data) in [
+        ("gamma", t, gamma),
+        ("beta", t, beta),
+        ("running_mean", s, mean),
+        ("running_var", s, var),
+    ] {
+        f(TensorMut {
+            layer: "",
+            name,
+            kind,
+            shape,
+            data,
+        });
+    }
+}
+
+/// The trainable `gamma` and `beta` of a batch normalization, with their gradients and
+/// optimizer state (shared by [`BatchNorm`] and `conv::BatchNorm2d`).
+pub(crate) fn visit_bn_params<T: Scalar, const N: usize, const S: usize>(
+    gamma: &mut [T; N],
+    beta: &mut [T; N],
+    grads: &BatchNormGrads<T, N>,
+    mut states: [&mut BatchNormGrads<T, N>; S],
+    f: &mut dyn FnMut(Param<'_, T, S>),
+) {
+    f(Param {
+        layer: "",
+        name: "gamma",
+        value: gamma,
+        grad: &grads.gamma,
+        state: split_states(&mut states, |g| &mut g.gamma[..]),
+    });
+    f(Param {
+        layer: "",
+        name: "beta",
+        value: beta,
+        grad: &grads.beta,
+        state: split_states(&mut states, |g| &mut g.beta[..]),
+    });
 }
 
 #[cfg(all(test, feature = "std"))]

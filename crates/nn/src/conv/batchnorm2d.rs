@@ -8,9 +8,7 @@
 //! statistics are not finite. Inference uses the running statistics.
 
 use crate::batchnorm::{BatchNormGrads, DEFAULT_EPS, DEFAULT_MOMENTUM};
-use crate::layer::{
-    split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
-};
+use crate::layer::{Backward, Forward, Param, Tensor, TensorMut, Trainable};
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
 use rand::RngCore;
@@ -145,41 +143,23 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
     }
 
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
-        let shape = &Self::SHAPE;
-        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
-        for (name, kind, data) in [
-            ("gamma", t, &self.gamma),
-            ("beta", t, &self.beta),
-            ("running_mean", s, &self.running_mean),
-            ("running_var", s, &self.running_var),
-        ] {
-            f(Tensor {
-                layer: "",
-                name,
-                kind,
-                shape,
-                data,
-            });
-        }
+        let tensors = (
+            &self.gamma,
+            &self.beta,
+            &self.running_mean,
+            &self.running_var,
+        );
+        crate::batchnorm::visit_bn_tensors(tensors, &Self::SHAPE, f);
     }
 
     fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
-        let shape = &Self::SHAPE;
-        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
-        for (name, kind, data) in [
-            ("gamma", t, &mut self.gamma),
-            ("beta", t, &mut self.beta),
-            ("running_mean", s, &mut self.running_mean),
-            ("running_var", s, &mut self.running_var),
-        ] {
-            f(TensorMut {
-                layer: "",
-                name,
-                kind,
-                shape,
-                data,
-            });
-        }
+        let tensors = (
+            &mut self.gamma,
+            &mut self.beta,
+            &mut self.running_mean,
+            &mut self.running_var,
+        );
+        crate::batchnorm::visit_bn_tensors_mut(tensors, &Self::SHAPE, f);
     }
 }
 
@@ -191,23 +171,10 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Trainable<T>
     fn visit_params<const S: usize>(
         &mut self,
         grads: &Self::Grads,
-        mut states: [&mut Self::Grads; S],
+        states: [&mut Self::Grads; S],
         f: &mut dyn FnMut(Param<'_, T, S>),
     ) {
-        f(Param {
-            layer: "",
-            name: "gamma",
-            value: &mut self.gamma,
-            grad: &grads.gamma,
-            state: split_states(&mut states, |g| &mut g.gamma[..]),
-        });
-        f(Param {
-            layer: "",
-            name: "beta",
-            value: &mut self.beta,
-            grad: &grads.beta,
-            state: split_states(&mut states, |g| &mut g.beta[..]),
-        });
+        crate::batchnorm::visit_bn_params(&mut self.gamma, &mut self.beta, grads, states, f);
     }
 }
 
@@ -361,7 +328,10 @@ mod tests {
         let bn = BatchNorm2d::<f32, 4, 5, 5>::new();
         let mut seen = std::vec::Vec::new();
         bn.visit_tensors(&mut |t| seen.push((t.name, t.kind, t.data.len())));
-        let (t, s) = (TensorKind::Trainable, TensorKind::Statistic);
+        let (t, s) = (
+            crate::layer::TensorKind::Trainable,
+            crate::layer::TensorKind::Statistic,
+        );
         let expected = [
             ("gamma", t, 4),
             ("beta", t, 4),
