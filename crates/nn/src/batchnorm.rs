@@ -139,12 +139,13 @@ impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
                 hb[n] = h;
                 yb[n] = self.gamma[n] * h + self.beta[n];
             }
-            // A batch with a NaN or infinity (which the training loop then refuses) must not
-            // poison the statistics that inference relies on.
-            if mean.is_finite() && var.is_finite() {
-                self.running_mean[n] = (T::ONE - m) * self.running_mean[n] + m * mean;
-                self.running_var[n] = (T::ONE - m) * self.running_var[n] + m * var * unbias;
-            }
+            update_running(
+                &mut self.running_mean[n],
+                &mut self.running_var[n],
+                m,
+                mean,
+                var * unbias,
+            );
         }
     }
 
@@ -216,6 +217,23 @@ impl<T: Scalar, const N: usize> Backward<T> for BatchNorm<T, N> {
                 }
             }
         }
+    }
+}
+
+/// `running = (1 - momentum) running + momentum batch` for one channel's mean and (unbiased)
+/// variance, as PyTorch updates them (shared by [`BatchNorm`] and `conv::BatchNorm2d`). A batch
+/// whose statistics are NaN or infinite (a step the training loop then refuses) leaves them
+/// alone, so it cannot poison the statistics that inference relies on.
+pub(crate) fn update_running<T: Scalar>(
+    running_mean: &mut T,
+    running_var: &mut T,
+    momentum: T,
+    mean: T,
+    unbiased_var: T,
+) {
+    if mean.is_finite() && unbiased_var.is_finite() {
+        *running_mean = (T::ONE - momentum) * *running_mean + momentum * mean;
+        *running_var = (T::ONE - momentum) * *running_var + momentum * unbiased_var;
     }
 }
 

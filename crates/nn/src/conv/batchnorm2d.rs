@@ -134,11 +134,13 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
                     *y = gamma * *h + beta;
                 }
             }
-            // A batch with a NaN or infinity must not poison the statistics of inference.
-            if mean.is_finite() && var.is_finite() {
-                self.running_mean[c] = (T::ONE - m) * self.running_mean[c] + m * mean;
-                self.running_var[c] = (T::ONE - m) * self.running_var[c] + m * var * unbias;
-            }
+            crate::batchnorm::update_running(
+                &mut self.running_mean[c],
+                &mut self.running_var[c],
+                m,
+                mean,
+                var * unbias,
+            );
         }
     }
 
