@@ -6,8 +6,12 @@
 #![no_std]
 #![warn(missing_docs)]
 
+#[cfg(feature = "std")]
+extern crate std;
+
 pub mod bias;
 pub mod elementwise;
+pub mod gemm;
 pub mod gradcheck;
 pub mod matmul;
 mod scalar;

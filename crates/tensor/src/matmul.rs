@@ -8,8 +8,34 @@
 //! Input-major storage makes all three inner loops run over contiguous memory: the forward pass
 //! and the weight gradient are `axpy`s over a row of `W`, the input gradient is a dot product
 //! with a row of `W`. The outer loop runs over `i`, so one row of `W` is loaded once per batch.
+//!
+//! Each product first offers itself to the type's fast kernel ([`Scalar::try_fast_gemm`]: for
+//! `f32`, AVX2/FMA micro-tiles); the loops below run where there is none (`f64`, other CPUs).
 
+use crate::gemm::{View, ViewMut};
 use crate::Scalar;
+
+/// Products with fewer multiply-adds than this run on the loops below even where a fast kernel
+/// exists: at these sizes the shape-specialised loops beat any call into a general kernel.
+const FAST_KERNEL_MIN_MACS: usize = 4096;
+
+/// Offers `c (+)= a b` to the type's fast kernel, when the product is large enough.
+fn try_fast<T: Scalar>(
+    a: View<'_, T>,
+    b: View<'_, T>,
+    c: &mut ViewMut<'_, T>,
+    accumulate: bool,
+) -> bool {
+    a.rows() * a.cols() * b.cols() >= FAST_KERNEL_MIN_MACS && T::try_fast_gemm(a, b, c, accumulate)
+}
+
+fn rows<T: Copy, const R: usize, const C: usize>(m: &[[T; C]; R]) -> View<'_, T> {
+    View::row_major(m.as_flattened(), R, C)
+}
+
+fn rows_mut<T, const R: usize, const C: usize>(m: &mut [[T; C]; R]) -> ViewMut<'_, T> {
+    ViewMut::row_major(m.as_flattened_mut(), R, C)
+}
 
 /// `y[..] += a * x[..]`.
 #[inline(always)]
@@ -55,6 +81,9 @@ pub fn linear<T: Scalar, const B: usize, const I: usize, const O: usize>(
     for row in y.iter_mut() {
         *row = *bias;
     }
+    if try_fast(rows(x), rows(w), &mut rows_mut(y), true) {
+        return;
+    }
     for (i, wi) in w.iter().enumerate() {
         for (xb, yb) in x.iter().zip(y.iter_mut()) {
             axpy(yb, xb[i], wi);
@@ -69,6 +98,9 @@ pub fn matmul_dx<T: Scalar, const B: usize, const I: usize, const O: usize>(
     w: &[[T; O]; I],
     dx: &mut [[T; I]; B],
 ) {
+    if try_fast(rows(dy), rows(w).t(), &mut rows_mut(dx), false) {
+        return;
+    }
     for (i, wi) in w.iter().enumerate() {
         for (dyb, dxb) in dy.iter().zip(dx.iter_mut()) {
             dxb[i] = dot(dyb, wi);
@@ -83,6 +115,9 @@ pub fn matmul_dw<T: Scalar, const B: usize, const I: usize, const O: usize>(
     dy: &[[T; O]; B],
     dw: &mut [[T; O]; I],
 ) {
+    if try_fast(rows(x).t(), rows(dy), &mut rows_mut(dw), true) {
+        return;
+    }
     for (i, dwi) in dw.iter_mut().enumerate() {
         for (xb, dyb) in x.iter().zip(dy) {
             axpy(dwi, xb[i], dyb);
@@ -136,6 +171,66 @@ mod tests {
                 assert!((y[b][o] - expected).abs() < 1e-12);
             }
         }
+    }
+
+    /// The f32 products (fast kernel where the CPU has one) against the f64 loops.
+    fn f32_products_agree_with_f64<const B: usize, const I: usize, const O: usize>() {
+        let x = reshape::<B, I>(&test_values::<{ 127 * 127 }>(7));
+        let w = reshape::<I, O>(&test_values::<{ 127 * 127 }>(8));
+        let bias = reshape::<1, O>(&test_values::<127>(9))[0];
+        let dy = reshape::<B, O>(&test_values::<{ 127 * 127 }>(10));
+        let narrow = |m: &[f64]| -> [f32; 127 * 127] {
+            let mut out = [0.0; 127 * 127];
+            for (o, v) in out.iter_mut().zip(m) {
+                *o = *v as f32;
+            }
+            out
+        };
+        let (x32, w32, b32, dy32) = (
+            narrow(x.as_flattened()),
+            narrow(w.as_flattened()),
+            narrow(&bias),
+            narrow(dy.as_flattened()),
+        );
+        let x32 = reshape_f32::<B, I>(&x32);
+        let w32 = reshape_f32::<I, O>(&w32);
+        let b32 = reshape_f32::<1, O>(&b32)[0];
+        let dy32 = reshape_f32::<B, O>(&dy32);
+
+        let (mut y, mut y32) = ([[0.0; O]; B], [[0.0f32; O]; B]);
+        linear(&x, &w, &bias, &mut y);
+        linear(&x32, &w32, &b32, &mut y32);
+        let (mut dx, mut dx32) = ([[0.0; I]; B], [[0.0f32; I]; B]);
+        matmul_dx(&dy, &w, &mut dx);
+        matmul_dx(&dy32, &w32, &mut dx32);
+        let (mut dw, mut dw32) = ([[1.0; O]; I], [[1.0f32; O]; I]);
+        matmul_dw(&x, &dy, &mut dw);
+        matmul_dw(&x32, &dy32, &mut dw32);
+        let close = |a: &[f64], b: &[f32], n: usize| {
+            for (a, b) in a.iter().zip(b) {
+                assert!(
+                    (a - *b as f64).abs() < 1e-5 * (n as f64 + 1.0),
+                    "B={B} I={I} O={O}: {a} vs {b}"
+                );
+            }
+        };
+        close(y.as_flattened(), y32.as_flattened(), I);
+        close(dx.as_flattened(), dx32.as_flattened(), O);
+        close(dw.as_flattened(), dw32.as_flattened(), B);
+    }
+
+    fn reshape_f32<const R: usize, const C: usize>(flat: &[f32]) -> [[f32; C]; R] {
+        core::array::from_fn(|r| core::array::from_fn(|c| flat[r * C + c]))
+    }
+
+    #[test]
+    fn f32_products_agree_with_f64_on_awkward_shapes() {
+        f32_products_agree_with_f64::<1, 3, 17>();
+        f32_products_agree_with_f64::<1, 127, 64>();
+        f32_products_agree_with_f64::<3, 17, 127>();
+        f32_products_agree_with_f64::<17, 64, 3>();
+        f32_products_agree_with_f64::<64, 127, 17>();
+        f32_products_agree_with_f64::<127, 1, 64>();
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The element type of every tensor: `f32` for speed, `f64` for gradient checks.
 
+use crate::gemm::{View, ViewMut};
 use core::fmt::{Debug, Display};
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
@@ -51,6 +52,20 @@ pub trait Scalar:
     /// Whether the value is NaN.
     fn is_nan(self) -> bool;
 
+    /// Computes `c = a b` (or `c += a b`) with a kernel specialised for this type and machine
+    /// and returns true, or returns false having done nothing when there is none. Called by
+    /// [`gemm`](crate::gemm::gemm), which falls back to the reference kernel.
+    #[inline]
+    fn try_fast_gemm(
+        a: View<'_, Self>,
+        b: View<'_, Self>,
+        c: &mut ViewMut<'_, Self>,
+        accumulate: bool,
+    ) -> bool {
+        let _ = (a, b, c, accumulate);
+        false
+    }
+
     /// The larger of two values (`self` if they compare equal or unordered).
     #[inline]
     fn max(self, other: Self) -> Self {
@@ -73,7 +88,7 @@ pub trait Scalar:
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path) => {
+    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path)?) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -115,6 +130,17 @@ macro_rules! impl_scalar {
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
+            $(
+                #[inline]
+                fn try_fast_gemm(
+                    a: View<'_, Self>,
+                    b: View<'_, Self>,
+                    c: &mut ViewMut<'_, Self>,
+                    accumulate: bool,
+                ) -> bool {
+                    $gemm(a, b, c, accumulate)
+                }
+            )?
         }
     };
 }
@@ -131,7 +157,8 @@ impl_scalar!(
     libm::logf,
     libm::sqrtf,
     libm::tanhf,
-    libm::fabsf
+    libm::fabsf,
+    crate::gemm::try_sgemm
 );
 impl_scalar!(
     f64,

@@ -1,0 +1,618 @@
+//! General matrix products `C = A B` and `C += A B` over strided views.
+//!
+//! [`gemm`] runs the fastest kernel this type and machine have: for `f32` on x86-64 with AVX2 and
+//! FMA, a register-blocked kernel ([`Scalar::try_fast_gemm`]); otherwise the plain
+//! [`gemm_reference`]. The dense layer's three products (`matmul`) are all one call here, with
+//! the transposes expressed as strides, so no product ever copies a matrix to transpose it.
+//!
+//! Detection of AVX2 and FMA happens at run time with `std` and at compile time without it
+//! (`-C target-feature=+avx2,+fma` or `-C target-cpu=native`).
+
+use crate::Scalar;
+
+/// A read-only matrix view: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
+///
+/// A row-major `[[T; C]; R]` is `View::row_major(flat, R, C)`; its transpose is
+/// [`View::t`], which swaps the strides and copies nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a, T: Copy> View<'a, T> {
+    /// A view of `data` with the given shape and strides.
+    ///
+    /// # Panics
+    /// If an element of the view would lie outside `data`: every later access is in bounds.
+    pub fn new(
+        data: &'a [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1)
+                .checked_mul(row_stride)
+                .and_then(|r| r.checked_add((cols - 1).checked_mul(col_stride)?));
+            assert!(
+                last.is_some_and(|last| last < data.len()),
+                "a {rows}x{cols} view with strides ({row_stride}, {col_stride}) does not fit in {} elements",
+                data.len()
+            );
+        }
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
+    }
+
+    /// A row-major `rows x cols` matrix stored in `data`.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
+        Self::new(data, rows, cols, cols, 1)
+    }
+
+    /// The transpose, as a view of the same memory.
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Element `(r, c)`.
+    ///
+    /// # Panics
+    /// If `r` or `c` is out of range.
+    #[inline]
+    pub fn get(&self, r: usize, c: usize) -> T {
+        assert!(
+            r < self.rows && c < self.cols,
+            "({r}, {c}) outside the view"
+        );
+        self.data[r * self.row_stride + c * self.col_stride]
+    }
+}
+
+/// A mutable row-major matrix: element `(r, c)` is `data[r * row_stride + c]`.
+#[derive(Debug)]
+pub struct ViewMut<'a, T> {
+    data: &'a mut [T],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+}
+
+impl<'a, T> ViewMut<'a, T> {
+    /// A `rows x cols` matrix whose rows start `row_stride` elements apart.
+    ///
+    /// # Panics
+    /// If the last element would lie outside `data`, or rows would overlap.
+    pub fn new(data: &'a mut [T], rows: usize, cols: usize, row_stride: usize) -> Self {
+        assert!(rows <= 1 || row_stride >= cols, "rows of a ViewMut overlap");
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1)
+                .checked_mul(row_stride)
+                .and_then(|r| r.checked_add(cols - 1));
+            assert!(
+                last.is_some_and(|last| last < data.len()),
+                "a {rows}x{cols} view with row stride {row_stride} does not fit in {} elements",
+                data.len()
+            );
+        }
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+        }
+    }
+
+    /// A row-major `rows x cols` matrix stored in `data`.
+    pub fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Self {
+        Self::new(data, rows, cols, cols)
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row `r`, `cols` elements long.
+    #[inline]
+    pub fn row_mut(&mut self, r: usize) -> &mut [T] {
+        assert!(r < self.rows, "row {r} outside the view");
+        let start = r * self.row_stride;
+        &mut self.data[start..start + self.cols]
+    }
+}
+
+fn check_shapes<T: Copy>(a: &View<'_, T>, b: &View<'_, T>, c: &ViewMut<'_, T>) {
+    assert!(
+        a.cols == b.rows && c.rows == a.rows && c.cols == b.cols,
+        "gemm of {}x{} by {}x{} into {}x{}",
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols,
+        c.rows,
+        c.cols
+    );
+}
+
+/// `c = a b`, or `c += a b` when `accumulate`: the plain triple loop every faster kernel is
+/// tested against.
+///
+/// # Panics
+/// If the shapes do not chain.
+pub fn gemm_reference<T: Scalar>(
+    a: View<'_, T>,
+    b: View<'_, T>,
+    c: &mut ViewMut<'_, T>,
+    accumulate: bool,
+) {
+    check_shapes(&a, &b, c);
+    for r in 0..a.rows {
+        let row = c.row_mut(r);
+        for (j, out) in row.iter_mut().enumerate() {
+            let mut sum = T::ZERO;
+            for k in 0..a.cols {
+                sum += a.get(r, k) * b.get(k, j);
+            }
+            *out = if accumulate { *out + sum } else { sum };
+        }
+    }
+}
+
+/// `c = a b`, or `c += a b` when `accumulate`, with the fastest kernel available.
+///
+/// # Panics
+/// If the shapes do not chain.
+pub fn gemm<T: Scalar>(a: View<'_, T>, b: View<'_, T>, c: &mut ViewMut<'_, T>, accumulate: bool) {
+    check_shapes(&a, &b, c);
+    if !T::try_fast_gemm(a, b, c, accumulate) {
+        gemm_reference(a, b, c, accumulate);
+    }
+}
+
+/// Whether [`Scalar::try_fast_gemm`] has a kernel for `f32` on this machine.
+pub fn fast_f32_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The `f32` kernel behind [`Scalar::try_fast_gemm`]; returns false when it cannot run here.
+pub(crate) fn try_sgemm(
+    a: View<'_, f32>,
+    b: View<'_, f32>,
+    c: &mut ViewMut<'_, f32>,
+    accumulate: bool,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::sgemm(a, b, c, accumulate)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, b, c, accumulate);
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! A register-blocked AVX2/FMA kernel: 6 rows x 16 columns of `c` live in 12 ymm
+    //! registers while the shared dimension streams past, in blocks of [`KC`] so that a packed
+    //! 16-column panel of `b` stays in L1.
+
+    use super::{View, ViewMut};
+    use core::arch::x86_64::*;
+
+    /// Rows of `c` per micro-tile.
+    const MR: usize = 6;
+    /// Columns of `c` per micro-tile: two ymm registers.
+    const NR: usize = 16;
+    /// Shared-dimension block: a packed panel is `KC x NR` floats = 16 KiB.
+    const KC: usize = 256;
+
+    #[cfg(feature = "std")]
+    pub(super) fn available() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    #[cfg(not(feature = "std"))]
+    pub(super) fn available() -> bool {
+        cfg!(all(target_feature = "avx2", target_feature = "fma"))
+    }
+
+    pub(super) fn sgemm(
+        a: View<'_, f32>,
+        b: View<'_, f32>,
+        c: &mut ViewMut<'_, f32>,
+        accumulate: bool,
+    ) -> bool {
+        if !available() {
+            return false;
+        }
+        // SAFETY: `available` has confirmed that this CPU executes AVX2 and FMA instructions.
+        unsafe { sgemm_avx2(a, b, c, accumulate) };
+        true
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn sgemm_avx2(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, accumulate: bool) {
+        let (m, k, n) = (a.rows, a.cols, b.cols);
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 {
+            if !accumulate {
+                for r in 0..m {
+                    c.row_mut(r).fill(0.0);
+                }
+            }
+            return;
+        }
+        if m < 3 && b.col_stride == 1 {
+            for r in 0..m {
+                few_rows(&a, r, &b, c.row_mut(r), accumulate);
+            }
+        } else {
+            packed(a, b, c, accumulate);
+        }
+    }
+
+    /// The blocked product: pack a `KC x NR` panel of `b`, then sweep `MR`-row tiles of `a`
+    /// across it.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    fn packed(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, accumulate: bool) {
+        let (m, k, n) = (a.rows, a.cols, b.cols);
+        let mut packed = [[0.0f32; NR]; KC];
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let accumulate = accumulate || pc > 0;
+            for jc in (0..n).step_by(NR) {
+                let nr = NR.min(n - jc);
+                pack_b(&b, pc, kc, jc, nr, &mut packed[..kc]);
+                for ic in (0..m).step_by(MR) {
+                    let tile = Tile {
+                        row: ic,
+                        col: jc,
+                        cols: nr,
+                        depth: pc,
+                        len: kc,
+                        accumulate,
+                    };
+                    match MR.min(m - ic) {
+                        6 => micro::<6>(&a, &packed, c, tile),
+                        5 => micro::<5>(&a, &packed, c, tile),
+                        4 => micro::<4>(&a, &packed, c, tile),
+                        3 => micro::<3>(&a, &packed, c, tile),
+                        2 => micro::<2>(&a, &packed, c, tile),
+                        _ => micro::<1>(&a, &packed, c, tile),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies `b[pc..pc + kc][jc..jc + nr]` into `packed`, zero-filling columns past `nr`.
+    #[inline(always)]
+    fn pack_b(
+        b: &View<'_, f32>,
+        pc: usize,
+        kc: usize,
+        jc: usize,
+        nr: usize,
+        packed: &mut [[f32; NR]],
+    ) {
+        for (p, row) in packed.iter_mut().enumerate().take(kc) {
+            let start = (pc + p) * b.row_stride + jc * b.col_stride;
+            if b.col_stride == 1 {
+                row[..nr].copy_from_slice(&b.data[start..start + nr]);
+            } else {
+                for (j, v) in row[..nr].iter_mut().enumerate() {
+                    *v = b.data[start + j * b.col_stride];
+                }
+            }
+            row[nr..].fill(0.0);
+        }
+    }
+
+    /// Which part of `c` a micro-kernel call computes: rows `row..row + R`, columns
+    /// `col..col + cols`, over the shared indices `depth..depth + len`.
+    #[derive(Clone, Copy)]
+    struct Tile {
+        row: usize,
+        col: usize,
+        cols: usize,
+        depth: usize,
+        len: usize,
+        accumulate: bool,
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn micro<const R: usize>(
+        a: &View<'_, f32>,
+        packed: &[[f32; NR]; KC],
+        c: &mut ViewMut<'_, f32>,
+        t: Tile,
+    ) {
+        let (ars, acs) = (a.row_stride, a.col_stride);
+        // Every `(t.row + r, t.depth + p)` with r < R, p < t.len lies inside `a`, which
+        // `View::new` checked against `a.data`'s length.
+        assert!(t.row + R <= a.rows && t.depth + t.len <= a.cols && t.len <= KC);
+        let base = a.data.as_ptr().wrapping_add(t.row * ars + t.depth * acs);
+        let mut lo = [_mm256_setzero_ps(); R];
+        let mut hi = [_mm256_setzero_ps(); R];
+        for (p, brow) in packed[..t.len].iter().enumerate() {
+            let b0 = load8(&brow[..8]);
+            let b1 = load8(&brow[8..]);
+            let ap = base.wrapping_add(p * acs);
+            for r in 0..R {
+                // SAFETY: (t.row + r, t.depth + p) is inside `a` (asserted above), so this
+                // offset addresses an element of `a.data`.
+                let av = _mm256_set1_ps(unsafe { *ap.add(r * ars) });
+                lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+            }
+        }
+        for r in 0..R {
+            let mut out = [0.0f32; NR];
+            let (l, h) = out.split_at_mut(8);
+            store8(l, lo[r]);
+            store8(h, hi[r]);
+            let row = &mut c.row_mut(t.row + r)[t.col..t.col + t.cols];
+            if t.accumulate {
+                for (dst, v) in row.iter_mut().zip(out) {
+                    *dst += v;
+                }
+            } else {
+                row.copy_from_slice(&out[..t.cols]);
+            }
+        }
+    }
+
+    /// One row of `c` from a row-contiguous `b`: for batch-1 inference, where packing would
+    /// cost as much as the product. `b` streams through in memory order, four rows at a time,
+    /// while the output row stays in L1.
+    #[target_feature(enable = "avx2,fma")]
+    fn few_rows(a: &View<'_, f32>, r: usize, b: &View<'_, f32>, out: &mut [f32], accumulate: bool) {
+        let (k, n) = (a.cols, b.cols);
+        if !accumulate {
+            out.fill(0.0);
+        }
+        let brow = |p: usize| &b.data[p * b.row_stride..p * b.row_stride + n];
+        let vectors = n / 8 * 8;
+        let mut p = 0;
+        while p + 4 <= k {
+            let (a0, a1, a2, a3) = (
+                a.get(r, p),
+                a.get(r, p + 1),
+                a.get(r, p + 2),
+                a.get(r, p + 3),
+            );
+            let (v0, v1, v2, v3) = (
+                _mm256_set1_ps(a0),
+                _mm256_set1_ps(a1),
+                _mm256_set1_ps(a2),
+                _mm256_set1_ps(a3),
+            );
+            let (b0, b1, b2, b3) = (brow(p), brow(p + 1), brow(p + 2), brow(p + 3));
+            for j in (0..vectors).step_by(8) {
+                let mut acc = load8(&out[j..]);
+                acc = _mm256_fmadd_ps(v0, load8(&b0[j..]), acc);
+                acc = _mm256_fmadd_ps(v1, load8(&b1[j..]), acc);
+                acc = _mm256_fmadd_ps(v2, load8(&b2[j..]), acc);
+                acc = _mm256_fmadd_ps(v3, load8(&b3[j..]), acc);
+                store8(&mut out[j..], acc);
+            }
+            for j in vectors..n {
+                out[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j];
+            }
+            p += 4;
+        }
+        for p in p..k {
+            let ap = a.get(r, p);
+            let (v, bp) = (_mm256_set1_ps(ap), brow(p));
+            for j in (0..vectors).step_by(8) {
+                let acc = _mm256_fmadd_ps(v, load8(&bp[j..]), load8(&out[j..]));
+                store8(&mut out[j..], acc);
+            }
+            for j in vectors..n {
+                out[j] += ap * bp[j];
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn load8(s: &[f32]) -> __m256 {
+        let s: &[f32; 8] = s[..8].try_into().expect("eight lanes");
+        // SAFETY: `s` is eight initialised floats; the load is unaligned.
+        unsafe { _mm256_loadu_ps(s.as_ptr()) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn store8(d: &mut [f32], v: __m256) {
+        let d: &mut [f32; 8] = (&mut d[..8]).try_into().expect("eight lanes");
+        // SAFETY: `d` is eight writable floats; the store is unaligned.
+        unsafe { _mm256_storeu_ps(d.as_mut_ptr(), v) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::test_values;
+
+    const DIMS: [usize; 5] = [1, 3, 17, 64, 127];
+
+    fn values(n: usize, seed: u64) -> [f32; 127 * 127] {
+        let v = test_values::<{ 127 * 127 }>(seed);
+        let mut out = [0.0f32; 127 * 127];
+        for (o, v) in out.iter_mut().zip(v).take(n) {
+            *o = v as f32;
+        }
+        out
+    }
+
+    /// Every layout a dense layer uses: plain, `a` transposed, `b` transposed.
+    #[test]
+    fn fast_kernel_matches_reference_on_awkward_shapes() {
+        if !fast_f32_available() {
+            let a = [1.0f32];
+            let mut c = [0.0f32];
+            assert!(!f32::try_fast_gemm(
+                View::row_major(&a, 1, 1),
+                View::row_major(&a, 1, 1),
+                &mut ViewMut::row_major(&mut c, 1, 1),
+                false
+            ));
+            return;
+        }
+        let a = values(127 * 127, 1);
+        let b = values(127 * 127, 2);
+        let mut checked = 0;
+        for &m in &DIMS {
+            for &k in &DIMS {
+                for &n in &DIMS {
+                    for (ta, tb) in [(false, false), (true, false), (false, true)] {
+                        let av = if ta {
+                            View::row_major(&a[..k * m], k, m).t()
+                        } else {
+                            View::row_major(&a[..m * k], m, k)
+                        };
+                        let bv = if tb {
+                            View::row_major(&b[..n * k], n, k).t()
+                        } else {
+                            View::row_major(&b[..k * n], k, n)
+                        };
+                        for accumulate in [false, true] {
+                            let mut fast = values(m * n, 3);
+                            let mut slow = fast;
+                            assert!(f32::try_fast_gemm(
+                                av,
+                                bv,
+                                &mut ViewMut::row_major(&mut fast[..m * n], m, n),
+                                accumulate
+                            ));
+                            gemm_reference(
+                                av,
+                                bv,
+                                &mut ViewMut::row_major(&mut slow[..m * n], m, n),
+                                accumulate,
+                            );
+                            for (i, (f, s)) in fast[..m * n].iter().zip(&slow[..m * n]).enumerate()
+                            {
+                                // Both sum k products of values below 1 in magnitude.
+                                let tol = 1e-6 * (k as f32 + 1.0);
+                                assert!(
+                                    (f - s).abs() <= tol,
+                                    "m={m} k={k} n={n} ta={ta} tb={tb} acc={accumulate} at {i}: {f} vs {s}"
+                                );
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 5 * 5 * 3 * 2);
+    }
+
+    #[test]
+    fn rows_of_a_strided_output_outside_the_view_are_untouched() {
+        let a = values(6, 4);
+        let b = values(6, 5);
+        // A 3x2 product into columns 0..2 of a 3x4 buffer.
+        let mut out = [7.0f32; 12];
+        gemm(
+            View::row_major(&a[..6], 3, 2),
+            View::row_major(&b[..4], 2, 2),
+            &mut ViewMut::new(&mut out, 3, 2, 4),
+            false,
+        );
+        for r in 0..3 {
+            assert_eq!(&out[r * 4 + 2..r * 4 + 4], &[7.0, 7.0]);
+            for j in 0..2 {
+                let expected = a[r * 2] * b[j] + a[r * 2 + 1] * b[2 + j];
+                assert!((out[r * 4 + j] - expected).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_shared_dimension_zeroes_or_keeps() {
+        let a: [f32; 0] = [];
+        let mut c = [3.0f32; 4];
+        gemm(
+            View::row_major(&a, 2, 0),
+            View::row_major(&a, 0, 2),
+            &mut ViewMut::row_major(&mut c, 2, 2),
+            true,
+        );
+        assert_eq!(c, [3.0; 4]);
+        gemm(
+            View::row_major(&a, 2, 0),
+            View::row_major(&a, 0, 2),
+            &mut ViewMut::row_major(&mut c, 2, 2),
+            false,
+        );
+        assert_eq!(c, [0.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit")]
+    fn a_view_past_its_data_is_rejected() {
+        let data = [0.0f32; 5];
+        let _ = View::row_major(&data, 2, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm of 2x3 by 2x2")]
+    fn shapes_that_do_not_chain_are_rejected() {
+        let data = [0.0f32; 6];
+        let mut c = [0.0f32; 4];
+        gemm(
+            View::row_major(&data, 2, 3),
+            View::row_major(&data[..4], 2, 2),
+            &mut ViewMut::row_major(&mut c, 2, 2),
+            false,
+        );
+    }
+}
