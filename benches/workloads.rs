@@ -83,7 +83,10 @@ fn w1_tiny_infer(c: &mut Criterion) {
 
 /// One training step of `$net` on a fixed batch, as WORKLOADS.md times it.
 macro_rules! train_step_bench {
-    ($c:expr, $name:expr, $net:ident, $cache:ident, $grads:ident, $b:expr, $inputs:ty, $sgd:expr, $flops:expr) => {{
+    ($c:expr, $name:expr, $net:ident, $cache:ident, $grads:ident, $b:expr, $inputs:ty, $sgd:expr, $flops:expr) => {
+        train_step_bench!($c, $name, $net, $cache, $grads, $b, $inputs, $sgd, $flops, false)
+    };
+    ($c:expr, $name:expr, $net:ident, $cache:ident, $grads:ident, $b:expr, $inputs:ty, $sgd:expr, $flops:expr, $threads:expr) => {{
         const B: usize = $b;
         let mut net = $net::new_boxed(&mut gradflow::rng(1));
         let x = inputs::<$inputs, B>(2);
@@ -97,16 +100,30 @@ macro_rules! train_step_bench {
             // Reported as elements/s: here, floating-point operations per second.
             group.throughput(Throughput::Elements(flops as u64));
         }
-        group.bench_function("step", |b| {
-            b.iter(|| {
-                grads.zero();
-                let logits = net.forward_train(&x, &mut cache);
-                let loss = softmax_cross_entropy(logits, &labels, &mut dlogits).unwrap();
-                net.backward(&mut cache, &dlogits, &mut grads);
-                let outcome = sgd.step(&mut *net, &grads);
-                black_box((loss, outcome.applied))
-            })
-        });
+        let mut step = || {
+            grads.zero();
+            let logits = net.forward_train(&x, &mut cache);
+            let loss = softmax_cross_entropy(logits, &labels, &mut dlogits).unwrap();
+            net.backward(&mut cache, &dlogits, &mut grads);
+            let outcome = sgd.step(&mut *net, &grads);
+            black_box((loss, outcome.applied))
+        };
+        group.bench_function("step", |b| b.iter(&mut step));
+        // With `--features parallel`: the same step on rayon pools of 1 and 2 threads.
+        #[cfg(feature = "parallel")]
+        if $threads {
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a rayon pool");
+                group.bench_function(format!("step-{threads}-threads"), |b| {
+                    b.iter(|| pool.install(&mut step))
+                });
+            }
+        }
+        #[cfg(not(feature = "parallel"))]
+        let _ = $threads;
         group.finish();
     }};
 }
@@ -154,7 +171,8 @@ fn w4_wide_train(c: &mut Criterion) {
         64,
         [f32; 784],
         sgd,
-        Some(flops)
+        Some(flops),
+        true
     );
 }
 

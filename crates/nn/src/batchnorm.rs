@@ -119,32 +119,41 @@ impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
         };
         let inv_b = T::ONE / T::from_f64(B as f64);
         let unbias = T::from_f64(B as f64 / (B as f64 - 1.0));
-        let m = self.momentum;
+        // Row by row, so every inner loop runs along contiguous features.
+        let mut mean = [T::ZERO; N];
+        for xb in x {
+            for (m, &v) in mean.iter_mut().zip(xb) {
+                *m += v;
+            }
+        }
+        for m in &mut mean {
+            *m *= inv_b;
+        }
+        let mut var = [T::ZERO; N];
+        for xb in x {
+            for ((s, &v), &m) in var.iter_mut().zip(xb).zip(&mean) {
+                let d = v - m;
+                *s += d * d;
+            }
+        }
         for n in 0..N {
-            let mut mean = T::ZERO;
-            for xb in x {
-                mean += xb[n];
-            }
-            mean *= inv_b;
-            let mut var = T::ZERO;
-            for xb in x {
-                let d = xb[n] - mean;
-                var += d * d;
-            }
-            var *= inv_b;
-            let inv_std = T::ONE / (var + self.eps).sqrt();
-            cache.inv_std[n] = inv_std;
-            for ((xb, yb), hb) in x.iter().zip(y.iter_mut()).zip(cache.x_hat.iter_mut()) {
-                let h = (xb[n] - mean) * inv_std;
+            var[n] *= inv_b;
+            cache.inv_std[n] = T::ONE / (var[n] + self.eps).sqrt();
+        }
+        for ((xb, yb), hb) in x.iter().zip(y.iter_mut()).zip(cache.x_hat.iter_mut()) {
+            for n in 0..N {
+                let h = (xb[n] - mean[n]) * cache.inv_std[n];
                 hb[n] = h;
                 yb[n] = self.gamma[n] * h + self.beta[n];
             }
+        }
+        for n in 0..N {
             update_running(
                 &mut self.running_mean[n],
                 &mut self.running_var[n],
-                m,
-                mean,
-                var * unbias,
+                self.momentum,
+                mean[n],
+                var[n] * unbias,
             );
         }
     }

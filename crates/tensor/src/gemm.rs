@@ -80,6 +80,30 @@ impl<'a, T: Copy> View<'a, T> {
         self.cols
     }
 
+    /// Rows `start..start + len` as a view of their own.
+    ///
+    /// # Panics
+    /// If the block reaches past the last row.
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+    pub(crate) fn row_block(self, start: usize, len: usize) -> Self {
+        assert!(
+            start + len <= self.rows,
+            "rows {start}..{} of {}",
+            start + len,
+            self.rows
+        );
+        if len == 0 || self.cols == 0 {
+            return Self { rows: len, ..self };
+        }
+        Self::new(
+            &self.data[start * self.row_stride..],
+            len,
+            self.cols,
+            self.row_stride,
+            self.col_stride,
+        )
+    }
+
     /// Element `(r, c)`.
     ///
     /// # Panics
@@ -143,6 +167,22 @@ impl<'a, T> ViewMut<'a, T> {
         self.cols
     }
 
+    /// The first `at` rows and the rest, as two disjoint views.
+    ///
+    /// # Panics
+    /// If `at` is past the last row.
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+    pub(crate) fn split_rows(&mut self, at: usize) -> (ViewMut<'_, T>, ViewMut<'_, T>) {
+        assert!(at <= self.rows, "split at row {at} of {}", self.rows);
+        let (rows, cols, stride) = (self.rows, self.cols, self.row_stride);
+        let split = (at * stride).min(self.data.len());
+        let (top, bottom) = self.data.split_at_mut(split);
+        (
+            ViewMut::new(top, at, cols, stride),
+            ViewMut::new(bottom, rows - at, cols, stride),
+        )
+    }
+
     /// Row `r`, `cols` elements long.
     #[inline]
     pub fn row_mut(&mut self, r: usize) -> &mut [T] {
@@ -199,6 +239,11 @@ pub fn gemm<T: Scalar>(a: View<'_, T>, b: View<'_, T>, c: &mut ViewMut<'_, T>, a
         gemm_reference(a, b, c, accumulate);
     }
 }
+
+/// With the `parallel` feature, products of at least this many multiply-adds are split across
+/// threads: below it, handing work to another core costs more than it saves.
+#[cfg(feature = "parallel")]
+pub const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// Whether [`Scalar::try_fast_gemm`] has a kernel for `f32` on this machine.
 pub fn fast_f32_available() -> bool {
@@ -265,8 +310,39 @@ mod x86 {
         if !available() {
             return false;
         }
+        #[cfg(feature = "parallel")]
+        if split_across_threads(a, b, c, accumulate) {
+            return true;
+        }
         // SAFETY: `available` has confirmed that this CPU executes AVX2 and FMA instructions.
         unsafe { sgemm_avx2(a, b, c, accumulate) };
+        true
+    }
+
+    /// With the `parallel` feature, a product of at least [`PARALLEL_MIN_MACS`] multiply-adds is
+    /// split by rows of `c` into two halves run by `rayon::join` (each half splits again while
+    /// it is large enough and threads are free). Returns false when the product stays whole.
+    #[cfg(feature = "parallel")]
+    fn split_across_threads(
+        a: View<'_, f32>,
+        b: View<'_, f32>,
+        c: &mut ViewMut<'_, f32>,
+        accumulate: bool,
+    ) -> bool {
+        let m = a.rows;
+        if m < 2 * MR
+            || m * a.cols * b.cols < super::PARALLEL_MIN_MACS
+            || rayon::current_num_threads() < 2
+        {
+            return false;
+        }
+        // Whole micro-tiles on each side.
+        let half = (m / 2).div_ceil(MR) * MR;
+        let (mut top, mut bottom) = c.split_rows(half);
+        rayon::join(
+            || sgemm(a.row_block(0, half), b, &mut top, accumulate),
+            || sgemm(a.row_block(half, m - half), b, &mut bottom, accumulate),
+        );
         true
     }
 
@@ -340,8 +416,11 @@ mod x86 {
     ) {
         for (p, row) in packed.iter_mut().enumerate().take(kc) {
             let start = (pc + p) * b.row_stride + jc * b.col_stride;
-            if b.col_stride == 1 {
-                row[..nr].copy_from_slice(&b.data[start..start + nr]);
+            if b.col_stride == 1 && nr == NR {
+                // A fixed-size copy: a `memcpy` call per 64-byte row would cost more.
+                *row = b.data[start..start + NR]
+                    .try_into()
+                    .expect("a full panel row");
             } else {
                 for (j, v) in row[..nr].iter_mut().enumerate() {
                     *v = b.data[start + j * b.col_stride];
@@ -553,6 +632,46 @@ mod tests {
             }
         }
         assert_eq!(checked, 5 * 5 * 5 * 3 * 2);
+    }
+
+    /// A product above the threshold, on a two-thread pool: the row halves are computed on
+    /// different threads and must match the reference exactly as the single kernel does.
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn split_product_matches_reference() {
+        extern crate std;
+        use std::vec::Vec;
+        let (m, k, n) = (131, 97, 127);
+        assert!(m * k * n >= PARALLEL_MIN_MACS);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let mut fast = std::vec![0.25f32; m * n];
+        let mut slow = fast.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            gemm(
+                View::row_major(&a, m, k).t().t(),
+                View::row_major(&b, k, n),
+                &mut ViewMut::row_major(&mut fast, m, n),
+                true,
+            )
+        });
+        gemm_reference(
+            View::row_major(&a, m, k),
+            View::row_major(&b, k, n),
+            &mut ViewMut::row_major(&mut slow, m, n),
+            true,
+        );
+        for (f, s) in fast.iter().zip(&slow) {
+            assert!((f - s).abs() < 1e-4, "{f} vs {s}");
+        }
     }
 
     #[test]

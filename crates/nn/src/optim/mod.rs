@@ -11,7 +11,7 @@ pub use sgd::{Sgd, SgdConfig};
 
 use crate::layer::Trainable;
 use core::fmt;
-use gradflow_tensor::Scalar;
+use gradflow_tensor::{sq, Scalar};
 
 /// Updates a model's trainable parameters from their accumulated gradients.
 pub trait Optimizer<T: Scalar, M: Trainable<T> + ?Sized> {
@@ -55,13 +55,24 @@ impl StepOutcome {
 /// Global L2 norm of all of a model's trainable gradients, accumulated in f64.
 pub fn grad_norm<T: Scalar, M: Trainable<T> + ?Sized>(model: &mut M, grads: &M::Grads) -> f64 {
     let mut sum = 0.0f64;
-    model.visit_params::<0>(grads, [], &mut |p| {
-        for &g in p.grad {
-            let g = g.to_f64();
-            sum += g * g;
-        }
-    });
+    model.visit_params::<0>(grads, [], &mut |p| sum += sum_of_squares(p.grad));
     libm::sqrt(sum)
+}
+
+/// `sum(g^2)` in f64, over eight independent accumulators: one running sum would chain every
+/// addition on the previous one's latency, and this runs over every parameter every step.
+fn sum_of_squares<T: Scalar>(values: &[T]) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, &g) in acc.iter_mut().zip(chunk) {
+            let g = g.to_f64();
+            *a += g * g;
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|g| sq(g.to_f64())).sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 /// The gradient scale for clipping to global norm `max_norm` (0 means no clipping): the norm
