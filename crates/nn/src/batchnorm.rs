@@ -136,9 +136,9 @@ impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
                 *s += d * d;
             }
         }
-        for n in 0..N {
-            var[n] *= inv_b;
-            cache.inv_std[n] = T::ONE / (var[n] + self.eps).sqrt();
+        for (v, inv_std) in var.iter_mut().zip(&mut cache.inv_std) {
+            *v *= inv_b;
+            *inv_std = T::ONE / (*v + self.eps).sqrt();
         }
         for ((xb, yb), hb) in x.iter().zip(y.iter_mut()).zip(cache.x_hat.iter_mut()) {
             for n in 0..N {
