@@ -414,7 +414,24 @@ mod x86 {
         nr: usize,
         packed: &mut [[f32; NR]],
     ) {
-        for (p, row) in packed.iter_mut().enumerate().take(kc) {
+        let packed = &mut packed[..kc];
+        if b.row_stride == 1 {
+            // A transposed row-major matrix: each column of the panel is a contiguous run.
+            for j in 0..NR {
+                if j < nr {
+                    let start = (jc + j) * b.col_stride + pc;
+                    for (row, &v) in packed.iter_mut().zip(&b.data[start..start + kc]) {
+                        row[j] = v;
+                    }
+                } else {
+                    for row in packed.iter_mut() {
+                        row[j] = 0.0;
+                    }
+                }
+            }
+            return;
+        }
+        for (p, row) in packed.iter_mut().enumerate() {
             let start = (pc + p) * b.row_stride + jc * b.col_stride;
             if b.col_stride == 1 && nr == NR {
                 // A fixed-size copy: a `memcpy` call per 64-byte row would cost more.
@@ -425,8 +442,8 @@ mod x86 {
                 for (j, v) in row[..nr].iter_mut().enumerate() {
                     *v = b.data[start + j * b.col_stride];
                 }
+                row[nr..].fill(0.0);
             }
-            row[nr..].fill(0.0);
         }
     }
 
@@ -470,11 +487,22 @@ mod x86 {
             }
         }
         for r in 0..R {
+            let row = &mut c.row_mut(t.row + r)[t.col..t.col + t.cols];
+            if t.cols == NR {
+                let (l, h) = row.split_at_mut(8);
+                if t.accumulate {
+                    store8(l, _mm256_add_ps(lo[r], load8(l)));
+                    store8(h, _mm256_add_ps(hi[r], load8(h)));
+                } else {
+                    store8(l, lo[r]);
+                    store8(h, hi[r]);
+                }
+                continue;
+            }
             let mut out = [0.0f32; NR];
             let (l, h) = out.split_at_mut(8);
             store8(l, lo[r]);
             store8(h, hi[r]);
-            let row = &mut c.row_mut(t.row + r)[t.col..t.col + t.cols];
             if t.accumulate {
                 for (dst, v) in row.iter_mut().zip(out) {
                     *dst += v;
