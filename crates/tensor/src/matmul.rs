@@ -84,6 +84,54 @@ pub fn linear<T: Scalar, const B: usize, const I: usize, const O: usize>(
     if try_fast(rows(x), rows(w), &mut rows_mut(y), true) {
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::fast_f32_available() {
+        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+        unsafe { linear_loops_avx2(x, w, y) };
+        return;
+    }
+    linear_loops(x, w, y);
+}
+
+/// The loops of [`linear`] compiled for AVX2: small products (batch-1 inference of narrow
+/// layers) run these fully unrolled for their constant shapes, in 8-wide registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn linear_loops_avx2<T: Scalar, const B: usize, const I: usize, const O: usize>(
+    x: &[[T; I]; B],
+    w: &[[T; O]; I],
+    y: &mut [[T; O]; B],
+) {
+    linear_loops(x, w, y);
+}
+
+#[inline(always)]
+fn linear_loops<T: Scalar, const B: usize, const I: usize, const O: usize>(
+    x: &[[T; I]; B],
+    w: &[[T; O]; I],
+    y: &mut [[T; O]; B],
+) {
+    if B == 1 && O <= 64 {
+        // One narrow output row, kept in registers as four partial sums over alternating
+        // inputs: a single sum would wait on each addition's latency in turn.
+        let mut acc = [[T::ZERO; O]; 4];
+        let mut rows = w.iter().zip(&x[0]);
+        while let (Some((w0, &x0)), Some((w1, &x1)), Some((w2, &x2)), Some((w3, &x3))) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        {
+            axpy(&mut acc[0], x0, w0);
+            axpy(&mut acc[1], x1, w1);
+            axpy(&mut acc[2], x2, w2);
+            axpy(&mut acc[3], x3, w3);
+        }
+        for (wi, &xi) in w.iter().zip(&x[0]).skip(I / 4 * 4) {
+            axpy(&mut acc[0], xi, wi);
+        }
+        for (o, out) in y[0].iter_mut().enumerate() {
+            *out += (acc[0][o] + acc[1][o]) + (acc[2][o] + acc[3][o]);
+        }
+        return;
+    }
     for (i, wi) in w.iter().enumerate() {
         for (xb, yb) in x.iter().zip(y.iter_mut()) {
             axpy(yb, xb[i], wi);
@@ -214,6 +262,12 @@ mod tests {
                 );
             }
         };
+        for b in 0..B {
+            for o in 0..O {
+                let naive: f64 = bias[o] + (0..I).map(|i| x[b][i] * w[i][o]).sum::<f64>();
+                assert!((y[b][o] - naive).abs() < 1e-12, "B={B} I={I} O={O}");
+            }
+        }
         close(y.as_flattened(), y32.as_flattened(), I);
         close(dx.as_flattened(), dx32.as_flattened(), O);
         close(dw.as_flattened(), dw32.as_flattened(), B);
@@ -226,6 +280,8 @@ mod tests {
     #[test]
     fn f32_products_agree_with_f64_on_awkward_shapes() {
         f32_products_agree_with_f64::<1, 3, 17>();
+        f32_products_agree_with_f64::<1, 17, 16>();
+        f32_products_agree_with_f64::<1, 64, 63>();
         f32_products_agree_with_f64::<1, 127, 64>();
         f32_products_agree_with_f64::<3, 17, 127>();
         f32_products_agree_with_f64::<17, 64, 3>();
