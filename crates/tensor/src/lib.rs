@@ -10,6 +10,7 @@
 extern crate std;
 
 pub mod bias;
+pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod gradcheck;

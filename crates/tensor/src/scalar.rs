@@ -66,6 +66,13 @@ pub trait Scalar:
         false
     }
 
+    /// Whether [`try_fast_gemm`](Self::try_fast_gemm) has a kernel on this machine: kernels
+    /// that reshape their work into products (convolution) do so only then.
+    #[inline]
+    fn has_fast_gemm() -> bool {
+        false
+    }
+
     /// The larger of two values (`self` if they compare equal or unordered).
     #[inline]
     fn max(self, other: Self) -> Self {
@@ -88,7 +95,7 @@ pub trait Scalar:
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path)?) => {
+    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path, $has:path)?) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -140,6 +147,10 @@ macro_rules! impl_scalar {
                 ) -> bool {
                     $gemm(a, b, c, accumulate)
                 }
+                #[inline]
+                fn has_fast_gemm() -> bool {
+                    $has()
+                }
             )?
         }
     };
@@ -158,7 +169,8 @@ impl_scalar!(
     libm::sqrtf,
     libm::tanhf,
     libm::fabsf,
-    crate::gemm::try_sgemm
+    crate::gemm::try_sgemm,
+    crate::gemm::fast_f32_available
 );
 impl_scalar!(
     f64,

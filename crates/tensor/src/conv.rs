@@ -1,0 +1,471 @@
+//! 2-D convolution over channels-last samples as matrix products (a conv1d is the `kh = 1`
+//! case).
+//!
+//! A sample is `[H][W][C]` and a weight `[KH][KW][C][OC]`. Flattened, the weight is a
+//! `(KH*KW*C) x OC` matrix whose row `(u*KW + v)*C + c` belongs to tap `(u, v)` and input
+//! channel `c`, and the output of a batch is a `(B*OH*OW) x OC` matrix. The input side of the
+//! product is the matrix of patches (im2col), which is never built whole: blocks of at most
+//! [`BLOCK`] elements are gathered on the stack and multiplied by [`gemm`] one after the
+//! other, so no heap is involved and large images need no large buffers.
+//!
+//! - forward: `Y += Patches W`
+//! - weight gradient: `dW += Patches^T dY`
+//! - input gradient: `dPatches = dY W^T`, scattered back onto `dX` (col2im)
+//!
+//! These pay off where [`gemm`] has a fast kernel ([`Scalar::has_fast_gemm`]); elsewhere direct
+//! loops do as well without the 2 x [`BLOCK`] elements of stack.
+
+use crate::gemm::{gemm, View, ViewMut};
+use crate::Scalar;
+
+/// Elements in one gathered block of patches (16 KiB of `f32`).
+pub const BLOCK: usize = 4096;
+
+/// The shape of a convolution: input `h x w x c`, output `oh x ow x oc`, kernel `kh x kw`,
+/// strides and zero padding per axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Output channels.
+    pub oc: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Zero rows added above (and below) the input.
+    pub ph: usize,
+    /// Zero columns added left (and right) of the input.
+    pub pw: usize,
+}
+
+impl Geometry {
+    /// Elements of one patch: one row of the patch matrix.
+    pub fn patch_len(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+
+    fn sample_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    fn pixels(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Offset in a sample of tap `(u, v)` of output pixel `(oy, ox)`, or `None` in the padding.
+    #[inline]
+    fn tap(&self, oy: usize, ox: usize, u: usize, v: usize) -> Option<usize> {
+        let iy = (oy * self.sh + u)
+            .checked_sub(self.ph)
+            .filter(|&i| i < self.h)?;
+        let ix = (ox * self.sw + v)
+            .checked_sub(self.pw)
+            .filter(|&i| i < self.w)?;
+        Some((iy * self.w + ix) * self.c)
+    }
+
+    /// Calls `f(offset_in_block, offset_in_sample or None, run)` for each run of consecutive
+    /// channels that columns `k0..k1` of pixel `p`'s patch cover.
+    #[inline]
+    fn runs(&self, p: usize, k0: usize, k1: usize, mut f: impl FnMut(usize, Option<usize>, usize)) {
+        let (oy, ox) = (p / self.ow, p % self.ow);
+        let mut k = k0;
+        while k < k1 {
+            let (tap, ch) = (k / self.c, k % self.c);
+            let run = (self.c - ch).min(k1 - k);
+            let at = self
+                .tap(oy, ox, tap / self.kw, tap % self.kw)
+                .map(|offset| offset + ch);
+            f(k - k0, at, run);
+            k += run;
+        }
+    }
+
+    fn check<T>(&self, batch: usize, x: &[T], w: &[T], y: &[T]) {
+        assert!(
+            self.c > 0 && self.kh > 0 && self.kw > 0 && self.sh > 0 && self.sw > 0,
+            "degenerate convolution {self:?}"
+        );
+        assert!(
+            (self.oh == 0 || (self.oh - 1) * self.sh + self.kh <= self.h + 2 * self.ph)
+                && (self.ow == 0 || (self.ow - 1) * self.sw + self.kw <= self.w + 2 * self.pw),
+            "output {}x{} does not fit {self:?}",
+            self.oh,
+            self.ow
+        );
+        assert_eq!(x.len(), batch * self.sample_len(), "input length");
+        assert_eq!(w.len(), self.patch_len() * self.oc, "weight length");
+        assert_eq!(y.len(), batch * self.pixels() * self.oc, "output length");
+    }
+
+    /// How a batch's patch matrix is cut: columns per block, rows (pixels) per block.
+    fn blocks(&self) -> (usize, usize) {
+        let cols = self.patch_len().min(BLOCK);
+        (cols, (BLOCK / cols).max(1))
+    }
+
+    /// Gathers rows `p0..p0 + rows` (pixels of the whole batch, sample-major) and columns
+    /// `k0..k0 + cols` of the patch matrix into `block`, row-major.
+    fn gather<T: Scalar>(
+        &self,
+        x: &[T],
+        p0: usize,
+        rows: usize,
+        k0: usize,
+        cols: usize,
+        block: &mut [T],
+    ) {
+        let (per_sample, sample_len) = (self.pixels(), self.sample_len());
+        for (i, out) in block.chunks_exact_mut(cols).take(rows).enumerate() {
+            let (b, p) = ((p0 + i) / per_sample, (p0 + i) % per_sample);
+            let sample = &x[b * sample_len..(b + 1) * sample_len];
+            self.runs(p, k0, k0 + cols, |j, at, run| {
+                let dst = &mut out[j..j + run];
+                match at {
+                    Some(at) => dst.copy_from_slice(&sample[at..at + run]),
+                    None => dst.fill(T::ZERO),
+                }
+            });
+        }
+    }
+
+    /// Adds a block laid out as [`gather`](Self::gather) reads it back onto the input positions
+    /// it came from (padding positions are dropped).
+    fn scatter_add<T: Scalar>(
+        &self,
+        dx: &mut [T],
+        p0: usize,
+        rows: usize,
+        k0: usize,
+        cols: usize,
+        block: &[T],
+    ) {
+        let (per_sample, sample_len) = (self.pixels(), self.sample_len());
+        for (i, src) in block.chunks_exact(cols).take(rows).enumerate() {
+            let (b, p) = ((p0 + i) / per_sample, (p0 + i) % per_sample);
+            let sample = &mut dx[b * sample_len..(b + 1) * sample_len];
+            self.runs(p, k0, k0 + cols, |j, at, run| {
+                if let Some(at) = at {
+                    for (d, &g) in sample[at..at + run].iter_mut().zip(&src[j..j + run]) {
+                        *d += g;
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// `y += conv(x, w)` over a batch of `batch` samples (the caller fills `y` with the bias
+/// first). Slices are the flattened arrays.
+///
+/// # Panics
+/// If a slice's length disagrees with the geometry.
+pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut [T]) {
+    g.check(batch, x, w, y);
+    let (cols, rows) = g.blocks();
+    let total = batch * g.pixels();
+    let mut block = [T::ZERO; BLOCK];
+    for p0 in (0..total).step_by(rows) {
+        let rows = rows.min(total - p0);
+        let mut out = ViewMut::row_major(&mut y[p0 * g.oc..(p0 + rows) * g.oc], rows, g.oc);
+        for k0 in (0..g.patch_len()).step_by(cols) {
+            let cols = cols.min(g.patch_len() - k0);
+            g.gather(x, p0, rows, k0, cols, &mut block);
+            let patches = View::row_major(&block[..rows * cols], rows, cols);
+            let weights = View::row_major(&w[k0 * g.oc..(k0 + cols) * g.oc], cols, g.oc);
+            gemm(patches, weights, &mut out, true);
+        }
+    }
+}
+
+/// `dw += Patches^T dy`, and `dx = dPatches` scattered back (overwriting `dx`) when given.
+///
+/// # Panics
+/// If a slice's length disagrees with the geometry.
+pub fn backward<T: Scalar>(
+    g: &Geometry,
+    batch: usize,
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    mut dx: Option<&mut [T]>,
+    dw: Option<&mut [T]>,
+) {
+    g.check(batch, x, w, dy);
+    if let Some(dx) = dx.as_deref_mut() {
+        assert_eq!(dx.len(), x.len(), "input gradient length");
+        dx.fill(T::ZERO);
+    }
+    if let Some(dw) = dw.as_deref() {
+        assert_eq!(dw.len(), w.len(), "weight gradient length");
+    }
+    let mut dw = dw;
+    let (cols, rows) = g.blocks();
+    let total = batch * g.pixels();
+    let mut block = [T::ZERO; BLOCK];
+    for p0 in (0..total).step_by(rows) {
+        let rows = rows.min(total - p0);
+        let grads = View::row_major(&dy[p0 * g.oc..(p0 + rows) * g.oc], rows, g.oc);
+        for k0 in (0..g.patch_len()).step_by(cols) {
+            let cols = cols.min(g.patch_len() - k0);
+            if let Some(dw) = dw.as_deref_mut() {
+                g.gather(x, p0, rows, k0, cols, &mut block);
+                let patches = View::row_major(&block[..rows * cols], rows, cols);
+                let mut out =
+                    ViewMut::row_major(&mut dw[k0 * g.oc..(k0 + cols) * g.oc], cols, g.oc);
+                gemm(patches.t(), grads, &mut out, true);
+            }
+            if let Some(dx) = dx.as_deref_mut() {
+                let weights = View::row_major(&w[k0 * g.oc..(k0 + cols) * g.oc], cols, g.oc);
+                gemm(
+                    grads,
+                    weights.t(),
+                    &mut ViewMut::row_major(&mut block[..rows * cols], rows, cols),
+                    false,
+                );
+                g.scatter_add(dx, p0, rows, k0, cols, &block);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_gradient, test_values};
+
+    /// Direct definition: `y[b][oy][ox][o] = sum x[b][iy][ix][c] * w[u][v][c][o]`.
+    fn naive(g: &Geometry, batch: usize, x: &[f64], w: &[f64]) -> [f64; 2048] {
+        let mut y = [0.0; 2048];
+        for b in 0..batch {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    for o in 0..g.oc {
+                        let mut sum = 0.0;
+                        for u in 0..g.kh {
+                            for v in 0..g.kw {
+                                let (iy, ix) = (oy * g.sh + u, ox * g.sw + v);
+                                if iy < g.ph || ix < g.pw || iy - g.ph >= g.h || ix - g.pw >= g.w {
+                                    continue;
+                                }
+                                for c in 0..g.c {
+                                    let xi = ((b * g.h + iy - g.ph) * g.w + ix - g.pw) * g.c + c;
+                                    let wi = ((u * g.kw + v) * g.c + c) * g.oc + o;
+                                    sum += x[xi] * w[wi];
+                                }
+                            }
+                        }
+                        y[((b * g.oh + oy) * g.ow + ox) * g.oc + o] = sum;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn geometries() -> [Geometry; 5] {
+        let g = |h, w, c, oc, kh, kw, sh, sw, ph, pw| {
+            let oh = (h + 2 * ph - kh) / sh + 1;
+            let ow = (w + 2 * pw - kw) / sw + 1;
+            Geometry {
+                h,
+                w,
+                c,
+                oh,
+                ow,
+                oc,
+                kh,
+                kw,
+                sh,
+                sw,
+                ph,
+                pw,
+            }
+        };
+        [
+            g(5, 5, 3, 4, 3, 3, 1, 1, 1, 1),
+            g(6, 7, 2, 3, 3, 3, 2, 2, 1, 1),
+            g(5, 6, 3, 2, 2, 3, 2, 1, 0, 0),
+            g(1, 9, 4, 3, 1, 3, 1, 2, 0, 1),
+            g(4, 4, 5, 2, 1, 1, 1, 1, 0, 0),
+        ]
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for g in geometries() {
+            let batch = 2;
+            let x = test_values::<512>(1);
+            let w = test_values::<512>(2);
+            let (x, w) = (&x[..batch * g.sample_len()], &w[..g.patch_len() * g.oc]);
+            let mut y = [0.0; 2048];
+            let y = &mut y[..batch * g.pixels() * g.oc];
+            forward(&g, batch, x, w, y);
+            let expected = naive(&g, batch, x, w);
+            for (a, b) in y.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-12, "{g:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        for g in geometries() {
+            let batch = 2;
+            let x = test_values::<512>(3);
+            let w = test_values::<512>(4);
+            let r = test_values::<2048>(5);
+            let (x, w) = (&x[..batch * g.sample_len()], &w[..g.patch_len() * g.oc]);
+            let n = batch * g.pixels() * g.oc;
+            let loss = |x: &[f64], w: &[f64]| -> f64 {
+                let mut y = [0.0; 2048];
+                forward(&g, batch, x, w, &mut y[..n]);
+                y[..n].iter().zip(&r).map(|(y, r)| y * r).sum()
+            };
+            let mut dx = [0.0; 512];
+            let mut dw = [7.0; 512];
+            let dx = &mut dx[..x.len()];
+            let dw = &mut dw[..w.len()];
+            dw.fill(0.0);
+            backward(&g, batch, x, w, &r[..n], Some(dx), Some(dw));
+            let (mut xa, mut wa) = ([0.0; 512], [0.0; 512]);
+            xa[..x.len()].copy_from_slice(x);
+            wa[..w.len()].copy_from_slice(w);
+            let check = check_gradient(dx, |k, d| {
+                let mut xa = xa;
+                xa[k] += d;
+                loss(&xa[..x.len()], w)
+            });
+            assert!(check.passes(1e-6), "{g:?} input: {check:?}");
+            let check = check_gradient(dw, |k, d| {
+                let mut wa = wa;
+                wa[k] += d;
+                loss(x, &wa[..w.len()])
+            });
+            assert!(check.passes(1e-6), "{g:?} weight: {check:?}");
+        }
+    }
+
+    /// The f32 path (the fast product kernel where the CPU has one) against f64.
+    #[test]
+    fn f32_agrees_with_f64() {
+        for g in geometries() {
+            let batch = 3;
+            let (n_x, n_w, n_y) = (
+                batch * g.sample_len(),
+                g.patch_len() * g.oc,
+                batch * g.pixels() * g.oc,
+            );
+            let x = test_values::<512>(8);
+            let w = test_values::<512>(9);
+            let r = test_values::<2048>(10);
+            let narrow = |v: &[f64]| -> [f32; 2048] {
+                let mut out = [0.0; 2048];
+                for (o, v) in out.iter_mut().zip(v) {
+                    *o = *v as f32;
+                }
+                out
+            };
+            let (x32, w32, r32) = (narrow(&x[..n_x]), narrow(&w[..n_w]), narrow(&r[..n_y]));
+            let (mut y, mut y32) = ([0.0f64; 2048], [0.0f32; 2048]);
+            forward(&g, batch, &x[..n_x], &w[..n_w], &mut y[..n_y]);
+            forward(&g, batch, &x32[..n_x], &w32[..n_w], &mut y32[..n_y]);
+            let (mut dx, mut dx32) = ([0.0f64; 512], [0.0f32; 512]);
+            let (mut dw, mut dw32) = ([0.0f64; 512], [0.0f32; 512]);
+            backward(
+                &g,
+                batch,
+                &x[..n_x],
+                &w[..n_w],
+                &r[..n_y],
+                Some(&mut dx[..n_x]),
+                Some(&mut dw[..n_w]),
+            );
+            backward(
+                &g,
+                batch,
+                &x32[..n_x],
+                &w32[..n_w],
+                &r32[..n_y],
+                Some(&mut dx32[..n_x]),
+                Some(&mut dw32[..n_w]),
+            );
+            for (a, b) in y
+                .iter()
+                .zip(&y32)
+                .chain(dx.iter().zip(&dx32))
+                .chain(dw.iter().zip(&dw32))
+            {
+                assert!((a - *b as f64).abs() < 1e-4, "{g:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// A patch row longer than a block and more pixels than fit in one: several blocks each way.
+    #[test]
+    fn blocks_split_rows_and_columns() {
+        let g = Geometry {
+            h: 3,
+            w: 3,
+            c: 600,
+            oh: 3,
+            ow: 3,
+            oc: 2,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            ph: 1,
+            pw: 1,
+        };
+        assert!(g.patch_len() > BLOCK);
+        let batch = 1;
+        let x = test_values::<5400>(6);
+        let w = test_values::<10800>(7);
+        let mut y = [0.0; 18];
+        forward(&g, batch, &x, &w, &mut y);
+        for oy in 0..3 {
+            for ox in 0..3 {
+                for o in 0..2 {
+                    let mut sum = 0.0;
+                    for u in 0..3 {
+                        for v in 0..3 {
+                            let (iy, ix) = (oy + u, ox + v);
+                            if iy == 0 || ix == 0 || iy > 3 || ix > 3 {
+                                continue;
+                            }
+                            for c in 0..600 {
+                                sum += x[((iy - 1) * 3 + ix - 1) * 600 + c]
+                                    * w[((u * 3 + v) * 600 + c) * 2 + o];
+                            }
+                        }
+                    }
+                    assert!((y[(oy * 3 + ox) * 2 + o] - sum).abs() < 1e-9);
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "input length")]
+    fn a_short_input_is_rejected() {
+        let g = geometries()[0];
+        let x = [0.0f32; 10];
+        let w = [0.0f32; 108];
+        let mut y = [0.0f32; 100];
+        forward(&g, 1, &x, &w, &mut y);
+    }
+}
