@@ -49,7 +49,13 @@ extern crate alloc;
 extern crate std;
 
 #[cfg(feature = "std")]
+pub mod checkpoint;
+#[cfg(feature = "std")]
 pub mod data;
+#[cfg(feature = "std")]
+pub mod interop;
+#[cfg(feature = "std")]
+pub mod weights;
 
 // Lets the macro's `::gradflow::` paths resolve inside this crate's own doc tests and tests.
 extern crate self as gradflow;

@@ -41,7 +41,9 @@ pub use gradflow_tensor::Scalar;
 pub use init::Init;
 pub use layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
 pub use network::{Activations, LayerInfo, Network, TrainableNetwork};
-pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, StepOutcome};
+#[cfg(feature = "alloc")]
+pub use optim::OptimizerState;
+pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, StateTensor, StepOutcome};
 pub use standardize::Standardize;
 pub mod conv;
 pub use conv::{

@@ -151,6 +151,41 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
     }
 }
 
+#[cfg(feature = "alloc")]
+impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G: Zeroable> super::OptimizerState<T, M>
+    for Adam<G>
+{
+    const NAME: &'static str = "adam";
+
+    fn visit_state(&mut self, model: &mut M, f: &mut dyn FnMut(super::StateTensor<'_, T>)) {
+        let scratch = crate::memory::zeroed_box::<G>();
+        model.visit_params(&scratch, [&mut self.m, &mut self.v], &mut |p| {
+            let [m, v] = p.state;
+            let (layer, name) = (p.layer, p.name);
+            f(super::StateTensor {
+                layer,
+                name,
+                slot: "m",
+                data: m,
+            });
+            f(super::StateTensor {
+                layer,
+                name,
+                slot: "v",
+                data: v,
+            });
+        });
+    }
+
+    fn step_count(&self) -> u64 {
+        self.steps
+    }
+
+    fn set_step_count(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,41 @@ pub trait Optimizer<T: Scalar, M: Trainable<T> + ?Sized> {
     fn step(&mut self, model: &mut M, grads: &M::Grads) -> StepOutcome;
 }
 
+/// One buffer of an optimizer's state for one trainable tensor, as a checkpoint saves it.
+#[derive(Debug)]
+pub struct StateTensor<'a, T> {
+    /// Field name of the layer in its network (`"dense_0"`).
+    pub layer: &'static str,
+    /// Name of the parameter tensor within its layer (`"weight"`).
+    pub name: &'static str,
+    /// Which state buffer: `"velocity"` (SGD), `"m"` or `"v"` (Adam).
+    pub slot: &'static str,
+    /// The state values, one per parameter value, row-major like the parameter.
+    pub data: &'a mut [T],
+}
+
+/// The state an optimizer carries from step to step, opened up for checkpoints: every
+/// buffer (named by the parameter it belongs to) and the step counter.
+#[cfg(feature = "alloc")]
+pub trait OptimizerState<T: Scalar, M: Trainable<T> + ?Sized> {
+    /// Short name of the optimizer (`"sgd"`, `"adam"`), stored in checkpoints.
+    const NAME: &'static str;
+
+    /// Calls `f` once per state buffer of each trainable tensor of `model`, in a fixed
+    /// order. The model is only read; it is `&mut` because its parameter visitor is.
+    fn visit_state(&mut self, model: &mut M, f: &mut dyn FnMut(StateTensor<'_, T>));
+
+    /// Steps taken so far (0 for an optimizer that does not count them).
+    fn step_count(&self) -> u64 {
+        0
+    }
+
+    /// Restores the step counter (ignored by an optimizer that does not count steps).
+    fn set_step_count(&mut self, steps: u64) {
+        let _ = steps;
+    }
+}
+
 /// What an optimizer step did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[must_use = "a step with a non-finite gradient is refused; check `applied`"]

@@ -144,6 +144,28 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<
     }
 }
 
+#[cfg(feature = "alloc")]
+impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G: Zeroable> super::OptimizerState<T, M>
+    for Sgd<G>
+{
+    const NAME: &'static str = "sgd";
+
+    fn visit_state(&mut self, model: &mut M, f: &mut dyn FnMut(super::StateTensor<'_, T>)) {
+        // The visitor wants a gradient beside the state; a zeroed one stands in, on the heap
+        // so that a large model's state is never built on the stack.
+        let scratch = crate::memory::zeroed_box::<G>();
+        model.visit_params(&scratch, [&mut self.velocity], &mut |p| {
+            let [velocity] = p.state;
+            f(super::StateTensor {
+                layer: p.layer,
+                name: p.name,
+                slot: "velocity",
+                data: velocity,
+            });
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

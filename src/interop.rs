@@ -1,0 +1,271 @@
+//! Moving weights between gradflow and PyTorch or Keras, as safetensors files in the other
+//! framework's names and layouts.
+//!
+//! A mapping pairs each gradflow layer field (`"dense_0"`, `"batchnorm_0"`) with the
+//! framework's name for the same layer (`"0"` or `"fc1"` in a PyTorch `state_dict`, `"dense"`
+//! in Keras). Dense layers and batch normalizations (`batchnorm`, `batchnorm2d`) are mapped;
+//! other layers with tensors are refused with [`WeightsError::Mapping`].
+//!
+//! | gradflow | PyTorch (`<name>.`) | Keras (`<name>/`) |
+//! | --- | --- | --- |
+//! | dense `weight` `[in, out]` | `Linear` `weight` `[out, in]` (transposed) | `Dense` `kernel` `[in, out]` |
+//! | dense `bias` | `bias` | `bias` |
+//! | batchnorm `gamma` | `BatchNorm1d` `weight` | `BatchNormalization` `gamma` |
+//! | batchnorm `beta` | `bias` | `beta` |
+//! | batchnorm `running_mean` | `running_mean` | `moving_mean` |
+//! | batchnorm `running_var` (unbiased) | `running_var` (unbiased) | `moving_variance` (biased updates) |
+//! | batchnorm `momentum` | `momentum` (same) | `1 - momentum` ([`keras::momentum`]) |
+//! | batchnorm `eps` (1e-5) | `eps` (1e-5) | `epsilon` (default 1e-3: set [`keras::DEFAULT_EPSILON`]) |
+//!
+//! `momentum` and `eps` are not tensors: set them on the layer (`net.batchnorm_0.eps`) from
+//! the framework's settings. PyTorch's `num_batches_tracked` is written as 0 on export (so
+//! `load_state_dict` is strict-clean) and ignored on import.
+
+use crate::nn::{Network, Scalar};
+use crate::weights::{parse, read_expected, serialize, tensor_name, Entry, Expected, WeightsError};
+use safetensors::Dtype;
+use std::collections::HashMap;
+use std::string::{String, ToString};
+use std::vec::Vec;
+use std::{format, vec};
+
+/// A framework whose names and layouts a mapping targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framework {
+    PyTorch,
+    Keras,
+}
+
+/// How one gradflow tensor appears in the framework's file.
+struct Mapped {
+    ours: String,
+    theirs: String,
+    shape: Vec<usize>,
+    their_shape: Vec<usize>,
+    transpose: bool,
+}
+
+fn external_name(framework: Framework, prefix: &str, name: &str) -> String {
+    match framework {
+        Framework::PyTorch => format!("{prefix}.{name}"),
+        Framework::Keras => format!("{prefix}/{name}"),
+    }
+}
+
+fn plan<T: Scalar, N: Network<T> + ?Sized>(
+    net: &N,
+    framework: Framework,
+    names: &[(&str, &str)],
+) -> Result<Vec<Mapped>, WeightsError> {
+    let mut plan = Vec::new();
+    let mut error = None;
+    net.visit_tensors(&mut |t| {
+        if error.is_some() {
+            return;
+        }
+        let ours = tensor_name(t.layer, t.name);
+        let kind = N::LAYERS
+            .iter()
+            .find(|l| l.name == t.layer)
+            .map_or("", |l| l.kind);
+        let Some(&(_, prefix)) = names.iter().find(|(layer, _)| *layer == t.layer) else {
+            error = Some(WeightsError::Mapping {
+                name: ours,
+                problem: format!(
+                    "the mapping names no {framework:?} layer for gradflow layer `{}`",
+                    t.layer
+                ),
+            });
+            return;
+        };
+        let theirs = match (framework, kind, t.name) {
+            (Framework::PyTorch, "dense", n @ ("weight" | "bias")) => n,
+            (Framework::Keras, "dense", "weight") => "kernel",
+            (Framework::Keras, "dense", "bias") => "bias",
+            (Framework::PyTorch, "batchnorm" | "batchnorm2d", "gamma") => "weight",
+            (Framework::PyTorch, "batchnorm" | "batchnorm2d", "beta") => "bias",
+            (Framework::PyTorch, "batchnorm" | "batchnorm2d", n @ ("running_mean" | "running_var")) => n,
+            (Framework::Keras, "batchnorm" | "batchnorm2d", n @ ("gamma" | "beta")) => n,
+            (Framework::Keras, "batchnorm" | "batchnorm2d", "running_mean") => "moving_mean",
+            (Framework::Keras, "batchnorm" | "batchnorm2d", "running_var") => "moving_variance",
+            _ => {
+                error = Some(WeightsError::Mapping {
+                    name: ours,
+                    problem: format!(
+                        "no {framework:?} mapping for tensor `{}` of a `{kind}` layer (only dense and batchnorm layers are mapped)",
+                        t.name
+                    ),
+                });
+                return;
+            }
+        };
+        let transpose = framework == Framework::PyTorch && kind == "dense" && t.name == "weight";
+        let mut their_shape = t.shape.to_vec();
+        if transpose {
+            their_shape.reverse();
+        }
+        plan.push(Mapped {
+            ours,
+            theirs: external_name(framework, prefix, theirs),
+            shape: t.shape.to_vec(),
+            their_shape,
+            transpose,
+        });
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(plan),
+    }
+}
+
+/// `[rows, cols]` row-major to `[cols, rows]`.
+fn transposed<T: Copy>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(values.len());
+    for c in 0..cols {
+        for r in 0..rows {
+            out.push(values[r * cols + c]);
+        }
+    }
+    out
+}
+
+fn export<T: Scalar, N: Network<T> + ?Sized>(
+    net: &N,
+    framework: Framework,
+    names: &[(&str, &str)],
+) -> Result<Vec<u8>, WeightsError> {
+    let plan = plan(net, framework, names)?;
+    let mut values: HashMap<String, Vec<T>> = HashMap::new();
+    net.visit_tensors(&mut |t| {
+        values.insert(tensor_name(t.layer, t.name), t.data.to_vec());
+    });
+    let mut entries = Vec::new();
+    let mut batchnorms = Vec::new();
+    for m in &plan {
+        let v = values.remove(&m.ours).unwrap_or_default();
+        let v = if m.transpose {
+            transposed(&v, m.shape[0], m.shape[1])
+        } else {
+            v
+        };
+        entries.push(Entry::new(m.theirs.clone(), &m.their_shape, &v));
+        if framework == Framework::PyTorch && m.theirs.ends_with(".running_var") {
+            batchnorms.push(m.theirs.trim_end_matches(".running_var").to_string());
+        }
+    }
+    for prefix in batchnorms {
+        entries.push(Entry {
+            name: format!("{prefix}.num_batches_tracked"),
+            dtype: Dtype::I64,
+            shape: vec![],
+            bytes: 0i64.to_le_bytes().to_vec(),
+        });
+    }
+    let format = match framework {
+        Framework::PyTorch => "pt",
+        Framework::Keras => "keras",
+    };
+    let metadata = HashMap::from([("format".to_string(), format.to_string())]);
+    serialize(&entries, metadata)
+}
+
+fn import<T: Scalar, N: Network<T> + ?Sized>(
+    net: &mut N,
+    bytes: &[u8],
+    framework: Framework,
+    names: &[(&str, &str)],
+) -> Result<(), WeightsError> {
+    let plan = plan(net, framework, names)?;
+    let file = parse(bytes)?;
+    let expected: Vec<Expected> = plan
+        .iter()
+        .map(|m| Expected {
+            name: m.theirs.clone(),
+            shape: m.their_shape.clone(),
+        })
+        .collect();
+    let ignore =
+        |name: &str| framework == Framework::PyTorch && name.ends_with(".num_batches_tracked");
+    let values = read_expected::<T>(&file, &expected, &ignore)?;
+    let mut by_name: HashMap<&str, Vec<T>> = HashMap::new();
+    for (m, v) in plan.iter().zip(values) {
+        let v = if m.transpose {
+            transposed(&v, m.their_shape[0], m.their_shape[1])
+        } else {
+            v
+        };
+        by_name.insert(m.ours.as_str(), v);
+    }
+    net.visit_tensors_mut(&mut |t| {
+        if let Some(v) = by_name.get(tensor_name(t.layer, t.name).as_str()) {
+            t.data.copy_from_slice(v);
+        }
+    });
+    Ok(())
+}
+
+/// PyTorch: `state_dict` names (`<module>.weight`), `Linear` weights `[out, in]`.
+pub mod pytorch {
+    use super::*;
+
+    /// The safetensors bytes of `net` as a PyTorch `state_dict`, with each gradflow layer
+    /// `names[i].0` renamed to module `names[i].1` (`safetensors.torch.load_file`, then
+    /// `model.load_state_dict`).
+    pub fn export<T: Scalar, N: Network<T> + ?Sized>(
+        net: &N,
+        names: &[(&str, &str)],
+    ) -> Result<Vec<u8>, WeightsError> {
+        super::export(net, Framework::PyTorch, names)
+    }
+
+    /// Loads a PyTorch `state_dict` saved as safetensors (`safetensors.torch.save_file(model.state_dict(), ..)`)
+    /// into `net`. Every mapped tensor must be present with `T`'s dtype and PyTorch's shape;
+    /// `num_batches_tracked` is ignored; any other tensor is an error. On error `net` is
+    /// unchanged.
+    pub fn import<T: Scalar, N: Network<T> + ?Sized>(
+        net: &mut N,
+        bytes: &[u8],
+        names: &[(&str, &str)],
+    ) -> Result<(), WeightsError> {
+        super::import(net, bytes, Framework::PyTorch, names)
+    }
+
+    /// gradflow's batchnorm `momentum` for PyTorch's `momentum`: the same number.
+    pub fn momentum(pytorch_momentum: f64) -> f64 {
+        pytorch_momentum
+    }
+}
+
+/// Keras 3: `<layer name>/<variable name>` (`dense/kernel`), `Dense` kernels `[in, out]`.
+pub mod keras {
+    use super::*;
+
+    /// Keras' default `BatchNormalization` epsilon (gradflow's and PyTorch's is 1e-5).
+    pub const DEFAULT_EPSILON: f64 = 1e-3;
+
+    /// The safetensors bytes of `net` under Keras variable paths (`<layer>/<variable>`), each
+    /// gradflow layer `names[i].0` renamed to Keras layer `names[i].1`. In Keras, set each
+    /// layer's weights from these (`layer.set_weights`), in the layer's variable order.
+    pub fn export<T: Scalar, N: Network<T> + ?Sized>(
+        net: &N,
+        names: &[(&str, &str)],
+    ) -> Result<Vec<u8>, WeightsError> {
+        super::export(net, Framework::Keras, names)
+    }
+
+    /// Loads Keras weights saved as safetensors under `<layer name>/<variable name>` into
+    /// `net`; every mapped tensor must be present, nothing else. On error `net` is unchanged.
+    pub fn import<T: Scalar, N: Network<T> + ?Sized>(
+        net: &mut N,
+        bytes: &[u8],
+        names: &[(&str, &str)],
+    ) -> Result<(), WeightsError> {
+        super::import(net, bytes, Framework::Keras, names)
+    }
+
+    /// gradflow's batchnorm `momentum` (weight of the new batch) for Keras' `momentum`
+    /// (weight of the old running value): `1 - keras_momentum`. Keras' default 0.99 is 0.01.
+    pub fn momentum(keras_momentum: f64) -> f64 {
+        1.0 - keras_momentum
+    }
+}

@@ -1,0 +1,443 @@
+//! Saving and loading a network's weights as [safetensors](https://huggingface.co/docs/safetensors),
+//! the format PyTorch, Keras and the Hugging Face tools read.
+//!
+//! Every tensor that [`Network::visit_tensors`] reports (trainable parameters, frozen ones and
+//! running statistics) is stored under `<layer field>.<tensor name>`, for example
+//! `dense_0.weight` or `batchnorm_0.running_var`, as `F32` or `F64` after the network's element
+//! type, little-endian and row-major in the shape `visit_tensors` reports.
+//!
+//! Loading checks the whole file against the network's compile-time shapes before it writes
+//! anything: a missing, extra, misshapen, wrongly typed, non-finite, truncated or corrupted
+//! entry is a [`WeightsError`] naming the tensor, and the network is left as it was.
+//!
+//! ```
+//! use gradflow::prelude::*;
+//!
+//! network! {
+//!     pub struct Tiny<f32> {
+//!         input 3,
+//!         dense 4 [batchnorm, relu],
+//!         dense 2,
+//!     }
+//! }
+//!
+//! let net = Tiny::new(&mut gradflow::rng(1));
+//! let bytes = gradflow::weights::to_bytes(&net).unwrap();
+//! let mut other = Tiny::new(&mut gradflow::rng(2));
+//! gradflow::weights::from_bytes(&mut other, &bytes).unwrap();
+//! assert_eq!(other.dense_0.weight, net.dense_0.weight);
+//! ```
+
+use crate::nn::{Network, Scalar};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::vec::Vec;
+use std::{format, fs, io};
+
+/// A problem saving or loading weights, a checkpoint or an interop file.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The bytes are not a well-formed safetensors file (bad header length, header not JSON,
+    /// overlapping or inconsistent offsets).
+    #[error("not a valid safetensors file: {reason}")]
+    Corrupt {
+        /// What is wrong, as the safetensors reader put it.
+        reason: String,
+    },
+    /// The file ends before the data of a tensor does.
+    #[error("tensor `{name}`: the file ends before its data does (was it cut short?)")]
+    Truncated {
+        /// The tensor whose data is cut off.
+        name: String,
+    },
+    /// A tensor the network stores is not in the file.
+    #[error("tensor `{name}` is missing from the file")]
+    Missing {
+        /// The tensor's name.
+        name: String,
+    },
+    /// The file holds a tensor the network does not have.
+    #[error(
+        "tensor `{name}` in the file is not part of this network (a file of another network?)"
+    )]
+    Unexpected {
+        /// The tensor's name.
+        name: String,
+    },
+    /// A tensor is stored with another element type than the network's.
+    #[error(
+        "tensor `{name}` is stored as {found}, but this network's element type needs {expected}"
+    )]
+    Dtype {
+        /// The tensor's name.
+        name: String,
+        /// The dtype the network needs (`F32` or `F64`).
+        expected: String,
+        /// The dtype in the file.
+        found: String,
+    },
+    /// A tensor has another shape than the network's.
+    #[error("tensor `{name}` has shape {found:?} in the file, but this network's is {expected:?}")]
+    Shape {
+        /// The tensor's name.
+        name: String,
+        /// The network's shape.
+        expected: Vec<usize>,
+        /// The file's shape.
+        found: Vec<usize>,
+    },
+    /// A tensor holds a NaN or an infinity.
+    #[error("tensor `{name}` holds {value} at flat index {index}: weights must be finite")]
+    NonFinite {
+        /// The tensor's name.
+        name: String,
+        /// Row-major index of the first bad value.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A checkpoint's metadata entry is missing or unreadable.
+    #[error("checkpoint metadata `{key}`: {problem}")]
+    Metadata {
+        /// The metadata key.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An interop mapping cannot handle a layer or names none for it.
+    #[error("tensor `{name}`: {problem}")]
+    Mapping {
+        /// The gradflow tensor's name.
+        name: String,
+        /// What is missing or unsupported.
+        problem: String,
+    },
+    /// Writing the file failed inside the safetensors encoder.
+    #[error("could not encode safetensors: {reason}")]
+    Encode {
+        /// The encoder's message.
+        reason: String,
+    },
+}
+
+/// The name a tensor is stored under: `<layer field>.<tensor name>` (just the tensor name for
+/// a lone layer).
+pub fn tensor_name(layer: &str, name: &str) -> String {
+    if layer.is_empty() {
+        name.to_string()
+    } else {
+        format!("{layer}.{name}")
+    }
+}
+
+/// The safetensors dtype of `T` (`F32` or `F64`).
+pub(crate) fn dtype_of<T: Scalar>() -> Dtype {
+    if core::mem::size_of::<T>() == 8 {
+        Dtype::F64
+    } else {
+        Dtype::F32
+    }
+}
+
+/// `values` as little-endian bytes of `T`'s width. Exact: an f32 goes through f64 and back.
+pub(crate) fn encode_values<T: Scalar>(values: &[T]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * core::mem::size_of::<T>());
+    for v in values {
+        if dtype_of::<T>() == Dtype::F64 {
+            out.extend_from_slice(&v.to_f64().to_le_bytes());
+        } else {
+            out.extend_from_slice(&(v.to_f64() as f32).to_le_bytes());
+        }
+    }
+    out
+}
+
+/// One tensor to be written.
+pub(crate) struct Entry {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+impl Entry {
+    pub(crate) fn new<T: Scalar>(name: String, shape: &[usize], values: &[T]) -> Self {
+        Entry {
+            name,
+            dtype: dtype_of::<T>(),
+            shape: shape.to_vec(),
+            bytes: encode_values(values),
+        }
+    }
+}
+
+/// The safetensors bytes of `entries`, with `metadata` in the header.
+pub(crate) fn serialize(
+    entries: &[Entry],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, WeightsError> {
+    let encode = |e: SafeTensorError| WeightsError::Encode {
+        reason: e.to_string(),
+    };
+    let views = entries
+        .iter()
+        .map(|e| {
+            TensorView::new(e.dtype, e.shape.clone(), &e.bytes).map(|view| (e.name.as_str(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(encode)?;
+    safetensors::serialize(views, Some(metadata)).map_err(encode)
+}
+
+/// Parses `bytes`, naming the tensor a truncated file cuts off.
+pub(crate) fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, WeightsError> {
+    SafeTensors::deserialize(bytes).map_err(|e| match e {
+        SafeTensorError::MetadataIncompleteBuffer => match truncated_tensor(bytes) {
+            Some(name) => WeightsError::Truncated { name },
+            None => WeightsError::Corrupt {
+                reason: "the data does not end where the header says the last tensor ends"
+                    .to_string(),
+            },
+        },
+        other => WeightsError::Corrupt {
+            reason: other.to_string(),
+        },
+    })
+}
+
+/// The first tensor (by offset) whose data runs past the end of `bytes`, read from the header.
+fn truncated_tensor(bytes: &[u8]) -> Option<String> {
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(len).ok()?.checked_add(8)?;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..end)?).ok()?;
+    let available = (bytes.len() - end) as u64;
+    let mut tensors: Vec<(u64, &str)> = header
+        .as_object()?
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .filter_map(|(name, info)| {
+            let offsets = info.get("data_offsets")?.as_array()?;
+            Some((offsets.get(1)?.as_u64()?, name.as_str()))
+        })
+        .collect();
+    tensors.sort();
+    tensors
+        .into_iter()
+        .find(|&(stop, _)| stop > available)
+        .map(|(_, name)| name.to_string())
+}
+
+/// A tensor the reader expects: its name and shape.
+pub(crate) struct Expected {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+/// Reads every `expected` tensor from `file`, checking dtype (`T`'s), shape and finiteness,
+/// then checks that the file holds nothing else (but names for which `ignore` is true).
+/// Nothing is written anywhere: the caller writes the values once everything has passed.
+pub(crate) fn read_expected<T: Scalar>(
+    file: &SafeTensors<'_>,
+    expected: &[Expected],
+    ignore: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Vec<T>>, WeightsError> {
+    let mut out = Vec::with_capacity(expected.len());
+    for e in expected {
+        let view = file.tensor(&e.name).map_err(|_| WeightsError::Missing {
+            name: e.name.clone(),
+        })?;
+        out.push(decode::<T>(&e.name, &view, &e.shape)?);
+    }
+    let known: BTreeSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
+    let mut names = file.names();
+    names.sort_unstable();
+    if let Some(extra) = names.into_iter().find(|n| !known.contains(n) && !ignore(n)) {
+        return Err(WeightsError::Unexpected {
+            name: extra.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// The values of one tensor view, checked against `T` and `shape`.
+pub(crate) fn decode<T: Scalar>(
+    name: &str,
+    view: &TensorView<'_>,
+    shape: &[usize],
+) -> Result<Vec<T>, WeightsError> {
+    let dtype = dtype_of::<T>();
+    if view.dtype() != dtype {
+        return Err(WeightsError::Dtype {
+            name: name.to_string(),
+            expected: format!("{dtype:?}"),
+            found: format!("{:?}", view.dtype()),
+        });
+    }
+    if view.shape() != shape {
+        return Err(WeightsError::Shape {
+            name: name.to_string(),
+            expected: shape.to_vec(),
+            found: view.shape().to_vec(),
+        });
+    }
+    let values: Vec<f64> = if dtype == Dtype::F64 {
+        view.data()
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect()
+    } else {
+        view.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect()
+    };
+    if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(WeightsError::NonFinite {
+            name: name.to_string(),
+            index,
+            value,
+        });
+    }
+    Ok(values.into_iter().map(T::from_f64).collect())
+}
+
+/// Writes `bytes` to `path` atomically: into a temporary file in the same folder, flushed to
+/// disk (`fsync`), then renamed over `path`, and the folder itself synced so that the rename
+/// survives a crash. A reader sees the old file or the new one, never a half-written one.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), WeightsError> {
+    let path = path.as_ref();
+    let io_err = |source| WeightsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        io_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path names no file",
+        ))
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let written = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        sync_dir(&dir)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(io_err)
+}
+
+/// Flushes a folder's entries (the rename) to disk; a no-op where folders cannot be opened.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Reads a whole file.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, WeightsError> {
+    fs::read(path).map_err(|source| WeightsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The entries of every tensor `net` stores, in `visit_tensors` order.
+pub(crate) fn network_entries<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    net.visit_tensors(&mut |t| {
+        entries.push(Entry::new(tensor_name(t.layer, t.name), t.shape, t.data));
+    });
+    entries
+}
+
+/// The name and shape of every tensor `net` stores, in `visit_tensors` order.
+pub(crate) fn network_expected<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Vec<Expected> {
+    let mut expected = Vec::new();
+    net.visit_tensors(&mut |t| {
+        expected.push(Expected {
+            name: tensor_name(t.layer, t.name),
+            shape: t.shape.to_vec(),
+        });
+    });
+    expected
+}
+
+/// Writes `values` (in `visit_tensors` order, already checked) into `net`.
+pub(crate) fn write_network<T: Scalar, N: Network<T> + ?Sized>(net: &mut N, values: &[Vec<T>]) {
+    let mut next = values.iter();
+    net.visit_tensors_mut(&mut |t| {
+        if let Some(v) = next.next() {
+            t.data.copy_from_slice(v);
+        }
+    });
+}
+
+/// The header metadata of a weights file. One key only: safetensors writes the metadata map
+/// in hash order, and a single key keeps the same network's file byte-identical.
+fn weights_metadata() -> HashMap<String, String> {
+    HashMap::from([("format".to_string(), "gradflow".to_string())])
+}
+
+/// The safetensors bytes of every tensor `net` stores.
+pub fn to_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<Vec<u8>, WeightsError> {
+    serialize(&network_entries(net), weights_metadata())
+}
+
+/// Saves every tensor `net` stores to `path`, atomically (see [`write_atomic`]).
+pub fn save<T: Scalar, N: Network<T> + ?Sized>(
+    net: &N,
+    path: impl AsRef<Path>,
+) -> Result<(), WeightsError> {
+    write_atomic(path, &to_bytes(net)?)
+}
+
+/// Loads every tensor of `net` from safetensors `bytes`. The file must hold exactly the
+/// network's tensors, each with its dtype and shape and finite values; otherwise the error
+/// names the first offending tensor and `net` is unchanged.
+pub fn from_bytes<T: Scalar, N: Network<T> + ?Sized>(
+    net: &mut N,
+    bytes: &[u8],
+) -> Result<(), WeightsError> {
+    let file = parse(bytes)?;
+    let values = read_expected::<T>(&file, &network_expected(net), &|_| false)?;
+    write_network(net, &values);
+    Ok(())
+}
+
+/// [`from_bytes`] from a file.
+pub fn load<T: Scalar, N: Network<T> + ?Sized>(
+    net: &mut N,
+    path: impl AsRef<Path>,
+) -> Result<(), WeightsError> {
+    from_bytes(net, &read_file(path.as_ref())?)
+}

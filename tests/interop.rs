@@ -1,0 +1,307 @@
+//! PyTorch and Keras interop against reference fixtures made by
+//! `tests/fixtures/interop/make_fixtures.py` (pinned versions in `requirements.txt` beside it):
+//! the same MLP with batchnorm in each framework, in float64, with its weights, a batch of
+//! inputs, and the framework's outputs (eval and train mode) and gradients. The fixtures are
+//! committed; these tests need no Python.
+
+use gradflow::interop::{keras, pytorch};
+use gradflow::prelude::*;
+use gradflow::weights::WeightsError;
+use safetensors::SafeTensors;
+
+network! {
+    /// Linear 4 -> 8, BatchNorm, tanh, Linear 8 -> 3: the fixtures' model.
+    pub struct Mlp<f64> {
+        input 4,
+        dense 8 [batchnorm, tanh],
+        dense 3,
+    }
+}
+
+const B: usize = 6;
+const TOL: f64 = 1e-5;
+const TORCH_NAMES: &[(&str, &str)] = &[("dense_0", "0"), ("batchnorm_0", "1"), ("dense_1", "3")];
+const KERAS_NAMES: &[(&str, &str)] = &[
+    ("dense_0", "dense"),
+    ("batchnorm_0", "bn"),
+    ("dense_1", "out"),
+];
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/interop/{name}.safetensors",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A fixture tensor as flat f64 values, with its shape.
+fn tensor(file: &SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f64>) {
+    let view = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(view.dtype(), safetensors::Dtype::F64, "{name}");
+    let values = view
+        .data()
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (view.shape().to_vec(), values)
+}
+
+fn batch<const N: usize>(file: &SafeTensors<'_>, name: &str) -> [[f64; N]; B] {
+    let (shape, v) = tensor(file, name);
+    assert_eq!(shape, [B, N], "{name}");
+    core::array::from_fn(|b| core::array::from_fn(|n| v[b * N + n]))
+}
+
+fn assert_close(what: &str, ours: &[f64], theirs: &[f64]) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: lengths");
+    let worst = ours
+        .iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= TOL, "{what}: max |difference| {worst:e} > {TOL:e}");
+}
+
+fn flat<const N: usize>(rows: &[[f64; N]]) -> Vec<f64> {
+    rows.iter().flatten().copied().collect()
+}
+
+/// `[rows, cols]` row-major to `[cols, rows]`.
+fn transpose(v: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    (0..cols)
+        .flat_map(|c| (0..rows).map(move |r| v[r * cols + c]))
+        .collect()
+}
+
+/// What one train-mode step gives: output, input gradient, parameter gradients.
+fn train_step(
+    net: &mut Mlp,
+    x: &[[f64; 4]; B],
+    dy: &[[f64; 3]; B],
+) -> ([[f64; 3]; B], [[f64; 4]; B], MlpGrads) {
+    let mut cache = MlpCache::<B>::new_boxed();
+    let mut grads = MlpGrads::zeroed();
+    let y = *net.forward_train(x, &mut cache);
+    let mut dx = [[0.0; 4]; B];
+    net.backward_to_input(&mut cache, dy, &mut dx, &mut grads);
+    (y, dx, grads)
+}
+
+#[test]
+fn pytorch_outputs_and_gradients_are_reproduced() {
+    let mut net = Mlp::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_weights"), TORCH_NAMES).unwrap();
+    net.batchnorm_0.momentum = pytorch::momentum(0.1);
+    let io_bytes = fixture("torch_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let x = batch::<4>(&io, "input");
+    let dy = batch::<3>(&io, "dy");
+
+    // Eval mode: the running statistics.
+    let y: [[f64; 3]; B] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
+
+    // Train mode: batch statistics, gradients of sum(y * dy), running statistics updated.
+    let (y, dx, grads) = train_step(&mut net, &x, &dy);
+    assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
+    assert_close(
+        "input gradient",
+        &flat(&dx),
+        &tensor(&io, "train.input_grad").1,
+    );
+    // PyTorch's Linear weight gradient is [out, in]: transpose it to gradflow's [in, out].
+    let g = |name: &str| tensor(&io, &format!("train.grad.{name}")).1;
+    assert_close(
+        "0.weight grad",
+        &flat(&grads.dense_0.weight),
+        &transpose(&g("0.weight"), 8, 4),
+    );
+    assert_close("0.bias grad", &grads.dense_0.bias, &g("0.bias"));
+    assert_close(
+        "1.weight grad (gamma)",
+        &grads.batchnorm_0.gamma,
+        &g("1.weight"),
+    );
+    assert_close("1.bias grad (beta)", &grads.batchnorm_0.beta, &g("1.bias"));
+    assert_close(
+        "3.weight grad",
+        &flat(&grads.dense_1.weight),
+        &transpose(&g("3.weight"), 3, 8),
+    );
+    assert_close("3.bias grad", &grads.dense_1.bias, &g("3.bias"));
+    // PyTorch's running variance is unbiased, as gradflow's.
+    assert_close(
+        "running_mean",
+        &net.batchnorm_0.running_mean,
+        &tensor(&io, "train.1.running_mean").1,
+    );
+    assert_close(
+        "running_var",
+        &net.batchnorm_0.running_var,
+        &tensor(&io, "train.1.running_var").1,
+    );
+}
+
+#[test]
+fn keras_outputs_and_gradients_are_reproduced() {
+    let mut net = Mlp::new(&mut gradflow::rng(0));
+    keras::import(&mut net, &fixture("keras_weights"), KERAS_NAMES).unwrap();
+    // The fixture's BatchNormalization(momentum=0.9, epsilon=1e-3).
+    net.batchnorm_0.momentum = keras::momentum(0.9);
+    net.batchnorm_0.eps = keras::DEFAULT_EPSILON;
+    let running_var_before = net.batchnorm_0.running_var;
+    let io_bytes = fixture("keras_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let x = batch::<4>(&io, "input");
+    let dy = batch::<3>(&io, "dy");
+
+    let y: [[f64; 3]; B] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
+
+    let (y, dx, grads) = train_step(&mut net, &x, &dy);
+    assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
+    assert_close(
+        "input gradient",
+        &flat(&dx),
+        &tensor(&io, "train.input_grad").1,
+    );
+    // Keras' kernel is [in, out], as gradflow's weight: no transpose.
+    let g = |name: &str| tensor(&io, &format!("train.grad.{name}")).1;
+    assert_close(
+        "dense/kernel grad",
+        &flat(&grads.dense_0.weight),
+        &g("dense/kernel"),
+    );
+    assert_close("dense/bias grad", &grads.dense_0.bias, &g("dense/bias"));
+    assert_close("bn/gamma grad", &grads.batchnorm_0.gamma, &g("bn/gamma"));
+    assert_close("bn/beta grad", &grads.batchnorm_0.beta, &g("bn/beta"));
+    assert_close(
+        "out/kernel grad",
+        &flat(&grads.dense_1.weight),
+        &g("out/kernel"),
+    );
+    assert_close("out/bias grad", &grads.dense_1.bias, &g("out/bias"));
+    assert_close(
+        "moving_mean",
+        &net.batchnorm_0.running_mean,
+        &tensor(&io, "train.bn/moving_mean").1,
+    );
+
+    // Keras updates its moving variance with the biased batch variance, gradflow (like
+    // PyTorch) with the unbiased one: new = (1 - m) old + m var, so the two differ by
+    // m var (B / (B - 1) - 1) = m var / (B - 1).
+    let m = keras::momentum(0.9);
+    let theirs = tensor(&io, "train.bn/moving_variance").1;
+    let unbiased: Vec<f64> = theirs
+        .iter()
+        .zip(running_var_before)
+        .map(|(&new, old)| {
+            let var = (new - (1.0 - m) * old) / m;
+            (1.0 - m) * old + m * var * B as f64 / (B as f64 - 1.0)
+        })
+        .collect();
+    assert_close(
+        "moving_variance (unbiased)",
+        &net.batchnorm_0.running_var,
+        &unbiased,
+    );
+    assert!(
+        net.batchnorm_0
+            .running_var
+            .iter()
+            .zip(&theirs)
+            .any(|(a, b)| (a - b).abs() > 1e-3),
+        "the biased and unbiased updates should differ on this batch"
+    );
+}
+
+#[test]
+fn export_then_import_round_trips_in_each_framework_layout() {
+    let net = Mlp::new(&mut gradflow::rng(3));
+    for (framework, bytes, names) in [
+        (
+            "pytorch",
+            pytorch::export(&net, TORCH_NAMES).unwrap(),
+            TORCH_NAMES,
+        ),
+        (
+            "keras",
+            keras::export(&net, KERAS_NAMES).unwrap(),
+            KERAS_NAMES,
+        ),
+    ] {
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let mut names_in_file = file.names();
+        names_in_file.sort_unstable();
+        let reference = fixture(&format!(
+            "{}_weights",
+            if framework == "pytorch" {
+                "torch"
+            } else {
+                "keras"
+            }
+        ));
+        let reference = SafeTensors::deserialize(&reference).unwrap();
+        let mut reference_names = reference.names();
+        reference_names.sort_unstable();
+        // The same names, dtypes and shapes as the framework's own file.
+        assert_eq!(names_in_file, reference_names, "{framework}");
+        for name in &names_in_file {
+            let (ours, theirs) = (file.tensor(name).unwrap(), reference.tensor(name).unwrap());
+            assert_eq!(ours.shape(), theirs.shape(), "{framework} {name}");
+            assert_eq!(ours.dtype(), theirs.dtype(), "{framework} {name}");
+        }
+        let mut back = Mlp::new(&mut gradflow::rng(4));
+        if framework == "pytorch" {
+            pytorch::import(&mut back, &bytes, names).unwrap();
+            let w = tensor(&file, "0.weight").1;
+            assert_eq!(w, transpose(&flat(&net.dense_0.weight), 4, 8));
+        } else {
+            keras::import(&mut back, &bytes, names).unwrap();
+        }
+        assert_eq!(back.dense_0.weight, net.dense_0.weight, "{framework}");
+        assert_eq!(back.dense_1.bias, net.dense_1.bias, "{framework}");
+        assert_eq!(
+            back.batchnorm_0.running_var, net.batchnorm_0.running_var,
+            "{framework}"
+        );
+    }
+}
+
+#[test]
+fn interop_errors_name_the_tensor_and_change_nothing() {
+    let mut net = Mlp::new(&mut gradflow::rng(5));
+    let before = gradflow::weights::to_bytes(&net).unwrap();
+    // Keras weights read as PyTorch's: every name differs.
+    let err = pytorch::import(&mut net, &fixture("keras_weights"), TORCH_NAMES).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Missing { name } if name == "0.weight"),
+        "{err}"
+    );
+    // A mapping that leaves a layer out.
+    let err = keras::import(&mut net, &fixture("keras_weights"), &KERAS_NAMES[..2]).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Mapping { name, .. } if name == "dense_1.weight"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`dense_1`"), "{err}");
+    // PyTorch's file with its weight not transposed has the wrong shape.
+    let mut flipped = Mlp::new(&mut gradflow::rng(6));
+    let wrong = keras::export(&flipped, KERAS_NAMES).unwrap();
+    let err = keras::import(
+        &mut flipped,
+        &wrong,
+        &[
+            ("dense_0", "out"),
+            ("batchnorm_0", "bn"),
+            ("dense_1", "dense"),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Shape { name, .. } if name == "out/kernel"),
+        "{err}"
+    );
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
+}
