@@ -1,0 +1,294 @@
+//! Checkpoints and training guards: a run interrupted at step k and resumed from its
+//! checkpoint ends bit-identical to an uninterrupted run (SGD with momentum and Adam); a
+//! damaged or mismatched checkpoint is refused and changes nothing; a step with a non-finite
+//! input, loss or gradient is refused and leaves parameters and optimizer state unchanged.
+
+use gradflow::checkpoint::{self, Progress};
+use gradflow::nn::train::{fit, Refusal, Samples, TrainConfig};
+use gradflow::nn::OptimizerState;
+use gradflow::prelude::*;
+use gradflow::weights::WeightsError;
+use rand::Rng as _;
+
+network! {
+    /// A small classifier with batchnorm, so running statistics are part of the state.
+    pub struct Net<f32> {
+        input 2,
+        dense 8 [he_init, batchnorm, relu],
+        dense 3,
+    }
+}
+
+const B: usize = 8;
+const STEPS: u64 = 40;
+const STEPS_PER_EPOCH: u64 = 8;
+
+/// 64 points of three classes (by angle), the same every time.
+fn data() -> (Vec<[f32; 2]>, Vec<usize>) {
+    let mut rng = gradflow::rng(1234);
+    (0..64)
+        .map(|_| {
+            let x = [
+                rng.random_range(-1.0f32..1.0),
+                rng.random_range(-1.0f32..1.0),
+            ];
+            let class = ((x[1].atan2(x[0]) + std::f32::consts::PI)
+                / (2.0 * std::f32::consts::PI / 3.0)) as usize;
+            (x, class.min(2))
+        })
+        .unzip()
+}
+
+/// Steps `from..to` of a training loop whose randomness all comes from `rng`: each step
+/// draws its batch from it.
+fn train<O: Optimizer<f32, Net>>(
+    net: &mut Net,
+    optimizer: &mut O,
+    rng: &mut gradflow::Rng,
+    from: u64,
+    to: u64,
+) {
+    let (features, labels) = data();
+    let mut cache = NetCache::<B>::new_boxed();
+    let mut grads = NetGrads::new_boxed();
+    let mut dy = [[0.0f32; 3]; B];
+    for _ in from..to {
+        let rows: [usize; B] = core::array::from_fn(|_| rng.random_range(0..features.len()));
+        let x = rows.map(|r| features[r]);
+        let y = rows.map(|r| labels[r]);
+        grads.zero();
+        let out = net.forward_train(&x, &mut cache);
+        let loss = softmax_cross_entropy(out, &y, &mut dy).unwrap();
+        assert!(loss.is_finite());
+        net.backward(&mut cache, &dy, &mut grads);
+        assert!(optimizer.step(net, &grads).applied);
+    }
+}
+
+fn progress(step: u64) -> Progress {
+    Progress {
+        epoch: step / STEPS_PER_EPOCH,
+        step,
+    }
+}
+
+/// The whole training state as checkpoint bytes, for exact comparisons.
+fn state<O: OptimizerState<f32, Net>>(
+    net: &mut Net,
+    optimizer: &mut O,
+    rng: &gradflow::Rng,
+    step: u64,
+) -> Vec<u8> {
+    checkpoint::to_bytes(net, optimizer, rng, progress(step)).unwrap()
+}
+
+fn resumed_run_is_bit_identical<O>(make: impl Fn() -> O, k: u64)
+where
+    O: Optimizer<f32, Net> + OptimizerState<f32, Net>,
+{
+    // Uninterrupted.
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut opt = make();
+    let mut rng = gradflow::rng(8);
+    train(&mut net, &mut opt, &mut rng, 0, STEPS);
+    let uninterrupted = state(&mut net, &mut opt, &rng, STEPS);
+
+    // Interrupted at step k: checkpoint, then everything is lost.
+    let dir = std::env::temp_dir().join(format!(
+        "gradflow-ckpt-{}-{}-{k}",
+        std::process::id(),
+        O::NAME
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("run.ckpt");
+    {
+        let mut net = Net::new(&mut gradflow::rng(7));
+        let mut opt = make();
+        let mut rng = gradflow::rng(8);
+        train(&mut net, &mut opt, &mut rng, 0, k);
+        checkpoint::save(&path, &mut net, &mut opt, &rng, progress(k)).unwrap();
+    }
+    // A new process: other seeds, fresh optimizer; the checkpoint restores all of it.
+    let mut net = Net::new(&mut gradflow::rng(70));
+    let mut opt = make();
+    let mut rng = gradflow::rng(80);
+    let resumed = checkpoint::load(&path, &mut net, &mut opt, &mut rng).unwrap();
+    assert_eq!(resumed, progress(k));
+    train(&mut net, &mut opt, &mut rng, resumed.step, STEPS);
+    assert!(
+        state(&mut net, &mut opt, &rng, STEPS) == uninterrupted,
+        "{}: the resumed run differs from the uninterrupted one",
+        O::NAME
+    );
+    // Only the checkpoint is left in the folder (no temporary file).
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sgd_with_momentum_resumes_bit_identically() {
+    for k in [1, 13, 24] {
+        resumed_run_is_bit_identical(
+            || Sgd::<NetGrads>::new(SgdConfig::new(0.05).momentum(0.9)).unwrap(),
+            k,
+        );
+    }
+}
+
+#[test]
+fn adam_resumes_bit_identically() {
+    for k in [1, 13, 24] {
+        resumed_run_is_bit_identical(|| Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap(), k);
+    }
+}
+
+#[test]
+fn without_the_optimizer_state_the_run_would_differ() {
+    // The test above would be empty if momentum or the moments did not matter: restoring the
+    // network and generator alone gives another result.
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut opt = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    let mut rng = gradflow::rng(8);
+    train(&mut net, &mut opt, &mut rng, 0, STEPS);
+    let full = gradflow::weights::to_bytes(&net).unwrap();
+
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut opt = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    let mut rng = gradflow::rng(8);
+    train(&mut net, &mut opt, &mut rng, 0, 13);
+    let mut fresh = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    train(&mut net, &mut fresh, &mut rng, 13, STEPS);
+    assert_ne!(gradflow::weights::to_bytes(&net).unwrap(), full);
+}
+
+#[test]
+fn a_bad_checkpoint_is_refused_and_changes_nothing() {
+    let mut net = Net::new(&mut gradflow::rng(1));
+    let mut adam = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    let mut rng = gradflow::rng(2);
+    train(&mut net, &mut adam, &mut rng, 0, 3);
+    let good = state(&mut net, &mut adam, &rng, 3);
+
+    let mut target_net = Net::new(&mut gradflow::rng(5));
+    let mut target_opt = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    let mut target_rng = gradflow::rng(6);
+    let before = state(&mut target_net, &mut target_opt, &target_rng, 0);
+    let mut check = |bytes: &[u8]| -> WeightsError {
+        let err = checkpoint::from_bytes(bytes, &mut target_net, &mut target_opt, &mut target_rng)
+            .unwrap_err();
+        assert!(
+            state(&mut target_net, &mut target_opt, &target_rng, 0) == before,
+            "{err}"
+        );
+        err
+    };
+
+    // Truncated, corrupted, or a plain weights file.
+    assert!(matches!(
+        check(&good[..good.len() - 1]),
+        WeightsError::Truncated { .. }
+    ));
+    assert!(matches!(check(&good[..100]), WeightsError::Corrupt { .. }));
+    let err = check(&gradflow::weights::to_bytes(&net).unwrap());
+    assert!(
+        matches!(&err, WeightsError::Metadata { key, .. } if key == "format"),
+        "{err}"
+    );
+    // An SGD checkpoint for an Adam run.
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.5)).unwrap();
+    let err = check(&checkpoint::to_bytes(&mut net, &mut sgd, &rng, progress(3)).unwrap());
+    assert!(
+        err.to_string().contains("gradflow-checkpoint v1 sgd f32"),
+        "{err}"
+    );
+    // A NaN in the optimizer state.
+    let mut nan_opt = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    train(&mut net, &mut nan_opt, &mut rng, 0, 1);
+    let mut poisoned = false;
+    nan_opt.visit_state(&mut net, &mut |s| {
+        if s.slot == "v" && s.layer == "dense_1" && s.name == "bias" {
+            s.data[1] = f32::NAN;
+            poisoned = true;
+        }
+    });
+    assert!(poisoned);
+    let err = check(&checkpoint::to_bytes(&mut net, &mut nan_opt, &rng, progress(1)).unwrap());
+    assert!(
+        matches!(&err, WeightsError::NonFinite { name, index: 1, .. } if name == "optimizer.v.dense_1.bias"),
+        "{err}"
+    );
+    // And the good one loads.
+    let p =
+        checkpoint::from_bytes(&good, &mut target_net, &mut target_opt, &mut target_rng).unwrap();
+    assert_eq!(p, progress(3));
+    assert_eq!(target_opt.steps(), 3);
+    assert!(state(&mut target_net, &mut target_opt, &target_rng, 3) == good);
+}
+
+#[test]
+fn a_non_finite_gradient_leaves_parameters_and_optimizer_state_unchanged() {
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut net = Net::new(&mut gradflow::rng(1));
+        let mut adam = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+        let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+        let rng = gradflow::rng(2);
+        // A few real steps first, so the state is not all zeros.
+        let mut r = gradflow::rng(3);
+        train(&mut net, &mut adam, &mut r, 0, 3);
+        train(&mut net, &mut sgd, &mut r, 0, 3);
+        let adam_before = state(&mut net, &mut adam, &rng, 0);
+        let sgd_before = state(&mut net, &mut sgd, &rng, 0);
+        let mut grads = NetGrads::new_boxed();
+        grads.dense_0.weight[1][2] = 0.5;
+        grads.batchnorm_0.gamma[3] = bad;
+        let outcome = adam.step(&mut net, &grads);
+        assert!(!outcome.applied && !outcome.grad_norm.is_finite());
+        assert!(!sgd.step(&mut net, &grads).applied);
+        assert!(
+            state(&mut net, &mut adam, &rng, 0) == adam_before,
+            "adam, gradient {bad}"
+        );
+        assert!(
+            state(&mut net, &mut sgd, &rng, 0) == sgd_before,
+            "sgd, gradient {bad}"
+        );
+        assert_eq!(adam.steps(), 3);
+    }
+}
+
+#[test]
+fn fit_refuses_non_finite_inputs_and_losses_without_touching_the_state() {
+    let (mut features, labels) = data();
+    for x in features.iter_mut().step_by(2) {
+        x[1] = f32::INFINITY;
+    }
+    // Every batch of 8 from this shuffle holds a non-finite sample, all steps are refused.
+    for (check_inputs, reason) in [
+        (true, Refusal::NonFiniteInput),
+        (false, Refusal::NonFiniteLoss),
+    ] {
+        let mut net = Net::new(&mut gradflow::rng(1));
+        let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+        let rng = gradflow::rng(0);
+        let before = state(&mut net, &mut sgd, &rng, 0);
+        let config = TrainConfig {
+            epochs: 2,
+            progress: false,
+            check_inputs,
+            ..Default::default()
+        };
+        let samples = Samples::new(&features, &labels);
+        let history = fit::<f32, _, _, 32>(&mut net, &mut sgd, samples, samples, &config).unwrap();
+        assert_eq!(history.steps, 4);
+        assert_eq!(history.refused.len(), 4, "{:?}", history.refused);
+        assert!(
+            history.refused.iter().all(|(_, r)| *r == reason),
+            "{:?}",
+            history.refused
+        );
+        assert!(
+            state(&mut net, &mut sgd, &rng, 0) == before,
+            "check_inputs: {check_inputs}"
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! Saving and loading weights as safetensors: names, round trips, every error case (each
+//! leaving the network unchanged), and property-based fuzzing of the loader.
+
+use gradflow::prelude::*;
+use gradflow::weights::{self, WeightsError};
+use proptest::prelude::*;
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+
+network! {
+    /// The network under test: dense, batchnorm (with running statistics), dense.
+    pub struct Net<f32> {
+        input 3,
+        dense 4 [batchnorm, relu],
+        dense 2,
+    }
+}
+
+network! {
+    /// The same layers in f64.
+    pub struct Net64<f64> {
+        input 3,
+        dense 4 [batchnorm, relu],
+        dense 2,
+    }
+}
+
+network! {
+    /// One layer wider.
+    pub struct Wider<f32> {
+        input 3,
+        dense 5 [batchnorm, relu],
+        dense 2,
+    }
+}
+
+/// Proptest cases per fuzz target (recorded in the README).
+const FUZZ_CASES: u32 = 10_000;
+
+fn net(seed: u64) -> Net {
+    let mut net = Net::new(&mut gradflow::rng(seed));
+    // Running statistics away from their initial values, so that loading them is seen.
+    net.batchnorm_0.running_mean = [0.5, -0.25, 1.0, 2.0];
+    net.batchnorm_0.running_var = [1.5, 0.75, 2.0, 3.0];
+    net
+}
+
+/// The tensors of a safetensors file, to be edited and written again.
+fn entries(bytes: &[u8]) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
+    let file = SafeTensors::deserialize(bytes).unwrap();
+    let mut out: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| (name, t.dtype(), t.shape().to_vec(), t.data().to_vec()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn write(entries: &[(String, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+    let views = entries.iter().map(|(name, dtype, shape, data)| {
+        (
+            name.clone(),
+            TensorView::new(*dtype, shape.clone(), data).unwrap(),
+        )
+    });
+    safetensors::serialize(views, None).unwrap()
+}
+
+/// Loads `bytes` into a fresh network, checks it was left unchanged, and returns the error.
+fn load_err(bytes: &[u8]) -> WeightsError {
+    let mut target = net(99);
+    let before = weights::to_bytes(&target).unwrap();
+    let err = weights::from_bytes(&mut target, bytes).unwrap_err();
+    assert_eq!(
+        weights::to_bytes(&target).unwrap(),
+        before,
+        "a failed load changed the network ({err})"
+    );
+    err
+}
+
+#[test]
+fn names_and_shapes_are_the_visit_tensors_ones() {
+    let bytes = weights::to_bytes(&net(1)).unwrap();
+    let found: Vec<(String, Vec<usize>)> = entries(&bytes)
+        .into_iter()
+        .map(|(name, dtype, shape, _)| {
+            assert_eq!(dtype, Dtype::F32, "{name}");
+            (name, shape)
+        })
+        .collect();
+    let expected = [
+        ("batchnorm_0.beta", vec![4]),
+        ("batchnorm_0.gamma", vec![4]),
+        ("batchnorm_0.running_mean", vec![4]),
+        ("batchnorm_0.running_var", vec![4]),
+        ("dense_0.bias", vec![4]),
+        ("dense_0.weight", vec![3, 4]),
+        ("dense_1.bias", vec![2]),
+        ("dense_1.weight", vec![4, 2]),
+    ]
+    .map(|(n, s)| (n.to_string(), s));
+    assert_eq!(found, expected);
+    let bytes64 = weights::to_bytes(&Net64::new(&mut gradflow::rng(1))).unwrap();
+    assert!(entries(&bytes64).iter().all(|e| e.1 == Dtype::F64));
+}
+
+#[test]
+fn save_then_load_restores_every_tensor_exactly() {
+    let dir = std::env::temp_dir().join(format!("gradflow-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("net.safetensors");
+    let original = net(1);
+    weights::save(&original, &path).unwrap();
+    // Saved twice, the same bytes: the file is deterministic.
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        weights::to_bytes(&original).unwrap()
+    );
+    let mut loaded = Net::new(&mut gradflow::rng(2));
+    assert_ne!(loaded.dense_0.weight, original.dense_0.weight);
+    weights::load(&mut loaded, &path).unwrap();
+    assert_eq!(loaded.dense_0.weight, original.dense_0.weight);
+    assert_eq!(loaded.dense_1.bias, original.dense_1.bias);
+    assert_eq!(loaded.batchnorm_0.running_var, [1.5, 0.75, 2.0, 3.0]);
+    let x = [[0.3f32, -1.0, 2.0]; 2];
+    assert_eq!(loaded.forward(&x), original.forward(&x));
+    // The atomic write leaves no temporary file behind.
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    let mut e = entries(&weights::to_bytes(&net(1)).unwrap());
+    e.retain(|(name, ..)| name != "batchnorm_0.running_var");
+    let err = load_err(&write(&e));
+    assert!(
+        matches!(&err, WeightsError::Missing { name } if name == "batchnorm_0.running_var"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "tensor `batchnorm_0.running_var` is missing from the file"
+    );
+}
+
+#[test]
+fn an_extra_tensor_is_named() {
+    let mut e = entries(&weights::to_bytes(&net(1)).unwrap());
+    e.push(("dense_9.weight".into(), Dtype::F32, vec![1], vec![0; 4]));
+    let err = load_err(&write(&e));
+    assert!(
+        matches!(&err, WeightsError::Unexpected { name } if name == "dense_9.weight"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misshapen_tensor_is_named_with_both_shapes() {
+    let err = load_err(&weights::to_bytes(&Wider::new(&mut gradflow::rng(1))).unwrap());
+    match &err {
+        WeightsError::Shape {
+            name,
+            expected,
+            found,
+        } => {
+            assert_eq!(name, "dense_0.weight");
+            assert_eq!(
+                (expected.as_slice(), found.as_slice()),
+                (&[3, 4][..], &[3, 5][..])
+            );
+        }
+        other => panic!("expected a shape error, got {other}"),
+    }
+    assert!(err.to_string().contains("[3, 5] in the file"), "{err}");
+    // Same element count, another shape: still refused.
+    let mut e = entries(&weights::to_bytes(&net(1)).unwrap());
+    for entry in &mut e {
+        if entry.0 == "dense_0.weight" {
+            entry.2 = vec![4, 3];
+        }
+    }
+    assert!(matches!(load_err(&write(&e)), WeightsError::Shape { .. }));
+}
+
+#[test]
+fn a_wrongly_typed_tensor_is_named() {
+    let err = load_err(&weights::to_bytes(&Net64::new(&mut gradflow::rng(1))).unwrap());
+    assert!(
+        matches!(&err, WeightsError::Dtype { name, expected, found }
+            if name == "dense_0.weight" && expected == "F32" && found == "F64"),
+        "{err}"
+    );
+    // An integer tensor of the right size and shape.
+    let mut e = entries(&weights::to_bytes(&net(1)).unwrap());
+    for entry in &mut e {
+        if entry.0 == "dense_1.bias" {
+            entry.1 = Dtype::I32;
+        }
+    }
+    assert!(
+        matches!(load_err(&write(&e)), WeightsError::Dtype { name, .. } if name == "dense_1.bias")
+    );
+}
+
+#[test]
+fn a_non_finite_value_is_named_with_its_index() {
+    let mut e = entries(&weights::to_bytes(&net(1)).unwrap());
+    for entry in &mut e {
+        if entry.0 == "batchnorm_0.gamma" {
+            entry.3[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+        }
+    }
+    let err = load_err(&write(&e));
+    assert!(
+        matches!(&err, WeightsError::NonFinite { name, index: 2, .. } if name == "batchnorm_0.gamma"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_truncated_file_names_the_tensor_cut_off() {
+    let bytes = weights::to_bytes(&net(1)).unwrap();
+    // The last tensor by offset: F32 tensors are laid out in name order.
+    let err = load_err(&bytes[..bytes.len() - 3]);
+    assert!(
+        matches!(&err, WeightsError::Truncated { name } if name == "dense_1.weight"),
+        "{err}"
+    );
+    // Cut in the middle of the data: the first tensor whose data runs past the end.
+    let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let err = load_err(&bytes[..header + 20]);
+    assert!(
+        matches!(&err, WeightsError::Truncated { name } if name == "batchnorm_0.gamma"),
+        "{err}"
+    );
+    // Cut inside the header: not a readable file at all.
+    for cut in [0, 5, 8, header - 1] {
+        assert!(
+            matches!(load_err(&bytes[..cut]), WeightsError::Corrupt { .. }),
+            "cut {cut}"
+        );
+    }
+}
+
+#[test]
+fn a_corrupted_header_is_an_error() {
+    let bytes = weights::to_bytes(&net(1)).unwrap();
+    let mut garbled = bytes.clone();
+    garbled[10] = b'!';
+    assert!(matches!(load_err(&garbled), WeightsError::Corrupt { .. }));
+    let mut huge = bytes.clone();
+    huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(matches!(load_err(&huge), WeightsError::Corrupt { .. }));
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(&[0; 4]);
+    assert!(matches!(load_err(&longer), WeightsError::Corrupt { .. }));
+    assert!(matches!(
+        load_err(b"not a safetensors file"),
+        WeightsError::Corrupt { .. }
+    ));
+    let missing = weights::load(&mut net(1), "/nonexistent/net.safetensors").unwrap_err();
+    assert!(matches!(missing, WeightsError::Io { .. }));
+    assert!(missing.to_string().contains("/nonexistent/net.safetensors"));
+}
+
+fn fuzz_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: FUZZ_CASES,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(fuzz_config())]
+
+    /// Arbitrary bytes: an error, never a panic, and the network unchanged.
+    #[test]
+    fn fuzz_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut target = net(99);
+        let before = weights::to_bytes(&target).unwrap();
+        prop_assert!(weights::from_bytes(&mut target, &bytes).is_err());
+        prop_assert_eq!(weights::to_bytes(&target).unwrap(), before);
+    }
+
+    /// A valid file with bytes overwritten, and maybe cut short: the load succeeds with
+    /// finite values, or fails leaving the network unchanged; it never panics.
+    #[test]
+    fn fuzz_damaged_files_never_panic(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut bytes = weights::to_bytes(&net(1)).unwrap();
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        let mut target = net(99);
+        let before = weights::to_bytes(&target).unwrap();
+        match weights::from_bytes(&mut target, &bytes) {
+            Ok(()) => {
+                let mut finite = true;
+                target.visit_tensors(&mut |t| finite &= t.data.iter().all(|v| v.is_finite()));
+                prop_assert!(finite);
+            }
+            Err(_) => prop_assert_eq!(weights::to_bytes(&target).unwrap(), before),
+        }
+    }
+}
