@@ -22,12 +22,15 @@ pub enum DataError {
         source: io::Error,
     },
     /// A row has the wrong number of fields.
-    #[error("{path}: line {line}: expected {expected} comma-separated fields ({features} features and a label), found {found}")]
+    #[error("{path}: line {line}, field {column}: expected {expected} comma-separated fields ({features} features and a label), found {found}")]
     FieldCount {
         /// The file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
+        /// 1-based field where the row goes wrong: the first missing field, or the first
+        /// extra one.
+        column: usize,
         /// Fields expected.
         expected: usize,
         /// Features expected.
@@ -62,6 +65,18 @@ pub enum DataError {
         text: String,
         /// Number of classes.
         classes: usize,
+    },
+    /// A line is not valid UTF-8 text (a binary file, or another encoding).
+    #[error("{path}: line {line}, field {column}: not UTF-8 text (byte {byte} of the line)")]
+    NotText {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based field (comma-separated column) holding the first invalid byte.
+        column: usize,
+        /// 1-based position of that byte in the line.
+        byte: usize,
     },
     /// `CsvOptions::classes` is 0, so no label could be valid.
     #[error(
@@ -103,32 +118,61 @@ impl<const F: usize> Dataset<F> {
     /// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
     pub fn load_csv(path: impl AsRef<Path>, options: CsvOptions) -> Result<Self, DataError> {
         let path = path.as_ref();
-        if options.classes == 0 {
-            return Err(DataError::NoClasses {
-                path: path.to_path_buf(),
-            });
-        }
-        let io_err = |source| DataError::Io {
+        let file = fs::File::open(path).map_err(|source| DataError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let file = fs::File::open(path).map_err(io_err)?;
+        })?;
         let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
             Box::new(flate2::read::GzDecoder::new(file))
         } else {
             Box::new(file)
         };
+        Self::from_reader(BufReader::new(reader), path, options)
+    }
+
+    /// Reads CSV rows from `reader`; `path` names the source in errors.
+    pub fn from_reader(
+        mut reader: impl BufRead,
+        path: impl AsRef<Path>,
+        options: CsvOptions,
+    ) -> Result<Self, DataError> {
+        let path = path.as_ref();
+        if options.classes == 0 {
+            return Err(DataError::NoClasses {
+                path: path.to_path_buf(),
+            });
+        }
         let mut data = Dataset {
             features: Vec::new(),
             labels: Vec::new(),
             classes: options.classes,
         };
-        for (index, line) in BufReader::new(reader).lines().enumerate() {
-            let line = line.map_err(io_err)?;
+        let mut bytes = Vec::new();
+        for index in 0.. {
+            bytes.clear();
+            let read = reader
+                .read_until(b'\n', &mut bytes)
+                .map_err(|source| DataError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            if read == 0 {
+                break;
+            }
+            let line_no = index + 1;
+            let line = std::str::from_utf8(&bytes).map_err(|e| {
+                let at = e.valid_up_to();
+                DataError::NotText {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    column: 1 + bytes[..at].iter().filter(|&&b| b == b',').count(),
+                    byte: at + 1,
+                }
+            })?;
             if (index == 0 && options.header) || line.trim().is_empty() {
                 continue;
             }
-            let (x, y) = parse_row::<F>(&line, index + 1, options.classes, path)?;
+            let (x, y) = parse_row::<F>(line, line_no, options.classes, path)?;
             data.features.push(x);
             data.labels.push(y);
         }
@@ -228,6 +272,7 @@ fn parse_row<const F: usize>(
         return Err(DataError::FieldCount {
             path: path.to_path_buf(),
             line: line_no,
+            column: fields.len().min(F + 1) + 1,
             expected: F + 1,
             features: F,
             found: fields.len(),
@@ -297,7 +342,27 @@ mod tests {
     #[test]
     fn every_malformed_row_is_located() {
         let cases = [
-            ("count.csv", "1,2,0\n1,2\n", "line 2: expected 3"),
+            (
+                "count.csv",
+                "1,2,0\n1,2\n",
+                "line 2, field 3: expected 3 comma-separated fields (2 features and a label), found 2",
+            ),
+            (
+                "extra.csv",
+                "1,2,0\n\n1,2,0,4,5\n",
+                "line 3, field 4: expected 3 comma-separated fields (2 features and a label), found 5",
+            ),
+            (
+                "inf.csv",
+                "1,2,0\r\n1,-inf,1\r\n",
+                "line 2, field 2: `-inf` is not a finite number",
+            ),
+            ("blank.csv", "1,,0\n", "line 1, field 2: `` is not a finite number"),
+            (
+                "binary.csv",
+                "1,2,0\n3,4\u{0},\u{0}\n",
+                "line 2, field 2: `4\u{0}` is not a finite number",
+            ),
             (
                 "nan.csv",
                 "1,NaN,0\n",
@@ -324,6 +389,12 @@ mod tests {
         };
         let err = Dataset::<2>::load_csv(write("zero.csv", "1,2,0\n"), no_classes).unwrap_err();
         assert!(matches!(err, DataError::NoClasses { .. }));
+        let err =
+            Dataset::<2>::from_reader(&b"1,2,0\n1,\xff2,0\n"[..], "mem.csv", OPTS).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mem.csv: line 2, field 2: not UTF-8 text (byte 3 of the line)"
+        );
         let missing = Dataset::<2>::load_csv("/nonexistent/x.csv", OPTS).unwrap_err();
         assert!(matches!(missing, DataError::Io { .. }));
     }
