@@ -292,3 +292,63 @@ fn fit_refuses_non_finite_inputs_and_losses_without_touching_the_state() {
         );
     }
 }
+
+#[test]
+fn fit_resumed_from_an_epoch_checkpoint_ends_bit_identical() {
+    let (features, labels) = data();
+    let samples = Samples::new(&features, &labels);
+    let config = TrainConfig {
+        epochs: 5,
+        seed: 11,
+        progress: false,
+        ..Default::default()
+    };
+    let make = || Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    let rng = gradflow::rng(0);
+
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut adam = make();
+    fit::<f32, _, _, B>(&mut net, &mut adam, samples, samples, &config).unwrap();
+    let uninterrupted = state(&mut net, &mut adam, &rng, 0);
+
+    // Checkpoints after every epoch; the run "dies" after epoch 2.
+    let dir = std::env::temp_dir().join(format!("gradflow-fit-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fit.ckpt");
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut adam = make();
+    let short = TrainConfig {
+        epochs: 2,
+        ..config.clone()
+    };
+    gradflow::nn::train::fit_with_epoch_hook::<f32, _, _, B>(
+        &mut net,
+        &mut adam,
+        samples,
+        samples,
+        &short,
+        &mut |epoch, net, adam| {
+            let p = Progress {
+                epoch: epoch as u64,
+                step: 0,
+            };
+            checkpoint::save(&path, net, adam, &rng, p).unwrap();
+        },
+    )
+    .unwrap();
+
+    let mut net = Net::new(&mut gradflow::rng(70));
+    let mut adam = make();
+    let mut r = gradflow::rng(1);
+    let p = checkpoint::load(&path, &mut net, &mut adam, &mut r).unwrap();
+    assert_eq!(p.epoch, 2);
+    let resume = TrainConfig {
+        start_epoch: p.epoch as usize,
+        ..config
+    };
+    let history = fit::<f32, _, _, B>(&mut net, &mut adam, samples, samples, &resume).unwrap();
+    assert_eq!(history.epochs.len(), 3);
+    assert_eq!(history.epochs[0].epoch, 3);
+    assert!(state(&mut net, &mut adam, &rng, 0) == uninterrupted);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -200,6 +200,7 @@ where
         reports: true,
         check_inputs: false,
         label: format!("{name:<34}"),
+        start_epoch: 0,
     };
     let history =
         fit_observed::<f32, N, _, BATCH>(&mut net, &mut *sgd, train, test, &config, observe)?;

@@ -53,6 +53,11 @@ pub struct TrainConfig {
     pub check_inputs: bool,
     /// Text shown beside the progress bar.
     pub label: String,
+    /// Epochs a resumed run has already done. `fit` replays their shuffles without training,
+    /// so that a run continued from a checkpoint saved after epoch `start_epoch` (see
+    /// [`fit_with_epoch_hook`]) ends exactly as one that never stopped; it then trains
+    /// epochs `start_epoch + 1..=epochs`. 0 for a fresh run.
+    pub start_epoch: usize,
 }
 
 impl Default for TrainConfig {
@@ -65,6 +70,7 @@ impl Default for TrainConfig {
             reports: false,
             check_inputs: true,
             label: String::new(),
+            start_epoch: 0,
         }
     }
 }
@@ -208,6 +214,35 @@ where
     fit_observed::<T, N, O, B>(net, optimizer, train, test, config, &mut |_, _| {})
 }
 
+/// [`fit`], calling `on_epoch_end(epoch, net, optimizer)` after each epoch (1-based), where a
+/// caller saves checkpoints. To resume, restore the network and optimizer from the
+/// checkpoint of epoch `e` and call again with `start_epoch: e` and the same seed.
+pub fn fit_with_epoch_hook<T, N, O, const B: usize>(
+    net: &mut N,
+    optimizer: &mut O,
+    train: Samples<'_, N::Input>,
+    test: Samples<'_, N::Input>,
+    config: &TrainConfig,
+    on_epoch_end: &mut dyn FnMut(usize, &mut N, &mut O),
+) -> Result<History, TrainError>
+where
+    T: Scalar,
+    N: TrainableNetwork<T>,
+    N::Input: bytemuck::Pod,
+    N::Output: AsRef<[T]> + AsMut<[T]>,
+    O: Optimizer<T, N>,
+{
+    run::<T, N, O, B>(
+        net,
+        optimizer,
+        train,
+        test,
+        config,
+        &mut |_, _| {},
+        on_epoch_end,
+    )
+}
+
 /// [`fit`], calling `observe(step, cache)` after every backward pass (before the optimizer
 /// step), for experiments that watch activations or gradients through training
 /// (`TrainableNetwork::visit_activations`, `visit_output_grads`).
@@ -218,6 +253,33 @@ pub fn fit_observed<T, N, O, const B: usize>(
     test: Samples<'_, N::Input>,
     config: &TrainConfig,
     observe: &mut dyn FnMut(usize, &N::Cache<B>),
+) -> Result<History, TrainError>
+where
+    T: Scalar,
+    N: TrainableNetwork<T>,
+    N::Input: bytemuck::Pod,
+    N::Output: AsRef<[T]> + AsMut<[T]>,
+    O: Optimizer<T, N>,
+{
+    run::<T, N, O, B>(
+        net,
+        optimizer,
+        train,
+        test,
+        config,
+        observe,
+        &mut |_, _, _| {},
+    )
+}
+
+fn run<T, N, O, const B: usize>(
+    net: &mut N,
+    optimizer: &mut O,
+    train: Samples<'_, N::Input>,
+    test: Samples<'_, N::Input>,
+    config: &TrainConfig,
+    observe: &mut dyn FnMut(usize, &N::Cache<B>),
+    on_epoch_end: &mut dyn FnMut(usize, &mut N, &mut O),
 ) -> Result<History, TrainError>
 where
     T: Scalar,
@@ -244,10 +306,18 @@ where
     let mut order: Vec<usize> = (0..train.labels.len()).collect();
     let steps_per_epoch = order.len() / B;
     let total_steps = steps_per_epoch * config.epochs;
-    let bar = progress_bar(config, total_steps);
-    let mut history = History::default();
+    let first_epoch = config.start_epoch.min(config.epochs);
+    let bar = progress_bar(config, total_steps - steps_per_epoch * first_epoch);
+    let mut history = History {
+        steps: steps_per_epoch * first_epoch,
+        ..History::default()
+    };
+    // A resumed run replays the shuffles of the epochs already done.
+    for _ in 0..first_epoch {
+        order.shuffle(&mut rng);
+    }
 
-    for epoch in 1..=config.epochs {
+    for epoch in first_epoch + 1..=config.epochs {
         order.shuffle(&mut rng);
         let (mut loss_sum, mut accepted) = (0.0, 0usize);
         for rows in order.chunks_exact(B) {
@@ -322,6 +392,7 @@ where
             record.test_accuracy
         ));
         history.epochs.push(record);
+        on_epoch_end(epoch, net, optimizer);
     }
     bar.finish_and_clear();
     Ok(history)
