@@ -153,7 +153,7 @@ pub(crate) fn dtype_of<T: Scalar>() -> Dtype {
 
 /// `values` as little-endian bytes of `T`'s width. Exact: an f32 goes through f64 and back.
 pub(crate) fn encode_values<T: Scalar>(values: &[T]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() * core::mem::size_of::<T>());
+    let mut out = Vec::with_capacity(core::mem::size_of_val(values));
     for v in values {
         if dtype_of::<T>() == Dtype::F64 {
             out.extend_from_slice(&v.to_f64().to_le_bytes());

@@ -354,7 +354,7 @@ where
                     snapshot(net, &grads),
                 )
             });
-            if config.grad_norms_every > 0 && step % config.grad_norms_every == 0 {
+            if config.grad_norms_every > 0 && step.is_multiple_of(config.grad_norms_every) {
                 let (layers, norms) = layer_grad_norms(net, &grads);
                 history.layers = layers;
                 history.grad_norms.push((step, norms));
