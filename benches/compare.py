@@ -147,7 +147,8 @@ def read_criterion(since):
 
     Bench IDs in benches/workloads.rs: "W1 tiny-infer", "W5 wide-infer-b1", "W7 conv-infer-b1"
     (plain functions) and "W2 digits-train/step", "W3 deep-residual-train/step",
-    "W4 wide-train/step", "W6 conv-train/step" (groups). The workload is the leading W<n>
+    "W4 wide-train/step", "W6 conv-train/step" (groups; with --features parallel also
+    ".../step-1-threads" and ".../step-2-threads", kept as separate gradflow variants). The workload is the leading W<n>
     of the ID as recorded in benchmark.json (directory names may be sanitized by criterion).
     """
     res = []
@@ -162,7 +163,11 @@ def read_criterion(since):
             continue
         with open(est) as f:
             e = json.load(f)
-        d = {"peer": "gradflow", "variant": "criterion", "workload": m.group(1),
+        # The table's gradflow column is the plain bench ("W1 tiny-infer") or a group's "step";
+        # other functions (e.g. "step-2-threads" with --features parallel) are listed apart.
+        fn = meta.get("function_id")
+        variant = "criterion" if meta.get("group_id") == meta.get("full_id") or fn in (None, "step") else fn
+        d = {"peer": "gradflow", "variant": variant, "workload": m.group(1),
              "median_ns": e["median"]["point_estimate"],
              "median_ci_ns": [e["median"]["confidence_interval"]["lower_bound"],
                               e["median"]["confidence_interval"]["upper_bound"]],
@@ -221,7 +226,8 @@ def one_repetition(args, rep, py, bins, probe, outdir):
         with open(os.path.join(outdir, "criterion.log"), "a") as f:
             f.write(f"\n=== repetition {rep}\n")
             f.flush()
-            run(["cargo", "bench", "--bench", "workloads", "--"] + shlex.split(args.criterion_args)
+            run(["cargo", "bench", "--bench", "workloads"] + shlex.split(args.cargo_args) + ["--"]
+                + shlex.split(args.criterion_args)
                 + ([args.criterion_filter] if args.criterion_filter else []), out=f, err=subprocess.STDOUT)
         g = read_criterion(since)
         if not g:
@@ -300,6 +306,12 @@ def table(rows, args):
       "Speed-up = fastest peer's time / gradflow's time (> 1: gradflow is faster).\n")
     med = ratio_table(runs, cols, args, "median_ns", P)
 
+    extra = sorted({(w, v) for (w, p, v) in runs if p == "gradflow" and v != "criterion"})
+    if extra:
+        P("\nOther gradflow benches (not in the ratios): " + "; ".join(
+            f"{w} {v}: {fmt_time(med[(w, 'gradflow', v)], WORKLOADS[w][2])} {WORKLOADS[w][1]}"
+            for w, v in extra if (w, "gradflow", v) in med and w in WORKLOADS))
+
     P("\nBest chunk (peers: fastest of the 15 timed chunks; gradflow: fastest criterion sample, "
       "per iteration; median over repetitions). Less sensitive to other processes on a shared "
       "machine than the medians; same units:\n")
@@ -340,7 +352,7 @@ def table(rows, args):
     for k in sorted(sg):
         P(f"- OpenBLAS 1 thread, {k}: {sg[k]:.1f} GFLOP/s")
     ref = sg.get("sgemm_w4")
-    w4 = [(p, v, t) for (w, p, v), t in med.items() if w == "W4"]
+    w4 = [(p, v, t) for (w, p, v), t in med.items() if w == "W4"]  # incl. other gradflow variants
     if w4:
         P(f"\nW4 wide-train GFLOP/s, counting 3 x 2 x 64 x (784*512 + 512*512 + 512*10) = "
           f"{W4_FLOPS / 1e6:.1f} MFLOP per step (WORKLOADS.md), against single-thread OpenBLAS on "
@@ -351,7 +363,7 @@ def table(rows, args):
             gf = W4_FLOPS / t
             pct = f"{100 * gf / ref:.0f}%" if ref else "-"
             lim = f" {100 * gf / (PEAK_FLOP_PER_CYCLE * ghz_med):.0f}% |" if ghz_med else ""
-            name = "**gradflow**" if p == "gradflow" else f"{p} {v}"
+            name = ("**gradflow**" if v == "criterion" else f"gradflow {v}") if p == "gradflow" else f"{p} {v}"
             P(f"| {name} | {t / 1e6:.2f} | {gf:.1f} | {pct} |{lim}")
     for d in info.get("peak", [])[:1]:
         P(f"\nnumpy {d.get('numpy')}; BLAS {d.get('blas')}")
@@ -367,6 +379,7 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list, default W1,...,W7")
     ap.add_argument("--criterion-args", help="flags after `cargo bench --bench workloads --`")
     ap.add_argument("--criterion-filter", default="", help="criterion name filter (regex)")
+    ap.add_argument("--cargo-args", default="", help='extra cargo flags, e.g. "--features parallel"')
     ap.add_argument("--tf-variants", help="default graph,xla (quick: graph); eager is very slow")
     ap.add_argument("--torch-variants", default="eager", help="eager[,compile]")
     ap.add_argument("--rust-variants", help="generic,native (quick: native)")
@@ -402,7 +415,7 @@ def main():
     bins = rust_peer_bins(args)
     probe = clock_probe(args)
     if not args.skip_gradflow:
-        run(["cargo", "bench", "--bench", "workloads", "--no-run"])
+        run(["cargo", "bench", "--bench", "workloads", "--no-run"] + shlex.split(args.cargo_args))
     log(f"setup done in {time.time() - t0:.0f} s; {args.reps} repetition(s)")
     with open(os.path.join(outdir, "command.txt"), "w") as f:
         f.write(" ".join(shlex.quote(a) for a in sys.argv) + "\n" + json.dumps(vars(args), default=str) + "\n")
