@@ -366,7 +366,8 @@ def table(rows, args):
             name = ("**gradflow**" if v == "criterion" else f"gradflow {v}") if p == "gradflow" else f"{p} {v}"
             P(f"| {name} | {t / 1e6:.2f} | {gf:.1f} | {pct} |{lim}")
     for d in info.get("peak", [])[:1]:
-        P(f"\nnumpy {d.get('numpy')}; BLAS {d.get('blas')}")
+        blas = re.search(r"'openblas configuration': '([^']*)'", str(d.get("blas")))
+        P(f"\nnumpy {d.get('numpy')}; BLAS: {blas.group(1).strip() if blas else d.get('blas')}")
     return "\n".join(out)
 
 
