@@ -182,8 +182,12 @@ def read_criterion(since):
     return res
 
 
+NICE = []  # set from --nice: prefix of every timed command
+
+
 def run_jsonl(cmd, outdir, name, env=None, cwd=PEERS, transform=None):
     """Run a peer process; append its JSON lines to <name>.jsonl and return them."""
+    cmd = NICE + cmd
     e = dict(THREAD_ENV)
     e.update(env or {})
     with open(os.path.join(outdir, "stderr.log"), "a") as err:
@@ -226,7 +230,7 @@ def one_repetition(args, rep, py, bins, probe, outdir):
         with open(os.path.join(outdir, "criterion.log"), "a") as f:
             f.write(f"\n=== repetition {rep}\n")
             f.flush()
-            run(["cargo", "bench", "--bench", "workloads"] + shlex.split(args.cargo_args) + ["--"]
+            run(NICE + ["cargo", "bench", "--bench", "workloads"] + shlex.split(args.cargo_args) + ["--"]
                 + shlex.split(args.criterion_args)
                 + ([args.criterion_filter] if args.criterion_filter else []), out=f, err=subprocess.STDOUT)
         g = read_criterion(since)
@@ -384,6 +388,9 @@ def main():
     ap.add_argument("--tf-variants", help="default graph,xla (quick: graph); eager is very slow")
     ap.add_argument("--torch-variants", default="eager", help="eager[,compile]")
     ap.add_argument("--rust-variants", help="generic,native (quick: native)")
+    ap.add_argument("--nice", type=int, default=None,
+                    help="run every timed process under `nice -n N` (N < 0 needs root: takes the "
+                         "cores from other users' jobs on a shared machine; off by default)")
     ap.add_argument("--skip-gradflow", action="store_true", help="peers only")
     ap.add_argument("--no-setup", action="store_true", help="never create the venv or build; fail instead")
     ap.add_argument("--out", help="directory for raw results (default benches/peers/.cache/results/<stamp>)")
@@ -408,6 +415,8 @@ def main():
         print(table(rows, args))
         return
 
+    if args.nice is not None:
+        NICE[:] = ["nice", "-n", str(args.nice)]
     t0 = time.time()
     outdir = args.out or os.path.join(CACHE, "results", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(outdir, exist_ok=True)
