@@ -343,7 +343,7 @@ def table(rows, args):
     load = [d["loadavg_1min"] for d in info.get("load", []) if d.get("loadavg_1min") is not None]
     if load:
         P(f"- 1-minute load average at the start/end of the repetitions: "
-          + ", ".join(f"{x:.1f}" for x in load) + " (2 cores; above ~1 other processes share the cores)")
+          + ", ".join(f"{x:.1f}" for x in load) + f" ({os.cpu_count()} cores: above {os.cpu_count()}, processes wait for a core)")
     g1 = med.get(("W1", "gradflow", "criterion"))
     if g1 and ghz_med:
         cyc = g1 * ghz_med
