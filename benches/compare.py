@@ -2,8 +2,8 @@
 """Run gradflow's criterion workloads (W1-W7) and the peer frameworks in one sitting and
 print one markdown table of medians and ratios.
 
-    python3 benches/compare.py              # full: 3 interleaved repetitions (~25-35 min)
-    python3 benches/compare.py --quick      # 1 repetition, short criterion, fewer variants
+    python3 benches/compare.py              # full: 3 interleaved repetitions (~10-15 min)
+    python3 benches/compare.py --quick      # 1 repetition, short criterion, fewer variants (~2.5 min)
     PEERS_VENV=/work/pyenv python3 benches/compare.py --out /tmp/run1
 
 Standard library only: run it with any Python 3.8+. What it does:
