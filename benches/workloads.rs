@@ -41,7 +41,7 @@ network! {
 network! {
     /// W6/W7: a residual CNN on 8x8 images.
     pub struct ConvResidual<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 16 k3 same [he_init, batchnorm, relu],
         repeat 4 residual {
             conv2d 16 k3 same [he_init, batchnorm, relu],
@@ -185,7 +185,7 @@ fn w6_conv_train(c: &mut Criterion) {
         ConvResidualCache,
         ConvResidualGrads,
         32,
-        [[[f32; 8]; 8]; 1],
+        [[[f32; 1]; 8]; 8],
         sgd,
         None::<usize>
     );
@@ -193,7 +193,7 @@ fn w6_conv_train(c: &mut Criterion) {
 
 fn w7_conv_infer_b1(c: &mut Criterion) {
     let net = ConvResidual::new_boxed(&mut gradflow::rng(1));
-    let x = inputs::<[[[f32; 8]; 8]; 1], 1>(2);
+    let x = inputs::<[[[f32; 1]; 8]; 8], 1>(2);
     c.bench_function("W7 conv-infer-b1", |b| {
         b.iter(|| black_box(net.forward(black_box(&x))))
     });

@@ -1,7 +1,8 @@
 //! A small residual CNN on the 8x8 digit images: `cargo run --release --example digits_cnn`.
 //!
 //! Same data and split as `examples/digits.rs` (seed 42, last 20% held out); each row of 64
-//! pixels becomes a 1x8x8 image. `--seed N` changes initialization and shuffling, not the split.
+//! pixels becomes an 8x8 one-channel image, channels-last (`[[[f32; 1]; 8]; 8]`). `--seed N`
+//! changes initialization and shuffling, not the split.
 //! Adam with weight decay 1e-4 and a cosine learning-rate schedule from 0.003.
 
 use gradflow::data::{CsvOptions, Dataset};
@@ -12,7 +13,7 @@ use std::error::Error;
 network! {
     /// Two stages of convolutions with a residual block each, batchnorm and ReLU throughout.
     pub struct DigitsCnn<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 16 k3 same [he_init, batchnorm, relu],
         residual {
             conv2d 16 k3 same [he_init, batchnorm, relu],
@@ -29,7 +30,7 @@ network! {
     }
 }
 
-type Image = [[[f32; 8]; 8]; 1];
+type Image = [[[f32; 1]; 8]; 8];
 
 const BATCH: usize = 32;
 const EPOCHS: usize = 20;
@@ -37,9 +38,7 @@ const LR: f64 = 0.003;
 
 /// A row of 64 pixels as a one-channel 8x8 image.
 fn image(row: &[f32; 64]) -> Image {
-    [core::array::from_fn(|r| {
-        core::array::from_fn(|c| row[r * 8 + c])
-    })]
+    core::array::from_fn(|r| core::array::from_fn(|c| [row[r * 8 + c]]))
 }
 
 fn seed_from_args() -> Result<u64, String> {
@@ -68,7 +67,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let train_x: Vec<Image> = train.features.iter().map(image).collect();
     let test_x: Vec<Image> = test.features.iter().map(image).collect();
     println!(
-        "digits as 1x8x8 images: {} training and {} test samples",
+        "digits as 8x8 one-channel images: {} training and {} test samples",
         train.len(),
         test.len()
     );

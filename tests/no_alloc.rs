@@ -62,7 +62,7 @@ network! {
 network! { struct W4<f32> { input 784, dense 512 [he_init, relu], dense 512 [he_init, relu], dense 10 } }
 network! {
     struct W6<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 16 k3 same [he_init, batchnorm, relu],
         repeat 4 residual { conv2d 16 k3 same [he_init, batchnorm, relu], conv2d 16 k3 same [he_init, batchnorm] } relu,
         global_avg_pool,
@@ -113,7 +113,7 @@ fn no_workload_allocates_in_forward_backward_or_optimizer_step() {
         ("W4/W5", phases!(W4, W4Cache, W4Grads, [f32; 784], 64)),
         (
             "W6/W7",
-            phases!(W6, W6Cache, W6Grads, [[[f32; 8]; 8]; 1], 32),
+            phases!(W6, W6Cache, W6Grads, [[[f32; 1]; 8]; 8], 32),
         ),
     ];
     for (name, counts) in results {

@@ -224,7 +224,7 @@ fn standardized_inputs_beat_raw_ones_on_breast_cancer() {
 
 network! {
     struct PlainCnn<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         repeat 7 { conv2d 8 k3 same [he_init, batchnorm, relu] },
         global_avg_pool,
         dense 10,
@@ -232,7 +232,7 @@ network! {
 }
 network! {
     struct ResidualCnn<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 8 k3 same [he_init, batchnorm, relu],
         repeat 3 residual { conv2d 8 k3 same [he_init, batchnorm, relu], conv2d 8 k3 same [he_init, batchnorm] } relu,
         global_avg_pool,

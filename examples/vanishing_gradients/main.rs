@@ -150,7 +150,7 @@ mod paper_nets {
     network! {
         /// The convolutional variant: a plain CNN of 15 convolutions on 8x8 images.
         pub struct PlainCnn<f32> {
-            input [1, 8, 8],
+            input [8, 8, 1],
             repeat 15 { conv2d 8 k3 same [he_init, batchnorm, relu] },
             global_avg_pool,
             dense 10,
@@ -159,7 +159,7 @@ mod paper_nets {
     network! {
         /// Its residual version: one convolution and seven residual blocks of two.
         pub struct ResidualCnn<f32> {
-            input [1, 8, 8],
+            input [8, 8, 1],
             conv2d 8 k3 same [he_init, batchnorm, relu],
             repeat 7 residual {
                 conv2d 8 k3 same [he_init, batchnorm, relu],

@@ -144,18 +144,18 @@ where
     train_samples(name, net, train.samples(), test.samples(), budget, observe)
 }
 
-/// Images of the digits: each row of 64 pixels as a 1x8x8 image, with the labels.
-pub type Images = (Vec<[[[f32; 8]; 8]; 1]>, Vec<usize>);
+/// Images of the digits: each row of 64 pixels as an 8x8 one-channel image (channels-last,
+/// `[[[f32; 1]; 8]; 8]`), with the labels.
+pub type Images = (Vec<[[[f32; 1]; 8]; 8]>, Vec<usize>);
 
-/// The digits split as [`load_digits`] does, as 1x8x8 images.
+/// The digits split as [`load_digits`] does, as 8x8 one-channel images.
 pub fn load_digit_images() -> Result<(Images, Images), DataError> {
     let (train, test) = load_digits()?;
     let images = |d: &Dataset<64>| -> Images {
-        let x = d.features.iter().map(|row| {
-            [core::array::from_fn(|r| {
-                core::array::from_fn(|c| row[r * 8 + c])
-            })]
-        });
+        let x = d
+            .features
+            .iter()
+            .map(|row| core::array::from_fn(|r| core::array::from_fn(|c| [row[r * 8 + c]])));
         (x.collect(), d.labels.clone())
     };
     Ok((images(&train), images(&test)))

@@ -4,7 +4,7 @@ use gradflow::network;
 
 network! {
     pub struct NoFlatten<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 16 k3 same [relu],
         dense 10,
     }
@@ -12,7 +12,7 @@ network! {
 
 network! {
     pub struct DenseOnInput<f32> {
-        input [2, 12],
+        input [12, 2],
         dense 10,
     }
 }

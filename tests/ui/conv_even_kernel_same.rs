@@ -3,7 +3,7 @@ use gradflow::network;
 
 network! {
     pub struct Even<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 4 k4 same [relu],
         flatten,
         dense 2,
@@ -12,7 +12,7 @@ network! {
 
 network! {
     pub struct EvenSequence<f32> {
-        input [2, 8],
+        input [8, 2],
         conv1d 4 k2 same,
         flatten,
         dense 2,

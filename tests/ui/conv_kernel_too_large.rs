@@ -3,7 +3,7 @@ use gradflow::network;
 
 network! {
     pub struct TooLarge<f32> {
-        input [1, 4, 4],
+        input [4, 4, 1],
         conv2d 8 k5 valid [relu],
         flatten,
         dense 2,
@@ -12,7 +12,7 @@ network! {
 
 network! {
     pub struct TooLargeAfterPooling<f32> {
-        input [3, 8, 8],
+        input [8, 8, 3],
         maxpool 4,
         maxpool 4,
         global_avg_pool,
@@ -22,7 +22,7 @@ network! {
 
 network! {
     pub struct TooLargeSequence<f32> {
-        input [2, 4],
+        input [4, 2],
         conv1d 4 k7 valid,
         flatten,
         dense 2,

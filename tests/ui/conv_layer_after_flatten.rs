@@ -4,7 +4,7 @@ use gradflow::network;
 
 network! {
     pub struct AfterFlatten<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 16 k3 valid [relu],
         maxpool 2,
         flatten,

@@ -3,7 +3,7 @@ use gradflow::network;
 
 network! {
     pub struct Odd<f32> {
-        input [1, 7, 7],
+        input [7, 7, 1],
         maxpool 2,
         flatten,
         dense 2,
@@ -12,7 +12,7 @@ network! {
 
 network! {
     pub struct Overlapping<f32> {
-        input [1, 8, 9],
+        input [8, 9, 1],
         avgpool k3 s2,
         flatten,
         dense 2,
@@ -21,7 +21,7 @@ network! {
 
 network! {
     pub struct Sequence<f32> {
-        input [2, 11],
+        input [11, 2],
         maxpool 2,
         flatten,
         dense 2,

@@ -25,7 +25,7 @@ network! {
 
 network! {
     pub struct Uneven<f32> {
-        input [4, 7, 7],
+        input [7, 7, 4],
         residual(project) { conv2d 8 k3 s2 same },
         global_avg_pool,
         dense 10,

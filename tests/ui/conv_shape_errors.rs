@@ -21,7 +21,7 @@ network! {
 
 network! {
     pub struct WrongKind<f32> {
-        input [2, 16],
+        input [16, 2],
         conv2d 4 k3 same,
         flatten,
         dense 2,
@@ -30,7 +30,7 @@ network! {
 
 network! {
     pub struct SequenceBatchnorm<f32> {
-        input [2, 16],
+        input [16, 2],
         conv1d 4 k3 [batchnorm, relu],
         batchnorm,
         flatten,
@@ -40,7 +40,7 @@ network! {
 
 network! {
     pub struct StandardizeImage<f32> {
-        input [1, 4, 4],
+        input [4, 4, 1],
         standardize,
         flatten,
         dense 2,
@@ -49,7 +49,7 @@ network! {
 
 network! {
     pub struct OutputNotFlat<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 4 k3 same [relu],
     }
 }
@@ -63,7 +63,7 @@ network! {
 
 network! {
     pub struct BadOptions<f32> {
-        input [1, 8, 8],
+        input [8, 8, 1],
         conv2d 4 k3 stride2,
         global_avg_pool,
         dense 2,

@@ -20,7 +20,7 @@ pub struct Network {
 
 /// One entry of a layer list.
 pub enum Item {
-    /// `input 64`, `input [1, 28, 28]` or `input [2, 100]`
+    /// `input 64`, `input [28, 28, 1]` or `input [100, 2]`
     Input(Input),
     /// `dense 128 [he_init, relu]`
     Dense(Dense),
@@ -60,7 +60,8 @@ pub struct RawAttr {
     pub name: Ident,
 }
 
-/// `input 64` (one width) or `input [C, H, W]` / `input [C, L]` (bracketed dimensions).
+/// `input 64` (one width) or `input [H, W, C]` / `input [L, C]` (bracketed dimensions, in
+/// the order of the sample's channels-last array).
 pub struct Input {
     pub dims: Vec<Width>,
     /// Whether the dimensions were bracketed (`input [64]` is a sequence-less error).

@@ -110,7 +110,8 @@ pub fn check(net: &Network) -> syn::Result<Model> {
     })
 }
 
-/// The shape of `input 64`, `input [C, L]` or `input [C, H, W]`.
+/// The shape of `input 64`, `input [L, C]` or `input [H, W, C]`: bracketed sizes read in the
+/// order of the sample's (channels-last) array, outermost first.
 fn input_shape(input: &Input, cx: &mut Ctxt) -> Option<Shape> {
     let mut zero = false;
     for dim in &input.dims {
@@ -126,11 +127,11 @@ fn input_shape(input: &Input, cx: &mut Ctxt) -> Option<Shape> {
     }
     let shape = match (input.bracketed, input.dims.as_slice()) {
         (false, [n]) => Shape::Flat(n.value),
-        (true, [c, l]) => Shape::Seq {
+        (true, [l, c]) => Shape::Seq {
             c: c.value,
             l: l.value,
         },
-        (true, [c, h, w]) => Shape::Image {
+        (true, [h, w, c]) => Shape::Image {
             c: c.value,
             h: h.value,
             w: w.value,
@@ -138,8 +139,8 @@ fn input_shape(input: &Input, cx: &mut Ctxt) -> Option<Shape> {
         _ => {
             cx.error(
                 input.span,
-                "expected the input's width, like `input 64`, or the channels-first shape of a \
-                 sequence `input [C, L]` or an image `input [C, H, W]`",
+                "expected the input's width, like `input 64`, or the channels-last shape of a \
+                 sequence `input [L, C]` or an image `input [H, W, C]`",
             );
             return None;
         }
@@ -156,7 +157,7 @@ struct Prev {
 }
 
 impl Prev {
-    /// The output as messages show it: `64`, `[16, 8, 8]`, or `144 (16x3x3)` after `flatten`.
+    /// The output as messages show it: `64`, `[8, 8, 16]`, or `144 (3x3x16)` after `flatten`.
     fn shown(&self) -> String {
         match self.flattened {
             Some(from) => {
@@ -167,7 +168,7 @@ impl Prev {
         }
     }
 
-    /// "the layer before it (conv2d 16) outputs [16, 8, 8]" or "the network's input is ...".
+    /// "the layer before it (conv2d 16) outputs [8, 8, 16]" or "the network's input is ...".
     fn before(&self) -> String {
         if self.description.starts_with("input ") {
             format!("the network's input is {}", self.shown())

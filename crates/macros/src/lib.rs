@@ -30,8 +30,8 @@ use quote::quote;
 /// }
 ///
 /// SHAPE := WIDTH                             // a flat vector [T; WIDTH]
-///        | [C, L]                            // a sequence, channels first: [[T; L]; C]
-///        | [C, H, W]                         // an image, channels first: [[[T; W]; H]; C]
+///        | [L, C]                            // a sequence, channels last: [[T; C]; L]
+///        | [H, W, C]                         // an image, channels last: [[[T; C]; W]; H]
 ///
 /// ITEM := dense WIDTH [DENSE_ATTR, ...]?      // fully connected layer, input width inferred
 ///       | conv2d OC kK sS? PADDING? [DENSE_ATTR, ...]?
@@ -40,8 +40,8 @@ use quote::quote;
 ///                                             // 1d convolution of a sequence
 ///       | maxpool K | maxpool kK sS?          // max pooling (image or sequence), stride = K
 ///       | avgpool K | avgpool kK sS?          // average pooling, likewise
-///       | global_avg_pool                     // mean of each channel: [C, ..] -> C
-///       | flatten                             // [C, H, W] -> C*H*W, [C, L] -> C*L
+///       | global_avg_pool                     // mean of each channel: [.., C] -> C
+///       | flatten                             // [H, W, C] -> H*W*C, [L, C] -> L*C
 ///       | ACTIVATION                          // standalone activation layer
 ///       | batchnorm [frozen]?                 // batch normalization of the current width
 ///       | standardize                         // per-feature (x - mean) / std, fitted by you
@@ -81,27 +81,32 @@ use quote::quote;
 /// `init` makes it the identity, and you fit it to your training data with
 /// `net.standardize_0.fit(&train_features)`. It passes gradients through (`dx = dy / std`).
 ///
-/// **Convolutions.** `input [C, H, W]` (or `[C, L]`) declares channels-first samples, as in
-/// PyTorch; the macro computes every layer's output shape and writes concrete sizes into the
-/// layer types of `gradflow::nn::conv`. Along each spatial axis a convolution gives
+/// **Convolutions.** Feature maps are channels-last (the layout `benches/conv_layout.rs`
+/// measured fastest; see `gradflow::nn::conv`): one image is `[[[T; C]; W]; H]`, one sequence
+/// `[[T; C]; L]`. A bracketed shape lists the sizes in the order of that array, outermost
+/// first, so `input [28, 28, 1]` (height, width, channels) takes `[[[f32; 1]; 28]; 28]` per
+/// sample, `input [100, 2]` (length, channels) takes `[[f32; 2]; 100]`, and error messages
+/// show shapes the same way. The macro computes every layer's output shape and writes
+/// concrete sizes into the layer types of `gradflow::nn::conv`. Along each spatial axis a convolution gives
 /// `(in + 2 * padding - kernel) / stride + 1`, rounded down as in PyTorch: `k3 same` keeps the
 /// size at stride 1 and halves it, rounding up, at `s2`. The stride defaults to 1. A
 /// convolution takes the attributes of a dense layer (fan-in `C*K*K`):
 /// `conv2d 16 k3 same [he_init, batchnorm, relu]` is a `Conv2d`, a `BatchNorm2d` (per channel)
 /// and a ReLU. Activations and `batchnorm` also work as items on an image; batchnorm over a
-/// sequence is not supported yet (nn has no per-channel batchnorm for `[C, L]`). Pooling has no
+/// sequence is not supported yet (nn has no per-channel batchnorm for `[L, C]`). Pooling has no
 /// padding and must read every element: `maxpool 2` on a 7x7 input is an error rather than
 /// silently dropping the last row and column. A `dense` layer needs a flat input, so a
 /// feature map reaches it through `flatten` or `global_avg_pool`; the network's output must be
-/// flat.
+/// flat. `flatten` keeps the memory order (row, column, channel), not PyTorch's
+/// channel-first order.
 ///
 /// ```text
 /// network! {
 ///     pub struct SmallCnn<f32> {
-///         input [1, 28, 28],
-///         conv2d 16 k3 same [he_init, batchnorm, relu],   // [16, 28, 28]
-///         maxpool 2,                                      // [16, 14, 14]
-///         conv2d 32 k3 s2 same [he_init, relu],           // [32, 7, 7]
+///         input [28, 28, 1],
+///         conv2d 16 k3 same [he_init, batchnorm, relu],   // [28, 28, 16]
+///         maxpool 2,                                      // [14, 14, 16]
+///         conv2d 32 k3 s2 same [he_init, relu],           // [7, 7, 32]
 ///         residual { conv2d 32 k3 same [he_init, batchnorm] } relu,
 ///         global_avg_pool,                                // 32
 ///         dense 10,
@@ -110,14 +115,14 @@ use quote::quote;
 ///
 /// network! {
 ///     pub struct Signal<f32> {
-///         input [2, 100],
-///         conv1d 8 k5 same [he_init, relu],               // [8, 100]
-///         maxpool k4 s2,                                  // [8, 49]
+///         input [100, 2],
+///         conv1d 8 k5 same [he_init, relu],               // [100, 8]
+///         maxpool k4 s2,                                  // [49, 8]
 ///         flatten,                                        // 392
 ///         dense 4,
 ///     }
 /// }
-/// let logits: [[f32; 10]; 8] = cnn.forward(&[[[[0.0; 28]; 28]; 1]; 8]);
+/// let logits: [[f32; 10]; 8] = cnn.forward(&[[[[0.0; 1]; 28]; 28]; 8]);
 /// ```
 ///
 /// **Residual blocks.** `residual { body } relu` computes `relu(x + body(x))`, where `x` is
@@ -125,7 +130,7 @@ use quote::quote;
 /// the body to end at the block's input width. `residual(project) { body }` instead adds a
 /// learned projection, `dense(x) + body(x)`, a `Dense` from the block's input width to the
 /// body's output width, initialized with `xavier_uniform`. Over feature maps the identity
-/// skip needs the body to keep the shape (`[C, H, W]`), and the projection is a 1x1
+/// skip needs the body to keep the shape (`[H, W, C]`), and the projection is a 1x1
 /// convolution to the body's channels with stride `H / OH`, which must divide both sides
 /// evenly: `residual(project) { conv2d 32 k3 s2 same [relu], conv2d 32 k3 same }`. Blocks nest, in each other and in
 /// `repeat`, so the deep residual stack of a ResNet reads:
@@ -191,7 +196,7 @@ use quote::quote;
 /// from the block's input width to its body's output width.
 ///
 /// For `pub struct Mlp<T>` with input width `IN` and output width `OUT` (with feature maps,
-/// every buffer is a batch of nested arrays such as `[[[[T; W]; H]; C]; B]`, and `INPUT`,
+/// every buffer is a batch of nested arrays such as `[[[[T; C]; W]; H]; B]`, and `INPUT`,
 /// `OUTPUT`, the widths in `LAYERS` and in the activations visitors count the scalars of one
 /// sample):
 ///
@@ -228,12 +233,12 @@ use quote::quote;
 ///
 /// Widths and shapes are checked while expanding, and every error is reported at once, on the
 /// token at fault, naming the shapes: a `layer` declared for a width other than what the
-/// previous layer outputs ("... but the layer before it (flatten) outputs 144 (16x3x3)"), a
+/// previous layer outputs ("... but the layer before it (flatten) outputs 144 (3x3x16)"), a
 /// kernel larger than its padded input ("conv2d kernel 5 is larger than its input 4x4
 /// (padding 0)"), pooling that would drop rows or columns ("maxpool 2 on a 7x7 input drops
 /// the last row and column; use an input divisible by 2"), `same` with an even kernel, a
 /// `dense` after a feature map ("dense needs a flat input; the layer before it (conv2d 16
-/// \[relu\]) outputs [16, 8, 8]: add `flatten` or `global_avg_pool`"), a convolution, pooling,
+/// \[relu\]) outputs [8, 8, 16]: add `flatten` or `global_avg_pool`"), a convolution, pooling,
 /// `flatten` or `standardize` on the wrong kind of input, a projection whose spatial sizes
 /// do not divide, an output that is not flat, a
 /// residual block whose identity skip cannot be added to its body's output ("residual block

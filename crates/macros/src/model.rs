@@ -47,9 +47,9 @@ pub struct Layer {
 pub enum Shape {
     /// `[T; N]`
     Flat(usize),
-    /// `[[T; L]; C]`: `C` channels of length `L`.
+    /// `[[T; C]; L]`: `C` channels of length `L`, channels-last.
     Seq { c: usize, l: usize },
-    /// `[[[T; W]; H]; C]`: `C` channels of `H x W`.
+    /// `[[[T; C]; W]; H]`: `C` channels of `H x W`, channels-last.
     Image { c: usize, h: usize, w: usize },
 }
 
@@ -81,8 +81,19 @@ impl Shape {
         }
     }
 
-    /// The dimensions, outermost first: `[c, h, w]`, `[c, l]` or `[n]`.
+    /// The dimensions of the sample's array, outermost first: `[h, w, c]`, `[l, c]` or `[n]`.
+    /// This is also the order in which `input [..]` declares them and messages show them.
     pub fn dims(self) -> Vec<usize> {
+        match self {
+            Shape::Flat(n) => vec![n],
+            Shape::Seq { c, l } => vec![l, c],
+            Shape::Image { c, h, w } => vec![h, w, c],
+        }
+    }
+
+    /// A feature map's sizes as the const parameters of `gradflow::nn::conv`'s layers name
+    /// them, channels first: `[c, h, w]` or `[c, l]` (`[n]` for a flat vector).
+    pub fn type_args(self) -> Vec<usize> {
         match self {
             Shape::Flat(n) => vec![n],
             Shape::Seq { c, l } => vec![c, l],
@@ -92,12 +103,13 @@ impl Shape {
 }
 
 impl std::fmt::Display for Shape {
-    /// `64`, `[2, 12]` or `[16, 8, 8]`, as the user writes them after `input`.
+    /// `64`, `[12, 2]` or `[8, 8, 16]`, as the user writes them after `input`: in the order
+    /// of the sample's array, height, width, channels.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
             Shape::Flat(n) => write!(f, "{n}"),
-            Shape::Seq { c, l } => write!(f, "[{c}, {l}]"),
-            Shape::Image { c, h, w } => write!(f, "[{c}, {h}, {w}]"),
+            Shape::Seq { c, l } => write!(f, "[{l}, {c}]"),
+            Shape::Image { c, h, w } => write!(f, "[{h}, {w}, {c}]"),
         }
     }
 }

@@ -249,7 +249,7 @@ fn parse_residual(keyword: Ident, input: ParseStream) -> syn::Result<Residual> {
 }
 
 impl Parse for Input {
-    /// `64`, or `[C, H, W]` / `[C, L]`.
+    /// `64`, or `[H, W, C]` / `[L, C]`.
     fn parse(input: ParseStream) -> syn::Result<Self> {
         if !input.peek(syn::token::Bracket) {
             let width: Width = input.parse()?;

@@ -1,5 +1,5 @@
 //! The convolutional variant: a deep plain CNN against its residual version, both with
-//! batchnorm and He initialization, on the digits as 1x8x8 images.
+//! batchnorm and He initialization, on the digits as 8x8 one-channel images.
 
 use super::Error;
 use crate::study::{run_samples, Budget, Images, Outcome};
@@ -7,7 +7,8 @@ use gradflow::nn::train::Samples;
 use gradflow::prelude::*;
 use std::fmt::Write as _;
 
-type Image = [[[f32; 8]; 8]; 1];
+/// One digit, channels-last: 8 rows of 8 pixels of 1 channel.
+type Image = [[[f32; 1]; 8]; 8];
 
 /// A plain and a residual CNN of the same depth, trained on the same budget.
 pub struct ConvDepth {
@@ -46,7 +47,7 @@ impl ConvDepth {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "Deep CNNs on the digits (1x8x8), batchnorm and He init in both:"
+            "Deep CNNs on the digits (8x8, 1 channel), batchnorm and He init in both:"
         );
         let _ = writeln!(
             out,

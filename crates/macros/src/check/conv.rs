@@ -86,9 +86,9 @@ impl Checker {
             }
             Some(shape) => {
                 let (needs, hint) = if conv.dims == 2 {
-                    ("an image input [C, H, W]", "; use `conv1d` on a sequence")
+                    ("an image input [H, W, C]", "; use `conv1d` on a sequence")
                 } else {
-                    ("a sequence input [C, L]", "; use `conv2d` on an image")
+                    ("a sequence input [L, C]", "; use `conv2d` on an image")
                 };
                 let hint = if is_flat(shape) { "" } else { hint };
                 let before = self.prev.as_ref().map(Prev::before).unwrap_or_default();
@@ -274,7 +274,7 @@ fn output_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Opt
 pub(super) fn batchnorm_on_sequence(shape: Shape) -> String {
     format!(
         "batchnorm over a sequence ({shape}) is not supported: gradflow has no BatchNorm1d for \
-         feature maps yet; remove it, or make the input an image [C, 1, L] and use conv2d"
+         feature maps yet; remove it, or make the input an image [1, L, C] and use conv2d"
     )
 }
 

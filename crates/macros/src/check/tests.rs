@@ -579,7 +579,7 @@ fn infers_feature_map_shapes() {
     use crate::model::Shape::{Flat, Image, Seq};
     let m = model(quote! {
         struct Cnn<f32> {
-            input [3, 12, 12],
+            input [12, 12, 3],
             conv2d 8 k3 s2 same [batchnorm, relu],
             residual(project) { conv2d 16 k3 s2 same, conv2d 16 k3 same },
             avgpool k3 s1,
@@ -614,9 +614,31 @@ fn infers_feature_map_shapes() {
     ));
     assert_eq!(m.layers[5].kind_name(), "residual(project)");
     let m = model(quote! {
-        struct Seq1<f64> { input [2, 12], conv1d 4 k5 same, maxpool 2, global_avg_pool }
+        struct Seq1<f64> { input [12, 2], conv1d 4 k5 same, maxpool 2, global_avg_pool }
     });
     assert_eq!(m.input, Seq { c: 2, l: 12 });
     assert_eq!(m.layers[1].outputs, Seq { c: 4, l: 6 });
     assert_eq!(m.output(), Flat(4));
+}
+
+#[test]
+fn shapes_read_in_the_order_of_the_channels_last_array() {
+    use crate::model::Shape::{Image, Seq};
+    let m = model(quote! {
+        struct N<f32> { input [12, 10, 3], conv2d 4 k3, global_avg_pool }
+    });
+    assert_eq!(m.input, Image { c: 3, h: 12, w: 10 });
+    assert_eq!(m.input.dims(), [12, 10, 3]);
+    assert_eq!(m.input.type_args(), [3, 12, 10]);
+    assert_eq!(m.layers[0].outputs, Image { c: 4, h: 10, w: 8 });
+    let m = model(quote! { struct N<f32> { input [9, 2], conv1d 4 k3, flatten } });
+    assert_eq!(m.input, Seq { c: 2, l: 9 });
+    assert_eq!(m.layers[0].outputs.to_string(), "[7, 4]");
+    assert_eq!(
+        errors(quote! { struct N<f32> { input [12, 10, 3], conv2d 4 k3, dense 2 } }),
+        [
+            "dense needs a flat input; the layer before it (conv2d 4) outputs [10, 8, 4]: add \
+          `flatten` or `global_avg_pool`"
+        ]
+    );
 }

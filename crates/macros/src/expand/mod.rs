@@ -107,11 +107,11 @@ impl<'m> Cx<'m> {
         let (i, o) = (lit(inputs.elements()), lit(outputs.elements()));
         // The sizes of a feature map, as const arguments: `C, H, W` or `C, L`.
         let dims = |shape: Shape| {
-            let dims = shape.dims().into_iter().map(lit);
+            let dims = shape.type_args().into_iter().map(lit);
             quote!(#(#dims),*)
         };
         let spatial = |shape: Shape| {
-            let dims = shape.dims().into_iter().skip(1).map(lit);
+            let dims = shape.type_args().into_iter().skip(1).map(lit);
             quote!(#(#dims),*)
         };
         let image = matches!(inputs, Shape::Image { .. });
@@ -186,7 +186,7 @@ impl<'m> Cx<'m> {
         }
     }
 
-    /// One sample of `shape`: `[T; N]`, `[[T; L]; C]` or `[[[T; W]; H]; C]`.
+    /// One sample of `shape`: `[T; N]`, `[[T; C]; L]` or `[[[T; C]; W]; H]` (channels-last).
     pub fn sample(&self, shape: Shape) -> TokenStream {
         let t = self.t();
         let mut ty = quote!(#t);
@@ -225,8 +225,8 @@ fn conv_type(
     stride: usize,
     padding: usize,
 ) -> TokenStream {
-    let input = inputs.dims().into_iter().map(lit);
-    let mut output = outputs.dims().into_iter().map(lit);
+    let input = inputs.type_args().into_iter().map(lit);
+    let mut output = outputs.type_args().into_iter().map(lit);
     let oc = output.next();
     let (k, s, p) = (lit(kernel), lit(stride), lit(padding));
     let ty = if matches!(inputs, Shape::Image { .. }) {

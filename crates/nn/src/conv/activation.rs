@@ -1,5 +1,5 @@
-//! `Activation2d` and `Activation1d`: an elementwise [`ActivationFn`] over a channels-first
-//! feature map, so that `relu` and the others can follow a convolution without flattening.
+//! `Activation2d` and `Activation1d`: an elementwise [`ActivationFn`] over a channels-last
+//! feature map (`[[[T; C]; W]; H]` or `[[T; C]; L]`), so that `relu` and the others can follow a convolution without flattening.
 //! The same function and derivative as the flat [`Activation`](crate::Activation).
 
 use crate::activation::ActivationFn;
@@ -109,29 +109,29 @@ macro_rules! elementwise_layer {
 }
 
 fn flat2<T, const C: usize, const H: usize, const W: usize, const B: usize>(
-    x: &[[[[T; W]; H]; C]; B],
+    x: &[[[[T; C]; W]; H]; B],
 ) -> &[T] {
     x.as_flattened().as_flattened().as_flattened()
 }
 
 fn flat2_mut<T, const C: usize, const H: usize, const W: usize, const B: usize>(
-    x: &mut [[[[T; W]; H]; C]; B],
+    x: &mut [[[[T; C]; W]; H]; B],
 ) -> &mut [T] {
     x.as_flattened_mut().as_flattened_mut().as_flattened_mut()
 }
 
-fn flat1<T, const C: usize, const L: usize, const B: usize>(x: &[[[T; L]; C]; B]) -> &[T] {
+fn flat1<T, const C: usize, const L: usize, const B: usize>(x: &[[[T; C]; L]; B]) -> &[T] {
     x.as_flattened().as_flattened()
 }
 
 fn flat1_mut<T, const C: usize, const L: usize, const B: usize>(
-    x: &mut [[[T; L]; C]; B],
+    x: &mut [[[T; C]; L]; B],
 ) -> &mut [T] {
     x.as_flattened_mut().as_flattened_mut()
 }
 
-elementwise_layer!(Activation2d<C, H, W>, [[[T; W]; H]; C], flat2, flat2_mut);
-elementwise_layer!(Activation1d<C, L>, [[T; L]; C], flat1, flat1_mut);
+elementwise_layer!(Activation2d<C, H, W>, [[[T; C]; W]; H], flat2, flat2_mut);
+elementwise_layer!(Activation1d<C, L>, [[T; C]; L], flat1, flat1_mut);
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
@@ -144,17 +144,17 @@ mod tests {
     fn applies_the_function_to_every_element() {
         let x = [[[[-1.0, 2.0], [3.0, -4.0]]]];
         let mut y = [[[[0.0; 2]; 2]; 1]; 1];
-        Activation2d::<f64, ReluFn, 1, 2, 2>::default().forward(&x, &mut y);
+        Activation2d::<f64, ReluFn, 2, 1, 2>::default().forward(&x, &mut y);
         assert_eq!(y, [[[[0.0, 2.0], [3.0, 0.0]]]]);
         let mut y = [[[0.0; 2]; 1]; 1];
-        Activation1d::<f64, ReluFn, 1, 2>::default().forward(&[[[-1.0, 5.0]]], &mut y);
+        Activation1d::<f64, ReluFn, 2, 1>::default().forward(&[[[-1.0, 5.0]]], &mut y);
         assert_eq!(y, [[[0.0, 5.0]]]);
     }
 
     #[test]
     fn gradients_match_finite_differences() {
         // Shifted off 0, where ReLU has its kink.
-        let mut x: [[[[f64; 4]; 3]; 2]; 2] = distinct();
+        let mut x: [[[[f64; 2]; 4]; 3]; 2] = distinct();
         x.as_flattened_mut()
             .as_flattened_mut()
             .as_flattened_mut()
@@ -164,7 +164,7 @@ mod tests {
         assert!(report.passes(1e-6), "{report:?}");
         let report = check_layer(&mut Activation2d::<f64, TanhFn, 2, 3, 4>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
-        let x: [[[f64; 5]; 3]; 2] = distinct();
+        let x: [[[f64; 3]; 5]; 2] = distinct();
         let report = check_layer(&mut Activation1d::<f64, SigmoidFn, 3, 5>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
         let report = check_layer(&mut Activation1d::<f64, GeluFn, 3, 5>::default(), &x);

@@ -6,6 +6,9 @@
 //! running mean and unbiased variance follow PyTorch's rule
 //! `running = (1 - momentum) * running + momentum * batch`, skipped for a channel whose batch
 //! statistics are not finite. Inference uses the running statistics.
+//!
+//! Samples are channels-last, `[[[T; C]; W]; H]`: every loop walks the positions of the batch
+//! and, at each, the `C` contiguous channels, keeping one running sum per channel.
 
 use crate::batchnorm::{BatchNormGrads, DEFAULT_EPS, DEFAULT_MOMENTUM};
 use crate::layer::{Backward, Forward, Param, Tensor, TensorMut, Trainable};
@@ -36,7 +39,7 @@ pub struct BatchNorm2d<T, const C: usize, const H: usize, const W: usize> {
 #[derive(Clone, Debug, Zeroable)]
 pub struct BatchNorm2dCache<T, const C: usize, const H: usize, const W: usize, const B: usize> {
     /// The normalized inputs `(x - mean) / sqrt(var + eps)`.
-    pub x_hat: [[[[T; W]; H]; C]; B],
+    pub x_hat: [[[[T; C]; W]; H]; B],
     /// `1 / sqrt(var + eps)` per channel.
     pub inv_std: [T; C],
 }
@@ -74,8 +77,8 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Default
 impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
     for BatchNorm2d<T, C, H, W>
 {
-    type Input = [[[T; W]; H]; C];
-    type Output = [[[T; W]; H]; C];
+    type Input = [[[T; C]; W]; H];
+    type Output = [[[T; C]; W]; H];
     type Cache<const B: usize> = BatchNorm2dCache<T, C, H, W, B>;
     const KIND: &'static str = "batchnorm2d";
     const PARAM_COUNT: usize = 4 * C;
@@ -85,13 +88,15 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
     }
 
     fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
-        for (xb, yb) in x.iter().zip(y) {
-            for (c, (xc, yc)) in xb.iter().zip(yb).enumerate() {
-                let scale = self.gamma[c] / (self.running_var[c] + self.eps).sqrt();
-                let shift = self.beta[c] - self.running_mean[c] * scale;
-                for (&x, y) in xc.as_flattened().iter().zip(yc.as_flattened_mut()) {
-                    *y = x * scale + shift;
-                }
+        let mut scale = [T::ZERO; C];
+        let mut shift = [T::ZERO; C];
+        for c in 0..C {
+            scale[c] = self.gamma[c] / (self.running_var[c] + self.eps).sqrt();
+            shift[c] = self.beta[c] - self.running_mean[c] * scale[c];
+        }
+        for (xp, yp) in positions(x).iter().zip(positions_mut(y)) {
+            for (((y, &x), &scale), &shift) in yp.iter_mut().zip(xp).zip(&scale).zip(&shift) {
+                *y = x * scale + shift;
             }
         }
     }
@@ -111,35 +116,38 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
         let count = (B * H * W) as f64;
         let inv_n = T::ONE / T::from_f64(count);
         let unbias = T::from_f64(count / (count - 1.0));
-        let m = self.momentum;
+        let mut mean = [T::ZERO; C];
+        for xp in positions(x) {
+            for (m, &v) in mean.iter_mut().zip(xp) {
+                *m += v;
+            }
+        }
+        let mean = mean.map(|m| m * inv_n);
+        let mut var = [T::ZERO; C];
+        for xp in positions(x) {
+            for ((s, &v), &m) in var.iter_mut().zip(xp).zip(&mean) {
+                *s += (v - m) * (v - m);
+            }
+        }
+        let var = var.map(|v| v * inv_n);
+        let inv_std = var.map(|v| T::ONE / (v + self.eps).sqrt());
+        cache.inv_std = inv_std;
+        let outputs = positions_mut(y)
+            .iter_mut()
+            .zip(positions_mut(&mut cache.x_hat));
+        for ((yp, hp), xp) in outputs.zip(positions(x)) {
+            for c in 0..C {
+                hp[c] = (xp[c] - mean[c]) * inv_std[c];
+                yp[c] = self.gamma[c] * hp[c] + self.beta[c];
+            }
+        }
         for c in 0..C {
-            let mut mean = T::ZERO;
-            for &v in x.iter().flat_map(|b| b[c].as_flattened()) {
-                mean += v;
-            }
-            mean *= inv_n;
-            let mut var = T::ZERO;
-            for &v in x.iter().flat_map(|b| b[c].as_flattened()) {
-                var += (v - mean) * (v - mean);
-            }
-            var *= inv_n;
-            let inv_std = T::ONE / (var + self.eps).sqrt();
-            cache.inv_std[c] = inv_std;
-            let (gamma, beta) = (self.gamma[c], self.beta[c]);
-            for ((xb, yb), hb) in x.iter().zip(y.iter_mut()).zip(cache.x_hat.iter_mut()) {
-                let ys = yb[c].as_flattened_mut().iter_mut();
-                let hs = hb[c].as_flattened_mut().iter_mut();
-                for ((&x, y), h) in xb[c].as_flattened().iter().zip(ys).zip(hs) {
-                    *h = (x - mean) * inv_std;
-                    *y = gamma * *h + beta;
-                }
-            }
             crate::batchnorm::update_running(
                 &mut self.running_mean[c],
                 &mut self.running_var[c],
-                m,
-                mean,
-                var * unbias,
+                self.momentum,
+                mean[c],
+                var[c] * unbias,
             );
         }
     }
@@ -196,12 +204,10 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
         // dx = gamma * inv_std * (dy - (sum(dy) + x_hat * sum(dy * x_hat)) / n).
         let mut sum_dy = [T::ZERO; C];
         let mut sum_dy_xhat = [T::ZERO; C];
-        for (dyb, hb) in dy.iter().zip(&cache.x_hat) {
-            for (c, (dyc, hc)) in dyb.iter().zip(hb).enumerate() {
-                for (&d, &h) in dyc.as_flattened().iter().zip(hc.as_flattened()) {
-                    sum_dy[c] += d;
-                    sum_dy_xhat[c] += d * h;
-                }
+        for (dyp, hp) in positions(dy).iter().zip(positions(&cache.x_hat)) {
+            for c in 0..C {
+                sum_dy[c] += dyp[c];
+                sum_dy_xhat[c] += dyp[c] * hp[c];
             }
         }
         if let Some(g) = grads {
@@ -212,17 +218,33 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
         }
         let Some(dx) = dx else { return };
         let inv_n = T::ONE / T::from_f64((B * H * W) as f64);
-        for ((dxb, dyb), hb) in dx.iter_mut().zip(dy).zip(&cache.x_hat) {
-            for (c, ((dxc, dyc), hc)) in dxb.iter_mut().zip(dyb).zip(hb).enumerate() {
-                let k = self.gamma[c] * cache.inv_std[c];
-                let (mean_dy, mean_dy_xhat) = (sum_dy[c] * inv_n, sum_dy_xhat[c] * inv_n);
-                let dys = dyc.as_flattened().iter().zip(hc.as_flattened());
-                for (dx, (&d, &h)) in dxc.as_flattened_mut().iter_mut().zip(dys) {
-                    *dx = k * (d - mean_dy - h * mean_dy_xhat);
-                }
+        let mut k = [T::ZERO; C];
+        for c in 0..C {
+            k[c] = self.gamma[c] * cache.inv_std[c];
+        }
+        let mean_dy = sum_dy.map(|s| s * inv_n);
+        let mean_dy_xhat = sum_dy_xhat.map(|s| s * inv_n);
+        let inputs = positions(dy).iter().zip(positions(&cache.x_hat));
+        for (dxp, (dyp, hp)) in positions_mut(dx).iter_mut().zip(inputs) {
+            for c in 0..C {
+                dxp[c] = k[c] * (dyp[c] - mean_dy[c] - hp[c] * mean_dy_xhat[c]);
             }
         }
     }
+}
+
+/// Every position of a batch, each holding its `C` channels.
+fn positions<T, const C: usize, const H: usize, const W: usize, const B: usize>(
+    x: &[[[[T; C]; W]; H]; B],
+) -> &[[T; C]] {
+    x.as_flattened().as_flattened()
+}
+
+/// Like [`positions`], mutable.
+fn positions_mut<T, const C: usize, const H: usize, const W: usize, const B: usize>(
+    x: &mut [[[[T; C]; W]; H]; B],
+) -> &mut [[T; C]] {
+    x.as_flattened_mut().as_flattened_mut()
 }
 
 #[cfg(all(test, feature = "std"))]
@@ -238,11 +260,13 @@ mod tests {
         bn
     }
 
-    fn input<const H: usize, const W: usize, const B: usize>() -> [[[[f64; W]; H]; 3]; B] {
+    /// Channel `c` scaled by `c + 1` and shifted by 1, so the channels differ in spread.
+    fn input<const H: usize, const W: usize, const B: usize>() -> [[[[f64; 3]; W]; H]; B] {
         core::array::from_fn(|b| {
-            core::array::from_fn(|c| {
-                core::array::from_fn(|h| {
-                    test_values((100 * b + 10 * c + h) as u64).map(|v| (c + 1) as f64 * v + 1.0)
+            core::array::from_fn(|h| {
+                core::array::from_fn(|w| {
+                    let values: [f64; 3] = test_values((100 * b + 10 * h + w) as u64);
+                    core::array::from_fn(|c| (c + 1) as f64 * values[c] + 1.0)
                 })
             })
         })
@@ -261,13 +285,14 @@ mod tests {
     fn training_output_is_normalized_per_channel() {
         let mut bn = BatchNorm2d::<f64, 3, 2, 3>::new();
         let x = input::<2, 3, 4>();
-        let mut y = [[[[0.0; 3]; 2]; 3]; 4];
+        let mut y = [[[[0.0; 3]; 3]; 2]; 4];
         bn.forward_train(&x, &mut y, &mut Zeroable::zeroed());
         for c in 0..3 {
             let values: std::vec::Vec<f64> = y
+                .as_flattened()
+                .as_flattened()
                 .iter()
-                .flat_map(|b| b[c].as_flattened())
-                .copied()
+                .map(|p| p[c])
                 .collect();
             let mean = values.iter().sum::<f64>() / 24.0;
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 24.0;
@@ -292,7 +317,7 @@ mod tests {
         let mut y = [[[[0.0; 2]; 2]; 2]; 8];
         for _ in 0..400 {
             let x: [[[[f64; 2]; 2]; 2]; 8] = core::array::from_fn(|_| {
-                core::array::from_fn(|c| [[(); 2]; 2].map(|r| r.map(|()| dist[c].sample(&mut rng))))
+                [[(); 2]; 2].map(|r| r.map(|()| core::array::from_fn(|c| dist[c].sample(&mut rng))))
             });
             bn.forward_train(&x, &mut y, &mut cache);
         }
@@ -308,13 +333,13 @@ mod tests {
 
         // A batch holding a NaN in channel 1 leaves that channel's statistics alone.
         let mut bad = [[[[1.0; 2]; 2]; 2]; 8];
-        bad[3][1][0][1] = f64::NAN;
+        bad[3][0][1][1] = f64::NAN;
         bn.forward_train(&bad, &mut y, &mut cache);
         assert_eq!((bn.running_mean[1], bn.running_var[1]), (mean[1], var[1]));
         assert_ne!(bn.running_mean[0], mean[0]);
 
         // Inference uses the running statistics: a sample at the running mean maps to beta.
-        let at_mean = [bn.running_mean.map(|m| [[m; 2]; 2])];
+        let at_mean = [[[bn.running_mean; 2]; 2]];
         let mut out = [[[[9.0; 2]; 2]; 2]];
         bn.forward(&at_mean, &mut out);
         assert!(out

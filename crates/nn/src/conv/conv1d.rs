@@ -1,21 +1,23 @@
-//! `Conv1d`: 1d convolution (cross-correlation) with stride and zero padding, for sequences
-//! and signals.
+//! `Conv1d`: 1d convolution (cross-correlation) with stride and zero padding, for
+//! channels-last sequences and signals.
 //!
-//! `y[o][i] = bias[o] + sum over c, u of weight[o][c][u] * x[c][i*S + u - P]`, reading zero
-//! outside the input. The weight is stored `[out, in, k]`, PyTorch's layout. Inner loops run
-//! along the output sequence (and the input, with step `S`).
+//! `y[i][o] = bias[o] + sum over u, c of weight[u][c][o] * x[i*S + u - P][c]`, reading zero
+//! outside the input. The kernels are those of [`Conv2d`](super::Conv2d) with one spatial
+//! axis: innermost loops run over the contiguous channels of one position.
 
-use super::{check_axis, taps};
+use super::{check_axis, dot_lanes, reader, sum_lanes, window, LANES};
 use crate::init::Init;
 use crate::layer::{
     split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
 };
 use bytemuck::Zeroable;
+use gradflow_tensor::matmul::axpy;
 use gradflow_tensor::Scalar;
 use rand::RngCore;
 
 /// A 1d convolution from `C` channels of length `L` to `OC` channels of length `OL`, with a
-/// kernel of `K` taps, stride `S` and zero padding `P` at both ends.
+/// kernel of `K` taps, stride `S` and zero padding `P` at both ends. Samples are
+/// channels-last: `[[T; C]; L]` in, `[[T; OC]; OL]` out.
 ///
 /// `OL` must be `(L + 2P - K) / S + 1` (rounded down); see [`output_len`](super::output_len).
 /// A mismatch fails the build.
@@ -31,9 +33,9 @@ pub struct Conv1d<
     const P: usize,
     const OL: usize,
 > {
-    /// `weight[o][c][u]` multiplies input channel `c` at tap `u` for output channel `o`
-    /// (PyTorch's `[out, in, k]`).
-    pub weight: [[[T; K]; C]; OC],
+    /// `weight[u][c][o]` multiplies input channel `c` at tap `u` for output channel `o`:
+    /// shape `[K, C, OC]`, which is PyTorch's `[OC, C, K]` weight permuted by `(2, 1, 0)`.
+    pub weight: [[[T; OC]; C]; K],
     /// One bias per output channel.
     pub bias: [T; OC],
 }
@@ -42,8 +44,8 @@ pub struct Conv1d<
 #[derive(Clone, Debug, PartialEq, Zeroable)]
 #[repr(C)]
 pub struct Conv1dGrads<T, const C: usize, const OC: usize, const K: usize> {
-    /// Gradient of the weight.
-    pub weight: [[[T; K]; C]; OC],
+    /// Gradient of the weight, `[K][C][OC]` like the weight.
+    pub weight: [[[T; OC]; C]; K],
     /// Gradient of the bias.
     pub bias: [T; OC],
 }
@@ -59,7 +61,8 @@ impl<
         const OL: usize,
     > Conv1d<T, C, L, OC, K, S, P, OL>
 {
-    const WEIGHT_SHAPE: [usize; 3] = [OC, C, K];
+    /// The weight's shape as stored, `[K, C, OC]`.
+    const WEIGHT_SHAPE: [usize; 3] = [K, C, OC];
     const BIAS_SHAPE: [usize; 1] = [OC];
 
     const fn check_shapes() {
@@ -73,50 +76,47 @@ impl<
         self.bias = [T::ZERO; OC];
     }
 
-    fn forward_sample(&self, x: &[[T; L]; C], y: &mut [[T; OL]; OC]) {
-        for ((yo, wo), &bias) in y.iter_mut().zip(&self.weight).zip(&self.bias) {
-            *yo = [bias; OL];
-            for (xc, wc) in x.iter().zip(wo) {
-                for (u, &w) in wc.iter().enumerate() {
-                    let (outs, i0) = taps(u, S, P, L, OL);
-                    for (y, &x) in yo[outs].iter_mut().zip(xc[i0..].iter().step_by(S)) {
-                        *y += w * x;
-                    }
+    fn forward_sample(&self, x: &[[T; C]; L], y: &mut [[T; OC]; OL]) {
+        for (i, yp) in y.iter_mut().enumerate() {
+            let (us, i0) = window(i, K, S, P, L);
+            let mut acc = self.bias;
+            for (xp, wu) in x[i0..].iter().zip(&self.weight[us]) {
+                for (&xc, wc) in xp.iter().zip(wu) {
+                    axpy(&mut acc, xc, wc);
                 }
             }
+            *yp = acc;
         }
     }
 
     /// Adds this sample's weight and bias gradients into `g`.
-    fn param_grads(x: &[[T; L]; C], dy: &[[T; OL]; OC], g: &mut Conv1dGrads<T, C, OC, K>) {
-        for ((dyo, go), gb) in dy.iter().zip(&mut g.weight).zip(&mut g.bias) {
-            for &d in dyo {
+    fn param_grads(x: &[[T; C]; L], dy: &[[T; OC]; OL], g: &mut Conv1dGrads<T, C, OC, K>) {
+        for (i, d) in dy.iter().enumerate() {
+            let (us, i0) = window(i, K, S, P, L);
+            for (gb, &d) in g.bias.iter_mut().zip(d) {
                 *gb += d;
             }
-            for (xc, gc) in x.iter().zip(go) {
-                for (u, gw) in gc.iter_mut().enumerate() {
-                    let (outs, i0) = taps(u, S, P, L, OL);
-                    let mut acc = T::ZERO;
-                    for (&d, &x) in dyo[outs].iter().zip(xc[i0..].iter().step_by(S)) {
-                        acc += d * x;
-                    }
-                    *gw += acc;
+            for (xp, gu) in x[i0..].iter().zip(&mut g.weight[us]) {
+                for (&xc, gc) in xp.iter().zip(gu) {
+                    axpy(gc, xc, d);
                 }
             }
         }
     }
 
-    /// Writes this sample's input gradient (the transposed convolution of `dy`).
-    fn input_grad(&self, dy: &[[T; OL]; OC], dx: &mut [[T; L]; C]) {
-        *dx = [[T::ZERO; L]; C];
-        for (dyo, wo) in dy.iter().zip(&self.weight) {
-            for (dxc, wc) in dx.iter_mut().zip(wo) {
-                for (u, &w) in wc.iter().enumerate() {
-                    let (outs, i0) = taps(u, S, P, L, OL);
-                    for (&d, dx) in dyo[outs].iter().zip(dxc[i0..].iter_mut().step_by(S)) {
-                        *dx += w * d;
+    /// Writes this sample's input gradient (the transposed convolution of `dy`): each input
+    /// element gathers the gradients of the outputs whose windows read it.
+    fn input_grad(&self, dy: &[[T; OC]; OL], dx: &mut [[T; C]; L]) {
+        for (ii, dxp) in dx.iter_mut().enumerate() {
+            let outs: [Option<usize>; K] = core::array::from_fn(|u| reader(ii, u, S, P, OL));
+            for (c, dx) in dxp.iter_mut().enumerate() {
+                let mut lanes = [T::ZERO; LANES];
+                for (&i, wu) in outs.iter().zip(&self.weight) {
+                    if let Some(i) = i {
+                        dot_lanes(&mut lanes, &dy[i], &wu[c]);
                     }
                 }
+                *dx = sum_lanes(lanes);
             }
         }
     }
@@ -133,8 +133,8 @@ impl<
         const OL: usize,
     > Forward<T> for Conv1d<T, C, L, OC, K, S, P, OL>
 {
-    type Input = [[T; L]; C];
-    type Output = [[T; OL]; OC];
+    type Input = [[T; C]; L];
+    type Output = [[T; OC]; OL];
     type Cache<const B: usize> = ();
     const KIND: &'static str = "conv1d";
     const PARAM_COUNT: usize = OC * C * K + OC;
@@ -159,6 +159,8 @@ impl<
         self.forward(x, y);
     }
 
+    /// Visits `weight`, shape `[K, C, OC]` as stored: PyTorch's `[OC, C, K]` weight permuted
+    /// by `(2, 1, 0)`, so `ours[u][c][o] == pytorch[o][c][u]`; then `bias`, shape `[OC]`.
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
         const { Self::check_shapes() };
         let (layer, kind) = ("", TensorKind::Trainable);
@@ -181,6 +183,7 @@ impl<
         });
     }
 
+    /// Visits the tensors of [`Forward::visit_tensors`] mutably, with the same shapes.
     fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
         const { Self::check_shapes() };
         let (layer, kind) = ("", TensorKind::Trainable);
@@ -298,8 +301,8 @@ mod tests {
         let mut layer: Conv1d<f64, C, L, OC, K, S, P, OL> = Zeroable::zeroed();
         layer.init_with(Init::HeNormal, &mut rng);
         layer.bias = core::array::from_fn(|o| 0.1 * o as f64 - 0.05);
-        let x: [[[f64; L]; C]; 3] = core::array::from_fn(|b| {
-            core::array::from_fn(|c| test_values((10 * b + c) as u64 + 7))
+        let x: [[[f64; C]; L]; 3] = core::array::from_fn(|b| {
+            core::array::from_fn(|i| test_values((100 * b + i) as u64 + 7))
         });
         let report = check_layer(&mut layer, &x);
         assert!(report.passes(1e-6), "{report:?}");
@@ -330,12 +333,26 @@ mod tests {
         // Two channels, kernel [1, -1] on the first and [0, 2] on the second, stride 2,
         // padding 1: windows start at -1, 1 and 3.
         let mut layer: Conv1d<f64, 2, 5, 1, 2, 2, 1, 3> = Zeroable::zeroed();
-        layer.weight = [[[1.0, -1.0], [0.0, 2.0]]];
+        // weight[u][c][0]: tap 0 weighs the channels 1 and 0, tap 1 weighs them -1 and 2.
+        layer.weight = [[[1.0], [0.0]], [[-1.0], [2.0]]];
         layer.bias = [0.25];
-        let x = [[[1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0, 1.0, 10.0]]];
-        let mut y = [[[0.0; 3]]];
+        // Channel 0 is 1, 2, 3, 4, 5; channel 1 is 1, 1, 1, 1, 10.
+        let x = [[[1.0, 1.0], [2.0, 1.0], [3.0, 1.0], [4.0, 1.0], [5.0, 10.0]]];
+        let mut y = [[[0.0]; 3]];
         layer.forward(&x, &mut y);
         // Window -1: (0 - 1) + 2 * 1; window 1: (2 - 3) + 2 * 1; window 3: (4 - 5) + 2 * 10.
-        assert_eq!(y, [[[1.25, 1.25, 19.25]]]);
+        assert_eq!(y, [[[1.25], [1.25], [19.25]]]);
+    }
+
+    #[test]
+    fn tensors_have_their_memory_shapes() {
+        let layer: Conv1d<f32, 3, 8, 4, 5, 1, 2, 8> = Zeroable::zeroed();
+        let mut seen = std::vec::Vec::new();
+        layer.visit_tensors(&mut |t| seen.push((t.name, t.shape.to_vec(), t.data.len())));
+        let expected = [
+            ("weight", std::vec![5, 3, 4], 60),
+            ("bias", std::vec![4], 4),
+        ];
+        assert_eq!(seen, expected);
     }
 }

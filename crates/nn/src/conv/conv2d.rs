@@ -1,22 +1,26 @@
 //! `Conv2d`: 2d convolution (cross-correlation, as in every deep-learning library) with
-//! stride and zero padding.
+//! stride and zero padding, over channels-last images.
 //!
-//! `y[o][i][j] = bias[o] + sum over c, u, v of weight[o][c][u][v] * x[c][i*S + u - P][j*S + v - P]`,
-//! reading zero outside the input. The weight is stored `[out, in, kh, kw]`, PyTorch's layout,
-//! so PyTorch weights load unchanged. Every loop nest runs its innermost loop along a row of
-//! the output (and of the input, with step `S`), which is contiguous memory.
+//! `y[i][j][o] = bias[o] + sum over u, v, c of weight[u][v][c][o] * x[i*S + u - P][j*S + v - P][c]`,
+//! reading zero outside the input. For each output position the forward pass and the weight
+//! gradient add, per input channel, a row `weight[u][v][c]` of `OC` contiguous values scaled
+//! by one input value (an `axpy`); the input gradient takes, per input position and channel,
+//! dot products of the rows `weight[u][v][c]` with the output gradients `dy[i][j]`, kept in
+//! one set of lanes across the taps. See the [module docs](super) for the layout.
 
-use super::{check_axis, taps};
+use super::{check_axis, dot_lanes, reader, sum_lanes, window, LANES};
 use crate::init::Init;
 use crate::layer::{
     split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
 };
 use bytemuck::Zeroable;
+use gradflow_tensor::matmul::axpy;
 use gradflow_tensor::Scalar;
 use rand::RngCore;
 
 /// A 2d convolution from `C` channels of `H x W` to `OC` channels of `OH x OW`, with a
-/// `K x K` kernel, stride `S` and zero padding `P` on every side.
+/// `K x K` kernel, stride `S` and zero padding `P` on every side. Samples are channels-last:
+/// `[[[T; C]; W]; H]` in, `[[[T; OC]; OW]; OH]` out.
 ///
 /// `OH` must be `(H + 2P - K) / S + 1` (rounded down) and `OW` likewise; see
 /// [`output_len`](super::output_len). A mismatch fails the build.
@@ -34,9 +38,10 @@ pub struct Conv2d<
     const OH: usize,
     const OW: usize,
 > {
-    /// `weight[o][c][u][v]` multiplies input channel `c` at kernel row `u`, column `v` for
-    /// output channel `o` (PyTorch's `[out, in, kh, kw]`).
-    pub weight: [[[[T; K]; K]; C]; OC],
+    /// `weight[u][v][c][o]` multiplies input channel `c` at kernel row `u`, column `v` for
+    /// output channel `o`: shape `[K, K, C, OC]`, which is PyTorch's `[OC, C, K, K]` weight
+    /// permuted by `(2, 3, 1, 0)`.
+    pub weight: [[[[T; OC]; C]; K]; K],
     /// One bias per output channel.
     pub bias: [T; OC],
 }
@@ -45,13 +50,14 @@ pub struct Conv2d<
 #[derive(Clone, Debug, PartialEq, Zeroable)]
 #[repr(C)]
 pub struct Conv2dGrads<T, const C: usize, const OC: usize, const K: usize> {
-    /// Gradient of the weight.
-    pub weight: [[[[T; K]; K]; C]; OC],
+    /// Gradient of the weight, `[K][K][C][OC]` like the weight.
+    pub weight: [[[[T; OC]; C]; K]; K],
     /// Gradient of the bias.
     pub bias: [T; OC],
 }
 
-type Sample<T, const C: usize, const H: usize, const W: usize> = [[[T; W]; H]; C];
+/// One channels-last sample.
+type Sample<T, const C: usize, const H: usize, const W: usize> = [[[T; C]; W]; H];
 
 impl<
         T: Scalar,
@@ -66,7 +72,8 @@ impl<
         const OW: usize,
     > Conv2d<T, C, H, W, OC, K, S, P, OH, OW>
 {
-    const WEIGHT_SHAPE: [usize; 4] = [OC, C, K, K];
+    /// The weight's shape as stored, `[K, K, C, OC]`.
+    const WEIGHT_SHAPE: [usize; 4] = [K, K, C, OC];
     const BIAS_SHAPE: [usize; 1] = [OC];
 
     const fn check_shapes() {
@@ -83,23 +90,19 @@ impl<
     }
 
     fn forward_sample(&self, x: &Sample<T, C, H, W>, y: &mut Sample<T, OC, OH, OW>) {
-        for ((yo, wo), &bias) in y.iter_mut().zip(&self.weight).zip(&self.bias) {
-            *yo = [[bias; OW]; OH];
-            for (xc, wc) in x.iter().zip(wo) {
-                for (u, wu) in wc.iter().enumerate() {
-                    let (rows, i0) = taps(u, S, P, H, OH);
-                    for (v, &w) in wu.iter().enumerate() {
-                        let (cols, j0) = taps(v, S, P, W, OW);
-                        for (yrow, xrow) in
-                            yo[rows.clone()].iter_mut().zip(xc[i0..].iter().step_by(S))
-                        {
-                            let xs = xrow[j0..].iter().step_by(S);
-                            for (y, &x) in yrow[cols.clone()].iter_mut().zip(xs) {
-                                *y += w * x;
-                            }
+        for (i, yrow) in y.iter_mut().enumerate() {
+            let (us, i0) = window(i, K, S, P, H);
+            for (j, yp) in yrow.iter_mut().enumerate() {
+                let (vs, j0) = window(j, K, S, P, W);
+                let mut acc = self.bias;
+                for (xrow, wu) in x[i0..].iter().zip(&self.weight[us.clone()]) {
+                    for (xp, wv) in xrow[j0..].iter().zip(&wu[vs.clone()]) {
+                        for (&xc, wc) in xp.iter().zip(wv) {
+                            axpy(&mut acc, xc, wc);
                         }
                     }
                 }
+                *yp = acc;
             }
         }
     }
@@ -110,49 +113,41 @@ impl<
         dy: &Sample<T, OC, OH, OW>,
         g: &mut Conv2dGrads<T, C, OC, K>,
     ) {
-        for ((dyo, go), gb) in dy.iter().zip(&mut g.weight).zip(&mut g.bias) {
-            for &d in dyo.as_flattened() {
-                *gb += d;
-            }
-            for (xc, gc) in x.iter().zip(go) {
-                for (u, gu) in gc.iter_mut().enumerate() {
-                    let (rows, i0) = taps(u, S, P, H, OH);
-                    for (v, gw) in gu.iter_mut().enumerate() {
-                        let (cols, j0) = taps(v, S, P, W, OW);
-                        let mut acc = T::ZERO;
-                        for (dyrow, xrow) in
-                            dyo[rows.clone()].iter().zip(xc[i0..].iter().step_by(S))
-                        {
-                            let xs = xrow[j0..].iter().step_by(S);
-                            for (&d, &x) in dyrow[cols.clone()].iter().zip(xs) {
-                                acc += d * x;
-                            }
+        for (i, dyrow) in dy.iter().enumerate() {
+            let (us, i0) = window(i, K, S, P, H);
+            for (j, d) in dyrow.iter().enumerate() {
+                let (vs, j0) = window(j, K, S, P, W);
+                for (gb, &d) in g.bias.iter_mut().zip(d) {
+                    *gb += d;
+                }
+                for (xrow, gu) in x[i0..].iter().zip(&mut g.weight[us.clone()]) {
+                    for (xp, gv) in xrow[j0..].iter().zip(&mut gu[vs.clone()]) {
+                        for (&xc, gc) in xp.iter().zip(gv) {
+                            axpy(gc, xc, d);
                         }
-                        *gw += acc;
                     }
                 }
             }
         }
     }
 
-    /// Writes this sample's input gradient: the transposed convolution of `dy`, scattering
-    /// each output's gradient back onto the inputs its window read.
+    /// Writes this sample's input gradient, the transposed convolution of `dy`: each input
+    /// element gathers the gradients of the outputs whose windows read it.
     fn input_grad(&self, dy: &Sample<T, OC, OH, OW>, dx: &mut Sample<T, C, H, W>) {
-        *dx = [[[T::ZERO; W]; H]; C];
-        for (dyo, wo) in dy.iter().zip(&self.weight) {
-            for (dxc, wc) in dx.iter_mut().zip(wo) {
-                for (u, wu) in wc.iter().enumerate() {
-                    let (rows, i0) = taps(u, S, P, H, OH);
-                    for (v, &w) in wu.iter().enumerate() {
-                        let (cols, j0) = taps(v, S, P, W, OW);
-                        let dxrows = dxc[i0..].iter_mut().step_by(S);
-                        for (dyrow, dxrow) in dyo[rows.clone()].iter().zip(dxrows) {
-                            let dxs = dxrow[j0..].iter_mut().step_by(S);
-                            for (&d, dx) in dyrow[cols.clone()].iter().zip(dxs) {
-                                *dx += w * d;
-                            }
+        for (ii, dxrow) in dx.iter_mut().enumerate() {
+            let rows: [Option<usize>; K] = core::array::from_fn(|u| reader(ii, u, S, P, OH));
+            for (jj, dxp) in dxrow.iter_mut().enumerate() {
+                let cols: [Option<usize>; K] = core::array::from_fn(|v| reader(jj, v, S, P, OW));
+                for (c, dx) in dxp.iter_mut().enumerate() {
+                    let mut lanes = [T::ZERO; LANES];
+                    for (&i, wu) in rows.iter().zip(&self.weight) {
+                        let Some(i) = i else { continue };
+                        for (&j, wv) in cols.iter().zip(wu) {
+                            let Some(j) = j else { continue };
+                            dot_lanes(&mut lanes, &dy[i][j], &wv[c]);
                         }
                     }
+                    *dx = sum_lanes(lanes);
                 }
             }
         }
@@ -172,8 +167,8 @@ impl<
         const OW: usize,
     > Forward<T> for Conv2d<T, C, H, W, OC, K, S, P, OH, OW>
 {
-    type Input = [[[T; W]; H]; C];
-    type Output = [[[T; OW]; OH]; OC];
+    type Input = [[[T; C]; W]; H];
+    type Output = [[[T; OC]; OW]; OH];
     type Cache<const B: usize> = ();
     const KIND: &'static str = "conv2d";
     const PARAM_COUNT: usize = OC * C * K * K + OC;
@@ -198,6 +193,9 @@ impl<
         self.forward(x, y);
     }
 
+    /// Visits `weight`, shape `[K, K, C, OC]` as stored: PyTorch's `[OC, C, K, K]` weight
+    /// permuted by `(2, 3, 1, 0)`, so `ours[u][v][c][o] == pytorch[o][c][u][v]`; then `bias`,
+    /// shape `[OC]`, as in PyTorch.
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
         const { Self::check_shapes() };
         let (layer, kind) = ("", TensorKind::Trainable);
@@ -220,6 +218,7 @@ impl<
         });
     }
 
+    /// Visits the tensors of [`Forward::visit_tensors`] mutably, with the same shapes.
     fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
         const { Self::check_shapes() };
         let (layer, kind) = ("", TensorKind::Trainable);
@@ -346,9 +345,9 @@ mod tests {
         let mut layer: Conv2d<f64, C, H, W, OC, K, S, P, OH, OW> = Zeroable::zeroed();
         layer.init_with(Init::HeNormal, &mut rng);
         layer.bias = core::array::from_fn(|o| 0.1 * o as f64 - 0.05);
-        let x: [[[[f64; W]; H]; C]; 2] = core::array::from_fn(|b| {
-            core::array::from_fn(|c| {
-                core::array::from_fn(|h| test_values((100 * b + 10 * c + h) as u64))
+        let x: [[[[f64; C]; W]; H]; 2] = core::array::from_fn(|b| {
+            core::array::from_fn(|h| {
+                core::array::from_fn(|w| test_values((100 * b + 10 * h + w) as u64))
             })
         });
         let report = check_layer(&mut layer, &x);
@@ -390,40 +389,80 @@ mod tests {
 
     #[test]
     fn forward_matches_a_hand_computed_example() {
-        let x = [[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]];
-        let ones = [[[[1.0; 2]; 2]]];
+        // One channel: a 3x3 image whose pixel values are 1 to 9, row by row.
+        let x = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]].map(|r| r.map(|v| [v]));
+        let x = [x];
+        let ones = [[[[1.0]]; 2]; 2];
         let mut plain: Conv2d<f64, 1, 3, 3, 1, 2, 1, 0, 2, 2> = Zeroable::zeroed();
         plain.weight = ones;
         plain.bias = [0.5];
-        let mut y = [[[[0.0; 2]; 2]]];
+        let mut y = [[[[0.0]; 2]; 2]];
         plain.forward(&x, &mut y);
-        assert_eq!(y, [[[[12.5, 16.5], [24.5, 28.5]]]]);
+        assert_eq!(y, [[[[12.5], [16.5]], [[24.5], [28.5]]]]);
 
         // Stride 2, padding 1: windows start at rows and columns -1 and 1.
         let mut padded: Conv2d<f64, 1, 3, 3, 1, 2, 2, 1, 2, 2> = Zeroable::zeroed();
         padded.weight = ones;
         padded.forward(&x, &mut y);
-        assert_eq!(y, [[[[1.0, 5.0], [11.0, 28.0]]]]);
+        assert_eq!(y, [[[[1.0], [5.0]], [[11.0], [28.0]]]]);
     }
 
     #[test]
     fn channels_sum_into_each_output() {
         let mut layer: Conv2d<f64, 2, 1, 1, 2, 1, 1, 0, 1, 1> = Zeroable::zeroed();
-        layer.weight = [[[[1.0]], [[10.0]]], [[[-1.0]], [[0.5]]]];
-        let mut y = [[[[0.0]]; 2]];
-        layer.forward(&[[[[2.0]], [[3.0]]]], &mut y);
-        assert_eq!(y, [[[[32.0]], [[-0.5]]]]);
+        // Output 0 weighs the channels 1 and 10, output 1 weighs them -1 and 0.5.
+        layer.weight = [[[[1.0, -1.0], [10.0, 0.5]]]];
+        let mut y = [[[[0.0; 2]]]];
+        layer.forward(&[[[[2.0, 3.0]]]], &mut y);
+        assert_eq!(y, [[[[32.0, -0.5]]]]);
     }
 
     #[test]
-    fn tensors_have_pytorch_shapes_and_count() {
+    fn forward_matches_the_definition_with_stride_and_padding() {
+        const C: usize = 3;
+        const OC: usize = 5;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let mut layer: Conv2d<f64, C, 5, 6, OC, 3, 2, 1, 3, 3> = Zeroable::zeroed();
+        layer.init_with(Init::HeNormal, &mut rng);
+        layer.bias = [0.1, -0.2, 0.3, 0.0, 1.0];
+        let x: [[[[f64; C]; 6]; 5]; 1] = [core::array::from_fn(|h| {
+            core::array::from_fn(|w| test_values((h * 6 + w) as u64))
+        })];
+        let mut y = [[[[0.0; OC]; 3]; 3]];
+        layer.forward(&x, &mut y);
+        for (i, yrow) in y[0].iter().enumerate() {
+            for (j, yp) in yrow.iter().enumerate() {
+                for (o, &got) in yp.iter().enumerate() {
+                    let mut want = layer.bias[o];
+                    for u in 0..3 {
+                        for v in 0..3 {
+                            let (r, q) = ((2 * i + u).checked_sub(1), (2 * j + v).checked_sub(1));
+                            let (Some(r), Some(q)) = (r, q) else { continue };
+                            if r < 5 && q < 6 {
+                                for c in 0..C {
+                                    want += layer.weight[u][v][c][o] * x[0][r][q][c];
+                                }
+                            }
+                        }
+                    }
+                    assert!(
+                        (got - want).abs() < 1e-12,
+                        "y[{i}][{j}][{o}]: {got} != {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tensors_have_their_memory_shapes_and_count() {
         let layer: Conv2d<f32, 3, 8, 8, 4, 3, 1, 1, 8, 8> = Zeroable::zeroed();
         let mut seen = std::vec::Vec::new();
         layer.visit_tensors(&mut |t| seen.push((t.name, t.shape.to_vec(), t.data.len())));
         assert_eq!(
             seen,
             [
-                ("weight", std::vec![4, 3, 3, 3], 108),
+                ("weight", std::vec![3, 3, 3, 4], 108),
                 ("bias", std::vec![4], 4)
             ]
         );

@@ -1,6 +1,8 @@
-//! `Flatten2d` and `Flatten1d`: a channels-first feature map as one flat vector, channel
-//! after channel and row after row (the order of PyTorch's `flatten` on `[B, C, H, W]`), so
-//! that a dense layer can follow convolutions. Copies only; the backward pass copies back.
+//! `Flatten2d` and `Flatten1d`: a channels-last feature map as one flat vector in memory
+//! order, row after row, then column after column, with the channels of each position
+//! together (the order of `flatten` on `[B, H, W, C]`, as in Keras; PyTorch's `flatten` on
+//! `[B, C, H, W]` orders channel first), so that a dense layer can follow convolutions.
+//! Copies only; the backward pass copies back.
 
 use super::parameter_free;
 use crate::layer::{Backward, Forward};
@@ -8,13 +10,13 @@ use bytemuck::Zeroable;
 use core::marker::PhantomData;
 use gradflow_tensor::Scalar;
 
-/// `[[[T; W]; H]; C]` to `[T; N]`, with `N = C * H * W` (checked at build time).
+/// `[[[T; C]; W]; H]` to `[T; N]`, with `N = H * W * C` (checked at build time).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Zeroable)]
 pub struct Flatten2d<T, const C: usize, const H: usize, const W: usize, const N: usize> {
     marker: PhantomData<T>,
 }
 
-/// `[[T; L]; C]` to `[T; N]`, with `N = C * L` (checked at build time).
+/// `[[T; C]; L]` to `[T; N]`, with `N = L * C` (checked at build time).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Zeroable)]
 pub struct Flatten1d<T, const C: usize, const L: usize, const N: usize> {
     marker: PhantomData<T>,
@@ -26,7 +28,7 @@ parameter_free!(Flatten1d<C, L, N>);
 impl<T: Scalar, const C: usize, const H: usize, const W: usize, const N: usize> Forward<T>
     for Flatten2d<T, C, H, W, N>
 {
-    type Input = [[[T; W]; H]; C];
+    type Input = [[[T; C]; W]; H];
     type Output = [T; N];
     type Cache<const B: usize> = ();
     const KIND: &'static str = "flatten";
@@ -70,7 +72,7 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize, const N: usize> 
 impl<T: Scalar, const C: usize, const L: usize, const N: usize> Forward<T>
     for Flatten1d<T, C, L, N>
 {
-    type Input = [[T; L]; C];
+    type Input = [[T; C]; L];
     type Output = [T; N];
     type Cache<const B: usize> = ();
     const KIND: &'static str = "flatten";
@@ -118,26 +120,32 @@ mod tests {
     use crate::gradcheck::check_layer;
 
     #[test]
-    fn order_is_channel_then_row_then_column() {
-        let mut y = [[0.0; 8]; 2];
-        let x = [
-            [[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]],
-            [[[9.0; 2]; 2], [[0.0; 2]; 2]],
-        ];
-        Flatten2d::<f64, 2, 2, 2, 8>::default().forward(&x, &mut y);
-        assert_eq!(y[0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
-        assert_eq!(y[1], [9.0, 9.0, 9.0, 9.0, 0.0, 0.0, 0.0, 0.0]);
+    fn order_is_row_then_column_then_channel() {
+        let mut y = [[0.0; 12]; 2];
+        // 2 rows, 2 columns, 3 channels: element (row, column, channel) holds "rcc" digits.
+        let x: [[[[f64; 3]; 2]; 2]; 2] = core::array::from_fn(|b| {
+            core::array::from_fn(|r| {
+                core::array::from_fn(|q| {
+                    core::array::from_fn(|c| (1000 * b + 100 * r + 10 * q + c) as f64)
+                })
+            })
+        });
+        Flatten2d::<f64, 3, 2, 2, 12>::default().forward(&x, &mut y);
+        let want = [0, 1, 2, 10, 11, 12, 100, 101, 102, 110, 111, 112].map(f64::from);
+        assert_eq!(y[0], want);
+        assert_eq!(y[1], want.map(|v| v + 1000.0));
         let mut y = [[0.0; 6]];
-        Flatten1d::<f64, 2, 3, 6>::default().forward(&[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]], &mut y);
+        let x = [[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]];
+        Flatten1d::<f64, 2, 3, 6>::default().forward(&x, &mut y);
         assert_eq!(y, [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]);
     }
 
     #[test]
     fn gradients_match_finite_differences() {
-        let x: [[[[f64; 4]; 3]; 2]; 2] = distinct();
+        let x: [[[[f64; 2]; 4]; 3]; 2] = distinct();
         let report = check_layer(&mut Flatten2d::<f64, 2, 3, 4, 24>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
-        let x: [[[f64; 5]; 3]; 2] = distinct();
+        let x: [[[f64; 3]; 5]; 2] = distinct();
         let report = check_layer(&mut Flatten1d::<f64, 3, 5, 15>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
     }

@@ -1,7 +1,8 @@
 //! `GlobalAvgPool2d` and `GlobalAvgPool1d`: the mean of each channel over all positions,
 //! turning a feature map into one value per channel (the usual head of a convolutional
 //! classifier, before a dense layer). The backward pass spreads each channel's gradient
-//! evenly over its positions.
+//! evenly over its positions. Samples are channels-last, so both passes run over the
+//! channels of one position at a time.
 
 use super::parameter_free;
 use crate::layer::{Backward, Forward};
@@ -9,13 +10,13 @@ use bytemuck::Zeroable;
 use core::marker::PhantomData;
 use gradflow_tensor::Scalar;
 
-/// The mean over `H x W` of each of `C` channels: `[[[T; W]; H]; C]` to `[T; C]`.
+/// The mean over `H x W` of each of `C` channels: `[[[T; C]; W]; H]` to `[T; C]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Zeroable)]
 pub struct GlobalAvgPool2d<T, const C: usize, const H: usize, const W: usize> {
     marker: PhantomData<T>,
 }
 
-/// The mean over `L` positions of each of `C` channels: `[[T; L]; C]` to `[T; C]`.
+/// The mean over `L` positions of each of `C` channels: `[[T; C]; L]` to `[T; C]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Zeroable)]
 pub struct GlobalAvgPool1d<T, const C: usize, const L: usize> {
     marker: PhantomData<T>,
@@ -24,32 +25,36 @@ pub struct GlobalAvgPool1d<T, const C: usize, const L: usize> {
 parameter_free!(GlobalAvgPool2d<C, H, W>);
 parameter_free!(GlobalAvgPool1d<C, L>);
 
-/// The mean of one channel's values.
-fn mean<T: Scalar>(values: &[T]) -> T {
-    let mut sum = T::ZERO;
-    for &v in values {
-        sum += v;
+/// The mean of each channel over a sample's positions.
+fn mean<T: Scalar, const C: usize>(positions: &[[T; C]]) -> [T; C] {
+    let mut sum = [T::ZERO; C];
+    for p in positions {
+        for (s, &v) in sum.iter_mut().zip(p) {
+            *s += v;
+        }
     }
-    sum / T::from_f64(values.len() as f64)
+    let n = T::from_f64(positions.len() as f64);
+    sum.map(|s| s / n)
 }
 
-/// Spreads a channel's gradient `d` evenly over its values' gradients `dx`.
-fn spread<T: Scalar>(d: T, dx: &mut [T]) {
-    dx.fill(d / T::from_f64(dx.len() as f64));
+/// Spreads each channel's gradient in `d` evenly over the positions' gradients `dx`.
+fn spread<T: Scalar, const C: usize>(d: &[T; C], dx: &mut [[T; C]]) {
+    let n = T::from_f64(dx.len() as f64);
+    dx.fill(d.map(|d| d / n));
 }
 
 impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
     for GlobalAvgPool2d<T, C, H, W>
 {
-    type Input = [[[T; W]; H]; C];
+    type Input = [[[T; C]; W]; H];
     type Output = [T; C];
     type Cache<const B: usize> = ();
     const KIND: &'static str = "global_avg_pool";
 
     fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
         const { assert!(H * W > 0, "global pooling needs at least one position") };
-        for (xc, y) in x.as_flattened().iter().zip(y.as_flattened_mut()) {
-            *y = mean(xc.as_flattened());
+        for (xb, yb) in x.iter().zip(y) {
+            *yb = mean(xb.as_flattened());
         }
     }
 
@@ -76,22 +81,22 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
         _: Option<&mut ()>,
     ) {
         let Some(dx) = dx else { return };
-        for (dxc, &d) in dx.as_flattened_mut().iter_mut().zip(dy.as_flattened()) {
-            spread(d, dxc.as_flattened_mut());
+        for (dxb, d) in dx.iter_mut().zip(dy) {
+            spread(d, dxb.as_flattened_mut());
         }
     }
 }
 
 impl<T: Scalar, const C: usize, const L: usize> Forward<T> for GlobalAvgPool1d<T, C, L> {
-    type Input = [[T; L]; C];
+    type Input = [[T; C]; L];
     type Output = [T; C];
     type Cache<const B: usize> = ();
     const KIND: &'static str = "global_avg_pool";
 
     fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
         const { assert!(L > 0, "global pooling needs at least one position") };
-        for (xc, y) in x.as_flattened().iter().zip(y.as_flattened_mut()) {
-            *y = mean(xc);
+        for (xb, yb) in x.iter().zip(y) {
+            *yb = mean(xb);
         }
     }
 
@@ -116,8 +121,8 @@ impl<T: Scalar, const C: usize, const L: usize> Backward<T> for GlobalAvgPool1d<
         _: Option<&mut ()>,
     ) {
         let Some(dx) = dx else { return };
-        for (dxc, &d) in dx.as_flattened_mut().iter_mut().zip(dy.as_flattened()) {
-            spread(d, dxc);
+        for (dxb, d) in dx.iter_mut().zip(dy) {
+            spread(d, dxb);
         }
     }
 }
@@ -130,10 +135,10 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        let x: [[[[f64; 4]; 3]; 2]; 2] = distinct();
+        let x: [[[[f64; 2]; 4]; 3]; 2] = distinct();
         let report = check_layer(&mut GlobalAvgPool2d::<f64, 2, 3, 4>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
-        let x: [[[f64; 5]; 3]; 2] = distinct();
+        let x: [[[f64; 3]; 5]; 2] = distinct();
         let report = check_layer(&mut GlobalAvgPool1d::<f64, 3, 5>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
     }
@@ -141,10 +146,12 @@ mod tests {
     #[test]
     fn each_channel_becomes_its_mean() {
         let mut y = [[0.0; 2]];
-        let x = [[[[1.0, 2.0], [3.0, 6.0]], [[-1.0, -1.0], [-1.0, 3.0]]]];
+        // Channel 0 is 1, 2, 3, 6 and channel 1 is -1, -1, -1, 3, row by row.
+        let x = [[[[1.0, -1.0], [2.0, -1.0]], [[3.0, -1.0], [6.0, 3.0]]]];
         GlobalAvgPool2d::<f64, 2, 2, 2>::default().forward(&x, &mut y);
         assert_eq!(y, [[3.0, 0.0]]);
-        GlobalAvgPool1d::<f64, 2, 3>::default().forward(&[[[1.0, 2.0, 6.0], [0.0; 3]]], &mut y);
+        let x = [[[1.0, 0.0], [2.0, 0.0], [6.0, 0.0]]];
+        GlobalAvgPool1d::<f64, 2, 3>::default().forward(&x, &mut y);
         assert_eq!(y, [[3.0, 0.0]]);
     }
 }

@@ -5,15 +5,17 @@
 //! that one input, whose index the training-mode forward pass stores in the cache (the first
 //! of equal values wins; a NaN wins, so it propagates as in PyTorch). Average pooling spreads
 //! the gradient evenly over the window. Overlapping windows (`S < K`) add their gradients.
+//! Samples are channels-last, and every loop runs over the channels of one position at once.
 
-use super::{check_axis, first_max, parameter_free};
+use super::{check_axis, max_into, parameter_free};
 use crate::layer::{Backward, Forward};
 use bytemuck::Zeroable;
 use core::marker::PhantomData;
 use gradflow_tensor::Scalar;
 
 /// Max pooling of `C` channels of `H x W` with `K x K` windows and stride `S`, giving
-/// `OH x OW` with `OH = (H - K) / S + 1` and `OW = (W - K) / S + 1` (rounded down).
+/// `OH x OW` with `OH = (H - K) / S + 1` and `OW = (W - K) / S + 1` (rounded down):
+/// `[[[T; C]; W]; H]` to `[[[T; C]; OW]; OH]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Zeroable)]
 pub struct MaxPool2d<
     T,
@@ -29,7 +31,8 @@ pub struct MaxPool2d<
 }
 
 /// Average pooling of `C` channels of `H x W` with `K x K` windows and stride `S`, giving
-/// `OH x OW` with `OH = (H - K) / S + 1` and `OW = (W - K) / S + 1` (rounded down).
+/// `OH x OW` with `OH = (H - K) / S + 1` and `OW = (W - K) / S + 1` (rounded down):
+/// `[[[T; C]; W]; H]` to `[[[T; C]; OW]; OH]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Zeroable)]
 pub struct AvgPool2d<
     T,
@@ -64,9 +67,11 @@ const fn check_shapes<
     );
 }
 
-/// Max-pools one channel; `argmax` receives each window's winner as `row * W + column`.
+/// Max-pools one sample; `argmax` receives each output position `(i, j)` with, per channel,
+/// the position `row * W + column` of its window's winner.
 fn max_pool<
     T: Scalar,
+    const C: usize,
     const H: usize,
     const W: usize,
     const K: usize,
@@ -74,23 +79,23 @@ fn max_pool<
     const OH: usize,
     const OW: usize,
 >(
-    x: &[[T; W]; H],
-    y: &mut [[T; OW]; OH],
-    mut argmax: impl FnMut(usize, usize, u32),
+    x: &[[[T; C]; W]; H],
+    y: &mut [[[T; C]; OW]; OH],
+    mut argmax: impl FnMut(usize, usize, [u32; C]),
 ) {
     for (i, yrow) in y.iter_mut().enumerate() {
-        for (j, y) in yrow.iter_mut().enumerate() {
+        for (j, yp) in yrow.iter_mut().enumerate() {
             let (i0, j0) = (i * S, j * S);
-            let window = x[i0..i0 + K].iter().enumerate().flat_map(|(u, row)| {
-                let at = (i0 + u) * W + j0;
-                row[j0..j0 + K]
-                    .iter()
-                    .enumerate()
-                    .map(move |(v, &x)| (at + v, x))
-            });
-            let (max, at) = first_max(window);
-            *y = max;
-            argmax(i, j, at as u32);
+            let mut at = [(i0 * W + j0) as u32; C];
+            *yp = x[i0][j0];
+            for (u, row) in x[i0..i0 + K].iter().enumerate() {
+                for (v, xp) in row[j0..j0 + K].iter().enumerate() {
+                    if u + v > 0 {
+                        max_into(yp, &mut at, xp, ((i0 + u) * W + j0 + v) as u32);
+                    }
+                }
+            }
+            argmax(i, j, at);
         }
     }
 }
@@ -106,16 +111,17 @@ impl<
         const OW: usize,
     > Forward<T> for MaxPool2d<T, C, H, W, K, S, OH, OW>
 {
-    type Input = [[[T; W]; H]; C];
-    type Output = [[[T; OW]; OH]; C];
-    /// Per sample, channel and output: the position `row * W + column` of the window's maximum.
-    type Cache<const B: usize> = [[[[u32; OW]; OH]; C]; B];
+    type Input = [[[T; C]; W]; H];
+    type Output = [[[T; C]; OW]; OH];
+    /// Per sample, output position and channel: the position `row * W + column` of the
+    /// window's maximum.
+    type Cache<const B: usize> = [[[[u32; C]; OW]; OH]; B];
     const KIND: &'static str = "maxpool2d";
 
     fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
         const { check_shapes::<H, W, K, S, OH, OW>() };
-        for (xc, yc) in x.as_flattened().iter().zip(y.as_flattened_mut()) {
-            max_pool::<T, H, W, K, S, OH, OW>(xc, yc, |_, _, _| {});
+        for (xb, yb) in x.iter().zip(y) {
+            max_pool::<T, C, H, W, K, S, OH, OW>(xb, yb, |_, _, _| {});
         }
     }
 
@@ -126,9 +132,8 @@ impl<
         cache: &mut Self::Cache<B>,
     ) {
         const { check_shapes::<H, W, K, S, OH, OW>() };
-        let channels = x.as_flattened().iter().zip(y.as_flattened_mut());
-        for ((xc, yc), ac) in channels.zip(cache.as_flattened_mut()) {
-            max_pool::<T, H, W, K, S, OH, OW>(xc, yc, |i, j, at| ac[i][j] = at);
+        for ((xb, yb), ab) in x.iter().zip(y).zip(cache) {
+            max_pool::<T, C, H, W, K, S, OH, OW>(xb, yb, |i, j, at| ab[i][j] = at);
         }
     }
 }
@@ -155,12 +160,14 @@ impl<
     ) {
         const { check_shapes::<H, W, K, S, OH, OW>() };
         let Some(dx) = dx else { return };
-        let channels = dx.as_flattened_mut().iter_mut().zip(dy.as_flattened());
-        for ((dxc, dyc), ac) in channels.zip(cache.as_flattened()) {
-            let dxc = dxc.as_flattened_mut();
-            dxc.fill(T::ZERO);
-            for (&d, &at) in dyc.as_flattened().iter().zip(ac.as_flattened()) {
-                dxc[at as usize] += d;
+        for ((dxb, dyb), ab) in dx.iter_mut().zip(dy).zip(cache) {
+            // The sample's positions `row * W + column`, each holding its channels.
+            let dxb = dxb.as_flattened_mut();
+            dxb.fill([T::ZERO; C]);
+            for (dyp, ap) in dyb.as_flattened().iter().zip(ab.as_flattened()) {
+                for (c, (&d, &at)) in dyp.iter().zip(ap).enumerate() {
+                    dxb[at as usize][c] += d;
+                }
             }
         }
     }
@@ -177,24 +184,26 @@ impl<
         const OW: usize,
     > Forward<T> for AvgPool2d<T, C, H, W, K, S, OH, OW>
 {
-    type Input = [[[T; W]; H]; C];
-    type Output = [[[T; OW]; OH]; C];
+    type Input = [[[T; C]; W]; H];
+    type Output = [[[T; C]; OW]; OH];
     type Cache<const B: usize> = ();
     const KIND: &'static str = "avgpool2d";
 
     fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
         const { check_shapes::<H, W, K, S, OH, OW>() };
         let scale = T::ONE / T::from_f64((K * K) as f64);
-        for (xc, yc) in x.as_flattened().iter().zip(y.as_flattened_mut()) {
-            for (i, yrow) in yc.iter_mut().enumerate() {
-                for (j, y) in yrow.iter_mut().enumerate() {
-                    let mut sum = T::ZERO;
-                    for row in &xc[i * S..i * S + K] {
-                        for &x in &row[j * S..j * S + K] {
-                            sum += x;
+        for (xb, yb) in x.iter().zip(y) {
+            for (i, yrow) in yb.iter_mut().enumerate() {
+                for (j, yp) in yrow.iter_mut().enumerate() {
+                    let mut sum = [T::ZERO; C];
+                    for row in &xb[i * S..i * S + K] {
+                        for xp in &row[j * S..j * S + K] {
+                            for (s, &x) in sum.iter_mut().zip(xp) {
+                                *s += x;
+                            }
                         }
                     }
-                    *y = sum * scale;
+                    *yp = sum.map(|s| s * scale);
                 }
             }
         }
@@ -233,13 +242,16 @@ impl<
         const { check_shapes::<H, W, K, S, OH, OW>() };
         let Some(dx) = dx else { return };
         let scale = T::ONE / T::from_f64((K * K) as f64);
-        for (dxc, dyc) in dx.as_flattened_mut().iter_mut().zip(dy.as_flattened()) {
-            *dxc = [[T::ZERO; W]; H];
-            for (i, dyrow) in dyc.iter().enumerate() {
-                for (j, &d) in dyrow.iter().enumerate() {
-                    for row in &mut dxc[i * S..i * S + K] {
-                        for dx in &mut row[j * S..j * S + K] {
-                            *dx += d * scale;
+        for (dxb, dyb) in dx.iter_mut().zip(dy) {
+            *dxb = [[[T::ZERO; C]; W]; H];
+            for (i, dyrow) in dyb.iter().enumerate() {
+                for (j, dyp) in dyrow.iter().enumerate() {
+                    let d = dyp.map(|d| d * scale);
+                    for row in &mut dxb[i * S..i * S + K] {
+                        for dxp in &mut row[j * S..j * S + K] {
+                            for (dx, &d) in dxp.iter_mut().zip(&d) {
+                                *dx += d;
+                            }
                         }
                     }
                 }
@@ -254,22 +266,27 @@ mod tests {
     use crate::conv::tests::distinct;
     use crate::gradcheck::check_layer;
 
+    /// One channel of an image given row by row, as a channels-last sample.
+    fn image<const H: usize, const W: usize>(rows: [[f64; W]; H]) -> [[[f64; 1]; W]; H] {
+        rows.map(|r| r.map(|v| [v]))
+    }
+
     #[test]
     fn max_pool_gradients_with_overlapping_and_tiling_windows() {
-        let x: [[[[f64; 5]; 7]; 2]; 2] = distinct();
+        let x: [[[[f64; 2]; 5]; 7]; 2] = distinct();
         let report = check_layer(&mut MaxPool2d::<f64, 2, 7, 5, 3, 2, 3, 2>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
-        let x: [[[[f64; 6]; 4]; 3]; 2] = distinct();
+        let x: [[[[f64; 3]; 6]; 4]; 2] = distinct();
         let report = check_layer(&mut MaxPool2d::<f64, 3, 4, 6, 2, 2, 2, 3>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
     }
 
     #[test]
     fn avg_pool_gradients_with_overlapping_and_tiling_windows() {
-        let x: [[[[f64; 5]; 7]; 2]; 2] = distinct();
+        let x: [[[[f64; 2]; 5]; 7]; 2] = distinct();
         let report = check_layer(&mut AvgPool2d::<f64, 2, 7, 5, 3, 2, 3, 2>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
-        let x: [[[[f64; 6]; 4]; 3]; 2] = distinct();
+        let x: [[[[f64; 3]; 6]; 4]; 2] = distinct();
         let report = check_layer(&mut AvgPool2d::<f64, 3, 4, 6, 2, 1, 3, 5>::default(), &x);
         assert!(report.passes(1e-6), "{report:?}");
     }
@@ -277,36 +294,48 @@ mod tests {
     #[test]
     fn max_pool_routes_the_gradient_to_each_window_maximum() {
         let mut pool = MaxPool2d::<f64, 1, 3, 3, 2, 1, 2, 2>::default();
-        let x = [[[[1.0, 9.0, 2.0], [3.0, 4.0, 5.0], [8.0, 0.0, 6.0]]]];
-        let mut y = [[[[0.0; 2]; 2]]];
+        let x = [image([[1.0, 9.0, 2.0], [3.0, 4.0, 5.0], [8.0, 0.0, 6.0]])];
+        let mut y = [[[[0.0]; 2]; 2]];
         let mut cache = Zeroable::zeroed();
         pool.forward_train(&x, &mut y, &mut cache);
-        assert_eq!(y, [[[[9.0, 9.0], [8.0, 6.0]]]]);
-        let dy = [[[[1.0, 10.0], [100.0, 1000.0]]]];
-        let mut dx = [[[[0.0; 3]; 3]]];
+        assert_eq!(y, [image([[9.0, 9.0], [8.0, 6.0]])]);
+        let dy = [image([[1.0, 10.0], [100.0, 1000.0]])];
+        let mut dx = [[[[0.0]; 3]; 3]];
         pool.backward(&x, &y, &cache, &dy, Some(&mut dx), None);
         // Both top windows pick the 9, so it collects both gradients.
-        assert_eq!(
-            dx,
-            [[[[0.0, 11.0, 0.0], [0.0, 0.0, 0.0], [100.0, 0.0, 1000.0]]]]
-        );
+        let want = image([[0.0, 11.0, 0.0], [0.0, 0.0, 0.0], [100.0, 0.0, 1000.0]]);
+        assert_eq!(dx, [want]);
+    }
+
+    #[test]
+    fn max_pool_picks_each_channel_separately() {
+        let mut pool = MaxPool2d::<f64, 2, 2, 2, 2, 2, 1, 1>::default();
+        let x = [[[[1.0, 8.0], [3.0, 2.0]], [[5.0, 4.0], [0.0, -1.0]]]];
+        let (mut y, mut cache) = ([[[[0.0; 2]]]], Zeroable::zeroed());
+        pool.forward_train(&x, &mut y, &mut cache);
+        assert_eq!((y, cache), ([[[[5.0, 8.0]]]], [[[[2, 0]]]]));
+        let mut dx = [[[[9.0; 2]; 2]; 2]];
+        pool.backward(&x, &y, &cache, &[[[[1.0, 2.0]]]], Some(&mut dx), None);
+        assert_eq!(dx, [[[[0.0, 2.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 0.0]]]]);
     }
 
     #[test]
     fn max_pool_ties_go_to_the_first_and_nan_propagates() {
         let mut pool = MaxPool2d::<f64, 1, 2, 2, 2, 2, 1, 1>::default();
         let (mut y, mut cache) = ([[[[0.0]]]], Zeroable::zeroed());
-        pool.forward_train(&[[[[1.0, 7.0], [7.0, 2.0]]]], &mut y, &mut cache);
+        pool.forward_train(&[image([[1.0, 7.0], [7.0, 2.0]])], &mut y, &mut cache);
         assert_eq!((y, cache), ([[[[7.0]]]], [[[[1]]]]));
-        pool.forward(&[[[[1.0, f64::NAN], [7.0, 2.0]]]], &mut y);
+        pool.forward(&[image([[1.0, f64::NAN], [7.0, 2.0]])], &mut y);
         assert!(y[0][0][0][0].is_nan());
     }
 
     #[test]
     fn avg_pool_averages_each_window() {
-        let pool = AvgPool2d::<f64, 1, 2, 4, 2, 2, 1, 2>::default();
-        let mut y = [[[[0.0; 2]; 1]]];
-        pool.forward(&[[[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 9.0]]]], &mut y);
-        assert_eq!(y, [[[[3.5, 5.75]]]]);
+        let pool = AvgPool2d::<f64, 2, 2, 4, 2, 2, 1, 2>::default();
+        let mut y = [[[[0.0; 2]; 2]; 1]];
+        // Channel 0 as in the rows below, channel 1 its negation.
+        let rows = [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 9.0]];
+        pool.forward(&[rows.map(|r| r.map(|v| [v, -v]))], &mut y);
+        assert_eq!(y, [[[[3.5, -3.5], [5.75, -5.75]]]]);
     }
 }
