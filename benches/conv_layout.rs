@@ -1,17 +1,21 @@
-//! Channels-first against channels-last, for W6's convolutions (16 -> 16 channels, 3x3, same
-//! padding, stride 1, 8x8 images, batch 32, f32).
+//! Channels-last against channels-first, for W6's convolutions (16 -> 16 channels, 3x3, same
+//! padding, stride 1, 8x8 images, batch 32, f32): the evidence for the layout of
+//! `gradflow::nn::conv`.
 //!
-//! The library's `Conv2d` stores samples `[C][H][W]` and weights `[OC][C][K][K]`, and runs its
-//! innermost loops along an image row. The reference below stores samples `[H][W][C]` and
-//! weights `[K][K][C][OC]`, and runs its innermost loops along the channels. Start-up checks
-//! that both compute the same forward output and gradients before anything is timed.
+//! The library's `Conv2d` stores samples `[H][W][C]` and weights `[K][K][C][OC]`, and runs its
+//! innermost loops over the channels of one position (its training-mode forward pass also
+//! transposes the weight for the input gradient, so that is timed too). The reference below is the
+//! channels-first kernel the library had before: samples `[C][H][W]`, weights
+//! `[OC][C][K][K]` (PyTorch's), innermost loops along an image row. Start-up checks that both
+//! compute the same forward output and gradients before anything is timed.
 //! Run with `cargo bench --bench conv_layout`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use gradflow::nn::conv::{Conv2d, Conv2dGrads};
+use gradflow::nn::conv::{Conv2d, Conv2dCache, Conv2dGrads};
 use gradflow::nn::memory::zeroed_box;
 use gradflow::nn::{Backward, Forward};
 use std::hint::black_box;
+use std::ops::Range;
 
 const B: usize = 32;
 const C: usize = 16;
@@ -20,57 +24,62 @@ const W: usize = 8;
 const OC: usize = 16;
 const K: usize = 3;
 const P: usize = K / 2;
+/// The stride, 1; the reference keeps the library's former strided loops.
+const S: usize = 1;
 
-type FirstConv = Conv2d<f32, C, H, W, OC, K, 1, P, H, W>;
-type FirstGrads = Conv2dGrads<f32, C, OC, K>;
+type LastConv = Conv2d<f32, C, H, W, OC, K, S, P, H, W>;
+type LastGrads = Conv2dGrads<f32, C, OC, K>;
+type LastCache = Conv2dCache<f32, C, OC, K>;
 /// A channels-first sample, `[C][H][W]`.
 type First<const N: usize> = [[[f32; W]; H]; N];
 /// A channels-last sample, `[H][W][C]`.
 type Last<const N: usize> = [[[f32; N]; W]; H];
 
-/// A 3x3 same-padding stride-1 convolution in channels-last layout.
-#[derive(Clone)]
-struct LastConv {
-    /// `weight[u][v][c][o]`.
-    weight: [[[[f32; OC]; C]; K]; K],
+/// A 3x3 same-padding stride-1 convolution in channels-first layout.
+struct FirstConv {
+    /// `weight[o][c][u][v]`.
+    weight: [[[[f32; K]; K]; C]; OC],
     bias: [f32; OC],
 }
 
-/// Gradients of a [`LastConv`].
-#[derive(Clone)]
-struct LastGrads {
-    weight: [[[[f32; OC]; C]; K]; K],
+/// Gradients of a [`FirstConv`].
+struct FirstGrads {
+    weight: [[[[f32; K]; K]; C]; OC],
     bias: [f32; OC],
 }
 
-/// Input index `o + k - P`, when it lies inside `0..n`.
-fn tap(o: usize, k: usize, n: usize) -> Option<usize> {
-    (o + k).checked_sub(P).filter(|&i| i < n)
+/// For kernel offset `k`, the outputs `o` whose tap `o * S + k - P` lands inside `0..n`
+/// (`n` inputs and outputs), and the input index of the first such tap.
+fn taps(k: usize, n: usize) -> (Range<usize>, usize) {
+    let lo = P.saturating_sub(k).div_ceil(S);
+    let hi = (n + P).saturating_sub(k).div_ceil(S).min(n);
+    if lo < hi {
+        (lo..hi, lo * S + k - P)
+    } else {
+        (0..0, 0)
+    }
 }
 
-/// Output index `i + P - k` that reads input `i` at kernel offset `k`, when inside `0..n`.
-fn untap(i: usize, k: usize, n: usize) -> Option<usize> {
-    (i + P).checked_sub(k).filter(|&o| o < n)
-}
-
-impl LastConv {
-    fn forward(&self, x: &[Last<C>; B], y: &mut [Last<OC>; B]) {
+impl FirstConv {
+    fn forward(&self, x: &[First<C>; B], y: &mut [First<OC>; B]) {
         for (xs, ys) in x.iter().zip(y) {
-            for (i, yrow) in ys.iter_mut().enumerate() {
-                for (j, yp) in yrow.iter_mut().enumerate() {
-                    let mut acc = self.bias;
-                    for (u, wu) in self.weight.iter().enumerate() {
-                        let Some(ii) = tap(i, u, H) else { continue };
-                        for (v, wv) in wu.iter().enumerate() {
-                            let Some(jj) = tap(j, v, W) else { continue };
-                            for (&xv, wc) in xs[ii][jj].iter().zip(wv) {
-                                for (a, &w) in acc.iter_mut().zip(wc) {
-                                    *a += xv * w;
+            for ((yo, wo), &bias) in ys.iter_mut().zip(&self.weight).zip(&self.bias) {
+                *yo = [[bias; W]; H];
+                for (xc, wc) in xs.iter().zip(wo) {
+                    for (u, wu) in wc.iter().enumerate() {
+                        let (rows, i0) = taps(u, H);
+                        for (v, &w) in wu.iter().enumerate() {
+                            let (cols, j0) = taps(v, W);
+                            for (yrow, xrow) in
+                                yo[rows.clone()].iter_mut().zip(xc[i0..].iter().step_by(S))
+                            {
+                                let xs = xrow[j0..].iter().step_by(S);
+                                for (y, &x) in yrow[cols.clone()].iter_mut().zip(xs) {
+                                    *y += w * x;
                                 }
                             }
                         }
                     }
-                    *yp = acc;
                 }
             }
         }
@@ -79,57 +88,51 @@ impl LastConv {
     /// Writes `dx` and adds the parameter gradients into `g`.
     fn backward(
         &self,
-        x: &[Last<C>; B],
-        dy: &[Last<OC>; B],
-        dx: &mut [Last<C>; B],
-        g: &mut LastGrads,
+        x: &[First<C>; B],
+        dy: &[First<OC>; B],
+        dx: &mut [First<C>; B],
+        g: &mut FirstGrads,
     ) {
-        // The input gradient correlates `dy` with the weight transposed to `[K][K][OC][C]`, so
-        // that its innermost loop, too, runs contiguously over the channels it writes.
-        let mut wt = [[[[0.0f32; C]; OC]; K]; K];
-        for (wtu, wu) in wt.iter_mut().zip(&self.weight) {
-            for (wtv, wv) in wtu.iter_mut().zip(wu) {
-                for (c, wc) in wv.iter().enumerate() {
-                    for (wto, &w) in wtv.iter_mut().zip(wc) {
-                        wto[c] = w;
-                    }
-                }
-            }
-        }
         for (dys, dxs) in dy.iter().zip(dx.iter_mut()) {
-            for (ii, dxrow) in dxs.iter_mut().enumerate() {
-                for (jj, dxp) in dxrow.iter_mut().enumerate() {
-                    let mut acc = [0.0f32; C];
-                    for (u, wu) in wt.iter().enumerate() {
-                        let Some(i) = untap(ii, u, H) else { continue };
-                        for (v, wv) in wu.iter().enumerate() {
-                            let Some(j) = untap(jj, v, W) else { continue };
-                            for (&d, wo) in dys[i][j].iter().zip(wv) {
-                                for (a, &w) in acc.iter_mut().zip(wo) {
-                                    *a += d * w;
+            *dxs = [[[0.0; W]; H]; C];
+            for (dyo, wo) in dys.iter().zip(&self.weight) {
+                for (dxc, wc) in dxs.iter_mut().zip(wo) {
+                    for (u, wu) in wc.iter().enumerate() {
+                        let (rows, i0) = taps(u, H);
+                        for (v, &w) in wu.iter().enumerate() {
+                            let (cols, j0) = taps(v, W);
+                            let dxrows = dxc[i0..].iter_mut().step_by(S);
+                            for (dyrow, dxrow) in dyo[rows.clone()].iter().zip(dxrows) {
+                                let dxs = dxrow[j0..].iter_mut().step_by(S);
+                                for (&d, dx) in dyrow[cols.clone()].iter().zip(dxs) {
+                                    *dx += w * d;
                                 }
                             }
                         }
                     }
-                    *dxp = acc;
                 }
             }
         }
         for (xs, dys) in x.iter().zip(dy) {
-            for (i, dyrow) in dys.iter().enumerate() {
-                for (j, d) in dyrow.iter().enumerate() {
-                    for (gb, &d) in g.bias.iter_mut().zip(d) {
-                        *gb += d;
-                    }
-                    for (u, gu) in g.weight.iter_mut().enumerate() {
-                        let Some(ii) = tap(i, u, H) else { continue };
-                        for (v, gv) in gu.iter_mut().enumerate() {
-                            let Some(jj) = tap(j, v, W) else { continue };
-                            for (&xv, gc) in xs[ii][jj].iter().zip(gv.iter_mut()) {
-                                for (gw, &d) in gc.iter_mut().zip(d) {
-                                    *gw += xv * d;
+            for ((dyo, go), gb) in dys.iter().zip(&mut g.weight).zip(&mut g.bias) {
+                for &d in dyo.as_flattened() {
+                    *gb += d;
+                }
+                for (xc, gc) in xs.iter().zip(go) {
+                    for (u, gu) in gc.iter_mut().enumerate() {
+                        let (rows, i0) = taps(u, H);
+                        for (v, gw) in gu.iter_mut().enumerate() {
+                            let (cols, j0) = taps(v, W);
+                            let mut acc = 0.0;
+                            for (dyrow, xrow) in
+                                dyo[rows.clone()].iter().zip(xc[i0..].iter().step_by(S))
+                            {
+                                let xs = xrow[j0..].iter().step_by(S);
+                                for (&d, &x) in dyrow[cols.clone()].iter().zip(xs) {
+                                    acc += d * x;
                                 }
                             }
+                            *gw += acc;
                         }
                     }
                 }
@@ -156,22 +159,22 @@ impl Values {
     }
 }
 
-fn to_last<const N: usize>(x: &[First<N>; B], out: &mut [Last<N>; B]) {
-    for (xs, ls) in x.iter().zip(out) {
-        for (c, xc) in xs.iter().enumerate() {
-            for (i, row) in xc.iter().enumerate() {
-                for (j, &v) in row.iter().enumerate() {
-                    ls[i][j][c] = v;
+fn to_first<const N: usize>(x: &[Last<N>; B], out: &mut [First<N>; B]) {
+    for (ls, fs) in x.iter().zip(out) {
+        for (i, row) in ls.iter().enumerate() {
+            for (j, pixel) in row.iter().enumerate() {
+                for (c, &v) in pixel.iter().enumerate() {
+                    fs[c][i][j] = v;
                 }
             }
         }
     }
 }
 
-/// `[OC][C][K][K]` to `[K][K][C][OC]`.
-fn weight_to_last(w: &[[[[f32; K]; K]; C]; OC]) -> [[[[f32; OC]; C]; K]; K] {
-    core::array::from_fn(|u| {
-        core::array::from_fn(|v| core::array::from_fn(|c| core::array::from_fn(|o| w[o][c][u][v])))
+/// `[K][K][C][OC]` to `[OC][C][K][K]`.
+fn weight_to_first(w: &[[[[f32; OC]; C]; K]; K]) -> [[[[f32; K]; K]; C]; OC] {
+    core::array::from_fn(|o| {
+        core::array::from_fn(|c| core::array::from_fn(|u| core::array::from_fn(|v| w[u][v][c][o])))
     })
 }
 
@@ -191,115 +194,112 @@ fn assert_close(what: &str, want: &[f32], got: &[f32]) {
 /// Both layers with the same random parameters, and a random batch and output gradient in
 /// both layouts.
 struct Setup {
-    first: Box<FirstConv>,
     last: Box<LastConv>,
-    x_first: Box<[First<C>; B]>,
-    dy_first: Box<[First<OC>; B]>,
+    first: Box<FirstConv>,
     x_last: Box<[Last<C>; B]>,
     dy_last: Box<[Last<OC>; B]>,
+    x_first: Box<[First<C>; B]>,
+    dy_first: Box<[First<OC>; B]>,
 }
 
 fn setup() -> Setup {
     let mut values = Values(0x9E37_79B9_7F4A_7C15);
-    let mut first = zeroed_box::<FirstConv>();
-    let weight = first.weight.as_flattened_mut().as_flattened_mut();
+    let mut last = zeroed_box::<LastConv>();
+    let weight = last.weight.as_flattened_mut().as_flattened_mut();
     values.fill(weight.as_flattened_mut());
-    values.fill(&mut first.bias);
-    let mut x_first = zeroed_box::<[First<C>; B]>();
-    values.fill(
-        x_first
-            .as_flattened_mut()
-            .as_flattened_mut()
-            .as_flattened_mut(),
-    );
-    let mut dy_first = zeroed_box::<[First<OC>; B]>();
-    values.fill(
-        dy_first
-            .as_flattened_mut()
-            .as_flattened_mut()
-            .as_flattened_mut(),
-    );
-    let last = Box::new(LastConv {
-        weight: weight_to_last(&first.weight),
-        bias: first.bias,
-    });
+    values.fill(&mut last.bias);
     let mut x_last = zeroed_box::<[Last<C>; B]>();
-    to_last(&x_first, &mut x_last);
+    values.fill(flat_mut(&mut x_last));
     let mut dy_last = zeroed_box::<[Last<OC>; B]>();
-    to_last(&dy_first, &mut dy_last);
+    values.fill(flat_mut(&mut dy_last));
+    let first = Box::new(FirstConv {
+        weight: weight_to_first(&last.weight),
+        bias: last.bias,
+    });
+    let mut x_first = zeroed_box::<[First<C>; B]>();
+    to_first(&x_last, &mut x_first);
+    let mut dy_first = zeroed_box::<[First<OC>; B]>();
+    to_first(&dy_last, &mut dy_first);
     Setup {
-        first,
         last,
-        x_first,
-        dy_first,
+        first,
         x_last,
         dy_last,
+        x_first,
+        dy_first,
     }
 }
 
-fn flat<const N: usize>(x: &[Last<N>; B]) -> &[f32] {
+fn flat<const N: usize>(x: &[First<N>; B]) -> &[f32] {
     x.as_flattened().as_flattened().as_flattened()
 }
 
+fn flat_mut<const N: usize>(x: &mut [Last<N>; B]) -> &mut [f32] {
+    x.as_flattened_mut().as_flattened_mut().as_flattened_mut()
+}
+
+fn first_grads() -> Box<FirstGrads> {
+    Box::new(FirstGrads {
+        weight: [[[[0.0; K]; K]; C]; OC],
+        bias: [0.0; OC],
+    })
+}
+
 /// Runs both layouts once and panics unless they agree.
-fn check_agreement(s: &Setup) {
+fn check_agreement(s: &mut Setup) {
+    let mut y_last = zeroed_box::<[Last<OC>; B]>();
+    let mut cache = zeroed_box::<LastCache>();
+    s.last.forward_train(&s.x_last, &mut y_last, &mut cache);
+    let mut dx_last = zeroed_box::<[Last<C>; B]>();
+    let mut g_last = zeroed_box::<LastGrads>();
+    s.last.backward(
+        &s.x_last,
+        &y_last,
+        &cache,
+        &s.dy_last,
+        Some(&mut dx_last),
+        Some(&mut g_last),
+    );
+
     let mut y_first = zeroed_box::<[First<OC>; B]>();
     s.first.forward(&s.x_first, &mut y_first);
     let mut dx_first = zeroed_box::<[First<C>; B]>();
-    let mut g_first = zeroed_box::<FirstGrads>();
-    s.first.backward(
-        &s.x_first,
-        &y_first,
-        &(),
-        &s.dy_first,
-        Some(&mut dx_first),
-        Some(&mut g_first),
-    );
+    let mut g_first = first_grads();
+    s.first
+        .backward(&s.x_first, &s.dy_first, &mut dx_first, &mut g_first);
 
-    let mut y_last = zeroed_box::<[Last<OC>; B]>();
-    s.last.forward(&s.x_last, &mut y_last);
-    let mut dx_last = zeroed_box::<[Last<C>; B]>();
-    let mut g_last = Box::new(LastGrads {
-        weight: [[[[0.0; OC]; C]; K]; K],
-        bias: [0.0; OC],
-    });
-    s.last
-        .backward(&s.x_last, &s.dy_last, &mut dx_last, &mut g_last);
-
-    let mut y_want = zeroed_box::<[Last<OC>; B]>();
-    to_last(&y_first, &mut y_want);
-    assert_close("y", flat(&y_want), flat(&y_last));
-    let mut dx_want = zeroed_box::<[Last<C>; B]>();
-    to_last(&dx_first, &mut dx_want);
-    assert_close("dx", flat(&dx_want), flat(&dx_last));
-    let dw_want = weight_to_last(&g_first.weight);
+    let mut y_got = zeroed_box::<[First<OC>; B]>();
+    to_first(&y_last, &mut y_got);
+    assert_close("y", flat(&y_first), flat(&y_got));
+    let mut dx_got = zeroed_box::<[First<C>; B]>();
+    to_first(&dx_last, &mut dx_got);
+    assert_close("dx", flat(&dx_first), flat(&dx_got));
+    let dw_got = weight_to_first(&g_last.weight);
     let flat_w =
-        |w: &[[[[f32; OC]; C]; K]; K]| w.as_flattened().as_flattened().as_flattened().to_vec();
-    assert_close("dw", &flat_w(&dw_want), &flat_w(&g_last.weight));
+        |w: &[[[[f32; K]; K]; C]; OC]| w.as_flattened().as_flattened().as_flattened().to_vec();
+    assert_close("dw", &flat_w(&g_first.weight), &flat_w(&dw_got));
     assert_close("db", &g_first.bias, &g_last.bias);
 }
 
 fn conv_layout(c: &mut Criterion) {
-    let s = setup();
-    check_agreement(&s);
+    let mut s = setup();
+    check_agreement(&mut s);
     let Setup {
+        mut last,
         first,
-        last,
-        x_first,
-        dy_first,
         x_last,
         dy_last,
+        x_first,
+        dy_first,
     } = s;
 
     let mut y_first = zeroed_box::<[First<OC>; B]>();
     let mut dx_first = zeroed_box::<[First<C>; B]>();
-    let mut g_first = zeroed_box::<FirstGrads>();
+    let mut g_first = first_grads();
     let mut y_last = zeroed_box::<[Last<OC>; B]>();
     let mut dx_last = zeroed_box::<[Last<C>; B]>();
-    let mut g_last = Box::new(LastGrads {
-        weight: [[[[0.0; OC]; C]; K]; K],
-        bias: [0.0; OC],
-    });
+    let mut g_last = zeroed_box::<LastGrads>();
+    let mut cache = zeroed_box::<LastCache>();
 
     let mut group = c.benchmark_group("conv layout");
     group.bench_function("channels-first forward", |b| {
@@ -322,26 +322,26 @@ fn conv_layout(c: &mut Criterion) {
             g_first.weight = [[[[0.0; K]; K]; C]; OC];
             g_first.bias = [0.0; OC];
             let dy = black_box(&*dy_first);
-            layer.backward(
-                x,
-                &y_first,
-                &(),
-                dy,
-                Some(&mut dx_first),
-                Some(&mut g_first),
-            );
+            layer.backward(x, dy, &mut dx_first, &mut g_first);
             black_box((&mut *y_first, &mut *dx_first, &mut *g_first));
         })
     });
     group.bench_function("channels-last forward+backward", |b| {
         b.iter(|| {
-            let layer = black_box(&*last);
+            let layer = black_box(&mut *last);
             let x = black_box(&*x_last);
-            layer.forward(x, &mut y_last);
+            layer.forward_train(x, &mut y_last, &mut cache);
             g_last.weight = [[[[0.0; OC]; C]; K]; K];
             g_last.bias = [0.0; OC];
             let dy = black_box(&*dy_last);
-            layer.backward(x, dy, &mut dx_last, &mut g_last);
+            layer.backward(
+                x,
+                &y_last,
+                &cache,
+                dy,
+                Some(&mut dx_last),
+                Some(&mut g_last),
+            );
             black_box((&mut *y_last, &mut *dx_last, &mut *g_last));
         })
     });

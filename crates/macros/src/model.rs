@@ -262,21 +262,25 @@ impl Layer {
             )
     }
 
-    /// Whether the layer keeps a `Cache<B>` beyond its input and output. Dense and
-    /// convolution layers, activations, average pooling, flattening and adds keep none
-    /// (their cache is `()`); every other layer gets a field of its cache type (max pooling
-    /// keeps its argmax).
+    /// Whether the layer keeps a `Cache<B>` beyond its input and output. Dense layers,
+    /// activations, average pooling, flattening, identity adds and dense projections keep
+    /// none (their cache is `()`); every other layer gets a field of its cache type (max
+    /// pooling keeps its argmax, a convolution its transposed weight, and so does the 1x1
+    /// convolution projecting a residual block over feature maps).
     pub fn has_cache(&self) -> bool {
-        !matches!(
-            self.kind,
-            LayerKind::Dense { .. }
-                | LayerKind::Conv { .. }
-                | LayerKind::Activation(_)
-                | LayerKind::Residual { .. }
-                | LayerKind::Pool { max: false, .. }
-                | LayerKind::GlobalAvgPool
-                | LayerKind::Flatten
-        )
+        match self.kind {
+            LayerKind::Residual { project, .. } => {
+                project && !matches!(self.inputs, Shape::Flat(_))
+            }
+            _ => !matches!(
+                self.kind,
+                LayerKind::Dense { .. }
+                    | LayerKind::Activation(_)
+                    | LayerKind::Pool { max: false, .. }
+                    | LayerKind::GlobalAvgPool
+                    | LayerKind::Flatten
+            ),
+        }
     }
 
     /// The spans of a user layer's declared `(IN -> OUT)` widths.

@@ -63,12 +63,18 @@ fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
     let x = cached(cx, layer.source);
     let scratch = grad_skip_field(layer);
     let grads = quote!(::core::option::Option::Some(&mut grads.#field));
-    // Dense's backward reads its input, not its output, so the add's output stands in for
-    // the projection's own (which is not kept).
+    let layer_cache = if layer.has_cache() {
+        let c = cache_field(layer);
+        quote!(&cache.#c)
+    } else {
+        quote!(&())
+    };
+    // The projection's backward reads its input, not its output, so the add's output stands
+    // in for the projection's own (which is not kept).
     let backward = |dx: TokenStream| {
         quote! {
             ::gradflow::nn::Backward::<#t>::backward(
-                &self.#field, &#x, &cache.#out, &(), #g, #dx, #grads,
+                &self.#field, &#x, &cache.#out, #layer_cache, #g, #dx, #grads,
             );
         }
     };

@@ -132,9 +132,15 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
                     let y = quote!(cache.#out);
                     if project {
                         let sum = add_assign(&y, &body, layer.outputs);
+                        let layer_cache = if layer.has_cache() {
+                            let c = cache_field(layer);
+                            quote!(&mut cache.#c)
+                        } else {
+                            quote!(&mut ())
+                        };
                         quote! {
                             ::gradflow::nn::Forward::<#t>::forward_train(
-                                &mut self.#field, &#x, &mut #y, &mut (),
+                                &mut self.#field, &#x, &mut #y, #layer_cache,
                             );
                             #sum
                         }

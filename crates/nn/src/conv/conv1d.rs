@@ -3,9 +3,11 @@
 //!
 //! `y[i][o] = bias[o] + sum over u, c of weight[u][c][o] * x[i*S + u - P][c]`, reading zero
 //! outside the input. The kernels are those of [`Conv2d`](super::Conv2d) with one spatial
-//! axis: innermost loops run over the contiguous channels of one position.
+//! axis: innermost loops run over the contiguous channels of one position, and the
+//! training-mode forward pass keeps the weight transposed to `[K][OC][C]` for the input
+//! gradient.
 
-use super::{check_axis, dot_lanes, reader, sum_lanes, window, LANES};
+use super::{check_axis, reader, tap};
 use crate::init::Init;
 use crate::layer::{
     split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
@@ -50,6 +52,15 @@ pub struct Conv1dGrads<T, const C: usize, const OC: usize, const K: usize> {
     pub bias: [T; OC],
 }
 
+/// What the backward pass of a [`Conv1d`] needs from a training-mode forward pass: the weight
+/// as it was then, transposed to `[K][OC][C]`.
+#[derive(Clone, Debug, PartialEq, Zeroable)]
+#[repr(C)]
+pub struct Conv1dCache<T, const C: usize, const OC: usize, const K: usize> {
+    /// `weight_t[u][o][c] == weight[u][c][o]`.
+    pub weight_t: [[[T; C]; OC]; K],
+}
+
 impl<
         T: Scalar,
         const C: usize,
@@ -78,10 +89,12 @@ impl<
 
     fn forward_sample(&self, x: &[[T; C]; L], y: &mut [[T; OC]; OL]) {
         for (i, yp) in y.iter_mut().enumerate() {
-            let (us, i0) = window(i, K, S, P, L);
             let mut acc = self.bias;
-            for (xp, wu) in x[i0..].iter().zip(&self.weight[us]) {
-                for (&xc, wc) in xp.iter().zip(wu) {
+            for (u, wu) in self.weight.iter().enumerate() {
+                let Some(ii) = tap(i, u, S, P, L) else {
+                    continue;
+                };
+                for (&xc, wc) in x[ii].iter().zip(wu) {
                     axpy(&mut acc, xc, wc);
                 }
             }
@@ -92,12 +105,14 @@ impl<
     /// Adds this sample's weight and bias gradients into `g`.
     fn param_grads(x: &[[T; C]; L], dy: &[[T; OC]; OL], g: &mut Conv1dGrads<T, C, OC, K>) {
         for (i, d) in dy.iter().enumerate() {
-            let (us, i0) = window(i, K, S, P, L);
             for (gb, &d) in g.bias.iter_mut().zip(d) {
                 *gb += d;
             }
-            for (xp, gu) in x[i0..].iter().zip(&mut g.weight[us]) {
-                for (&xc, gc) in xp.iter().zip(gu) {
+            for (u, gu) in g.weight.iter_mut().enumerate() {
+                let Some(ii) = tap(i, u, S, P, L) else {
+                    continue;
+                };
+                for (&xc, gc) in x[ii].iter().zip(gu) {
                     axpy(gc, xc, d);
                 }
             }
@@ -105,18 +120,30 @@ impl<
     }
 
     /// Writes this sample's input gradient (the transposed convolution of `dy`): each input
-    /// element gathers the gradients of the outputs whose windows read it.
-    fn input_grad(&self, dy: &[[T; OC]; OL], dx: &mut [[T; C]; L]) {
+    /// element gathers the gradients of the outputs whose windows read it, through the
+    /// transposed weight `weight_t`.
+    fn input_grad(weight_t: &[[[T; C]; OC]; K], dy: &[[T; OC]; OL], dx: &mut [[T; C]; L]) {
         for (ii, dxp) in dx.iter_mut().enumerate() {
-            let outs: [Option<usize>; K] = core::array::from_fn(|u| reader(ii, u, S, P, OL));
-            for (c, dx) in dxp.iter_mut().enumerate() {
-                let mut lanes = [T::ZERO; LANES];
-                for (&i, wu) in outs.iter().zip(&self.weight) {
-                    if let Some(i) = i {
-                        dot_lanes(&mut lanes, &dy[i], &wu[c]);
-                    }
+            let mut acc = [T::ZERO; C];
+            for (u, wu) in weight_t.iter().enumerate() {
+                let Some(i) = reader(ii, u, S, P, OL) else {
+                    continue;
+                };
+                for (&d, wo) in dy[i].iter().zip(wu) {
+                    axpy(&mut acc, d, wo);
                 }
-                *dx = sum_lanes(lanes);
+            }
+            *dxp = acc;
+        }
+    }
+
+    /// Writes the weight, transposed to `[K][OC][C]`, into `cache`.
+    fn transpose_weight(&self, cache: &mut Conv1dCache<T, C, OC, K>) {
+        for (tu, wu) in cache.weight_t.iter_mut().zip(&self.weight) {
+            for (c, wc) in wu.iter().enumerate() {
+                for (to, &w) in tu.iter_mut().zip(wc) {
+                    to[c] = w;
+                }
             }
         }
     }
@@ -135,7 +162,8 @@ impl<
 {
     type Input = [[T; C]; L];
     type Output = [[T; OC]; OL];
-    type Cache<const B: usize> = ();
+    /// The transposed weight, for the input gradient.
+    type Cache<const B: usize> = Conv1dCache<T, C, OC, K>;
     const KIND: &'static str = "conv1d";
     const PARAM_COUNT: usize = OC * C * K + OC;
 
@@ -154,9 +182,10 @@ impl<
         &mut self,
         x: &[Self::Input; B],
         y: &mut [Self::Output; B],
-        _: &mut (),
+        cache: &mut Conv1dCache<T, C, OC, K>,
     ) {
         self.forward(x, y);
+        self.transpose_weight(cache);
     }
 
     /// Visits `weight`, shape `[K, C, OC]` as stored: PyTorch's `[OC, C, K]` weight permuted
@@ -261,7 +290,7 @@ impl<
         &self,
         x: &[Self::Input; B],
         _y: &[Self::Output; B],
-        _cache: &(),
+        cache: &Conv1dCache<T, C, OC, K>,
         dy: &[Self::Output; B],
         dx: Option<&mut [Self::Input; B]>,
         grads: Option<&mut Self::Grads>,
@@ -269,7 +298,7 @@ impl<
         const { Self::check_shapes() };
         if let Some(dx) = dx {
             for (dyb, dxb) in dy.iter().zip(dx) {
-                self.input_grad(dyb, dxb);
+                Self::input_grad(&cache.weight_t, dyb, dxb);
             }
         }
         if let Some(g) = grads {

@@ -2,13 +2,15 @@
 //! stride and zero padding, over channels-last images.
 //!
 //! `y[i][j][o] = bias[o] + sum over u, v, c of weight[u][v][c][o] * x[i*S + u - P][j*S + v - P][c]`,
-//! reading zero outside the input. For each output position the forward pass and the weight
-//! gradient add, per input channel, a row `weight[u][v][c]` of `OC` contiguous values scaled
-//! by one input value (an `axpy`); the input gradient takes, per input position and channel,
-//! dot products of the rows `weight[u][v][c]` with the output gradients `dy[i][j]`, kept in
-//! one set of lanes across the taps. See the [module docs](super) for the layout.
+//! reading zero outside the input. Every loop nest runs its innermost loop over channels,
+//! contiguous in memory: the forward pass and the weight gradient add, per output position
+//! and input channel, a weight row `weight[u][v][c]` (all `OC` outputs) scaled by one value.
+//! The input gradient gathers, per input position, the output gradients of the windows that
+//! read it, through the weight transposed to `[K][K][OC][C]`, so that its innermost loop, too,
+//! runs over the `C` channels it writes; the training-mode forward pass keeps that transposed
+//! copy in the layer's cache. See the [module docs](super) for the layout.
 
-use super::{check_axis, dot_lanes, reader, sum_lanes, window, LANES};
+use super::{check_axis, reader, tap};
 use crate::init::Init;
 use crate::layer::{
     split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
@@ -56,6 +58,15 @@ pub struct Conv2dGrads<T, const C: usize, const OC: usize, const K: usize> {
     pub bias: [T; OC],
 }
 
+/// What the backward pass of a [`Conv2d`] needs from a training-mode forward pass: the weight
+/// as it was then, transposed to `[K][K][OC][C]`.
+#[derive(Clone, Debug, PartialEq, Zeroable)]
+#[repr(C)]
+pub struct Conv2dCache<T, const C: usize, const OC: usize, const K: usize> {
+    /// `weight_t[u][v][o][c] == weight[u][v][c][o]`.
+    pub weight_t: [[[[T; C]; OC]; K]; K],
+}
+
 /// One channels-last sample.
 type Sample<T, const C: usize, const H: usize, const W: usize> = [[[T; C]; W]; H];
 
@@ -91,13 +102,17 @@ impl<
 
     fn forward_sample(&self, x: &Sample<T, C, H, W>, y: &mut Sample<T, OC, OH, OW>) {
         for (i, yrow) in y.iter_mut().enumerate() {
-            let (us, i0) = window(i, K, S, P, H);
             for (j, yp) in yrow.iter_mut().enumerate() {
-                let (vs, j0) = window(j, K, S, P, W);
                 let mut acc = self.bias;
-                for (xrow, wu) in x[i0..].iter().zip(&self.weight[us.clone()]) {
-                    for (xp, wv) in xrow[j0..].iter().zip(&wu[vs.clone()]) {
-                        for (&xc, wc) in xp.iter().zip(wv) {
+                for (u, wu) in self.weight.iter().enumerate() {
+                    let Some(ii) = tap(i, u, S, P, H) else {
+                        continue;
+                    };
+                    for (v, wv) in wu.iter().enumerate() {
+                        let Some(jj) = tap(j, v, S, P, W) else {
+                            continue;
+                        };
+                        for (&xc, wc) in x[ii][jj].iter().zip(wv) {
                             axpy(&mut acc, xc, wc);
                         }
                     }
@@ -114,15 +129,19 @@ impl<
         g: &mut Conv2dGrads<T, C, OC, K>,
     ) {
         for (i, dyrow) in dy.iter().enumerate() {
-            let (us, i0) = window(i, K, S, P, H);
             for (j, d) in dyrow.iter().enumerate() {
-                let (vs, j0) = window(j, K, S, P, W);
                 for (gb, &d) in g.bias.iter_mut().zip(d) {
                     *gb += d;
                 }
-                for (xrow, gu) in x[i0..].iter().zip(&mut g.weight[us.clone()]) {
-                    for (xp, gv) in xrow[j0..].iter().zip(&mut gu[vs.clone()]) {
-                        for (&xc, gc) in xp.iter().zip(gv) {
+                for (u, gu) in g.weight.iter_mut().enumerate() {
+                    let Some(ii) = tap(i, u, S, P, H) else {
+                        continue;
+                    };
+                    for (v, gv) in gu.iter_mut().enumerate() {
+                        let Some(jj) = tap(j, v, S, P, W) else {
+                            continue;
+                        };
+                        for (&xc, gc) in x[ii][jj].iter().zip(gv) {
                             axpy(gc, xc, d);
                         }
                     }
@@ -132,22 +151,42 @@ impl<
     }
 
     /// Writes this sample's input gradient, the transposed convolution of `dy`: each input
-    /// element gathers the gradients of the outputs whose windows read it.
-    fn input_grad(&self, dy: &Sample<T, OC, OH, OW>, dx: &mut Sample<T, C, H, W>) {
+    /// element gathers the gradients of the outputs whose windows read it, through the
+    /// transposed weight `weight_t`.
+    fn input_grad(
+        weight_t: &[[[[T; C]; OC]; K]; K],
+        dy: &Sample<T, OC, OH, OW>,
+        dx: &mut Sample<T, C, H, W>,
+    ) {
         for (ii, dxrow) in dx.iter_mut().enumerate() {
-            let rows: [Option<usize>; K] = core::array::from_fn(|u| reader(ii, u, S, P, OH));
             for (jj, dxp) in dxrow.iter_mut().enumerate() {
-                let cols: [Option<usize>; K] = core::array::from_fn(|v| reader(jj, v, S, P, OW));
-                for (c, dx) in dxp.iter_mut().enumerate() {
-                    let mut lanes = [T::ZERO; LANES];
-                    for (&i, wu) in rows.iter().zip(&self.weight) {
-                        let Some(i) = i else { continue };
-                        for (&j, wv) in cols.iter().zip(wu) {
-                            let Some(j) = j else { continue };
-                            dot_lanes(&mut lanes, &dy[i][j], &wv[c]);
+                let mut acc = [T::ZERO; C];
+                for (u, wu) in weight_t.iter().enumerate() {
+                    let Some(i) = reader(ii, u, S, P, OH) else {
+                        continue;
+                    };
+                    for (v, wv) in wu.iter().enumerate() {
+                        let Some(j) = reader(jj, v, S, P, OW) else {
+                            continue;
+                        };
+                        for (&d, wo) in dy[i][j].iter().zip(wv) {
+                            axpy(&mut acc, d, wo);
                         }
                     }
-                    *dx = sum_lanes(lanes);
+                }
+                *dxp = acc;
+            }
+        }
+    }
+
+    /// Writes the weight, transposed to `[K][K][OC][C]`, into `cache`.
+    fn transpose_weight(&self, cache: &mut Conv2dCache<T, C, OC, K>) {
+        for (tu, wu) in cache.weight_t.iter_mut().zip(&self.weight) {
+            for (tv, wv) in tu.iter_mut().zip(wu) {
+                for (c, wc) in wv.iter().enumerate() {
+                    for (to, &w) in tv.iter_mut().zip(wc) {
+                        to[c] = w;
+                    }
                 }
             }
         }
@@ -169,7 +208,8 @@ impl<
 {
     type Input = [[[T; C]; W]; H];
     type Output = [[[T; OC]; OW]; OH];
-    type Cache<const B: usize> = ();
+    /// The transposed weight, for the input gradient.
+    type Cache<const B: usize> = Conv2dCache<T, C, OC, K>;
     const KIND: &'static str = "conv2d";
     const PARAM_COUNT: usize = OC * C * K * K + OC;
 
@@ -188,9 +228,10 @@ impl<
         &mut self,
         x: &[Self::Input; B],
         y: &mut [Self::Output; B],
-        _: &mut (),
+        cache: &mut Conv2dCache<T, C, OC, K>,
     ) {
         self.forward(x, y);
+        self.transpose_weight(cache);
     }
 
     /// Visits `weight`, shape `[K, K, C, OC]` as stored: PyTorch's `[OC, C, K, K]` weight
@@ -303,7 +344,7 @@ impl<
         &self,
         x: &[Self::Input; B],
         _y: &[Self::Output; B],
-        _cache: &(),
+        cache: &Conv2dCache<T, C, OC, K>,
         dy: &[Self::Output; B],
         dx: Option<&mut [Self::Input; B]>,
         grads: Option<&mut Self::Grads>,
@@ -311,7 +352,7 @@ impl<
         const { Self::check_shapes() };
         if let Some(dx) = dx {
             for (dyb, dxb) in dy.iter().zip(dx) {
-                self.input_grad(dyb, dxb);
+                Self::input_grad(&cache.weight_t, dyb, dxb);
             }
         }
         if let Some(g) = grads {
@@ -452,6 +493,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn training_forward_keeps_the_weight_transposed_for_backward() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut layer: Conv2d<f64, 3, 4, 4, 2, 3, 1, 1, 4, 4> = Zeroable::zeroed();
+        layer.init_with(Init::HeNormal, &mut rng);
+        let x = [[[[0.5; 3]; 4]; 4]];
+        let (mut y, mut cache) = ([[[[0.0; 2]; 4]; 4]], Zeroable::zeroed());
+        layer.forward_train(&x, &mut y, &mut cache);
+        let Conv2dCache { weight_t } = cache;
+        for u in 0..3 {
+            for v in 0..3 {
+                for c in 0..3 {
+                    for o in 0..2 {
+                        assert_eq!(weight_t[u][v][o][c], layer.weight[u][v][c][o]);
+                    }
+                }
+            }
+        }
+        let mut inference = [[[[0.0; 2]; 4]; 4]];
+        layer.forward(&x, &mut inference);
+        assert_eq!(y, inference);
     }
 
     #[test]

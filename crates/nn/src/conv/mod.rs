@@ -55,14 +55,13 @@ mod pool2d;
 
 pub use activation::{Activation1d, Activation2d};
 pub use batchnorm2d::{BatchNorm2d, BatchNorm2dCache};
-pub use conv1d::{Conv1d, Conv1dGrads};
-pub use conv2d::{Conv2d, Conv2dGrads};
+pub use conv1d::{Conv1d, Conv1dCache, Conv1dGrads};
+pub use conv2d::{Conv2d, Conv2dCache, Conv2dGrads};
 pub use flatten::{Flatten1d, Flatten2d};
 pub use global_pool::{GlobalAvgPool1d, GlobalAvgPool2d};
 pub use pool1d::{AvgPool1d, MaxPool1d};
 pub use pool2d::{AvgPool2d, MaxPool2d};
 
-use core::ops::Range;
 use gradflow_tensor::Scalar;
 
 /// The output length of a convolution or pooling window along one axis:
@@ -100,29 +99,23 @@ pub(crate) const fn check_axis(
     );
 }
 
-/// For output `o`, the kernel offsets `k` whose tap `o * stride + k - padding` lands on a real
-/// input element rather than on padding, and the input index of the first such tap; the taps
-/// of consecutive offsets are consecutive inputs. When no offset qualifies the range is empty
-/// and the index 0, so callers may slice with it unconditionally.
-pub(crate) fn window(
+/// For output `o` and kernel offset `k`, the input its tap reads (`o * stride + k - padding`),
+/// unless that falls on the padding outside the `input` elements.
+#[inline(always)]
+pub(crate) fn tap(
     o: usize,
-    kernel: usize,
+    k: usize,
     stride: usize,
     padding: usize,
     input: usize,
-) -> (Range<usize>, usize) {
-    let start = o * stride;
-    let lo = padding.saturating_sub(start);
-    let hi = (input + padding).saturating_sub(start).min(kernel);
-    if lo < hi {
-        (lo..hi, start + lo - padding)
-    } else {
-        (0..0, 0)
-    }
+) -> Option<usize> {
+    (o * stride + k).checked_sub(padding).filter(|&i| i < input)
 }
 
 /// For input `i` and kernel offset `k`, the output whose window reads `i` at that offset
-/// (`o * stride + k - padding == i`), if there is one among the `output` outputs.
+/// (`o * stride + k - padding == i`), if there is one among the `output` outputs: the inverse
+/// of [`tap`].
+#[inline(always)]
 pub(crate) fn reader(
     i: usize,
     k: usize,
@@ -132,37 +125,6 @@ pub(crate) fn reader(
 ) -> Option<usize> {
     let at = (i + padding).checked_sub(k)?;
     (at % stride == 0 && at / stride < output).then_some(at / stride)
-}
-
-/// Lanes of a dot product accumulated by [`dot_lanes`] and summed by [`sum_lanes`].
-pub(crate) const LANES: usize = 8;
-
-/// `lanes[k % LANES] += a[k] * b[k]`: a dot product kept in eight independent sums, so the
-/// compiler can vectorize it without reassociating floating-point additions on its own, and
-/// so that several dot products can share one final sum.
-#[inline(always)]
-pub(crate) fn dot_lanes<T: Scalar>(lanes: &mut [T; LANES], a: &[T], b: &[T]) {
-    let n = a.len().min(b.len());
-    let (a, b) = (a[..n].chunks_exact(LANES), b[..n].chunks_exact(LANES));
-    let (tail_a, tail_b) = (a.remainder(), b.remainder());
-    for (ca, cb) in a.zip(b) {
-        for k in 0..LANES {
-            lanes[k] += ca[k] * cb[k];
-        }
-    }
-    for ((lane, &x), &y) in lanes.iter_mut().zip(tail_a).zip(tail_b) {
-        *lane += x * y;
-    }
-}
-
-/// The sum of a dot product's lanes.
-#[inline(always)]
-pub(crate) fn sum_lanes<T: Scalar>(lanes: [T; LANES]) -> T {
-    let mut sum = T::ZERO;
-    for v in lanes {
-        sum += v;
-    }
-    sum
 }
 
 /// Max pooling of one more window element `x` (one value per channel) at position `at`:
@@ -229,23 +191,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn windows_skip_padding() {
-        // in 5, k 3, stride 1, padding 1: output 0 reads x[-1..2], so offsets 1..3 from x[0].
-        assert_eq!(window(0, 3, 1, 1, 5), (1..3, 0));
-        assert_eq!(window(2, 3, 1, 1, 5), (0..3, 1));
-        assert_eq!(window(4, 3, 1, 1, 5), (0..2, 3));
-        // stride 2, padding 1, in 4, out 2: output 1 reads x[1..4].
-        assert_eq!(window(0, 3, 2, 1, 4), (1..3, 0));
-        assert_eq!(window(1, 3, 2, 1, 4), (0..3, 1));
-        // Padding wider than the kernel: output 3 of in 1, k 1, padding 3 reads x[0] only.
-        assert_eq!(window(3, 1, 1, 3, 1), (0..1, 0));
-        assert_eq!(window(0, 1, 1, 3, 1), (0..0, 0));
-        assert_eq!(window(4, 1, 1, 3, 1), (0..0, 0));
+    fn taps_skip_padding() {
+        // in 5, k 3, stride 1, padding 1: output 0 reads x[-1], x[0], x[1].
+        assert_eq!(
+            [0, 1, 2].map(|k| tap(0, k, 1, 1, 5)),
+            [None, Some(0), Some(1)]
+        );
+        assert_eq!(
+            [0, 1, 2].map(|k| tap(4, k, 1, 1, 5)),
+            [Some(3), Some(4), None]
+        );
+        // stride 2, padding 1, in 4: output 1 reads x[1..4].
+        assert_eq!(
+            [0, 1, 2].map(|k| tap(1, k, 2, 1, 4)),
+            [Some(1), Some(2), Some(3)]
+        );
+        // Padding wider than the kernel: only output 3 of in 1, k 1, padding 3 reads x[0].
+        assert_eq!([0, 3, 4].map(|o| tap(o, 0, 1, 3, 1)), [None, Some(0), None]);
     }
 
     #[test]
     #[cfg(feature = "std")]
-    fn readers_invert_windows() {
+    fn readers_invert_taps() {
         for (k, s, p, n) in [
             (3, 1, 1, 5),
             (3, 2, 1, 4),
@@ -254,10 +221,11 @@ pub(crate) mod tests {
             (1, 2, 0, 5),
         ] {
             let out = output_len(n, k, s, p);
-            let mut reads = std::vec::Vec::new();
+            let mut tapped = std::vec::Vec::new();
             for o in 0..out {
-                let (ks, i0) = window(o, k, s, p, n);
-                reads.extend(ks.enumerate().map(|(t, u)| (i0 + t, u, o)));
+                for u in 0..k {
+                    tapped.extend(tap(o, u, s, p, n).map(|i| (i, u, o)));
+                }
             }
             let mut found = std::vec::Vec::new();
             for i in 0..n {
@@ -265,21 +233,9 @@ pub(crate) mod tests {
                     found.extend(reader(i, u, s, p, out).map(|o| (i, u, o)));
                 }
             }
-            reads.sort();
-            assert_eq!(reads, found, "k {k} s {s} p {p} n {n}");
+            tapped.sort();
+            assert_eq!(tapped, found, "k {k} s {s} p {p} n {n}");
             assert!(!found.is_empty());
-        }
-    }
-
-    #[test]
-    fn dot_lanes_handles_every_tail_length() {
-        let a: [f64; 20] = core::array::from_fn(|k| k as f64 - 7.5);
-        let b: [f64; 20] = core::array::from_fn(|k| 0.25 * (k * k) as f64 - 3.0);
-        for n in 0..20 {
-            let mut lanes = [1.0; LANES];
-            dot_lanes(&mut lanes, &a[..n], &b[..n]);
-            let want: f64 = a[..n].iter().zip(&b[..n]).map(|(x, y)| x * y).sum();
-            assert!((sum_lanes(lanes) - LANES as f64 - want).abs() < 1e-9, "{n}");
         }
     }
 
