@@ -218,9 +218,9 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
         }
         let Some(dx) = dx else { return };
         let inv_n = T::ONE / T::from_f64((B * H * W) as f64);
-        let mut k = [T::ZERO; C];
-        for c in 0..C {
-            k[c] = self.gamma[c] * cache.inv_std[c];
+        let mut k = self.gamma;
+        for (k, &inv_std) in k.iter_mut().zip(&cache.inv_std) {
+            *k *= inv_std;
         }
         let mean_dy = sum_dy.map(|s| s * inv_n);
         let mean_dy_xhat = sum_dy_xhat.map(|s| s * inv_n);

@@ -459,6 +459,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // Indices spell out the definition.
     fn forward_matches_the_definition_with_stride_and_padding() {
         const C: usize = 3;
         const OC: usize = 5;
@@ -496,6 +497,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // Indices spell out the transposition.
     fn training_forward_keeps_the_weight_transposed_for_backward() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         let mut layer: Conv2d<f64, 3, 4, 4, 2, 3, 1, 1, 4, 4> = Zeroable::zeroed();
