@@ -2,9 +2,10 @@
 //! padding, stride 1, 8x8 images, batch 32, f32): the evidence for the layout of
 //! `gradflow::nn::conv`.
 //!
-//! The library's `Conv2d` stores samples `[H][W][C]` and weights `[K][K][C][OC]`, and runs its
-//! innermost loops over the channels of one position (its training-mode forward pass also
-//! transposes the weight for the input gradient, so that is timed too). The reference below is the
+//! The library's `Conv2d` stores samples `[H][W][C]` and weights `[K][K][C][OC]`; for `f32` on a
+//! machine with AVX2 and FMA it runs as the matrix products of `gradflow::tensor::conv`, and
+//! elsewhere as direct loops whose innermost loops run over the channels of one position (the
+//! training-mode forward pass is timed, as it prepares the backward pass). The reference below is the
 //! channels-first kernel the library had before: samples `[C][H][W]`, weights
 //! `[OC][C][K][K]` (PyTorch's), innermost loops along an image row. Start-up checks that both
 //! compute the same forward output and gradients before anything is timed.

@@ -3,9 +3,10 @@
 //!
 //! `y[i][o] = bias[o] + sum over u, c of weight[u][c][o] * x[i*S + u - P][c]`, reading zero
 //! outside the input. The kernels are those of [`Conv2d`](super::Conv2d) with one spatial
-//! axis: innermost loops run over the contiguous channels of one position, and the
-//! training-mode forward pass keeps the weight transposed to `[K][OC][C]` for the input
-//! gradient.
+//! axis: the matrix products of [`gradflow_tensor::conv`] (as a 1 x `L` image) where the
+//! element type has a fast product, and elsewhere direct loops whose innermost loops run over
+//! the contiguous channels of one position, with the weight transposed to `[K][OC][C]` in the
+//! cache for the input gradient.
 
 use super::{check_axis, reader, tap};
 use crate::init::Init;
@@ -13,6 +14,7 @@ use crate::layer::{
     split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
 };
 use bytemuck::Zeroable;
+use gradflow_tensor::conv::{self as kernel, Geometry};
 use gradflow_tensor::matmul::axpy;
 use gradflow_tensor::Scalar;
 use rand::RngCore;
@@ -52,8 +54,9 @@ pub struct Conv1dGrads<T, const C: usize, const OC: usize, const K: usize> {
     pub bias: [T; OC],
 }
 
-/// What the backward pass of a [`Conv1d`] needs from a training-mode forward pass: the weight
-/// as it was then, transposed to `[K][OC][C]`.
+/// What the backward pass of a [`Conv1d`] needs from a training-mode forward pass: for the
+/// direct kernel, the weight as it was then, transposed to `[K][OC][C]` (left zeroed where the
+/// matrix-product kernel runs).
 #[derive(Clone, Debug, PartialEq, Zeroable)]
 #[repr(C)]
 pub struct Conv1dCache<T, const C: usize, const OC: usize, const K: usize> {
@@ -74,6 +77,21 @@ impl<
 {
     /// The weight's shape as stored, `[K, C, OC]`.
     const WEIGHT_SHAPE: [usize; 3] = [K, C, OC];
+    /// The convolution as [`gradflow_tensor::conv`] describes it: a 1 x `L` image.
+    const GEOMETRY: Geometry = Geometry {
+        h: 1,
+        w: L,
+        c: C,
+        oh: 1,
+        ow: OL,
+        oc: OC,
+        kh: 1,
+        kw: K,
+        sh: 1,
+        sw: S,
+        ph: 0,
+        pw: P,
+    };
     const BIAS_SHAPE: [usize; 1] = [OC];
 
     const fn check_shapes() {
@@ -137,6 +155,43 @@ impl<
         }
     }
 
+    /// Inference through the matrix products of [`gradflow_tensor::conv`].
+    fn forward_products<const B: usize>(&self, x: &[[[T; C]; L]; B], y: &mut [[[T; OC]; OL]; B]) {
+        let positions = y.as_flattened_mut();
+        positions.fill(self.bias);
+        let x = x.as_flattened().as_flattened();
+        let w = self.weight.as_flattened().as_flattened();
+        kernel::forward(&Self::GEOMETRY, B, x, w, positions.as_flattened_mut());
+    }
+
+    /// The backward pass through the matrix products of [`gradflow_tensor::conv`].
+    fn backward_products<const B: usize>(
+        &self,
+        x: &[[[T; C]; L]; B],
+        dy: &[[[T; OC]; OL]; B],
+        dx: Option<&mut [[[T; C]; L]; B]>,
+        grads: Option<&mut Conv1dGrads<T, C, OC, K>>,
+    ) {
+        if dx.is_none() && grads.is_none() {
+            return;
+        }
+        let dw = grads.map(|g| {
+            for d in dy.as_flattened() {
+                for (gb, &d) in g.bias.iter_mut().zip(d) {
+                    *gb += d;
+                }
+            }
+            g.weight.as_flattened_mut().as_flattened_mut()
+        });
+        let dx = dx.map(|dx| dx.as_flattened_mut().as_flattened_mut());
+        let (x, dy) = (
+            x.as_flattened().as_flattened(),
+            dy.as_flattened().as_flattened(),
+        );
+        let w = self.weight.as_flattened().as_flattened();
+        kernel::backward(&Self::GEOMETRY, B, x, w, dy, dx, dw);
+    }
+
     /// Writes the weight, transposed to `[K][OC][C]`, into `cache`.
     fn transpose_weight(&self, cache: &mut Conv1dCache<T, C, OC, K>) {
         for (tu, wu) in cache.weight_t.iter_mut().zip(&self.weight) {
@@ -162,7 +217,8 @@ impl<
 {
     type Input = [[T; C]; L];
     type Output = [[T; OC]; OL];
-    /// The transposed weight, for the input gradient.
+    /// The transposed weight, for the direct kernel's input gradient (the matrix products
+    /// leave it unused).
     type Cache<const B: usize> = Conv1dCache<T, C, OC, K>;
     const KIND: &'static str = "conv1d";
     const PARAM_COUNT: usize = OC * C * K + OC;
@@ -173,8 +229,12 @@ impl<
 
     fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
         const { Self::check_shapes() };
-        for (xb, yb) in x.iter().zip(y) {
-            self.forward_sample(xb, yb);
+        if T::has_fast_gemm() {
+            self.forward_products(x, y);
+        } else {
+            for (xb, yb) in x.iter().zip(y) {
+                self.forward_sample(xb, yb);
+            }
         }
     }
 
@@ -185,7 +245,9 @@ impl<
         cache: &mut Conv1dCache<T, C, OC, K>,
     ) {
         self.forward(x, y);
-        self.transpose_weight(cache);
+        if !T::has_fast_gemm() {
+            self.transpose_weight(cache);
+        }
     }
 
     /// Visits `weight`, shape `[K, C, OC]` as stored: PyTorch's `[OC, C, K]` weight permuted
@@ -296,6 +358,9 @@ impl<
         grads: Option<&mut Self::Grads>,
     ) {
         const { Self::check_shapes() };
+        if T::has_fast_gemm() {
+            return self.backward_products(x, dy, dx, grads);
+        }
         if let Some(dx) = dx {
             for (dyb, dxb) in dy.iter().zip(dx) {
                 Self::input_grad(&cache.weight_t, dyb, dxb);
@@ -371,6 +436,49 @@ mod tests {
         layer.forward(&x, &mut y);
         // Window -1: (0 - 1) + 2 * 1; window 1: (2 - 3) + 2 * 1; window 3: (4 - 5) + 2 * 10.
         assert_eq!(y, [[[1.25], [1.25], [19.25]]]);
+    }
+
+    /// Where `f32` has the fast product, it must agree with the direct loops (elsewhere only
+    /// the direct ones run, and the f64 checks cover them).
+    #[test]
+    fn matrix_products_agree_with_the_direct_loops() {
+        if !f32::has_fast_gemm() {
+            return;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(22);
+        let mut layer: Conv1d<f32, 5, 9, 7, 3, 2, 1, 5> = Zeroable::zeroed();
+        layer.init_with(Init::HeNormal, &mut rng);
+        layer.bias = core::array::from_fn(|o| o as f32 * 0.1);
+        let mut values = (1..).map(|k: u32| ((k * 7919) % 211) as f32 / 211.0 - 0.5);
+        let x: [[[f32; 5]; 9]; 3] = core::array::from_fn(|_| {
+            core::array::from_fn(|_| core::array::from_fn(|_| values.next().unwrap_or(0.0)))
+        });
+        let dy: [[[f32; 7]; 5]; 3] = core::array::from_fn(|_| {
+            core::array::from_fn(|_| core::array::from_fn(|_| values.next().unwrap_or(0.0)))
+        });
+        let mut y_products = Zeroable::zeroed();
+        layer.forward_products(&x, &mut y_products);
+        let (mut dx_products, mut g_products) = (Zeroable::zeroed(), Zeroable::zeroed());
+        layer.backward_products(&x, &dy, Some(&mut dx_products), Some(&mut g_products));
+        let mut cache = Zeroable::zeroed();
+        layer.transpose_weight(&mut cache);
+        let mut g_direct: Conv1dGrads<f32, 5, 7, 3> = Zeroable::zeroed();
+        for b in 0..3 {
+            let (mut y, mut dx) = (Zeroable::zeroed(), Zeroable::zeroed());
+            layer.forward_sample(&x[b], &mut y);
+            Conv1d::<f32, 5, 9, 7, 3, 2, 1, 5>::input_grad(&cache.weight_t, &dy[b], &mut dx);
+            Conv1d::<f32, 5, 9, 7, 3, 2, 1, 5>::param_grads(&x[b], &dy[b], &mut g_direct);
+            let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-5);
+            assert!(close(y.as_flattened(), y_products[b].as_flattened()));
+            assert!(close(dx.as_flattened(), dx_products[b].as_flattened()));
+        }
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-4);
+        let (gw, pw) = (&g_direct.weight, &g_products.weight);
+        assert!(close(
+            gw.as_flattened().as_flattened(),
+            pw.as_flattened().as_flattened()
+        ));
+        assert!(close(&g_direct.bias, &g_products.bias));
     }
 
     #[test]

@@ -2,13 +2,21 @@
 //! stride and zero padding, over channels-last images.
 //!
 //! `y[i][j][o] = bias[o] + sum over u, v, c of weight[u][v][c][o] * x[i*S + u - P][j*S + v - P][c]`,
-//! reading zero outside the input. Every loop nest runs its innermost loop over channels,
-//! contiguous in memory: the forward pass and the weight gradient add, per output position
-//! and input channel, a weight row `weight[u][v][c]` (all `OC` outputs) scaled by one value.
-//! The input gradient gathers, per input position, the output gradients of the windows that
-//! read it, through the weight transposed to `[K][K][OC][C]`, so that its innermost loop, too,
-//! runs over the `C` channels it writes; the training-mode forward pass keeps that transposed
-//! copy in the layer's cache. See the [module docs](super) for the layout.
+//! reading zero outside the input. Two kernels compute it:
+//!
+//! - Where the element type has a fast matrix product on this machine
+//!   ([`Scalar::has_fast_gemm`]: `f32` with AVX2 and FMA), the products of
+//!   [`gradflow_tensor::conv`]: patches of the input times the weight, gathered a block at a
+//!   time on the stack.
+//! - Elsewhere (`f64`, and `f32` without those instructions), direct loops whose innermost loop
+//!   runs over channels, contiguous in memory: the forward pass and the weight gradient add,
+//!   per output position and input channel, a weight row `weight[u][v][c]` (all `OC` outputs)
+//!   scaled by one value. The input gradient gathers, per input position, the output
+//!   gradients of the windows that read it, through the weight transposed to `[K][K][OC][C]`,
+//!   so that its innermost loop, too, runs over the `C` channels it writes; the training-mode
+//!   forward pass keeps that transposed copy in the layer's cache.
+//!
+//! See the [module docs](super) for the layout.
 
 use super::{check_axis, reader, tap};
 use crate::init::Init;
@@ -16,6 +24,7 @@ use crate::layer::{
     split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
 };
 use bytemuck::Zeroable;
+use gradflow_tensor::conv::{self as kernel, Geometry};
 use gradflow_tensor::matmul::axpy;
 use gradflow_tensor::Scalar;
 use rand::RngCore;
@@ -58,8 +67,9 @@ pub struct Conv2dGrads<T, const C: usize, const OC: usize, const K: usize> {
     pub bias: [T; OC],
 }
 
-/// What the backward pass of a [`Conv2d`] needs from a training-mode forward pass: the weight
-/// as it was then, transposed to `[K][K][OC][C]`.
+/// What the backward pass of a [`Conv2d`] needs from a training-mode forward pass: for the
+/// direct kernel, the weight as it was then, transposed to `[K][K][OC][C]` (left zeroed where
+/// the matrix-product kernel runs, which reads the weight itself).
 #[derive(Clone, Debug, PartialEq, Zeroable)]
 #[repr(C)]
 pub struct Conv2dCache<T, const C: usize, const OC: usize, const K: usize> {
@@ -85,6 +95,21 @@ impl<
 {
     /// The weight's shape as stored, `[K, K, C, OC]`.
     const WEIGHT_SHAPE: [usize; 4] = [K, K, C, OC];
+    /// The convolution as [`gradflow_tensor::conv`] describes it.
+    const GEOMETRY: Geometry = Geometry {
+        h: H,
+        w: W,
+        c: C,
+        oh: OH,
+        ow: OW,
+        oc: OC,
+        kh: K,
+        kw: K,
+        sh: S,
+        sw: S,
+        ph: P,
+        pw: P,
+    };
     const BIAS_SHAPE: [usize; 1] = [OC];
 
     const fn check_shapes() {
@@ -179,6 +204,84 @@ impl<
         }
     }
 
+    /// Inference through the matrix products of [`gradflow_tensor::conv`].
+    fn forward_products<const B: usize>(
+        &self,
+        x: &[Sample<T, C, H, W>; B],
+        y: &mut [Sample<T, OC, OH, OW>; B],
+    ) {
+        let positions = y.as_flattened_mut().as_flattened_mut();
+        positions.fill(self.bias);
+        let x = x.as_flattened().as_flattened().as_flattened();
+        let w = self.weight.as_flattened().as_flattened().as_flattened();
+        kernel::forward(&Self::GEOMETRY, B, x, w, positions.as_flattened_mut());
+    }
+
+    /// Inference through the direct loops.
+    fn forward_direct<const B: usize>(
+        &self,
+        x: &[Sample<T, C, H, W>; B],
+        y: &mut [Sample<T, OC, OH, OW>; B],
+    ) {
+        for (xb, yb) in x.iter().zip(y) {
+            self.forward_sample(xb, yb);
+        }
+    }
+
+    /// The backward pass through the matrix products of [`gradflow_tensor::conv`].
+    fn backward_products<const B: usize>(
+        &self,
+        x: &[Sample<T, C, H, W>; B],
+        dy: &[Sample<T, OC, OH, OW>; B],
+        dx: Option<&mut [Sample<T, C, H, W>; B]>,
+        grads: Option<&mut Conv2dGrads<T, C, OC, K>>,
+    ) {
+        if dx.is_none() && grads.is_none() {
+            return;
+        }
+        let dw = grads.map(|g| {
+            for d in dy.as_flattened().as_flattened() {
+                for (gb, &d) in g.bias.iter_mut().zip(d) {
+                    *gb += d;
+                }
+            }
+            g.weight
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut()
+        });
+        let dx = dx.map(|dx| dx.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+        kernel::backward(
+            &Self::GEOMETRY,
+            B,
+            x.as_flattened().as_flattened().as_flattened(),
+            self.weight.as_flattened().as_flattened().as_flattened(),
+            dy.as_flattened().as_flattened().as_flattened(),
+            dx,
+            dw,
+        );
+    }
+
+    /// The backward pass through the direct loops and the transposed weight in `cache`.
+    fn backward_direct<const B: usize>(
+        x: &[Sample<T, C, H, W>; B],
+        dy: &[Sample<T, OC, OH, OW>; B],
+        cache: &Conv2dCache<T, C, OC, K>,
+        dx: Option<&mut [Sample<T, C, H, W>; B]>,
+        grads: Option<&mut Conv2dGrads<T, C, OC, K>>,
+    ) {
+        if let Some(dx) = dx {
+            for (dyb, dxb) in dy.iter().zip(dx) {
+                Self::input_grad(&cache.weight_t, dyb, dxb);
+            }
+        }
+        if let Some(g) = grads {
+            for (xb, dyb) in x.iter().zip(dy) {
+                Self::param_grads(xb, dyb, g);
+            }
+        }
+    }
+
     /// Writes the weight, transposed to `[K][K][OC][C]`, into `cache`.
     fn transpose_weight(&self, cache: &mut Conv2dCache<T, C, OC, K>) {
         for (tu, wu) in cache.weight_t.iter_mut().zip(&self.weight) {
@@ -208,7 +311,8 @@ impl<
 {
     type Input = [[[T; C]; W]; H];
     type Output = [[[T; OC]; OW]; OH];
-    /// The transposed weight, for the input gradient.
+    /// The transposed weight, for the direct kernel's input gradient (the matrix products
+    /// leave it unused).
     type Cache<const B: usize> = Conv2dCache<T, C, OC, K>;
     const KIND: &'static str = "conv2d";
     const PARAM_COUNT: usize = OC * C * K * K + OC;
@@ -219,8 +323,10 @@ impl<
 
     fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
         const { Self::check_shapes() };
-        for (xb, yb) in x.iter().zip(y) {
-            self.forward_sample(xb, yb);
+        if T::has_fast_gemm() {
+            self.forward_products(x, y);
+        } else {
+            self.forward_direct(x, y);
         }
     }
 
@@ -231,7 +337,9 @@ impl<
         cache: &mut Conv2dCache<T, C, OC, K>,
     ) {
         self.forward(x, y);
-        self.transpose_weight(cache);
+        if !T::has_fast_gemm() {
+            self.transpose_weight(cache);
+        }
     }
 
     /// Visits `weight`, shape `[K, K, C, OC]` as stored: PyTorch's `[OC, C, K, K]` weight
@@ -350,15 +458,10 @@ impl<
         grads: Option<&mut Self::Grads>,
     ) {
         const { Self::check_shapes() };
-        if let Some(dx) = dx {
-            for (dyb, dxb) in dy.iter().zip(dx) {
-                Self::input_grad(&cache.weight_t, dyb, dxb);
-            }
-        }
-        if let Some(g) = grads {
-            for (xb, dyb) in x.iter().zip(dy) {
-                Self::param_grads(xb, dyb, g);
-            }
+        if T::has_fast_gemm() {
+            self.backward_products(x, dy, dx, grads);
+        } else {
+            Self::backward_direct(x, dy, cache, dx, grads);
         }
     }
 }
@@ -493,6 +596,58 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Where `f32` has the fast product, the two kernels must agree on every output and
+    /// gradient (elsewhere only the direct one ever runs, and the f64 checks cover it).
+    #[test]
+    fn matrix_products_agree_with_the_direct_loops() {
+        fn agree<const C: usize, const OC: usize, const S: usize, const P: usize>() {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+            let mut layer: Conv2d<f32, C, 7, 6, OC, 3, S, P, 4, 3> = Zeroable::zeroed();
+            layer.init_with(Init::HeNormal, &mut rng);
+            layer.bias = core::array::from_fn(|o| o as f32 * 0.1);
+            let mut values = (1..).map(|k: u32| ((k * 7919) % 211) as f32 / 211.0 - 0.5);
+            let mut x = [[[[0.0f32; C]; 6]; 7]; 3];
+            let mut dy = [[[[0.0f32; OC]; 3]; 4]; 3];
+            let flat = x.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+            flat.iter_mut()
+                .for_each(|v| *v = values.next().unwrap_or(0.0));
+            let flat = dy.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+            flat.iter_mut()
+                .for_each(|v| *v = values.next().unwrap_or(0.0));
+            let (mut y_direct, mut y_products) = (Zeroable::zeroed(), Zeroable::zeroed());
+            layer.forward_direct(&x, &mut y_direct);
+            layer.forward_products(&x, &mut y_products);
+            let mut cache = Zeroable::zeroed();
+            layer.transpose_weight(&mut cache);
+            let (mut dx_direct, mut dx_products) = (Zeroable::zeroed(), Zeroable::zeroed());
+            let mut g_direct: Conv2dGrads<f32, C, OC, 3> = Zeroable::zeroed();
+            let mut g_products = g_direct.clone();
+            Conv2d::<f32, C, 7, 6, OC, 3, S, P, 4, 3>::backward_direct(
+                &x,
+                &dy,
+                &cache,
+                Some(&mut dx_direct),
+                Some(&mut g_direct),
+            );
+            layer.backward_products(&x, &dy, Some(&mut dx_products), Some(&mut g_products));
+            let close = |a: &[f32], b: &[f32]| {
+                let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                a.iter().zip(b).all(|(a, b)| (a - b).abs() <= 1e-5 * scale)
+            };
+            let f = |y: &[[[[f32; OC]; 3]; 4]; 3]| y.as_flattened().as_flattened().concat();
+            assert!(close(&f(&y_direct), &f(&y_products)));
+            let f = |x: &[[[[f32; C]; 6]; 7]; 3]| x.as_flattened().as_flattened().concat();
+            assert!(close(&f(&dx_direct), &f(&dx_products)));
+            let f = |w: &[[[[f32; OC]; C]; 3]; 3]| w.as_flattened().as_flattened().concat();
+            assert!(close(&f(&g_direct.weight), &f(&g_products.weight)));
+            assert!(close(&g_direct.bias, &g_products.bias));
+        }
+        if f32::has_fast_gemm() {
+            agree::<5, 7, 2, 1>();
+            agree::<16, 16, 2, 1>();
         }
     }
 

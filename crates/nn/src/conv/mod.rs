@@ -8,7 +8,10 @@
 //! channel, output channel, the 2d analogue of [`Dense`](crate::Dense)'s input-major `[I][O]`.
 //! Every kernel then runs its innermost loop over the channels of one position, which are
 //! contiguous in the sample and in the weight, rather than along an image row of 8 or 28
-//! values with a stride. `benches/conv_layout.rs` chose this layout: on W6's 16 -> 16 channel
+//! values with a stride; and a convolution is a matrix product of input patches with the
+//! weight, which is how `f32` convolutions run where [`Scalar::has_fast_gemm`] says the
+//! machine has a fast product ([`gradflow_tensor::conv`]). `benches/conv_layout.rs` chose this
+//! layout: on W6's 16 -> 16 channel
 //! 3x3 convolution of 8x8 images it measured channels-last 2.7 times faster forward and 3.4
 //! times faster forward and backward than the channels-first kernels it replaced (the bench
 //! keeps a channels-first reference, so the comparison can be rerun). Nested arrays keep every
