@@ -206,8 +206,9 @@ use quote::quote;
 ///   type of optimizer state. `zeroed()`, `new_boxed()`, `zero(&mut self)`.
 /// - `pub struct MlpCache<const B: usize>`: the input, each layer's output `out_<field>`,
 ///   the cache `cache_<field>` of every layer other than dense layers and activations
-///   (`BatchNormCache` for a batchnorm, `Conv2dCache` (the transposed weight) for a
-///   `conv2d` and for a residual block's projection over images,
+///   (`BatchNormCache` for a batchnorm, `Conv2dCache` / `Conv1dCache` (the transposed weight
+///   the direct kernel reads) for a convolution and for a residual block's projection over
+///   feature maps,
 ///   `<L as Forward<T>>::Cache<B>` for yours), the
 ///   gradients `grad_<field>` flowing back, and for a projection the scratch gradient
 ///   `grad_skip_k` of its input, for a batch of `B`. (The last layer of a residual body has
