@@ -18,8 +18,9 @@
 use crate::gemm::{gemm, View, ViewMut};
 use crate::Scalar;
 
-/// Elements in one gathered block of patches (16 KiB of `f32`).
-pub const BLOCK: usize = 4096;
+/// Elements in one gathered block of patches (64 KiB of `f32`): enough rows that the weight
+/// gradient's products have a long shared dimension.
+pub const BLOCK: usize = 16384;
 
 /// The shape of a convolution: input `h x w x c`, output `oh x ow x oc`, kernel `kh x kw`,
 /// strides and zero padding per axis.
@@ -78,19 +79,34 @@ impl Geometry {
     }
 
     /// Calls `f(offset_in_block, offset_in_sample or None, run)` for each run of consecutive
-    /// channels that columns `k0..k1` of pixel `p`'s patch cover.
+    /// patch columns among `k0..k1` of pixel `p` that are consecutive in the sample too (or all
+    /// padding): the channels of one tap, extended across the following taps of the same kernel
+    /// row while those read the next input columns.
     #[inline]
     fn runs(&self, p: usize, k0: usize, k1: usize, mut f: impl FnMut(usize, Option<usize>, usize)) {
         let (oy, ox) = (p / self.ow, p % self.ow);
+        let at_tap = |tap: usize| self.tap(oy, ox, tap / self.kw, tap % self.kw);
         let mut k = k0;
         while k < k1 {
             let (tap, ch) = (k / self.c, k % self.c);
-            let run = (self.c - ch).min(k1 - k);
-            let at = self
-                .tap(oy, ox, tap / self.kw, tap % self.kw)
-                .map(|offset| offset + ch);
-            f(k - k0, at, run);
-            k += run;
+            let at = at_tap(tap).map(|offset| offset + ch);
+            let mut end = ((tap + 1) * self.c).min(k1);
+            // Taps v and v + 1 of one kernel row read neighbouring input columns.
+            let mut next = tap + 1;
+            while end < k1 && next % self.kw != 0 {
+                let continues = match (at, at_tap(next)) {
+                    (Some(at), Some(n)) => n == at + (end - k),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !continues {
+                    break;
+                }
+                end = ((next + 1) * self.c).min(k1);
+                next += 1;
+            }
+            f(k - k0, at, end - k);
+            k = end;
         }
     }
 
@@ -135,7 +151,7 @@ impl Geometry {
             self.runs(p, k0, k0 + cols, |j, at, run| {
                 let dst = &mut out[j..j + run];
                 match at {
-                    Some(at) => dst.copy_from_slice(&sample[at..at + run]),
+                    Some(at) => copy_run(dst, &sample[at..at + run]),
                     None => dst.fill(T::ZERO),
                 }
             });
@@ -165,6 +181,33 @@ impl Geometry {
                 }
             });
         }
+    }
+}
+
+/// `dst = src` for the short runs of channels a patch is made of (often 1 or 3 for an input
+/// image): fixed-size moves of 8, 4, 2 and 1, which the compiler inlines, where a copy of
+/// run-time length becomes a `memcpy` call for every few bytes.
+#[inline(always)]
+fn copy_run<T: Copy>(mut dst: &mut [T], mut src: &[T]) {
+    fn step<T: Copy, const N: usize>(dst: &mut &mut [T], src: &mut &[T]) {
+        let (d, rest) = core::mem::take(dst).split_at_mut(N);
+        let (s, tail) = src.split_at(N);
+        let d: &mut [T; N] = d.try_into().expect("N elements");
+        *d = s.try_into().expect("N elements");
+        *dst = rest;
+        *src = tail;
+    }
+    while dst.len() >= 8 {
+        step::<T, 8>(&mut dst, &mut src);
+    }
+    if dst.len() >= 4 {
+        step::<T, 4>(&mut dst, &mut src);
+    }
+    if dst.len() >= 2 {
+        step::<T, 2>(&mut dst, &mut src);
+    }
+    if dst.len() == 1 {
+        step::<T, 1>(&mut dst, &mut src);
     }
 }
 
@@ -420,7 +463,7 @@ mod tests {
         let g = Geometry {
             h: 3,
             w: 3,
-            c: 600,
+            c: 2000,
             oh: 3,
             ow: 3,
             oc: 2,
@@ -433,8 +476,8 @@ mod tests {
         };
         assert!(g.patch_len() > BLOCK);
         let batch = 1;
-        let x = test_values::<5400>(6);
-        let w = test_values::<10800>(7);
+        let x = test_values::<18000>(6);
+        let w = test_values::<36000>(7);
         let mut y = [0.0; 18];
         forward(&g, batch, &x, &w, &mut y);
         for oy in 0..3 {
@@ -447,9 +490,9 @@ mod tests {
                             if iy == 0 || ix == 0 || iy > 3 || ix > 3 {
                                 continue;
                             }
-                            for c in 0..600 {
-                                sum += x[((iy - 1) * 3 + ix - 1) * 600 + c]
-                                    * w[((u * 3 + v) * 600 + c) * 2 + o];
+                            for c in 0..2000 {
+                                sum += x[((iy - 1) * 3 + ix - 1) * 2000 + c]
+                                    * w[((u * 3 + v) * 2000 + c) * 2 + o];
                             }
                         }
                     }
