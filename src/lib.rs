@@ -90,6 +90,8 @@ pub mod prelude {
 pub mod __private {
     #[cfg(feature = "alloc")]
     pub use alloc::boxed::Box;
+    #[cfg(feature = "alloc")]
+    pub use alloc::vec::Vec;
     pub use bytemuck;
     pub use rand::RngCore;
 }

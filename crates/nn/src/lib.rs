@@ -13,6 +13,7 @@ extern crate std;
 
 pub mod activation;
 pub mod batchnorm;
+pub mod bytes;
 pub mod dense;
 #[cfg(feature = "alloc")]
 pub mod diagnostics;

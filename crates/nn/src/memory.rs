@@ -11,6 +11,17 @@ pub fn zeroed<T: Zeroable>() -> T {
     T::zeroed()
 }
 
+/// A zeroed value in a constant expression, for `static` networks, caches, gradients and
+/// optimizers on devices without a heap:
+/// `static mut CACHE: NetCache<8> = gradflow::nn::memory::const_zeroed();`
+/// The value is placed in `.bss` and never built on the stack.
+pub const fn const_zeroed<T: Zeroable>() -> T {
+    // SAFETY: `T: Zeroable` promises that the all-zero bit pattern is a valid `T`, which is
+    // exactly what `mem::zeroed` requires. (`Zeroable::zeroed` does the same, but is not
+    // a `const fn`.)
+    unsafe { core::mem::zeroed() }
+}
+
 /// A zeroed value allocated directly on the heap, never built on the stack.
 #[cfg(feature = "alloc")]
 pub fn zeroed_box<T: Zeroable>() -> alloc::boxed::Box<T> {
@@ -31,6 +42,15 @@ mod tests {
         let mut a = [[1.5f32; 3]; 2];
         zero_in_place(&mut a);
         assert_eq!(a, [[0.0; 3]; 2]);
+    }
+
+    #[test]
+    fn const_zeroed_works_in_a_static() {
+        static ZEROS: [[f32; 3]; 2] = const_zeroed();
+        const LAYER: crate::Dense<f64, 2, 3> = const_zeroed();
+        assert_eq!(ZEROS, [[0.0; 3]; 2]);
+        assert_eq!(LAYER.weight, [[0.0; 3]; 2]);
+        assert_eq!(LAYER.bias, [0.0; 3]);
     }
 
     #[cfg(feature = "alloc")]

@@ -39,6 +39,14 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
         .filter(|l| l.has_tensors() && !l.frozen)
         .filter_map(trainable)
         .collect());
+    // `forward` keeps every layer's output but the last (written into the caller's `y`) in a
+    // local buffer, and all of them stay live until it returns.
+    let layers = cx.layers();
+    let scratch = lit(layers[..layers.len() - 1]
+        .iter()
+        .map(|l| l.outputs.elements())
+        .sum());
+    let cache = &cx.cache;
     let infos = cx.layers().iter().map(|layer| {
         let field = layer.field.to_string();
         let kind = layer.kind_name();
@@ -74,6 +82,23 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             pub const PARAM_BYTES: ::core::primitive::usize = Self::PARAM_COUNT * ::core::mem::size_of::<#t>();
             /// Every layer in order, with its field name, kind and widths.
             pub const LAYERS: &'static [::gradflow::nn::LayerInfo] = &[#(#infos),*];
+            /// Bytes of activations that inference keeps at batch 1: every layer's output but
+            /// the last, all live until [`Self::forward`] returns. Add the input and output
+            /// samples for the whole working set.
+            pub const INFER_SCRATCH_BYTES: ::core::primitive::usize =
+                #scratch * ::core::mem::size_of::<#t>();
+
+            /// Bytes of the training cache for a batch of `batch` samples: the size of
+            /// the cache type at that batch. A training step also needs the gradients
+            /// (`TRAINABLE_PARAM_COUNT * size_of::<T>()` bytes), the loss gradient
+            /// (`batch * OUTPUT * size_of::<T>()`) and the optimizer's state.
+            pub const fn train_scratch_bytes(batch: ::core::primitive::usize) -> ::core::primitive::usize {
+                // Every buffer in the cache is an array over the batch, plus fixed parts
+                // (per-feature statistics): its size is affine in the batch.
+                let one = ::core::mem::size_of::<#cache<1>>();
+                let per_sample = ::core::mem::size_of::<#cache<2>>() - one;
+                one - per_sample + batch * per_sample
+            }
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Code generation from the checked [`Model`] only: no user errors are found here.
 //!
 //! One file per generated concern: `declared` (the check of user layers' widths), `structs`
-//! (the network, its gradients and its training cache), `consts`, `init` (constructors),
+//! (the network, its gradients and its training cache), `consts`, `bytes` (the
+//! baked-weights layout), `init` (constructors),
 //! `forward`, `backward`, `visit` (parameter and tensor visitors) and `traits` (the
 //! `gradflow::nn` trait impls). Every path is absolute
 //! (`::gradflow::...`) and every call into a layer goes through its trait (UFCS), so nothing
 //! in the user's crate can shadow or clash with the generated code.
 
 mod backward;
+mod bytes;
 mod consts;
 mod declared;
 mod forward;
@@ -31,6 +33,7 @@ pub fn expand(model: &Model) -> TokenStream {
         structs::grads_struct(&cx),
         structs::cache_struct(&cx),
         consts::consts(&cx),
+        bytes::bytes(&cx),
         init::constructors(&cx),
         forward::forward(&cx),
         forward::forward_train(&cx),

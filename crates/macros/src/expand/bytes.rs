@@ -1,0 +1,124 @@
+//! The baked-weights methods: `write_le_bytes`, `to_le_bytes` and `load_le_bytes` for every
+//! network (through `gradflow::nn::bytes`), and `const fn from_le_bytes`, which builds the
+//! network at compile time (into a `static`) when every layer is built in.
+//!
+//! The layout is `gradflow::nn::bytes`'s: every stored tensor in `visit_tensors` order,
+//! row-major, little-endian. `from_le_bytes` reads it with a `while` loop, the only loop a
+//! `const fn` has, and moves each layer's scalars into the layer with `transmute`, whose
+//! size check makes a layer that is not exactly its stored scalars a compile error.
+
+use super::{lit, Cx};
+use crate::model::LayerKind;
+use quote::quote;
+
+pub fn bytes(cx: &Cx) -> proc_macro2::TokenStream {
+    let (name, t) = (cx.name, cx.t());
+    let bytes = quote!(&[::core::primitive::u8; Self::PARAM_BYTES]);
+    let from_le_bytes = const_constructor(cx);
+    quote! {
+        impl #name {
+            /// Writes every stored tensor (parameters and running statistics) into `out`, in
+            /// the baked-weights layout of [`gradflow::nn::bytes`](::gradflow::nn::bytes):
+            /// `visit_tensors` order, row-major, little-endian.
+            pub fn write_le_bytes(&self, out: &mut [::core::primitive::u8; Self::PARAM_BYTES]) {
+                ::gradflow::nn::bytes::write_le_bytes::<#t, Self>(self, out);
+            }
+
+            ::gradflow::__if_alloc! {
+                /// The baked-weights bytes (see [`Self::write_le_bytes`]) in a new vector.
+                pub fn to_le_bytes(&self) -> ::gradflow::__private::Vec<::core::primitive::u8> {
+                    ::gradflow::nn::bytes::to_le_bytes::<#t, Self>(self)
+                }
+            }
+
+            /// Overwrites every stored tensor with the values in `bytes`, written by
+            /// [`Self::write_le_bytes`]; state that is not stored (a batchnorm's `eps`) is kept.
+            pub fn load_le_bytes(&mut self, bytes: #bytes) {
+                ::gradflow::nn::bytes::load_le_bytes::<#t, Self>(self, bytes);
+            }
+
+            #from_le_bytes
+        }
+    }
+}
+
+/// `const fn from_le_bytes`, or nothing when a user layer's layout is unknown.
+fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
+    if cx
+        .layers()
+        .iter()
+        .any(|l| matches!(l.kind, LayerKind::User { .. }))
+    {
+        return quote!();
+    }
+    let t = cx.t();
+    let fields = cx.layers().iter().filter(|l| l.has_field()).map(|layer| {
+        let (field, ty) = (&layer.field, cx.layer_type(layer));
+        let value = if !layer.has_tensors() {
+            // SAFETY: a layer without tensors (activation, pooling, flattening) is a
+            // zero-sized `Zeroable` struct of markers.
+            quote!(unsafe { ::core::mem::zeroed::<#ty>() })
+        } else if let LayerKind::BatchNorm = layer.kind {
+            // Four tensors of one scalar per channel, then the state that is not stored.
+            let n = lit(layer.outputs.channels());
+            quote! {{
+                // SAFETY: batchnorm layers are `Zeroable`; every field is set below.
+                let mut layer: #ty = unsafe { ::core::mem::zeroed() };
+                layer.gamma = take::<#n>(bytes, &mut offset);
+                layer.beta = take::<#n>(bytes, &mut offset);
+                layer.running_mean = take::<#n>(bytes, &mut offset);
+                layer.running_var = take::<#n>(bytes, &mut offset);
+                layer.eps = ::gradflow::nn::batchnorm::DEFAULT_EPS as #t;
+                layer.momentum = ::gradflow::nn::batchnorm::DEFAULT_MOMENTUM as #t;
+                layer
+            }}
+        } else {
+            let count = quote!({ <#ty as ::gradflow::nn::Forward<#t>>::PARAM_COUNT });
+            // SAFETY: dense, convolution and standardization layers are `#[repr(C)]` structs
+            // of arrays of `T` (no padding, every bit pattern valid) in their `visit_tensors`
+            // order, and `transmute` checks at compile time that the sizes agree.
+            quote! {
+                unsafe {
+                    ::core::mem::transmute::<[#t; #count], #ty>(take::<#count>(bytes, &mut offset))
+                }
+            }
+        };
+        quote!(#field: #value,)
+    });
+    quote! {
+        /// The network whose stored tensors are `bytes` (written by [`Self::write_le_bytes`]),
+        /// built at compile time when used in a `static` or `const`:
+        /// `static NET: Net = Net::from_le_bytes(include_bytes!("net.bin"));` puts the
+        /// weights in flash with no start-up cost, and a file of the wrong length is a type
+        /// error (`expected &[u8; PARAM_BYTES]`). Batchnorm layers get the default `eps` and
+        /// `momentum`. Not generated for networks with user layers (use
+        /// [`Self::load_le_bytes`]).
+        pub const fn from_le_bytes(bytes: &[::core::primitive::u8; Self::PARAM_BYTES]) -> Self {
+            /// The next `N` scalars from `offset` on, advancing it.
+            #[allow(dead_code)]
+            const fn take<const N: ::core::primitive::usize>(
+                bytes: &[::core::primitive::u8],
+                offset: &mut ::core::primitive::usize,
+            ) -> [#t; N] {
+                const SIZE: ::core::primitive::usize = ::core::mem::size_of::<#t>();
+                let mut values = [0.0; N];
+                let mut i = 0;
+                while i < N {
+                    let mut le = [0u8; SIZE];
+                    let mut j = 0;
+                    while j < SIZE {
+                        le[j] = bytes[*offset + j];
+                        j += 1;
+                    }
+                    values[i] = <#t>::from_le_bytes(le);
+                    *offset += SIZE;
+                    i += 1;
+                }
+                values
+            }
+            #[allow(unused_mut)]
+            let mut offset: ::core::primitive::usize = 0;
+            Self { #(#fields)* }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The baked-weights layout and the memory-accounting consts of generated networks:
+//! bytes written on the host read back identically (in place, and by the `const fn` that
+//! builds a `static`), the layout is `visit_tensors` order, little-endian; and
+//! `INFER_SCRATCH_BYTES` and `train_scratch_bytes` agree with the generated buffers.
+
+use gradflow::network;
+use gradflow::nn::{Network, TrainableNetwork};
+
+network! {
+    /// Every kind of stored tensor: a standardizer, dense layers, batchnorm with running
+    /// statistics, a residual projection.
+    pub struct Cured<f32> {
+        input 6,
+        standardize,
+        dense 16 [he_init, batchnorm, relu],
+        residual { dense 16 [he_init, batchnorm] } relu,
+        residual(project) { dense 8 [he_init, relu] },
+        dense 3,
+    }
+}
+
+network! {
+    /// Convolution, batchnorm over feature maps, pooling, flattening.
+    pub struct SmallCnn<f64> {
+        input [1, 6, 6],
+        conv2d 2 k3 same [he_init, batchnorm, relu],
+        maxpool 2,
+        conv2d 3 k1,
+        flatten,
+        dense 4,
+    }
+}
+
+network! {
+    /// A plain MLP: no layer keeps a training cache of its own.
+    pub struct Mlp<f32> { input 5, dense 7 [he_init, relu], dense 2 }
+}
+
+/// Every stored scalar of `net`, in `visit_tensors` order.
+fn scalars<T: gradflow::nn::Scalar, N: Network<T>>(net: &N) -> Vec<T> {
+    let mut all = Vec::new();
+    net.visit_tensors(&mut |t| all.extend_from_slice(t.data));
+    all
+}
+
+fn batch<const N: usize, const B: usize>() -> [[f32; N]; B] {
+    core::array::from_fn(|b| core::array::from_fn(|i| ((b * N + i) as f32 * 0.37).sin()))
+}
+
+/// A trained-looking `Cured`: random weights, and running statistics moved off their
+/// initial values by a few training-mode passes.
+fn trained_cured(seed: u64) -> Cured {
+    let mut net = Cured::new(&mut gradflow::rng(seed));
+    let mut cache = CuredCache::<4>::zeroed();
+    for _ in 0..3 {
+        net.forward_train(&batch::<6, 4>(), &mut cache);
+    }
+    net
+}
+
+#[test]
+fn bytes_are_the_visited_scalars_in_little_endian() {
+    let net = trained_cured(1);
+    let bytes = net.to_le_bytes();
+    assert_eq!(bytes.len(), Cured::PARAM_BYTES);
+    let expected: Vec<u8> = scalars(&net).iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(bytes, expected);
+
+    let mut array = [0u8; Cured::PARAM_BYTES];
+    net.write_le_bytes(&mut array);
+    assert_eq!(array[..], bytes[..]);
+}
+
+#[test]
+fn load_and_from_le_bytes_rebuild_the_same_network() {
+    let net = trained_cured(2);
+    let bytes: [u8; Cured::PARAM_BYTES] = net.to_le_bytes().try_into().unwrap();
+    let x = batch::<6, 5>();
+
+    let mut loaded = Cured::new(&mut gradflow::rng(99));
+    assert_ne!(scalars(&loaded), scalars(&net));
+    loaded.load_le_bytes(&bytes);
+    assert_eq!(scalars(&loaded), scalars(&net));
+    assert_eq!(loaded.forward(&x), net.forward(&x));
+
+    let built = Cured::from_le_bytes(&bytes);
+    assert_eq!(scalars(&built), scalars(&net));
+    assert_eq!(built.forward(&x), net.forward(&x));
+    // State that is not stored gets its default.
+    assert_eq!(built.batchnorm_1, {
+        let mut bn = net.batchnorm_1.clone();
+        bn.eps = 1e-5;
+        bn.momentum = 0.1;
+        bn
+    });
+}
+
+#[test]
+fn from_le_bytes_rebuilds_convolutions_pooling_and_f64() {
+    let mut net = SmallCnn::new(&mut gradflow::rng(3));
+    let x: [[[[f64; 6]; 6]; 1]; 2] = core::array::from_fn(|b| {
+        [core::array::from_fn(|h| {
+            core::array::from_fn(|w| ((b * 36 + h * 6 + w) as f64).cos())
+        })]
+    });
+    let mut cache = SmallCnnCache::<2>::zeroed();
+    net.forward_train(&x, &mut cache);
+    let bytes: [u8; SmallCnn::PARAM_BYTES] = net.to_le_bytes().try_into().unwrap();
+    let built = SmallCnn::from_le_bytes(&bytes);
+    assert_eq!(scalars(&built), scalars(&net));
+    assert_eq!(built.forward(&x), net.forward(&x));
+}
+
+/// Bytes whose scalar `i` is `i`, made at compile time.
+const fn ramp<const BYTES: usize>() -> [u8; BYTES] {
+    let mut out = [0u8; BYTES];
+    let mut i = 0;
+    while i < BYTES / 4 {
+        let le = (i as f32).to_le_bytes();
+        let mut j = 0;
+        while j < 4 {
+            out[4 * i + j] = le[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Built by the compiler: no code runs to make it.
+static RAMP: Cured = Cured::from_le_bytes(&ramp());
+
+#[test]
+fn a_static_built_at_compile_time_follows_the_visit_order() {
+    let values = scalars(&RAMP);
+    assert_eq!(values.len(), Cured::PARAM_COUNT);
+    assert!(values.iter().enumerate().all(|(i, &v)| v == i as f32));
+}
+
+#[test]
+fn inference_scratch_is_every_output_but_the_last() {
+    fn expected<N: Network<f32>>() -> usize {
+        let layers = N::LAYERS;
+        let widths: usize = layers[..layers.len() - 1].iter().map(|l| l.outputs).sum();
+        widths * size_of::<f32>()
+    }
+    assert_eq!(Cured::INFER_SCRATCH_BYTES, expected::<Cured>());
+    assert_eq!(Mlp::INFER_SCRATCH_BYTES, expected::<Mlp>());
+    // An MLP's training cache at batch 1 holds the input, every layer's output (the
+    // inference buffers and the last output) and the gradient of every output but the last
+    // (the inference buffers again).
+    let cache_1 = size_of::<MlpCache<1>>();
+    let (input, output) = (Mlp::INPUT * 4, Mlp::OUTPUT * 4);
+    assert_eq!(cache_1, input + 2 * Mlp::INFER_SCRATCH_BYTES + output);
+}
+
+#[test]
+fn training_scratch_is_the_size_of_the_cache() {
+    fn check<N: TrainableNetwork<f32>, const B: usize>(scratch: fn(usize) -> usize) {
+        assert_eq!(scratch(B), size_of::<N::Cache<B>>(), "batch {B}");
+    }
+    check::<Cured, 1>(Cured::train_scratch_bytes);
+    check::<Cured, 3>(Cured::train_scratch_bytes);
+    check::<Cured, 32>(Cured::train_scratch_bytes);
+    check::<Mlp, 7>(Mlp::train_scratch_bytes);
+    check::<Mlp, 64>(Mlp::train_scratch_bytes);
+    assert_eq!(
+        SmallCnn::train_scratch_bytes(16),
+        size_of::<SmallCnnCache<16>>()
+    );
+}
+
+/// The README's budget assertion compiles when the network fits.
+const _: () = assert!(Cured::PARAM_BYTES <= 64 * 1024);
+const _: () = assert!(Cured::train_scratch_bytes(32) <= 256 * 1024);
