@@ -4,39 +4,89 @@
 //! The split is the project's standard one: rows shuffled with seed 42, last 20% held out.
 //! `--seed N` changes the seed of initialization and shuffling (default 42), not the split.
 //! The learning rate follows a cosine schedule from 0.05 to 0 (SGD, momentum 0.9).
+//!
+//! `--bake DIR` also writes the firmware's fixtures (see the README's "Embedded deployment"):
+//! the trained weights in the baked-weights layout (`digits_mlp.bin`), the first test
+//! samples and their labels, the host's logits for them, and a fixed training batch:
+//! `cargo run --release --example digits -- --bake firmware/fixtures`.
 
 use gradflow::data::{accuracy, CsvOptions, Dataset};
 use gradflow::prelude::*;
 use std::error::Error;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-network! {
-    /// 64 pixels -> two hidden ReLU layers of 128 with He initialization -> 10 logits.
-    pub struct DigitsMlp<f32> {
-        input 64,
-        dense 128 [he_init, relu],
-        dense 128 [he_init, relu],
-        dense 10 [xavier_init],
-    }
-}
+include!("shared/digits_mlp.rs");
 
 const BATCH: usize = 32;
 const EPOCHS: usize = 30;
 const LR: f64 = 0.05;
 
-fn seed_from_args() -> Result<u64, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(42),
-        [flag, value] if flag == "--seed" => value
-            .parse()
-            .map_err(|_| format!("--seed: `{value}` is not a whole number")),
-        _ => Err("usage: digits [--seed N]".to_string()),
+/// Test samples the firmware classifies, and the size of its fixed training batch.
+const BAKED_SAMPLES: usize = 16;
+const BAKED_TRAIN_BATCH: usize = 16;
+
+/// The command line: the seed, and where to write the firmware's fixtures, if anywhere.
+fn parse_args() -> Result<(u64, Option<PathBuf>), String> {
+    let usage = || "usage: digits [--seed N] [--bake DIR]".to_string();
+    let (mut seed, mut bake) = (42, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(usage)?;
+        match flag.as_str() {
+            "--seed" => {
+                seed = value
+                    .parse()
+                    .map_err(|_| format!("--seed: `{value}` is not a whole number"))?
+            }
+            "--bake" => bake = Some(PathBuf::from(value)),
+            _ => return Err(usage()),
+        }
     }
+    Ok((seed, bake))
+}
+
+/// `values` as little-endian f32 bytes.
+fn f32_bytes<'a>(values: impl IntoIterator<Item = &'a f32>) -> Vec<u8> {
+    values.into_iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Writes the firmware's fixtures into `dir`: weights, test samples with labels and the
+/// host's logits, and a fixed training batch with labels.
+fn bake(
+    dir: &Path,
+    net: &DigitsMlp,
+    test: &Dataset<64>,
+    train: &Dataset<64>,
+) -> Result<(), Box<dyn Error>> {
+    std::fs::create_dir_all(dir)?;
+    let write = |name: &str, bytes: &[u8]| -> Result<(), Box<dyn Error>> {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        Ok(())
+    };
+    write("digits_mlp.bin", &net.to_le_bytes())?;
+    let samples = &test.features[..BAKED_SAMPLES];
+    write("test_samples.bin", &f32_bytes(samples.iter().flatten()))?;
+    let labels: Vec<u8> = test.labels[..BAKED_SAMPLES]
+        .iter()
+        .map(|&l| l as u8)
+        .collect();
+    write("test_labels.bin", &labels)?;
+    let logits: Vec<[f32; 10]> = samples.iter().map(|x| net.forward(&[*x])[0]).collect();
+    write("test_logits.bin", &f32_bytes(logits.iter().flatten()))?;
+    let batch = &train.features[..BAKED_TRAIN_BATCH];
+    write("train_batch.bin", &f32_bytes(batch.iter().flatten()))?;
+    let labels: Vec<u8> = train.labels[..BAKED_TRAIN_BATCH]
+        .iter()
+        .map(|&l| l as u8)
+        .collect();
+    write("train_labels.bin", &labels)
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let seed = seed_from_args()?;
+    let (seed, bake_dir) = parse_args()?;
     let start = Instant::now();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
     let options = CsvOptions {
@@ -83,5 +133,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("trained in {:.2} s", start.elapsed().as_secs_f64());
     println!("test_accuracy={:.4}", accuracy(&net, &test));
+    if let Some(dir) = bake_dir {
+        bake(&dir, &net, &test, &train)?;
+    }
     Ok(())
 }

@@ -1,0 +1,126 @@
+//! gradflow on an emulated Cortex-M4F (QEMU `mps2-an386`), without a heap:
+//! 1. classifies test digits with the MLP trained on the host, whose weights the compiler
+//!    baked into flash (`DigitsMlp::from_le_bytes` in a `static`), printing each sample's
+//!    class and logits;
+//! 2. trains a freshly initialized MLP with SGD on a fixed batch held in a `static`,
+//!    printing the loss at each step.
+//!
+//! Output goes to the host through semihosting; `tests/firmware_qemu.rs` compares it with
+//! the host's results. The fixtures come from
+//! `cargo run --release --example digits -- --bake firmware/fixtures`.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use gradflow::nn::loss::argmax;
+use gradflow::nn::memory::const_zeroed;
+use gradflow::nn::Sgd;
+
+include!("../../examples/shared/digits_mlp.rs");
+mod training;
+
+/// Test samples baked in.
+const SAMPLES: usize = 16;
+
+// Budgets: a network or batch that outgrows them is a compile error, not a crash.
+const _: () = assert!(DigitsMlp::PARAM_BYTES <= 128 * 1024);
+const _: () = assert!(DigitsMlp::INFER_SCRATCH_BYTES <= 4 * 1024);
+const _: () = assert!(DigitsMlp::train_scratch_bytes(training::BATCH) <= 96 * 1024);
+
+/// The trained classifier, built by the compiler from the host's bytes: it lives in flash,
+/// and a weights file of the wrong length does not compile.
+static NET: DigitsMlp = DigitsMlp::from_le_bytes(include_bytes!("../fixtures/digits_mlp.bin"));
+
+static TEST_X: [[f32; 64]; SAMPLES] = rows(include_bytes!("../fixtures/test_samples.bin"));
+static TEST_LABELS: &[u8; SAMPLES] = include_bytes!("../fixtures/test_labels.bin");
+static TRAIN_X: [[f32; 64]; training::BATCH] = rows(include_bytes!("../fixtures/train_batch.bin"));
+static TRAIN_LABELS: &[u8; training::BATCH] = include_bytes!("../fixtures/train_labels.bin");
+
+/// `R` rows of `C` little-endian f32s, decoded at compile time; a file of another length
+/// does not compile.
+const fn rows<const R: usize, const C: usize>(bytes: &[u8]) -> [[f32; C]; R] {
+    assert!(
+        bytes.len() == R * C * 4,
+        "fixture length does not match its shape"
+    );
+    let mut out = [[0.0; C]; R];
+    let mut i = 0;
+    while i < R * C {
+        let b = 4 * i;
+        out[i / C][i % C] =
+            f32::from_le_bytes([bytes[b], bytes[b + 1], bytes[b + 2], bytes[b + 3]]);
+        i += 1;
+    }
+    out
+}
+
+#[entry]
+fn main() -> ! {
+    // cortex-m-rt hands these to `main` as `&'static mut`: training state in RAM (`.bss`),
+    // zeroed at reset, never on the stack.
+    static mut TRAIN_NET: DigitsMlp = const_zeroed();
+    static mut CACHE: DigitsMlpCache<{ training::BATCH }> = const_zeroed();
+    static mut GRADS: DigitsMlpGrads = const_zeroed();
+    // A zeroed `Sgd` is plain SGD (no momentum, no weight decay) with learning rate 0.
+    static mut SGD: Sgd<DigitsMlpGrads> = const_zeroed();
+
+    hprintln!(
+        "digits mlp: {} parameter bytes, {} inference scratch bytes, {} training cache bytes at batch {}",
+        DigitsMlp::PARAM_BYTES,
+        DigitsMlp::INFER_SCRATCH_BYTES,
+        DigitsMlp::train_scratch_bytes(training::BATCH),
+        training::BATCH
+    );
+    let mut correct = 0;
+    for (i, (x, &label)) in TEST_X.iter().zip(TEST_LABELS.iter()).enumerate() {
+        let [logits] = NET.forward(&[*x]);
+        let class = argmax(&logits);
+        correct += usize::from(class == usize::from(label));
+        hprintln!(
+            "sample {} label {} class {} logits {:?}",
+            i,
+            label,
+            class,
+            logits
+        );
+    }
+    hprintln!("accuracy {}/{}", correct, SAMPLES);
+
+    TRAIN_NET.init(&mut gradflow::rng(training::SEED));
+    if SGD.set_lr(training::LR).is_err() {
+        fail("invalid learning rate");
+    }
+    let labels = TRAIN_LABELS.map(usize::from);
+    let trained = training::train(
+        TRAIN_NET,
+        CACHE,
+        GRADS,
+        SGD,
+        &TRAIN_X,
+        &labels,
+        |step, loss| {
+            hprintln!("train step {} loss {:?}", step, loss);
+        },
+    );
+    if trained.is_err() {
+        fail("a training label is out of range");
+    }
+    hprintln!("done");
+    debug::exit(debug::EXIT_SUCCESS);
+    loop {}
+}
+
+/// Reports `message` and ends QEMU with a failing exit code.
+fn fail(message: &str) -> ! {
+    hprintln!("error: {}", message);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {}
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {}
+}
