@@ -1,0 +1,168 @@
+//! The firmware in `firmware/`, run on an emulated Cortex-M4F, agrees with the host: the
+//! same classes and logits within 1e-5 for the baked-in test digits, and the same training
+//! losses, which fall.
+//!
+//! Ignored by default: it needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target.
+//! `.ci/run` installs both and runs it:
+//! `cargo test --test firmware_qemu -- --ignored`.
+
+use gradflow::nn::loss::argmax;
+use gradflow::nn::Sgd;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+include!("../examples/shared/digits_mlp.rs");
+#[path = "../firmware/src/training.rs"]
+mod training;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware")
+}
+
+/// Little-endian f32s in rows of `C`.
+fn rows<const C: usize>(bytes: &[u8]) -> Vec<[f32; C]> {
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    values
+        .chunks_exact(C)
+        .map(|row| row.try_into().unwrap())
+        .collect()
+}
+
+/// Builds the firmware and runs it in QEMU, returning what it printed.
+fn run_firmware() -> String {
+    let dir = firmware_dir();
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    assert!(
+        qemu.is_ok_and(|o| o.status.success()),
+        "qemu-system-arm is not installed (apt-get install qemu-system-arm)"
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Run from firmware/ so that its .cargo/config.toml (target, linker script) applies.
+    let build = Command::new(cargo)
+        .args(["build", "--release"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env_remove("RUSTFLAGS")
+        .status()
+        .expect("cargo runs");
+    assert!(
+        build.success(),
+        "the firmware did not build (is the target installed? \
+         rustup target add thumbv7em-none-eabihf)"
+    );
+    let elf = dir.join("target/thumbv7em-none-eabihf/release/gradflow-firmware");
+    let mut child = Command::new("qemu-system-arm")
+        .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(&elf)
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("qemu-system-arm starts");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).map(|_| out)
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("qemu can be waited for") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            child.kill().expect("qemu can be killed");
+            child.wait().expect("qemu ends once killed");
+            panic!("the firmware did not finish within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = reader.join().unwrap().expect("qemu's output is UTF-8");
+    assert!(status.success(), "the firmware failed ({status}):\n{out}");
+    out
+}
+
+/// `[a, b, c]` as printed by `{:?}`.
+fn parse_list(text: &str) -> Vec<f32> {
+    text.trim_matches(['[', ']'])
+        .split(", ")
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("not a number: {v}")))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm and the thumbv7em-none-eabihf target; .ci/run runs it"]
+fn firmware_agrees_with_the_host() {
+    let fixtures = firmware_dir().join("fixtures");
+    let read = |name: &str| std::fs::read(fixtures.join(name)).unwrap();
+    let weights: [u8; DigitsMlp::PARAM_BYTES] = read("digits_mlp.bin").try_into().unwrap();
+    let net = DigitsMlp::from_le_bytes(&weights);
+    let samples = rows::<64>(&read("test_samples.bin"));
+    let baked_logits = rows::<10>(&read("test_logits.bin"));
+
+    let out = run_firmware();
+    println!("{out}");
+
+    // Inference: every sample's class and logits, against the host's, now and when baked.
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("sample ")).collect();
+    assert_eq!(lines.len(), samples.len(), "{out}");
+    for ((line, x), baked) in lines.iter().zip(&samples).zip(&baked_logits) {
+        let (head, logits) = line.split_once(" logits ").unwrap();
+        let device = parse_list(logits);
+        let [host] = net.forward(&[*x]);
+        let class: usize = head.split(' ').nth(5).unwrap().parse().unwrap();
+        assert_eq!(class, argmax(&host), "{line}");
+        for ((d, h), b) in device.iter().zip(&host).zip(baked) {
+            assert!((d - h).abs() <= 1e-5, "{line}: device {d}, host {h}");
+            assert!(
+                (b - h).abs() <= 1e-5,
+                "fixture logit {b}, host {h}: re-bake"
+            );
+        }
+        assert_eq!(device.len(), 10);
+    }
+
+    // Training: the device's losses are the host's, and they fall.
+    let device: Vec<f32> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("train step "))
+        .map(|l| l.split_once(" loss ").unwrap().1.parse().unwrap())
+        .collect();
+    let mut host = Vec::new();
+    let mut train_net = DigitsMlp::new_boxed(&mut gradflow::rng(training::SEED));
+    let mut cache = DigitsMlpCache::<{ training::BATCH }>::new_boxed();
+    let mut grads = DigitsMlpGrads::new_boxed();
+    let mut sgd =
+        Sgd::<DigitsMlpGrads>::new_boxed(gradflow::nn::SgdConfig::new(training::LR)).unwrap();
+    let x: [[f32; 64]; training::BATCH] = rows::<64>(&read("train_batch.bin")).try_into().unwrap();
+    let labels: [usize; training::BATCH] = read("train_labels.bin")
+        .iter()
+        .map(|&l| usize::from(l))
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    training::train(
+        &mut train_net,
+        &mut cache,
+        &mut grads,
+        &mut sgd,
+        &x,
+        &labels,
+        |_, loss| host.push(loss),
+    )
+    .unwrap();
+    assert_eq!(device.len(), training::STEPS, "{out}");
+    for (step, (d, h)) in device.iter().zip(&host).enumerate() {
+        assert!(
+            (d - h).abs() <= 1e-4 * h.abs().max(1.0),
+            "step {step}: device {d}, host {h}"
+        );
+    }
+    assert!(device[training::STEPS - 1] < 0.5 * device[0], "{device:?}");
+}
