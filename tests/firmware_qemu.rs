@@ -1,6 +1,6 @@
 //! The firmware in `firmware/`, run on an emulated Cortex-M4F, agrees with the host: the
-//! same classes and logits within 1e-5 for the baked-in test digits, and the same training
-//! losses, which fall.
+//! same classes and logits within 1e-5 for the baked-in test digits, the same training
+//! losses, which fall, and a stack of a few KiB.
 //!
 //! Ignored by default: it needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target.
 //! `.ci/run` installs both and runs it:
@@ -165,4 +165,20 @@ fn firmware_agrees_with_the_host() {
         );
     }
     assert!(device[training::STEPS - 1] < 0.5 * device[0], "{device:?}");
+
+    // The stack the firmware measured by painting: the big buffers are statics, so both
+    // phases fit in a few KiB (the README reports the figures).
+    for phase in ["inference", "training"] {
+        let bytes: usize = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("stack {phase} ")))
+            .and_then(|l| l.strip_suffix(" bytes"))
+            .unwrap_or_else(|| panic!("no {phase} stack mark in:\n{out}"))
+            .parse()
+            .unwrap();
+        assert!(
+            bytes > 0 && bytes <= 8 * 1024,
+            "{phase} used {bytes} bytes of stack"
+        );
+    }
 }

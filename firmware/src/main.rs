@@ -18,6 +18,7 @@ use gradflow::nn::memory::const_zeroed;
 use gradflow::nn::Sgd;
 
 include!("../../examples/shared/digits_mlp.rs");
+mod stack;
 mod training;
 
 /// Test samples baked in.
@@ -72,26 +73,35 @@ fn main() -> ! {
         DigitsMlp::train_scratch_bytes(training::BATCH),
         training::BATCH
     );
+    // Classify first, print after: the stack mark then measures inference alone.
+    stack::paint();
+    let mut logits = [[0.0f32; 10]; SAMPLES];
+    for (x, y) in TEST_X.iter().zip(logits.iter_mut()) {
+        NET.forward_into(&[*x], core::array::from_mut(y));
+    }
+    let inference_stack = stack::high_water();
     let mut correct = 0;
-    for (i, (x, &label)) in TEST_X.iter().zip(TEST_LABELS.iter()).enumerate() {
-        let [logits] = NET.forward(&[*x]);
-        let class = argmax(&logits);
+    for (i, (y, &label)) in logits.iter().zip(TEST_LABELS.iter()).enumerate() {
+        let class = argmax(y);
         correct += usize::from(class == usize::from(label));
         hprintln!(
             "sample {} label {} class {} logits {:?}",
             i,
             label,
             class,
-            logits
+            y
         );
     }
     hprintln!("accuracy {}/{}", correct, SAMPLES);
+    hprintln!("stack inference {} bytes", inference_stack);
 
+    stack::paint();
     TRAIN_NET.init(&mut gradflow::rng(training::SEED));
     if SGD.set_lr(training::LR).is_err() {
         fail("invalid learning rate");
     }
     let labels = TRAIN_LABELS.map(usize::from);
+    let mut losses = [0.0f32; training::STEPS];
     let trained = training::train(
         TRAIN_NET,
         CACHE,
@@ -100,12 +110,17 @@ fn main() -> ! {
         &TRAIN_X,
         &labels,
         |step, loss| {
-            hprintln!("train step {} loss {:?}", step, loss);
+            losses[step] = loss;
         },
     );
+    let training_stack = stack::high_water();
     if trained.is_err() {
         fail("a training label is out of range");
     }
+    for (step, loss) in losses.iter().enumerate() {
+        hprintln!("train step {} loss {:?}", step, loss);
+    }
+    hprintln!("stack training {} bytes", training_stack);
     hprintln!("done");
     exit(debug::EXIT_SUCCESS)
 }
