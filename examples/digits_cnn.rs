@@ -4,31 +4,19 @@
 //! pixels becomes an 8x8 one-channel image, channels-last (`[[[f32; 1]; 8]; 8]`). `--seed N`
 //! changes initialization and shuffling, not the split.
 //! Adam with weight decay 1e-4 and a cosine learning-rate schedule from 0.003.
+//!
+//! `--bake DIR` also writes the firmware's CNN fixtures (see the README's "Embedded
+//! deployment"): the trained weights (`digits_cnn.bin`) and the host's logits for the
+//! firmware's test samples (the first 16 of the test split, `test_cnn_logits.bin`):
+//! `cargo run --release --example digits_cnn -- --bake firmware/fixtures`.
 
 use gradflow::data::{CsvOptions, Dataset};
 use gradflow::nn::train::{accuracy, fit, Samples, TrainConfig};
 use gradflow::prelude::*;
 use std::error::Error;
+use std::path::PathBuf;
 
-network! {
-    /// Two stages of convolutions with a residual block each, batchnorm and ReLU throughout.
-    pub struct DigitsCnn<f32> {
-        input [8, 8, 1],
-        conv2d 16 k3 same [he_init, batchnorm, relu],
-        residual {
-            conv2d 16 k3 same [he_init, batchnorm, relu],
-            conv2d 16 k3 same [he_init, batchnorm],
-        } relu,
-        maxpool 2,
-        conv2d 32 k3 same [he_init, batchnorm, relu],
-        residual {
-            conv2d 32 k3 same [he_init, batchnorm, relu],
-            conv2d 32 k3 same [he_init, batchnorm],
-        } relu,
-        global_avg_pool,
-        dense 10,
-    }
-}
+include!("shared/digits_cnn.rs");
 
 type Image = [[[f32; 1]; 8]; 8];
 
@@ -41,19 +29,31 @@ fn image(row: &[f32; 64]) -> Image {
     core::array::from_fn(|r| core::array::from_fn(|c| [row[r * 8 + c]]))
 }
 
-fn seed_from_args() -> Result<u64, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(42),
-        [flag, value] if flag == "--seed" => value
-            .parse()
-            .map_err(|_| format!("--seed: `{value}` is not a whole number")),
-        _ => Err("usage: digits_cnn [--seed N]".to_string()),
+/// The command line: the seed, and where to write the firmware's fixtures, if anywhere.
+fn parse_args() -> Result<(u64, Option<PathBuf>), String> {
+    let usage = || "usage: digits_cnn [--seed N] [--bake DIR]".to_string();
+    let (mut seed, mut bake) = (42, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(usage)?;
+        match flag.as_str() {
+            "--seed" => {
+                seed = value
+                    .parse()
+                    .map_err(|_| format!("--seed: `{value}` is not a whole number"))?
+            }
+            "--bake" => bake = Some(PathBuf::from(value)),
+            _ => return Err(usage()),
+        }
     }
+    Ok((seed, bake))
 }
 
+/// Test samples the firmware classifies (the same ones as the MLP's).
+const BAKED_SAMPLES: usize = 16;
+
 fn main() -> Result<(), Box<dyn Error>> {
-    let seed = seed_from_args()?;
+    let (seed, bake_dir) = parse_args()?;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
     let data = Dataset::<64>::load_csv(
         path,
@@ -105,5 +105,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         "test_accuracy={:.4}",
         accuracy(&*net, Samples::new(&test_x, &test.labels))
     );
+    if let Some(dir) = bake_dir {
+        std::fs::create_dir_all(&dir)?;
+        let logits: Vec<u8> = test_x[..BAKED_SAMPLES]
+            .iter()
+            .flat_map(|x| net.forward(&[*x])[0])
+            .flat_map(f32::to_le_bytes)
+            .collect();
+        for (name, bytes) in [
+            ("digits_cnn.bin", net.to_le_bytes()),
+            ("test_cnn_logits.bin", logits),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        }
+    }
     Ok(())
 }

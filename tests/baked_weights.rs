@@ -22,7 +22,7 @@ network! {
 network! {
     /// Convolution, batchnorm over feature maps, pooling, flattening.
     pub struct SmallCnn<f64> {
-        input [1, 6, 6],
+        input [6, 6, 1],
         conv2d 2 k3 same [he_init, batchnorm, relu],
         maxpool 2,
         conv2d 3 k1,
@@ -98,10 +98,8 @@ fn load_and_from_le_bytes_rebuild_the_same_network() {
 #[test]
 fn from_le_bytes_rebuilds_convolutions_pooling_and_f64() {
     let mut net = SmallCnn::new(&mut gradflow::rng(3));
-    let x: [[[[f64; 6]; 6]; 1]; 2] = core::array::from_fn(|b| {
-        [core::array::from_fn(|h| {
-            core::array::from_fn(|w| ((b * 36 + h * 6 + w) as f64).cos())
-        })]
+    let x: [[[[f64; 1]; 6]; 6]; 2] = core::array::from_fn(|b| {
+        core::array::from_fn(|h| core::array::from_fn(|w| [((b * 36 + h * 6 + w) as f64).cos()]))
     });
     let mut cache = SmallCnnCache::<2>::zeroed();
     net.forward_train(&x, &mut cache);

@@ -1,6 +1,7 @@
-//! The firmware in `firmware/`, run on an emulated Cortex-M4F, agrees with the host: the
-//! same classes and logits within 1e-5 for the baked-in test digits, the same training
-//! losses, which fall, and a stack of a few KiB.
+//! The firmware in `firmware/`, run on an emulated Cortex-M4F, agrees with the host: for
+//! the digits MLP, the same classes and logits within 1e-5 for the baked-in test digits,
+//! the same training losses, which fall, and a stack of a few KiB; for the digits CNN, the
+//! same classes and logits.
 //!
 //! Ignored by default: it needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target.
 //! `.ci/run` installs both and runs it:
@@ -14,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 include!("../examples/shared/digits_mlp.rs");
+include!("../examples/shared/digits_cnn.rs");
 #[path = "../firmware/src/training.rs"]
 mod training;
 
@@ -35,8 +37,8 @@ fn rows<const C: usize>(bytes: &[u8]) -> Vec<[f32; C]> {
         .collect()
 }
 
-/// Builds the firmware and runs it in QEMU, returning what it printed.
-fn run_firmware() -> String {
+/// Builds the firmware's binaries and runs `bin` in QEMU, returning what it printed.
+fn run_firmware(bin: &str) -> String {
     let dir = firmware_dir();
     let qemu = Command::new("qemu-system-arm").arg("--version").output();
     assert!(
@@ -57,7 +59,7 @@ fn run_firmware() -> String {
         "the firmware did not build (is the target installed? \
          rustup target add thumbv7em-none-eabihf)"
     );
-    let elf = dir.join("target/thumbv7em-none-eabihf/release/gradflow-firmware");
+    let elf = dir.join("target/thumbv7em-none-eabihf/release").join(bin);
     let mut child = Command::new("qemu-system-arm")
         .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
@@ -96,9 +98,46 @@ fn parse_list(text: &str) -> Vec<f32> {
         .collect()
 }
 
+/// The `sample` lines of `out` against the host: `host(i)` is sample `i`'s logits on the
+/// host, `baked` the logits baked into the fixtures with the weights.
+fn check_inference(
+    out: &str,
+    host: impl Fn(usize) -> [f32; 10],
+    baked: &[[f32; 10]],
+    rebake: &str,
+) {
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("sample ")).collect();
+    assert_eq!(lines.len(), baked.len(), "{out}");
+    for (i, (line, baked)) in lines.iter().zip(baked).enumerate() {
+        let (head, logits) = line.split_once(" logits ").unwrap();
+        let device = parse_list(logits);
+        let host = host(i);
+        let class: usize = head.split(' ').nth(5).unwrap().parse().unwrap();
+        assert_eq!(class, argmax(&host), "{line}");
+        assert_eq!(device.len(), 10);
+        for ((d, h), b) in device.iter().zip(&host).zip(baked) {
+            assert!((d - h).abs() <= 1e-5, "{line}: device {d}, host {h}");
+            assert!(
+                (b - h).abs() <= 1e-5,
+                "baked logit {b}, host {h}: fixtures are stale, run {rebake}"
+            );
+        }
+    }
+}
+
+/// The stack the firmware measured by painting for `phase`.
+fn stack_mark(out: &str, phase: &str) -> usize {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("stack {phase} ")))
+        .and_then(|l| l.strip_suffix(" bytes"))
+        .unwrap_or_else(|| panic!("no {phase} stack mark in:\n{out}"))
+        .parse()
+        .unwrap()
+}
+
 #[test]
 #[ignore = "needs qemu-system-arm and the thumbv7em-none-eabihf target; .ci/run runs it"]
-fn firmware_agrees_with_the_host() {
+fn mlp_firmware_agrees_with_the_host() {
     let fixtures = firmware_dir().join("fixtures");
     let read = |name: &str| std::fs::read(fixtures.join(name)).unwrap();
     let weights: [u8; DigitsMlp::PARAM_BYTES] = read("digits_mlp.bin").try_into().unwrap();
@@ -106,27 +145,12 @@ fn firmware_agrees_with_the_host() {
     let samples = rows::<64>(&read("test_samples.bin"));
     let baked_logits = rows::<10>(&read("test_logits.bin"));
 
-    let out = run_firmware();
+    let out = run_firmware("digits_mlp");
     println!("{out}");
 
     // Inference: every sample's class and logits, against the host's, now and when baked.
-    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("sample ")).collect();
-    assert_eq!(lines.len(), samples.len(), "{out}");
-    for ((line, x), baked) in lines.iter().zip(&samples).zip(&baked_logits) {
-        let (head, logits) = line.split_once(" logits ").unwrap();
-        let device = parse_list(logits);
-        let [host] = net.forward(&[*x]);
-        let class: usize = head.split(' ').nth(5).unwrap().parse().unwrap();
-        assert_eq!(class, argmax(&host), "{line}");
-        for ((d, h), b) in device.iter().zip(&host).zip(baked) {
-            assert!((d - h).abs() <= 1e-5, "{line}: device {d}, host {h}");
-            assert!(
-                (b - h).abs() <= 1e-5,
-                "fixture logit {b}, host {h}: re-bake"
-            );
-        }
-        assert_eq!(device.len(), 10);
-    }
+    let bake = "cargo run --release --example digits -- --bake firmware/fixtures";
+    check_inference(&out, |i| net.forward(&[samples[i]])[0], &baked_logits, bake);
 
     // Training: the device's losses are the host's, and they fall.
     let device: Vec<f32> = out
@@ -169,16 +193,36 @@ fn firmware_agrees_with_the_host() {
     // The stack the firmware measured by painting: the big buffers are statics, so both
     // phases fit in a few KiB (the README reports the figures).
     for phase in ["inference", "training"] {
-        let bytes: usize = out
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("stack {phase} ")))
-            .and_then(|l| l.strip_suffix(" bytes"))
-            .unwrap_or_else(|| panic!("no {phase} stack mark in:\n{out}"))
-            .parse()
-            .unwrap();
+        let bytes = stack_mark(&out, phase);
         assert!(
             bytes > 0 && bytes <= 8 * 1024,
             "{phase} used {bytes} bytes of stack"
         );
     }
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm and the thumbv7em-none-eabihf target; .ci/run runs it"]
+fn cnn_firmware_agrees_with_the_host() {
+    let fixtures = firmware_dir().join("fixtures");
+    let read = |name: &str| std::fs::read(fixtures.join(name)).unwrap();
+    let weights: [u8; DigitsCnn::PARAM_BYTES] = read("digits_cnn.bin").try_into().unwrap();
+    let net = Box::new(DigitsCnn::from_le_bytes(&weights));
+    let images: Vec<[[[f32; 1]; 8]; 8]> = rows::<64>(&read("test_samples.bin"))
+        .iter()
+        .map(|row| core::array::from_fn(|r| core::array::from_fn(|c| [row[r * 8 + c]])))
+        .collect();
+    let baked_logits = rows::<10>(&read("test_cnn_logits.bin"));
+
+    let out = run_firmware("digits_cnn");
+    println!("{out}");
+    let bake = "cargo run --release --example digits_cnn -- --bake firmware/fixtures";
+    check_inference(&out, |i| net.forward(&[images[i]])[0], &baked_logits, bake);
+    // Every activation of `forward` is live until it returns: the stack holds them all.
+    let bytes = stack_mark(&out, "inference");
+    assert!(
+        (DigitsCnn::INFER_SCRATCH_BYTES..=DigitsCnn::INFER_SCRATCH_BYTES + 16 * 1024)
+            .contains(&bytes),
+        "inference used {bytes} bytes of stack"
+    );
 }

@@ -8,17 +8,18 @@
 //! Output goes to the host through semihosting; `tests/firmware_qemu.rs` compares it with
 //! the host's results. The fixtures come from
 //! `cargo run --release --example digits -- --bake firmware/fixtures`.
+//! Run: `cargo run --release --bin digits_mlp` (in `firmware/`).
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use gradflow::nn::loss::argmax;
 use gradflow::nn::memory::const_zeroed;
 use gradflow::nn::Sgd;
+use gradflow_firmware::{classify, exit, fail, rows, stack};
 
-include!("../../examples/shared/digits_mlp.rs");
-mod stack;
+include!("../../../examples/shared/digits_mlp.rs");
+#[path = "../training.rs"]
 mod training;
 
 /// Test samples baked in.
@@ -31,30 +32,13 @@ const _: () = assert!(DigitsMlp::train_scratch_bytes(training::BATCH) <= 96 * 10
 
 /// The trained classifier, built by the compiler from the host's bytes: it lives in flash,
 /// and a weights file of the wrong length does not compile.
-static NET: DigitsMlp = DigitsMlp::from_le_bytes(include_bytes!("../fixtures/digits_mlp.bin"));
+static NET: DigitsMlp = DigitsMlp::from_le_bytes(include_bytes!("../../fixtures/digits_mlp.bin"));
 
-static TEST_X: [[f32; 64]; SAMPLES] = rows(include_bytes!("../fixtures/test_samples.bin"));
-static TEST_LABELS: &[u8; SAMPLES] = include_bytes!("../fixtures/test_labels.bin");
-static TRAIN_X: [[f32; 64]; training::BATCH] = rows(include_bytes!("../fixtures/train_batch.bin"));
-static TRAIN_LABELS: &[u8; training::BATCH] = include_bytes!("../fixtures/train_labels.bin");
-
-/// `R` rows of `C` little-endian f32s, decoded at compile time; a file of another length
-/// does not compile.
-const fn rows<const R: usize, const C: usize>(bytes: &[u8]) -> [[f32; C]; R] {
-    assert!(
-        bytes.len() == R * C * 4,
-        "fixture length does not match its shape"
-    );
-    let mut out = [[0.0; C]; R];
-    let mut i = 0;
-    while i < R * C {
-        let b = 4 * i;
-        out[i / C][i % C] =
-            f32::from_le_bytes([bytes[b], bytes[b + 1], bytes[b + 2], bytes[b + 3]]);
-        i += 1;
-    }
-    out
-}
+static TEST_X: [[f32; 64]; SAMPLES] = rows(include_bytes!("../../fixtures/test_samples.bin"));
+static TEST_LABELS: &[u8; SAMPLES] = include_bytes!("../../fixtures/test_labels.bin");
+static TRAIN_X: [[f32; 64]; training::BATCH] =
+    rows(include_bytes!("../../fixtures/train_batch.bin"));
+static TRAIN_LABELS: &[u8; training::BATCH] = include_bytes!("../../fixtures/train_labels.bin");
 
 #[entry]
 fn main() -> ! {
@@ -73,27 +57,7 @@ fn main() -> ! {
         DigitsMlp::train_scratch_bytes(training::BATCH),
         training::BATCH
     );
-    // Classify first, print after: the stack mark then measures inference alone.
-    stack::paint();
-    let mut logits = [[0.0f32; 10]; SAMPLES];
-    for (x, y) in TEST_X.iter().zip(logits.iter_mut()) {
-        NET.forward_into(&[*x], core::array::from_mut(y));
-    }
-    let inference_stack = stack::high_water();
-    let mut correct = 0;
-    for (i, (y, &label)) in logits.iter().zip(TEST_LABELS.iter()).enumerate() {
-        let class = argmax(y);
-        correct += usize::from(class == usize::from(label));
-        hprintln!(
-            "sample {} label {} class {} logits {:?}",
-            i,
-            label,
-            class,
-            y
-        );
-    }
-    hprintln!("accuracy {}/{}", correct, SAMPLES);
-    hprintln!("stack inference {} bytes", inference_stack);
+    classify(&NET, &TEST_X, TEST_LABELS);
 
     stack::paint();
     TRAIN_NET.init(&mut gradflow::rng(training::SEED));
@@ -123,24 +87,4 @@ fn main() -> ! {
     hprintln!("stack training {} bytes", training_stack);
     hprintln!("done");
     exit(debug::EXIT_SUCCESS)
-}
-
-/// Ends QEMU with `status` (exit code 0 or 1); on a real device, sleeps.
-fn exit(status: debug::ExitStatus) -> ! {
-    debug::exit(status);
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-/// Reports `message` and ends QEMU with a failing exit code.
-fn fail(message: &str) -> ! {
-    hprintln!("error: {}", message);
-    exit(debug::EXIT_FAILURE)
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    hprintln!("panic: {}", info);
-    exit(debug::EXIT_FAILURE)
 }
