@@ -171,3 +171,18 @@ fn training_scratch_is_the_size_of_the_cache() {
 /// The README's budget assertion compiles when the network fits.
 const _: () = assert!(Cured::PARAM_BYTES <= 64 * 1024);
 const _: () = assert!(Cured::train_scratch_bytes(32) <= 256 * 1024);
+
+network! {
+    /// W4's 784-512-512-10: 2.7 MB of weights.
+    pub struct Wide<f32> { input 784, dense 512 [relu], dense 512 [relu], dense 10 }
+}
+
+/// A big network built at compile time: `from_le_bytes` copies whole layers, so it stays far
+/// from rustc's `long_running_const_eval` limit (a loop over 670,000 scalars trips it).
+static WIDE: Wide = Wide::from_le_bytes(&[0; Wide::PARAM_BYTES]);
+
+#[test]
+fn a_big_network_is_built_at_compile_time() {
+    assert_eq!(scalars(&WIDE).len(), Wide::PARAM_COUNT);
+    assert!(scalars(&WIDE).iter().all(|&v| v == 0.0));
+}

@@ -3,9 +3,10 @@
 //! network at compile time (into a `static`) when every layer is built in.
 //!
 //! The layout is `gradflow::nn::bytes`'s: every stored tensor in `visit_tensors` order,
-//! row-major, little-endian. `from_le_bytes` reads it with a `while` loop, the only loop a
-//! `const fn` has, and moves each layer's scalars into the layer with `transmute`, whose
-//! size check makes a layer that is not exactly its stored scalars a compile error.
+//! row-major, little-endian. `from_le_bytes` copies each layer's bytes out whole (swapping
+//! each scalar's bytes on a big-endian target) and moves them into the layer with
+//! `transmute`, whose size check makes a layer that is not exactly its stored scalars a
+//! compile error.
 
 use super::{lit, Cx};
 use crate::model::LayerKind;
@@ -52,6 +53,9 @@ fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
         return quote!();
     }
     let t = cx.t();
+    // `{ count * size_of::<T>() }`: the bytes of `count` scalars, as a const argument.
+    let size_of =
+        |count: proc_macro2::TokenStream| quote!({ (#count) * ::core::mem::size_of::<#t>() });
     let fields = cx.layers().iter().filter(|l| l.has_field()).map(|layer| {
         let (field, ty) = (&layer.field, cx.layer_type(layer));
         let value = if !layer.has_tensors() {
@@ -61,25 +65,36 @@ fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
         } else if let LayerKind::BatchNorm = layer.kind {
             // Four tensors of one scalar per channel, then the state that is not stored.
             let n = lit(layer.outputs.channels());
+            let size = size_of(quote!(#n));
+            let tensor = quote! {
+                // SAFETY: as many bytes as the array has, and every bit pattern is a float.
+                unsafe {
+                    ::core::mem::transmute::<[::core::primitive::u8; #size], [#t; #n]>(
+                        take::<#size>(bytes, &mut offset),
+                    )
+                }
+            };
             quote! {{
                 // SAFETY: batchnorm layers are `Zeroable`; every field is set below.
                 let mut layer: #ty = unsafe { ::core::mem::zeroed() };
-                layer.gamma = take::<#n>(bytes, &mut offset);
-                layer.beta = take::<#n>(bytes, &mut offset);
-                layer.running_mean = take::<#n>(bytes, &mut offset);
-                layer.running_var = take::<#n>(bytes, &mut offset);
+                layer.gamma = #tensor;
+                layer.beta = #tensor;
+                layer.running_mean = #tensor;
+                layer.running_var = #tensor;
                 layer.eps = ::gradflow::nn::batchnorm::DEFAULT_EPS as #t;
                 layer.momentum = ::gradflow::nn::batchnorm::DEFAULT_MOMENTUM as #t;
                 layer
             }}
         } else {
-            let count = quote!({ <#ty as ::gradflow::nn::Forward<#t>>::PARAM_COUNT });
+            let size = size_of(quote!(<#ty as ::gradflow::nn::Forward<#t>>::PARAM_COUNT));
             // SAFETY: dense, convolution and standardization layers are `#[repr(C)]` structs
             // of arrays of `T` (no padding, every bit pattern valid) in their `visit_tensors`
             // order, and `transmute` checks at compile time that the sizes agree.
             quote! {
                 unsafe {
-                    ::core::mem::transmute::<[#t; #count], #ty>(take::<#count>(bytes, &mut offset))
+                    ::core::mem::transmute::<[::core::primitive::u8; #size], #ty>(
+                        take::<#size>(bytes, &mut offset),
+                    )
                 }
             }
         };
@@ -94,27 +109,35 @@ fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
         /// `momentum`. Not generated for networks with user layers (use
         /// [`Self::load_le_bytes`]).
         pub const fn from_le_bytes(bytes: &[::core::primitive::u8; Self::PARAM_BYTES]) -> Self {
-            /// The next `N` scalars from `offset` on, advancing it.
+            /// The next `N` bytes from `offset` on, advancing it, with each scalar's bytes
+            /// put in the target's order (they are stored little-endian). Layers are copied
+            /// whole: a loop over scalars would make big networks trip rustc's
+            /// `long_running_const_eval` lint.
             #[allow(dead_code)]
             const fn take<const N: ::core::primitive::usize>(
                 bytes: &[::core::primitive::u8],
                 offset: &mut ::core::primitive::usize,
-            ) -> [#t; N] {
+            ) -> [::core::primitive::u8; N] {
                 const SIZE: ::core::primitive::usize = ::core::mem::size_of::<#t>();
-                let mut values = [0.0; N];
-                let mut i = 0;
-                while i < N {
-                    let mut le = [0u8; SIZE];
-                    let mut j = 0;
-                    while j < SIZE {
-                        le[j] = bytes[*offset + j];
-                        j += 1;
+                let mut chunk = match bytes.split_at(*offset).1.first_chunk::<N>() {
+                    ::core::option::Option::Some(chunk) => *chunk,
+                    ::core::option::Option::None => ::core::panic!("baked weights: too short"),
+                };
+                *offset += N;
+                if ::core::cfg!(target_endian = "big") {
+                    let mut i = 0;
+                    while i < N {
+                        let mut j = 0;
+                        while j < SIZE / 2 {
+                            let byte = chunk[i + j];
+                            chunk[i + j] = chunk[i + SIZE - 1 - j];
+                            chunk[i + SIZE - 1 - j] = byte;
+                            j += 1;
+                        }
+                        i += SIZE;
                     }
-                    values[i] = <#t>::from_le_bytes(le);
-                    *offset += SIZE;
-                    i += 1;
                 }
-                values
+                chunk
             }
             #[allow(unused_mut)]
             let mut offset: ::core::primitive::usize = 0;
