@@ -71,6 +71,16 @@ fn main() {
         assert!(g.values.iter().all(|v| v.is_finite()))
     });
 
+    // Baked weights, and the memory consts.
+    let bytes = net.to_le_bytes();
+    let mut array = [0u8; Net::PARAM_BYTES];
+    net.write_le_bytes(&mut array);
+    assert_eq!(bytes[..], array[..]);
+    let built = Net::from_le_bytes(&array);
+    net.load_le_bytes(&array);
+    assert_eq!(built.forward(&x), net.forward(&x));
+    assert!(Net::INFER_SCRATCH_BYTES > 0 && Net::train_scratch_bytes(2) > 0);
+
     // The same, through the traits.
     let mut cache = <Net as gradflow::nn::TrainableNetwork<f32>>::Cache::<2>::zeroed();
     <Net as gradflow::nn::TrainableNetwork<f32>>::forward_train(&mut net, &x, &mut cache);
