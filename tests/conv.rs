@@ -88,6 +88,19 @@ network! {
     }
 }
 
+network! {
+    /// Batch normalization over sequences: after a conv1d (its attribute) and as an item.
+    struct SequenceBn<f64> {
+        input [10, 2],
+        conv1d 3 k3 same [he_init, batchnorm, relu],
+        conv1d 4 k3 valid,
+        batchnorm,
+        tanh,
+        global_avg_pool,
+        dense 2,
+    }
+}
+
 fn check<N>(net: &mut N, x: &[N::Input; 3])
 where
     N: TrainableNetwork<f64>,
@@ -173,6 +186,23 @@ fn conv1d_network_gradients() {
     // 12 -> conv same 12 -> pool 6 -> conv valid 4 -> conv s2 same 2 -> pool 1: 5 x 1.
     assert_eq!(Sequence::LAYERS.last().map(|l| l.inputs), Some(5));
     let mut net = Sequence::new(&mut gradflow::rng(5));
+    check(&mut net, &distinct());
+}
+
+#[test]
+fn sequence_batchnorm_network_gradients() {
+    let names: Vec<&str> = SequenceBn::LAYERS
+        .iter()
+        .filter(|l| l.kind == "batchnorm")
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, ["batchnorm_0", "batchnorm_2"]);
+    let mut net = SequenceBn::new(&mut gradflow::rng(8));
+    // Per-channel normalization of [L, C] maps: the sequence layer, 3 and 4 channels.
+    let (_, _): (
+        &gradflow::nn::conv::BatchNorm1d<f64, 3, 10>,
+        &gradflow::nn::conv::BatchNorm1d<f64, 4, 8>,
+    ) = (&net.batchnorm_0, &net.batchnorm_2);
     check(&mut net, &distinct());
 }
 

@@ -29,16 +29,6 @@ network! {
 }
 
 network! {
-    pub struct SequenceBatchnorm<f32> {
-        input [16, 2],
-        conv1d 4 k3 [batchnorm, relu],
-        batchnorm,
-        flatten,
-        dense 2,
-    }
-}
-
-network! {
     pub struct StandardizeImage<f32> {
         input [4, 4, 1],
         standardize,

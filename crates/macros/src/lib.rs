@@ -92,8 +92,8 @@ use quote::quote;
 /// size at stride 1 and halves it, rounding up, at `s2`. The stride defaults to 1. A
 /// convolution takes the attributes of a dense layer (fan-in `C*K*K`):
 /// `conv2d 16 k3 same [he_init, batchnorm, relu]` is a `Conv2d`, a `BatchNorm2d` (per channel)
-/// and a ReLU. Activations and `batchnorm` also work as items on an image; batchnorm over a
-/// sequence is not supported yet (nn has no per-channel batchnorm for `[L, C]`). Pooling has no
+/// and a ReLU; on a sequence, `batchnorm` is a `BatchNorm1d` (per channel, over the batch and
+/// the positions). Activations and `batchnorm` also work as items on feature maps. Pooling has no
 /// padding and must read every element: `maxpool 2` on a 7x7 input is an error rather than
 /// silently dropping the last row and column. A `dense` layer needs a flat input, so a
 /// feature map reaches it through `flatten` or `global_avg_pool`; the network's output must be

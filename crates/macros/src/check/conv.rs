@@ -46,11 +46,6 @@ impl Checker {
             }
             _ => 0,
         };
-        let batchnorm_span = conv
-            .attrs
-            .iter()
-            .find(|a| a.name == "batchnorm")
-            .map(|a| a.name.span());
         let input = self.prev.as_ref().map(|p| p.shape);
         let mut output = None;
         match input {
@@ -78,10 +73,6 @@ impl Checker {
                         );
                         self.shape_error(item, real_cx, conv.kernel.span, message);
                     }
-                }
-                if let (Some(span), Shape::Seq { .. }) = (batchnorm_span, shape) {
-                    let message = batchnorm_on_sequence(output.unwrap_or(shape));
-                    self.shape_error(item, real_cx, span, message);
                 }
             }
             Some(shape) => {
@@ -269,13 +260,6 @@ fn spatial(shape: Shape) -> String {
 fn output_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
     (kernel <= input + 2 * padding && stride > 0)
         .then(|| (input + 2 * padding - kernel) / stride + 1)
-}
-
-pub(super) fn batchnorm_on_sequence(shape: Shape) -> String {
-    format!(
-        "batchnorm over a sequence ({shape}) is not supported: gradflow has no BatchNorm1d for \
-         feature maps yet; remove it, or make the input an image [1, L, C] and use conv2d"
-    )
 }
 
 /// "the last row", "the last 2 columns", "the last row and column", for the elements along

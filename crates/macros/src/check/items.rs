@@ -2,7 +2,6 @@
 //! user layers, `standardize`, activations), of a standalone `batchnorm`, and of `repeat`.
 //! Feature-map layers are in [`super::conv`], residual blocks in [`super::residual`].
 
-use super::conv::batchnorm_on_sequence;
 use super::{is_flat, positive, Checker, Prev};
 use crate::ast::Item;
 use crate::attr::{self, Activation};
@@ -110,9 +109,6 @@ impl Checker {
                 let attrs = attr::batchnorm_attrs(attrs, cx);
                 let index = self.take_index();
                 let shape = self.prev.as_ref().map(|p| p.shape);
-                if let Some(shape @ Shape::Seq { .. }) = shape {
-                    self.shape_error(item, real_cx, keyword.span(), batchnorm_on_sequence(shape));
-                }
                 self.push(
                     format_ident!("batchnorm_{}", index),
                     index,

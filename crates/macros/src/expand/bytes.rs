@@ -74,15 +74,20 @@ fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
                     )
                 }
             };
+            // `BatchNorm1d` (over sequences) wraps a height-1 `BatchNorm2d`.
+            let bn = match layer.outputs {
+                crate::model::Shape::Seq { .. } => quote!(layer.0),
+                _ => quote!(layer),
+            };
             quote! {{
                 // SAFETY: batchnorm layers are `Zeroable`; every field is set below.
                 let mut layer: #ty = unsafe { ::core::mem::zeroed() };
-                layer.gamma = #tensor;
-                layer.beta = #tensor;
-                layer.running_mean = #tensor;
-                layer.running_var = #tensor;
-                layer.eps = ::gradflow::nn::batchnorm::DEFAULT_EPS as #t;
-                layer.momentum = ::gradflow::nn::batchnorm::DEFAULT_MOMENTUM as #t;
+                #bn.gamma = #tensor;
+                #bn.beta = #tensor;
+                #bn.running_mean = #tensor;
+                #bn.running_var = #tensor;
+                #bn.eps = ::gradflow::nn::batchnorm::DEFAULT_EPS as #t;
+                #bn.momentum = ::gradflow::nn::batchnorm::DEFAULT_MOMENTUM as #t;
                 layer
             }}
         } else {

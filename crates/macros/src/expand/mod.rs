@@ -163,6 +163,7 @@ impl<'m> Cx<'m> {
             }
             LayerKind::BatchNorm => match outputs {
                 Shape::Flat(_) => quote!(::gradflow::nn::BatchNorm<#t, #o>),
+                Shape::Seq { c, l } => quote!(::gradflow::nn::conv::BatchNorm1d<#t, #c, #l>),
                 shape => {
                     let dims = dims(shape);
                     quote!(::gradflow::nn::conv::BatchNorm2d<#t, #dims>)

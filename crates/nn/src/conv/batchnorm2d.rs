@@ -233,6 +233,104 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
     }
 }
 
+/// Batch normalization of each channel of a sequence `[[T; C]; L]` (as after a `Conv1d`), over
+/// the batch and all `L` positions: a [`BatchNorm2d`] of height 1, whose tensors, gradients,
+/// cache and conventions it shares. Sequences and height-1 images have the same memory
+/// layout, so each call reinterprets the batch (a checked, copy-free `bytemuck` cast) and
+/// hands it to the image layer.
+#[derive(Clone, Debug, PartialEq, Zeroable)]
+#[repr(transparent)]
+pub struct BatchNorm1d<T, const C: usize, const L: usize>(pub BatchNorm2d<T, C, 1, L>);
+
+impl<T: Scalar, const C: usize, const L: usize> BatchNorm1d<T, C, L> {
+    /// A fresh layer, as [`BatchNorm2d::new`].
+    pub fn new() -> Self {
+        Self(BatchNorm2d::new())
+    }
+}
+
+impl<T: Scalar, const C: usize, const L: usize> Default for BatchNorm1d<T, C, L> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A batch of sequences as a batch of height-1 images: same size, same alignment.
+fn as_image<T: Scalar, const C: usize, const L: usize, const B: usize>(
+    x: &[[[T; C]; L]; B],
+) -> &[[[[T; C]; L]; 1]; B] {
+    bytemuck::cast_ref(x)
+}
+
+/// Like [`as_image`], mutable.
+fn as_image_mut<T: Scalar, const C: usize, const L: usize, const B: usize>(
+    x: &mut [[[T; C]; L]; B],
+) -> &mut [[[[T; C]; L]; 1]; B] {
+    bytemuck::cast_mut(x)
+}
+
+impl<T: Scalar, const C: usize, const L: usize> Forward<T> for BatchNorm1d<T, C, L> {
+    type Input = [[T; C]; L];
+    type Output = [[T; C]; L];
+    type Cache<const B: usize> = BatchNorm2dCache<T, C, 1, L, B>;
+    const KIND: &'static str = "batchnorm1d";
+    const PARAM_COUNT: usize = 4 * C;
+
+    fn init(&mut self, rng: &mut dyn RngCore) {
+        self.0.init(rng);
+    }
+
+    fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
+        self.0.forward(as_image(x), as_image_mut(y));
+    }
+
+    fn forward_train<const B: usize>(
+        &mut self,
+        x: &[Self::Input; B],
+        y: &mut [Self::Output; B],
+        cache: &mut Self::Cache<B>,
+    ) {
+        self.0.forward_train(as_image(x), as_image_mut(y), cache);
+    }
+
+    fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
+        self.0.visit_tensors(f);
+    }
+
+    fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
+        self.0.visit_tensors_mut(f);
+    }
+}
+
+impl<T: Scalar, const C: usize, const L: usize> Trainable<T> for BatchNorm1d<T, C, L> {
+    type Grads = BatchNormGrads<T, C>;
+
+    fn visit_params<const S: usize>(
+        &mut self,
+        grads: &Self::Grads,
+        states: [&mut Self::Grads; S],
+        f: &mut dyn FnMut(Param<'_, T, S>),
+    ) {
+        self.0.visit_params(grads, states, f);
+    }
+}
+
+impl<T: Scalar, const C: usize, const L: usize> Backward<T> for BatchNorm1d<T, C, L> {
+    fn backward<const B: usize>(
+        &self,
+        x: &[Self::Input; B],
+        y: &[Self::Output; B],
+        cache: &Self::Cache<B>,
+        dy: &[Self::Output; B],
+        dx: Option<&mut [Self::Input; B]>,
+        grads: Option<&mut Self::Grads>,
+    ) {
+        let dx = dx.map(as_image_mut);
+        self.0
+            .backward(as_image(x), as_image(y), cache, as_image(dy), dx, grads);
+    }
+}
+
 /// Every position of a batch, each holding its `C` channels.
 fn positions<T, const C: usize, const H: usize, const W: usize, const B: usize>(
     x: &[[[[T; C]; W]; H]; B],
@@ -279,6 +377,30 @@ mod tests {
         // One sample is enough when each channel has several positions.
         let report = check_layer(&mut layer::<3, 2>(), &input::<3, 2, 1>());
         assert!(report.passes(1e-6), "{report:?}");
+    }
+
+    /// The sequence layer is the height-1 image layer: same outputs, same gradients.
+    #[test]
+    fn sequence_batchnorm_gradients_and_agreement_with_the_image_layer() {
+        let mut seq = BatchNorm1d::<f64, 3, 4>(layer::<1, 4>());
+        let image = input::<1, 4, 2>();
+        let x: [[[f64; 3]; 4]; 2] = core::array::from_fn(|b| image[b][0]);
+        let report = check_layer(&mut seq, &x);
+        assert!(report.passes(1e-6), "{report:?}");
+
+        let mut img = layer::<1, 4>();
+        let mut seq = BatchNorm1d::<f64, 3, 4>(layer::<1, 4>());
+        let (mut y_img, mut y_seq) = ([[[[0.0; 3]; 4]; 1]; 2], [[[0.0; 3]; 4]; 2]);
+        img.forward_train(&image, &mut y_img, &mut Zeroable::zeroed());
+        seq.forward_train(&x, &mut y_seq, &mut Zeroable::zeroed());
+        for b in 0..2 {
+            assert_eq!(y_img[b][0], y_seq[b]);
+        }
+        assert_eq!(img.running_var, seq.0.running_var);
+        assert_eq!(
+            <BatchNorm1d<f64, 3, 4> as Forward<f64>>::KIND,
+            "batchnorm1d"
+        );
     }
 
     #[test]
