@@ -320,8 +320,9 @@ mod x86 {
     }
 
     /// With the `parallel` feature, a product of at least [`PARALLEL_MIN_MACS`] multiply-adds is
-    /// split by rows of `c` into two halves run by `rayon::join` (each half splits again while
-    /// it is large enough and threads are free). Returns false when the product stays whole.
+    /// cut by rows of `c` into one block per thread of the current rayon pool (whole
+    /// micro-tiles each), run by nested `rayon::join`s. Returns false when the product stays
+    /// whole.
     #[cfg(feature = "parallel")]
     fn split_across_threads(
         a: View<'_, f32>,
@@ -329,21 +330,47 @@ mod x86 {
         c: &mut ViewMut<'_, f32>,
         accumulate: bool,
     ) -> bool {
-        let m = a.rows;
-        if m < 2 * MR
-            || m * a.cols * b.cols < super::PARALLEL_MIN_MACS
-            || rayon::current_num_threads() < 2
-        {
+        if a.rows * a.cols * b.cols < super::PARALLEL_MIN_MACS {
             return false;
         }
-        // Whole micro-tiles on each side.
-        let half = (m / 2).div_ceil(MR) * MR;
-        let (mut top, mut bottom) = c.split_rows(half);
-        rayon::join(
-            || sgemm(a.row_block(0, half), b, &mut top, accumulate),
-            || sgemm(a.row_block(half, m - half), b, &mut bottom, accumulate),
-        );
+        let parts = rayon::current_num_threads().min(a.rows / MR);
+        if parts < 2 {
+            return false;
+        }
+        run_parts(a, b, c, accumulate, parts);
         true
+    }
+
+    /// Splits rows between `parts` threads: the top `parts / 2` shares, then the rest.
+    #[cfg(feature = "parallel")]
+    fn run_parts(
+        a: View<'_, f32>,
+        b: View<'_, f32>,
+        c: &mut ViewMut<'_, f32>,
+        accumulate: bool,
+        parts: usize,
+    ) {
+        if parts < 2 {
+            // SAFETY: only reached from `sgemm`, after `available` confirmed AVX2 and FMA.
+            unsafe { sgemm_avx2(a, b, c, accumulate) };
+            return;
+        }
+        let m = a.rows;
+        let top_parts = parts / 2;
+        let top = (m * top_parts / parts).div_ceil(MR) * MR;
+        let (mut upper, mut lower) = c.split_rows(top);
+        rayon::join(
+            || run_parts(a.row_block(0, top), b, &mut upper, accumulate, top_parts),
+            || {
+                run_parts(
+                    a.row_block(top, m - top),
+                    b,
+                    &mut lower,
+                    accumulate,
+                    parts - top_parts,
+                )
+            },
+        );
     }
 
     #[target_feature(enable = "avx2,fma")]
