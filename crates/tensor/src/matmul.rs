@@ -111,9 +111,25 @@ fn linear_loops<T: Scalar, const B: usize, const I: usize, const O: usize>(
     w: &[[T; O]; I],
     y: &mut [[T; O]; B],
 ) {
-    if B == 1 && O <= 64 {
-        // One narrow output row, kept in registers as four partial sums over alternating
+    if B == 1 && O > 16 && O <= 64 {
+        // One output row of up to 64, kept in registers as two partial sums over alternating
         // inputs: a single sum would wait on each addition's latency in turn.
+        let mut acc = [[T::ZERO; O]; 2];
+        let mut rows = w.iter().zip(&x[0]);
+        while let (Some((w0, &x0)), Some((w1, &x1))) = (rows.next(), rows.next()) {
+            axpy(&mut acc[0], x0, w0);
+            axpy(&mut acc[1], x1, w1);
+        }
+        if I % 2 == 1 {
+            axpy(&mut acc[0], x[0][I - 1], &w[I - 1]);
+        }
+        for (o, out) in y[0].iter_mut().enumerate() {
+            *out += acc[0][o] + acc[1][o];
+        }
+        return;
+    }
+    if B == 1 && O <= 16 {
+        // A narrow output row: four partial sums.
         let mut acc = [[T::ZERO; O]; 4];
         let mut rows = w.iter().zip(&x[0]);
         while let (Some((w0, &x0)), Some((w1, &x1)), Some((w2, &x2)), Some((w3, &x3))) =
@@ -281,6 +297,7 @@ mod tests {
     fn f32_products_agree_with_f64_on_awkward_shapes() {
         f32_products_agree_with_f64::<1, 3, 17>();
         f32_products_agree_with_f64::<1, 17, 16>();
+        f32_products_agree_with_f64::<1, 17, 33>();
         f32_products_agree_with_f64::<1, 64, 63>();
         f32_products_agree_with_f64::<1, 127, 64>();
         f32_products_agree_with_f64::<3, 17, 127>();
