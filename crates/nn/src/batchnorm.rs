@@ -76,6 +76,17 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
     pub fn reset(&mut self) {
         *self = Self::new();
     }
+
+    fn channels(&mut self) -> Channels<'_, T, N> {
+        Channels {
+            gamma: &mut self.gamma,
+            beta: &mut self.beta,
+            running_mean: &mut self.running_mean,
+            running_var: &mut self.running_var,
+            eps: self.eps,
+            momentum: self.momentum,
+        }
+    }
 }
 
 impl<T: Scalar, const N: usize> Default for BatchNorm<T, N> {
@@ -96,13 +107,8 @@ impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
     }
 
     fn forward<const B: usize>(&self, x: &[[T; N]; B], y: &mut [[T; N]; B]) {
-        for n in 0..N {
-            let scale = self.gamma[n] / (self.running_var[n] + self.eps).sqrt();
-            let shift = self.beta[n] - self.running_mean[n] * scale;
-            for (xb, yb) in x.iter().zip(y.iter_mut()) {
-                yb[n] = xb[n] * scale + shift;
-            }
-        }
+        let stats = (&self.running_mean, &self.running_var);
+        infer_channels((&self.gamma, &self.beta), stats, self.eps, x, y);
     }
 
     fn forward_train<const B: usize>(
@@ -117,45 +123,8 @@ impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
                 "batchnorm needs a batch of at least 2 in training mode: the variance of one sample is 0, so it would normalize to NaN or 0"
             )
         };
-        let inv_b = T::ONE / T::from_f64(B as f64);
-        let unbias = T::from_f64(B as f64 / (B as f64 - 1.0));
-        // Row by row, so every inner loop runs along contiguous features.
-        let mut mean = [T::ZERO; N];
-        for xb in x {
-            for (m, &v) in mean.iter_mut().zip(xb) {
-                *m += v;
-            }
-        }
-        for m in &mut mean {
-            *m *= inv_b;
-        }
-        let mut var = [T::ZERO; N];
-        for xb in x {
-            for ((s, &v), &m) in var.iter_mut().zip(xb).zip(&mean) {
-                let d = v - m;
-                *s += d * d;
-            }
-        }
-        for (v, inv_std) in var.iter_mut().zip(&mut cache.inv_std) {
-            *v *= inv_b;
-            *inv_std = T::ONE / (*v + self.eps).sqrt();
-        }
-        for ((xb, yb), hb) in x.iter().zip(y.iter_mut()).zip(cache.x_hat.iter_mut()) {
-            for n in 0..N {
-                let h = (xb[n] - mean[n]) * cache.inv_std[n];
-                hb[n] = h;
-                yb[n] = self.gamma[n] * h + self.beta[n];
-            }
-        }
-        for n in 0..N {
-            update_running(
-                &mut self.running_mean[n],
-                &mut self.running_var[n],
-                self.momentum,
-                mean[n],
-                var[n] * unbias,
-            );
-        }
+        self.channels()
+            .train(x, y, &mut cache.x_hat, &mut cache.inv_std);
     }
 
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
@@ -202,29 +171,128 @@ impl<T: Scalar, const N: usize> Backward<T> for BatchNorm<T, N> {
         dx: Option<&mut [[T; N]; B]>,
         grads: Option<&mut Self::Grads>,
     ) {
-        // With g = dy * gamma: dx = inv_std / B * (B g - sum(g) - x_hat * sum(g * x_hat)).
-        let mut sum_dy = [T::ZERO; N];
-        let mut sum_dy_xhat = [T::ZERO; N];
-        for (dyb, hb) in dy.iter().zip(&cache.x_hat) {
-            for n in 0..N {
-                sum_dy[n] += dyb[n];
-                sum_dy_xhat[n] += dyb[n] * hb[n];
+        let dx = dx.map(|dx| dx.as_mut_slice());
+        backward_channels(&self.gamma, &cache.inv_std, &cache.x_hat, dy, dx, grads);
+    }
+}
+
+/// A batch normalization's per-channel state, borrowed: what [`BatchNorm`] (one position per
+/// sample) and `conv::BatchNorm2d` (every pixel of every sample) share. Both normalize each of
+/// `C` channels over a list of positions, so one implementation serves both.
+pub(crate) struct Channels<'a, T, const C: usize> {
+    pub(crate) gamma: &'a mut [T; C],
+    pub(crate) beta: &'a mut [T; C],
+    pub(crate) running_mean: &'a mut [T; C],
+    pub(crate) running_var: &'a mut [T; C],
+    pub(crate) eps: T,
+    pub(crate) momentum: T,
+}
+
+impl<T: Scalar, const C: usize> Channels<'_, T, C> {
+    /// Training: normalize with the positions' own mean and biased variance, keep `x_hat` and
+    /// `inv_std` for the backward pass, and update the running statistics. Row by row, so every
+    /// inner loop runs along contiguous channels.
+    pub(crate) fn train(
+        &mut self,
+        x: &[[T; C]],
+        y: &mut [[T; C]],
+        x_hat: &mut [[T; C]],
+        inv_std: &mut [T; C],
+    ) {
+        let count = x.len() as f64;
+        let inv_n = T::ONE / T::from_f64(count);
+        let unbias = T::from_f64(count / (count - 1.0));
+        let mut mean = [T::ZERO; C];
+        for xp in x {
+            for (m, &v) in mean.iter_mut().zip(xp) {
+                *m += v;
             }
         }
-        if let Some(g) = grads {
-            for n in 0..N {
-                g.gamma[n] += sum_dy_xhat[n];
-                g.beta[n] += sum_dy[n];
+        let mean = mean.map(|m| m * inv_n);
+        let mut var = [T::ZERO; C];
+        for xp in x {
+            for ((s, &v), &m) in var.iter_mut().zip(xp).zip(&mean) {
+                *s += (v - m) * (v - m);
             }
         }
-        if let Some(dx) = dx {
-            let inv_b = T::ONE / T::from_f64(B as f64);
-            for ((dxb, dyb), hb) in dx.iter_mut().zip(dy).zip(&cache.x_hat) {
-                for n in 0..N {
-                    let k = self.gamma[n] * cache.inv_std[n];
-                    dxb[n] = k * (dyb[n] - inv_b * (sum_dy[n] + hb[n] * sum_dy_xhat[n]));
-                }
+        let var = var.map(|v| v * inv_n);
+        *inv_std = var.map(|v| T::ONE / (v + self.eps).sqrt());
+        for ((yp, hp), xp) in y.iter_mut().zip(x_hat.iter_mut()).zip(x) {
+            for c in 0..C {
+                hp[c] = (xp[c] - mean[c]) * inv_std[c];
+                yp[c] = self.gamma[c] * hp[c] + self.beta[c];
             }
+        }
+        for c in 0..C {
+            update_running(
+                &mut self.running_mean[c],
+                &mut self.running_var[c],
+                self.momentum,
+                mean[c],
+                var[c] * unbias,
+            );
+        }
+    }
+}
+
+/// Inference over positions of `C` channels: the running statistics folded into one scale and
+/// shift per channel.
+pub(crate) fn infer_channels<T: Scalar, const C: usize>(
+    (gamma, beta): (&[T; C], &[T; C]),
+    (running_mean, running_var): (&[T; C], &[T; C]),
+    eps: T,
+    x: &[[T; C]],
+    y: &mut [[T; C]],
+) {
+    let mut scale = [T::ZERO; C];
+    let mut shift = [T::ZERO; C];
+    for c in 0..C {
+        scale[c] = gamma[c] / (running_var[c] + eps).sqrt();
+        shift[c] = beta[c] - running_mean[c] * scale[c];
+    }
+    for (xp, yp) in x.iter().zip(y) {
+        for (((y, &x), &scale), &shift) in yp.iter_mut().zip(xp).zip(&scale).zip(&shift) {
+            *y = x * scale + shift;
+        }
+    }
+}
+
+/// Backward of [`Channels::train`] over `n` positions: with `k = gamma * inv_std`,
+/// `dx = k * (dy - mean(dy) - x_hat * mean(dy * x_hat))`; `gamma` gains `sum(dy * x_hat)` and
+/// `beta` `sum(dy)`.
+pub(crate) fn backward_channels<T: Scalar, const C: usize>(
+    gamma: &[T; C],
+    inv_std: &[T; C],
+    x_hat: &[[T; C]],
+    dy: &[[T; C]],
+    dx: Option<&mut [[T; C]]>,
+    grads: Option<&mut BatchNormGrads<T, C>>,
+) {
+    let mut sum_dy = [T::ZERO; C];
+    let mut sum_dy_xhat = [T::ZERO; C];
+    for (dyp, hp) in dy.iter().zip(x_hat) {
+        for c in 0..C {
+            sum_dy[c] += dyp[c];
+            sum_dy_xhat[c] += dyp[c] * hp[c];
+        }
+    }
+    if let Some(g) = grads {
+        for c in 0..C {
+            g.gamma[c] += sum_dy_xhat[c];
+            g.beta[c] += sum_dy[c];
+        }
+    }
+    let Some(dx) = dx else { return };
+    let inv_n = T::ONE / T::from_f64(dy.len() as f64);
+    let mut k = *gamma;
+    for (k, &inv_std) in k.iter_mut().zip(inv_std) {
+        *k *= inv_std;
+    }
+    let mean_dy = sum_dy.map(|s| s * inv_n);
+    let mean_dy_xhat = sum_dy_xhat.map(|s| s * inv_n);
+    for (dxp, (dyp, hp)) in dx.iter_mut().zip(dy.iter().zip(x_hat)) {
+        for c in 0..C {
+            dxp[c] = k[c] * (dyp[c] - mean_dy[c] - hp[c] * mean_dy_xhat[c]);
         }
     }
 }

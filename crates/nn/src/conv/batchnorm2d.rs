@@ -10,7 +10,9 @@
 //! Samples are channels-last, `[[[T; C]; W]; H]`: every loop walks the positions of the batch
 //! and, at each, the `C` contiguous channels, keeping one running sum per channel.
 
-use crate::batchnorm::{BatchNormGrads, DEFAULT_EPS, DEFAULT_MOMENTUM};
+use crate::batchnorm::{
+    backward_channels, infer_channels, BatchNormGrads, Channels, DEFAULT_EPS, DEFAULT_MOMENTUM,
+};
 use crate::layer::{Backward, Forward, Param, Tensor, TensorMut, Trainable};
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
@@ -64,6 +66,17 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> BatchNorm2d<T, C
     pub fn reset(&mut self) {
         *self = Self::new();
     }
+
+    fn channels(&mut self) -> Channels<'_, T, C> {
+        Channels {
+            gamma: &mut self.gamma,
+            beta: &mut self.beta,
+            running_mean: &mut self.running_mean,
+            running_var: &mut self.running_var,
+            eps: self.eps,
+            momentum: self.momentum,
+        }
+    }
 }
 
 impl<T: Scalar, const C: usize, const H: usize, const W: usize> Default
@@ -88,17 +101,9 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
     }
 
     fn forward<const B: usize>(&self, x: &[Self::Input; B], y: &mut [Self::Output; B]) {
-        let mut scale = [T::ZERO; C];
-        let mut shift = [T::ZERO; C];
-        for c in 0..C {
-            scale[c] = self.gamma[c] / (self.running_var[c] + self.eps).sqrt();
-            shift[c] = self.beta[c] - self.running_mean[c] * scale[c];
-        }
-        for (xp, yp) in positions(x).iter().zip(positions_mut(y)) {
-            for (((y, &x), &scale), &shift) in yp.iter_mut().zip(xp).zip(&scale).zip(&shift) {
-                *y = x * scale + shift;
-            }
-        }
+        let stats = (&self.running_mean, &self.running_var);
+        let (x, y) = (positions(x), positions_mut(y));
+        infer_channels((&self.gamma, &self.beta), stats, self.eps, x, y);
     }
 
     fn forward_train<const B: usize>(
@@ -113,43 +118,9 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
                 "batchnorm2d needs at least 2 values per channel in training mode (B * H * W > 1): the variance of one value is 0"
             )
         };
-        let count = (B * H * W) as f64;
-        let inv_n = T::ONE / T::from_f64(count);
-        let unbias = T::from_f64(count / (count - 1.0));
-        let mut mean = [T::ZERO; C];
-        for xp in positions(x) {
-            for (m, &v) in mean.iter_mut().zip(xp) {
-                *m += v;
-            }
-        }
-        let mean = mean.map(|m| m * inv_n);
-        let mut var = [T::ZERO; C];
-        for xp in positions(x) {
-            for ((s, &v), &m) in var.iter_mut().zip(xp).zip(&mean) {
-                *s += (v - m) * (v - m);
-            }
-        }
-        let var = var.map(|v| v * inv_n);
-        let inv_std = var.map(|v| T::ONE / (v + self.eps).sqrt());
-        cache.inv_std = inv_std;
-        let outputs = positions_mut(y)
-            .iter_mut()
-            .zip(positions_mut(&mut cache.x_hat));
-        for ((yp, hp), xp) in outputs.zip(positions(x)) {
-            for c in 0..C {
-                hp[c] = (xp[c] - mean[c]) * inv_std[c];
-                yp[c] = self.gamma[c] * hp[c] + self.beta[c];
-            }
-        }
-        for c in 0..C {
-            crate::batchnorm::update_running(
-                &mut self.running_mean[c],
-                &mut self.running_var[c],
-                self.momentum,
-                mean[c],
-                var[c] * unbias,
-            );
-        }
+        let x_hat = positions_mut(&mut cache.x_hat);
+        self.channels()
+            .train(positions(x), positions_mut(y), x_hat, &mut cache.inv_std);
     }
 
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
@@ -200,36 +171,9 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
         dx: Option<&mut [Self::Input; B]>,
         grads: Option<&mut Self::Grads>,
     ) {
-        // With n = B*H*W values per channel:
-        // dx = gamma * inv_std * (dy - (sum(dy) + x_hat * sum(dy * x_hat)) / n).
-        let mut sum_dy = [T::ZERO; C];
-        let mut sum_dy_xhat = [T::ZERO; C];
-        for (dyp, hp) in positions(dy).iter().zip(positions(&cache.x_hat)) {
-            for c in 0..C {
-                sum_dy[c] += dyp[c];
-                sum_dy_xhat[c] += dyp[c] * hp[c];
-            }
-        }
-        if let Some(g) = grads {
-            for c in 0..C {
-                g.gamma[c] += sum_dy_xhat[c];
-                g.beta[c] += sum_dy[c];
-            }
-        }
-        let Some(dx) = dx else { return };
-        let inv_n = T::ONE / T::from_f64((B * H * W) as f64);
-        let mut k = self.gamma;
-        for (k, &inv_std) in k.iter_mut().zip(&cache.inv_std) {
-            *k *= inv_std;
-        }
-        let mean_dy = sum_dy.map(|s| s * inv_n);
-        let mean_dy_xhat = sum_dy_xhat.map(|s| s * inv_n);
-        let inputs = positions(dy).iter().zip(positions(&cache.x_hat));
-        for (dxp, (dyp, hp)) in positions_mut(dx).iter_mut().zip(inputs) {
-            for c in 0..C {
-                dxp[c] = k[c] * (dyp[c] - mean_dy[c] - hp[c] * mean_dy_xhat[c]);
-            }
-        }
+        let dx = dx.map(|dx| positions_mut(dx));
+        let (x_hat, dy) = (positions(&cache.x_hat), positions(dy));
+        backward_channels(&self.gamma, &cache.inv_std, x_hat, dy, dx, grads);
     }
 }
 
