@@ -9,6 +9,7 @@
 //! (`-C target-feature=+avx2,+fma` or `-C target-cpu=native`).
 
 use crate::Scalar;
+use core::marker::PhantomData;
 
 /// A read-only matrix view: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
 ///
@@ -104,6 +105,15 @@ impl<'a, T: Copy> View<'a, T> {
         )
     }
 
+    /// Columns `start..start + len` as a view of the same rows.
+    ///
+    /// # Panics
+    /// If the block reaches past the last column.
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+    pub(crate) fn col_block(self, start: usize, len: usize) -> Self {
+        self.t().row_block(start, len).t()
+    }
+
     /// Element `(r, c)`.
     ///
     /// # Panics
@@ -118,14 +128,28 @@ impl<'a, T: Copy> View<'a, T> {
     }
 }
 
-/// A mutable row-major matrix: element `(r, c)` is `data[r * row_stride + c]`.
+/// A mutable row-major matrix: element `(r, c)` lies `r * row_stride + c` elements past the
+/// start of the borrowed slice.
+///
+/// It is an exclusive borrow of exactly its elements, like `&mut [T]`, but of a strided set:
+/// so a view can be cut into column blocks ([`ViewMut::split_cols`]) as well as row blocks, and
+/// the blocks handed to different threads.
 #[derive(Debug)]
 pub struct ViewMut<'a, T> {
-    data: &'a mut [T],
+    /// The first element; every `(r, c)` with `r < rows`, `c < cols` is in the borrowed slice.
+    ptr: *mut T,
     rows: usize,
     cols: usize,
     row_stride: usize,
+    _borrow: PhantomData<&'a mut [T]>,
 }
+
+// SAFETY: a `ViewMut` is an exclusive borrow of its elements (no other view or reference can
+// reach them while it lives), so moving it to another thread is as sound as moving `&mut [T]`.
+unsafe impl<T: Send> Send for ViewMut<'_, T> {}
+// SAFETY: shared access to a `ViewMut` gives no access to its elements (every accessor takes
+// `&mut self`), so sharing it between threads is sound whenever `&mut [T]` may be shared.
+unsafe impl<T: Sync> Sync for ViewMut<'_, T> {}
 
 impl<'a, T> ViewMut<'a, T> {
     /// A `rows x cols` matrix whose rows start `row_stride` elements apart.
@@ -145,10 +169,11 @@ impl<'a, T> ViewMut<'a, T> {
             );
         }
         Self {
-            data,
+            ptr: data.as_mut_ptr(),
             rows,
             cols,
             row_stride,
+            _borrow: PhantomData,
         }
     }
 
@@ -174,21 +199,58 @@ impl<'a, T> ViewMut<'a, T> {
     #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     pub(crate) fn split_rows(&mut self, at: usize) -> (ViewMut<'_, T>, ViewMut<'_, T>) {
         assert!(at <= self.rows, "split at row {at} of {}", self.rows);
-        let (rows, cols, stride) = (self.rows, self.cols, self.row_stride);
-        let split = (at * stride).min(self.data.len());
-        let (top, bottom) = self.data.split_at_mut(split);
-        (
-            ViewMut::new(top, at, cols, stride),
-            ViewMut::new(bottom, rows - at, cols, stride),
-        )
+        let top = ViewMut {
+            rows: at,
+            _borrow: PhantomData,
+            ..*self
+        };
+        let bottom = ViewMut {
+            // Only dereferenced when the block has rows and columns, in which case the offset
+            // stays inside the borrowed slice.
+            ptr: self.ptr.wrapping_add(at * self.row_stride),
+            rows: self.rows - at,
+            _borrow: PhantomData,
+            ..*self
+        };
+        (top, bottom)
+    }
+
+    /// The first `at` columns and the rest, as two disjoint views: every row is cut at the
+    /// same column, so no element belongs to both.
+    ///
+    /// # Panics
+    /// If `at` is past the last column.
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+    pub(crate) fn split_cols(&mut self, at: usize) -> (ViewMut<'_, T>, ViewMut<'_, T>) {
+        assert!(at <= self.cols, "split at column {at} of {}", self.cols);
+        let left = ViewMut {
+            cols: at,
+            _borrow: PhantomData,
+            ..*self
+        };
+        let right = ViewMut {
+            // Only dereferenced when the block has rows and columns, in which case the offset
+            // stays inside the borrowed slice.
+            ptr: self.ptr.wrapping_add(at),
+            cols: self.cols - at,
+            _borrow: PhantomData,
+            ..*self
+        };
+        (left, right)
     }
 
     /// Row `r`, `cols` elements long.
     #[inline]
     pub fn row_mut(&mut self, r: usize) -> &mut [T] {
         assert!(r < self.rows, "row {r} outside the view");
-        let start = r * self.row_stride;
-        &mut self.data[start..start + self.cols]
+        if self.cols == 0 {
+            return &mut [];
+        }
+        // SAFETY: `new` checked that every element of the view lies inside the slice it
+        // borrows for 'a, and `split_rows`/`split_cols` only hand out sub-views whose elements
+        // are disjoint. Row `r`'s `cols` elements therefore exist and belong to this view
+        // alone, and `&mut self` keeps them from being borrowed twice.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(r * self.row_stride), self.cols) }
     }
 }
 
@@ -320,9 +382,8 @@ mod x86 {
     }
 
     /// With the `parallel` feature, a product of at least [`PARALLEL_MIN_MACS`] multiply-adds is
-    /// cut by rows of `c` into one block per thread of the current rayon pool (whole
-    /// micro-tiles each), run by nested `rayon::join`s. Returns false when the product stays
-    /// whole.
+    /// cut into one block of `c` per thread of the current rayon pool, run by nested
+    /// `rayon::join`s. Returns false when the product stays whole.
     #[cfg(feature = "parallel")]
     fn split_across_threads(
         a: View<'_, f32>,
@@ -333,7 +394,8 @@ mod x86 {
         if a.rows * a.cols * b.cols < super::PARALLEL_MIN_MACS {
             return false;
         }
-        let parts = rayon::current_num_threads().min(a.rows / MR);
+        let blocks = (a.rows / MR).max(b.cols / NR);
+        let parts = rayon::current_num_threads().min(blocks);
         if parts < 2 {
             return false;
         }
@@ -341,7 +403,10 @@ mod x86 {
         true
     }
 
-    /// Splits rows between `parts` threads: the top `parts / 2` shares, then the rest.
+    /// Splits `c` between `parts` threads, `parts / 2` shares to the first block and the rest to
+    /// the second, cutting whole micro-tiles. A wide `c` is cut by columns, so each thread packs
+    /// and streams only its own panels of `b`; cutting a short, wide product by rows would
+    /// make every thread pack all of `b` for a few tiles of work. A tall `c` is cut by rows.
     #[cfg(feature = "parallel")]
     fn run_parts(
         a: View<'_, f32>,
@@ -350,27 +415,30 @@ mod x86 {
         accumulate: bool,
         parts: usize,
     ) {
-        if parts < 2 {
+        let (m, n) = (a.rows, b.cols);
+        let by_cols = n >= m && n / NR >= parts;
+        if parts < 2 || !(by_cols || m / MR >= parts) {
             // SAFETY: only reached from `sgemm`, after `available` confirmed AVX2 and FMA.
             unsafe { sgemm_avx2(a, b, c, accumulate) };
             return;
         }
-        let m = a.rows;
-        let top_parts = parts / 2;
-        let top = (m * top_parts / parts).div_ceil(MR) * MR;
-        let (mut upper, mut lower) = c.split_rows(top);
-        rayon::join(
-            || run_parts(a.row_block(0, top), b, &mut upper, accumulate, top_parts),
-            || {
-                run_parts(
-                    a.row_block(top, m - top),
-                    b,
-                    &mut lower,
-                    accumulate,
-                    parts - top_parts,
-                )
-            },
-        );
+        let first = parts / 2;
+        let rest = parts - first;
+        if by_cols {
+            let at = ((n * first / parts).div_ceil(NR) * NR).min(n);
+            let (mut left, mut right) = c.split_cols(at);
+            rayon::join(
+                || run_parts(a, b.col_block(0, at), &mut left, accumulate, first),
+                || run_parts(a, b.col_block(at, n - at), &mut right, accumulate, rest),
+            );
+        } else {
+            let at = ((m * first / parts).div_ceil(MR) * MR).min(m);
+            let (mut top, mut bottom) = c.split_rows(at);
+            rayon::join(
+                || run_parts(a.row_block(0, at), b, &mut top, accumulate, first),
+                || run_parts(a.row_block(at, m - at), b, &mut bottom, accumulate, rest),
+            );
+        }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -689,43 +757,60 @@ mod tests {
         assert_eq!(checked, 5 * 5 * 5 * 3 * 2);
     }
 
-    /// A product above the threshold, on a two-thread pool: the row halves are computed on
-    /// different threads and must match the reference exactly as the single kernel does.
+    /// Products above the threshold on pools of 2 and 3 threads: tall ones are cut by rows,
+    /// wide ones by columns (3 threads nest a second cut inside the first), with edges that
+    /// are not whole micro-tiles and a transposed `b`. Every block must match the reference
+    /// as the single kernel does, and the rows and columns outside `c`'s view stay untouched.
     #[cfg(feature = "parallel")]
     #[test]
     fn split_product_matches_reference() {
         extern crate std;
         use std::vec::Vec;
-        let (m, k, n) = (131, 97, 127);
-        assert!(m * k * n >= PARALLEL_MIN_MACS);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5)
-            .collect();
-        let mut fast = std::vec![0.25f32; m * n];
-        let mut slow = fast.clone();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            gemm(
-                View::row_major(&a, m, k).t().t(),
+        let data = |len: usize, mul: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| ((i * mul) % 1000) as f32 / 1000.0 - 0.5)
+                .collect()
+        };
+        for (m, k, n) in [(131, 97, 127), (67, 130, 257), (64, 784, 512)] {
+            assert!(m * k * n >= PARALLEL_MIN_MACS);
+            let a = data(m * k, 7919);
+            let b = data(k * n, 104729);
+            // `c` is the left `n` columns of an `m x (n + 5)` buffer.
+            let stride = n + 5;
+            let mut slow = std::vec![0.25f32; m * stride];
+            gemm_reference(
+                View::row_major(&a, m, k),
                 View::row_major(&b, k, n),
-                &mut ViewMut::row_major(&mut fast, m, n),
+                &mut ViewMut::new(&mut slow, m, n, stride),
                 true,
-            )
-        });
-        gemm_reference(
-            View::row_major(&a, m, k),
-            View::row_major(&b, k, n),
-            &mut ViewMut::row_major(&mut slow, m, n),
-            true,
-        );
-        for (f, s) in fast.iter().zip(&slow) {
-            assert!((f - s).abs() < 1e-4, "{f} vs {s}");
+            );
+            for threads in [2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                for transposed_b in [false, true] {
+                    let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+                    let b_view = if transposed_b {
+                        View::row_major(&bt, n, k).t()
+                    } else {
+                        View::row_major(&b, k, n)
+                    };
+                    let mut fast = std::vec![0.25f32; m * stride];
+                    pool.install(|| {
+                        gemm(
+                            View::row_major(&a, m, k).t().t(),
+                            b_view,
+                            &mut ViewMut::new(&mut fast, m, n, stride),
+                            true,
+                        )
+                    });
+                    for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
+                        let what = (m, k, n, threads, transposed_b, i / stride, i % stride);
+                        assert!((f - s).abs() < 1e-3, "{f} vs {s} at {what:?}");
+                    }
+                }
+            }
         }
     }
 

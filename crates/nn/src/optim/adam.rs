@@ -3,7 +3,7 @@
 
 use super::{
     clip_scale, require, require_decay_rate, require_lr, require_weight_decay_and_clipping,
-    ConfigError, Optimizer, StepOutcome,
+    update_blocks, ConfigError, Optimizer, StepOutcome,
 };
 use crate::layer::Trainable;
 use bytemuck::Zeroable;
@@ -132,20 +132,16 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
         let step_size = T::from_f64(c.lr / correction1);
         let inv_sqrt_c2 = T::from_f64(1.0 / libm::sqrt(correction2));
         let (eps, wd) = (T::from_f64(c.eps), T::from_f64(c.weight_decay));
-        model.visit_params(grads, [&mut self.m, &mut self.v], &mut |p| {
-            let [m, v] = p.state;
-            for (((w, &g), m), v) in p
-                .value
-                .iter_mut()
-                .zip(p.grad)
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-            {
+        let update = |value: &mut [T], grad: &[T], [m, v]: [&mut [T]; 2]| {
+            for (((w, &g), m), v) in value.iter_mut().zip(grad).zip(m).zip(v) {
                 let g = k * g + wd * *w;
                 *m = b1 * *m + one_b1 * g;
                 *v = b2 * *v + one_b2 * g * g;
                 *w -= step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
             }
+        };
+        model.visit_params(grads, [&mut self.m, &mut self.v], &mut |p| {
+            update_blocks(p.value, p.grad, p.state, &update)
         });
         StepOutcome::applied(norm, scale)
     }

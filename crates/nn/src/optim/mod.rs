@@ -94,9 +94,21 @@ pub fn grad_norm<T: Scalar, M: Trainable<T> + ?Sized>(model: &mut M, grads: &M::
     libm::sqrt(sum)
 }
 
-/// `sum(g^2)` in f64, over eight independent accumulators: one running sum would chain every
-/// addition on the previous one's latency, and this runs over every parameter every step.
+/// Tensors at least twice this long are cut in halves, recursively: the halves' sums of
+/// squares are added in a fixed tree (so the norm does not depend on the thread count or the
+/// `parallel` feature), and with `parallel` the halves of an update or a sum run on different
+/// threads. Shorter blocks are not worth handing to another core.
+const BLOCK_LEN: usize = 1 << 15;
+
+/// `sum(g^2)` in f64. Within a block, eight independent accumulators: one running sum would
+/// chain every addition on the previous one's latency, and this runs over every parameter
+/// every step.
 fn sum_of_squares<T: Scalar>(values: &[T]) -> f64 {
+    if values.len() >= 2 * BLOCK_LEN {
+        let (left, right) = values.split_at(values.len() / 2);
+        let (l, r) = join(|| sum_of_squares(left), || sum_of_squares(right));
+        return l + r;
+    }
     const LANES: usize = 8;
     let mut acc = [0.0f64; LANES];
     let mut chunks = values.chunks_exact(LANES);
@@ -108,6 +120,45 @@ fn sum_of_squares<T: Scalar>(values: &[T]) -> f64 {
     }
     let tail: f64 = chunks.remainder().iter().map(|g| sq(g.to_f64())).sum();
     acc.iter().sum::<f64>() + tail
+}
+
+/// Runs an elementwise optimizer update over one parameter tensor: `update(values, grads,
+/// states)` on the whole of it, or, for a long tensor, on halves (recursively) which the
+/// `parallel` feature spreads over the rayon pool. The update is elementwise, so the result is
+/// the same however the tensor is cut.
+pub(crate) fn update_blocks<T: Scalar, const S: usize>(
+    value: &mut [T],
+    grad: &[T],
+    state: [&mut [T]; S],
+    update: &(impl Fn(&mut [T], &[T], [&mut [T]; S]) + Sync),
+) {
+    if value.len() < 2 * BLOCK_LEN {
+        update(value, grad, state);
+        return;
+    }
+    let mid = value.len() / 2;
+    let (v0, v1) = value.split_at_mut(mid);
+    let (g0, g1) = grad.split_at(mid);
+    let mut halves = state.map(|s| {
+        let (a, b) = s.split_at_mut(mid);
+        (Some(a), Some(b))
+    });
+    let s0 = core::array::from_fn(|i| halves[i].0.take().expect("split once"));
+    let s1 = core::array::from_fn(|i| halves[i].1.take().expect("split once"));
+    join(
+        || update_blocks(v0, g0, s0, update),
+        || update_blocks(v1, g1, s1, update),
+    );
+}
+
+/// `rayon::join` with the `parallel` feature (when the pool has more than one thread), the two
+/// calls in order otherwise.
+fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    #[cfg(feature = "parallel")]
+    if rayon::current_num_threads() > 1 {
+        return rayon::join(a, b);
+    }
+    (a(), b())
 }
 
 /// The gradient scale for clipping to global norm `max_norm` (0 means no clipping): the norm
@@ -208,4 +259,99 @@ pub(crate) fn zeroed_boxed<O: bytemuck::Zeroable>(
     let mut optimizer = crate::memory::zeroed_box::<O>();
     configure(&mut optimizer);
     optimizer
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::dense::{Dense, DenseGrads};
+    use crate::memory::zeroed_box;
+    extern crate std;
+    use std::boxed::Box;
+
+    /// 256 x 300 weights: longer than `2 * BLOCK_LEN`, so the updates and the norm are cut
+    /// into blocks (run on two threads with `parallel`).
+    type Wide = Dense<f32, 256, 300>;
+
+    fn filled(seed: u32) -> (Box<Wide>, Box<DenseGrads<f32, 256, 300>>) {
+        let mut layer = zeroed_box::<Wide>();
+        let mut grads = zeroed_box::<DenseGrads<f32, 256, 300>>();
+        let value = |i: usize| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) as f32 / 4e9 - 0.5;
+        for (i, w) in layer.weight.as_flattened_mut().iter_mut().enumerate() {
+            *w = value(i);
+        }
+        for (i, g) in grads.weight.as_flattened_mut().iter_mut().enumerate() {
+            *g = value(i + 7) * 0.1;
+        }
+        (layer, grads)
+    }
+
+    fn on_pools(check: impl Fn() + Send + Sync) {
+        check();
+        #[cfg(feature = "parallel")]
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(&check);
+        }
+    }
+
+    #[test]
+    fn blocked_updates_equal_the_elementwise_rule() {
+        const { assert!(256 * 300 >= 2 * BLOCK_LEN) };
+        on_pools(|| {
+            let (mut layer, grads) = filled(1);
+            let before = layer.clone();
+            let mut sgd = Sgd::new_boxed(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+            for _ in 0..2 {
+                assert!(sgd.step(&mut *layer, &grads).applied);
+            }
+            // Two momentum steps from zero velocity: v1 = g, v2 = 1.9 g, w -= 0.1 (v1 + v2),
+            // in the optimizer's own f32 operation order.
+            let (lr, mu) = (0.1f32, 0.9f32);
+            let weights = before.weight.as_flattened();
+            let g = grads.weight.as_flattened();
+            for (i, (&w, &new)) in weights.iter().zip(layer.weight.as_flattened()).enumerate() {
+                let v1 = mu * 0.0 + g[i];
+                let w1 = w - lr * v1;
+                let v2 = mu * v1 + g[i];
+                assert_eq!(new, w1 - lr * v2, "weight {i}");
+            }
+
+            let (mut layer, grads) = filled(2);
+            let before = layer.clone();
+            let mut adam = Adam::new_boxed(AdamConfig::new(0.01)).unwrap();
+            assert!(adam.step(&mut *layer, &grads).applied);
+            // Adam's bias-corrected first step is `lr * g / (|g| + eps)`.
+            let weights = before.weight.as_flattened();
+            for (i, (&w, &new)) in weights.iter().zip(layer.weight.as_flattened()).enumerate() {
+                let g = grads.weight.as_flattened()[i];
+                let expected = w - 0.01 * g / (g.abs() + adam.config().eps as f32);
+                assert!(
+                    (new - expected).abs() < 1e-6,
+                    "weight {i}: {new} vs {expected}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn blocked_norm_matches_a_plain_sum_and_does_not_depend_on_threads() {
+        let (mut layer, grads) = filled(3);
+        let plain: f64 = grads
+            .weight
+            .as_flattened()
+            .iter()
+            .map(|&g| f64::from(g) * f64::from(g))
+            .sum::<f64>()
+            .sqrt();
+        let first = grad_norm(&mut *layer, &grads);
+        assert!((first - plain).abs() <= 1e-12 * plain, "{first} vs {plain}");
+        on_pools(|| {
+            let (mut layer, grads) = filled(3);
+            assert_eq!(grad_norm(&mut *layer, &grads).to_bits(), first.to_bits());
+        });
+    }
 }

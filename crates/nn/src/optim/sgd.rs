@@ -3,8 +3,8 @@
 //! `g = grad + wd * w; v = mu * v + g; w -= lr * (nesterov ? g + mu * v : v)`.
 
 use super::{
-    clip_scale, require_decay_rate, require_lr, require_weight_decay_and_clipping, ConfigError,
-    Optimizer, StepOutcome,
+    clip_scale, require_decay_rate, require_lr, require_weight_decay_and_clipping, update_blocks,
+    ConfigError, Optimizer, StepOutcome,
 };
 use crate::layer::Trainable;
 use bytemuck::Zeroable;
@@ -125,19 +125,25 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<
             T::from_f64(scale),
         );
         if c.momentum == 0.0 {
-            model.visit_params::<0>(grads, [], &mut |p| {
-                for (w, &g) in p.value.iter_mut().zip(p.grad) {
+            let update = |value: &mut [T], grad: &[T], _: [&mut [T]; 0]| {
+                for (w, &g) in value.iter_mut().zip(grad) {
                     *w -= lr * (k * g + wd * *w);
                 }
+            };
+            model.visit_params::<0>(grads, [], &mut |p| {
+                update_blocks(p.value, p.grad, p.state, &update)
             });
         } else {
-            model.visit_params(grads, [&mut self.velocity], &mut |p| {
-                let [v] = p.state;
-                for ((w, &g), v) in p.value.iter_mut().zip(p.grad).zip(v.iter_mut()) {
+            let nesterov = c.nesterov;
+            let update = |value: &mut [T], grad: &[T], [v]: [&mut [T]; 1]| {
+                for ((w, &g), v) in value.iter_mut().zip(grad).zip(v.iter_mut()) {
                     let g = k * g + wd * *w;
                     *v = mu * *v + g;
-                    *w -= lr * if c.nesterov { g + mu * *v } else { *v };
+                    *w -= lr * if nesterov { g + mu * *v } else { *v };
                 }
+            };
+            model.visit_params(grads, [&mut self.velocity], &mut |p| {
+                update_blocks(p.value, p.grad, p.state, &update)
             });
         }
         StepOutcome::applied(norm, scale)
