@@ -12,6 +12,7 @@ use crate::layer::{
     split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
 };
 use bytemuck::Zeroable;
+use gradflow_tensor::simd::with_wide_vectors;
 use gradflow_tensor::Scalar;
 use rand::RngCore;
 
@@ -199,39 +200,41 @@ impl<T: Scalar, const C: usize> Channels<'_, T, C> {
         x_hat: &mut [[T; C]],
         inv_std: &mut [T; C],
     ) {
-        let count = x.len() as f64;
-        let inv_n = T::ONE / T::from_f64(count);
-        let unbias = T::from_f64(count / (count - 1.0));
-        let mut mean = [T::ZERO; C];
-        for xp in x {
-            for (m, &v) in mean.iter_mut().zip(xp) {
-                *m += v;
+        with_wide_vectors(|| {
+            let count = x.len() as f64;
+            let inv_n = T::ONE / T::from_f64(count);
+            let unbias = T::from_f64(count / (count - 1.0));
+            let mut mean = [T::ZERO; C];
+            for xp in x {
+                for (m, &v) in mean.iter_mut().zip(xp) {
+                    *m += v;
+                }
             }
-        }
-        let mean = mean.map(|m| m * inv_n);
-        let mut var = [T::ZERO; C];
-        for xp in x {
-            for ((s, &v), &m) in var.iter_mut().zip(xp).zip(&mean) {
-                *s += (v - m) * (v - m);
+            let mean = mean.map(|m| m * inv_n);
+            let mut var = [T::ZERO; C];
+            for xp in x {
+                for ((s, &v), &m) in var.iter_mut().zip(xp).zip(&mean) {
+                    *s += (v - m) * (v - m);
+                }
             }
-        }
-        let var = var.map(|v| v * inv_n);
-        *inv_std = var.map(|v| T::ONE / (v + self.eps).sqrt());
-        for ((yp, hp), xp) in y.iter_mut().zip(x_hat.iter_mut()).zip(x) {
+            let var = var.map(|v| v * inv_n);
+            *inv_std = var.map(|v| T::ONE / (v + self.eps).sqrt());
+            for ((yp, hp), xp) in y.iter_mut().zip(x_hat.iter_mut()).zip(x) {
+                for c in 0..C {
+                    hp[c] = (xp[c] - mean[c]) * inv_std[c];
+                    yp[c] = self.gamma[c] * hp[c] + self.beta[c];
+                }
+            }
             for c in 0..C {
-                hp[c] = (xp[c] - mean[c]) * inv_std[c];
-                yp[c] = self.gamma[c] * hp[c] + self.beta[c];
+                update_running(
+                    &mut self.running_mean[c],
+                    &mut self.running_var[c],
+                    self.momentum,
+                    mean[c],
+                    var[c] * unbias,
+                );
             }
-        }
-        for c in 0..C {
-            update_running(
-                &mut self.running_mean[c],
-                &mut self.running_var[c],
-                self.momentum,
-                mean[c],
-                var[c] * unbias,
-            );
-        }
+        })
     }
 }
 
@@ -244,17 +247,19 @@ pub(crate) fn infer_channels<T: Scalar, const C: usize>(
     x: &[[T; C]],
     y: &mut [[T; C]],
 ) {
-    let mut scale = [T::ZERO; C];
-    let mut shift = [T::ZERO; C];
-    for c in 0..C {
-        scale[c] = gamma[c] / (running_var[c] + eps).sqrt();
-        shift[c] = beta[c] - running_mean[c] * scale[c];
-    }
-    for (xp, yp) in x.iter().zip(y) {
-        for (((y, &x), &scale), &shift) in yp.iter_mut().zip(xp).zip(&scale).zip(&shift) {
-            *y = x * scale + shift;
+    with_wide_vectors(|| {
+        let mut scale = [T::ZERO; C];
+        let mut shift = [T::ZERO; C];
+        for c in 0..C {
+            scale[c] = gamma[c] / (running_var[c] + eps).sqrt();
+            shift[c] = beta[c] - running_mean[c] * scale[c];
         }
-    }
+        for (xp, yp) in x.iter().zip(y) {
+            for (((y, &x), &scale), &shift) in yp.iter_mut().zip(xp).zip(&scale).zip(&shift) {
+                *y = x * scale + shift;
+            }
+        }
+    })
 }
 
 /// Backward of [`Channels::train`] over `n` positions: with `k = gamma * inv_std`,
@@ -268,33 +273,35 @@ pub(crate) fn backward_channels<T: Scalar, const C: usize>(
     dx: Option<&mut [[T; C]]>,
     grads: Option<&mut BatchNormGrads<T, C>>,
 ) {
-    let mut sum_dy = [T::ZERO; C];
-    let mut sum_dy_xhat = [T::ZERO; C];
-    for (dyp, hp) in dy.iter().zip(x_hat) {
-        for c in 0..C {
-            sum_dy[c] += dyp[c];
-            sum_dy_xhat[c] += dyp[c] * hp[c];
+    with_wide_vectors(|| {
+        let mut sum_dy = [T::ZERO; C];
+        let mut sum_dy_xhat = [T::ZERO; C];
+        for (dyp, hp) in dy.iter().zip(x_hat) {
+            for c in 0..C {
+                sum_dy[c] += dyp[c];
+                sum_dy_xhat[c] += dyp[c] * hp[c];
+            }
         }
-    }
-    if let Some(g) = grads {
-        for c in 0..C {
-            g.gamma[c] += sum_dy_xhat[c];
-            g.beta[c] += sum_dy[c];
+        if let Some(g) = grads {
+            for c in 0..C {
+                g.gamma[c] += sum_dy_xhat[c];
+                g.beta[c] += sum_dy[c];
+            }
         }
-    }
-    let Some(dx) = dx else { return };
-    let inv_n = T::ONE / T::from_f64(dy.len() as f64);
-    let mut k = *gamma;
-    for (k, &inv_std) in k.iter_mut().zip(inv_std) {
-        *k *= inv_std;
-    }
-    let mean_dy = sum_dy.map(|s| s * inv_n);
-    let mean_dy_xhat = sum_dy_xhat.map(|s| s * inv_n);
-    for (dxp, (dyp, hp)) in dx.iter_mut().zip(dy.iter().zip(x_hat)) {
-        for c in 0..C {
-            dxp[c] = k[c] * (dyp[c] - mean_dy[c] - hp[c] * mean_dy_xhat[c]);
+        let Some(dx) = dx else { return };
+        let inv_n = T::ONE / T::from_f64(dy.len() as f64);
+        let mut k = *gamma;
+        for (k, &inv_std) in k.iter_mut().zip(inv_std) {
+            *k *= inv_std;
         }
-    }
+        let mean_dy = sum_dy.map(|s| s * inv_n);
+        let mean_dy_xhat = sum_dy_xhat.map(|s| s * inv_n);
+        for (dxp, (dyp, hp)) in dx.iter_mut().zip(dy.iter().zip(x_hat)) {
+            for c in 0..C {
+                dxp[c] = k[c] * (dyp[c] - mean_dy[c] - hp[c] * mean_dy_xhat[c]);
+            }
+        }
+    })
 }
 
 /// `running = (1 - momentum) running + momentum batch` for one channel's mean and (unbiased)

@@ -353,12 +353,12 @@ mod x86 {
     /// Shared-dimension block: a packed panel is `KC x NR` floats = 16 KiB.
     const KC: usize = 256;
 
-    #[cfg(feature = "std")]
+    #[cfg(any(feature = "std", test))]
     pub(super) fn available() -> bool {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
 
-    #[cfg(not(feature = "std"))]
+    #[cfg(not(any(feature = "std", test)))]
     pub(super) fn available() -> bool {
         cfg!(all(target_feature = "avx2", target_feature = "fma"))
     }
@@ -464,15 +464,30 @@ mod x86 {
         }
     }
 
-    /// The blocked product: pack a `KC x NR` panel of `b`, then sweep `MR`-row tiles of `a`
-    /// across it.
+    /// The blocked product, with a panel buffer no deeper than the shared dimension needs:
+    /// the buffer is zeroed on every call, and a 64-deep product should not clear 16 KiB.
+    #[target_feature(enable = "avx2,fma")]
+    fn packed(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, accumulate: bool) {
+        match a.cols {
+            0..=64 => packed_in::<64>(a, b, c, accumulate),
+            65..=128 => packed_in::<128>(a, b, c, accumulate),
+            _ => packed_in::<KC>(a, b, c, accumulate),
+        }
+    }
+
+    /// Packs a `D x NR` panel of `b`, then sweeps `MR`-row tiles of `a` across it.
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
-    fn packed(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, accumulate: bool) {
+    fn packed_in<const D: usize>(
+        a: View<'_, f32>,
+        b: View<'_, f32>,
+        c: &mut ViewMut<'_, f32>,
+        accumulate: bool,
+    ) {
         let (m, k, n) = (a.rows, a.cols, b.cols);
-        let mut packed = [[0.0f32; NR]; KC];
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+        let mut packed = [[0.0f32; NR]; D];
+        for pc in (0..k).step_by(D) {
+            let kc = D.min(k - pc);
             let accumulate = accumulate || pc > 0;
             for jc in (0..n).step_by(NR) {
                 let nr = NR.min(n - jc);
@@ -500,7 +515,8 @@ mod x86 {
     }
 
     /// Copies `b[pc..pc + kc][jc..jc + nr]` into `packed`, zero-filling columns past `nr`.
-    #[inline(always)]
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
     fn pack_b(
         b: &View<'_, f32>,
         pc: usize,
@@ -512,15 +528,42 @@ mod x86 {
         let packed = &mut packed[..kc];
         if b.row_stride == 1 {
             // A transposed row-major matrix: each column of the panel is a contiguous run.
-            for j in 0..NR {
-                if j < nr {
-                    let start = (jc + j) * b.col_stride + pc;
-                    for (row, &v) in packed.iter_mut().zip(&b.data[start..start + kc]) {
-                        row[j] = v;
+            // Eight columns at a time go through 8x8 register transposes; the rest (a partial
+            // group of columns, the last `kc % 8` rows) element by element.
+            let column = |j: usize| {
+                let start = (jc + j) * b.col_stride + pc;
+                &b.data[start..start + kc]
+            };
+            let full_rows = kc / 8 * 8;
+            for j0 in (0..NR).step_by(8) {
+                if j0 + 8 <= nr {
+                    let columns: [&[f32]; 8] = core::array::from_fn(|i| column(j0 + i));
+                    for p in (0..full_rows).step_by(8) {
+                        let mut block = [_mm256_setzero_ps(); 8];
+                        for (v, c) in block.iter_mut().zip(&columns) {
+                            *v = load8(&c[p..]);
+                        }
+                        let rows = transpose8(block);
+                        for (q, row) in rows.into_iter().enumerate() {
+                            store8(&mut packed[p + q][j0..], row);
+                        }
+                    }
+                    for (p, row) in packed.iter_mut().enumerate().skip(full_rows) {
+                        for (i, c) in columns.iter().enumerate() {
+                            row[j0 + i] = c[p];
+                        }
                     }
                 } else {
-                    for row in packed.iter_mut() {
-                        row[j] = 0.0;
+                    for j in j0..j0 + 8 {
+                        if j < nr {
+                            for (row, &v) in packed.iter_mut().zip(column(j)) {
+                                row[j] = v;
+                            }
+                        } else {
+                            for row in packed.iter_mut() {
+                                row[j] = 0.0;
+                            }
+                        }
                     }
                 }
             }
@@ -558,14 +601,14 @@ mod x86 {
     #[inline]
     fn micro<const R: usize>(
         a: &View<'_, f32>,
-        packed: &[[f32; NR]; KC],
+        packed: &[[f32; NR]],
         c: &mut ViewMut<'_, f32>,
         t: Tile,
     ) {
         let (ars, acs) = (a.row_stride, a.col_stride);
         // Every `(t.row + r, t.depth + p)` with r < R, p < t.len lies inside `a`, which
         // `View::new` checked against `a.data`'s length.
-        assert!(t.row + R <= a.rows && t.depth + t.len <= a.cols && t.len <= KC);
+        assert!(t.row + R <= a.rows && t.depth + t.len <= a.cols && t.len <= packed.len());
         let base = a.data.as_ptr().wrapping_add(t.row * ars + t.depth * acs);
         let mut lo = [_mm256_setzero_ps(); R];
         let mut hi = [_mm256_setzero_ps(); R];
@@ -658,6 +701,39 @@ mod x86 {
                 out[j] += ap * bp[j];
             }
         }
+    }
+
+    /// Transposes an 8x8 block held in eight registers: row `q` of the result holds element
+    /// `q` of every input register, in order.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
     }
 
     #[target_feature(enable = "avx2,fma")]

@@ -11,6 +11,7 @@ pub use sgd::{Sgd, SgdConfig};
 
 use crate::layer::Trainable;
 use core::fmt;
+use gradflow_tensor::simd::with_wide_vectors;
 use gradflow_tensor::{sq, Scalar};
 
 /// Updates a model's trainable parameters from their accumulated gradients.
@@ -109,17 +110,19 @@ fn sum_of_squares<T: Scalar>(values: &[T]) -> f64 {
         let (l, r) = join(|| sum_of_squares(left), || sum_of_squares(right));
         return l + r;
     }
-    const LANES: usize = 8;
-    let mut acc = [0.0f64; LANES];
-    let mut chunks = values.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (a, &g) in acc.iter_mut().zip(chunk) {
-            let g = g.to_f64();
-            *a += g * g;
+    with_wide_vectors(|| {
+        const LANES: usize = 8;
+        let mut acc = [0.0f64; LANES];
+        let mut chunks = values.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for (a, &g) in acc.iter_mut().zip(chunk) {
+                let g = g.to_f64();
+                *a += g * g;
+            }
         }
-    }
-    let tail: f64 = chunks.remainder().iter().map(|g| sq(g.to_f64())).sum();
-    acc.iter().sum::<f64>() + tail
+        let tail: f64 = chunks.remainder().iter().map(|g| sq(g.to_f64())).sum();
+        acc.iter().sum::<f64>() + tail
+    })
 }
 
 /// Runs an elementwise optimizer update over one parameter tensor: `update(values, grads,
@@ -133,7 +136,7 @@ pub(crate) fn update_blocks<T: Scalar, const S: usize>(
     update: &(impl Fn(&mut [T], &[T], [&mut [T]; S]) + Sync),
 ) {
     if value.len() < 2 * BLOCK_LEN {
-        update(value, grad, state);
+        with_wide_vectors(|| update(value, grad, state));
         return;
     }
     let mid = value.len() / 2;
