@@ -12,7 +12,6 @@ use crate::layer::{
     split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
 };
 use bytemuck::Zeroable;
-use gradflow_tensor::simd::with_wide_vectors;
 use gradflow_tensor::Scalar;
 use rand::RngCore;
 
@@ -200,41 +199,71 @@ impl<T: Scalar, const C: usize> Channels<'_, T, C> {
         x_hat: &mut [[T; C]],
         inv_std: &mut [T; C],
     ) {
-        with_wide_vectors(|| {
-            let count = x.len() as f64;
-            let inv_n = T::ONE / T::from_f64(count);
-            let unbias = T::from_f64(count / (count - 1.0));
-            let mut mean = [T::ZERO; C];
-            for xp in x {
-                for (m, &v) in mean.iter_mut().zip(xp) {
-                    *m += v;
-                }
+        #[cfg(target_arch = "x86_64")]
+        if gradflow_tensor::gemm::fast_f32_available() {
+            // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+            unsafe { self.train_avx2(x, y, x_hat, inv_std) };
+            return;
+        }
+        self.train_loops(x, y, x_hat, inv_std);
+    }
+
+    /// [`Channels::train_loops`] compiled for AVX2: 8-lane loops, bit-identical results.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn train_avx2(
+        &mut self,
+        x: &[[T; C]],
+        y: &mut [[T; C]],
+        x_hat: &mut [[T; C]],
+        inv_std: &mut [T; C],
+    ) {
+        self.train_loops(x, y, x_hat, inv_std);
+    }
+
+    /// The loops of [`Channels::train`], inlined into its plain and AVX2 copies.
+    #[inline(always)]
+    fn train_loops(
+        &mut self,
+        x: &[[T; C]],
+        y: &mut [[T; C]],
+        x_hat: &mut [[T; C]],
+        inv_std: &mut [T; C],
+    ) {
+        let count = x.len() as f64;
+        let inv_n = T::ONE / T::from_f64(count);
+        let unbias = T::from_f64(count / (count - 1.0));
+        let mut mean = [T::ZERO; C];
+        for xp in x {
+            for (m, &v) in mean.iter_mut().zip(xp) {
+                *m += v;
             }
-            let mean = mean.map(|m| m * inv_n);
-            let mut var = [T::ZERO; C];
-            for xp in x {
-                for ((s, &v), &m) in var.iter_mut().zip(xp).zip(&mean) {
-                    *s += (v - m) * (v - m);
-                }
+        }
+        let mean = mean.map(|m| m * inv_n);
+        let mut var = [T::ZERO; C];
+        for xp in x {
+            for ((s, &v), &m) in var.iter_mut().zip(xp).zip(&mean) {
+                *s += (v - m) * (v - m);
             }
-            let var = var.map(|v| v * inv_n);
-            *inv_std = var.map(|v| T::ONE / (v + self.eps).sqrt());
-            for ((yp, hp), xp) in y.iter_mut().zip(x_hat.iter_mut()).zip(x) {
-                for c in 0..C {
-                    hp[c] = (xp[c] - mean[c]) * inv_std[c];
-                    yp[c] = self.gamma[c] * hp[c] + self.beta[c];
-                }
-            }
+        }
+        let var = var.map(|v| v * inv_n);
+        *inv_std = var.map(|v| T::ONE / (v + self.eps).sqrt());
+        let (gamma, beta) = (*self.gamma, *self.beta);
+        for ((yp, hp), xp) in y.iter_mut().zip(x_hat.iter_mut()).zip(x) {
             for c in 0..C {
-                update_running(
-                    &mut self.running_mean[c],
-                    &mut self.running_var[c],
-                    self.momentum,
-                    mean[c],
-                    var[c] * unbias,
-                );
+                hp[c] = (xp[c] - mean[c]) * inv_std[c];
+                yp[c] = gamma[c] * hp[c] + beta[c];
             }
-        })
+        }
+        for c in 0..C {
+            update_running(
+                &mut self.running_mean[c],
+                &mut self.running_var[c],
+                self.momentum,
+                mean[c],
+                var[c] * unbias,
+            );
+        }
     }
 }
 
@@ -247,19 +276,49 @@ pub(crate) fn infer_channels<T: Scalar, const C: usize>(
     x: &[[T; C]],
     y: &mut [[T; C]],
 ) {
-    with_wide_vectors(|| {
-        let mut scale = [T::ZERO; C];
-        let mut shift = [T::ZERO; C];
-        for c in 0..C {
-            scale[c] = gamma[c] / (running_var[c] + eps).sqrt();
-            shift[c] = beta[c] - running_mean[c] * scale[c];
+    let stats = (running_mean, running_var);
+    #[cfg(target_arch = "x86_64")]
+    if gradflow_tensor::gemm::fast_f32_available() {
+        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+        unsafe { infer_avx2((gamma, beta), stats, eps, x, y) };
+        return;
+    }
+    infer_loops((gamma, beta), stats, eps, x, y);
+}
+
+/// [`infer_loops`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn infer_avx2<T: Scalar, const C: usize>(
+    params: (&[T; C], &[T; C]),
+    stats: (&[T; C], &[T; C]),
+    eps: T,
+    x: &[[T; C]],
+    y: &mut [[T; C]],
+) {
+    infer_loops(params, stats, eps, x, y);
+}
+
+/// The loops of [`infer_channels`], inlined into its plain and AVX2 copies.
+#[inline(always)]
+fn infer_loops<T: Scalar, const C: usize>(
+    (gamma, beta): (&[T; C], &[T; C]),
+    (running_mean, running_var): (&[T; C], &[T; C]),
+    eps: T,
+    x: &[[T; C]],
+    y: &mut [[T; C]],
+) {
+    let mut scale = [T::ZERO; C];
+    let mut shift = [T::ZERO; C];
+    for c in 0..C {
+        scale[c] = gamma[c] / (running_var[c] + eps).sqrt();
+        shift[c] = beta[c] - running_mean[c] * scale[c];
+    }
+    for (xp, yp) in x.iter().zip(y) {
+        for (((y, &x), &scale), &shift) in yp.iter_mut().zip(xp).zip(&scale).zip(&shift) {
+            *y = x * scale + shift;
         }
-        for (xp, yp) in x.iter().zip(y) {
-            for (((y, &x), &scale), &shift) in yp.iter_mut().zip(xp).zip(&scale).zip(&shift) {
-                *y = x * scale + shift;
-            }
-        }
-    })
+    }
 }
 
 /// Backward of [`Channels::train`] over `n` positions: with `k = gamma * inv_std`,
@@ -273,35 +332,66 @@ pub(crate) fn backward_channels<T: Scalar, const C: usize>(
     dx: Option<&mut [[T; C]]>,
     grads: Option<&mut BatchNormGrads<T, C>>,
 ) {
-    with_wide_vectors(|| {
-        let mut sum_dy = [T::ZERO; C];
-        let mut sum_dy_xhat = [T::ZERO; C];
-        for (dyp, hp) in dy.iter().zip(x_hat) {
-            for c in 0..C {
-                sum_dy[c] += dyp[c];
-                sum_dy_xhat[c] += dyp[c] * hp[c];
-            }
+    #[cfg(target_arch = "x86_64")]
+    if gradflow_tensor::gemm::fast_f32_available() {
+        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+        unsafe { backward_avx2(gamma, inv_std, x_hat, dy, dx, grads) };
+        return;
+    }
+    backward_loops(gamma, inv_std, x_hat, dy, dx, grads);
+}
+
+/// [`backward_loops`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn backward_avx2<T: Scalar, const C: usize>(
+    gamma: &[T; C],
+    inv_std: &[T; C],
+    x_hat: &[[T; C]],
+    dy: &[[T; C]],
+    dx: Option<&mut [[T; C]]>,
+    grads: Option<&mut BatchNormGrads<T, C>>,
+) {
+    backward_loops(gamma, inv_std, x_hat, dy, dx, grads);
+}
+
+/// The loops of [`backward_channels`], inlined into its plain and AVX2 copies.
+#[inline(always)]
+fn backward_loops<T: Scalar, const C: usize>(
+    gamma: &[T; C],
+    inv_std: &[T; C],
+    x_hat: &[[T; C]],
+    dy: &[[T; C]],
+    dx: Option<&mut [[T; C]]>,
+    grads: Option<&mut BatchNormGrads<T, C>>,
+) {
+    let mut sum_dy = [T::ZERO; C];
+    let mut sum_dy_xhat = [T::ZERO; C];
+    for (dyp, hp) in dy.iter().zip(x_hat) {
+        for c in 0..C {
+            sum_dy[c] += dyp[c];
+            sum_dy_xhat[c] += dyp[c] * hp[c];
         }
-        if let Some(g) = grads {
-            for c in 0..C {
-                g.gamma[c] += sum_dy_xhat[c];
-                g.beta[c] += sum_dy[c];
-            }
+    }
+    if let Some(g) = grads {
+        for c in 0..C {
+            g.gamma[c] += sum_dy_xhat[c];
+            g.beta[c] += sum_dy[c];
         }
-        let Some(dx) = dx else { return };
-        let inv_n = T::ONE / T::from_f64(dy.len() as f64);
-        let mut k = *gamma;
-        for (k, &inv_std) in k.iter_mut().zip(inv_std) {
-            *k *= inv_std;
+    }
+    let Some(dx) = dx else { return };
+    let inv_n = T::ONE / T::from_f64(dy.len() as f64);
+    let mut k = *gamma;
+    for (k, &inv_std) in k.iter_mut().zip(inv_std) {
+        *k *= inv_std;
+    }
+    let mean_dy = sum_dy.map(|s| s * inv_n);
+    let mean_dy_xhat = sum_dy_xhat.map(|s| s * inv_n);
+    for (dxp, (dyp, hp)) in dx.iter_mut().zip(dy.iter().zip(x_hat)) {
+        for c in 0..C {
+            dxp[c] = k[c] * (dyp[c] - mean_dy[c] - hp[c] * mean_dy_xhat[c]);
         }
-        let mean_dy = sum_dy.map(|s| s * inv_n);
-        let mean_dy_xhat = sum_dy_xhat.map(|s| s * inv_n);
-        for (dxp, (dyp, hp)) in dx.iter_mut().zip(dy.iter().zip(x_hat)) {
-            for c in 0..C {
-                dxp[c] = k[c] * (dyp[c] - mean_dy[c] - hp[c] * mean_dy_xhat[c]);
-            }
-        }
-    })
+    }
 }
 
 /// `running = (1 - momentum) running + momentum batch` for one channel's mean and (unbiased)

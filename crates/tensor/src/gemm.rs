@@ -352,6 +352,9 @@ mod x86 {
     const NR: usize = 16;
     /// Shared-dimension block: a packed panel is `KC x NR` floats = 16 KiB.
     const KC: usize = 256;
+    /// A row-major right-hand matrix up to this many floats (32 KiB, the size of L1) is read
+    /// in place rather than packed.
+    const DIRECT_MAX: usize = 8192;
 
     #[cfg(any(feature = "std", test))]
     pub(super) fn available() -> bool {
@@ -485,13 +488,27 @@ mod x86 {
         accumulate: bool,
     ) {
         let (m, k, n) = (a.rows, a.cols, b.cols);
+        // A row-major `b` of at most `DIRECT_MAX` floats stays in L1 and its rows map to
+        // different cache sets: whole panels are read in place instead of copied.
+        let direct = b.col_stride == 1 && k * b.row_stride <= DIRECT_MAX;
         let mut packed = [[0.0f32; NR]; D];
         for pc in (0..k).step_by(D) {
             let kc = D.min(k - pc);
             let accumulate = accumulate || pc > 0;
             for jc in (0..n).step_by(NR) {
                 let nr = NR.min(n - jc);
-                pack_b(&b, pc, kc, jc, nr, &mut packed[..kc]);
+                let panel = if direct && nr == NR {
+                    Panel {
+                        data: &b.data[pc * b.row_stride + jc..],
+                        stride: b.row_stride,
+                    }
+                } else {
+                    pack_b(&b, pc, kc, jc, nr, &mut packed[..kc]);
+                    Panel {
+                        data: packed.as_flattened(),
+                        stride: NR,
+                    }
+                };
                 for ic in (0..m).step_by(MR) {
                     let tile = Tile {
                         row: ic,
@@ -502,16 +519,24 @@ mod x86 {
                         accumulate,
                     };
                     match MR.min(m - ic) {
-                        6 => micro::<6>(&a, &packed, c, tile),
-                        5 => micro::<5>(&a, &packed, c, tile),
-                        4 => micro::<4>(&a, &packed, c, tile),
-                        3 => micro::<3>(&a, &packed, c, tile),
-                        2 => micro::<2>(&a, &packed, c, tile),
-                        _ => micro::<1>(&a, &packed, c, tile),
+                        6 => micro::<6>(&a, panel, c, tile),
+                        5 => micro::<5>(&a, panel, c, tile),
+                        4 => micro::<4>(&a, panel, c, tile),
+                        3 => micro::<3>(&a, panel, c, tile),
+                        2 => micro::<2>(&a, panel, c, tile),
+                        _ => micro::<1>(&a, panel, c, tile),
                     }
                 }
             }
         }
+    }
+
+    /// `NR` columns of `b` over the shared indices of a tile: row `p` is the `NR` floats at
+    /// `data[p * stride..]`, either in a packed buffer (`stride == NR`) or in `b` itself.
+    #[derive(Clone, Copy)]
+    struct Panel<'a> {
+        data: &'a [f32],
+        stride: usize,
     }
 
     /// Copies `b[pc..pc + kc][jc..jc + nr]` into `packed`, zero-filling columns past `nr`.
@@ -599,22 +624,23 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    fn micro<const R: usize>(
-        a: &View<'_, f32>,
-        packed: &[[f32; NR]],
-        c: &mut ViewMut<'_, f32>,
-        t: Tile,
-    ) {
+    fn micro<const R: usize>(a: &View<'_, f32>, b: Panel<'_>, c: &mut ViewMut<'_, f32>, t: Tile) {
         let (ars, acs) = (a.row_stride, a.col_stride);
         // Every `(t.row + r, t.depth + p)` with r < R, p < t.len lies inside `a`, which
-        // `View::new` checked against `a.data`'s length.
-        assert!(t.row + R <= a.rows && t.depth + t.len <= a.cols && t.len <= packed.len());
+        // `View::new` checked against `a.data`'s length; every panel row `p < t.len` lies
+        // inside `b.data`.
+        assert!(t.row + R <= a.rows && t.depth + t.len <= a.cols);
+        assert!(t.len == 0 || (t.len - 1) * b.stride + NR <= b.data.len());
         let base = a.data.as_ptr().wrapping_add(t.row * ars + t.depth * acs);
         let mut lo = [_mm256_setzero_ps(); R];
         let mut hi = [_mm256_setzero_ps(); R];
-        for (p, brow) in packed[..t.len].iter().enumerate() {
-            let b0 = load8(&brow[..8]);
-            let b1 = load8(&brow[8..]);
+        for p in 0..t.len {
+            // SAFETY: `p * b.stride + NR <= b.data.len()` (asserted above), so both 8-float
+            // loads read elements of `b.data`; the loads are unaligned.
+            let (b0, b1) = unsafe {
+                let row = b.data.as_ptr().add(p * b.stride);
+                (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8)))
+            };
             let ap = base.wrapping_add(p * acs);
             for r in 0..R {
                 // SAFETY: (t.row + r, t.depth + p) is inside `a` (asserted above), so this
