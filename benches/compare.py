@@ -232,7 +232,8 @@ def one_repetition(args, rep, py, bins, probe, outdir):
             f.flush()
             run(NICE + ["cargo", "bench", "--bench", "workloads"] + shlex.split(args.cargo_args) + ["--"]
                 + shlex.split(args.criterion_args)
-                + ([args.criterion_filter] if args.criterion_filter else []), out=f, err=subprocess.STDOUT)
+                + ([args.criterion_filter] if args.criterion_filter else []),
+                env=THREAD_ENV, out=f, err=subprocess.STDOUT)
         g = read_criterion(since)
         if not g:
             raise SystemExit(f"no criterion estimates under {criterion_dir()} newer than this run")

@@ -28,14 +28,67 @@ pub fn zeroed_box<T: Zeroable>() -> alloc::boxed::Box<T> {
     bytemuck::zeroed_box()
 }
 
-/// Resets a value to all zeros in place.
+/// With the `parallel` feature, values at least this large (a megabyte of gradients) are
+/// zeroed in two halves on two threads.
+#[cfg(feature = "parallel")]
+const PARALLEL_ZERO_BYTES: usize = 1 << 20;
+
+/// Resets a value to all zeros in place (with `parallel`, large values on two threads).
 pub fn zero_in_place<T: Zeroable>(value: &mut T) {
+    #[cfg(feature = "parallel")]
+    if size_of::<T>() >= PARALLEL_ZERO_BYTES && rayon::current_num_threads() > 1 {
+        use core::mem::MaybeUninit;
+        let len = size_of::<T>();
+        // SAFETY: `value` is an exclusive borrow of `len` bytes; they may include padding, so
+        // they are viewed as `MaybeUninit<u8>`, valid whatever they hold, and `value` is not
+        // used while the view lives. Every byte is 0 when it ends, and `T: Zeroable` promises
+        // that the all-zero bit pattern is a valid `T`.
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut(
+                core::ptr::from_mut(value).cast::<MaybeUninit<u8>>(),
+                len,
+            )
+        };
+        let (first, second) = bytes.split_at_mut(len / 2);
+        rayon::join(
+            || first.fill(MaybeUninit::new(0)),
+            || second.fill(MaybeUninit::new(0)),
+        );
+        return;
+    }
     bytemuck::fill_zeroes(core::slice::from_mut(value));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value above the parallel threshold, zeroed on 1- and 2-thread pools (with
+    /// `parallel`, the two-thread pool takes the split path) and on the caller's thread.
+    #[cfg(feature = "std")]
+    #[test]
+    fn large_values_are_zeroed_whole() {
+        use crate::dense::DenseGrads;
+        type Large = DenseGrads<f32, 512, 600>;
+        assert!(size_of::<Large>() >= 1 << 20);
+        let check = || {
+            let mut grads = zeroed_box::<Large>();
+            grads.weight.as_flattened_mut().fill(1.5);
+            grads.bias.fill(-2.0);
+            zero_in_place(&mut *grads);
+            assert!(grads.weight.as_flattened().iter().all(|&v| v == 0.0));
+            assert!(grads.bias.iter().all(|&v| v == 0.0));
+        };
+        check();
+        #[cfg(feature = "parallel")]
+        for threads in [1, 2] {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(check);
+        }
+    }
 
     #[test]
     fn zero_in_place_clears_every_element() {
