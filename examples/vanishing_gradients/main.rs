@@ -295,6 +295,12 @@ fn parse_args() -> Result<Args, String> {
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.to_string());
         }
+        const FLAGS: [&str; 6] = [
+            "--depth", "--width", "--epochs", "--seed", "--paper", "--lr",
+        ];
+        if !FLAGS.contains(&flag.as_str()) {
+            return Err(format!("unknown flag {flag}\n{USAGE}"));
+        }
         let value = it
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -321,6 +327,12 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.budget.epochs == 0 {
         return Err(format!("--epochs must be at least 1\n{USAGE}"));
+    }
+    if ![10, 20, 30].contains(&args.depth) || ![32, 64].contains(&args.width) {
+        return Err(format!(
+            "depth {} and width {} are not built in: depth 10, 20 or 30; width 32 or 64\n{USAGE}",
+            args.depth, args.width
+        ));
     }
     Ok(args)
 }
