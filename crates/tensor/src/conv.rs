@@ -16,6 +16,7 @@
 //! loops do as well without the 2 x [`BLOCK`] elements of stack.
 
 use crate::gemm::{gemm, View, ViewMut};
+use crate::simd::copy_short;
 use crate::Scalar;
 
 /// Elements in one gathered block of patches (64 KiB of `f32`): enough rows that the weight
@@ -144,6 +145,35 @@ impl Geometry {
         cols: usize,
         block: &mut [T],
     ) {
+        if k0 == 0 && cols == self.patch_len() {
+            let sample_len = self.sample_len();
+            self.whole_patches(p0, rows, |i, b, oy, ox| {
+                let sample = &x[b * sample_len..(b + 1) * sample_len];
+                let out = &mut block[i * cols..(i + 1) * cols];
+                self.kernel_rows(oy, ox, |start, len, at| {
+                    let dst = &mut out[start..start + len];
+                    match at {
+                        Some(at) => copy_short(dst, &sample[at..at + len]),
+                        None => dst.fill(T::ZERO),
+                    }
+                });
+            });
+        } else {
+            self.gather_runs(x, p0, rows, k0, cols, block);
+        }
+    }
+
+    /// [`gather`](Self::gather) for any block of columns, run by run: the general path, for
+    /// patches longer than a block.
+    fn gather_runs<T: Scalar>(
+        &self,
+        x: &[T],
+        p0: usize,
+        rows: usize,
+        k0: usize,
+        cols: usize,
+        block: &mut [T],
+    ) {
         let (per_sample, sample_len) = (self.pixels(), self.sample_len());
         for (i, out) in block.chunks_exact_mut(cols).take(rows).enumerate() {
             let (b, p) = ((p0 + i) / per_sample, (p0 + i) % per_sample);
@@ -151,10 +181,68 @@ impl Geometry {
             self.runs(p, k0, k0 + cols, |j, at, run| {
                 let dst = &mut out[j..j + run];
                 match at {
-                    Some(at) => copy_run(dst, &sample[at..at + run]),
+                    Some(at) => copy_short(dst, &sample[at..at + run]),
                     None => dst.fill(T::ZERO),
                 }
             });
+        }
+    }
+
+    /// Calls `f(i, sample, oy, ox)` for the pixels `p0..p0 + rows` of the batch, `i` counting
+    /// from 0, stepping through samples and rows without a division per pixel.
+    #[inline]
+    fn whole_patches(&self, p0: usize, rows: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+        let per_sample = self.pixels();
+        if per_sample == 0 {
+            return;
+        }
+        let (mut b, p) = (p0 / per_sample, p0 % per_sample);
+        let (mut oy, mut ox) = (p / self.ow, p % self.ow);
+        for i in 0..rows {
+            f(i, b, oy, ox);
+            ox += 1;
+            if ox == self.ow {
+                ox = 0;
+                oy += 1;
+                if oy == self.oh {
+                    oy = 0;
+                    b += 1;
+                }
+            }
+        }
+    }
+
+    /// Cuts the whole patch of output pixel `(oy, ox)` into its kernel rows, and each kernel
+    /// row into at most three runs: taps left of the input (padding), taps inside it, which
+    /// read consecutive input values, and taps right of it. Calls `f(start, len, at)` for each
+    /// run in order, `start` in the patch, `at` its offset in the sample or `None` for padding.
+    #[inline]
+    fn kernel_rows(&self, oy: usize, ox: usize, mut f: impl FnMut(usize, usize, Option<usize>)) {
+        let (c, kw) = (self.c, self.kw);
+        let start = ox * self.sw;
+        // Taps 0..left fall left of column 0, taps kw - right..kw right of the last column.
+        let left = self.pw.saturating_sub(start).min(kw);
+        let right = (start + kw).saturating_sub(self.pw + self.w).min(kw - left);
+        let inside = kw - left - right;
+        for u in 0..self.kh {
+            let row = u * kw * c;
+            let iy = (oy * self.sh + u)
+                .checked_sub(self.ph)
+                .filter(|&i| i < self.h);
+            let Some(iy) = iy else {
+                f(row, kw * c, None);
+                continue;
+            };
+            if left > 0 {
+                f(row, left * c, None);
+            }
+            if inside > 0 {
+                let at = (iy * self.w + start + left - self.pw) * c;
+                f(row + left * c, inside * c, Some(at));
+            }
+            if right > 0 {
+                f(row + (left + inside) * c, right * c, None);
+            }
         }
     }
 
@@ -170,6 +258,21 @@ impl Geometry {
         block: &[T],
     ) {
         let (per_sample, sample_len) = (self.pixels(), self.sample_len());
+        if k0 == 0 && cols == self.patch_len() {
+            self.whole_patches(p0, rows, |i, b, oy, ox| {
+                let sample = &mut dx[b * sample_len..(b + 1) * sample_len];
+                let src = &block[i * cols..(i + 1) * cols];
+                self.kernel_rows(oy, ox, |start, len, at| {
+                    if let Some(at) = at {
+                        let from = &src[start..start + len];
+                        for (d, &g) in sample[at..at + len].iter_mut().zip(from) {
+                            *d += g;
+                        }
+                    }
+                });
+            });
+            return;
+        }
         for (i, src) in block.chunks_exact(cols).take(rows).enumerate() {
             let (b, p) = ((p0 + i) / per_sample, (p0 + i) % per_sample);
             let sample = &mut dx[b * sample_len..(b + 1) * sample_len];
@@ -181,33 +284,6 @@ impl Geometry {
                 }
             });
         }
-    }
-}
-
-/// `dst = src` for the short runs of channels a patch is made of (often 1 or 3 for an input
-/// image): fixed-size moves of 8, 4, 2 and 1, which the compiler inlines, where a copy of
-/// run-time length becomes a `memcpy` call for every few bytes.
-#[inline(always)]
-fn copy_run<T: Copy>(mut dst: &mut [T], mut src: &[T]) {
-    fn step<T: Copy, const N: usize>(dst: &mut &mut [T], src: &mut &[T]) {
-        let (d, rest) = core::mem::take(dst).split_at_mut(N);
-        let (s, tail) = src.split_at(N);
-        let d: &mut [T; N] = d.try_into().expect("N elements");
-        *d = s.try_into().expect("N elements");
-        *dst = rest;
-        *src = tail;
-    }
-    while dst.len() >= 8 {
-        step::<T, 8>(&mut dst, &mut src);
-    }
-    if dst.len() >= 4 {
-        step::<T, 4>(&mut dst, &mut src);
-    }
-    if dst.len() >= 2 {
-        step::<T, 2>(&mut dst, &mut src);
-    }
-    if dst.len() == 1 {
-        step::<T, 1>(&mut dst, &mut src);
     }
 }
 
@@ -453,6 +529,71 @@ mod tests {
                 .chain(dw.iter().zip(&dw32))
             {
                 assert!((a - *b as f64).abs() < 1e-4, "{g:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// The whole-patch gather and scatter (kernel rows cut at the image edges) against the
+    /// general run-by-run ones, on the test geometries and on kernels wider than the input,
+    /// padding wider than the kernel and strides past the kernel, starting mid-batch.
+    #[test]
+    fn whole_patch_paths_match_the_general_ones() {
+        let g = |h, w, c, kh, kw, sh, sw, ph, pw| {
+            let oh = (h + 2 * ph - kh) / sh + 1;
+            let ow = (w + 2 * pw - kw) / sw + 1;
+            Geometry {
+                h,
+                w,
+                c,
+                oh,
+                ow,
+                oc: 1,
+                kh,
+                kw,
+                sh,
+                sw,
+                ph,
+                pw,
+            }
+        };
+        let extra = [
+            g(2, 2, 3, 5, 5, 1, 1, 2, 2),
+            g(3, 2, 2, 3, 3, 1, 1, 3, 3),
+            g(7, 8, 1, 2, 2, 3, 3, 1, 1),
+            g(1, 1, 4, 1, 3, 1, 1, 0, 1),
+        ];
+        for g in geometries().into_iter().chain(extra) {
+            let batch = 3;
+            let x = test_values::<1024>(8);
+            let x = &x[..batch * g.sample_len()];
+            let (cols, total) = (g.patch_len(), batch * g.pixels());
+            for p0 in [0, 1, g.pixels().saturating_sub(1), g.pixels() + 2] {
+                let rows = total.saturating_sub(p0).min(7);
+                let (mut fast, mut slow) = ([f64::NAN; 4096], [f64::NAN; 4096]);
+                g.gather(x, p0, rows, 0, cols, &mut fast);
+                g.gather_runs(x, p0, rows, 0, cols, &mut slow);
+                assert_eq!(fast[..rows * cols], slow[..rows * cols], "{g:?} from {p0}");
+
+                let block = test_values::<4096>(9);
+                let (mut fast, mut slow) = ([0.5; 1024], [0.5; 1024]);
+                g.scatter_add(&mut fast[..x.len()], p0, rows, 0, cols, &block);
+                // The general path: a column block one short of the patch, then the last column.
+                let mut head = [0.0; 4096];
+                for (r, row) in block.chunks_exact(cols).take(rows).enumerate() {
+                    head[r * (cols - 1)..(r + 1) * (cols - 1)].copy_from_slice(&row[..cols - 1]);
+                }
+                let tail: [f64; 64] = core::array::from_fn(|r| {
+                    if r < rows {
+                        block[r * cols + cols - 1]
+                    } else {
+                        0.0
+                    }
+                });
+                g.scatter_add(&mut slow[..x.len()], p0, rows, 0, cols - 1, &head);
+                g.scatter_add(&mut slow[..x.len()], p0, rows, cols - 1, 1, &tail);
+                for (a, b) in fast.iter().zip(&slow) {
+                    assert!((a - b).abs() < 1e-12, "{g:?} from {p0}: {a} vs {b}");
+                }
             }
         }
     }
