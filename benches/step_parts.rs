@@ -5,28 +5,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use gradflow::prelude::*;
 use std::hint::black_box;
 
-network! {
-    /// W2: the digits MLP with batch normalization.
-    pub struct DigitsBn<f32> {
-        input 64,
-        dense 128 [he_init, batchnorm, relu],
-        dense 128 [he_init, batchnorm, relu],
-        dense 10,
-    }
-}
-
-network! {
-    /// W3: 16 residual blocks of width 64.
-    pub struct DeepResidual<f32> {
-        input 64,
-        dense 64 [he_init, relu],
-        repeat 16 residual {
-            dense 64 [he_init, batchnorm, relu],
-            dense 64 [he_init, batchnorm],
-        } relu,
-        dense 10,
-    }
-}
+#[allow(dead_code)] // this bench times W2 and W3 only
+#[path = "common/workloads.rs"]
+mod workloads;
+use workloads::{DeepResidual, DeepResidualCache, DeepResidualGrads};
+use workloads::{DigitsBn, DigitsBnCache, DigitsBnGrads};
 
 macro_rules! parts {
     ($c:expr, $name:expr, $net:ident, $cache:ident, $grads:ident, $b:expr, $i:expr) => {{
