@@ -147,9 +147,6 @@ pub struct ViewMut<'a, T> {
 // SAFETY: a `ViewMut` is an exclusive borrow of its elements (no other view or reference can
 // reach them while it lives), so moving it to another thread is as sound as moving `&mut [T]`.
 unsafe impl<T: Send> Send for ViewMut<'_, T> {}
-// SAFETY: shared access to a `ViewMut` gives no access to its elements (every accessor takes
-// `&mut self`), so sharing it between threads is sound whenever `&mut [T]` may be shared.
-unsafe impl<T: Sync> Sync for ViewMut<'_, T> {}
 
 impl<'a, T> ViewMut<'a, T> {
     /// A `rows x cols` matrix whose rows start `row_stride` elements apart.
