@@ -3,19 +3,27 @@
 //!
 //! A mapping pairs each gradflow layer field (`"dense_0"`, `"batchnorm_0"`) with the
 //! framework's name for the same layer (`"0"` or `"fc1"` in a PyTorch `state_dict`, `"dense"`
-//! in Keras). Dense layers and batch normalizations (`batchnorm`, `batchnorm2d`) are mapped;
-//! other layers with tensors are refused with [`WeightsError::Mapping`].
+//! in Keras). Dense layers, convolutions (`conv1d`, `conv2d`) and batch normalizations
+//! (`batchnorm`, `batchnorm1d`, `batchnorm2d`) are mapped; other layers with tensors
+//! (`standardize`) are refused with [`WeightsError::Mapping`].
 //!
 //! | gradflow | PyTorch (`<name>.`) | Keras (`<name>/`) |
 //! | --- | --- | --- |
 //! | dense `weight` `[in, out]` | `Linear` `weight` `[out, in]` (transposed) | `Dense` `kernel` `[in, out]` |
 //! | dense `bias` | `bias` | `bias` |
+//! | conv2d `weight` `[kh, kw, in, out]` | `Conv2d` `weight` `[out, in, kh, kw]` (`permute(2, 3, 1, 0)` to import) | `Conv2D` `kernel` `[kh, kw, in, out]` |
+//! | conv1d `weight` `[k, in, out]` | `Conv1d` `weight` `[out, in, k]` | `Conv1D` `kernel` `[k, in, out]` |
+//! | conv `bias` | `bias` | `bias` |
 //! | batchnorm `gamma` | `BatchNorm1d` `weight` | `BatchNormalization` `gamma` |
 //! | batchnorm `beta` | `bias` | `beta` |
 //! | batchnorm `running_mean` | `running_mean` | `moving_mean` |
 //! | batchnorm `running_var` (unbiased) | `running_var` (unbiased) | `moving_variance` (biased updates) |
 //! | batchnorm `momentum` | `momentum` (same) | `1 - momentum` ([`keras::momentum`]) |
 //! | batchnorm `eps` (1e-5) | `eps` (1e-5) | `epsilon` (default 1e-3: set [`keras::DEFAULT_EPSILON`]) |
+//!
+//! Activations are channels-last in gradflow (`[h, w, c]`) and channels-first in PyTorch
+//! (`[c, h, w]`): a PyTorch input batch maps with `x.permute(0, 2, 3, 1)`; Keras' default
+//! `channels_last` needs nothing.
 //!
 //! `momentum` and `eps` are not tensors: set them on the layer (`net.batchnorm_0.eps`) from
 //! the framework's settings. PyTorch's `num_batches_tracked` is written as 0 on export (so
@@ -42,7 +50,8 @@ struct Mapped {
     theirs: String,
     shape: Vec<usize>,
     their_shape: Vec<usize>,
-    transpose: bool,
+    /// Axis `i` of their layout is axis `axes[i]` of ours (empty: the same layout).
+    axes: &'static [usize],
 }
 
 fn external_name(framework: Framework, prefix: &str, name: &str) -> String {
@@ -50,6 +59,13 @@ fn external_name(framework: Framework, prefix: &str, name: &str) -> String {
         Framework::PyTorch => format!("{prefix}.{name}"),
         Framework::Keras => format!("{prefix}/{name}"),
     }
+}
+
+/// Every kind of batch normalization layer, as a pattern: all map the same way.
+macro_rules! batchnorms {
+    () => {
+        "batchnorm" | "batchnorm1d" | "batchnorm2d"
+    };
 }
 
 fn plan<T: Scalar, N: Network<T> + ?Sized>(
@@ -78,38 +94,42 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             });
             return;
         };
-        let theirs = match (framework, kind, t.name) {
-            (Framework::PyTorch, "dense", n @ ("weight" | "bias")) => n,
-            (Framework::Keras, "dense", "weight") => "kernel",
-            (Framework::Keras, "dense", "bias") => "bias",
-            (Framework::PyTorch, "batchnorm" | "batchnorm2d", "gamma") => "weight",
-            (Framework::PyTorch, "batchnorm" | "batchnorm2d", "beta") => "bias",
-            (Framework::PyTorch, "batchnorm" | "batchnorm2d", n @ ("running_mean" | "running_var")) => n,
-            (Framework::Keras, "batchnorm" | "batchnorm2d", n @ ("gamma" | "beta")) => n,
-            (Framework::Keras, "batchnorm" | "batchnorm2d", "running_mean") => "moving_mean",
-            (Framework::Keras, "batchnorm" | "batchnorm2d", "running_var") => "moving_variance",
+        const SAME: &[usize] = &[];
+        let (theirs, axes) = match (framework, kind, t.name) {
+            (Framework::PyTorch, "dense", "weight") => ("weight", &[1, 0][..]),
+            (Framework::PyTorch, "conv2d", "weight") => ("weight", &[3, 2, 0, 1][..]),
+            (Framework::PyTorch, "conv1d", "weight") => ("weight", &[2, 1, 0][..]),
+            (Framework::PyTorch, "dense" | "conv1d" | "conv2d", "bias") => ("bias", SAME),
+            (Framework::Keras, "dense" | "conv1d" | "conv2d", "weight") => ("kernel", SAME),
+            (Framework::Keras, "dense" | "conv1d" | "conv2d", "bias") => ("bias", SAME),
+            (Framework::PyTorch, batchnorms!(), "gamma") => ("weight", SAME),
+            (Framework::PyTorch, batchnorms!(), "beta") => ("bias", SAME),
+            (Framework::PyTorch, batchnorms!(), n @ ("running_mean" | "running_var")) => (n, SAME),
+            (Framework::Keras, batchnorms!(), n @ ("gamma" | "beta")) => (n, SAME),
+            (Framework::Keras, batchnorms!(), "running_mean") => ("moving_mean", SAME),
+            (Framework::Keras, batchnorms!(), "running_var") => ("moving_variance", SAME),
             _ => {
                 error = Some(WeightsError::Mapping {
                     name: ours,
                     problem: format!(
-                        "no {framework:?} mapping for tensor `{}` of a `{kind}` layer (only dense and batchnorm layers are mapped)",
+                        "no {framework:?} mapping for tensor `{}` of a `{kind}` layer (only dense, convolution and batchnorm layers are mapped)",
                         t.name
                     ),
                 });
                 return;
             }
         };
-        let transpose = framework == Framework::PyTorch && kind == "dense" && t.name == "weight";
-        let mut their_shape = t.shape.to_vec();
-        if transpose {
-            their_shape.reverse();
-        }
+        let their_shape = if axes.is_empty() {
+            t.shape.to_vec()
+        } else {
+            axes.iter().map(|&a| t.shape[a]).collect()
+        };
         plan.push(Mapped {
             ours,
             theirs: external_name(framework, prefix, theirs),
             shape: t.shape.to_vec(),
             their_shape,
-            transpose,
+            axes,
         });
     });
     match error {
@@ -118,15 +138,37 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
     }
 }
 
-/// `[rows, cols]` row-major to `[cols, rows]`.
-fn transposed<T: Copy>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+/// A row-major tensor of shape `shape` with its axes reordered: axis `i` of the result is axis
+/// `axes[i]` of the input (`[1, 0]` transposes a matrix).
+fn permuted<T: Copy>(values: &[T], shape: &[usize], axes: &[usize]) -> Vec<T> {
+    let strides: Vec<usize> = (0..shape.len())
+        .map(|i| shape[i + 1..].iter().product())
+        .collect();
+    let out_shape: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
+    let mut index = vec![0; axes.len()];
     let mut out = Vec::with_capacity(values.len());
-    for c in 0..cols {
-        for r in 0..rows {
-            out.push(values[r * cols + c]);
+    for _ in 0..values.len() {
+        let at: usize = index.iter().zip(axes).map(|(&i, &a)| i * strides[a]).sum();
+        out.push(values[at]);
+        // The next index of the output, last axis fastest.
+        for axis in (0..index.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < out_shape[axis] {
+                break;
+            }
+            index[axis] = 0;
         }
     }
     out
+}
+
+/// The axes that undo `axes`.
+fn inverse(axes: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; axes.len()];
+    for (i, &a) in axes.iter().enumerate() {
+        inv[a] = i;
+    }
+    inv
 }
 
 fn export<T: Scalar, N: Network<T> + ?Sized>(
@@ -143,10 +185,10 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
     let mut batchnorms = Vec::new();
     for m in &plan {
         let v = values.remove(&m.ours).unwrap_or_default();
-        let v = if m.transpose {
-            transposed(&v, m.shape[0], m.shape[1])
-        } else {
+        let v = if m.axes.is_empty() {
             v
+        } else {
+            permuted(&v, &m.shape, m.axes)
         };
         entries.push(Entry::new(m.theirs.clone(), &m.their_shape, &v));
         if framework == Framework::PyTorch && m.theirs.ends_with(".running_var") {
@@ -189,10 +231,10 @@ fn import<T: Scalar, N: Network<T> + ?Sized>(
     let values = read_expected::<T>(&file, &expected, &ignore)?;
     let mut by_name: HashMap<&str, Vec<T>> = HashMap::new();
     for (m, v) in plan.iter().zip(values) {
-        let v = if m.transpose {
-            transposed(&v, m.their_shape[0], m.their_shape[1])
-        } else {
+        let v = if m.axes.is_empty() {
             v
+        } else {
+            permuted(&v, &m.their_shape, &inverse(m.axes))
         };
         by_name.insert(m.ours.as_str(), v);
     }
@@ -204,7 +246,8 @@ fn import<T: Scalar, N: Network<T> + ?Sized>(
     Ok(())
 }
 
-/// PyTorch: `state_dict` names (`<module>.weight`), `Linear` weights `[out, in]`.
+/// PyTorch: `state_dict` names (`<module>.weight`), `Linear` weights `[out, in]`, `Conv2d`
+/// weights `[out, in, kh, kw]`.
 pub mod pytorch {
     use super::*;
 
@@ -236,7 +279,8 @@ pub mod pytorch {
     }
 }
 
-/// Keras 3: `<layer name>/<variable name>` (`dense/kernel`), `Dense` kernels `[in, out]`.
+/// Keras 3: `<layer name>/<variable name>` (`dense/kernel`), `Dense` kernels `[in, out]`,
+/// `Conv2D` kernels `[kh, kw, in, out]` (gradflow's own layouts).
 pub mod keras {
     use super::*;
 

@@ -305,3 +305,253 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
     );
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
 }
+
+// Convolutions: the fixtures' CNN and 1-D network, channels-last here, channels-first in
+// PyTorch, channels-last in Keras.
+
+network! {
+    /// Conv2d 2 -> 3 (3x3 same), BatchNorm2d, tanh, global average pool, Linear 3 -> 2.
+    pub struct Cnn<f64> {
+        input [5, 4, 2],
+        conv2d 3 k3 same [batchnorm, tanh],
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+network! {
+    /// Conv1d 2 -> 3 (kernel 3 same), tanh, global average pool, Linear 3 -> 2.
+    pub struct Seq<f64> {
+        input [6, 2],
+        conv1d 3 k3 same [tanh],
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+const CB: usize = 4;
+
+const TORCH_CNN: &[(&str, &str)] = &[("conv2d_0", "0"), ("batchnorm_0", "1"), ("dense_2", "4")];
+const TORCH_SEQ: &[(&str, &str)] = &[("conv1d_0", "0"), ("dense_2", "4")];
+const KERAS_CNN: &[(&str, &str)] = &[
+    ("conv2d_0", "conv"),
+    ("batchnorm_0", "bn"),
+    ("dense_2", "out"),
+];
+
+/// A fixture tensor of `shape`, checked.
+fn shaped(file: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Vec<f64> {
+    let (s, v) = tensor(file, name);
+    assert_eq!(s, shape, "{name}");
+    v
+}
+
+/// `[n, c, rest..]` (channels-first, `rest` flattened to `len` positions) to `[n, rest.., c]`.
+fn channels_last(v: &[f64], n: usize, c: usize, len: usize) -> Vec<f64> {
+    let mut out = vec![0.0; v.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            for p in 0..len {
+                out[(b * len + p) * c + ch] = v[(b * c + ch) * len + p];
+            }
+        }
+    }
+    out
+}
+
+/// PyTorch's `[out, in, taps]` convolution weight as gradflow's `[taps, in, out]`.
+fn conv_weight_from_torch(v: &[f64], out: usize, inp: usize, taps: usize) -> Vec<f64> {
+    let mut ours = vec![0.0; v.len()];
+    for o in 0..out {
+        for i in 0..inp {
+            for t in 0..taps {
+                ours[(t * inp + i) * out + o] = v[(o * inp + i) * taps + t];
+            }
+        }
+    }
+    ours
+}
+
+fn cnn_batch<const L: usize>(values: &[f64]) -> Box<[[[[f64; 2]; L]; 5]; CB]> {
+    let mut x = Box::new([[[[0.0; 2]; L]; 5]; CB]);
+    for (d, &v) in x
+        .as_flattened_mut()
+        .as_flattened_mut()
+        .as_flattened_mut()
+        .iter_mut()
+        .zip(values)
+    {
+        *d = v;
+    }
+    x
+}
+
+#[test]
+fn pytorch_convolutions_and_batchnorm2d_are_reproduced() {
+    let mut net = Cnn::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_cnn_weights"), TORCH_CNN).unwrap();
+    let io_bytes = fixture("torch_cnn_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let x = cnn_batch::<4>(&channels_last(
+        &shaped(&io, "input", &[CB, 2, 5, 4]),
+        CB,
+        2,
+        20,
+    ));
+    let dy_flat = shaped(&io, "dy", &[CB, 2]);
+    let dy: [[f64; 2]; CB] = core::array::from_fn(|b| [dy_flat[b * 2], dy_flat[b * 2 + 1]]);
+
+    let y: [[f64; 2]; CB] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
+
+    let mut cache = CnnCache::<CB>::new_boxed();
+    let mut grads = CnnGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    let mut dx = Box::new([[[[0.0; 2]; 4]; 5]; CB]);
+    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
+    let theirs = shaped(&io, "train.input_grad", &[CB, 2, 5, 4]);
+    let ours: Vec<f64> = dx.as_flattened().as_flattened().as_flattened().to_vec();
+    assert_close("input gradient", &ours, &channels_last(&theirs, CB, 2, 20));
+    let g = |name: &str| tensor(&io, &format!("train.grad.{name}")).1;
+    assert_close(
+        "conv weight grad",
+        grads
+            .conv2d_0
+            .weight
+            .as_flattened()
+            .as_flattened()
+            .as_flattened(),
+        &conv_weight_from_torch(&g("0.weight"), 3, 2, 9),
+    );
+    assert_close("conv bias grad", &grads.conv2d_0.bias, &g("0.bias"));
+    assert_close("bn gamma grad", &grads.batchnorm_0.gamma, &g("1.weight"));
+    assert_close("bn beta grad", &grads.batchnorm_0.beta, &g("1.bias"));
+    assert_close(
+        "head weight grad",
+        &flat(&grads.dense_2.weight),
+        &transpose(&g("4.weight"), 2, 3),
+    );
+    assert_close("head bias grad", &grads.dense_2.bias, &g("4.bias"));
+    let bn = &net.batchnorm_0;
+    assert_close(
+        "running mean",
+        &bn.running_mean,
+        &tensor(&io, "train.1.running_mean").1,
+    );
+    assert_close(
+        "running var",
+        &bn.running_var,
+        &tensor(&io, "train.1.running_var").1,
+    );
+
+    // Exported again, the weights are PyTorch's own file, tensor for tensor.
+    let out = pytorch::export(&*net_with_torch_weights(), TORCH_CNN).unwrap();
+    let (ours, theirs) = (
+        SafeTensors::deserialize(&out).unwrap(),
+        fixture("torch_cnn_weights"),
+    );
+    let theirs = SafeTensors::deserialize(&theirs).unwrap();
+    for name in [
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "1.running_mean",
+        "1.running_var",
+        "4.weight",
+        "4.bias",
+    ] {
+        let (a, b) = (tensor(&ours, name), tensor(&theirs, name));
+        assert_eq!(a, b, "{name}");
+    }
+}
+
+fn net_with_torch_weights() -> Box<Cnn> {
+    let mut net = Cnn::new_boxed(&mut gradflow::rng(5));
+    pytorch::import(&mut *net, &fixture("torch_cnn_weights"), TORCH_CNN).unwrap();
+    net
+}
+
+#[test]
+fn pytorch_conv1d_is_reproduced() {
+    let mut net = Seq::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_seq_weights"), TORCH_SEQ).unwrap();
+    let io_bytes = fixture("torch_cnn_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let xs = channels_last(&shaped(&io, "seq.input", &[CB, 2, 6]), CB, 2, 6);
+    let x: [[[f64; 2]; 6]; CB] = core::array::from_fn(|b| {
+        core::array::from_fn(|l| [xs[(b * 6 + l) * 2], xs[(b * 6 + l) * 2 + 1]])
+    });
+    let dy_flat = shaped(&io, "dy", &[CB, 2]);
+    let dy: [[f64; 2]; CB] = core::array::from_fn(|b| [dy_flat[b * 2], dy_flat[b * 2 + 1]]);
+
+    let y: [[f64; 2]; CB] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "seq.eval.output").1);
+    let mut cache = SeqCache::<CB>::new_boxed();
+    let mut grads = SeqGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    let mut dx = [[[0.0; 2]; 6]; CB];
+    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    assert_close(
+        "train output",
+        &flat(&y),
+        &tensor(&io, "seq.train.output").1,
+    );
+    let theirs = shaped(&io, "seq.train.input_grad", &[CB, 2, 6]);
+    assert_close(
+        "input gradient",
+        dx.as_flattened().as_flattened(),
+        &channels_last(&theirs, CB, 2, 6),
+    );
+    let g = |name: &str| tensor(&io, &format!("seq.train.grad.{name}")).1;
+    assert_close(
+        "conv1d weight grad",
+        grads.conv1d_0.weight.as_flattened().as_flattened(),
+        &conv_weight_from_torch(&g("0.weight"), 3, 2, 3),
+    );
+    assert_close("conv1d bias grad", &grads.conv1d_0.bias, &g("0.bias"));
+}
+
+#[test]
+fn keras_conv2d_and_batchnorm_are_reproduced() {
+    let mut net = Cnn::new(&mut gradflow::rng(0));
+    keras::import(&mut net, &fixture("keras_cnn_weights"), KERAS_CNN).unwrap();
+    net.batchnorm_0.eps = keras::DEFAULT_EPSILON;
+    net.batchnorm_0.momentum = keras::momentum(0.9);
+    let io_bytes = fixture("keras_cnn_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let x = cnn_batch::<4>(&shaped(&io, "input", &[CB, 5, 4, 2]));
+    let dy_flat = shaped(&io, "dy", &[CB, 2]);
+    let dy: [[f64; 2]; CB] = core::array::from_fn(|b| [dy_flat[b * 2], dy_flat[b * 2 + 1]]);
+
+    let y: [[f64; 2]; CB] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
+    let mut cache = CnnCache::<CB>::new_boxed();
+    let mut grads = CnnGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    let mut dx = Box::new([[[[0.0; 2]; 4]; 5]; CB]);
+    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
+    let ours: Vec<f64> = dx.as_flattened().as_flattened().as_flattened().to_vec();
+    assert_close("input gradient", &ours, &tensor(&io, "train.input_grad").1);
+    let g = |name: &str| tensor(&io, &format!("train.grad.{name}")).1;
+    assert_close(
+        "conv kernel grad",
+        grads
+            .conv2d_0
+            .weight
+            .as_flattened()
+            .as_flattened()
+            .as_flattened(),
+        &g("conv/kernel"),
+    );
+    assert_close("conv bias grad", &grads.conv2d_0.bias, &g("conv/bias"));
+    assert_close("bn gamma grad", &grads.batchnorm_0.gamma, &g("bn/gamma"));
+    assert_close("bn beta grad", &grads.batchnorm_0.beta, &g("bn/beta"));
+    assert_close(
+        "head kernel grad",
+        &flat(&grads.dense_2.weight),
+        &g("out/kernel"),
+    );
+}
