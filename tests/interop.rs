@@ -386,6 +386,27 @@ fn cnn_batch<const L: usize>(values: &[f64]) -> Box<[[[[f64; 2]; L]; 5]; CB]> {
     x
 }
 
+/// The convolution fixtures' `dy`, `[CB, 2]`.
+fn conv_dy(io: &SafeTensors<'_>) -> [[f64; 2]; CB] {
+    let v = shaped(io, "dy", &[CB, 2]);
+    core::array::from_fn(|b| [v[b * 2], v[b * 2 + 1]])
+}
+
+/// One train-mode step of the CNN: output, input gradient (flat, channels-last), grads.
+fn cnn_train_step(
+    net: &mut Cnn,
+    x: &[[[[f64; 2]; 4]; 5]; CB],
+    dy: &[[f64; 2]; CB],
+) -> ([[f64; 2]; CB], Vec<f64>, CnnGrads) {
+    let mut cache = CnnCache::<CB>::new_boxed();
+    let mut grads = CnnGrads::zeroed();
+    let y = *net.forward_train(x, &mut cache);
+    let mut dx = Box::new([[[[0.0; 2]; 4]; 5]; CB]);
+    net.backward_to_input(&mut cache, dy, &mut dx, &mut grads);
+    let dx = dx.as_flattened().as_flattened().as_flattened().to_vec();
+    (y, dx, grads)
+}
+
 #[test]
 fn pytorch_convolutions_and_batchnorm2d_are_reproduced() {
     let mut net = Cnn::new(&mut gradflow::rng(0));
@@ -398,21 +419,15 @@ fn pytorch_convolutions_and_batchnorm2d_are_reproduced() {
         2,
         20,
     ));
-    let dy_flat = shaped(&io, "dy", &[CB, 2]);
-    let dy: [[f64; 2]; CB] = core::array::from_fn(|b| [dy_flat[b * 2], dy_flat[b * 2 + 1]]);
+    let dy = conv_dy(&io);
 
     let y: [[f64; 2]; CB] = net.forward(&x);
     assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
 
-    let mut cache = CnnCache::<CB>::new_boxed();
-    let mut grads = CnnGrads::zeroed();
-    let y = *net.forward_train(&x, &mut cache);
-    let mut dx = Box::new([[[[0.0; 2]; 4]; 5]; CB]);
-    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    let (y, dx, grads) = cnn_train_step(&mut net, &x, &dy);
     assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
     let theirs = shaped(&io, "train.input_grad", &[CB, 2, 5, 4]);
-    let ours: Vec<f64> = dx.as_flattened().as_flattened().as_flattened().to_vec();
-    assert_close("input gradient", &ours, &channels_last(&theirs, CB, 2, 20));
+    assert_close("input gradient", &dx, &channels_last(&theirs, CB, 2, 20));
     let g = |name: &str| tensor(&io, &format!("train.grad.{name}")).1;
     assert_close(
         "conv weight grad",
@@ -483,8 +498,7 @@ fn pytorch_conv1d_is_reproduced() {
     let x: [[[f64; 2]; 6]; CB] = core::array::from_fn(|b| {
         core::array::from_fn(|l| [xs[(b * 6 + l) * 2], xs[(b * 6 + l) * 2 + 1]])
     });
-    let dy_flat = shaped(&io, "dy", &[CB, 2]);
-    let dy: [[f64; 2]; CB] = core::array::from_fn(|b| [dy_flat[b * 2], dy_flat[b * 2 + 1]]);
+    let dy = conv_dy(&io);
 
     let y: [[f64; 2]; CB] = net.forward(&x);
     assert_close("eval output", &flat(&y), &tensor(&io, "seq.eval.output").1);
@@ -522,19 +536,13 @@ fn keras_conv2d_and_batchnorm_are_reproduced() {
     let io_bytes = fixture("keras_cnn_io");
     let io = SafeTensors::deserialize(&io_bytes).unwrap();
     let x = cnn_batch::<4>(&shaped(&io, "input", &[CB, 5, 4, 2]));
-    let dy_flat = shaped(&io, "dy", &[CB, 2]);
-    let dy: [[f64; 2]; CB] = core::array::from_fn(|b| [dy_flat[b * 2], dy_flat[b * 2 + 1]]);
+    let dy = conv_dy(&io);
 
     let y: [[f64; 2]; CB] = net.forward(&x);
     assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
-    let mut cache = CnnCache::<CB>::new_boxed();
-    let mut grads = CnnGrads::zeroed();
-    let y = *net.forward_train(&x, &mut cache);
-    let mut dx = Box::new([[[[0.0; 2]; 4]; 5]; CB]);
-    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    let (y, dx, grads) = cnn_train_step(&mut net, &x, &dy);
     assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
-    let ours: Vec<f64> = dx.as_flattened().as_flattened().as_flattened().to_vec();
-    assert_close("input gradient", &ours, &tensor(&io, "train.input_grad").1);
+    assert_close("input gradient", &dx, &tensor(&io, "train.input_grad").1);
     let g = |name: &str| tensor(&io, &format!("train.grad.{name}")).1;
     assert_close(
         "conv kernel grad",

@@ -395,32 +395,49 @@ mod tests {
         y
     }
 
+    /// A stride-`(sh, sw)`, padding-`(ph, pw)` convolution of an `h x w x c` input with `oc`
+    /// `kh x kw` kernels, its output size as PyTorch rounds it.
+    fn geometry(
+        (h, w, c, oc, kh, kw, sh, sw, ph, pw): (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+        ),
+    ) -> Geometry {
+        let oh = (h + 2 * ph - kh) / sh + 1;
+        let ow = (w + 2 * pw - kw) / sw + 1;
+        Geometry {
+            h,
+            w,
+            c,
+            oh,
+            ow,
+            oc,
+            kh,
+            kw,
+            sh,
+            sw,
+            ph,
+            pw,
+        }
+    }
+
     fn geometries() -> [Geometry; 5] {
-        let g = |h, w, c, oc, kh, kw, sh, sw, ph, pw| {
-            let oh = (h + 2 * ph - kh) / sh + 1;
-            let ow = (w + 2 * pw - kw) / sw + 1;
-            Geometry {
-                h,
-                w,
-                c,
-                oh,
-                ow,
-                oc,
-                kh,
-                kw,
-                sh,
-                sw,
-                ph,
-                pw,
-            }
-        };
         [
-            g(5, 5, 3, 4, 3, 3, 1, 1, 1, 1),
-            g(6, 7, 2, 3, 3, 3, 2, 2, 1, 1),
-            g(5, 6, 3, 2, 2, 3, 2, 1, 0, 0),
-            g(1, 9, 4, 3, 1, 3, 1, 2, 0, 1),
-            g(4, 4, 5, 2, 1, 1, 1, 1, 0, 0),
+            (5, 5, 3, 4, 3, 3, 1, 1, 1, 1),
+            (6, 7, 2, 3, 3, 3, 2, 2, 1, 1),
+            (5, 6, 3, 2, 2, 3, 2, 1, 0, 0),
+            (1, 9, 4, 3, 1, 3, 1, 2, 0, 1),
+            (4, 4, 5, 2, 1, 1, 1, 1, 0, 0),
         ]
+        .map(geometry)
     }
 
     #[test]
@@ -538,30 +555,13 @@ mod tests {
     /// padding wider than the kernel and strides past the kernel, starting mid-batch.
     #[test]
     fn whole_patch_paths_match_the_general_ones() {
-        let g = |h, w, c, kh, kw, sh, sw, ph, pw| {
-            let oh = (h + 2 * ph - kh) / sh + 1;
-            let ow = (w + 2 * pw - kw) / sw + 1;
-            Geometry {
-                h,
-                w,
-                c,
-                oh,
-                ow,
-                oc: 1,
-                kh,
-                kw,
-                sh,
-                sw,
-                ph,
-                pw,
-            }
-        };
         let extra = [
-            g(2, 2, 3, 5, 5, 1, 1, 2, 2),
-            g(3, 2, 2, 3, 3, 1, 1, 3, 3),
-            g(7, 8, 1, 2, 2, 3, 3, 1, 1),
-            g(1, 1, 4, 1, 3, 1, 1, 0, 1),
-        ];
+            (2, 2, 3, 1, 5, 5, 1, 1, 2, 2),
+            (3, 2, 2, 1, 3, 3, 1, 1, 3, 3),
+            (7, 8, 1, 1, 2, 2, 3, 3, 1, 1),
+            (1, 1, 4, 1, 1, 3, 1, 1, 0, 1),
+        ]
+        .map(geometry);
         for g in geometries().into_iter().chain(extra) {
             let batch = 3;
             let x = test_values::<1024>(8);
