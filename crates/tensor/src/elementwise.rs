@@ -13,10 +13,27 @@ pub fn map<T: Scalar, const B: usize, const N: usize>(
     y: &mut [[T; N]; B],
     f: impl Fn(T) -> T,
 ) {
-    for (xr, yr) in x.iter().zip(y.iter_mut()) {
-        for (&x, y) in xr.iter().zip(yr.iter_mut()) {
-            *y = f(x);
-        }
+    let (x, y) = (x.as_flattened(), y.as_flattened_mut());
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::fast_f32_available() {
+        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+        unsafe { map_avx2(x, y, f) };
+        return;
+    }
+    map_loop(x, y, f);
+}
+
+/// [`map_loop`] compiled for AVX2 (see [`crate::simd`]): same operations, 8-lane registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn map_avx2<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) {
+    map_loop(x, y, f);
+}
+
+#[inline(always)]
+fn map_loop<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) {
+    for (&x, y) in x.iter().zip(y) {
+        *y = f(x);
     }
 }
 
@@ -29,10 +46,86 @@ pub fn map_backward<T: Scalar, const B: usize, const N: usize>(
     dx: &mut [[T; N]; B],
     df: impl Fn(T, T) -> T,
 ) {
-    for (((xr, yr), dyr), dxr) in x.iter().zip(y).zip(dy).zip(dx.iter_mut()) {
-        for (((&x, &y), &g), dx) in xr.iter().zip(yr).zip(dyr).zip(dxr.iter_mut()) {
-            *dx = g * df(x, y);
-        }
+    let (x, y) = (x.as_flattened(), y.as_flattened());
+    let (dy, dx) = (dy.as_flattened(), dx.as_flattened_mut());
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::fast_f32_available() {
+        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+        unsafe { map_backward_avx2((x, y, dy), dx, df) };
+        return;
+    }
+    map_backward_loop((x, y, dy), dx, df);
+}
+
+/// [`map_backward_loop`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn map_backward_avx2<T: Scalar>(inputs: (&[T], &[T], &[T]), dx: &mut [T], df: impl Fn(T, T) -> T) {
+    map_backward_loop(inputs, dx, df);
+}
+
+#[inline(always)]
+fn map_backward_loop<T: Scalar>(
+    (x, y, dy): (&[T], &[T], &[T]),
+    dx: &mut [T],
+    df: impl Fn(T, T) -> T,
+) {
+    for (((&x, &y), &g), dx) in x.iter().zip(y).zip(dy).zip(dx) {
+        *dx = g * df(x, y);
+    }
+}
+
+/// `out = a + b` elementwise over the shortest of the three slices (a residual connection's
+/// forward add; `network!` emits calls to it).
+#[inline]
+pub fn add<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::fast_f32_available() {
+        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+        unsafe { add_avx2(out, a, b) };
+        return;
+    }
+    add_loop(out, a, b);
+}
+
+/// [`add_loop`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn add_avx2<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) {
+    add_loop(out, a, b);
+}
+
+#[inline(always)]
+fn add_loop<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = a + b;
+    }
+}
+
+/// `out += a` elementwise over the shorter slice (gradients meeting at a residual
+/// connection; `network!` emits calls to it).
+#[inline]
+pub fn add_assign<T: Scalar>(out: &mut [T], a: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::fast_f32_available() {
+        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+        unsafe { add_assign_avx2(out, a) };
+        return;
+    }
+    add_assign_loop(out, a);
+}
+
+/// [`add_assign_loop`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn add_assign_avx2<T: Scalar>(out: &mut [T], a: &[T]) {
+    add_assign_loop(out, a);
+}
+
+#[inline(always)]
+fn add_assign_loop<T: Scalar>(out: &mut [T], a: &[T]) {
+    for (o, &a) in out.iter_mut().zip(a) {
+        *o += a;
     }
 }
 
@@ -40,6 +133,67 @@ pub fn map_backward<T: Scalar, const B: usize, const N: usize>(
 mod tests {
     use super::*;
     use crate::gradcheck::{check_gradient, test_values};
+
+    /// The dispatching functions (AVX2 copies on a machine that has them) against their plain
+    /// loops, bit for bit, on awkward lengths: the copies must do the same operations in the
+    /// same order.
+    #[test]
+    fn dispatched_loops_match_the_plain_loops_bit_for_bit() {
+        fn check<const N: usize>() {
+            let x: [[f32; N]; 2] =
+                [test_values::<N>(11), test_values::<N>(12)].map(|r| r.map(|v| v as f32));
+            let g: [[f32; N]; 2] =
+                [test_values::<N>(13), test_values::<N>(14)].map(|r| r.map(|v| v as f32));
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
+            let f = |v: f32| if v < 0.0 { 0.1 * v } else { v * v + 0.5 };
+            let df = |v: f32, y: f32| if v < 0.0 { 0.1 } else { y - 0.5 + v };
+
+            let (mut fast, mut plain) = ([[0.0f32; N]; 2], [[0.0f32; N]; 2]);
+            map(&x, &mut fast, f);
+            map_loop(x.as_flattened(), plain.as_flattened_mut(), f);
+            assert_eq!(
+                bits(fast.as_flattened()),
+                bits(plain.as_flattened()),
+                "map {N}"
+            );
+
+            let y = fast;
+            let (mut fast, mut plain) = ([[0.0f32; N]; 2], [[0.0f32; N]; 2]);
+            map_backward(&x, &y, &g, &mut fast, df);
+            let inputs = (x.as_flattened(), y.as_flattened(), g.as_flattened());
+            map_backward_loop(inputs, plain.as_flattened_mut(), df);
+            assert_eq!(
+                bits(fast.as_flattened()),
+                bits(plain.as_flattened()),
+                "map_backward {N}"
+            );
+
+            let (mut fast, mut plain) = ([0.0f32; N], [0.0f32; N]);
+            add(&mut fast, &x[0], &g[1]);
+            add_loop(&mut plain, &x[0], &g[1]);
+            assert_eq!(bits(&fast), bits(&plain), "add {N}");
+            assert!(fast
+                .iter()
+                .zip(&x[0])
+                .zip(&g[1])
+                .all(|((s, a), b)| *s == a + b));
+
+            let (mut fast, mut plain) = (x[1], x[1]);
+            add_assign(&mut fast, &g[0]);
+            add_assign_loop(&mut plain, &g[0]);
+            assert_eq!(bits(&fast), bits(&plain), "add_assign {N}");
+            assert!(fast
+                .iter()
+                .zip(&x[1])
+                .zip(&g[0])
+                .all(|((s, a), b)| *s == a + b));
+        }
+        check::<1>();
+        check::<3>();
+        check::<17>();
+        check::<64>();
+        check::<127>();
+    }
 
     #[test]
     fn tanh_map_gradient_matches_finite_differences() {

@@ -466,8 +466,12 @@ mod x86 {
 
     /// The blocked product, with a panel buffer no deeper than the shared dimension needs:
     /// the buffer is zeroed on every call, and a 64-deep product should not clear 16 KiB.
+    /// A product whose panels are all read in place (see [`reads_in_place`]) gets none.
     #[target_feature(enable = "avx2,fma")]
     fn packed(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, accumulate: bool) {
+        if reads_in_place(&b, a.cols) && b.cols.is_multiple_of(NR) {
+            return packed_in::<0>(a, b, c, accumulate);
+        }
         match a.cols {
             0..=64 => packed_in::<64>(a, b, c, accumulate),
             65..=128 => packed_in::<128>(a, b, c, accumulate),
@@ -475,7 +479,15 @@ mod x86 {
         }
     }
 
-    /// Packs a `D x NR` panel of `b`, then sweeps `MR`-row tiles of `a` across it.
+    /// Whether full `NR`-column panels of the `k x n` matrix `b` are read where they lie: a
+    /// row-major `b` of at most `DIRECT_MAX` floats stays in L1 and its rows map to different
+    /// cache sets, so copying it would only add work.
+    fn reads_in_place(b: &View<'_, f32>, k: usize) -> bool {
+        b.col_stride == 1 && k * b.row_stride <= DIRECT_MAX
+    }
+
+    /// Packs a `D x NR` panel of `b` (or reads it in place), then sweeps `MR`-row tiles of `a`
+    /// across it. `D` is 0 only when no panel needs packing.
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
     fn packed_in<const D: usize>(
@@ -485,12 +497,12 @@ mod x86 {
         accumulate: bool,
     ) {
         let (m, k, n) = (a.rows, a.cols, b.cols);
-        // A row-major `b` of at most `DIRECT_MAX` floats stays in L1 and its rows map to
-        // different cache sets: whole panels are read in place instead of copied.
-        let direct = b.col_stride == 1 && k * b.row_stride <= DIRECT_MAX;
+        let direct = reads_in_place(&b, k);
         let mut packed = [[0.0f32; NR]; D];
-        for pc in (0..k).step_by(D) {
-            let kc = D.min(k - pc);
+        // Without a buffer, the whole shared dimension is one block.
+        let depth = if D == 0 { k } else { D };
+        for pc in (0..k).step_by(depth) {
+            let kc = depth.min(k - pc);
             let accumulate = accumulate || pc > 0;
             for jc in (0..n).step_by(NR) {
                 let nr = NR.min(n - jc);
@@ -559,20 +571,26 @@ mod x86 {
             let full_rows = kc / 8 * 8;
             for j0 in (0..NR).step_by(8) {
                 if j0 + 8 <= nr {
-                    let columns: [&[f32]; 8] = core::array::from_fn(|i| column(j0 + i));
+                    // Columns `j0..j0 + 8` by pointer: their slices spilled to the stack.
+                    let first = column(j0).as_ptr();
+                    // Bounds-checks the farthest float the loads below read.
+                    let _ = column(j0 + 7);
+                    let cs = b.col_stride;
                     for p in (0..full_rows).step_by(8) {
-                        let mut block = [_mm256_setzero_ps(); 8];
-                        for (v, c) in block.iter_mut().zip(&columns) {
-                            *v = load8(&c[p..]);
-                        }
+                        let block: [__m256; 8] = core::array::from_fn(|i| {
+                            // SAFETY: column `j0 + i` (i < 8) is `kc` floats starting `i * cs`
+                            // past `first`, all inside `b.data`: the columns lie at increasing
+                            // offsets and `column` checked the farthest. `p + 8 <= kc`.
+                            unsafe { _mm256_loadu_ps(first.add(i * cs + p)) }
+                        });
                         let rows = transpose8(block);
                         for (q, row) in rows.into_iter().enumerate() {
                             store8(&mut packed[p + q][j0..], row);
                         }
                     }
                     for (p, row) in packed.iter_mut().enumerate().skip(full_rows) {
-                        for (i, c) in columns.iter().enumerate() {
-                            row[j0 + i] = c[p];
+                        for i in 0..8 {
+                            row[j0 + i] = column(j0 + i)[p];
                         }
                     }
                 } else {
@@ -647,19 +665,33 @@ mod x86 {
                 hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
             }
         }
+        if t.cols == NR {
+            // A full tile, by pointer: the loop unrolls and the sums never leave their
+            // registers (through `row_mut` they were spilled to the stack and reloaded).
+            assert!(t.row + R <= c.rows && t.col + NR <= c.cols);
+            let corner = c.ptr.wrapping_add(t.row * c.row_stride + t.col);
+            for r in 0..R {
+                let at = corner.wrapping_add(r * c.row_stride);
+                // SAFETY: row `t.row + r` < `c.rows` and columns `t.col..t.col + NR` <=
+                // `c.cols` (asserted above) are elements of the view, which `ViewMut`
+                // borrows exclusively and `&mut c` keeps unaliased; the accesses are unaligned.
+                unsafe {
+                    let (l, h) = if t.accumulate {
+                        (
+                            _mm256_add_ps(lo[r], _mm256_loadu_ps(at)),
+                            _mm256_add_ps(hi[r], _mm256_loadu_ps(at.add(8))),
+                        )
+                    } else {
+                        (lo[r], hi[r])
+                    };
+                    _mm256_storeu_ps(at, l);
+                    _mm256_storeu_ps(at.add(8), h);
+                }
+            }
+            return;
+        }
         for r in 0..R {
             let row = &mut c.row_mut(t.row + r)[t.col..t.col + t.cols];
-            if t.cols == NR {
-                let (l, h) = row.split_at_mut(8);
-                if t.accumulate {
-                    store8(l, _mm256_add_ps(lo[r], load8(l)));
-                    store8(h, _mm256_add_ps(hi[r], load8(h)));
-                } else {
-                    store8(l, lo[r]);
-                    store8(h, hi[r]);
-                }
-                continue;
-            }
             let mut out = [0.0f32; NR];
             let (l, h) = out.split_at_mut(8);
             store8(l, lo[r]);

@@ -78,9 +78,8 @@ pub fn linear<T: Scalar, const B: usize, const I: usize, const O: usize>(
     bias: &[T; O],
     y: &mut [[T; O]; B],
 ) {
-    for row in y.iter_mut() {
-        *row = *bias;
-    }
+    // `*row = *bias` would be a `memcpy` call per row, which costs more than the copy.
+    crate::simd::fill_rows(y.as_flattened_mut(), bias);
     if try_fast(rows(x), rows(w), &mut rows_mut(y), true) {
         return;
     }

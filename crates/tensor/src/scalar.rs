@@ -162,24 +162,37 @@ pub fn sq(x: f64) -> f64 {
     x * x
 }
 
+/// Square roots are correctly rounded both ways, so these give libm's results bit for bit; with
+/// `std` they are the compiler's intrinsic, which loops vectorize (`vsqrtps`) where a libm call
+/// stays one scalar instruction per element.
+#[inline]
+fn sqrt_f32(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    return std::primitive::f32::sqrt(x);
+    #[cfg(not(feature = "std"))]
+    libm::sqrtf(x)
+}
+
+/// [`sqrt_f32`] for `f64`.
+#[inline]
+fn sqrt_f64(x: f64) -> f64 {
+    #[cfg(feature = "std")]
+    return std::primitive::f64::sqrt(x);
+    #[cfg(not(feature = "std"))]
+    libm::sqrt(x)
+}
+
 impl_scalar!(
     f32,
     libm::expf,
     libm::logf,
-    libm::sqrtf,
+    sqrt_f32,
     libm::tanhf,
     libm::fabsf,
     crate::gemm::try_sgemm,
     crate::gemm::fast_f32_available
 );
-impl_scalar!(
-    f64,
-    libm::exp,
-    libm::log,
-    libm::sqrt,
-    libm::tanh,
-    libm::fabs
-);
+impl_scalar!(f64, libm::exp, libm::log, sqrt_f64, libm::tanh, libm::fabs);
 
 #[cfg(test)]
 mod tests {

@@ -23,11 +23,7 @@ fn accumulate(into: TokenStream, from: &TokenStream, shape: Shape) -> TokenStrea
         super::scalars_mut(&into, shape),
         super::scalars(from, shape),
     );
-    quote! {
-        for (d, g) in #into.iter_mut().zip(#from) {
-            *d += *g;
-        }
-    }
+    quote!(::gradflow::tensor::elementwise::add_assign(#into, #from);)
 }
 
 /// The skip connection's share of the gradient of residual add `position`'s input.

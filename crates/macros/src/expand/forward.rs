@@ -1,7 +1,7 @@
 //! The forward passes: `forward` / `forward_into` / `predict` for inference, with local
 //! activation buffers, and `forward_train`, which keeps every activation in the cache.
-//! A residual add is written out as a loop: `out = body + x`, or, with a projection,
-//! `out = proj(x)` then `out += body`.
+//! A residual add is a call to `gradflow::tensor::elementwise`: `out = body + x`, or, with a
+//! projection, `out = proj(x)` then `out += body`.
 
 use super::{
     at_inputs, at_outputs, cache_field, cached, call, out_field, scalars, scalars_mut, Cx,
@@ -18,21 +18,13 @@ fn add(out: &TokenStream, a: &TokenStream, b: &TokenStream, shape: Shape) -> Tok
         scalars(a, shape),
         scalars(b, shape),
     );
-    quote! {
-        for ((o, a), b) in #out.iter_mut().zip(#a).zip(#b) {
-            *o = *a + *b;
-        }
-    }
+    quote!(::gradflow::tensor::elementwise::add(#out, #a, #b);)
 }
 
 /// `out += a` elementwise.
 fn add_assign(out: &TokenStream, a: &TokenStream, shape: Shape) -> TokenStream {
     let (out, a) = (scalars_mut(out, shape), scalars(a, shape));
-    quote! {
-        for (o, a) in #out.iter_mut().zip(#a) {
-            *o += *a;
-        }
-    }
+    quote!(::gradflow::tensor::elementwise::add_assign(#out, #a);)
 }
 
 pub fn forward(cx: &Cx) -> TokenStream {
