@@ -71,19 +71,12 @@ pub fn softmax_cross_entropy_rows<T: Scalar, R: AsRef<[T]> + AsMut<[T]>>(
     let inv_b = T::ONE / T::from_f64(rows.max(1) as f64);
     let mut total = T::ZERO;
     for ((z, &label), d) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
-        let (z, d) = (z.as_ref(), d.as_mut());
-        // One exponential per logit: d holds exp(z - max z) first, then becomes the gradient
-        // (p - onehot) / B; the loss is -log p[label] = ln(sum) - (z[label] - max z).
-        let max = softmax::max_of(z);
-        let mut sum = T::ZERO;
-        for (d, &z) in d.iter_mut().zip(z) {
-            *d = (z - max).exp();
-            sum += *d;
-        }
-        total += sum.ln() - (z[label] - max);
-        let scale = inv_b / sum;
+        let d = d.as_mut();
+        // d holds log p first, then becomes the gradient (p - onehot) / B.
+        softmax::log_softmax(z.as_ref(), d);
+        total -= d[label];
         for d in d.iter_mut() {
-            *d *= scale;
+            *d = d.exp() * inv_b;
         }
         d[label] -= inv_b;
     }

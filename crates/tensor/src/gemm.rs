@@ -323,14 +323,61 @@ pub(crate) fn try_sgemm(
     c: &mut ViewMut<'_, f32>,
     accumulate: bool,
 ) -> bool {
+    let start = if accumulate { Start::C } else { Start::Zero };
+    try_sgemm_from(a, b, c, start)
+}
+
+/// `c[r] = bias + (a b)[r]` for every row by the `f32` kernel behind
+/// [`Scalar::try_fast_linear`]; returns false when it cannot run here.
+///
+/// # Panics
+/// If `bias` is not one value per column of `c`.
+pub(crate) fn try_sgemm_bias(
+    a: View<'_, f32>,
+    b: View<'_, f32>,
+    bias: &[f32],
+    c: &mut ViewMut<'_, f32>,
+) -> bool {
+    assert_eq!(bias.len(), c.cols, "one bias per column");
+    try_sgemm_from(a, b, c, Start::Bias(bias))
+}
+
+fn try_sgemm_from(
+    a: View<'_, f32>,
+    b: View<'_, f32>,
+    c: &mut ViewMut<'_, f32>,
+    start: Start<'_>,
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        x86::sgemm(a, b, c, accumulate)
+        x86::sgemm(a, b, c, start)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (a, b, c, accumulate);
+        let _ = (a, b, c, start);
         false
+    }
+}
+
+/// What the fast kernel adds a product to.
+#[derive(Clone, Copy, Debug)]
+enum Start<'a> {
+    /// Nothing: `c = a b`.
+    Zero,
+    /// `c` itself: `c += a b`.
+    C,
+    /// One value per column of `c`: `c[r] = bias + (a b)[r]`.
+    Bias(&'a [f32]),
+}
+
+impl<'a> Start<'a> {
+    /// The start of columns `at..at + len` of the product.
+    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+    fn cols(self, at: usize, len: usize) -> Self {
+        match self {
+            Start::Bias(bias) => Start::Bias(&bias[at..at + len]),
+            other => other,
+        }
     }
 }
 
@@ -340,7 +387,7 @@ mod x86 {
     //! registers while the shared dimension streams past, in blocks of [`KC`] so that a packed
     //! 16-column panel of `b` stays in L1.
 
-    use super::{View, ViewMut};
+    use super::{Start, View, ViewMut};
     use core::arch::x86_64::*;
 
     /// Rows of `c` per micro-tile.
@@ -367,17 +414,17 @@ mod x86 {
         a: View<'_, f32>,
         b: View<'_, f32>,
         c: &mut ViewMut<'_, f32>,
-        accumulate: bool,
+        start: Start<'_>,
     ) -> bool {
         if !available() {
             return false;
         }
         #[cfg(feature = "parallel")]
-        if split_across_threads(a, b, c, accumulate) {
+        if split_across_threads(a, b, c, start) {
             return true;
         }
         // SAFETY: `available` has confirmed that this CPU executes AVX2 and FMA instructions.
-        unsafe { sgemm_avx2(a, b, c, accumulate) };
+        unsafe { sgemm_avx2(a, b, c, start) };
         true
     }
 
@@ -389,7 +436,7 @@ mod x86 {
         a: View<'_, f32>,
         b: View<'_, f32>,
         c: &mut ViewMut<'_, f32>,
-        accumulate: bool,
+        start: Start<'_>,
     ) -> bool {
         if a.rows * a.cols * b.cols < super::PARALLEL_MIN_MACS {
             return false;
@@ -399,7 +446,7 @@ mod x86 {
         if parts < 2 {
             return false;
         }
-        run_parts(a, b, c, accumulate, parts);
+        run_parts(a, b, c, start, parts);
         true
     }
 
@@ -412,14 +459,14 @@ mod x86 {
         a: View<'_, f32>,
         b: View<'_, f32>,
         c: &mut ViewMut<'_, f32>,
-        accumulate: bool,
+        start: Start<'_>,
         parts: usize,
     ) {
         let (m, n) = (a.rows, b.cols);
         let by_cols = n >= m && n / NR >= parts;
         if parts < 2 || !(by_cols || m / MR >= parts) {
             // SAFETY: only reached from `sgemm`, after `available` confirmed AVX2 and FMA.
-            unsafe { sgemm_avx2(a, b, c, accumulate) };
+            unsafe { sgemm_avx2(a, b, c, start) };
             return;
         }
         let first = parts / 2;
@@ -428,39 +475,42 @@ mod x86 {
             let at = ((n * first / parts).div_ceil(NR) * NR).min(n);
             let (mut left, mut right) = c.split_cols(at);
             rayon::join(
-                || run_parts(a, b.col_block(0, at), &mut left, accumulate, first),
-                || run_parts(a, b.col_block(at, n - at), &mut right, accumulate, rest),
+                || run_parts(a, b.col_block(0, at), &mut left, start.cols(0, at), first),
+                || {
+                    let (b, start) = (b.col_block(at, n - at), start.cols(at, n - at));
+                    run_parts(a, b, &mut right, start, rest)
+                },
             );
         } else {
             let at = ((m * first / parts).div_ceil(MR) * MR).min(m);
             let (mut top, mut bottom) = c.split_rows(at);
             rayon::join(
-                || run_parts(a.row_block(0, at), b, &mut top, accumulate, first),
-                || run_parts(a.row_block(at, m - at), b, &mut bottom, accumulate, rest),
+                || run_parts(a.row_block(0, at), b, &mut top, start, first),
+                || run_parts(a.row_block(at, m - at), b, &mut bottom, start, rest),
             );
         }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    fn sgemm_avx2(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, accumulate: bool) {
+    fn sgemm_avx2(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, start: Start<'_>) {
         let (m, k, n) = (a.rows, a.cols, b.cols);
         if m == 0 || n == 0 {
             return;
         }
-        if k == 0 {
-            if !accumulate {
-                for r in 0..m {
-                    c.row_mut(r).fill(0.0);
-                }
-            }
-            return;
-        }
         if m < 3 && b.col_stride == 1 {
             for r in 0..m {
-                few_rows(&a, r, &b, c.row_mut(r), accumulate);
+                few_rows(&a, r, &b, c.row_mut(r), start);
+            }
+        } else if k == 0 {
+            for r in 0..m {
+                match start {
+                    Start::Zero => c.row_mut(r).fill(0.0),
+                    Start::Bias(bias) => c.row_mut(r).copy_from_slice(bias),
+                    Start::C => {}
+                }
             }
         } else {
-            packed(a, b, c, accumulate);
+            packed(a, b, c, start);
         }
     }
 
@@ -468,14 +518,14 @@ mod x86 {
     /// the buffer is zeroed on every call, and a 64-deep product should not clear 16 KiB.
     /// A product whose panels are all read in place (see [`reads_in_place`]) gets none.
     #[target_feature(enable = "avx2,fma")]
-    fn packed(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, accumulate: bool) {
+    fn packed(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, start: Start<'_>) {
         if reads_in_place(&b, a.cols) && b.cols.is_multiple_of(NR) {
-            return packed_in::<0>(a, b, c, accumulate);
+            return packed_in::<0>(a, b, c, start);
         }
         match a.cols {
-            0..=64 => packed_in::<64>(a, b, c, accumulate),
-            65..=128 => packed_in::<128>(a, b, c, accumulate),
-            _ => packed_in::<KC>(a, b, c, accumulate),
+            0..=64 => packed_in::<64>(a, b, c, start),
+            65..=128 => packed_in::<128>(a, b, c, start),
+            _ => packed_in::<KC>(a, b, c, start),
         }
     }
 
@@ -494,7 +544,7 @@ mod x86 {
         a: View<'_, f32>,
         b: View<'_, f32>,
         c: &mut ViewMut<'_, f32>,
-        accumulate: bool,
+        start: Start<'_>,
     ) {
         let (m, k, n) = (a.rows, a.cols, b.cols);
         let direct = reads_in_place(&b, k);
@@ -503,7 +553,8 @@ mod x86 {
         let depth = if D == 0 { k } else { D };
         for pc in (0..k).step_by(depth) {
             let kc = depth.min(k - pc);
-            let accumulate = accumulate || pc > 0;
+            // Blocks after the first add to what the first wrote.
+            let start = if pc > 0 { Start::C } else { start };
             for jc in (0..n).step_by(NR) {
                 let nr = NR.min(n - jc);
                 let panel = if direct && nr == NR {
@@ -525,7 +576,7 @@ mod x86 {
                         cols: nr,
                         depth: pc,
                         len: kc,
-                        accumulate,
+                        start: start.cols(jc, nr),
                     };
                     match MR.min(m - ic) {
                         6 => micro::<6>(&a, panel, c, tile),
@@ -626,20 +677,26 @@ mod x86 {
     }
 
     /// Which part of `c` a micro-kernel call computes: rows `row..row + R`, columns
-    /// `col..col + cols`, over the shared indices `depth..depth + len`.
+    /// `col..col + cols`, over the shared indices `depth..depth + len`, added to `start`
+    /// (whose bias, if any, is already cut to the tile's columns).
     #[derive(Clone, Copy)]
-    struct Tile {
+    struct Tile<'a> {
         row: usize,
         col: usize,
         cols: usize,
         depth: usize,
         len: usize,
-        accumulate: bool,
+        start: Start<'a>,
     }
 
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    fn micro<const R: usize>(a: &View<'_, f32>, b: Panel<'_>, c: &mut ViewMut<'_, f32>, t: Tile) {
+    fn micro<const R: usize>(
+        a: &View<'_, f32>,
+        b: Panel<'_>,
+        c: &mut ViewMut<'_, f32>,
+        t: Tile<'_>,
+    ) {
         let (ars, acs) = (a.row_stride, a.col_stride);
         // Every `(t.row + r, t.depth + p)` with r < R, p < t.len lies inside `a`, which
         // `View::new` checked against `a.data`'s length; every panel row `p < t.len` lies
@@ -669,6 +726,10 @@ mod x86 {
             // A full tile, by pointer: the loop unrolls and the sums never leave their
             // registers (through `row_mut` they were spilled to the stack and reloaded).
             assert!(t.row + R <= c.rows && t.col + NR <= c.cols);
+            let bias = match t.start {
+                Start::Bias(bias) => Some((load8(bias), load8(&bias[8..]))),
+                _ => None,
+            };
             let corner = c.ptr.wrapping_add(t.row * c.row_stride + t.col);
             for r in 0..R {
                 let at = corner.wrapping_add(r * c.row_stride);
@@ -676,13 +737,13 @@ mod x86 {
                 // `c.cols` (asserted above) are elements of the view, which `ViewMut`
                 // borrows exclusively and `&mut c` keeps unaliased; the accesses are unaligned.
                 unsafe {
-                    let (l, h) = if t.accumulate {
-                        (
+                    let (l, h) = match (t.start, bias) {
+                        (Start::C, _) => (
                             _mm256_add_ps(lo[r], _mm256_loadu_ps(at)),
                             _mm256_add_ps(hi[r], _mm256_loadu_ps(at.add(8))),
-                        )
-                    } else {
-                        (lo[r], hi[r])
+                        ),
+                        (_, Some((b0, b1))) => (_mm256_add_ps(lo[r], b0), _mm256_add_ps(hi[r], b1)),
+                        _ => (lo[r], hi[r]),
                     };
                     _mm256_storeu_ps(at, l);
                     _mm256_storeu_ps(at.add(8), h);
@@ -696,13 +757,17 @@ mod x86 {
             let (l, h) = out.split_at_mut(8);
             store8(l, lo[r]);
             store8(h, hi[r]);
-            if t.accumulate {
-                for (dst, v) in row.iter_mut().zip(out) {
-                    *dst += v;
+            let base: &[f32] = match t.start {
+                Start::Zero => {
+                    row.copy_from_slice(&out[..t.cols]);
+                    continue;
                 }
-            } else {
-                row.copy_from_slice(&out[..t.cols]);
-            }
+                Start::C => row,
+                Start::Bias(bias) => bias,
+            };
+            let sums: [f32; NR] =
+                core::array::from_fn(|j| if j < t.cols { out[j] + base[j] } else { 0.0 });
+            row.copy_from_slice(&sums[..t.cols]);
         }
     }
 
@@ -711,10 +776,12 @@ mod x86 {
     /// (then four, then one), while the output row stays in L1. The three loops are written
     /// out: a const-generic version over arrays of rows ran 50% slower.
     #[target_feature(enable = "avx2,fma")]
-    fn few_rows(a: &View<'_, f32>, r: usize, b: &View<'_, f32>, out: &mut [f32], accumulate: bool) {
+    fn few_rows(a: &View<'_, f32>, r: usize, b: &View<'_, f32>, out: &mut [f32], start: Start<'_>) {
         let (k, n) = (a.cols, b.cols);
-        if !accumulate {
-            out.fill(0.0);
+        match start {
+            Start::Zero => out.fill(0.0),
+            Start::Bias(bias) => out.copy_from_slice(bias),
+            Start::C => {}
         }
         let brow = |p: usize| &b.data[p * b.row_stride..p * b.row_stride + n];
         let vectors = n / 8 * 8;
@@ -969,6 +1036,67 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A product started from a bias is exactly the bias written into `c` followed by an
+    /// accumulating product (the order `linear` used before): on awkward shapes, a shared
+    /// dimension of more than one block (300), a strided output, and with `parallel` on pools
+    /// of 2 and 3 threads, where the bias is cut with the columns.
+    #[test]
+    fn bias_start_equals_bias_then_accumulate() {
+        extern crate std;
+        use std::vec::Vec;
+        if !fast_f32_available() {
+            return;
+        }
+        let data = |len: usize, mul: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| ((i * mul) % 1000) as f32 / 1000.0 - 0.5)
+                .collect()
+        };
+        let check = |m: usize, k: usize, n: usize| {
+            let (a, b, bias) = (data(m * k, 7919), data(k * n, 104729), data(n, 31));
+            let stride = n + 3;
+            let mut fast = std::vec![9.0f32; m * stride];
+            let mut slow = fast.clone();
+            for row in slow.chunks_mut(stride) {
+                row[..n].copy_from_slice(&bias);
+            }
+            let (av, bv) = (View::row_major(&a, m, k), View::row_major(&b, k, n));
+            assert!(f32::try_fast_linear(
+                av,
+                bv,
+                &bias,
+                &mut ViewMut::new(&mut fast, m, n, stride)
+            ));
+            assert!(f32::try_fast_gemm(
+                av,
+                bv,
+                &mut ViewMut::new(&mut slow, m, n, stride),
+                true
+            ));
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&slow), "{m}x{k}x{n}");
+        };
+        for &m in &DIMS {
+            for &k in &[1, 17, 64, 300] {
+                for &n in &DIMS {
+                    check(m, k, n);
+                }
+            }
+        }
+        #[cfg(feature = "parallel")]
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            // Wide (cut by columns) and tall (cut by rows).
+            pool.install(|| {
+                check(64, 130, 257);
+                check(257, 130, 64);
+            });
         }
     }
 

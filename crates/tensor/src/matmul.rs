@@ -78,11 +78,14 @@ pub fn linear<T: Scalar, const B: usize, const I: usize, const O: usize>(
     bias: &[T; O],
     y: &mut [[T; O]; B],
 ) {
-    // `*row = *bias` would be a `memcpy` call per row, which costs more than the copy.
-    crate::simd::fill_rows(y.as_flattened_mut(), bias);
-    if try_fast(rows(x), rows(w), &mut rows_mut(y), true) {
+    // The fast kernel starts its sums from the bias, so `y` is written once.
+    if B * I * O >= FAST_KERNEL_MIN_MACS
+        && T::try_fast_linear(rows(x), rows(w), bias, &mut rows_mut(y))
+    {
         return;
     }
+    // `*row = *bias` would be a `memcpy` call per row, which costs more than the copy.
+    crate::simd::fill_rows(y.as_flattened_mut(), bias);
     #[cfg(target_arch = "x86_64")]
     if crate::gemm::fast_f32_available() {
         // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).

@@ -66,6 +66,21 @@ pub trait Scalar:
         false
     }
 
+    /// Computes `c[r] = bias + (a b)[r]` for every row with the fast kernel, which starts its
+    /// sums from the bias instead of reading `c`, and returns true; or returns false having
+    /// done nothing, like [`try_fast_gemm`](Self::try_fast_gemm). `bias` has one value per
+    /// column of `c`.
+    #[inline]
+    fn try_fast_linear(
+        a: View<'_, Self>,
+        b: View<'_, Self>,
+        bias: &[Self],
+        c: &mut ViewMut<'_, Self>,
+    ) -> bool {
+        let _ = (a, b, bias, c);
+        false
+    }
+
     /// Whether [`try_fast_gemm`](Self::try_fast_gemm) has a kernel on this machine: kernels
     /// that reshape their work into products (convolution) do so only then.
     #[inline]
@@ -95,7 +110,7 @@ pub trait Scalar:
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path, $has:path)?) => {
+    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path, $linear:path, $has:path)?) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -148,6 +163,15 @@ macro_rules! impl_scalar {
                     $gemm(a, b, c, accumulate)
                 }
                 #[inline]
+                fn try_fast_linear(
+                    a: View<'_, Self>,
+                    b: View<'_, Self>,
+                    bias: &[Self],
+                    c: &mut ViewMut<'_, Self>,
+                ) -> bool {
+                    $linear(a, b, bias, c)
+                }
+                #[inline]
                 fn has_fast_gemm() -> bool {
                     $has()
                 }
@@ -190,6 +214,7 @@ impl_scalar!(
     libm::tanhf,
     libm::fabsf,
     crate::gemm::try_sgemm,
+    crate::gemm::try_sgemm_bias,
     crate::gemm::fast_f32_available
 );
 impl_scalar!(f64, libm::exp, libm::log, sqrt_f64, libm::tanh, libm::fabs);

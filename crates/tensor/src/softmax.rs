@@ -5,8 +5,7 @@
 
 use crate::Scalar;
 
-/// The largest element of a non-empty slice (NaN-propagation as [`Scalar::max`] gives it).
-pub fn max_of<T: Scalar>(x: &[T]) -> T {
+fn max_of<T: Scalar>(x: &[T]) -> T {
     x.iter().copied().fold(x[0], Scalar::max)
 }
 
