@@ -59,17 +59,17 @@ impl Geometry {
         self.kh * self.kw * self.c
     }
 
-    fn sample_len(&self) -> usize {
+    pub(crate) fn sample_len(&self) -> usize {
         self.h * self.w * self.c
     }
 
-    fn pixels(&self) -> usize {
+    pub(crate) fn pixels(&self) -> usize {
         self.oh * self.ow
     }
 
     /// Offset in a sample of tap `(u, v)` of output pixel `(oy, ox)`, or `None` in the padding.
     #[inline]
-    fn tap(&self, oy: usize, ox: usize, u: usize, v: usize) -> Option<usize> {
+    pub(crate) fn tap(&self, oy: usize, ox: usize, u: usize, v: usize) -> Option<usize> {
         let iy = (oy * self.sh + u)
             .checked_sub(self.ph)
             .filter(|&i| i < self.h)?;
@@ -300,6 +300,10 @@ pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut 
     for p0 in (0..total).step_by(rows) {
         let rows = rows.min(total - p0);
         let mut out = ViewMut::row_major(&mut y[p0 * g.oc..(p0 + rows) * g.oc], rows, g.oc);
+        // The same product without gathering the patches, where the type's kernel has it.
+        if cols == g.patch_len() && T::try_fast_conv_block(g, x, w, p0, &mut out) {
+            continue;
+        }
         for k0 in (0..g.patch_len()).step_by(cols) {
             let cols = cols.min(g.patch_len() - k0);
             g.gather(x, p0, rows, k0, cols, &mut block);
@@ -548,6 +552,83 @@ mod tests {
                 assert!((a - *b as f64).abs() < 1e-4, "{g:?}: {a} vs {b}");
             }
         }
+    }
+
+    /// The `f32` kernel that reads patches in place ([`Scalar::try_fast_conv_block`]) against
+    /// gathering them and multiplying, bit for bit: 3x3 "same" with 16 and with 1 input
+    /// channel, strides, asymmetric padding, a 5x5 kernel, a 256-value patch, 32 output
+    /// channels, blocks starting mid-sample and mid-batch, every tile height from 3 to 14 rows.
+    #[test]
+    fn patches_read_in_place_match_gathered_ones_bit_for_bit() {
+        extern crate std;
+        use std::vec::Vec;
+        if !crate::gemm::fast_f32_available() {
+            return;
+        }
+        let specs = [
+            (8, 8, 16, 16, 3, 3, 1, 1, 1, 1),
+            (8, 8, 1, 16, 3, 3, 1, 1, 1, 1),
+            (5, 7, 3, 32, 3, 2, 2, 1, 1, 0),
+            (6, 6, 4, 16, 5, 5, 1, 1, 2, 2),
+            (4, 9, 8, 16, 1, 3, 1, 2, 0, 1),
+            (7, 7, 16, 16, 4, 4, 1, 1, 0, 0),
+        ];
+        let data = |len: usize, mul: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| ((i * mul) % 997) as f32 / 997.0 - 0.5)
+                .collect()
+        };
+        let mut checked = 0;
+        for g in specs.map(geometry) {
+            let batch = 3;
+            let (x, w) = (
+                data(batch * g.sample_len(), 7919),
+                data(g.patch_len() * g.oc, 104729),
+            );
+            let (cols, total) = (g.patch_len(), batch * g.pixels());
+            for p0 in [0, 1, g.pixels() - 1] {
+                for rows in (3..=14).filter(|&r| p0 + r <= total) {
+                    let start = data(rows * g.oc, 31);
+                    let mut fast = start.clone();
+                    let mut out = ViewMut::row_major(&mut fast, rows, g.oc);
+                    assert!(f32::try_fast_conv_block(&g, &x, &w, p0, &mut out), "{g:?}");
+                    let mut block = std::vec![0.0f32; rows * cols];
+                    g.gather(&x, p0, rows, 0, cols, &mut block);
+                    let mut slow = start.clone();
+                    gemm(
+                        View::row_major(&block, rows, cols),
+                        View::row_major(&w, cols, g.oc),
+                        &mut ViewMut::row_major(&mut slow, rows, g.oc),
+                        true,
+                    );
+                    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&fast), bits(&slow), "{g:?} rows {p0}..{}", p0 + rows);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 150, "{checked}");
+        // Shapes it does not take: 10 output channels (a partial panel), 2 rows.
+        let g = geometry((4, 4, 2, 10, 3, 3, 1, 1, 1, 1));
+        let (x, w) = (data(g.sample_len(), 3), data(g.patch_len() * 10, 5));
+        let mut y = std::vec![0.0f32; 4 * 10];
+        assert!(!f32::try_fast_conv_block(
+            &g,
+            &x,
+            &w,
+            0,
+            &mut ViewMut::row_major(&mut y, 4, 10)
+        ));
+        let g = geometry((4, 4, 2, 16, 3, 3, 1, 1, 1, 1));
+        let w = data(g.patch_len() * 16, 5);
+        let mut y = std::vec![0.0f32; 2 * 16];
+        assert!(!f32::try_fast_conv_block(
+            &g,
+            &x,
+            &w,
+            0,
+            &mut ViewMut::row_major(&mut y, 2, 16)
+        ));
     }
 
     /// The whole-patch gather and scatter (kernel rows cut at the image edges) against the

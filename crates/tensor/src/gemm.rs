@@ -359,6 +359,27 @@ fn try_sgemm_from(
     }
 }
 
+/// Rows `p0..p0 + y.rows()` of the convolution product `Patches W` added to `y`, by the `f32`
+/// kernel reading each patch where it lies in `x` (see [`Scalar::try_fast_conv_block`]);
+/// returns false when it cannot run here or the shape is not one it takes.
+pub(crate) fn try_conv_block(
+    g: &crate::conv::Geometry,
+    x: &[f32],
+    w: &[f32],
+    p0: usize,
+    y: &mut ViewMut<'_, f32>,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::conv_block(g, x, w, p0, y)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (g, x, w, p0, y);
+        false
+    }
+}
+
 /// What the fast kernel adds a product to.
 #[derive(Clone, Copy, Debug)]
 enum Start<'a> {
@@ -783,6 +804,157 @@ mod x86 {
             let sums: [f32; NR] =
                 core::array::from_fn(|j| if j < t.cols { out[j] + base[j] } else { 0.0 });
             row.copy_from_slice(&sums[..t.cols]);
+        }
+    }
+
+    /// The forward convolution's product for one block of output pixels (`y`'s rows, from
+    /// pixel `p0` of the batch) without the patch matrix: each micro-tile reads its pixels'
+    /// patches where they lie in `x`, tap by tap (a tap in the padding reads zeros), and the
+    /// weight `w` (`patch_len x oc`, row-major) in place. The shared index runs over taps
+    /// then channels, the order of a patch row, and the tiles store as [`micro`]'s do, so every
+    /// sum is the one the gathered product computes, bit for bit. Taken when that product
+    /// would be one block of the packed kernel (a patch of at most [`KC`] values, at least 3
+    /// rows) with whole 16-column panels; otherwise returns false.
+    pub(super) fn conv_block(
+        g: &crate::conv::Geometry,
+        x: &[f32],
+        w: &[f32],
+        p0: usize,
+        y: &mut ViewMut<'_, f32>,
+    ) -> bool {
+        let k = g.patch_len();
+        let fits = k <= KC && y.rows >= 3 && g.oc.is_multiple_of(NR) && y.cols == g.oc;
+        if !available() || !fits {
+            return false;
+        }
+        assert!(w.len() >= k * g.oc, "weight length");
+        // SAFETY: `available` has confirmed that this CPU executes AVX2 and FMA instructions.
+        unsafe { conv_block_avx2(g, x, w, p0, y) };
+        true
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn conv_block_avx2(
+        g: &crate::conv::Geometry,
+        x: &[f32],
+        w: &[f32],
+        p0: usize,
+        y: &mut ViewMut<'_, f32>,
+    ) {
+        let zeros = [0.0f32; KC];
+        let per_sample = g.pixels();
+        let mut row = 0;
+        while row < y.rows {
+            let rows = tile_rows(y.rows - row);
+            // (sample, oy, ox) of each pixel of the tile; rows past it repeat its last one.
+            let pixels: [(usize, usize, usize); MR] = core::array::from_fn(|r| {
+                let p = p0 + row + r.min(rows - 1);
+                let q = p % per_sample;
+                (p / per_sample, q / g.ow, q % g.ow)
+            });
+            let src = ConvSource {
+                g,
+                x,
+                zeros: &zeros,
+                pixels,
+            };
+            for col in (0..g.oc).step_by(NR) {
+                let t = Tile {
+                    row,
+                    col,
+                    cols: NR,
+                    depth: 0,
+                    len: g.patch_len(),
+                    start: Start::C,
+                };
+                match rows {
+                    6 => micro_conv::<6>(&src, w, y, t),
+                    5 => micro_conv::<5>(&src, w, y, t),
+                    4 => micro_conv::<4>(&src, w, y, t),
+                    _ => micro_conv::<3>(&src, w, y, t),
+                }
+            }
+            row += rows;
+        }
+    }
+
+    /// Where a convolution micro-tile's rows read their patches.
+    struct ConvSource<'a> {
+        g: &'a crate::conv::Geometry,
+        x: &'a [f32],
+        /// At least `g.c` zeros, read for taps in the padding.
+        zeros: &'a [f32],
+        /// `(sample, oy, ox)` of each row.
+        pixels: [(usize, usize, usize); MR],
+    }
+
+    impl ConvSource<'_> {
+        /// The `c` input values tap `(u, v)` of row `r` reads (zeros in the padding).
+        #[inline(always)]
+        fn tap(&self, r: usize, u: usize, v: usize) -> &[f32] {
+            let (b, oy, ox) = self.pixels[r];
+            let c = self.g.c;
+            match self.g.tap(oy, ox, u, v) {
+                Some(at) => {
+                    let at = b * self.g.sample_len() + at;
+                    &self.x[at..at + c]
+                }
+                None => &self.zeros[..c],
+            }
+        }
+    }
+
+    /// [`micro`] with the rows of `a` being patches read through `src`: for each tap, the `R`
+    /// pixels' `c` input values, and `c` rows of the weight panel.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn micro_conv<const R: usize>(
+        src: &ConvSource<'_>,
+        w: &[f32],
+        y: &mut ViewMut<'_, f32>,
+        t: Tile<'_>,
+    ) {
+        let (g, oc) = (src.g, src.g.oc);
+        // Weight row `p < patch_len` holds columns `t.col..t.col + NR` at `p * oc + t.col`.
+        assert!(t.col + NR <= oc && g.patch_len() * oc <= w.len());
+        let mut lo = [_mm256_setzero_ps(); R];
+        let mut hi = [_mm256_setzero_ps(); R];
+        for u in 0..g.kh {
+            for v in 0..g.kw {
+                let mut rows: [&[f32]; R] = [&[]; R];
+                for (r, row) in rows.iter_mut().enumerate() {
+                    *row = src.tap(r, u, v);
+                }
+                let first = (u * g.kw + v) * g.c;
+                // `ch` indexes the weight rows and every pixel's channels at once.
+                #[allow(clippy::needless_range_loop)]
+                for ch in 0..g.c {
+                    // SAFETY: row `first + ch` < `patch_len` (taps times channels), so its
+                    // 16 floats from `t.col` lie inside `w` (asserted above); unaligned loads.
+                    let (b0, b1) = unsafe {
+                        let at = w.as_ptr().add((first + ch) * oc + t.col);
+                        (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8)))
+                    };
+                    for r in 0..R {
+                        let av = _mm256_set1_ps(rows[r][ch]);
+                        lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+                        hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+                    }
+                }
+            }
+        }
+        // `y += sums` (it holds the bias), as `micro` stores a full tile that starts from `c`.
+        assert!(t.row + R <= y.rows && t.col + NR <= y.cols);
+        let corner = y.ptr.wrapping_add(t.row * y.row_stride + t.col);
+        for r in 0..R {
+            let at = corner.wrapping_add(r * y.row_stride);
+            // SAFETY: row `t.row + r` < `y.rows` and columns `t.col..t.col + NR` <= `y.cols`
+            // (asserted above) are elements of the view, which `ViewMut` borrows exclusively
+            // and `&mut y` keeps unaliased; the accesses are unaligned.
+            unsafe {
+                _mm256_storeu_ps(at, _mm256_add_ps(lo[r], _mm256_loadu_ps(at)));
+                _mm256_storeu_ps(at.add(8), _mm256_add_ps(hi[r], _mm256_loadu_ps(at.add(8))));
+            }
         }
     }
 

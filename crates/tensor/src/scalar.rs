@@ -81,6 +81,22 @@ pub trait Scalar:
         false
     }
 
+    /// Adds rows `p0..p0 + y.rows()` of a convolution's product `Patches W` (whole patches)
+    /// to `y` without building the patches, when this type and machine have a kernel for it
+    /// that gives the same sums as gathering them and calling
+    /// [`try_fast_gemm`](Self::try_fast_gemm); returns false having done nothing otherwise.
+    #[inline]
+    fn try_fast_conv_block(
+        g: &crate::conv::Geometry,
+        x: &[Self],
+        w: &[Self],
+        p0: usize,
+        y: &mut ViewMut<'_, Self>,
+    ) -> bool {
+        let _ = (g, x, w, p0, y);
+        false
+    }
+
     /// Whether [`try_fast_gemm`](Self::try_fast_gemm) has a kernel on this machine: kernels
     /// that reshape their work into products (convolution) do so only then.
     #[inline]
@@ -110,7 +126,7 @@ pub trait Scalar:
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path, $linear:path, $has:path)?) => {
+    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path, $linear:path, $conv:path, $has:path)?) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -172,6 +188,16 @@ macro_rules! impl_scalar {
                     $linear(a, b, bias, c)
                 }
                 #[inline]
+                fn try_fast_conv_block(
+                    g: &crate::conv::Geometry,
+                    x: &[Self],
+                    w: &[Self],
+                    p0: usize,
+                    y: &mut ViewMut<'_, Self>,
+                ) -> bool {
+                    $conv(g, x, w, p0, y)
+                }
+                #[inline]
                 fn has_fast_gemm() -> bool {
                     $has()
                 }
@@ -215,6 +241,7 @@ impl_scalar!(
     libm::fabsf,
     crate::gemm::try_sgemm,
     crate::gemm::try_sgemm_bias,
+    crate::gemm::try_conv_block,
     crate::gemm::fast_f32_available
 );
 impl_scalar!(f64, libm::exp, libm::log, sqrt_f64, libm::tanh, libm::fabs);
