@@ -296,7 +296,8 @@ pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut 
     g.check(batch, x, w, y);
     let (cols, rows) = g.blocks();
     let total = batch * g.pixels();
-    let mut block = [T::ZERO; BLOCK];
+    // Zeroed (64 KiB) only once a block needs gathering.
+    let mut buffer: Option<[T; BLOCK]> = None;
     for p0 in (0..total).step_by(rows) {
         let rows = rows.min(total - p0);
         let mut out = ViewMut::row_major(&mut y[p0 * g.oc..(p0 + rows) * g.oc], rows, g.oc);
@@ -304,9 +305,10 @@ pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut 
         if cols == g.patch_len() && T::try_fast_conv_block(g, x, w, p0, &mut out) {
             continue;
         }
+        let block = buffer.get_or_insert([T::ZERO; BLOCK]);
         for k0 in (0..g.patch_len()).step_by(cols) {
             let cols = cols.min(g.patch_len() - k0);
-            g.gather(x, p0, rows, k0, cols, &mut block);
+            g.gather(x, p0, rows, k0, cols, block);
             let patches = View::row_major(&block[..rows * cols], rows, cols);
             let weights = View::row_major(&w[k0 * g.oc..(k0 + cols) * g.oc], cols, g.oc);
             gemm(patches, weights, &mut out, true);
