@@ -15,7 +15,7 @@ pub fn add_bias<T: Scalar, const B: usize, const N: usize>(y: &mut [[T; N]; B], 
 /// Backward of [`add_bias`]: `db += sum_b dy[b]`. Accumulates into `db`.
 pub fn bias_backward<T: Scalar, const B: usize, const N: usize>(dy: &[[T; N]; B], db: &mut [T; N]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::gemm::fast_f32_available() {
+    if B * N >= 256 && crate::gemm::fast_f32_available() {
         // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
         unsafe { bias_backward_avx2(dy, db) };
         return;

@@ -6,6 +6,15 @@
 
 use crate::Scalar;
 
+/// Whether a loop over `len` values should run in its AVX2 copy: only if the CPU has AVX2 and
+/// the loop is long enough to repay the call. A tiny network's layers (W1's ReLUs over 32
+/// values) stay inline, where the call and the feature check would cost more than the loop.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn worth_wide(len: usize) -> bool {
+    len >= 256 && crate::gemm::fast_f32_available()
+}
+
 /// `y[b][n] = f(x[b][n])`. Overwrites `y`.
 #[inline]
 pub fn map<T: Scalar, const B: usize, const N: usize>(
@@ -15,8 +24,8 @@ pub fn map<T: Scalar, const B: usize, const N: usize>(
 ) {
     let (x, y) = (x.as_flattened(), y.as_flattened_mut());
     #[cfg(target_arch = "x86_64")]
-    if crate::gemm::fast_f32_available() {
-        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+    if worth_wide(x.len()) {
+        // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
         unsafe { map_avx2(x, y, f) };
         return;
     }
@@ -49,8 +58,8 @@ pub fn map_backward<T: Scalar, const B: usize, const N: usize>(
     let (x, y) = (x.as_flattened(), y.as_flattened());
     let (dy, dx) = (dy.as_flattened(), dx.as_flattened_mut());
     #[cfg(target_arch = "x86_64")]
-    if crate::gemm::fast_f32_available() {
-        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+    if worth_wide(dx.len()) {
+        // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
         unsafe { map_backward_avx2((x, y, dy), dx, df) };
         return;
     }
@@ -80,8 +89,8 @@ fn map_backward_loop<T: Scalar>(
 #[inline]
 pub fn add<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::gemm::fast_f32_available() {
-        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+    if worth_wide(out.len()) {
+        // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
         unsafe { add_avx2(out, a, b) };
         return;
     }
@@ -107,8 +116,8 @@ fn add_loop<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) {
 #[inline]
 pub fn add_assign<T: Scalar>(out: &mut [T], a: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::gemm::fast_f32_available() {
-        // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+    if worth_wide(out.len()) {
+        // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
         unsafe { add_assign_avx2(out, a) };
         return;
     }
@@ -134,9 +143,9 @@ mod tests {
     use super::*;
     use crate::gradcheck::{check_gradient, test_values};
 
-    /// The dispatching functions (AVX2 copies on a machine that has them) against their plain
-    /// loops, bit for bit, on awkward lengths: the copies must do the same operations in the
-    /// same order.
+    /// The dispatching functions (AVX2 copies on a machine that has them, for 256 values or
+    /// more) against their plain loops, bit for bit, on awkward lengths: the copies must do
+    /// the same operations in the same order.
     #[test]
     fn dispatched_loops_match_the_plain_loops_bit_for_bit() {
         fn check<const N: usize>() {
@@ -193,6 +202,8 @@ mod tests {
         check::<17>();
         check::<64>();
         check::<127>();
+        // Long enough for the AVX2 copies (shorter loops stay inline).
+        check::<300>();
     }
 
     #[test]

@@ -84,8 +84,9 @@ pub fn linear<T: Scalar, const B: usize, const I: usize, const O: usize>(
     {
         return;
     }
-    // `*row = *bias` would be a `memcpy` call per row, which costs more than the copy.
-    crate::simd::fill_rows(y.as_flattened_mut(), bias);
+    for row in y.iter_mut() {
+        *row = *bias;
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::gemm::fast_f32_available() {
         // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).

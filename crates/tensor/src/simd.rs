@@ -46,93 +46,39 @@ pub fn copy_short<T: bytemuck::Pod>(dst: &mut [T], src: &[T]) {
     dst.copy_from_slice(src);
 }
 
-/// Fills `dst`, a whole number of rows as long as `row`, with copies of `row` (a bias
-/// broadcast over a batch): [`copy_short`]'s inline moves, in one call for the whole batch.
-///
-/// # Panics
-/// If `dst`'s length is not a multiple of `row`'s (an empty `row` needs an empty `dst`).
-#[inline]
-pub fn fill_rows<T: bytemuck::Pod>(dst: &mut [T], row: &[T]) {
-    assert!(
-        dst.len().is_multiple_of(row.len()),
-        "fill_rows of {} elements with rows of {}",
-        dst.len(),
-        row.len()
-    );
-    if row.is_empty() {
-        return;
-    }
-    let (dst, row): (&mut [u8], &[u8]) = (bytemuck::cast_slice_mut(dst), bytemuck::cast_slice(row));
-    #[cfg(target_arch = "x86_64")]
-    if row.len() <= 256 && crate::gemm::fast_f32_available() {
-        // SAFETY: the CPU executes AVX2 instructions (checked just above).
-        unsafe { fill_rows_avx2(dst, row) };
-        return;
-    }
-    for d in dst.chunks_exact_mut(row.len()) {
-        d.copy_from_slice(row);
-    }
-}
-
-/// `$dst = $src` for two byte slices of the same length of at most 256, as straight-line
-/// moves (the body of [`copy_short`] and [`fill_rows`]; only inside AVX2 functions).
-#[cfg(target_arch = "x86_64")]
-macro_rules! copy_bytes {
-    ($dst:expr, $src:expr) => {{
-        let (dst, src): (&mut [u8], &[u8]) = ($dst, $src);
-        let len = dst.len();
-        assert!(len <= 256 && src.len() == len);
-        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-        move_32!(d, s, len; 0 1 2 3 4 5 6 7);
-        let mut at = len / 32 * 32;
-        move_small!(dst, src, len, at; 16 8 4 2 1);
-        debug_assert_eq!(at, len);
-    }};
-}
-
-/// The 32-byte moves of [`copy_bytes`]: move `i` copies bytes `32 i..32 (i + 1)` if the run
-/// is that long.
-#[cfg(target_arch = "x86_64")]
-macro_rules! move_32 {
-    ($d:ident, $s:ident, $len:ident; $($i:literal)*) => {$(
-        if $len >= 32 * ($i + 1) {
-            use core::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
-            // SAFETY: bytes `32 i..32 (i + 1)` lie inside both slices (`len` checked by
-            // `copy_bytes`); the load and store are unaligned, and the slices do not overlap.
-            unsafe {
-                let v = _mm256_loadu_si256($s.add(32 * $i).cast::<__m256i>());
-                _mm256_storeu_si256($d.add(32 * $i).cast::<__m256i>(), v);
-            }
-        }
-    )*};
-}
-
-/// The tail moves of [`copy_bytes`]: 16, 8, 4, 2 and 1 bytes from `at`, as many as remain.
-#[cfg(target_arch = "x86_64")]
-macro_rules! move_small {
-    ($dst:ident, $src:ident, $len:ident, $at:ident; $($n:literal)*) => {$(
-        if $len - $at >= $n {
-            let to: &mut [u8; $n] = (&mut $dst[$at..$at + $n]).try_into().expect("n bytes");
-            *to = $src[$at..$at + $n].try_into().expect("n bytes");
-            $at += $n;
-        }
-    )*};
-}
-
 /// [`copy_short`] of at most 256 bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn copy_bytes_avx2(dst: &mut [u8], src: &[u8]) {
-    copy_bytes!(dst, src);
-}
-
-/// [`fill_rows`] for rows of at most 256 bytes.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn fill_rows_avx2(dst: &mut [u8], row: &[u8]) {
-    for dst in dst.chunks_exact_mut(row.len()) {
-        copy_bytes!(dst, row);
+    use core::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
+    let len = dst.len();
+    assert!(len <= 256 && src.len() == len);
+    let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+    macro_rules! move_32 {
+        ($($i:literal)*) => {$(
+            if len >= 32 * ($i + 1) {
+                // SAFETY: bytes `32 i..32 (i + 1)` lie inside both slices (`len` checked just
+                // above); the load and store are unaligned, and the slices do not overlap.
+                unsafe {
+                    let v = _mm256_loadu_si256(s.add(32 * $i).cast::<__m256i>());
+                    _mm256_storeu_si256(d.add(32 * $i).cast::<__m256i>(), v);
+                }
+            }
+        )*};
     }
+    move_32!(0 1 2 3 4 5 6 7);
+    let mut at = len / 32 * 32;
+    macro_rules! move_small {
+        ($($n:literal)*) => {$(
+            if len - at >= $n {
+                let to: &mut [u8; $n] = (&mut dst[at..at + $n]).try_into().expect("n bytes");
+                *to = src[at..at + $n].try_into().expect("n bytes");
+                at += $n;
+            }
+        )*};
+    }
+    move_small!(16 8 4 2 1);
+    debug_assert_eq!(at, len);
 }
 
 #[cfg(test)]
@@ -181,32 +127,6 @@ mod tests {
             assert_eq!(dst[..len], floats[..len]);
             assert!(dst[len..].iter().all(|v| v.is_nan()));
         }
-    }
-
-    /// Every row length up to 70 floats (inline moves and, past 256 bytes, the fallback), for
-    /// 0 to 5 rows; a length that is not a whole number of rows is refused.
-    #[test]
-    fn fill_rows_repeats_the_row() {
-        let row: [f32; 70] = core::array::from_fn(|i| i as f32 * 0.25 - 4.0);
-        for len in 1..70 {
-            for rows in 0..5 {
-                let mut dst = [f32::NAN; 5 * 70 + 1];
-                fill_rows(&mut dst[..rows * len], &row[..len]);
-                for r in 0..rows {
-                    assert_eq!(
-                        dst[r * len..(r + 1) * len],
-                        row[..len],
-                        "len {len}, row {r}"
-                    );
-                }
-                assert!(dst[rows * len..].iter().all(|v| v.is_nan()));
-            }
-        }
-        fill_rows::<f32>(&mut [], &[]);
-        let refused = std::panic::catch_unwind(|| fill_rows(&mut [0.0f32; 5], &[1.0, 2.0]));
-        assert!(refused.is_err());
-        let refused = std::panic::catch_unwind(|| fill_rows(&mut [0.0f32; 2], &[]));
-        assert!(refused.is_err());
     }
 
     trait SqrtOrZero {
