@@ -1105,6 +1105,28 @@ mod tests {
         out
     }
 
+    /// `c = a b` (or `c += a b` from `values(_, seed)`) by the fast kernel and by the
+    /// reference; `c` is the first `a.rows() x b.cols()` values, row-major.
+    fn fast_and_reference(
+        a: View<'_, f32>,
+        b: View<'_, f32>,
+        accumulate: bool,
+        seed: u64,
+    ) -> ([f32; 127 * 127], [f32; 127 * 127]) {
+        let (m, n) = (a.rows(), b.cols());
+        let mut fast = values(m * n, seed);
+        let mut slow = fast;
+        let fast_view = &mut ViewMut::row_major(&mut fast[..m * n], m, n);
+        assert!(f32::try_fast_gemm(a, b, fast_view, accumulate));
+        gemm_reference(
+            a,
+            b,
+            &mut ViewMut::row_major(&mut slow[..m * n], m, n),
+            accumulate,
+        );
+        (fast, slow)
+    }
+
     /// Every layout a dense layer uses: plain, `a` transposed, `b` transposed.
     #[test]
     fn fast_kernel_matches_reference_on_awkward_shapes() {
@@ -1137,20 +1159,7 @@ mod tests {
                             View::row_major(&b[..k * n], k, n)
                         };
                         for accumulate in [false, true] {
-                            let mut fast = values(m * n, 3);
-                            let mut slow = fast;
-                            assert!(f32::try_fast_gemm(
-                                av,
-                                bv,
-                                &mut ViewMut::row_major(&mut fast[..m * n], m, n),
-                                accumulate
-                            ));
-                            gemm_reference(
-                                av,
-                                bv,
-                                &mut ViewMut::row_major(&mut slow[..m * n], m, n),
-                                accumulate,
-                            );
+                            let (fast, slow) = fast_and_reference(av, bv, accumulate, 3);
                             for (i, (f, s)) in fast[..m * n].iter().zip(&slow[..m * n]).enumerate()
                             {
                                 // Both sum k products of values below 1 in magnitude.
@@ -1242,19 +1251,7 @@ mod tests {
         let bv = View::row_major(&b[..k * n], k, n);
         for m in 1..=26 {
             let av = View::row_major(&a[..m * k], m, k);
-            let (mut fast, mut slow) = (values(m * n, 10), values(m * n, 10));
-            assert!(f32::try_fast_gemm(
-                av,
-                bv,
-                &mut ViewMut::row_major(&mut fast[..m * n], m, n),
-                true
-            ));
-            gemm_reference(
-                av,
-                bv,
-                &mut ViewMut::row_major(&mut slow[..m * n], m, n),
-                true,
-            );
+            let (fast, slow) = fast_and_reference(av, bv, true, 10);
             for (i, (f, s)) in fast[..m * n].iter().zip(&slow[..m * n]).enumerate() {
                 assert!(
                     (f - s).abs() <= 1e-6 * (k as f32 + 1.0),
