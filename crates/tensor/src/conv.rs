@@ -55,16 +55,19 @@ pub struct Geometry {
 
 impl Geometry {
     /// Elements of one patch: one row of the patch matrix.
+    ///
+    /// # Panics
+    /// If the count overflows `usize` (the fields are public, so nothing else prevents it).
     pub fn patch_len(&self) -> usize {
-        self.kh * self.kw * self.c
+        product([self.kh, self.kw, self.c])
     }
 
     pub(crate) fn sample_len(&self) -> usize {
-        self.h * self.w * self.c
+        product([self.h, self.w, self.c])
     }
 
     pub(crate) fn pixels(&self) -> usize {
-        self.oh * self.ow
+        product([self.oh, self.ow, 1])
     }
 
     /// Offset in a sample of tap `(u, v)` of output pixel `(oy, ox)`, or `None` in the padding.
@@ -285,6 +288,14 @@ impl Geometry {
             });
         }
     }
+}
+
+/// `a * b * c`, refusing to wrap around.
+fn product(factors: [usize; 3]) -> usize {
+    factors
+        .into_iter()
+        .try_fold(1usize, usize::checked_mul)
+        .expect("a convolution geometry whose sizes overflow usize")
 }
 
 /// `y += conv(x, w)` over a batch of `batch` samples (the caller fills `y` with the bias
@@ -559,7 +570,8 @@ mod tests {
     /// The `f32` kernel that reads patches in place ([`Scalar::try_fast_conv_block`]) against
     /// gathering them and multiplying, bit for bit: 3x3 "same" with 16 and with 1 input
     /// channel, strides, asymmetric padding, a 5x5 kernel, a 256-value patch, 32 output
-    /// channels, blocks starting mid-sample and mid-batch, every tile height from 3 to 14 rows.
+    /// channels, a 1x1 kernel, padding wider than the kernel, stride 3, blocks starting
+    /// mid-sample and mid-batch, every tile height from 3 to 14 rows.
     #[test]
     fn patches_read_in_place_match_gathered_ones_bit_for_bit() {
         extern crate std;
@@ -574,6 +586,10 @@ mod tests {
             (6, 6, 4, 16, 5, 5, 1, 1, 2, 2),
             (4, 9, 8, 16, 1, 3, 1, 2, 0, 1),
             (7, 7, 16, 16, 4, 4, 1, 1, 0, 0),
+            // 1x1, padding wider than the kernel, stride 3, 48 output channels.
+            (4, 5, 8, 16, 1, 1, 1, 1, 0, 0),
+            (3, 3, 2, 16, 2, 2, 1, 1, 3, 3),
+            (7, 8, 2, 48, 2, 2, 3, 3, 1, 1),
         ];
         let data = |len: usize, mul: usize| -> Vec<f32> {
             (0..len)
@@ -631,6 +647,23 @@ mod tests {
             0,
             &mut ViewMut::row_major(&mut y, 2, 16)
         ));
+    }
+
+    /// A geometry whose patch length wraps around `usize` is refused before any kernel runs
+    /// (its loops would otherwise run over the real sizes, past the weight).
+    #[test]
+    #[should_panic(expected = "overflow usize")]
+    fn a_geometry_whose_sizes_overflow_is_refused() {
+        let g = Geometry {
+            kh: (1 << 63) + 1,
+            kw: 2,
+            ph: 1 << 62,
+            pw: 1,
+            ..geometry((1, 1, 1, 16, 1, 1, 1, 1, 0, 0))
+        };
+        let (x, w) = ([0.5f32; 4], [0.5f32; 2 * 16]);
+        let mut y = [0.0f32; 16];
+        forward(&g, 1, &x[..1], &w, &mut y);
     }
 
     /// The whole-patch gather and scatter (kernel rows cut at the image edges) against the

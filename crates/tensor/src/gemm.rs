@@ -393,7 +393,6 @@ enum Start<'a> {
 
 impl<'a> Start<'a> {
     /// The start of columns `at..at + len` of the product.
-    #[cfg_attr(not(feature = "parallel"), allow(dead_code))]
     fn cols(self, at: usize, len: usize) -> Self {
         match self {
             Start::Bias(bias) => Start::Bias(&bias[at..at + len]),
@@ -570,8 +569,8 @@ mod x86 {
         let (m, k, n) = (a.rows, a.cols, b.cols);
         let direct = reads_in_place(&b, k);
         let mut packed = [[0.0f32; NR]; D];
-        // Without a buffer, the whole shared dimension is one block.
-        let depth = if D == 0 { k } else { D };
+        // Without a buffer, blocks of `KC` (a single one up to 256), as the buffered path cuts.
+        let depth = if D == 0 { KC } else { D };
         for pc in (0..k).step_by(depth) {
             let kc = depth.min(k - pc);
             // Blocks after the first add to what the first wrote.
@@ -658,11 +657,12 @@ mod x86 {
             let full_rows = kc / 8 * 8;
             for j0 in (0..NR).step_by(8) {
                 if j0 + 8 <= nr {
-                    // Columns `j0..j0 + 8` by pointer: their slices spilled to the stack.
-                    let first = column(j0).as_ptr();
+                    // Columns `j0..j0 + 8` by pointer: their slices spilled to the stack. The
+                    // pointer comes from the rest of `b.data`, which holds all eight.
+                    let cs = b.col_stride;
+                    let first = b.data[(jc + j0) * cs + pc..].as_ptr();
                     // Bounds-checks the farthest float the loads below read.
                     let _ = column(j0 + 7);
-                    let cs = b.col_stride;
                     for p in (0..full_rows).step_by(8) {
                         let block: [__m256; 8] = core::array::from_fn(|i| {
                             // SAFETY: column `j0 + i` (i < 8) is `kc` floats starting `i * cs`
@@ -827,7 +827,12 @@ mod x86 {
         if !available() || !fits {
             return false;
         }
-        assert!(w.len() >= k * g.oc, "weight length");
+        // A product the `parallel` feature would split across the pool's threads is left to
+        // the gathering path, which splits it.
+        #[cfg(feature = "parallel")]
+        if y.rows * k * g.oc >= super::PARALLEL_MIN_MACS && rayon::current_num_threads() > 1 {
+            return false;
+        }
         // SAFETY: `available` has confirmed that this CPU executes AVX2 and FMA instructions.
         unsafe { conv_block_avx2(g, x, w, p0, y) };
         true
@@ -915,8 +920,9 @@ mod x86 {
         t: Tile<'_>,
     ) {
         let (g, oc) = (src.g, src.g.oc);
-        // Weight row `p < patch_len` holds columns `t.col..t.col + NR` at `p * oc + t.col`.
-        assert!(t.col + NR <= oc && g.patch_len() * oc <= w.len());
+        // A full tile added to `y` over the whole patch is all this kernel computes.
+        debug_assert!(matches!(t.start, Start::C) && t.cols == NR && t.depth == 0);
+        assert!(t.col + NR <= oc);
         let mut lo = [_mm256_setzero_ps(); R];
         let mut hi = [_mm256_setzero_ps(); R];
         for u in 0..g.kh {
@@ -926,13 +932,15 @@ mod x86 {
                     *row = src.tap(r, u, v);
                 }
                 let first = (u * g.kw + v) * g.c;
+                // The tap's `c` weight rows (a checked slice: the bound below rests on it).
+                let taps = &w[first * oc..(first + g.c) * oc];
                 // `ch` indexes the weight rows and every pixel's channels at once.
                 #[allow(clippy::needless_range_loop)]
                 for ch in 0..g.c {
-                    // SAFETY: row `first + ch` < `patch_len` (taps times channels), so its
-                    // 16 floats from `t.col` lie inside `w` (asserted above); unaligned loads.
+                    // SAFETY: `ch < c` and `t.col + NR <= oc` (asserted above), so the 16
+                    // floats at `ch * oc + t.col` lie inside `taps`; the loads are unaligned.
                     let (b0, b1) = unsafe {
-                        let at = w.as_ptr().add((first + ch) * oc + t.col);
+                        let at = taps.as_ptr().add(ch * oc + t.col);
                         (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8)))
                     };
                     for r in 0..R {
@@ -1245,7 +1253,14 @@ mod tests {
         if !fast_f32_available() {
             return;
         }
-        let (k, n) = (33, 35);
+        for (k, n) in [(33, 35), (300, 16)] {
+            rows_against_reference(k, n);
+        }
+    }
+
+    /// [`every_row_remainder_matches_reference`] for one shared dimension and width; (300, 16)
+    /// reaches the path with no panel buffer and a shared dimension of two blocks.
+    fn rows_against_reference(k: usize, n: usize) {
         let a = values(26 * k, 8);
         let b = values(k * n, 9);
         let bv = View::row_major(&b[..k * n], k, n);

@@ -78,7 +78,7 @@ pub fn linear<T: Scalar, const B: usize, const I: usize, const O: usize>(
     bias: &[T; O],
     y: &mut [[T; O]; B],
 ) {
-    // The fast kernel starts its sums from the bias, so `y` is written once.
+    // A product the fast kernel takes starts from the bias inside it: `y` is written once.
     if B * I * O >= FAST_KERNEL_MIN_MACS
         && T::try_fast_linear(rows(x), rows(w), bias, &mut rows_mut(y))
     {

@@ -66,10 +66,13 @@ pub trait Scalar:
         false
     }
 
+    /// A kernel hook for `gradflow_tensor`'s own products, not an API to build on.
+    ///
     /// Computes `c[r] = bias + (a b)[r]` for every row with the fast kernel, which starts its
     /// sums from the bias instead of reading `c`, and returns true; or returns false having
     /// done nothing, like [`try_fast_gemm`](Self::try_fast_gemm). `bias` has one value per
     /// column of `c`.
+    #[doc(hidden)]
     #[inline]
     fn try_fast_linear(
         a: View<'_, Self>,
@@ -81,10 +84,13 @@ pub trait Scalar:
         false
     }
 
+    /// A kernel hook for `gradflow_tensor::conv`, not an API to build on.
+    ///
     /// Adds rows `p0..p0 + y.rows()` of a convolution's product `Patches W` (whole patches)
     /// to `y` without building the patches, when this type and machine have a kernel for it
     /// that gives the same sums as gathering them and calling
     /// [`try_fast_gemm`](Self::try_fast_gemm); returns false having done nothing otherwise.
+    #[doc(hidden)]
     #[inline]
     fn try_fast_conv_block(
         g: &crate::conv::Geometry,
