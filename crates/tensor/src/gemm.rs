@@ -847,7 +847,7 @@ mod x86 {
         y: &mut ViewMut<'_, f32>,
     ) {
         let zeros = [0.0f32; KC];
-        let per_sample = g.pixels();
+        let (per_sample, sample_len, patch_len) = (g.pixels(), g.sample_len(), g.patch_len());
         let mut row = 0;
         while row < y.rows {
             let rows = tile_rows(y.rows - row);
@@ -861,6 +861,7 @@ mod x86 {
                 g,
                 x,
                 zeros: &zeros,
+                sample_len,
                 pixels,
             };
             for col in (0..g.oc).step_by(NR) {
@@ -869,7 +870,7 @@ mod x86 {
                     col,
                     cols: NR,
                     depth: 0,
-                    len: g.patch_len(),
+                    len: patch_len,
                     start: Start::C,
                 };
                 match rows {
@@ -889,6 +890,8 @@ mod x86 {
         x: &'a [f32],
         /// At least `g.c` zeros, read for taps in the padding.
         zeros: &'a [f32],
+        /// `g.sample_len()`, computed once (it checks for overflow).
+        sample_len: usize,
         /// `(sample, oy, ox)` of each row.
         pixels: [(usize, usize, usize); MR],
     }
@@ -901,7 +904,7 @@ mod x86 {
             let c = self.g.c;
             match self.g.tap(oy, ox, u, v) {
                 Some(at) => {
-                    let at = b * self.g.sample_len() + at;
+                    let at = b * self.sample_len + at;
                     &self.x[at..at + c]
                 }
                 None => &self.zeros[..c],
@@ -923,6 +926,9 @@ mod x86 {
         // A full tile added to `y` over the whole patch is all this kernel computes.
         debug_assert!(matches!(t.start, Start::C) && t.cols == NR && t.depth == 0);
         assert!(t.col + NR <= oc);
+        // All `patch_len` weight rows (a checked slice, and `patch_len` itself refuses to
+        // overflow, so every `(u * kw + v) * c + ch` below is one of its rows).
+        let weights = &w[..g.patch_len() * oc];
         let mut lo = [_mm256_setzero_ps(); R];
         let mut hi = [_mm256_setzero_ps(); R];
         for u in 0..g.kh {
@@ -932,15 +938,14 @@ mod x86 {
                     *row = src.tap(r, u, v);
                 }
                 let first = (u * g.kw + v) * g.c;
-                // The tap's `c` weight rows (a checked slice: the bound below rests on it).
-                let taps = &w[first * oc..(first + g.c) * oc];
                 // `ch` indexes the weight rows and every pixel's channels at once.
                 #[allow(clippy::needless_range_loop)]
                 for ch in 0..g.c {
-                    // SAFETY: `ch < c` and `t.col + NR <= oc` (asserted above), so the 16
-                    // floats at `ch * oc + t.col` lie inside `taps`; the loads are unaligned.
+                    // SAFETY: row `first + ch` < `patch_len` = kh kw c, and `t.col + NR <= oc`
+                    // (asserted above), so the 16 floats at `(first + ch) * oc + t.col` lie
+                    // inside `weights`; the loads are unaligned.
                     let (b0, b1) = unsafe {
-                        let at = taps.as_ptr().add(ch * oc + t.col);
+                        let at = weights.as_ptr().add((first + ch) * oc + t.col);
                         (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8)))
                     };
                     for r in 0..R {
