@@ -4,7 +4,7 @@
 //! ready to be passed to a network's `backward`.
 
 use core::fmt;
-use gradflow_tensor::{softmax, Scalar};
+use gradflow_tensor::Scalar;
 
 /// A label that names no class: the loss cannot be computed, and nothing was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,12 +71,23 @@ pub fn softmax_cross_entropy_rows<T: Scalar, R: AsRef<[T]> + AsMut<[T]>>(
     let inv_b = T::ONE / T::from_f64(rows.max(1) as f64);
     let mut total = T::ZERO;
     for ((z, &label), d) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
-        let d = d.as_mut();
-        // d holds log p first, then becomes the gradient (p - onehot) / B.
-        softmax::log_softmax(z.as_ref(), d);
-        total -= d[label];
+        let (z, d) = (z.as_ref(), d.as_mut());
+        if z.is_empty() || d.is_empty() {
+            continue;
+        }
+        // d holds exp(z - max z) first, then becomes the gradient (p - onehot) / B. Like
+        // `log_softmax`, log p keeps the shifted logit apart from the log-sum, so that large
+        // logits lose no digits.
+        let m = z.iter().copied().fold(z[0], Scalar::max);
+        let mut sum = T::ZERO;
+        for (d, &z) in d.iter_mut().zip(z) {
+            *d = (z - m).exp();
+            sum += *d;
+        }
+        total -= (z[label] - m) - sum.ln();
+        let scale = inv_b / sum;
         for d in d.iter_mut() {
-            *d = d.exp() * inv_b;
+            *d *= scale;
         }
         d[label] -= inv_b;
     }
@@ -139,6 +150,38 @@ mod tests {
         let loss = softmax_cross_entropy(&[[1e4, -1e4]], &[1], &mut d).unwrap();
         assert!((loss - 2e4).abs() / 2e4 < 1e-6);
         assert!(d.iter().flatten().all(|v| v.is_finite()));
+    }
+
+    /// Large logits lose no digits: the shifted logit and the log-sum are never added to the
+    /// maximum before being subtracted (which in f32 rounded `ln(1 + e^-3)` to the precision
+    /// of 1e4, a 5e-3 relative error).
+    #[test]
+    fn cross_entropy_keeps_its_digits_for_large_logits() {
+        let exact = |gap: f64| (1.0 + (-gap).exp()).ln();
+        for (z, label, loss) in [
+            ([1e4f32, 1e4 - 3.0, 0.0], 0, exact(3.0)),
+            ([20.0, 15.0, 0.0], 0, exact(5.0) + (-20f64).exp()),
+            ([1e4 - 3.0, 1e4, -1e4], 1, exact(3.0)),
+        ] {
+            let mut d = [[0.0f32; 3]; 1];
+            let got = softmax_cross_entropy(&[z], &[label], &mut d).unwrap();
+            assert!(
+                ((got as f64 - loss) / loss).abs() < 1e-6,
+                "{z:?}: {got} vs {loss}"
+            );
+            // The label's gradient is p - 1 = -(1 - p), with 1 - p = 1 - e^-loss.
+            let want = -(1.0 - (-loss).exp());
+            let rel = ((d[0][label] as f64 - want) / want).abs();
+            assert!(rel < 1e-5, "{z:?}: {} vs {want}", d[0][label]);
+            assert!(d[0].iter().sum::<f32>().abs() < 1e-7, "{d:?}");
+        }
+        let mut d = [[0.0f32; 3]; 1];
+        softmax_cross_entropy(&[[-1e4f32, 1e4, 1e4]], &[0], &mut d).unwrap();
+        assert_eq!(d[0], [-1.0, 0.5, 0.5]);
+        // In f64 a loss of 1e-13 next to logits of 1e4 survives.
+        let mut d = [[0.0f64; 3]; 1];
+        let got = softmax_cross_entropy(&[[1e4, 1e4 - 30.0, 0.0]], &[0], &mut d).unwrap();
+        assert!((got / exact(30.0) - 1.0).abs() < 1e-2, "{got}");
     }
 
     #[test]

@@ -44,7 +44,11 @@ pub fn softmax_backward<T: Scalar>(y: &[T], dy: &[T], dx: &mut [T]) {
     }
 }
 
-/// `y = x - max x - ln(sum(exp(x - max x)))`. Overwrites `y`.
+/// `y = (x - max x) - ln(sum(exp(x - max x)))`. Overwrites `y`.
+///
+/// The shifted logit and the log-sum are subtracted as they are: folding the maximum into the
+/// log-sum first (`x - (max x + ln sum)`) would round `ln sum` to the precision of a large
+/// maximum, and with logits in the thousands lose most of the result's digits.
 pub fn log_softmax<T: Scalar>(x: &[T], y: &mut [T]) {
     if len2(x, y) == 0 {
         return;
@@ -54,9 +58,9 @@ pub fn log_softmax<T: Scalar>(x: &[T], y: &mut [T]) {
     for &x in x {
         sum += (x - m).exp();
     }
-    let log_sum = sum.ln() + m;
+    let log_sum = sum.ln();
     for (y, &x) in y.iter_mut().zip(x) {
-        *y = x - log_sum;
+        *y = (x - m) - log_sum;
     }
 }
 
@@ -88,6 +92,18 @@ mod tests {
         log_softmax(&[1000.0, 1001.0, 1002.0], &mut l);
         assert!(l.iter().all(|v| v.is_finite()));
         assert!((Scalar::exp(l[2]) - y[2] as f64).abs() < 1e-6);
+    }
+
+    #[test]
+    fn log_softmax_keeps_its_digits_next_to_a_large_maximum() {
+        let mut y = [0.0f32; 3];
+        log_softmax(&[1e4f32, 1e4 - 3.0, 0.0], &mut y);
+        let want = -(1.0 + (-3f64).exp()).ln();
+        assert!(((y[0] as f64 - want) / want).abs() < 1e-6, "{y:?}");
+        assert!(
+            ((y[1] as f64 - (want - 3.0)) / (want - 3.0)).abs() < 1e-6,
+            "{y:?}"
+        );
     }
 
     fn check<F, G>(forward: F, backward: G)
