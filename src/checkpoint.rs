@@ -20,7 +20,7 @@
 use crate::nn::{Network, OptimizerState, Scalar, Trainable};
 use crate::weights::{
     network_entries, network_expected, parse, read_expected, read_file, serialize, tensor_name,
-    write_atomic, write_network, Entry, Expected, WeightsError,
+    write_atomic, write_network, Domain, Entry, Expected, WeightsError,
 };
 use rand::SeedableRng;
 use safetensors::Dtype;
@@ -233,6 +233,12 @@ where
         expected.push(Expected {
             name: state_name(s.slot, s.layer, s.name),
             shape,
+            // Adam's second moment is an average of squares.
+            domain: if s.slot == "v" {
+                Domain::NonNegative
+            } else {
+                Domain::Finite
+            },
         });
     });
     let values = read_expected::<T>(&file, &expected, &|name| COUNTERS.contains(&name))?;

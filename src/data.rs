@@ -123,7 +123,7 @@ impl<const F: usize> Dataset<F> {
             source,
         })?;
         let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::read::GzDecoder::new(file))
+            Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
             Box::new(file)
         };
@@ -337,6 +337,25 @@ mod tests {
         .unwrap();
         assert_eq!(d.features, [[1.0, 2.0], [3.5, -4.0]]);
         assert_eq!(d.labels, [0, 2]);
+    }
+
+    /// A `.gz` of several gzip members (`cat a.gz b.gz`, bgzip) is read to its end, as
+    /// `zcat` reads it, not up to the end of the first member.
+    #[test]
+    fn every_member_of_a_concatenated_gzip_is_read() {
+        use std::io::Write as _;
+        let member = |text: &str| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(text.as_bytes()).unwrap();
+            gz.finish().unwrap()
+        };
+        let mut bytes = member("1,2,0\n3,4,1\n");
+        bytes.extend(member("5,6,2\n7,8,0\n"));
+        let path = write("members.csv.gz", "");
+        fs::write(&path, bytes).unwrap();
+        let d = Dataset::<2>::load_csv(&path, OPTS).unwrap();
+        assert_eq!(d.features, [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]]);
+        assert_eq!(d.labels, [0, 1, 2, 0]);
     }
 
     #[test]

@@ -30,7 +30,9 @@
 //! `load_state_dict` is strict-clean) and ignored on import.
 
 use crate::nn::{Network, Scalar};
-use crate::weights::{parse, read_expected, serialize, tensor_name, Entry, Expected, WeightsError};
+use crate::weights::{
+    parse, read_expected, serialize, tensor_name, Domain, Entry, Expected, WeightsError,
+};
 use safetensors::Dtype;
 use std::collections::HashMap;
 use std::string::{String, ToString};
@@ -177,6 +179,18 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
     names: &[(&str, &str)],
 ) -> Result<Vec<u8>, WeightsError> {
     let plan = plan(net, framework, names)?;
+    let mut owners: HashMap<&str, &str> = HashMap::new();
+    for m in &plan {
+        if let Some(first) = owners.insert(&m.theirs, &m.ours) {
+            return Err(WeightsError::Mapping {
+                name: m.ours.clone(),
+                problem: format!(
+                    "is mapped to `{}`, as `{first}` is: every tensor needs a name of its own",
+                    m.theirs
+                ),
+            });
+        }
+    }
     let mut values: HashMap<String, Vec<T>> = HashMap::new();
     net.visit_tensors(&mut |t| {
         values.insert(tensor_name(t.layer, t.name), t.data.to_vec());
@@ -224,6 +238,7 @@ fn import<T: Scalar, N: Network<T> + ?Sized>(
         .map(|m| Expected {
             name: m.theirs.clone(),
             shape: m.their_shape.clone(),
+            domain: Domain::of_stored(&m.ours),
         })
         .collect();
     let ignore =

@@ -108,6 +108,19 @@ pub enum WeightsError {
         /// The value.
         value: f64,
     },
+    /// A tensor holds a finite value its role rules out: a negative variance, a standard
+    /// deviation that is not positive.
+    #[error("tensor `{name}` holds {value} at flat index {index}, but {requirement}")]
+    OutOfDomain {
+        /// The tensor's name.
+        name: String,
+        /// Row-major index of the first bad value.
+        index: usize,
+        /// The value.
+        value: f64,
+        /// What every value of the tensor must be.
+        requirement: &'static str,
+    },
     /// A checkpoint's metadata entry is missing or unreadable.
     #[error("checkpoint metadata `{key}`: {problem}")]
     Metadata {
@@ -191,6 +204,16 @@ pub(crate) fn serialize(
     let encode = |e: SafeTensorError| WeightsError::Encode {
         reason: e.to_string(),
     };
+    // The encoder panics on a repeated name (a layer whose tensors share one).
+    let mut names = BTreeSet::new();
+    if let Some(e) = entries.iter().find(|e| !names.insert(e.name.as_str())) {
+        return Err(WeightsError::Encode {
+            reason: format!(
+                "two tensors are named `{}`: every tensor in a file needs a name of its own",
+                e.name
+            ),
+        });
+    }
     let views = entries
         .iter()
         .map(|e| {
@@ -239,13 +262,64 @@ fn truncated_tensor(bytes: &[u8]) -> Option<String> {
         .map(|(_, name)| name.to_string())
 }
 
-/// A tensor the reader expects: its name and shape.
+/// A tensor the reader expects: its name, shape and domain.
 pub(crate) struct Expected {
     pub name: String,
     pub shape: Vec<usize>,
+    pub domain: Domain,
 }
 
-/// Reads every `expected` tensor from `file`, checking dtype (`T`'s), shape and finiteness,
+/// The values a stored tensor may hold besides being finite. A loaded batchnorm variance
+/// below 0 or a standardization's `std` of 0 would make every later output NaN or infinite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Domain {
+    /// Any finite value.
+    Finite,
+    /// A variance or a second moment: `>= 0`.
+    NonNegative,
+    /// A standard deviation that inputs are divided by: at least `MIN_STD`.
+    Std,
+}
+
+impl Domain {
+    /// The domain of tensor `name` of layer field `layer`: batchnorm's `running_var` (every
+    /// batchnorm layer stores it under that name) and a standardization's `std` (its field
+    /// is `standardize_<k>`) are restricted.
+    pub(crate) fn of(layer: &str, name: &str) -> Self {
+        match name {
+            "running_var" => Domain::NonNegative,
+            "std" if layer.starts_with("standardize") => Domain::Std,
+            _ => Domain::Finite,
+        }
+    }
+
+    /// [`Domain::of`] for a stored name, `<layer>.<tensor>`.
+    pub(crate) fn of_stored(name: &str) -> Self {
+        match name.rsplit_once('.') {
+            Some((layer, tensor)) => Self::of(layer, tensor),
+            None => Self::of("", name),
+        }
+    }
+
+    fn admits(self, value: f64) -> bool {
+        match self {
+            Domain::Finite => true,
+            Domain::NonNegative => value >= 0.0,
+            Domain::Std => value >= crate::nn::standardize::MIN_STD,
+        }
+    }
+
+    fn requirement(self) -> &'static str {
+        match self {
+            Domain::Finite => "it must be finite",
+            Domain::NonNegative => "a variance cannot be negative",
+            Domain::Std => "a standard deviation to divide by must be at least 1e-12 (MIN_STD)",
+        }
+    }
+}
+
+/// Reads every `expected` tensor from `file`, checking dtype (`T`'s), shape, finiteness and
+/// domain,
 /// then checks that the file holds nothing else (but names for which `ignore` is true).
 /// Nothing is written anywhere: the caller writes the values once everything has passed.
 pub(crate) fn read_expected<T: Scalar>(
@@ -258,7 +332,21 @@ pub(crate) fn read_expected<T: Scalar>(
         let view = file.tensor(&e.name).map_err(|_| WeightsError::Missing {
             name: e.name.clone(),
         })?;
-        out.push(decode::<T>(&e.name, &view, &e.shape)?);
+        let values = decode::<T>(&e.name, &view, &e.shape)?;
+        if let Some((index, value)) = values
+            .iter()
+            .map(|v| v.to_f64())
+            .enumerate()
+            .find(|&(_, v)| !e.domain.admits(v))
+        {
+            return Err(WeightsError::OutOfDomain {
+                name: e.name.clone(),
+                index,
+                value,
+                requirement: e.domain.requirement(),
+            });
+        }
+        out.push(values);
     }
     let known: BTreeSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
     let mut names = file.names();
@@ -332,9 +420,12 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), WeightsE
             "the path names no file",
         ))
     })?;
+    // Unique to this call: two threads saving to one path must not share a temporary file.
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    tmp_name.push(format!(".tmp-{}-{save}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let written = (|| {
         let mut file = fs::File::create(&tmp)?;
@@ -387,6 +478,7 @@ pub(crate) fn network_expected<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Ve
         expected.push(Expected {
             name: tensor_name(t.layer, t.name),
             shape: t.shape.to_vec(),
+            domain: Domain::of(t.layer, t.name),
         });
     });
     expected
@@ -440,4 +532,23 @@ pub fn load<T: Scalar, N: Network<T> + ?Sized>(
     path: impl AsRef<Path>,
 ) -> Result<(), WeightsError> {
     from_bytes(net, &read_file(path.as_ref())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_tensor_name_is_an_error_not_a_panic() {
+        let entries = [
+            Entry::new("layer.w".to_string(), &[1], &[1.0f32]),
+            Entry::new("layer.w".to_string(), &[2], &[2.0f32, 3.0]),
+        ];
+        let err = serialize(&entries, weights_metadata()).unwrap_err();
+        assert!(
+            matches!(&err, WeightsError::Encode { reason } if reason.contains("`layer.w`")),
+            "{err}"
+        );
+        assert!(serialize(&entries[..1], weights_metadata()).is_ok());
+    }
 }

@@ -217,6 +217,18 @@ fn a_bad_checkpoint_is_refused_and_changes_nothing() {
         matches!(&err, WeightsError::NonFinite { name, index: 1, .. } if name == "optimizer.v.dense_1.bias"),
         "{err}"
     );
+    // A negative second moment: finite, but its square root would be NaN. (A negative first
+    // moment is an ordinary value.)
+    nan_opt.visit_state(&mut net, &mut |s| {
+        if s.layer == "dense_1" && s.name == "bias" {
+            s.data[1] = -0.5;
+        }
+    });
+    let err = check(&checkpoint::to_bytes(&mut net, &mut nan_opt, &rng, progress(1)).unwrap());
+    assert!(
+        matches!(&err, WeightsError::OutOfDomain { name, index: 1, .. } if name == "optimizer.v.dense_1.bias"),
+        "{err}"
+    );
     // And the good one loads.
     let p =
         checkpoint::from_bytes(&good, &mut target_net, &mut target_opt, &mut target_rng).unwrap();

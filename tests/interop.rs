@@ -304,6 +304,25 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         "{err}"
     );
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
+    // Two layers exported under one name: refused, naming both (not a panic in the encoder).
+    for err in [
+        pytorch::export(
+            &net,
+            &[("dense_0", "0"), ("batchnorm_0", "1"), ("dense_1", "0")],
+        ),
+        keras::export(
+            &net,
+            &[("dense_0", "d"), ("batchnorm_0", "bn"), ("dense_1", "d")],
+        ),
+    ]
+    .map(Result::unwrap_err)
+    {
+        assert!(
+            matches!(&err, WeightsError::Mapping { name, .. } if name == "dense_1.weight"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("`dense_0.weight`"), "{err}");
+    }
 }
 
 // Convolutions: the fixtures' CNN and 1-D network, channels-last here, channels-first in

@@ -220,6 +220,60 @@ fn a_non_finite_value_is_named_with_its_index() {
     );
 }
 
+/// Finite values a tensor's role rules out: a negative variance, a standardization that would
+/// divide by 0 or a negative number. Each would turn every later output NaN or infinite.
+#[test]
+fn a_value_outside_its_tensors_domain_is_named_with_its_index() {
+    let mut e = entries(&weights::to_bytes(&net(1)).unwrap());
+    for entry in &mut e {
+        if entry.0 == "batchnorm_0.running_var" {
+            entry.3[4..8].copy_from_slice(&(-5.0f32).to_le_bytes());
+        }
+    }
+    let err = load_err(&write(&e));
+    assert!(
+        matches!(&err, WeightsError::OutOfDomain { name, index: 1, value, .. }
+            if name == "batchnorm_0.running_var" && *value == -5.0),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("a variance cannot be negative"),
+        "{err}"
+    );
+    // A variance of exactly 0 is a constant feature, and loads.
+    let mut e = entries(&weights::to_bytes(&net(1)).unwrap());
+    for entry in &mut e {
+        if entry.0 == "batchnorm_0.running_var" {
+            entry.3[4..8].copy_from_slice(&0.0f32.to_le_bytes());
+        }
+    }
+    weights::from_bytes(&mut net(2), &write(&e)).unwrap();
+
+    network! {
+        pub struct Scaled<f32> {
+            input 2,
+            standardize,
+            dense 3,
+        }
+    }
+    let scaled = Scaled::new(&mut gradflow::rng(1));
+    for bad in [0.0f32, -1.0, 1e-20] {
+        let mut e = entries(&weights::to_bytes(&scaled).unwrap());
+        for entry in &mut e {
+            if entry.0 == "standardize_0.std" {
+                entry.3[4..8].copy_from_slice(&bad.to_le_bytes());
+            }
+        }
+        let mut target = Scaled::new(&mut gradflow::rng(2));
+        let err = weights::from_bytes(&mut target, &write(&e)).unwrap_err();
+        assert!(
+            matches!(&err, WeightsError::OutOfDomain { name, index: 1, .. } if name == "standardize_0.std"),
+            "{bad}: {err}"
+        );
+        assert_eq!(target.standardize_0.std, [1.0; 2]);
+    }
+}
+
 #[test]
 fn a_truncated_file_names_the_tensor_cut_off() {
     let bytes = weights::to_bytes(&net(1)).unwrap();
@@ -312,4 +366,30 @@ proptest! {
             Err(_) => prop_assert_eq!(weights::to_bytes(&target).unwrap(), before),
         }
     }
+}
+
+/// Threads saving to one path each get a temporary file of their own: every save succeeds,
+/// and the file left is one of the saves, whole.
+#[test]
+fn concurrent_saves_to_one_path_all_succeed() {
+    let dir = std::env::temp_dir().join(format!("gradflow-concurrent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("shared.safetensors");
+    let saves: Vec<Vec<u8>> = (0..4)
+        .map(|seed| weights::to_bytes(&net(seed)).unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        for bytes in &saves {
+            let path = &path;
+            s.spawn(move || {
+                for _ in 0..25 {
+                    weights::write_atomic(path, bytes).unwrap();
+                }
+            });
+        }
+    });
+    assert!(saves.contains(&std::fs::read(&path).unwrap()));
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

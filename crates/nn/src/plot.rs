@@ -34,6 +34,23 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
+/// The bounds of the log-scale loss axis for `losses`: from below the smallest positive
+/// finite loss (at most 1) to above the largest, a decade at least, and never beyond
+/// `1e-30..1e30`. Losses outside are drawn at the bounds: plotters' log axis does not return
+/// for a bound that overflows to infinity or is subnormal.
+fn loss_axis(losses: impl Iterator<Item = f64>) -> (f64, f64) {
+    const FLOOR: f64 = 1e-30;
+    const CEILING: f64 = 1e30;
+    let (min, max) = losses
+        .filter(|l| l.is_finite() && *l > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), l| {
+            (lo.min(l), hi.max(l))
+        });
+    let lo = (min.min(1.0) * 0.8).clamp(FLOOR, CEILING / 10.0);
+    let hi = (max.max(lo * 10.0) * 1.2).clamp(lo * 10.0, CEILING);
+    (lo, hi)
+}
+
 /// Training loss (log scale) and test accuracy per epoch of several runs, one color per run.
 pub fn loss_curves_svg(
     path: impl AsRef<Path>,
@@ -50,18 +67,10 @@ pub fn loss_curves_svg(
         .max()
         .unwrap_or(1)
         .max(2) as f64;
-    let losses: Vec<f64> = runs
-        .iter()
-        .flat_map(|(_, h)| h.epochs.iter().map(|e| e.train_loss))
-        .filter(|l| l.is_finite() && *l > 0.0)
-        .collect();
-    let lo = losses
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        .min(1.0)
-        * 0.8;
-    let hi = losses.iter().copied().fold(0.0, f64::max).max(lo * 10.0) * 1.2;
+    let (lo, hi) = loss_axis(
+        runs.iter()
+            .flat_map(|(_, h)| h.epochs.iter().map(|e| e.train_loss)),
+    );
 
     let mut chart = ChartBuilder::on(&left)
         .caption("training loss", ("sans-serif", 16))
@@ -77,7 +86,7 @@ pub fn loss_curves_svg(
             .epochs
             .iter()
             .filter(|e| e.train_loss.is_finite())
-            .map(|e| (e.epoch as f64, e.train_loss.max(lo)));
+            .map(|e| (e.epoch as f64, e.train_loss.clamp(lo, hi)));
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(err)?
@@ -223,4 +232,56 @@ fn heat(t: f64) -> RGBColor {
     let (a, b) = (STOPS[i], STOPS[i + 1]);
     let mix = |p: f64, q: f64| (p + (q - p) * f).round() as u8;
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loss_axis_stays_normal_and_finite() {
+        let axis = |losses: &[f64]| loss_axis(losses.iter().copied());
+        let close = |(lo, hi): (f64, f64), want: (f64, f64)| {
+            assert!(
+                (lo - want.0).abs() < 1e-12 && (hi - want.1).abs() < 1e-12,
+                "{lo} {hi}"
+            );
+        };
+        close(axis(&[]), (0.8, 9.6));
+        close(axis(&[2.0, 0.5]), (0.4, 4.8));
+        close(axis(&[20.0, 5.0, f64::NAN, -1.0]), (0.8, 24.0));
+        for losses in [
+            &[1e308, 0.5][..],
+            &[2.0, 1e-320],
+            &[f64::MAX],
+            &[5e-324, 1e-300],
+        ] {
+            let (lo, hi) = axis(losses);
+            assert!(lo.is_normal() && hi.is_finite() && lo >= 1e-30 && hi <= 1e30 && hi > lo);
+        }
+    }
+
+    /// The chart is drawn, promptly, for losses beyond the axis (plotters did not return for a
+    /// bound of infinity or a subnormal one).
+    #[test]
+    fn extreme_losses_are_drawn_at_the_axis_bounds() {
+        extern crate std;
+        let record = |epoch, train_loss| crate::history::EpochRecord {
+            epoch,
+            train_loss,
+            train_accuracy: 0.5,
+            test_accuracy: 0.5,
+            seconds: 0.0,
+        };
+        let history = crate::history::History {
+            epochs: std::vec![record(1, 1e308), record(2, 1e-320), record(3, 0.5)],
+            ..Default::default()
+        };
+        let dir = std::env::temp_dir().join(std::format!("gradflow-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("extreme.svg");
+        loss_curves_svg(&path, "extreme", &[("run", &history)]).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with("<svg"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

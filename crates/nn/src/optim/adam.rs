@@ -2,7 +2,7 @@
 //! as PyTorch's `Adam` does.
 
 use super::{
-    clip_scale, require, require_decay_rate, require_lr, require_weight_decay_and_clipping,
+    clip_scale, require_decay_rate, require_eps, require_lr, require_weight_decay_and_clipping,
     update_blocks, ConfigError, Optimizer, StepOutcome,
 };
 use crate::layer::Trainable;
@@ -64,7 +64,7 @@ impl AdamConfig {
         require_lr(self.lr)?;
         require_decay_rate("beta1", self.beta1)?;
         require_decay_rate("beta2", self.beta2)?;
-        require("eps", self.eps, self.eps > 0.0, "positive and finite")?;
+        require_eps(self.eps)?;
         require_weight_decay_and_clipping(self.weight_decay, self.max_grad_norm)
     }
 }
@@ -123,7 +123,8 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
             Err(norm) => return StepOutcome::refused(norm),
         };
         let k = T::from_f64(scale);
-        self.steps += 1;
+        // Saturating: a checkpoint may carry any count, and the correction is 1 long before.
+        self.steps = self.steps.saturating_add(1);
         let t = self.steps.min(i32::MAX as u64) as i32;
         let correction1 = 1.0 - libm::pow(c.beta1, t as f64);
         let correction2 = 1.0 - libm::pow(c.beta2, t as f64);
@@ -235,5 +236,32 @@ mod tests {
             "beta1"
         );
         assert!(A::new(AdamConfig::new(0.1).weight_decay(f64::INFINITY)).is_err());
+        // An eps of 1e-50 is 0 in f32: a zero gradient would make 0 / 0.
+        let tiny_eps = AdamConfig {
+            eps: 1e-50,
+            ..AdamConfig::new(0.001)
+        };
+        assert_eq!(A::new(tiny_eps).unwrap_err().name, "eps");
+        let beta2 = AdamConfig::new(0.1).betas(0.9, 1.0 - 1e-12);
+        assert_eq!(A::new(beta2).unwrap_err().name, "beta2");
+    }
+
+    /// A checkpoint may carry any step count; the next step neither overflows nor divides
+    /// by a zero bias correction.
+    #[test]
+    fn the_step_count_saturates() {
+        let mut layer = Dense::<f32, 1, 1> {
+            weight: [[0.5]],
+            bias: [0.0],
+        };
+        let mut adam = Adam::new(AdamConfig::new(0.1)).unwrap();
+        adam.steps = u64::MAX;
+        let grads = DenseGrads {
+            weight: [[1.0f32]],
+            bias: [0.0],
+        };
+        assert!(adam.step(&mut layer, &grads).applied);
+        assert_eq!(adam.steps(), u64::MAX);
+        assert!(layer.weight[0][0].is_finite() && layer.bias[0].is_finite());
     }
 }

@@ -181,8 +181,12 @@ fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
     (a(), b())
 }
 
+/// Added to the norm when clipping, as PyTorch's `clip_grad_norm_` adds it.
+pub const CLIP_EPS: f64 = 1e-6;
+
 /// The gradient scale for clipping to global norm `max_norm` (0 means no clipping): the norm
-/// and factor, or `None` when the gradient is not finite.
+/// and factor `min(1, max_norm / (norm + CLIP_EPS))`, PyTorch's, or `Err(norm)` when the
+/// gradient is not finite.
 pub(crate) fn clip_scale<T: Scalar, M: Trainable<T> + ?Sized>(
     model: &mut M,
     grads: &M::Grads,
@@ -192,8 +196,8 @@ pub(crate) fn clip_scale<T: Scalar, M: Trainable<T> + ?Sized>(
     if !norm.is_finite() {
         return Err(norm);
     }
-    let scale = if max_norm > 0.0 && norm > max_norm {
-        max_norm / norm
+    let scale = if max_norm > 0.0 {
+        (max_norm / (norm + CLIP_EPS)).min(1.0)
     } else {
         1.0
     };
@@ -241,14 +245,41 @@ pub(crate) fn require(
     }
 }
 
-/// The learning rate: positive and finite (at construction and in `set_lr`).
-pub(crate) fn require_lr(lr: f64) -> Result<(), ConfigError> {
-    require("lr", lr, lr > 0.0, "positive and finite")
+/// Whether `value` survives the narrowest scalar a network may use: the settings are given in
+/// f64 but applied in the network's type, and an `lr` of 1e39 or an `eps` of 1e-50 would
+/// become infinite or 0 in an f32 network (and its weights NaN).
+fn normal_in_f32(value: f64) -> bool {
+    (value as f32).is_normal()
 }
 
-/// A decay rate (SGD's momentum, Adam's betas): in `[0, 1)`.
+/// The learning rate: positive and finite (at construction and in `set_lr`).
+pub(crate) fn require_lr(lr: f64) -> Result<(), ConfigError> {
+    require(
+        "lr",
+        lr,
+        lr > 0.0 && normal_in_f32(lr),
+        "positive and within f32's normal range (1.2e-38 to 3.4e38)",
+    )
+}
+
+/// A decay rate (SGD's momentum, Adam's betas): in `[0, 1)`, also once rounded to f32.
 pub(crate) fn require_decay_rate(name: &'static str, value: f64) -> Result<(), ConfigError> {
-    require(name, value, (0.0..1.0).contains(&value), "in [0, 1)")
+    require(
+        name,
+        value,
+        (0.0..1.0).contains(&value) && (value as f32) < 1.0,
+        "in [0, 1), and below 1 when rounded to f32",
+    )
+}
+
+/// Adam's `eps`: positive, and not 0 in f32 (a zero gradient would then divide 0 by 0).
+pub(crate) fn require_eps(eps: f64) -> Result<(), ConfigError> {
+    require(
+        "eps",
+        eps,
+        eps > 0.0 && normal_in_f32(eps),
+        "positive and within f32's normal range (1.2e-38 to 3.4e38)",
+    )
 }
 
 /// The settings every optimizer shares after its own: weight decay and gradient clipping.
@@ -259,8 +290,8 @@ pub(crate) fn require_weight_decay_and_clipping(
     require(
         "weight_decay",
         weight_decay,
-        weight_decay >= 0.0,
-        "non-negative and finite",
+        weight_decay >= 0.0 && (weight_decay as f32).is_finite(),
+        "non-negative and at most f32::MAX",
     )?;
     require(
         "max_grad_norm",

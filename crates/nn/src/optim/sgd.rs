@@ -223,7 +223,8 @@ mod tests {
             bias: [0.0],
         };
         let mut sgd = Sgd::new(SgdConfig::new(1.0).clip_grad_norm(1.0)).unwrap();
-        // Gradient (3, 4) has norm 5: clipped to (0.6, 0.8).
+        // Gradient (3, 4) has norm 5: scaled by 1 / (5 + 1e-6), as PyTorch's
+        // `clip_grad_norm_` scales it, to about (0.6, 0.8).
         let outcome = sgd.step(
             &mut layer,
             &DenseGrads {
@@ -231,9 +232,18 @@ mod tests {
                 bias: [4.0],
             },
         );
-        assert!((outcome.scale - 0.2).abs() < 1e-12 && (outcome.grad_norm - 5.0).abs() < 1e-12);
-        assert!((layer.weight[0][0] - 0.4).abs() < 1e-12);
-        assert!((layer.bias[0] + 0.8).abs() < 1e-12);
+        let scale = 1.0 / (5.0 + super::super::CLIP_EPS);
+        assert_eq!(outcome.scale, scale);
+        assert_eq!(outcome.grad_norm, 5.0);
+        assert_eq!(layer.weight[0][0], 1.0 - 3.0 * scale);
+        assert_eq!(layer.bias[0], -(4.0 * scale));
+        // A norm below the limit is left alone: PyTorch's factor is clamped to 1.
+        let mut sgd = Sgd::new(SgdConfig::new(1.0).clip_grad_norm(5.1)).unwrap();
+        let grads = DenseGrads {
+            weight: [[3.0]],
+            bias: [4.0],
+        };
+        assert_eq!(sgd.step(&mut layer, &grads).scale, 1.0);
     }
 
     #[test]
@@ -261,8 +271,17 @@ mod tests {
         );
         assert!(S::new(SgdConfig::new(0.1).nesterov(true)).is_err());
         assert!(S::new(SgdConfig::new(0.1).weight_decay(-0.1)).is_err());
+        // Valid in f64, but infinite, 0 or 1 once an f32 network applies them.
+        for lr in [1e39, 1e-300] {
+            assert_eq!(S::new(SgdConfig::new(lr)).unwrap_err().name, "lr");
+        }
+        let almost_one = SgdConfig::new(0.1).momentum(0.999_999_999_99);
+        assert_eq!(S::new(almost_one).unwrap_err().name, "momentum");
+        assert!(S::new(SgdConfig::new(0.1).weight_decay(1e39)).is_err());
+        assert!(S::new(SgdConfig::new(3e38).momentum(0.999_999)).is_ok());
         let mut ok = S::new(SgdConfig::new(0.1)).unwrap();
         assert!(ok.set_lr(0.0).is_err());
+        assert!(ok.set_lr(1e39).is_err());
         assert_eq!(ok.config().lr, 0.1);
     }
 }
