@@ -16,6 +16,13 @@ network! {
     }
 }
 
+network! {
+    pub struct Borrowed<'a, f32> {
+        input 4,
+        dense 2,
+    }
+}
+
 fn main() {
     let _ = (
         core::mem::size_of::<Ints>(),

@@ -8,6 +8,7 @@ network! {
         desne 8,
         dense 8.5,
         layer Custom,
+        dense,
     }
 }
 

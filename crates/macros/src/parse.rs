@@ -8,7 +8,7 @@ use crate::ast::{
     UserLayer, Width, ITEM_KEYWORDS,
 };
 use crate::attr::{Activation, ACTIVATION_NAMES};
-use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::buffer::Cursor;
 use syn::ext::IdentExt;
@@ -25,7 +25,7 @@ impl Parse for Network {
             )));
         }
         input.parse::<Token![<]>()?;
-        let elem: Type = input.parse()?;
+        let elem = element_type(input)?;
         input.parse::<Token![>]>()?;
         let content;
         let brace = braced!(content in input);
@@ -42,6 +42,42 @@ impl Parse for Network {
             items,
         })
     }
+}
+
+/// The tokens between `<` and its `>`, as a type: `check` then accepts only `f32` and `f64`.
+/// Anything that is not one type (a lifetime, two parameters) is refused here, on the tokens.
+fn element_type(input: ParseStream) -> syn::Result<Type> {
+    let mut tokens = TokenStream::new();
+    let mut depth = 0usize;
+    while !input.is_empty() {
+        if input.peek(Token![>]) && depth == 0 {
+            break;
+        }
+        let tt: TokenTree = input.parse()?;
+        if let TokenTree::Punct(p) = &tt {
+            match p.as_char() {
+                '<' => depth += 1,
+                '>' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        tokens.extend([tt]);
+    }
+    syn::parse2::<Type>(tokens.clone())
+        .ok()
+        .filter(|_| !tokens.is_empty())
+        .ok_or_else(|| {
+            let found = tokens.to_string().replace(' ', "");
+            let message = format!(
+                "the element type must be f32 or f64, found `{found}`: a network takes no \
+                 other generic parameters"
+            );
+            if tokens.is_empty() {
+                input.error(message)
+            } else {
+                syn::Error::new_spanned(&tokens, message)
+            }
+        })
 }
 
 /// The part of the input before the element type: enough to emit a placeholder struct
@@ -92,10 +128,21 @@ fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
             }
             chunk.extend([tt]);
         }
-        let parsed = if chunk.is_empty() {
-            Err(syn::Error::new(span, "expected a layer before this comma"))
-        } else {
-            Item::parse.parse2(chunk)
+        let parsed = match chunk.clone().into_iter().last() {
+            None => Err(syn::Error::new(span, "expected a layer before this comma")),
+            Some(last) => {
+                // Parsed inside a group spanning its last token: an item cut short (`dense,`)
+                // is reported there, where on its own tokens syn could only point at the
+                // whole macro call.
+                let mut group = Group::new(Delimiter::Parenthesis, chunk);
+                group.set_span(last.span());
+                let item = |input: ParseStream| {
+                    let content;
+                    parenthesized!(content in input);
+                    Item::parse(&content)
+                };
+                item.parse2(TokenTree::Group(group).into())
+            }
         };
         match parsed {
             Ok(item) => items.push(item),

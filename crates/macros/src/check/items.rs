@@ -43,6 +43,23 @@ impl Checker {
                     &dense.width,
                     "a dense layer needs a width of at least 1",
                 );
+                if let (Some(prev), Some(outputs)) =
+                    (self.prev.as_ref().filter(|p| is_flat(p.shape)), outputs)
+                {
+                    // `inputs x outputs` weights and `outputs` biases of up to 8 bytes each.
+                    let inputs = prev.shape.elements();
+                    let bytes = inputs
+                        .checked_mul(outputs)
+                        .and_then(|w| w.checked_add(outputs))
+                        .and_then(|n| n.checked_mul(8));
+                    if bytes.is_none_or(|b| b > isize::MAX as usize) {
+                        let message = format!(
+                            "dense {outputs} after {inputs} inputs would hold {inputs} x {outputs} weights, \
+                             more than any memory can"
+                        );
+                        cx.error(dense.width.span, &message);
+                    }
+                }
                 if let Some(prev) = self.prev.as_ref().filter(|p| !is_flat(p.shape)) {
                     let message = format!(
                         "dense needs a flat input; {}: add `flatten` or `global_avg_pool`",
