@@ -218,7 +218,7 @@ fn cnn_firmware_agrees_with_the_host() {
     println!("{out}");
     let bake = "cargo run --release --example digits_cnn -- --bake firmware/fixtures";
     check_inference(&out, |i| net.forward(&[images[i]])[0], &baked_logits, bake);
-    // Every activation of `forward` is live until it returns: the stack holds them all.
+    // The stack holds `forward`'s shared activation buffers and the layers' own frames.
     let bytes = stack_mark(&out, "inference");
     assert!(
         (DigitsCnn::INFER_SCRATCH_BYTES..=DigitsCnn::INFER_SCRATCH_BYTES + 16 * 1024)

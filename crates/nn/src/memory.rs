@@ -4,11 +4,29 @@
 //! moving them into a `Box` overflows small stacks, so they are allocated zeroed directly on
 //! the heap, and later reset in place.
 
-use bytemuck::Zeroable;
+use bytemuck::{Pod, Zeroable};
 
 /// A zeroed value on the stack (for small networks, and for `static`-free no-alloc use).
 pub fn zeroed<T: Zeroable>() -> T {
     T::zeroed()
+}
+
+/// A batch of `S` samples at the start of `buffer`, a batch of `B` rows of `E` scalars: how the
+/// inference code `network!` generates lets layer outputs whose lifetimes do not overlap share
+/// one buffer. Panics (at compile time, when instantiated) if a sample of `S` is larger than a
+/// row of `E` scalars.
+pub fn carve<T: Pod, S: Pod, const E: usize, const B: usize>(
+    buffer: &mut [[T; E]; B],
+) -> &mut [S; B] {
+    const {
+        assert!(
+            size_of::<S>() <= E * size_of::<T>(),
+            "a sample does not fit in a buffer row"
+        )
+    };
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(buffer.as_mut_slice());
+    let samples: &mut [S] = bytemuck::cast_slice_mut(&mut bytes[..B * size_of::<S>()]);
+    samples.try_into().expect("B samples")
 }
 
 /// A zeroed value in a constant expression, for `static` networks, caches, gradients and

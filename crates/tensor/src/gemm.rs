@@ -380,8 +380,10 @@ pub(crate) fn try_conv_block(
     }
 }
 
-/// What the fast kernel adds a product to.
+/// What the fast kernel adds a product to. Only the x86-64 kernel reads it; elsewhere no fast
+/// kernel exists.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Start<'a> {
     /// Nothing: `c = a b`.
     Zero,
@@ -391,6 +393,7 @@ enum Start<'a> {
     Bias(&'a [f32]),
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl<'a> Start<'a> {
     /// The start of columns `at..at + len` of the product.
     fn cols(self, at: usize, len: usize) -> Self {

@@ -18,7 +18,7 @@ const SAMPLES: usize = 16;
 
 // Budgets: a network that outgrows them is a compile error, not a crash.
 const _: () = assert!(DigitsCnn::PARAM_BYTES <= 128 * 1024);
-const _: () = assert!(DigitsCnn::INFER_SCRATCH_BYTES <= 64 * 1024);
+const _: () = assert!(DigitsCnn::INFER_SCRATCH_BYTES <= 16 * 1024);
 
 /// The trained classifier, built by the compiler from the host's bytes: it lives in flash.
 static NET: DigitsCnn = DigitsCnn::from_le_bytes(include_bytes!("../../fixtures/digits_cnn.bin"));

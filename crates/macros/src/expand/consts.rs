@@ -39,13 +39,10 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
         .filter(|l| l.has_tensors() && !l.frozen)
         .filter_map(trainable)
         .collect());
-    // `forward` keeps every layer's output but the last (written into the caller's `y`) in a
-    // local buffer, and all of them stay live until it returns.
-    let layers = cx.layers();
-    let scratch = lit(layers[..layers.len() - 1]
-        .iter()
-        .map(|l| l.outputs.elements())
-        .sum());
+    // `forward`'s local buffers, which the layers' outputs (all but the last, written into
+    // the caller's `y`) share as their lifetimes allow.
+    let (_, rows) = super::forward::inference_buffers(cx.layers());
+    let scratch = lit(rows.iter().sum());
     let cache = &cx.cache;
     let infos = cx.layers().iter().map(|layer| {
         let field = layer.field.to_string();
@@ -82,8 +79,10 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             pub const PARAM_BYTES: ::core::primitive::usize = Self::PARAM_COUNT * ::core::mem::size_of::<#t>();
             /// Every layer in order, with its field name, kind and widths.
             pub const LAYERS: &'static [::gradflow::nn::LayerInfo] = &[#(#infos),*];
-            /// Bytes of activations that inference keeps at batch 1: every layer's output but
-            /// the last, all live until [`Self::forward`] returns. Add the input and output
+            /// Bytes of activations that inference keeps at batch 1: the local buffers of
+            /// [`Self::forward`], which the layers' outputs (all but the last) share, an output
+            /// living from its layer to its last reader; as many buffers as outputs are live at
+            /// once, each as long as the longest output it holds. Add the input and output
             /// samples for the whole working set.
             pub const INFER_SCRATCH_BYTES: ::core::primitive::usize =
                 #scratch * ::core::mem::size_of::<#t>();

@@ -1,5 +1,6 @@
-//! The forward passes: `forward` / `forward_into` / `predict` for inference, with local
-//! activation buffers, and `forward_train`, which keeps every activation in the cache.
+//! The forward passes: `forward` / `forward_into` / `predict` for inference, whose layer
+//! outputs share as few local buffers as their lifetimes allow, and `forward_train`, which
+//! keeps every activation in the cache.
 //! A residual add is a call to `gradflow::tensor::elementwise`: `out = body + x`, or, with a
 //! projection, `out = proj(x)` then `out += body`.
 
@@ -27,29 +28,72 @@ fn add_assign(out: &TokenStream, a: &TokenStream, shape: Shape) -> TokenStream {
     quote!(::gradflow::tensor::elementwise::add_assign(#out, #a);)
 }
 
+/// Which inference buffer holds each layer's output (`None` for the last layer, which writes
+/// the caller's `y`), and how many scalars each buffer's row holds. An output lives from its
+/// layer to its last reader (the next layer, or a residual add that reads it as its body or
+/// its skip); a buffer is reused once its output's last reader has run, so the buffers are as
+/// many as the outputs live at once (two in a plain chain, three or four with residual
+/// blocks). Reader and writer never share a buffer, and the borrow checker checks it: each
+/// buffer is a separate local, borrowed mutably for the output it holds.
+pub fn inference_buffers(layers: &[crate::model::Layer]) -> (Vec<Option<usize>>, Vec<usize>) {
+    let mut last_read = vec![0; layers.len()];
+    for (k, layer) in layers.iter().enumerate() {
+        if let Source::Layer(j) = layer.source {
+            last_read[j] = last_read[j].max(k);
+        }
+        if let LayerKind::Residual { body, .. } = layer.kind {
+            last_read[body] = last_read[body].max(k);
+        }
+    }
+    // Per buffer: the last reader of the output it holds, and its row length.
+    let mut buffers: Vec<(usize, usize)> = Vec::new();
+    let mut assigned = vec![None; layers.len()];
+    for (k, layer) in layers
+        .iter()
+        .enumerate()
+        .take(layers.len().saturating_sub(1))
+    {
+        let elements = layer.outputs.elements();
+        let free = buffers.iter().position(|&(until, _)| until < k);
+        let b = free.unwrap_or_else(|| {
+            buffers.push((0, 0));
+            buffers.len() - 1
+        });
+        buffers[b] = (last_read[k], buffers[b].1.max(elements));
+        assigned[k] = Some(b);
+    }
+    (assigned, buffers.into_iter().map(|(_, e)| e).collect())
+}
+
 pub fn forward(cx: &Cx) -> TokenStream {
     let (name, t) = (cx.name, cx.t());
     let (input, output) = (cx.input_batch(), cx.output_batch());
-    let last = cx.layers().len() - 1;
-    // Every buffer but the output is a local, `a_<field>`; they are read by later layers.
+    let (assigned, rows) = inference_buffers(cx.layers());
+    let buffer = |b: usize| format_ident!("buffer_{}", b);
+    let buffers = rows.iter().enumerate().map(|(b, &elements)| {
+        let (name, elements) = (buffer(b), super::lit(elements));
+        quote!(let mut #name: [[#t; #elements]; B] = ::gradflow::nn::memory::zeroed();)
+    });
+    // Every output but the last is `a_<field>`, a view of its buffer; later layers read it.
     let local = |source: Source| match source {
         Source::Input => quote!(x),
         Source::Layer(k) => {
             let a = format_ident!("a_{}", cx.layers()[k].field);
-            quote!((&#a))
+            quote!((&*#a))
         }
     };
     let steps = cx.layers().iter().enumerate().map(|(k, layer)| {
         let field = &layer.field;
-        let (y, declare) = if k == last {
-            (quote!(y), quote!())
-        } else {
-            let a = format_ident!("a_{}", field);
-            let batch = cx.batch(layer.outputs);
-            (
-                quote!(&mut #a),
-                quote!(let mut #a: #batch = ::gradflow::nn::memory::zeroed();),
-            )
+        let (y, declare) = match assigned[k] {
+            None => (quote!(y), quote!()),
+            Some(b) => {
+                let (a, b) = (format_ident!("a_{}", field), buffer(b));
+                let batch = cx.batch(layer.outputs);
+                (
+                    quote!(&mut *#a),
+                    quote!(let #a: &mut #batch = ::gradflow::nn::memory::carve(&mut #b);),
+                )
+            }
         };
         let x = local(layer.source);
         let step = match layer.kind {
@@ -78,6 +122,7 @@ pub fn forward(cx: &Cx) -> TokenStream {
         };
         quote!(#declare #step)
     });
+    let buffers: Vec<_> = buffers.collect();
     let steps: Vec<_> = steps.collect();
     quote! {
         impl #name {
@@ -91,6 +136,7 @@ pub fn forward(cx: &Cx) -> TokenStream {
 
             /// Inference on a batch of `B` samples, overwriting `y`.
             pub fn forward_into<const B: ::core::primitive::usize>(&self, x: &#input, y: &mut #output) {
+                #(#buffers)*
                 #(#steps)*
             }
 
