@@ -81,6 +81,22 @@ pub fn zero_in_place<T: Zeroable>(value: &mut T) {
 mod tests {
     use super::*;
 
+    /// A carved batch is the first `B x size_of::<S>()` bytes of the buffer, packed: sample
+    /// `b` starts right after sample `b - 1`, not at row `b` of the buffer.
+    #[test]
+    fn carve_views_the_start_of_the_buffer_packed() {
+        let mut buffer = [[0.0f32; 8]; 2];
+        let batch: &mut [[[f32; 1]; 3]; 2] = carve(&mut buffer);
+        batch[1][2][0] = 5.0;
+        batch[0][0][0] = 1.0;
+        assert_eq!(buffer[0], [1.0, 0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0]);
+        assert_eq!(buffer[1], [0.0; 8]);
+        // The whole buffer, as one batch of rows as wide as it.
+        let whole: &mut [[f32; 8]; 2] = carve(&mut buffer);
+        whole[1][7] = 2.0;
+        assert_eq!(buffer[1][7], 2.0);
+    }
+
     /// A value above the parallel threshold, zeroed on 1- and 2-thread pools (with
     /// `parallel`, the two-thread pool takes the split path) and on the caller's thread.
     #[cfg(feature = "std")]
