@@ -234,7 +234,7 @@ where
             name: state_name(s.slot, s.layer, s.name),
             shape,
             // Adam's second moment is an average of squares.
-            domain: if s.slot == "v" {
+            domain: if O::NAME == "adam" && s.slot == "v" {
                 Domain::NonNegative
             } else {
                 Domain::Finite

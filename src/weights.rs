@@ -108,8 +108,8 @@ pub enum WeightsError {
         /// The value.
         value: f64,
     },
-    /// A tensor holds a finite value its role rules out: a negative variance, a standard
-    /// deviation that is not positive.
+    /// A tensor holds a finite value its role rules out: a negative variance or second
+    /// moment, a standardization's standard deviation below `MIN_STD`.
     #[error("tensor `{name}` holds {value} at flat index {index}, but {requirement}")]
     OutOfDomain {
         /// The tensor's name.
@@ -282,13 +282,14 @@ pub(crate) enum Domain {
 }
 
 impl Domain {
-    /// The domain of tensor `name` of layer field `layer`: batchnorm's `running_var` (every
-    /// batchnorm layer stores it under that name) and a standardization's `std` (its field
-    /// is `standardize_<k>`) are restricted.
+    /// The domain of tensor `name` of layer field `layer`: a batchnorm's `running_var` and a
+    /// standardization's `std` are restricted. `network!` names those layers' fields
+    /// `batchnorm_<k>` and `standardize_<k>`, and a user layer's `layer_<k>`, so a user layer's
+    /// own tensor of the same name stays unrestricted.
     pub(crate) fn of(layer: &str, name: &str) -> Self {
         match name {
-            "running_var" => Domain::NonNegative,
-            "std" if layer.starts_with("standardize") => Domain::Std,
+            "running_var" if layer.starts_with("batchnorm_") => Domain::NonNegative,
+            "std" if layer.starts_with("standardize_") => Domain::Std,
             _ => Domain::Finite,
         }
     }
@@ -537,6 +538,27 @@ pub fn load<T: Scalar, N: Network<T> + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the tensors of gradflow's own batchnorm and standardize layers are restricted: a
+    /// user layer (field `layer_<k>`) may name a tensor `running_var` or `std` and store
+    /// anything finite in it.
+    #[test]
+    fn domains_follow_the_layer_kind_not_only_the_tensor_name() {
+        assert_eq!(
+            Domain::of("batchnorm_2", "running_var"),
+            Domain::NonNegative
+        );
+        assert_eq!(Domain::of("standardize_0", "std"), Domain::Std);
+        assert_eq!(Domain::of("layer_3", "running_var"), Domain::Finite);
+        assert_eq!(Domain::of("layer_1", "std"), Domain::Finite);
+        assert_eq!(Domain::of("batchnorm_2", "running_mean"), Domain::Finite);
+        assert_eq!(
+            Domain::of_stored("batchnorm_0.running_var"),
+            Domain::NonNegative
+        );
+        assert!(!Domain::Std.admits(9.99e-13) && Domain::Std.admits(1e-12));
+        assert!(Domain::NonNegative.admits(0.0) && !Domain::NonNegative.admits(-1e-30));
+    }
 
     #[test]
     fn a_repeated_tensor_name_is_an_error_not_a_panic() {

@@ -272,6 +272,17 @@ fn a_value_outside_its_tensors_domain_is_named_with_its_index() {
         );
         assert_eq!(target.standardize_0.std, [1.0; 2]);
     }
+    // A spread just above MIN_STD in f64 that rounds below it in f32 is treated as constant
+    // by `fit`, so what `fit` stores always loads.
+    let b = f32::from_bits(0x2c22_8279); // 2.3e-12: the spread of [0, b, b, b] is 1.00000003e-12
+    let mut fitted = Scaled::new(&mut gradflow::rng(3));
+    fitted
+        .standardize_0
+        .fit(&[[0.0, 1.0], [b, 2.0], [b, 3.0], [b, 4.0]]);
+    assert_eq!(fitted.standardize_0.std[0], 1.0);
+    let mut target = Scaled::new(&mut gradflow::rng(4));
+    weights::from_bytes(&mut target, &weights::to_bytes(&fitted).unwrap()).unwrap();
+    assert_eq!(target.standardize_0, fitted.standardize_0);
 }
 
 #[test]

@@ -53,13 +53,15 @@ impl<T: Scalar, const N: usize> Standardize<T, N> {
             let count = finite().count().max(1) as f64;
             let mean = finite().sum::<f64>() / count;
             let var = finite().map(|v| sq(v - mean)).sum::<f64>() / count;
-            let std = libm::sqrt(var);
+            // Decided on the stored value: an f32 just above MIN_STD in f64 may round below it,
+            // and a file must hold only what loading accepts (at least MIN_STD).
+            let std = T::from_f64(libm::sqrt(var));
             self.mean[n] = T::from_f64(mean);
-            self.std[n] = T::from_f64(if std.is_finite() && std > MIN_STD {
+            self.std[n] = if std.is_finite() && std.to_f64() >= MIN_STD {
                 std
             } else {
-                1.0
-            });
+                T::ONE
+            };
         }
     }
 

@@ -32,8 +32,8 @@ fn add_assign(out: &TokenStream, a: &TokenStream, shape: Shape) -> TokenStream {
 /// the caller's `y`), and how many scalars each buffer's row holds. An output lives from its
 /// layer to its last reader (the next layer, or a residual add that reads it as its body or
 /// its skip); a buffer is reused once its output's last reader has run, so the buffers are as
-/// many as the outputs live at once (two in a plain chain, three or four with residual
-/// blocks). Reader and writer never share a buffer, and the borrow checker checks it: each
+/// many as the outputs live at once (two in a plain chain, three in a residual block, one
+/// more per level of nesting). Reader and writer never share a buffer, and the borrow checker checks it: each
 /// buffer is a separate local, borrowed mutably for the output it holds.
 pub fn inference_buffers(layers: &[crate::model::Layer]) -> (Vec<Option<usize>>, Vec<usize>) {
     let mut last_read = vec![0; layers.len()];
