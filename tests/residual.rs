@@ -414,3 +414,31 @@ mod output_grads {
         assert_eq!(count, 0);
     }
 }
+
+/// Inference shares buffers between outputs whose lifetimes do not overlap; on networks
+/// without batchnorm it must give exactly what the training forward (every output kept in the
+/// cache) gives: nested blocks starting at one layer, a block first, a projection reading the
+/// network input, a projection last. `forward_into` also overwrites a `y` full of NaN.
+#[test]
+fn inference_with_shared_buffers_equals_the_training_forward() {
+    macro_rules! same {
+        ($net:ident, $cache:ident, $inputs:literal) => {{
+            let mut net = $net::new(&mut gradflow::rng(21));
+            let x: [[f64; $inputs]; 3] = core::array::from_fn(|b| {
+                core::array::from_fn(|i| ((b * $inputs + i) as f64 * 0.61).sin())
+            });
+            let mut cache = $cache::<3>::zeroed();
+            let trained = *net.forward_train(&x, &mut cache);
+            assert_eq!(net.forward(&x), trained, stringify!($net));
+            let mut y = trained;
+            y.as_flattened_mut().fill(f64::NAN);
+            net.forward_into(&x, &mut y);
+            assert_eq!(y, trained, stringify!($net));
+        }};
+    }
+    same!(Identity, IdentityCache, 4);
+    same!(Projected, ProjectedCache, 4);
+    same!(Nested, NestedCache, 3);
+    same!(FirstBlock, FirstBlockCache, 3);
+    same!(FirstProjected, FirstProjectedCache, 3);
+}
