@@ -313,7 +313,16 @@ impl fmt::Display for Verdict {
                     worst_ratio,
                     cures: c,
                 } => {
-                    write!(f, "vanishing gradients: {} (down to {worst_ratio:.1e} of the largest layer's gradient)", Layers(layers))?;
+                    if *worst_ratio == 0.0 {
+                        // Underflowed: smaller than the element type can hold.
+                        write!(
+                            f,
+                            "vanishing gradients: {} (down to exactly 0: the gradient underflowed)",
+                            Layers(layers)
+                        )?;
+                    } else {
+                        write!(f, "vanishing gradients: {} (down to {worst_ratio:.1e} of the largest layer's gradient)", Layers(layers))?;
+                    }
                     cures(f, c)?;
                 }
                 Finding::Exploding { layers, largest } => {
@@ -363,5 +372,34 @@ impl fmt::Display for Verdict {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn a_gradient_that_underflowed_is_called_so() {
+        let verdict = |worst_ratio| Verdict {
+            findings: vec![Finding::Vanishing {
+                layers: vec![0, 1, 2],
+                worst_ratio,
+                cures: vec![Cure::Relu],
+            }],
+        };
+        let text = verdict(2e-33).to_string();
+        assert!(
+            text.contains("layers 0-2 (down to 2.0e-33 of the largest"),
+            "{text}"
+        );
+        let text = verdict(0.0).to_string();
+        assert!(
+            text.contains("(down to exactly 0: the gradient underflowed)"),
+            "{text}"
+        );
+        assert!(!text.contains("0.0e0"), "{text}");
     }
 }
