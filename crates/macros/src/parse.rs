@@ -44,6 +44,16 @@ impl Parse for Network {
     }
 }
 
+/// The depth of `<..>` nesting after `tt`, from `depth` before it: the token scanners that cut
+/// a type or an item out of the input by hand skip what is inside generic arguments.
+fn nesting(depth: usize, tt: &TokenTree) -> usize {
+    match tt {
+        TokenTree::Punct(p) if p.as_char() == '<' => depth + 1,
+        TokenTree::Punct(p) if p.as_char() == '>' => depth.saturating_sub(1),
+        _ => depth,
+    }
+}
+
 /// The tokens between `<` and its `>`, as a type: `check` then accepts only `f32` and `f64`.
 /// Anything that is not one type (a lifetime, two parameters) is refused here, on the tokens.
 fn element_type(input: ParseStream) -> syn::Result<Type> {
@@ -54,13 +64,7 @@ fn element_type(input: ParseStream) -> syn::Result<Type> {
             break;
         }
         let tt: TokenTree = input.parse()?;
-        if let TokenTree::Punct(p) = &tt {
-            match p.as_char() {
-                '<' => depth += 1,
-                '>' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
+        depth = nesting(depth, &tt);
         tokens.extend([tt]);
     }
     syn::parse2::<Type>(tokens.clone())
@@ -118,14 +122,10 @@ fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
         let mut angle_depth = 0usize;
         while !input.is_empty() {
             let tt: TokenTree = input.parse()?;
-            if let TokenTree::Punct(p) = &tt {
-                match p.as_char() {
-                    ',' if angle_depth == 0 => break,
-                    '<' => angle_depth += 1,
-                    '>' => angle_depth = angle_depth.saturating_sub(1),
-                    _ => {}
-                }
+            if angle_depth == 0 && matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
             }
+            angle_depth = nesting(angle_depth, &tt);
             chunk.extend([tt]);
         }
         let parsed = match chunk.clone().into_iter().last() {
@@ -548,13 +548,7 @@ fn parse_user_layer(input: ParseStream) -> syn::Result<UserLayer> {
         }
         let tt: TokenTree = input.parse()?;
         last_span = tt.span();
-        if let TokenTree::Punct(p) = &tt {
-            match p.as_char() {
-                '<' => angle_depth += 1,
-                '>' => angle_depth = angle_depth.saturating_sub(1),
-                _ => {}
-            }
-        }
+        angle_depth = nesting(angle_depth, &tt);
         ty_tokens.extend([tt]);
     }
     let ty: Type = syn::parse2(ty_tokens)?;

@@ -4,7 +4,7 @@
 //! ready to be passed to a network's `backward`.
 
 use core::fmt;
-use gradflow_tensor::Scalar;
+use gradflow_tensor::{softmax, Scalar};
 
 /// A label that names no class: the loss cannot be computed, and nothing was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,12 +78,7 @@ pub fn softmax_cross_entropy_rows<T: Scalar, R: AsRef<[T]> + AsMut<[T]>>(
         // d holds exp(z - max z) first, then becomes the gradient (p - onehot) / B. Like
         // `log_softmax`, log p keeps the shifted logit apart from the log-sum, so that large
         // logits lose no digits.
-        let m = z.iter().copied().fold(z[0], Scalar::max);
-        let mut sum = T::ZERO;
-        for (d, &z) in d.iter_mut().zip(z) {
-            *d = (z - m).exp();
-            sum += *d;
-        }
+        let (m, sum) = softmax::exp_shifted(z, d);
         total -= (z[label] - m) - sum.ln();
         let scale = inv_b / sum;
         for d in d.iter_mut() {

@@ -16,10 +16,11 @@ fn len2<T>(a: &[T], b: &[T]) -> usize {
     a.len().min(b.len())
 }
 
-/// `y = exp(x - max x) / sum(exp(x - max x))`. Overwrites `y`.
-pub fn softmax<T: Scalar>(x: &[T], y: &mut [T]) {
+/// `y = exp(x - max x)`: overwrites `y` and returns `(max x, sum y)`, the shared first step of
+/// [`softmax`] and the fused softmax cross-entropy. `(T::ZERO, T::ZERO)` for empty slices.
+pub fn exp_shifted<T: Scalar>(x: &[T], y: &mut [T]) -> (T, T) {
     if len2(x, y) == 0 {
-        return;
+        return (T::ZERO, T::ZERO);
     }
     let m = max_of(x);
     let mut sum = T::ZERO;
@@ -27,6 +28,15 @@ pub fn softmax<T: Scalar>(x: &[T], y: &mut [T]) {
         *y = (x - m).exp();
         sum += *y;
     }
+    (m, sum)
+}
+
+/// `y = exp(x - max x) / sum(exp(x - max x))`. Overwrites `y`.
+pub fn softmax<T: Scalar>(x: &[T], y: &mut [T]) {
+    if len2(x, y) == 0 {
+        return;
+    }
+    let (_, sum) = exp_shifted(x, y);
     let inv = T::ONE / sum;
     for y in y.iter_mut() {
         *y *= inv;
