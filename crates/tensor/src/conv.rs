@@ -10,7 +10,11 @@
 //!
 //! - forward: `Y += Patches W`
 //! - weight gradient: `dW += Patches^T dY`
-//! - input gradient: `dPatches = dY W^T`, scattered back onto `dX` (col2im)
+//! - input gradient, stride 1: `dX = Patches(dY) W'`, the forward convolution of `dY` with the
+//!   weight flipped in space and transposed in channels, `W'[u][v][o][c] = W[KH-1-u][KW-1-v][c][o]`,
+//!   padded by `KH-1-PH`, `KW-1-PW` (a shared dimension of `KH*KW*OC`, where the product below
+//!   has only `OC`, and no scattering)
+//! - input gradient, other strides: `dPatches = dY W^T`, scattered back onto `dX` (col2im)
 //!
 //! These pay off where [`gemm`] has a fast kernel ([`Scalar::has_fast_gemm`]); elsewhere direct
 //! loops do as well without the 2 x [`BLOCK`] elements of stack.
@@ -327,7 +331,9 @@ pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut 
     }
 }
 
-/// `dw += Patches^T dy`, and `dx = dPatches` scattered back (overwriting `dx`) when given.
+/// `dw += Patches^T dy`, and `dx` (overwritten) when given: for a stride-1 geometry, the
+/// forward convolution of `dy` with the weight flipped in space and transposed in channels;
+/// otherwise `dPatches = dy W^T`, scattered back.
 ///
 /// # Panics
 /// If a slice's length disagrees with the geometry.
@@ -337,18 +343,19 @@ pub fn backward<T: Scalar>(
     x: &[T],
     w: &[T],
     dy: &[T],
-    mut dx: Option<&mut [T]>,
+    dx: Option<&mut [T]>,
     dw: Option<&mut [T]>,
 ) {
     g.check(batch, x, w, dy);
-    if let Some(dx) = dx.as_deref_mut() {
+    let mut dx = dx.and_then(|dx| {
         assert_eq!(dx.len(), x.len(), "input gradient length");
         dx.fill(T::ZERO);
-    }
+        (!input_grad_as_forward(g, batch, w, dy, dx)).then_some(dx)
+    });
+    let mut dw = dw;
     if let Some(dw) = dw.as_deref() {
         assert_eq!(dw.len(), w.len(), "weight gradient length");
     }
-    let mut dw = dw;
     let (cols, rows) = g.blocks();
     let total = batch * g.pixels();
     let mut block = [T::ZERO; BLOCK];
@@ -378,10 +385,67 @@ pub fn backward<T: Scalar>(
     }
 }
 
+/// Largest flipped weight [`input_grad_as_forward`] builds on the stack.
+const FLIPPED: usize = 4096;
+
+/// `dx += ` the input gradient of a stride-1 convolution, computed as the forward
+/// convolution of `dy` with the weight flipped in space and transposed in channels,
+/// where the type's implicit kernel takes that shape; returns false having done nothing
+/// otherwise.
+#[inline(never)]
+fn input_grad_as_forward<T: Scalar>(
+    g: &Geometry,
+    batch: usize,
+    w: &[T],
+    dy: &[T],
+    dx: &mut [T],
+) -> bool {
+    // Every input pixel must be covered as in a full stride-1 pass: `oh = h + 2 ph - kh + 1`
+    // (the geometry's output may be shorter, leaving the last rows' gradient zero).
+    if g.sh != 1
+        || g.sw != 1
+        || g.ph >= g.kh
+        || g.pw >= g.kw
+        || g.oh + g.kh != g.h + 2 * g.ph + 1
+        || g.ow + g.kw != g.w + 2 * g.pw + 1
+        || w.len() > FLIPPED
+    {
+        return false;
+    }
+    let t = Geometry {
+        h: g.oh,
+        w: g.ow,
+        c: g.oc,
+        oh: g.h,
+        ow: g.w,
+        oc: g.c,
+        kh: g.kh,
+        kw: g.kw,
+        sh: 1,
+        sw: 1,
+        ph: g.kh - 1 - g.ph,
+        pw: g.kw - 1 - g.pw,
+    };
+    let mut flipped = [T::ZERO; FLIPPED];
+    for u in 0..g.kh {
+        for v in 0..g.kw {
+            let tap = (g.kh - 1 - u) * g.kw + (g.kw - 1 - v);
+            for c in 0..g.c {
+                for o in 0..g.oc {
+                    flipped[((u * g.kw + v) * g.oc + o) * g.c + c] = w[(tap * g.c + c) * g.oc + o];
+                }
+            }
+        }
+    }
+    forward(&t, batch, dy, &flipped[..w.len()], dx);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gradcheck::{check_gradient, test_values};
+    use std::vec::Vec;
 
     /// Direct definition: `y[b][oy][ox][o] = sum x[b][iy][ix][c] * w[u][v][c][o]`.
     fn naive(g: &Geometry, batch: usize, x: &[f64], w: &[f64]) -> [f64; 2048] {
@@ -509,6 +573,89 @@ mod tests {
                 loss(x, &wa[..w.len()])
             });
             assert!(check.passes(1e-6), "{g:?} weight: {check:?}");
+        }
+    }
+
+    /// The input gradient by its definition, `dx[b][iy][ix][c] = sum dy[b][oy][ox][o] *
+    /// w[u][v][c][o]` over every output pixel whose patch holds `(iy, ix)` at tap `(u, v)`.
+    fn naive_input_grad<T: Scalar>(g: &Geometry, batch: usize, w: &[T], dy: &[T]) -> Vec<f64> {
+        let mut dx = std::vec![0.0; batch * g.sample_len()];
+        for b in 0..batch {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    for u in 0..g.kh {
+                        for v in 0..g.kw {
+                            let (iy, ix) = (oy * g.sh + u, ox * g.sw + v);
+                            if iy < g.ph || ix < g.pw || iy - g.ph >= g.h || ix - g.pw >= g.w {
+                                continue;
+                            }
+                            for c in 0..g.c {
+                                for o in 0..g.oc {
+                                    let d = dy[((b * g.oh + oy) * g.ow + ox) * g.oc + o];
+                                    let wi = ((u * g.kw + v) * g.c + c) * g.oc + o;
+                                    dx[((b * g.h + iy - g.ph) * g.w + ix - g.pw) * g.c + c] +=
+                                        d.to_f64() * w[wi].to_f64();
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dx
+    }
+
+    /// The input gradient, in f64 and in f32 (where stride 1 computes it as a forward
+    /// convolution of `dy` with the flipped weight, through the implicit kernel when the input
+    /// has whole 16-channel panels), against its definition: the W6 shape over several blocks,
+    /// 17 and 3 channels, 5x5 and 4x4 and 1x1 and 1x3 kernels, no padding, padding wider than
+    /// half the kernel, an output shorter than a full pass, and strides that keep the
+    /// scattering path.
+    #[test]
+    fn input_gradient_matches_the_definition() {
+        let specs = [
+            (8, 8, 16, 16, 3, 3, 1, 1, 1, 1),
+            (5, 5, 17, 3, 3, 3, 1, 1, 1, 1),
+            (6, 6, 32, 16, 5, 5, 1, 1, 2, 2),
+            (7, 7, 16, 16, 4, 4, 1, 1, 0, 0),
+            (3, 3, 16, 5, 2, 2, 1, 1, 1, 1),
+            (1, 9, 3, 4, 1, 3, 1, 1, 0, 1),
+            (4, 5, 16, 1, 1, 1, 1, 1, 0, 0),
+            (6, 7, 2, 3, 3, 3, 2, 2, 1, 1),
+            (5, 6, 3, 2, 2, 3, 2, 1, 0, 0),
+        ];
+        let data = |len: usize, mul: usize| -> Vec<f64> {
+            (0..len)
+                .map(|i| ((i * mul) % 997) as f64 / 997.0 - 0.5)
+                .collect()
+        };
+        let mut geometries: Vec<Geometry> = specs.map(geometry).to_vec();
+        // Stride 1 but an output one row short of a full pass: the last input row gets 0.
+        let mut short = geometry((6, 6, 16, 16, 3, 3, 1, 1, 1, 1));
+        short.oh -= 1;
+        geometries.push(short);
+        for g in geometries {
+            let batch = 3;
+            let (n_x, n_w, n_y) = (
+                batch * g.sample_len(),
+                g.patch_len() * g.oc,
+                batch * g.pixels() * g.oc,
+            );
+            let (x, w, dy) = (data(n_x, 7919), data(n_w, 104729), data(n_y, 31));
+            let expected = naive_input_grad(&g, batch, &w, &dy);
+            let mut dx = std::vec![7.0; n_x];
+            backward(&g, batch, &x, &w, &dy, Some(&mut dx), None);
+            for (a, b) in dx.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-12, "{g:?} f64: {a} vs {b}");
+            }
+            let narrow = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<_>>();
+            let (x32, w32, dy32) = (narrow(&x), narrow(&w), narrow(&dy));
+            let expected = naive_input_grad(&g, batch, &w32, &dy32);
+            let mut dx32 = std::vec![7.0f32; n_x];
+            backward(&g, batch, &x32, &w32, &dy32, Some(&mut dx32), None);
+            for (a, b) in dx32.iter().zip(&expected) {
+                assert!((*a as f64 - b).abs() < 1e-5, "{g:?} f32: {a} vs {b}");
+            }
         }
     }
 
