@@ -123,6 +123,23 @@ impl<const F: usize> Dataset<F> {
             source,
         })?;
         let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+            let mut file = BufReader::new(file);
+            let start = file.fill_buf().map_err(|source| DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            // The decoder's own message for a file that is not gzip is "unexpected end of
+            // file" or "invalid gzip header", which does not say what is wrong.
+            if !start.starts_with(&[0x1f, 0x8b]) {
+                return Err(DataError::Io {
+                    path: path.to_path_buf(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the name ends in .gz but the file is not gzip data (it does not \
+                         start with the bytes 1f 8b)",
+                    ),
+                });
+            }
             Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
             Box::new(file)
@@ -160,6 +177,10 @@ impl<const F: usize> Dataset<F> {
                 break;
             }
             let line_no = index + 1;
+            // A byte-order mark (spreadsheet exports write one) is not part of the first field.
+            if index == 0 && bytes.starts_with(b"\xEF\xBB\xBF") {
+                bytes.drain(..3);
+            }
             let line = std::str::from_utf8(&bytes).map_err(|e| {
                 let at = e.valid_up_to();
                 DataError::NotText {
@@ -194,6 +215,19 @@ impl<const F: usize> Dataset<F> {
         self.labels.len()
     }
 
+    /// The number of rows, checked: the fields are public, and rows would otherwise be
+    /// indexed past the shorter of them.
+    fn rows(&self) -> usize {
+        assert_eq!(
+            self.features.len(),
+            self.labels.len(),
+            "Dataset: {} feature rows but {} labels",
+            self.features.len(),
+            self.labels.len()
+        );
+        self.labels.len()
+    }
+
     /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
@@ -212,8 +246,11 @@ impl<const F: usize> Dataset<F> {
     /// Shuffles the rows with a [`crate::Rng`] seeded by `seed` and returns
     /// `(train, test)`, the test set being the last `floor(len * test_fraction)` rows.
     /// `split(42, 0.2)` is the split the project's examples and tests use.
+    ///
+    /// # Panics
+    /// If `features` and `labels` differ in length.
     pub fn split(&self, seed: u64, test_fraction: f64) -> (Self, Self) {
-        let mut order: Vec<usize> = (0..self.len()).collect();
+        let mut order: Vec<usize> = (0..self.rows()).collect();
         order.shuffle(&mut crate::rng(seed));
         let fraction = if test_fraction.is_finite() {
             test_fraction.clamp(0.0, 1.0)
@@ -235,11 +272,14 @@ impl<const F: usize> Dataset<F> {
 
     /// Shuffled mini-batches of exactly `B` samples; the last `len % B` samples of each
     /// shuffle are left out (they take part in other epochs, under other shuffles).
+    ///
+    /// # Panics
+    /// If `features` and `labels` differ in length.
     pub fn batches<const B: usize>(
         &self,
         rng: &mut crate::Rng,
     ) -> Vec<([[f32; F]; B], [usize; B])> {
-        let mut order: Vec<usize> = (0..self.len()).collect();
+        let mut order: Vec<usize> = (0..self.rows()).collect();
         order.shuffle(rng);
         order
             .chunks_exact(B.max(1))
@@ -356,6 +396,51 @@ mod tests {
         let d = Dataset::<2>::load_csv(&path, OPTS).unwrap();
         assert_eq!(d.features, [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]]);
         assert_eq!(d.labels, [0, 1, 2, 0]);
+    }
+
+    /// A spreadsheet's byte-order mark is not part of the first number; a BOM anywhere else,
+    /// or a second one, still is (and is reported).
+    #[test]
+    fn a_byte_order_mark_starts_the_file_harmlessly() {
+        let d =
+            Dataset::<2>::from_reader(&b"\xEF\xBB\xBF1,2,0\n3,4,1\n"[..], "bom.csv", OPTS).unwrap();
+        assert_eq!(d.features, [[1.0, 2.0], [3.0, 4.0]]);
+        let header = CsvOptions {
+            header: true,
+            classes: 3,
+        };
+        let d = Dataset::<2>::from_reader(&b"\xEF\xBB\xBFa,b,y\n3,4,1\n"[..], "bom.csv", header)
+            .unwrap();
+        assert_eq!(d.labels, [1]);
+        let err = Dataset::<2>::from_reader(&b"1,2,0\n\xEF\xBB\xBF3,4,1\n"[..], "bom.csv", OPTS)
+            .unwrap_err();
+        assert!(err.to_string().contains("line 2, field 1"), "{err}");
+    }
+
+    /// A `.gz` name on a file that is not gzip data says so, not "unexpected end of file".
+    #[test]
+    fn a_gz_name_on_plain_text_is_named_as_such() {
+        for (name, text) in [("plain.csv.gz", "1,2,0\n"), ("empty.csv.gz", "")] {
+            let err = Dataset::<2>::load_csv(write(name, text), OPTS).unwrap_err();
+            assert!(matches!(err, DataError::Io { .. }));
+            assert!(
+                err.to_string().contains("is not gzip data"),
+                "{name}: {err}"
+            );
+        }
+    }
+
+    /// The fields are public: rows that no longer pair up are a clear panic, not an index out
+    /// of bounds or rows silently left out.
+    #[test]
+    #[should_panic(expected = "Dataset: 3 feature rows but 2 labels")]
+    fn a_dataset_whose_fields_disagree_is_refused() {
+        let d = Dataset::<1> {
+            features: std::vec![[0.0], [1.0], [2.0]],
+            labels: std::vec![0, 1],
+            classes: 2,
+        };
+        let _ = d.batches::<2>(&mut crate::rng(1));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The stethoscope on real data: gradient reports, verdicts, and the training loop's guards.
 
 use gradflow::data::{CsvOptions, Dataset};
-use gradflow::nn::diagnostics::GradientReport;
+use gradflow::nn::diagnostics::{Cure, Finding, GradientReport};
 use gradflow::nn::train::{fit, Refusal, Samples, TrainConfig};
 use gradflow::prelude::*;
 
@@ -96,6 +96,12 @@ fn deep_sigmoid_with_small_init_is_reported_as_vanishing() {
         text.contains("`relu`") && text.contains("`he_init`") && text.contains("`batchnorm`"),
         "{text}"
     );
+    // The cures are values a program can act on, through the public path.
+    let cures = verdict.findings.iter().find_map(|f| match f {
+        Finding::Vanishing { cures, .. } => Some(cures),
+        _ => None,
+    });
+    assert!(cures.is_some_and(|c| c.contains(&Cure::Relu) && c.contains(&Cure::HeInit)));
 }
 
 #[test]
@@ -114,6 +120,47 @@ fn the_same_depth_with_relu_he_init_and_batchnorm_is_not() {
     );
     assert_eq!(report.layers[0].kind, "dense+batchnorm+relu");
     assert!(report.layers[0].dead_fraction.is_some());
+}
+
+network! {
+    /// Every weight 0: the hidden layers receive exactly no gradient.
+    struct AllZeros<f32> {
+        input 64,
+        dense 16 [zeros, tanh],
+        dense 16 [zeros, tanh],
+        dense 10 [zeros],
+    }
+}
+
+/// A layer whose weights and gradient are both exactly 0 has parameters all the same: it is
+/// the plainest vanishing gradient, not a layer to leave out of the diagnosis (it was, and the
+/// verdict said "healthy").
+#[test]
+fn hidden_layers_with_exactly_zero_gradient_are_vanishing() {
+    let mut net = AllZeros::new(&mut gradflow::rng(1));
+    let report = first_step_report(&mut net);
+    assert_eq!(
+        report.layers.iter().map(|l| l.params).collect::<Vec<_>>(),
+        [64 * 16 + 16, 16 * 16 + 16, 16 * 10 + 10]
+    );
+    assert_eq!(
+        (report.layers[0].grad_norm, report.layers[1].grad_norm),
+        (0.0, 0.0)
+    );
+    assert!(report.layers[2].grad_norm > 0.0, "{report}");
+    let verdict = report.verdict();
+    assert!(
+        verdict.vanishing() && !verdict.healthy(),
+        "{verdict}\n{report}"
+    );
+    let text = verdict.to_string();
+    assert!(
+        text.contains(
+            "vanishing gradients: layers 0-1 (down to exactly 0: no gradient reaches them)"
+        ),
+        "{text}"
+    );
+    assert_eq!(report.first_to_last_ratio(), Some(0.0));
 }
 
 #[test]

@@ -82,3 +82,43 @@ fn wide_network_builds_and_trains_on_a_two_mib_stack() {
     assert!(loss.is_finite());
     assert_eq!(params, 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10);
 }
+
+/// An optimizer made by `const_zeroed` (a `static` on a device without a heap) has every
+/// setting 0: `fit` refuses to start with it, naming the setting, instead of running steps
+/// that are all refused (or, for Adam, that divided 0 by 0).
+#[test]
+fn fit_refuses_an_optimizer_that_was_never_configured() {
+    use gradflow::nn::train::{fit, Samples, TrainConfig, TrainError};
+    let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    let labels = [0, 1, 1, 0];
+    let mut net = Xor::new(&mut gradflow::rng(7));
+    let before = net.dense_0.weight;
+    let mut adam: Adam<XorGrads> = gradflow::nn::memory::const_zeroed();
+    let config = TrainConfig {
+        epochs: 1,
+        progress: false,
+        ..Default::default()
+    };
+    let samples = Samples::new(&x, &labels);
+    let err = fit::<f32, _, _, 2>(&mut net, &mut adam, samples, samples, &config).unwrap_err();
+    assert!(
+        matches!(err, TrainError::Optimizer(ref e) if e.name == "lr"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("`lr` = 0 is invalid"), "{err}");
+    assert_eq!(net.dense_0.weight, before);
+    adam.configure(AdamConfig::new(0.01)).unwrap();
+    let history = fit::<f32, _, _, 2>(&mut net, &mut adam, samples, samples, &config).unwrap();
+    assert_eq!((history.steps, history.refused.len()), (2, 0));
+}
+
+/// Accuracy over samples whose labels do not pair up with the rows is a clear panic, not a
+/// figure computed over the shorter list and divided by the longer.
+#[test]
+#[should_panic(expected = "accuracy: 4 feature rows but 3 labels")]
+fn accuracy_refuses_rows_and_labels_that_do_not_pair_up() {
+    use gradflow::nn::train::{accuracy, Samples};
+    let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    let net = Xor::new(&mut gradflow::rng(7));
+    let _ = accuracy(&net, Samples::new(&x, &[0, 1, 1]));
+}

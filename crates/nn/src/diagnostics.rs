@@ -25,6 +25,8 @@ pub struct LayerHealth {
     pub inputs: usize,
     /// Output width.
     pub outputs: usize,
+    /// Number of trainable values (0 for a layer without any, or a frozen one).
+    pub params: usize,
     /// L2 norm of the gradients of the layer's trainable tensors (0 without any).
     pub grad_norm: f64,
     /// L2 norm of the layer's trainable tensors.
@@ -139,6 +141,7 @@ impl GradientReport {
                     kind: String::from(info.kind),
                     inputs: info.inputs,
                     outputs: info.outputs,
+                    params: 0,
                     grad_norm: 0.0,
                     weight_norm: 0.0,
                     update_ratio: None,
@@ -155,6 +158,7 @@ impl GradientReport {
         };
         net.visit_params::<0>(grads, [], &mut |p| {
             if let Some(r) = row(&mut layers, p.layer) {
+                layers[r].params += p.value.len();
                 layers[r].grad_norm += p.grad.iter().map(|g| sq(g.to_f64())).sum::<f64>();
                 layers[r].weight_norm += p.value.iter().map(|w| sq(w.to_f64())).sum::<f64>();
             }
@@ -211,11 +215,11 @@ impl GradientReport {
         }
     }
 
-    /// Ratio of the first to the last layer's gradient norm, among layers with parameters
-    /// (`None` with fewer than two such layers). Far below 1: the gradient vanishes on its way
-    /// down.
+    /// Ratio of the first to the last layer's gradient norm, among layers with trainable
+    /// parameters (`None` with fewer than two such layers). Far below 1: the gradient vanishes
+    /// on its way down.
     pub fn first_to_last_ratio(&self) -> Option<f64> {
-        let mut with_params = self.layers.iter().filter(|l| l.weight_norm > 0.0);
+        let mut with_params = self.layers.iter().filter(|l| l.params > 0);
         let first = with_params.next()?;
         let last = with_params.next_back()?;
         Some(first.grad_norm / last.grad_norm)
@@ -239,7 +243,7 @@ pub fn snapshot<T: Scalar, N: TrainableNetwork<T>>(net: &mut N, grads: &N::Grads
     out
 }
 
-pub use crate::verdict::{Finding, Thresholds, Verdict};
+pub use crate::verdict::{Cure, Finding, Thresholds, Verdict};
 
 impl fmt::Display for GradientReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

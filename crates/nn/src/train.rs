@@ -8,7 +8,7 @@
 use crate::diagnostics::{snapshot, GradientReport};
 use crate::loss::{argmax, softmax_cross_entropy_rows, LabelOutOfRange};
 use crate::network::TrainableNetwork;
-use crate::optim::Optimizer;
+use crate::optim::{ConfigError, Optimizer};
 use bytemuck::Zeroable;
 use gradflow_tensor::{sq, Scalar};
 use rand::seq::SliceRandom;
@@ -101,6 +101,9 @@ pub enum TrainError {
         /// The bad label.
         error: LabelOutOfRange,
     },
+    /// The optimizer's settings are invalid (one made by `const_zeroed` and never
+    /// configured), so it would refuse every step.
+    Optimizer(ConfigError),
 }
 
 impl core::fmt::Display for TrainError {
@@ -123,6 +126,7 @@ impl core::fmt::Display for TrainError {
                 )
             }
             TrainError::Label { set, error } => write!(f, "{set} set: {error}"),
+            TrainError::Optimizer(error) => write!(f, "{error}"),
         }
     }
 }
@@ -151,12 +155,23 @@ fn validate<X>(set: &'static str, s: &Samples<'_, X>, classes: usize) -> Result<
 }
 
 /// Fraction of `samples` that `net` classifies correctly (NaN for an empty set).
+///
+/// # Panics
+/// If `samples` has not as many labels as feature rows (a figure computed over the shorter
+/// of the two would look plausible and be wrong).
 pub fn accuracy<T, N>(net: &N, samples: Samples<'_, N::Input>) -> f64
 where
     T: Scalar,
     N: crate::network::Network<T>,
     N::Output: AsRef<[T]>,
 {
+    assert_eq!(
+        samples.features.len(),
+        samples.labels.len(),
+        "accuracy: {} feature rows but {} labels",
+        samples.features.len(),
+        samples.labels.len()
+    );
     let correct = samples
         .features
         .iter()
@@ -290,6 +305,7 @@ where
 {
     validate("training", &train, N::OUTPUT)?;
     validate("test", &test, N::OUTPUT)?;
+    optimizer.check_config().map_err(TrainError::Optimizer)?;
     if train.labels.len() < B || B == 0 {
         return Err(TrainError::TooFewSamples {
             samples: train.labels.len(),

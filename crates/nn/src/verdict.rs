@@ -154,7 +154,9 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     let trainable: Vec<&LayerHealth> = report
         .layers
         .iter()
-        .filter(|l| l.weight_norm > 0.0 || l.grad_norm > 0.0)
+        // By the parameter count, not the norms: a layer initialized to zeros whose gradient
+        // is exactly 0 is the plainest case of a vanished gradient.
+        .filter(|l| l.params > 0)
         .collect();
     let largest = trainable
         .iter()
@@ -314,10 +316,11 @@ impl fmt::Display for Verdict {
                     cures: c,
                 } => {
                     if *worst_ratio == 0.0 {
-                        // Underflowed: smaller than the element type can hold.
+                        // Underflowed (smaller than the element type can hold), or cut off
+                        // (zero weights above pass nothing down).
                         write!(
                             f,
-                            "vanishing gradients: {} (down to exactly 0: the gradient underflowed)",
+                            "vanishing gradients: {} (down to exactly 0: no gradient reaches them)",
                             Layers(layers)
                         )?;
                     } else {
@@ -397,7 +400,7 @@ mod tests {
         );
         let text = verdict(0.0).to_string();
         assert!(
-            text.contains("(down to exactly 0: the gradient underflowed)"),
+            text.contains("(down to exactly 0: no gradient reaches them)"),
             "{text}"
         );
         assert!(!text.contains("0.0e0"), "{text}");

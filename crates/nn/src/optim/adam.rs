@@ -102,6 +102,16 @@ impl<G: Zeroable> Adam<G> {
         &self.config
     }
 
+    /// Replaces every setting, keeping the state: how an optimizer made by
+    /// [`crate::memory::const_zeroed`] (a `static` on a device without a heap, whose settings
+    /// are all 0 and whose steps are refused until then) gets its settings. Invalid settings
+    /// are refused and nothing changes.
+    pub fn configure(&mut self, config: AdamConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
     /// Changes the learning rate (for schedules); invalid values are refused.
     pub fn set_lr(&mut self, lr: f64) -> Result<(), ConfigError> {
         require_lr(lr)?;
@@ -118,6 +128,9 @@ impl<G: Zeroable> Adam<G> {
 impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam<G> {
     fn step(&mut self, model: &mut M, grads: &G) -> StepOutcome {
         let c = self.config;
+        if let Err(error) = c.validate() {
+            return StepOutcome::invalid(error);
+        }
         let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm) {
             Ok(ok) => ok,
             Err(norm) => return StepOutcome::refused(norm),
@@ -145,6 +158,10 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
             update_blocks(p.value, p.grad, p.state, &update)
         });
         StepOutcome::applied(norm, scale)
+    }
+
+    fn check_config(&self) -> Result<(), ConfigError> {
+        self.config.validate()
     }
 }
 
@@ -244,6 +261,49 @@ mod tests {
         assert_eq!(A::new(tiny_eps).unwrap_err().name, "eps");
         let beta2 = AdamConfig::new(0.1).betas(0.9, 1.0 - 1e-12);
         assert_eq!(A::new(beta2).unwrap_err().name, "beta2");
+    }
+
+    /// A zeroed Adam (a `static` made by `const_zeroed`) has lr, betas and eps 0: it refuses
+    /// every step, naming the setting, until `configure` gives it valid settings. (Before, it
+    /// updated a parameter with a zero gradient by 0 / 0 and reported the step applied.)
+    #[test]
+    fn a_zeroed_adam_refuses_steps_until_configured() {
+        let mut layer = Dense::<f32, 1, 2> {
+            weight: [[0.5, -0.25]],
+            bias: [0.0, 0.0],
+        };
+        let grads = DenseGrads {
+            weight: [[0.0f32, 1.0]],
+            bias: [0.0, 0.5],
+        };
+        let mut adam: Adam<DenseGrads<f32, 1, 2>> = crate::memory::const_zeroed();
+        let outcome = adam.step(&mut layer, &grads);
+        assert!(!outcome.applied);
+        assert_eq!(outcome.invalid_config.map(|e| e.name), Some("lr"));
+        // Setting only the learning rate still leaves beta and eps 0.
+        adam.set_lr(0.01).unwrap();
+        let outcome = Optimizer::<f32, _>::step(&mut adam, &mut layer, &grads);
+        assert_eq!(outcome.invalid_config.map(|e| e.name), Some("eps"));
+        assert_eq!(layer.weight, [[0.5, -0.25]]);
+        assert_eq!(adam.steps(), 0);
+        assert_eq!(
+            Optimizer::<f32, Dense<f32, 1, 2>>::check_config(&adam).map_err(|e| e.name),
+            Err("eps")
+        );
+        // An invalid configuration is refused and changes nothing.
+        assert_eq!(
+            adam.configure(AdamConfig::new(-1.0)).unwrap_err().name,
+            "lr"
+        );
+        adam.configure(AdamConfig::new(0.01)).unwrap();
+        let outcome = adam.step(&mut layer, &grads);
+        assert!(outcome.applied && outcome.invalid_config.is_none());
+        assert_eq!(layer.weight[0][0], 0.5);
+        assert!(
+            (layer.weight[0][1] - (-0.26)).abs() < 1e-6,
+            "{:?}",
+            layer.weight
+        );
     }
 
     /// A checkpoint may carry any step count; the next step neither overflows nor divides

@@ -19,8 +19,17 @@ pub trait Optimizer<T: Scalar, M: Trainable<T> + ?Sized> {
     /// One update. Gradients are read, not cleared.
     ///
     /// When any gradient is NaN or infinite the step is refused: parameters and optimizer
-    /// state stay exactly as they were, and the outcome says so (`applied == false`).
+    /// state stay exactly as they were, and the outcome says so (`applied == false`). So is
+    /// every step of an optimizer whose settings are invalid, as those of one made by
+    /// [`crate::memory::const_zeroed`] are until it is configured (`invalid_config` names
+    /// the setting).
     fn step(&mut self, model: &mut M, grads: &M::Grads) -> StepOutcome;
+
+    /// Whether the settings are valid: the same check as at construction. `fit` asks before
+    /// training.
+    fn check_config(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 /// One buffer of an optimizer's state for one trainable tensor, as a checkpoint saves it.
@@ -68,6 +77,9 @@ pub struct StepOutcome {
     pub scale: f64,
     /// Whether the parameters were updated.
     pub applied: bool,
+    /// Why a step was refused without looking at the gradients: a setting that is invalid
+    /// (`grad_norm` is then NaN).
+    pub invalid_config: Option<ConfigError>,
 }
 
 impl StepOutcome {
@@ -76,6 +88,7 @@ impl StepOutcome {
             grad_norm,
             scale,
             applied: true,
+            invalid_config: None,
         }
     }
 
@@ -84,6 +97,14 @@ impl StepOutcome {
             grad_norm,
             scale: 1.0,
             applied: false,
+            invalid_config: None,
+        }
+    }
+
+    fn invalid(error: ConfigError) -> Self {
+        Self {
+            invalid_config: Some(error),
+            ..Self::refused(f64::NAN)
         }
     }
 }
@@ -296,8 +317,8 @@ pub(crate) fn require_weight_decay_and_clipping(
     require(
         "max_grad_norm",
         max_grad_norm,
-        max_grad_norm >= 0.0,
-        "non-negative and finite (0 = off)",
+        max_grad_norm == 0.0 || (max_grad_norm > 0.0 && normal_in_f32(max_grad_norm)),
+        "0 (off), or positive and within f32's normal range (1.2e-38 to 3.4e38)",
     )
 }
 

@@ -103,6 +103,16 @@ impl<G: Zeroable> Sgd<G> {
         &self.config
     }
 
+    /// Replaces every setting, keeping the state: how an optimizer made by
+    /// [`crate::memory::const_zeroed`] (a `static` on a device without a heap, whose settings
+    /// are all 0 and whose steps are refused until then) gets its settings. Invalid settings
+    /// are refused and nothing changes.
+    pub fn configure(&mut self, config: SgdConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
     /// Changes the learning rate (for schedules); invalid values are refused.
     pub fn set_lr(&mut self, lr: f64) -> Result<(), ConfigError> {
         require_lr(lr)?;
@@ -114,6 +124,9 @@ impl<G: Zeroable> Sgd<G> {
 impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<G> {
     fn step(&mut self, model: &mut M, grads: &G) -> StepOutcome {
         let c = self.config;
+        if let Err(error) = c.validate() {
+            return StepOutcome::invalid(error);
+        }
         let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm) {
             Ok(ok) => ok,
             Err(norm) => return StepOutcome::refused(norm),
@@ -147,6 +160,10 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<
             });
         }
         StepOutcome::applied(norm, scale)
+    }
+
+    fn check_config(&self) -> Result<(), ConfigError> {
+        self.config.validate()
     }
 }
 
@@ -260,6 +277,27 @@ mod tests {
         }
     }
 
+    /// A zeroed SGD (a `static` made by `const_zeroed`) has lr 0: its steps are refused
+    /// (they would do nothing and report success) until it is configured, momentum included
+    /// (which a device without a heap cannot get from `Sgd::new`, whose velocity is built on
+    /// the stack).
+    #[test]
+    fn a_zeroed_sgd_refuses_steps_until_configured() {
+        let mut layer = one_weight(1.0);
+        let mut sgd: Sgd<DenseGrads<f64, 1, 1>> = crate::memory::const_zeroed();
+        let outcome = sgd.step(&mut layer, &grads(1.0));
+        assert!(!outcome.applied);
+        assert_eq!(outcome.invalid_config.map(|e| e.name), Some("lr"));
+        assert_eq!(layer.weight[0][0], 1.0);
+        let nesterov_alone = SgdConfig::new(0.1).nesterov(true);
+        assert_eq!(sgd.configure(nesterov_alone).unwrap_err().name, "momentum");
+        assert_eq!(sgd.config().lr, 0.0);
+        sgd.configure(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+        assert!(sgd.step(&mut layer, &grads(1.0)).applied); // v = 1, w = 0.9
+        assert!(sgd.step(&mut layer, &grads(1.0)).applied); // v = 1.9, w = 0.71
+        assert!((layer.weight[0][0] - 0.71).abs() < 1e-12);
+    }
+
     #[test]
     fn invalid_settings_are_refused() {
         type S = Sgd<DenseGrads<f32, 1, 1>>;
@@ -279,6 +317,10 @@ mod tests {
         assert_eq!(S::new(almost_one).unwrap_err().name, "momentum");
         assert!(S::new(SgdConfig::new(0.1).weight_decay(1e39)).is_err());
         assert!(S::new(SgdConfig::new(3e38).momentum(0.999_999)).is_ok());
+        // A clipping norm that is 0 in f32 would scale every step to nothing.
+        let tiny_clip = SgdConfig::new(0.1).clip_grad_norm(1e-50);
+        assert_eq!(S::new(tiny_clip).unwrap_err().name, "max_grad_norm");
+        assert!(S::new(SgdConfig::new(0.1).clip_grad_norm(1e-30)).is_ok());
         let mut ok = S::new(SgdConfig::new(0.1)).unwrap();
         assert!(ok.set_lr(0.0).is_err());
         assert!(ok.set_lr(1e39).is_err());
