@@ -73,7 +73,9 @@ fn shapes<T: Scalar, N: Network<T>>(net: &N) -> HashMap<String, Vec<usize>> {
 }
 
 /// The bytes of a checkpoint of `net`, `optimizer`, `rng` and `progress`. `net` is only read
-/// (its parameter visitor, which names the optimizer state, takes `&mut`).
+/// (its parameter visitor, which names the optimizer state, takes `&mut`). State that
+/// [`from_bytes`] would refuse (a NaN, a negative variance or second moment) is refused here
+/// with the same error.
 pub fn to_bytes<T, N, O>(
     net: &mut N,
     optimizer: &mut O,
@@ -124,7 +126,40 @@ where
     // A single metadata key: safetensors writes the map in hash order, and one key keeps a
     // checkpoint of the same state byte-identical.
     let metadata = HashMap::from([("format".to_string(), format_tag::<T, N, O>())]);
-    serialize(&entries, metadata)
+    let bytes = serialize(&entries, metadata)?;
+    // What loading would refuse is not written.
+    let expected = expected(net, optimizer);
+    read_expected::<T>(&parse(&bytes)?, &expected, &|name| COUNTERS.contains(&name))?;
+    Ok(bytes)
+}
+
+/// Every tensor a checkpoint of `net` and `optimizer` holds, in order: the network's, then the
+/// optimizer's state, each with its shape and the values it admits.
+fn expected<T, N, O>(net: &mut N, optimizer: &mut O) -> Vec<Expected>
+where
+    T: Scalar,
+    N: Network<T> + Trainable<T>,
+    O: OptimizerState<T, N>,
+{
+    let mut expected = network_expected(net);
+    let shapes = shapes(net);
+    optimizer.visit_state(net, &mut |s| {
+        let shape = shapes
+            .get(&tensor_name(s.layer, s.name))
+            .cloned()
+            .unwrap_or_else(|| vec![s.data.len()]);
+        expected.push(Expected {
+            name: state_name(s.slot, s.layer, s.name),
+            shape,
+            // Adam's second moment is an average of squares.
+            domain: if O::NAME == "adam" && s.slot == "v" {
+                Domain::NonNegative
+            } else {
+                Domain::Finite
+            },
+        });
+    });
+    expected
 }
 
 /// Saves a checkpoint to `path` atomically. See [`to_bytes`].
@@ -222,25 +257,8 @@ where
     let seed: [u8; 32] = core::array::from_fn(|k| seed_bytes[k] as u8);
     let progress = Progress { epoch, step };
 
-    let mut expected = network_expected(net);
-    let model_count = expected.len();
-    let shapes = shapes(net);
-    optimizer.visit_state(net, &mut |s| {
-        let shape = shapes
-            .get(&tensor_name(s.layer, s.name))
-            .cloned()
-            .unwrap_or_else(|| vec![s.data.len()]);
-        expected.push(Expected {
-            name: state_name(s.slot, s.layer, s.name),
-            shape,
-            // Adam's second moment is an average of squares.
-            domain: if O::NAME == "adam" && s.slot == "v" {
-                Domain::NonNegative
-            } else {
-                Domain::Finite
-            },
-        });
-    });
+    let model_count = network_expected(net).len();
+    let expected = expected(net, optimizer);
     let values = read_expected::<T>(&file, &expected, &|name| COUNTERS.contains(&name))?;
 
     // Everything has been checked: write.

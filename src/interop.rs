@@ -75,6 +75,25 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
     framework: Framework,
     names: &[(&str, &str)],
 ) -> Result<Vec<Mapped>, WeightsError> {
+    // An entry for a layer the network does not have (a typo, a stale index) would otherwise
+    // be ignored, and so would a second entry for one layer.
+    for (k, &(layer, _)) in names.iter().enumerate() {
+        let problem = if !N::LAYERS.iter().any(|l| l.name == layer) {
+            let ours: Vec<&str> = N::LAYERS.iter().map(|l| l.name).collect();
+            format!(
+                "the mapping names gradflow layer `{layer}`, which this network does not have (its layers: {})",
+                ours.join(", ")
+            )
+        } else if names[..k].iter().any(|&(l, _)| l == layer) {
+            format!("the mapping names gradflow layer `{layer}` twice")
+        } else {
+            continue;
+        };
+        return Err(WeightsError::Mapping {
+            name: layer.to_string(),
+            problem,
+        });
+    }
     let mut plan = Vec::new();
     let mut error = None;
     net.visit_tensors(&mut |t| {

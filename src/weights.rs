@@ -501,12 +501,18 @@ fn weights_metadata() -> HashMap<String, String> {
     HashMap::from([("format".to_string(), "gradflow".to_string())])
 }
 
-/// The safetensors bytes of every tensor `net` stores.
+/// The safetensors bytes of every tensor `net` stores. A network that [`from_bytes`] would
+/// refuse (a NaN or infinite value, a negative batchnorm variance, a standardization `std`
+/// below `MIN_STD`) is refused here, with the same error, rather than written to a file that
+/// cannot be loaded back.
 pub fn to_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<Vec<u8>, WeightsError> {
-    serialize(&network_entries(net), weights_metadata())
+    let bytes = serialize(&network_entries(net), weights_metadata())?;
+    read_expected::<T>(&parse(&bytes)?, &network_expected(net), &|_| false)?;
+    Ok(bytes)
 }
 
-/// Saves every tensor `net` stores to `path`, atomically (see [`write_atomic`]).
+/// Saves every tensor `net` stores to `path`, atomically (see [`write_atomic`]); refused,
+/// writing nothing, as [`to_bytes`] refuses.
 pub fn save<T: Scalar, N: Network<T> + ?Sized>(
     net: &N,
     path: impl AsRef<Path>,

@@ -323,6 +323,40 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         );
         assert!(err.to_string().contains("`dense_0.weight`"), "{err}");
     }
+    // A mapping entry for a layer the network does not have (a typo), or a second entry for
+    // one layer: refused, not ignored.
+    let typo = [
+        ("dense_0", "0"),
+        ("batchnorm_0", "1"),
+        ("dense_1", "3"),
+        ("dense_7", "9"),
+    ];
+    let twice = [
+        ("dense_0", "0"),
+        ("batchnorm_0", "1"),
+        ("dense_1", "3"),
+        ("dense_0", "5"),
+    ];
+    for (names, layer, says) in [
+        (
+            &typo,
+            "dense_7",
+            "which this network does not have (its layers: dense_0, batchnorm_0",
+        ),
+        (&twice, "dense_0", "names gradflow layer `dense_0` twice"),
+    ] {
+        for err in [
+            pytorch::export(&net, names).unwrap_err(),
+            pytorch::import(&mut net, &fixture("torch_weights"), names).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, WeightsError::Mapping { name, .. } if name == layer),
+                "{err}"
+            );
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
 }
 
 // Convolutions: the fixtures' CNN and 1-D network, channels-last here, channels-first in

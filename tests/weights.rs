@@ -285,6 +285,33 @@ fn a_value_outside_its_tensors_domain_is_named_with_its_index() {
     assert_eq!(target.standardize_0, fitted.standardize_0);
 }
 
+/// What loading would refuse is not saved: the error comes while the network is still in
+/// hand, and no file that cannot be read back is left behind.
+#[test]
+fn a_network_that_could_not_be_loaded_back_is_not_saved() {
+    let dir = std::env::temp_dir().join(format!("gradflow-unsaveable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("net.safetensors");
+    let mut bad = net(1);
+    bad.dense_1.weight[2][1] = f32::NAN;
+    let err = weights::save(&bad, &path).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::NonFinite { name, index: 5, .. } if name == "dense_1.weight"),
+        "{err}"
+    );
+    assert!(!path.exists());
+    let mut bad = net(1);
+    bad.batchnorm_0.running_var[3] = -0.5;
+    let err = weights::to_bytes(&bad).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::OutOfDomain { name, index: 3, .. } if name == "batchnorm_0.running_var"),
+        "{err}"
+    );
+    weights::save(&net(1), &path).unwrap();
+    weights::load(&mut net(2), &path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_truncated_file_names_the_tensor_cut_off() {
     let bytes = weights::to_bytes(&net(1)).unwrap();

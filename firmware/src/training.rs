@@ -34,6 +34,8 @@ pub fn train(
         let loss = softmax_cross_entropy(logits, labels, &mut dlogits)?;
         report(step, loss);
         net.backward(cache, &dlogits, grads);
+        // A refused step (a non-finite gradient, or settings never configured) shows in the
+        // next losses, which the host test compares with its own run.
         let _ = sgd.step(net, grads);
     }
     Ok(())

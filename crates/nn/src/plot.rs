@@ -124,7 +124,8 @@ pub fn loss_curves_svg(
 }
 
 /// A heat map of `log10` gradient norm, one row per layer (bottom: first layer) and one column
-/// per recorded step. Vanishing gradients show as a dark bottom.
+/// per recorded step. Vanishing gradients show as a dark bottom; a norm of 0 is drawn darkest,
+/// an infinite one (an exploded gradient) brightest, a NaN one grey.
 pub fn grad_heatmap_svg(
     path: impl AsRef<Path>,
     title: &str,
@@ -181,15 +182,10 @@ pub fn grad_heatmap_svg(
         .iter()
         .enumerate()
         .flat_map(|(c, (_, norms))| {
-            norms.iter().enumerate().map(move |(r, v)| {
-                let t = if *v > 0.0 && v.is_finite() {
-                    ((v.log10() - lo) / (hi - lo)).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
+            norms.iter().enumerate().map(move |(r, &v)| {
                 Rectangle::new(
                     [(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)],
-                    heat(t).filled(),
+                    cell_color(v, lo, hi).filled(),
                 )
             })
         });
@@ -217,6 +213,24 @@ pub fn grad_heatmap_svg(
     root.present().map_err(err)
 }
 
+/// Grey: a gradient norm that is NaN, so neither vanished nor exploded.
+const NAN_COLOR: RGBColor = RGBColor(150, 150, 150);
+
+/// The heat map's color for a gradient norm on the scale `lo..hi` of `log10` norms: 0 (a
+/// vanished gradient) at the dark end, an infinite norm (an exploded one) at the bright end,
+/// NaN grey.
+fn cell_color(norm: f64, lo: f64, hi: f64) -> RGBColor {
+    if norm.is_nan() {
+        NAN_COLOR
+    } else if norm == f64::INFINITY {
+        heat(1.0)
+    } else if norm > 0.0 {
+        heat(((norm.log10() - lo) / (hi - lo)).clamp(0.0, 1.0))
+    } else {
+        heat(0.0)
+    }
+}
+
 /// A dark-to-bright color scale for `t` in [0, 1] (the viridis stops, linearly interpolated).
 fn heat(t: f64) -> RGBColor {
     const STOPS: [(f64, f64, f64); 5] = [
@@ -237,6 +251,20 @@ fn heat(t: f64) -> RGBColor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An exploded gradient (infinite norm) is the opposite end of the scale from a vanished
+    /// one (0); it used to be drawn as dark as 0.
+    #[test]
+    fn exploded_and_vanished_norms_sit_at_opposite_ends() {
+        let (lo, hi) = (-8.0, 2.0);
+        assert_eq!(cell_color(0.0, lo, hi), heat(0.0));
+        assert_eq!(cell_color(1e-30, lo, hi), heat(0.0));
+        assert_eq!(cell_color(f64::INFINITY, lo, hi), heat(1.0));
+        assert_eq!(cell_color(1e10, lo, hi), heat(1.0));
+        assert_eq!(cell_color(1e-3, lo, hi), heat(0.5));
+        assert_eq!(cell_color(f64::NAN, lo, hi), NAN_COLOR);
+        assert!(![heat(0.0), heat(1.0)].contains(&NAN_COLOR));
+    }
 
     #[test]
     fn the_loss_axis_stays_normal_and_finite() {

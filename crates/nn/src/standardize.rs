@@ -51,11 +51,24 @@ impl<T: Scalar, const N: usize> Standardize<T, N> {
                     .filter(|v| v.is_finite())
             };
             let count = finite().count().max(1) as f64;
-            let mean = finite().sum::<f64>() / count;
+            let mut mean = finite().sum::<f64>() / count;
+            if !mean.is_finite() {
+                // The sum overflowed (f64 values near 1e308): average the shares instead.
+                mean = finite().map(|v| v / count).sum::<f64>();
+            }
             let var = finite().map(|v| sq(v - mean)).sum::<f64>() / count;
+            let std = if var.is_finite() {
+                libm::sqrt(var)
+            } else {
+                // The squares overflowed (f64 values beyond 1e154): scale the deviations by
+                // the largest first, so that a representable spread is still found.
+                let scale = finite().map(|v| (v - mean).abs()).fold(0.0, f64::max);
+                let mean_sq = finite().map(|v| sq((v - mean) / scale)).sum::<f64>() / count;
+                scale * libm::sqrt(mean_sq)
+            };
             // Decided on the stored value: an f32 just above MIN_STD in f64 may round below it,
             // and a file must hold only what loading accepts (at least MIN_STD).
-            let std = T::from_f64(libm::sqrt(var));
+            let std = T::from_f64(std);
             self.mean[n] = T::from_f64(mean);
             self.std[n] = if std.is_finite() && std.to_f64() >= MIN_STD {
                 std
@@ -180,6 +193,29 @@ mod tests {
         assert_eq!(Standardize::<f32, 2>::fitted(&[]), Standardize::identity());
         let with_nan = Standardize::<f64, 1>::fitted(&[[1.0], [f64::NAN], [3.0], [f64::INFINITY]]);
         assert_eq!((with_nan.mean, with_nan.std), ([2.0], [1.0]));
+    }
+
+    /// f64 features whose squares (or sum) overflow still get their spread, not the identity
+    /// they silently got before.
+    #[test]
+    fn huge_f64_features_are_still_scaled() {
+        let s =
+            Standardize::<f64, 2>::fitted(&[[1e200, 1e308], [-1e200, 1.5e308], [3e200, 1.7e308]]);
+        assert_eq!(s.mean[0], 1e200);
+        let std0 = 1e200 * libm::sqrt(8.0 / 3.0);
+        assert!((s.std[0] / std0 - 1.0).abs() < 1e-12, "{:?}", s.std);
+        let mean1 = 1.4e308;
+        assert!((s.mean[1] / mean1 - 1.0).abs() < 1e-12, "{:?}", s.mean);
+        let std1 = libm::sqrt(
+            ([1e308, 1.5e308, 1.7e308].map(|v: f64| ((v - mean1) / 1e300).powi(2)))
+                .iter()
+                .sum::<f64>()
+                / 3.0,
+        ) * 1e300;
+        assert!((s.std[1] / std1 - 1.0).abs() < 1e-12, "{:?}", s.std);
+        let mut y = [[0.0; 2]; 1];
+        s.forward(&[[3e200, 1.7e308]], &mut y);
+        assert!(y[0].iter().all(|v| v.is_finite() && v.abs() < 2.0), "{y:?}");
     }
 
     #[test]

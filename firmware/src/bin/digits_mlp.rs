@@ -15,7 +15,7 @@
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use gradflow::nn::memory::const_zeroed;
-use gradflow::nn::Sgd;
+use gradflow::nn::{Sgd, SgdConfig};
 use gradflow_firmware::{classify, exit, fail, rows, stack};
 
 include!("../../../examples/shared/digits_mlp.rs");
@@ -47,7 +47,7 @@ fn main() -> ! {
     static mut TRAIN_NET: DigitsMlp = const_zeroed();
     static mut CACHE: DigitsMlpCache<{ training::BATCH }> = const_zeroed();
     static mut GRADS: DigitsMlpGrads = const_zeroed();
-    // A zeroed `Sgd` is plain SGD (no momentum, no weight decay) with learning rate 0.
+    // A zeroed `Sgd` has every setting 0 and refuses to step until it is configured.
     static mut SGD: Sgd<DigitsMlpGrads> = const_zeroed();
 
     hprintln!(
@@ -61,8 +61,8 @@ fn main() -> ! {
 
     stack::paint();
     TRAIN_NET.init(&mut gradflow::rng(training::SEED));
-    if SGD.set_lr(training::LR).is_err() {
-        fail("invalid learning rate");
+    if SGD.configure(SgdConfig::new(training::LR)).is_err() {
+        fail("invalid SGD settings");
     }
     let labels = TRAIN_LABELS.map(usize::from);
     let mut losses = [0.0f32; training::STEPS];
