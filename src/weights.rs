@@ -234,6 +234,10 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, WeightsError> {
                     .to_string(),
             },
         },
+        SafeTensorError::TensorInvalidInfo => WeightsError::Corrupt {
+            reason: mis_sized_tensor(bytes)
+                .unwrap_or_else(|| SafeTensorError::TensorInvalidInfo.to_string()),
+        },
         other => WeightsError::Corrupt {
             reason: other.to_string(),
         },
@@ -260,6 +264,31 @@ fn truncated_tensor(bytes: &[u8]) -> Option<String> {
         .into_iter()
         .find(|&(stop, _)| stop > available)
         .map(|(_, name)| name.to_string())
+}
+
+/// Which tensor's dtype and shape disagree with the bytes its offsets span (safetensors' own
+/// error names none), and how.
+fn mis_sized_tensor(bytes: &[u8]) -> Option<String> {
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(len).ok()?.checked_add(8)?;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..end)?).ok()?;
+    let mut tensors: Vec<_> = header.as_object()?.iter().collect();
+    tensors.sort_by_key(|(name, _)| name.as_str());
+    tensors.into_iter().find_map(|(name, info)| {
+        let dtype: Dtype = serde_json::from_value(info.get("dtype")?.clone()).ok()?;
+        let shape: Vec<usize> = serde_json::from_value(info.get("shape")?.clone()).ok()?;
+        let offsets: [u64; 2] = serde_json::from_value(info.get("data_offsets")?.clone()).ok()?;
+        let bits = shape
+            .iter()
+            .try_fold(dtype.bitsize() as u64, |n, &d| n.checked_mul(d as u64))?;
+        let span = offsets[1].checked_sub(offsets[0])?;
+        (bits != span * 8).then(|| {
+            format!(
+                "tensor `{name}`: dtype {dtype} and shape {shape:?} need {} bytes, but its data_offsets span {span}",
+                bits.div_ceil(8)
+            )
+        })
+    })
 }
 
 /// A tensor the reader expects: its name, shape and domain.

@@ -109,9 +109,32 @@ fn glorot2010_top_layer_saturates_and_normalized_init_keeps_the_spread() {
     .unwrap();
     let (top, below) = r.top_layer_drop();
     assert!(
-        top < 0.35 && below > 0.4,
+        top < 0.35 && below > 0.4 && r.top_layer_saturates(),
         "top {top}, below {below}\n{}",
         r.report()
+    );
+    assert!(r
+        .report()
+        .contains("the top hidden layer is driven toward 0, the sigmoid's flat lower tail"));
+    // A run too short to show it says so, rather than printing the paper's conclusion.
+    let short = Budget {
+        lr: 0.0001,
+        ..budget(1)
+    };
+    let r0 = papers::glorot2010(
+        GlorotSigmoid::new_boxed,
+        GlorotTanhStandard::new_boxed,
+        GlorotTanhXavier::new_boxed,
+        &data,
+        &short,
+    )
+    .unwrap();
+    assert!(!r0.top_layer_saturates(), "{}", r0.report());
+    let report = r0.report();
+    assert!(
+        report.contains("this run does not show the top hidden layer driven toward 0")
+            && !report.contains("is driven toward 0"),
+        "{report}"
     );
     // Standard init: the spread shrinks with depth (activations going up, gradients going
     // down); normalized init keeps it far more level.
@@ -185,6 +208,28 @@ fn he2016_deeper_plain_network_trains_worse_and_its_residual_version_does_not() 
     )
     .unwrap();
     assert!(r.degrades(), "{}", r.report());
+    assert!(r.report().contains("not the size of its gradients"));
+    // Nothing trained (lr 1e-4, one epoch): no ordering, and no conclusion, is read into the
+    // noise between three losses near chance.
+    let short = Budget {
+        lr: 0.0001,
+        ..budget(1)
+    };
+    let r0 = papers::he2016(
+        Plain8::new_boxed,
+        Plain40::new_boxed,
+        Residual40::new_boxed,
+        names,
+        &data,
+        &short,
+    )
+    .unwrap();
+    let report = r0.report();
+    assert!(!r0.trained() && !r0.degrades(), "{report}");
+    assert!(
+        report.contains("did not train") && !report.contains("not the size of its gradients"),
+        "{report}"
+    );
 }
 
 network! {

@@ -110,6 +110,22 @@ fn fit_refuses_an_optimizer_that_was_never_configured() {
     adam.configure(AdamConfig::new(0.01)).unwrap();
     let history = fit::<f32, _, _, 2>(&mut net, &mut adam, samples, samples, &config).unwrap();
     assert_eq!((history.steps, history.refused.len()), (2, 0));
+    // More steps than a usize counts: an error, not an overflow.
+    let endless = TrainConfig {
+        epochs: usize::MAX,
+        ..config
+    };
+    let err = fit::<f32, _, _, 2>(&mut net, &mut adam, samples, samples, &endless).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrainError::TooManyEpochs {
+                epochs: usize::MAX,
+                steps_per_epoch: 2
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 /// Accuracy over samples whose labels do not pair up with the rows is a clear panic, not a

@@ -353,6 +353,25 @@ fn a_corrupted_header_is_an_error() {
         load_err(b"not a safetensors file"),
         WeightsError::Corrupt { .. }
     ));
+    // A dtype edited by hand (F32 to F16, so 2 bytes a value where the offsets span 4): the
+    // error names the tensor and what disagrees.
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+    let f32_entry = "\"dense_1.weight\":{\"dtype\":\"F32\"";
+    assert!(header.contains(f32_entry), "{header}");
+    let mut edited = bytes.clone();
+    edited[8..8 + header_len].copy_from_slice(
+        header
+            .replace(f32_entry, &f32_entry.replace("F32", "F16"))
+            .as_bytes(),
+    );
+    let err = load_err(&edited);
+    assert!(
+        matches!(&err, WeightsError::Corrupt { reason } if reason.contains(
+            "tensor `dense_1.weight`: dtype F16 and shape [4, 2] need 16 bytes, but its data_offsets span 32"
+        )),
+        "{err}"
+    );
     let missing = weights::load(&mut net(1), "/nonexistent/net.safetensors").unwrap_err();
     assert!(matches!(missing, WeightsError::Io { .. }));
     assert!(missing.to_string().contains("/nonexistent/net.safetensors"));

@@ -290,10 +290,12 @@ fn parse_args() -> Result<Args, String> {
         lr_given: false,
         budget: Budget::default(),
     };
+    let mut size_given = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
-            return Err(USAGE.to_string());
+            println!("{USAGE}");
+            std::process::exit(0);
         }
         const FLAGS: [&str; 6] = [
             "--depth", "--width", "--epochs", "--seed", "--paper", "--lr",
@@ -309,8 +311,8 @@ fn parse_args() -> Result<Args, String> {
                 .map_err(|_| format!("{flag}: `{v}` is not a whole number\n{USAGE}"))
         };
         match flag.as_str() {
-            "--depth" => args.depth = number(&value)? as usize,
-            "--width" => args.width = number(&value)? as usize,
+            "--depth" => (args.depth, size_given) = (number(&value)? as usize, true),
+            "--width" => (args.width, size_given) = (number(&value)? as usize, true),
             "--epochs" => args.budget.epochs = number(&value)? as usize,
             "--seed" => args.budget.seed = number(&value)?,
             "--paper" => args.paper = Some(value),
@@ -325,6 +327,12 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
+    if args.paper.is_some() && size_given {
+        return Err(format!(
+            "--depth and --width size the study's networks; each --paper reproduction has the \
+             sizes of its paper (README)\n{USAGE}"
+        ));
+    }
     if args.budget.epochs == 0 {
         return Err(format!("--epochs must be at least 1\n{USAGE}"));
     }
@@ -335,6 +343,40 @@ fn parse_args() -> Result<Args, String> {
         ));
     }
     Ok(args)
+}
+
+/// The diagnosis of a configuration that failed (test accuracy below 0.9) or whose gradients
+/// were unhealthy at the first step: that step's verdict, the last step's when the first
+/// step's does not explain a failure, and any steps the training loop refused.
+fn diagnose(o: &Outcome) {
+    let first = o.first.verdict();
+    let failed = o.test_accuracy().is_nan() || o.test_accuracy() < 0.9;
+    if !failed && first.healthy() {
+        return;
+    }
+    println!(
+        "\n{} (test accuracy {:.4}), at the first step:\n{first}",
+        o.name,
+        o.test_accuracy()
+    );
+    if failed && first.healthy() {
+        let last = o.last.verdict();
+        println!("at the last step (step {}):\n{last}", o.last.step);
+        if last.healthy() {
+            println!(
+                "    neither step's gradients explain the failure: look at the learning rate and \
+                 the loss curve"
+            );
+        }
+    }
+    let refused = &o.history.refused;
+    if let Some((step, reason)) = refused.first() {
+        println!(
+            "    {} of {} steps were refused (the first, step {step}: {reason:?})",
+            refused.len(),
+            o.history.steps
+        );
+    }
 }
 
 fn main() -> ExitCode {
@@ -384,14 +426,7 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n{table}");
     println!("ratio = first-layer / last-layer gradient norm; dead and saturated: mean over layers at the last step");
     for o in &outcomes {
-        let verdict = o.first.verdict();
-        if o.test_accuracy() < 0.9 || !verdict.healthy() {
-            println!(
-                "\n{} (test accuracy {:.4}), at the first step:\n{verdict}",
-                o.name,
-                o.test_accuracy()
-            );
-        }
+        diagnose(o);
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gradflow-report");
     write_report(

@@ -226,6 +226,16 @@ fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", 100.0 * v))
 }
 
+/// A loss in the table's 10 columns: 4 decimals, or 3 significant digits once it is too large
+/// for them (a diverged run).
+fn fmt_loss(v: f64) -> String {
+    if v.abs() < 1e5 || !v.is_finite() {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 fn fmt_ratio(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |v| format!("{v:.1e}"))
 }
@@ -254,9 +264,9 @@ pub fn summary_table(outcomes: &[Outcome]) -> String {
     for o in outcomes {
         let _ = writeln!(
             out,
-            "{:<w$}  {:>10.4}  {:>8.4}  {:>12}  {:>12}  {:>6}  {:>9}  {:>6.1}s",
+            "{:<w$}  {:>10}  {:>8.4}  {:>12}  {:>12}  {:>6}  {:>9}  {:>6.1}s",
             o.name,
-            o.final_loss(),
+            fmt_loss(o.final_loss()),
             o.test_accuracy(),
             fmt_ratio(o.first.first_to_last_ratio()),
             fmt_ratio(o.last.first_to_last_ratio()),

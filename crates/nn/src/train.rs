@@ -101,6 +101,13 @@ pub enum TrainError {
         /// The bad label.
         error: LabelOutOfRange,
     },
+    /// The run's step count does not fit a `usize`.
+    TooManyEpochs {
+        /// Epochs asked for.
+        epochs: usize,
+        /// Steps in each.
+        steps_per_epoch: usize,
+    },
     /// The optimizer's settings are invalid (one made by `const_zeroed` and never
     /// configured), so it would refuse every step.
     Optimizer(ConfigError),
@@ -127,6 +134,13 @@ impl core::fmt::Display for TrainError {
             }
             TrainError::Label { set, error } => write!(f, "{set} set: {error}"),
             TrainError::Optimizer(error) => write!(f, "{error}"),
+            TrainError::TooManyEpochs {
+                epochs,
+                steps_per_epoch,
+            } => write!(
+                f,
+                "{epochs} epochs of {steps_per_epoch} steps are more steps than a usize counts"
+            ),
         }
     }
 }
@@ -321,7 +335,13 @@ where
     let mut labels = [0usize; B];
     let mut order: Vec<usize> = (0..train.labels.len()).collect();
     let steps_per_epoch = order.len() / B;
-    let total_steps = steps_per_epoch * config.epochs;
+    let total_steps =
+        steps_per_epoch
+            .checked_mul(config.epochs)
+            .ok_or(TrainError::TooManyEpochs {
+                epochs: config.epochs,
+                steps_per_epoch,
+            })?;
     let first_epoch = config.start_epoch.min(config.epochs);
     let bar = progress_bar(config, total_steps - steps_per_epoch * first_epoch);
     let mut history = History {

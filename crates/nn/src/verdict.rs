@@ -66,7 +66,7 @@ impl Cure {
             Cure::Residual => "residual connections (`residual { .. }`)",
             Cure::InputScaling => "input standardization (`standardize`)",
             Cure::Clipping => "gradient clipping (`clip_grad_norm`) or a lower learning rate",
-            Cure::LeakyRelu => "`leaky_relu`, He initialization or a lower learning rate",
+            Cure::LeakyRelu => "`leaky_relu` or a lower learning rate",
         }
     }
 }
@@ -108,6 +108,8 @@ pub enum Finding {
         layer: usize,
         /// Fraction of its units.
         fraction: f64,
+        /// Cures that apply.
+        cures: Vec<Cure>,
     },
     /// Sigmoid or tanh units in the flat tails of the function.
     Saturated {
@@ -150,7 +152,26 @@ fn is_saturating(l: &LayerHealth) -> bool {
     l.kind.contains("sigmoid") || l.kind.contains("tanh")
 }
 
+/// A layer's weight scale as a fraction of He initialization's (std `sqrt(2 / fan_in)`),
+/// judged from the weights' norm. Below about 0.9 the layer is not He-initialized (Xavier's
+/// is 0.71 for a square layer), and He initialization is a cure it does not have yet.
+fn he_scale(l: &LayerHealth) -> f64 {
+    let std = l.weight_norm / libm::sqrt((l.inputs * l.outputs).max(1) as f64);
+    std / libm::sqrt(2.0 / l.inputs.max(1) as f64)
+}
+
+/// Weights far below He's scale (half or less): a vanishing gradient's likely cause.
+fn undersized(l: &LayerHealth) -> bool {
+    he_scale(l) < 0.5
+}
+
+/// Weights below He's scale: what keeps a ReLU network's signal from holding its spread.
+fn below_he(l: &LayerHealth) -> bool {
+    he_scale(l) < 0.9
+}
+
 pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
+    let has = |part: &str| report.layers.iter().any(|l| l.kind.contains(part));
     let trainable: Vec<&LayerHealth> = report
         .layers
         .iter()
@@ -196,17 +217,13 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
             cures.push(Cure::Relu);
         }
         // He's standard deviation for a layer is sqrt(2 / fan_in); far less starves the signal.
-        let undersized = trainable.iter().any(|l| {
-            let std = l.weight_norm / libm::sqrt((l.inputs * l.outputs).max(1) as f64);
-            std < 0.5 * libm::sqrt(2.0 / l.inputs.max(1) as f64)
-        });
-        if undersized {
+        if trainable.iter().any(|l| undersized(l)) {
             cures.push(Cure::HeInit);
         }
-        if !report.layers.iter().any(|l| l.kind.contains("batchnorm")) {
+        if !has("batchnorm") {
             cures.push(Cure::BatchNorm);
         }
-        if trainable.len() >= 8 && !report.layers.iter().any(|l| l.kind.contains("residual")) {
+        if trainable.len() >= 8 && !has("residual") {
             cures.push(Cure::Residual);
         }
         findings.push(Finding::Vanishing {
@@ -225,10 +242,10 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
             && (ratio < t.signal_ratio || ratio > 1.0 / t.signal_ratio)
         {
             let mut cures = Vec::new();
-            if report.layers.iter().any(|l| l.kind.contains("relu")) {
+            if has("relu") && hidden.iter().any(|l| below_he(l)) {
                 cures.push(Cure::HeInit);
             }
-            if !report.layers.iter().any(|l| l.kind.contains("batchnorm")) {
+            if !has("batchnorm") {
                 cures.push(Cure::BatchNorm);
             }
             findings.push(Finding::SignalScale {
@@ -241,17 +258,27 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     }
 
     for l in &report.layers {
+        // Only the cures the network does not have already.
         if let Some(fraction) = l.dead_fraction.filter(|&d| d > t.dead_fraction) {
+            let mut cures = Vec::from([Cure::LeakyRelu]);
+            if l.params > 0 && below_he(l) {
+                cures.push(Cure::HeInit);
+            }
             findings.push(Finding::Dead {
                 layer: l.index,
                 fraction,
+                cures,
             });
         }
         if let Some(fraction) = l.saturated_fraction.filter(|&s| s > t.saturated_fraction) {
-            let mut cures = Vec::from([Cure::BatchNorm, Cure::Relu]);
-            if Some(l.index) == report.layers.first().map(|f| f.index) {
-                cures.insert(0, Cure::InputScaling);
+            let mut cures = Vec::new();
+            if Some(l.index) == report.layers.first().map(|f| f.index) && !has("standardize") {
+                cures.push(Cure::InputScaling);
             }
+            if !l.kind.contains("batchnorm") {
+                cures.push(Cure::BatchNorm);
+            }
+            cures.push(Cure::Relu);
             findings.push(Finding::Saturated {
                 layer: l.index,
                 fraction,
@@ -356,13 +383,17 @@ impl fmt::Display for Verdict {
                     )?;
                     cures(f, c)?;
                 }
-                Finding::Dead { layer, fraction } => {
+                Finding::Dead {
+                    layer,
+                    fraction,
+                    cures: c,
+                } => {
                     write!(
                         f,
                         "dead units: {:.0}% of layer {layer}'s ReLUs output 0 for the whole batch",
                         100.0 * fraction
                     )?;
-                    cures(f, &[Cure::LeakyRelu])?;
+                    cures(f, c)?;
                 }
                 Finding::Saturated {
                     layer,
@@ -383,6 +414,109 @@ mod tests {
     use super::*;
     use alloc::string::ToString;
     use alloc::vec;
+
+    fn layer(index: usize, kind: &str, weight_norm: f64) -> LayerHealth {
+        LayerHealth {
+            index,
+            kind: kind.to_string(),
+            inputs: 64,
+            outputs: 16,
+            params: if kind.starts_with("dense") {
+                64 * 16
+            } else {
+                0
+            },
+            grad_norm: if kind.starts_with("dense") { 1.0 } else { 0.0 },
+            weight_norm,
+            update_ratio: None,
+            activation_mean: 0.0,
+            activation_std: 1.0,
+            dead_fraction: None,
+            saturated_fraction: None,
+        }
+    }
+
+    fn cures_of(layers: Vec<LayerHealth>) -> Vec<Vec<Cure>> {
+        let report = GradientReport { step: 0, layers };
+        diagnose(&report, &Thresholds::default())
+            .findings
+            .into_iter()
+            .filter_map(|f| match f {
+                Finding::Dead { cures, .. } | Finding::Saturated { cures, .. } => Some(cures),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Cures the network already has are not suggested: He initialization for dead ReLUs
+    /// only when the weights are far below He's scale; batch normalization for saturated
+    /// units only when their layer has none; input standardization only without a
+    /// `standardize` layer.
+    #[test]
+    fn cures_already_in_place_are_not_suggested() {
+        // He's std for 64 inputs is sqrt(2 / 64); over 64 x 16 weights the norm is 32 times it.
+        let he_norm = libm::sqrt(2.0 / 64.0) * 32.0;
+        let dead = |weight_norm| {
+            let mut l = layer(0, "dense+relu", weight_norm);
+            l.dead_fraction = Some(0.9);
+            let top = layer(1, "dense", he_norm);
+            cures_of(vec![l, top])
+        };
+        assert_eq!(dead(he_norm), [[Cure::LeakyRelu].to_vec()]);
+        // Xavier's scale for a 64 -> 16 layer: sqrt(2 / 80) against He's sqrt(2 / 64).
+        let xavier_norm = libm::sqrt(2.0 / 80.0) * 32.0;
+        assert_eq!(
+            dead(xavier_norm),
+            [[Cure::LeakyRelu, Cure::HeInit].to_vec()]
+        );
+
+        // A ReLU network whose signal shrinks layer by layer: He initialization is the cure
+        // when the weights are below its scale (Xavier's), not when they already have it.
+        let shrinking = |weight_norm: f64| {
+            let mut layers: Vec<LayerHealth> = (0..4)
+                .map(|i| layer(i, if i < 3 { "dense+relu" } else { "dense" }, weight_norm))
+                .collect();
+            for (i, l) in layers.iter_mut().enumerate() {
+                l.activation_std = libm::pow(1e-2, i as f64);
+            }
+            let report = GradientReport { step: 0, layers };
+            diagnose(&report, &Thresholds::default())
+                .findings
+                .into_iter()
+                .find_map(|f| match f {
+                    Finding::SignalScale { cures, .. } => Some(cures),
+                    _ => None,
+                })
+        };
+        assert_eq!(
+            shrinking(xavier_norm),
+            Some([Cure::HeInit, Cure::BatchNorm].to_vec())
+        );
+        assert_eq!(shrinking(he_norm), Some([Cure::BatchNorm].to_vec()));
+
+        let saturated = |kinds: &[&str]| {
+            let mut layers: Vec<LayerHealth> = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, k)| layer(i, k, he_norm))
+                .collect();
+            let hidden = kinds.len() - 2;
+            layers[hidden].saturated_fraction = Some(0.9);
+            cures_of(layers)
+        };
+        assert_eq!(
+            saturated(&["dense+sigmoid", "dense"]),
+            [[Cure::InputScaling, Cure::BatchNorm, Cure::Relu].to_vec()]
+        );
+        assert_eq!(
+            saturated(&["standardize", "dense+batchnorm+sigmoid", "dense"]),
+            [[Cure::Relu].to_vec()]
+        );
+        assert_eq!(
+            saturated(&["standardize", "dense+sigmoid", "dense"]),
+            [[Cure::BatchNorm, Cure::Relu].to_vec()]
+        );
+    }
 
     #[test]
     fn a_gradient_that_underflowed_is_called_so() {

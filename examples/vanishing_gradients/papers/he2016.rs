@@ -40,11 +40,20 @@ where
 }
 
 impl Degradation {
-    /// Whether the deep plain network ends with a higher training loss than the shallow one,
-    /// and the deep residual one does not.
+    /// Whether the shallow network trained at all: its loss ends below 90% of chance
+    /// (`ln 10`, the loss of a uniform guess over the ten digits).
+    pub fn trained(&self) -> bool {
+        self.shallow.final_loss() < 0.9 * core::f64::consts::LN_10
+    }
+
+    /// Whether the run shows the degradation problem: the shallow network trained, the deep
+    /// plain one ends with a training loss at least 1.25 times the shallow one's, and the
+    /// deep residual one at most 0.8 times the deep plain one's (margins, so that noise
+    /// between similar losses is not read as an ordering).
     pub fn degrades(&self) -> bool {
-        self.deep.final_loss() > self.shallow.final_loss()
-            && self.residual.final_loss() < self.deep.final_loss()
+        self.trained()
+            && self.deep.final_loss() >= 1.25 * self.shallow.final_loss()
+            && self.residual.final_loss() <= 0.8 * self.deep.final_loss()
     }
 
     /// The table and what it means.
@@ -74,10 +83,14 @@ impl Degradation {
         let _ = writeln!(
             out,
             "{}",
-            if self.degrades() {
+            if !self.trained() {
+                "The shallow network did not train (its loss is not below 0.9 ln 10 = 2.07): this run shows nothing \
+                 about degradation."
+            } else if self.degrades() {
                 "The deeper plain network ends with the higher training loss, and its residual version does not."
             } else {
-                "This run does not show the degradation ordering."
+                "This run does not show the degradation ordering (deep plain at least 1.25x the shallow network's \
+                 loss, residual at most 0.8x the deep plain one's)."
             }
         );
         let _ = writeln!(
@@ -97,9 +110,12 @@ impl Degradation {
             end.map_or("-".to_string(), |r| format!("{r:.2e}")),
             if vanishing {
                 "the first layers' gradients do fall below 1e-3 of the last layer's in this run."
-            } else {
+            } else if self.degrades() {
                 "the gradient reaching the first layer is not vanishingly small (a vanishing gradient shows as a ratio \
                  far below 1e-3), so what holds the deep network back is not the size of its gradients."
+            } else {
+                "the gradient reaching the first layer is not vanishingly small (a vanishing gradient shows as a ratio \
+                 far below 1e-3)."
             }
         );
         out
