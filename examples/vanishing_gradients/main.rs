@@ -360,8 +360,13 @@ fn diagnose(o: &Outcome) {
         o.test_accuracy()
     );
     if failed && first.healthy() {
+        // Without a report from the last step (it was refused), `last` is the first step's.
         let last = o.last.verdict();
-        println!("at the last step (step {}):\n{last}", o.last.step);
+        if o.last.step == o.first.step {
+            println!("    no report from the last step: it was refused");
+        } else {
+            println!("at the last step (step {}):\n{last}", o.last.step);
+        }
         if last.healthy() {
             println!(
                 "    neither step's gradients explain the failure: look at the learning rate and \
