@@ -163,6 +163,50 @@ fn hidden_layers_with_exactly_zero_gradient_are_vanishing() {
     assert_eq!(report.first_to_last_ratio(), Some(0.0));
 }
 
+network! {
+    /// He-initialized convolutions: their fan-in is 3 x 3 x channels, not the feature map.
+    struct HeCnn<f32> {
+        input [8, 8, 1],
+        conv2d 16 k3 same [he_init, relu],
+        conv2d 16 k3 same [he_init, relu],
+        flatten,
+        dense 10,
+    }
+}
+
+/// A convolution's weight scale is judged against its own fan-in (it was judged against the
+/// whole input map, so every He-initialized CNN was told to use `he_init`).
+#[test]
+fn he_initialized_convolutions_are_not_told_to_use_he_init() {
+    let (train, _) = digits();
+    let x: Vec<[[[f32; 1]; 8]; 8]> = train.features[..32]
+        .iter()
+        .map(|f| core::array::from_fn(|r| core::array::from_fn(|c| [f[8 * r + c]])))
+        .collect();
+    let x: [[[[f32; 1]; 8]; 8]; 32] = x.try_into().unwrap();
+    let labels: [usize; 32] = core::array::from_fn(|i| train.labels[i]);
+    let mut net = HeCnn::new_boxed(&mut gradflow::rng(1));
+    let mut cache = gradflow::nn::memory::zeroed_box::<HeCnnCache<32>>();
+    let mut grads = gradflow::nn::memory::zeroed_box::<HeCnnGrads>();
+    let mut dy = [[0.0f32; 10]; 32];
+    let out = net.forward_train(&x, &mut cache);
+    softmax_cross_entropy(out, &labels, &mut dy).unwrap();
+    net.backward_into(&mut cache, &dy, None, &mut grads);
+    let mut report = GradientReport::capture::<f32, HeCnn, 32>(0, &mut net, &cache, &grads);
+    let fan_ins: Vec<usize> = report.layers.iter().map(|l| l.fan_in).collect();
+    assert_eq!(fan_ins, [9, 144, 0, 1024]);
+    for l in &report.layers[..2] {
+        let he = (2.0 / l.fan_in as f64).sqrt();
+        assert!((0.8..1.25).contains(&(l.weight_rms / he)), "{l:?}");
+    }
+    report.layers[1].dead_fraction = Some(0.9);
+    let dead_cures = report.verdict().findings.into_iter().find_map(|f| match f {
+        Finding::Dead { cures, .. } => Some(cures),
+        _ => None,
+    });
+    assert_eq!(dead_cures, Some(vec![Cure::LeakyRelu]));
+}
+
 #[test]
 fn saturated_units_are_counted_and_blamed() {
     // Badly scaled inputs (pixel counts times 4, up to 64) into unit-normal weights.

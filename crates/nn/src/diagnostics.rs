@@ -8,6 +8,7 @@
 //!
 //! Nothing here runs unless asked: the plain training step never computes a report.
 
+use crate::layer::TensorKind;
 use crate::network::{Activations, TrainableNetwork};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -31,6 +32,12 @@ pub struct LayerHealth {
     pub grad_norm: f64,
     /// L2 norm of the layer's trainable tensors.
     pub weight_norm: f64,
+    /// Fan-in of the layer's `weight` tensor: the values feeding one output unit (a dense
+    /// layer's inputs, a convolution's `k * k * channels`); 0 without a `weight` tensor.
+    pub fan_in: usize,
+    /// Root mean square of the `weight` tensor's values (biases and batchnorm left out): the
+    /// scale initializers set, `sqrt(2 / fan_in)` for He's.
+    pub weight_rms: f64,
     /// `||update|| / ||weights||` of the last optimizer step, once recorded.
     pub update_ratio: Option<f64>,
     /// Mean of the layer's outputs over the batch.
@@ -144,6 +151,8 @@ impl GradientReport {
                     params: 0,
                     grad_norm: 0.0,
                     weight_norm: 0.0,
+                    fan_in: 0,
+                    weight_rms: 0.0,
                     update_ratio: None,
                     activation_mean: 0.0,
                     activation_std: 0.0,
@@ -167,6 +176,17 @@ impl GradientReport {
             l.grad_norm = libm::sqrt(l.grad_norm);
             l.weight_norm = libm::sqrt(l.weight_norm);
         }
+        net.visit_tensors(&mut |t| {
+            let outputs = t.shape.last().copied().unwrap_or(0);
+            if t.name != "weight" || t.kind == TensorKind::Statistic || outputs == 0 {
+                return;
+            }
+            if let Some(r) = row(&mut layers, t.layer) {
+                let sum = t.data.iter().map(|w| sq(w.to_f64())).sum::<f64>();
+                layers[r].fan_in = t.data.len() / outputs;
+                layers[r].weight_rms = libm::sqrt(sum / t.data.len().max(1) as f64);
+            }
+        });
         // The last part of a layer item (its activation) describes what the next layer sees;
         // a ReLU or sigmoid part anywhere in the item gives the dead or saturated fraction.
         N::visit_activations(cache, &mut |a| {

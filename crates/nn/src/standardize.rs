@@ -61,10 +61,12 @@ impl<T: Scalar, const N: usize> Standardize<T, N> {
                 libm::sqrt(var)
             } else {
                 // The squares overflowed (f64 values beyond 1e154): scale the deviations by
-                // the largest first, so that a representable spread is still found.
-                let scale = finite().map(|v| (v - mean).abs()).fold(0.0, f64::max);
-                let mean_sq = finite().map(|v| sq((v - mean) / scale)).sum::<f64>() / count;
-                scale * libm::sqrt(mean_sq)
+                // the largest first, so that a representable spread is still found. Halved,
+                // since a deviation itself may exceed f64::MAX (1.7e308 - -1.7e308).
+                let half = |v: f64| v / 2.0 - mean / 2.0;
+                let scale = finite().map(|v| half(v).abs()).fold(0.0, f64::max);
+                let mean_sq = finite().map(|v| sq(half(v) / scale)).sum::<f64>() / count;
+                2.0 * (scale * libm::sqrt(mean_sq))
             };
             // Decided on the stored value: an f32 just above MIN_STD in f64 may round below it,
             // and a file must hold only what loading accepts (at least MIN_STD).
@@ -216,6 +218,10 @@ mod tests {
         let mut y = [[0.0; 2]; 1];
         s.forward(&[[3e200, 1.7e308]], &mut y);
         assert!(y[0].iter().all(|v| v.is_finite() && v.abs() < 2.0), "{y:?}");
+        // Deviations beyond f64::MAX themselves: 1.7e308 - (-1.7e308).
+        let s = Standardize::<f64, 1>::fitted(&[[1.7e308], [1.7e308], [-1.7e308]]);
+        let std = 2.0 * libm::sqrt(2.0) / 3.0 * 1.7e308;
+        assert!((s.std[0] / std - 1.0).abs() < 1e-12, "{:?}", s.std);
     }
 
     #[test]

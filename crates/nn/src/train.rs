@@ -77,6 +77,7 @@ impl Default for TrainConfig {
 
 /// Training data that cannot be used.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum TrainError {
     /// Features and labels differ in number.
     LengthMismatch {

@@ -73,6 +73,7 @@ impl Cure {
 
 /// One problem found, with the layers it concerns and the cures that apply.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Finding {
     /// These layers' gradients are too small to learn from.
     Vanishing {
@@ -152,12 +153,15 @@ fn is_saturating(l: &LayerHealth) -> bool {
     l.kind.contains("sigmoid") || l.kind.contains("tanh")
 }
 
-/// A layer's weight scale as a fraction of He initialization's (std `sqrt(2 / fan_in)`),
-/// judged from the weights' norm. Below about 0.9 the layer is not He-initialized (Xavier's
-/// is 0.71 for a square layer), and He initialization is a cure it does not have yet.
+/// A layer's weight scale as a fraction of He initialization's (std `sqrt(2 / fan_in)`), from
+/// its `weight` tensor's root mean square and fan-in (1 for a layer without one: no judgement).
+/// Below about 0.9 the layer is not He-initialized (Xavier's is 0.71 for a square layer), and
+/// He initialization is a cure it does not have yet.
 fn he_scale(l: &LayerHealth) -> f64 {
-    let std = l.weight_norm / libm::sqrt((l.inputs * l.outputs).max(1) as f64);
-    std / libm::sqrt(2.0 / l.inputs.max(1) as f64)
+    if l.fan_in == 0 {
+        return 1.0;
+    }
+    l.weight_rms / libm::sqrt(2.0 / l.fan_in as f64)
 }
 
 /// Weights far below He's scale (half or less): a vanishing gradient's likely cause.
@@ -428,6 +432,8 @@ mod tests {
             },
             grad_norm: if kind.starts_with("dense") { 1.0 } else { 0.0 },
             weight_norm,
+            fan_in: if kind.starts_with("dense") { 64 } else { 0 },
+            weight_rms: weight_norm / 32.0,
             update_ratio: None,
             activation_mean: 0.0,
             activation_std: 1.0,

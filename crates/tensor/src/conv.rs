@@ -10,11 +10,12 @@
 //!
 //! - forward: `Y += Patches W`
 //! - weight gradient: `dW += Patches^T dY`
-//! - input gradient, stride 1: `dX = Patches(dY) W'`, the forward convolution of `dY` with the
-//!   weight flipped in space and transposed in channels, `W'[u][v][o][c] = W[KH-1-u][KW-1-v][c][o]`,
-//!   padded by `KH-1-PH`, `KW-1-PW` (a shared dimension of `KH*KW*OC`, where the product below
-//!   has only `OC`, and no scattering)
-//! - input gradient, other strides: `dPatches = dY W^T`, scattered back onto `dX` (col2im)
+//! - input gradient, stride 1 (an output covering a full pass, a weight of at most 4096
+//!   values): `dX = Patches(dY) W'`, the forward convolution of `dY` with the weight flipped in
+//!   space and transposed in channels, `W'[u][v][o][c] = W[KH-1-u][KW-1-v][c][o]`, padded by
+//!   `KH-1-PH`, `KW-1-PW` (a shared dimension of `KH*KW*OC`, where the product below has only
+//!   `OC`, and no scattering), through the implicit kernel where it takes the shape
+//! - input gradient, otherwise: `dPatches = dY W^T`, scattered back onto `dX` (col2im)
 //!
 //! These pay off where [`gemm`] has a fast kernel ([`Scalar::has_fast_gemm`]); elsewhere direct
 //! loops do as well without the 2 x [`BLOCK`] elements of stack.
@@ -331,8 +332,9 @@ pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut 
     }
 }
 
-/// `dw += Patches^T dy`, and `dx` (overwritten) when given: for a stride-1 geometry, the
-/// forward convolution of `dy` with the weight flipped in space and transposed in channels;
+/// `dw += Patches^T dy`, and `dx` (overwritten) when given: for a stride-1 geometry whose
+/// output covers a full pass and whose weight has at most 4096 values, the forward
+/// convolution of `dy` with the weight flipped in space and transposed in channels;
 /// otherwise `dPatches = dy W^T`, scattered back.
 ///
 /// # Panics
@@ -402,7 +404,8 @@ fn input_grad_as_forward<T: Scalar>(
 ) -> bool {
     // Every input pixel must be covered as in a full stride-1 pass: `oh = h + 2 ph - kh + 1`
     // (the geometry's output may be shorter, leaving the last rows' gradient zero).
-    if g.sh != 1
+    if g.oc == 0
+        || g.sh != 1
         || g.sw != 1
         || g.ph >= g.kh
         || g.pw >= g.kw
@@ -630,6 +633,9 @@ mod tests {
                 .collect()
         };
         let mut geometries: Vec<Geometry> = specs.map(geometry).to_vec();
+        // No output channels: the gradient is 0 (the transposed geometry would have no input
+        // channels, which the forward pass refuses).
+        geometries.push(geometry((4, 4, 3, 0, 3, 3, 1, 1, 1, 1)));
         // Stride 1 but an output one row short of a full pass: the last input row gets 0.
         let mut short = geometry((6, 6, 16, 16, 3, 3, 1, 1, 1, 1));
         short.oh -= 1;

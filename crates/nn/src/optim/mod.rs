@@ -67,9 +67,12 @@ pub trait OptimizerState<T: Scalar, M: Trainable<T> + ?Sized> {
     }
 }
 
-/// What an optimizer step did.
+/// What an optimizer step did. An optimizer written outside this crate builds one with
+/// [`StepOutcome::applied`], [`StepOutcome::refused`] or [`StepOutcome::invalid`] (fields may
+/// be added).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[must_use = "a step with a non-finite gradient is refused; check `applied`"]
+#[non_exhaustive]
 pub struct StepOutcome {
     /// Global L2 norm of the gradients before clipping (NaN or infinite if any gradient was).
     pub grad_norm: f64,
@@ -83,7 +86,9 @@ pub struct StepOutcome {
 }
 
 impl StepOutcome {
-    fn applied(grad_norm: f64, scale: f64) -> Self {
+    /// A step that updated the parameters: the gradients' norm before clipping, and the
+    /// factor clipping scaled them by.
+    pub fn applied(grad_norm: f64, scale: f64) -> Self {
         Self {
             grad_norm,
             scale,
@@ -92,7 +97,8 @@ impl StepOutcome {
         }
     }
 
-    fn refused(grad_norm: f64) -> Self {
+    /// A step refused for its gradients (`grad_norm` NaN or infinite): nothing changed.
+    pub fn refused(grad_norm: f64) -> Self {
         Self {
             grad_norm,
             scale: 1.0,
@@ -101,7 +107,8 @@ impl StepOutcome {
         }
     }
 
-    fn invalid(error: ConfigError) -> Self {
+    /// A step refused because a setting is invalid: nothing changed.
+    pub fn invalid(error: ConfigError) -> Self {
         Self {
             invalid_config: Some(error),
             ..Self::refused(f64::NAN)
