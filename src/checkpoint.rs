@@ -17,7 +17,7 @@
 //! was never interrupted, as long as the training loop draws all of its randomness from the
 //! checkpointed generator (`tests/checkpoint.rs` shows one).
 
-use crate::nn::{Network, OptimizerState, Scalar, Trainable};
+use crate::nn::{Network, OptimizerState, Scalar, StateTensor, Trainable};
 use crate::weights::{
     network_entries, network_expected, parse, read_expected, read_file, serialize, tensor_name,
     write_atomic, write_network, Domain, Entry, Expected, WeightsError,
@@ -72,6 +72,15 @@ fn shapes<T: Scalar, N: Network<T>>(net: &N) -> HashMap<String, Vec<usize>> {
     shapes
 }
 
+/// The shape of an optimizer state buffer: its parameter's, or flat for a parameter `shapes`
+/// does not know.
+fn state_shape<T>(shapes: &HashMap<String, Vec<usize>>, s: &StateTensor<'_, T>) -> Vec<usize> {
+    shapes
+        .get(&tensor_name(s.layer, s.name))
+        .cloned()
+        .unwrap_or_else(|| vec![s.data.len()])
+}
+
 /// The bytes of a checkpoint of `net`, `optimizer`, `rng` and `progress`. `net` is only read
 /// (its parameter visitor, which names the optimizer state, takes `&mut`). State that
 /// [`from_bytes`] would refuse (a NaN, a negative variance or second moment) is refused here
@@ -90,13 +99,10 @@ where
     let mut entries = network_entries(net);
     let shapes = shapes(net);
     optimizer.visit_state(net, &mut |s| {
-        let flat = [s.data.len()];
-        let shape = shapes
-            .get(&tensor_name(s.layer, s.name))
-            .map_or(&flat[..], Vec::as_slice);
+        let shape = state_shape(&shapes, &s);
         entries.push(Entry::new(
             state_name(s.slot, s.layer, s.name),
-            shape,
+            &shape,
             s.data,
         ));
     });
@@ -144,13 +150,9 @@ where
     let mut expected = network_expected(net);
     let shapes = shapes(net);
     optimizer.visit_state(net, &mut |s| {
-        let shape = shapes
-            .get(&tensor_name(s.layer, s.name))
-            .cloned()
-            .unwrap_or_else(|| vec![s.data.len()]);
         expected.push(Expected {
             name: state_name(s.slot, s.layer, s.name),
-            shape,
+            shape: state_shape(&shapes, &s),
             // Adam's second moment is an average of squares.
             domain: if O::NAME == "adam" && s.slot == "v" {
                 Domain::NonNegative

@@ -579,6 +579,14 @@ mod tests {
         }
     }
 
+    /// `len` values in `[-0.5, 0.5)`, spread by the multiplier `mul` (odd patterns, no zeros
+    /// in a row).
+    fn ramp<T: Scalar>(len: usize, mul: usize) -> Vec<T> {
+        (0..len)
+            .map(|i| T::from_f64(((i * mul) % 997) as f64 / 997.0 - 0.5))
+            .collect()
+    }
+
     /// The input gradient by its definition, `dx[b][iy][ix][c] = sum dy[b][oy][ox][o] *
     /// w[u][v][c][o]` over every output pixel whose patch holds `(iy, ix)` at tap `(u, v)`.
     fn naive_input_grad<T: Scalar>(g: &Geometry, batch: usize, w: &[T], dy: &[T]) -> Vec<f64> {
@@ -627,11 +635,7 @@ mod tests {
             (6, 7, 2, 3, 3, 3, 2, 2, 1, 1),
             (5, 6, 3, 2, 2, 3, 2, 1, 0, 0),
         ];
-        let data = |len: usize, mul: usize| -> Vec<f64> {
-            (0..len)
-                .map(|i| ((i * mul) % 997) as f64 / 997.0 - 0.5)
-                .collect()
-        };
+        let data = ramp::<f64>;
         let mut geometries: Vec<Geometry> = specs.map(geometry).to_vec();
         // No output channels: the gradient is 0 (the transposed geometry would have no input
         // channels, which the forward pass refuses).
@@ -744,11 +748,7 @@ mod tests {
             (3, 3, 2, 16, 2, 2, 1, 1, 3, 3),
             (7, 8, 2, 48, 2, 2, 3, 3, 1, 1),
         ];
-        let data = |len: usize, mul: usize| -> Vec<f32> {
-            (0..len)
-                .map(|i| ((i * mul) % 997) as f32 / 997.0 - 0.5)
-                .collect()
-        };
+        let data = ramp::<f32>;
         let mut checked = 0;
         for g in specs.map(geometry) {
             let batch = 3;
