@@ -17,7 +17,7 @@ mod conv;
 mod items;
 mod residual;
 
-use crate::ast::{Input, Item, Network, Width};
+use crate::ast::{Input, Item, Network, Width, MAX_ITEMS};
 use crate::attr::{self, Activation};
 use crate::ctxt::Ctxt;
 use crate::model::{Layer, LayerKind, Model, Shape, Source};
@@ -25,22 +25,18 @@ use proc_macro2::Span;
 use quote::{format_ident, ToTokens};
 use std::collections::HashSet;
 use syn::spanned::Spanned;
-use syn::{parse_quote_spanned, Ident, Type};
+use syn::{parse_quote_spanned, Attribute, Ident, Type};
 
 /// Checks `net` and infers every shape, or returns all the errors found.
 pub fn check(net: &Network) -> syn::Result<Model> {
     let mut cx = Ctxt::new();
     for attr in &net.attrs {
-        if attr.path().is_ident("derive") {
-            cx.error_spanned(
-                attr,
-                "`network!` does not accept `#[derive]`: the network struct holds large arrays and \
-                 derives only `Zeroable` itself; doc comments and lint attributes are fine",
-            );
-        }
+        outer_attribute(attr, &mut cx);
     }
     let elem = element_type(&net.elem, &mut cx);
     let mut checker = Checker {
+        unroll: true,
+        spans: Vec::new(),
         visited: HashSet::new(),
         mismatched: HashSet::new(),
         layers: Vec::new(),
@@ -79,6 +75,8 @@ pub fn check(net: &Network) -> syn::Result<Model> {
     } else {
         &net.items[..]
     };
+    // Counted before anything is unrolled: a huge `repeat` is reported, not attempted.
+    checker.unroll = count_items(rest, &mut 0, &mut cx);
     checker.items(rest, &mut cx);
     if checker.layers.is_empty() && input.is_some() {
         cx.error(
@@ -98,6 +96,12 @@ pub fn check(net: &Network) -> syn::Result<Model> {
                 ),
             );
         }
+    }
+    if let (Some(_), Some(input), true) = (&elem, input, cx.is_empty()) {
+        // `elem` is known to be f32 or f64 here.
+        let f64 = matches!(&net.elem, Type::Path(p) if p.path.is_ident("f64"));
+        let size = if f64 { 8 } else { 4 };
+        sizes(&checker, input, net.items[0].span(), size, &mut cx);
     }
     cx.finish()?;
     Ok(Model {
@@ -183,6 +187,11 @@ impl Prev {
 }
 
 struct Checker {
+    /// Whether `repeat` makes its copies: not when the unrolled network would be too large
+    /// (reported by [`count_items`]), so that the walk only reports the items' own errors.
+    unroll: bool,
+    /// The user's token for each layer of `layers`, for errors about the network as a whole.
+    spans: Vec<Span>,
     /// Items already visited, so that a repeated item reports its errors once.
     visited: HashSet<*const Item>,
     /// Items whose shape error was reported (once, even inside `repeat`).
@@ -242,6 +251,7 @@ impl Checker {
         description: String,
     ) {
         let inputs = self.prev.as_ref().map_or(Shape::Flat(0), |p| p.shape);
+        self.spans.push(self.last_span);
         self.layers.push(Layer {
             field,
             index,
@@ -274,6 +284,205 @@ impl Checker {
 
 fn is_flat(shape: Shape) -> bool {
     matches!(shape, Shape::Flat(_))
+}
+
+/// The lint attributes, which `network!` copies onto the struct; with doc comments, the
+/// only outer attributes accepted. Any other would apply to the struct alone, not to the
+/// code generated for it: `#[cfg]` would remove the struct but not its impls, `#[repr]`
+/// would change a layout the expansion relies on, a `derive` would need every layer to
+/// implement the trait.
+const LINT_ATTRIBUTES: &[&str] = &["allow", "warn", "deny", "forbid", "expect"];
+
+/// Reports an outer attribute of the network other than a doc comment or a lint attribute.
+fn outer_attribute(attr: &Attribute, cx: &mut Ctxt) {
+    let path = attr.path();
+    if path.is_ident("doc") || LINT_ATTRIBUTES.iter().any(|lint| path.is_ident(lint)) {
+        return;
+    }
+    let accepted = format!(
+        "only doc comments and the lint attributes {} are accepted",
+        LINT_ATTRIBUTES
+            .iter()
+            .map(|lint| format!("`#[{lint}(..)]`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let name = path.to_token_stream().to_string().replace(' ', "");
+    let last = path.segments.last().map(|s| s.ident.to_string());
+    let message = match last.as_deref() {
+        Some("derive") => format!(
+            "`network!` does not accept `#[derive]`: the network struct holds large arrays and \
+             derives only `Zeroable` itself; {accepted}"
+        ),
+        Some("cfg" | "cfg_attr") => format!(
+            "`network!` does not accept `#[{name}]` on the network: it would apply to the \
+             struct, not to the code generated for it; {accepted} (to compile a network \
+             conditionally, put the `network!` call in a `#[cfg(..)]` module)"
+        ),
+        _ => format!(
+            "`network!` does not accept `#[{name}]` on the network: it would apply to the \
+             struct, not to the code generated for it; {accepted}"
+        ),
+    };
+    cx.error_spanned(attr, message);
+}
+
+impl Item {
+    /// The item's first token, or for a user layer its widths.
+    fn span(&self) -> Span {
+        match self {
+            Item::Input(input) => input.span,
+            Item::Dense(dense) => dense.keyword.span(),
+            Item::Conv(conv) => conv.keyword.span(),
+            Item::Pool(pool) => pool.keyword.span(),
+            Item::GlobalAvgPool(keyword)
+            | Item::Flatten(keyword)
+            | Item::BatchNorm(keyword, _)
+            | Item::Standardize(keyword) => keyword.span(),
+            Item::Activation(activation) => activation.name.span(),
+            Item::Layer(layer) => layer.widths_span,
+            Item::Repeat(repeat) => repeat.keyword.span(),
+            Item::Residual(block) => block.keyword.span(),
+        }
+    }
+}
+
+/// Counts the items of `items` after unrolling `repeat` into `total`, and reports the first
+/// item that takes the network past [`MAX_ITEMS`]: for a `repeat`, on its count. Returns
+/// whether the network stays within the limit.
+fn count_items(items: &[Item], total: &mut usize, cx: &mut Ctxt) -> bool {
+    for item in items {
+        let (span, added) = match item {
+            Item::Repeat(repeat) => {
+                let before = *total;
+                if !count_items(&repeat.items, total, cx) {
+                    return false;
+                }
+                // The first copy is counted; the others add as much again.
+                let body = *total - before;
+                let copies = repeat.count.value.max(1);
+                (repeat.count.span, body.checked_mul(copies - 1))
+            }
+            Item::Residual(block) => {
+                if !count_items(&block.items, total, cx) {
+                    return false;
+                }
+                (block.keyword.span(), Some(1)) // The add.
+            }
+            Item::Input(_) => (item.span(), Some(0)),
+            _ => (item.span(), Some(1)),
+        };
+        match added.and_then(|n| total.checked_add(n)) {
+            Some(n) if n <= MAX_ITEMS => *total = n,
+            _ => {
+                let message = match item {
+                    Item::Repeat(repeat) => format!(
+                        "`repeat {}` would unroll the network to more than {MAX_ITEMS} items, \
+                         the most a network may have ({} before it, {} in each copy)",
+                        repeat.count.value,
+                        *total - count_body(repeat),
+                        count_body(repeat),
+                    ),
+                    _ => format!(
+                        "the network has more than {MAX_ITEMS} items after `repeat` is \
+                         unrolled, the most a network may have"
+                    ),
+                };
+                cx.error(span, message);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The number of items in one copy of a `repeat`'s body (only called once it is known to be
+/// within the limit).
+fn count_body(repeat: &crate::ast::Repeat) -> usize {
+    let mut total = 0;
+    count_items(&repeat.items, &mut total, &mut Ctxt::new());
+    total
+}
+
+/// The largest value rustc accepts on a 64-bit target: 2^61 bytes (`isize::MAX` would be
+/// 2^63, but rustc bounds every type below 2^61 there, and reports "values of the type .. are
+/// too big for the target architecture" past it).
+const MAX_VALUE_BYTES: usize = 1 << 61;
+
+/// Reports a network whose parameters, or one sample's activations in the training cache,
+/// take more bytes than one value may hold, on the layer whose addition goes past it.
+fn sizes(checker: &Checker, input: Shape, input_span: Span, size: usize, cx: &mut Ctxt) {
+    let bytes = |n: Option<usize>| n.and_then(|n| n.checked_mul(size));
+    let mut params = Some(0usize);
+    // The training cache holds the input and every layer's output, per sample.
+    let mut activations = bytes(input.checked_elements());
+    if activations.is_none_or(|a| a >= MAX_VALUE_BYTES) {
+        let message = format!(
+            "one input sample ({input}) takes {} bytes, more than one value can hold (rustc's \
+             limit is 2^61 bytes on 64-bit targets)",
+            activations.map_or("more than 2^64".to_string(), |a| a.to_string())
+        );
+        cx.error(input_span, message);
+        return;
+    }
+    for (layer, &span) in checker.layers.iter().zip(&checker.spans) {
+        let before = params;
+        params = params
+            .zip(bytes(param_count(layer)))
+            .and_then(|(total, n)| total.checked_add(n));
+        if before.is_some_and(|b| b < MAX_VALUE_BYTES)
+            && params.is_none_or(|p| p >= MAX_VALUE_BYTES)
+        {
+            let message = format!(
+                "with layer {} ({}), the network's parameters take {} bytes, more than one value \
+                 can hold (rustc's limit is 2^61 bytes on 64-bit targets)",
+                layer.index,
+                layer.field,
+                params.map_or("more than 2^64".to_string(), |p| p.to_string())
+            );
+            cx.error(span, message);
+        }
+        let before = activations;
+        activations = activations
+            .zip(bytes(layer.outputs.checked_elements()))
+            .and_then(|(total, n)| total.checked_add(n));
+        if before.is_some_and(|b| b < MAX_VALUE_BYTES)
+            && activations.is_none_or(|a| a >= MAX_VALUE_BYTES)
+        {
+            let message = format!(
+                "with layer {} ({}), one sample's activations in the training cache take {} \
+                 bytes, more than one value can hold (rustc's limit is 2^61 bytes on 64-bit \
+                 targets)",
+                layer.index,
+                layer.field,
+                activations.map_or("more than 2^64".to_string(), |a| a.to_string())
+            );
+            cx.error(span, message);
+        }
+    }
+}
+
+/// The scalars a layer stores (parameters, running statistics), as the layers of
+/// `gradflow::nn` hold them; a user layer's are unknown here and counted as 0. `None` on
+/// overflow.
+fn param_count(layer: &Layer) -> Option<usize> {
+    let (inputs, outputs) = (layer.inputs, layer.outputs);
+    let weights = |fan_in: usize, out: usize| fan_in.checked_mul(out)?.checked_add(out);
+    match layer.kind {
+        LayerKind::Dense { .. } => weights(inputs.checked_elements()?, outputs.checked_elements()?),
+        LayerKind::Residual { project: true, .. } if is_flat(inputs) => {
+            weights(inputs.checked_elements()?, outputs.checked_elements()?)
+        }
+        LayerKind::Residual { project: true, .. } => weights(inputs.channels(), outputs.channels()),
+        LayerKind::Conv { kernel, .. } => {
+            // `[K][K][C][OC]` in 2d, `[K][C][OC]` in 1d.
+            let taps = kernel.checked_pow(inputs.depth() as u32 - 1)?;
+            weights(taps.checked_mul(inputs.channels())?, outputs.channels())
+        }
+        LayerKind::BatchNorm => outputs.channels().checked_mul(4)?.checked_add(2),
+        LayerKind::Standardize => outputs.checked_elements()?.checked_mul(2),
+        _ => Some(0),
+    }
 }
 
 /// The element type, `f32` or `f64`, as the absolute path of the primitive on the user's

@@ -24,6 +24,11 @@ impl Ctxt {
         self.errors.push(syn::Error::new_spanned(tokens, message));
     }
 
+    /// Whether no error has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
     /// All errors combined into one, or `Ok` when there were none.
     pub fn finish(self) -> syn::Result<()> {
         let mut errors = self.errors.into_iter();

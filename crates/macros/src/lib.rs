@@ -22,7 +22,7 @@ use quote::quote;
 ///
 /// ```text
 /// network! {
-///     ATTRIBUTES                      // doc comments, #[allow(..)], ... (not #[derive])
+///     ATTRIBUTES                      // doc comments and #[allow|warn|deny|forbid|expect(..)] only
 ///     VIS struct NAME<ELEMENT> {      // ELEMENT: f32 or f64
 ///         input SHAPE,                // exactly one, first
 ///         ITEM, ITEM, ...             // trailing comma optional
@@ -59,6 +59,12 @@ use quote::quote;
 /// ACTIVATION := relu | leaky_relu | sigmoid | tanh | gelu | identity
 /// PADDING := same (kernel / 2 zeros on each side; odd kernels only) | valid (none, the default)
 /// ```
+///
+/// **Limits.** `residual` and `repeat` blocks nest at most 64 deep, and a network has at most
+/// 512 items after `repeat` is unrolled (items are numbered from 0, below). A network whose
+/// parameters, or one sample's activations in the training cache, would take 2^61 bytes or
+/// more (rustc's limit for one value on 64-bit targets) is an error on the layer that goes
+/// past it.
 ///
 /// A dense layer without an initializer uses `xavier_uniform` (Glorot uniform, Keras'
 /// default); without an activation it is linear. A `frozen` layer keeps its parameters: it
@@ -247,7 +253,10 @@ use quote::quote;
 /// residual block whose identity skip cannot be added to its body's output ("residual block
 /// 2 adds its input (128) to its body's output (64); use `residual(project) { .. }` ..."),
 /// an empty residual body, an unknown residual option, unknown or contradictory attributes
-/// (two initializers, two activations, `batchnorm` or `frozen` twice), `repeat 0`, a width
+/// (two initializers, two activations, `batchnorm` or `frozen` twice), an attribute on the
+/// network other than a doc comment or a lint attribute, a doc comment on an item, blocks
+/// nested more than 64 deep, more than 512 items after unrolling, a network too large for
+/// one value, `repeat 0`, a width
 /// of 0 or a width or count that is not a whole number, an element type other than `f32` or
 /// `f64`, a missing or misplaced `input`, an empty network. A `layer` whose `Forward` impl
 /// has other `Input` and `Output` types than its declared widths is one error on its

@@ -63,6 +63,15 @@ impl Shape {
         }
     }
 
+    /// The number of scalars in one sample, or `None` if it overflows `usize`.
+    pub fn checked_elements(self) -> Option<usize> {
+        match self {
+            Shape::Flat(n) => Some(n),
+            Shape::Seq { c, l } => c.checked_mul(l),
+            Shape::Image { c, h, w } => c.checked_mul(h)?.checked_mul(w),
+        }
+    }
+
     /// The number of array levels in one sample (`as_flattened` calls to reach scalars
     /// from a batch).
     pub fn depth(self) -> usize {

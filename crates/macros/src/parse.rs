@@ -5,9 +5,9 @@
 
 use crate::ast::{
     ActivationItem, Conv, Dense, Input, Item, Network, Padding, Pool, RawAttr, Repeat, Residual,
-    UserLayer, Width, ITEM_KEYWORDS,
+    UserLayer, Width, ITEM_KEYWORDS, MAX_NESTING,
 };
-use crate::attr::{Activation, ACTIVATION_NAMES};
+use crate::attr::{self, Activation, ACTIVATION_NAMES};
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::buffer::Cursor;
@@ -29,7 +29,7 @@ impl Parse for Network {
         input.parse::<Token![>]>()?;
         let content;
         let brace = braced!(content in input);
-        let items = parse_items(&content)?;
+        let items = parse_items(&content, 0)?;
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the network's `{ ... }` body"));
         }
@@ -111,8 +111,9 @@ impl Parse for Header {
     }
 }
 
-/// Parses comma-separated items, reporting every item that fails to parse.
-fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
+/// Parses comma-separated items, reporting every item that fails to parse. `depth` is the
+/// number of `residual` and `repeat` blocks around them (0 for the network's own list).
+fn parse_items(input: ParseStream, depth: usize) -> syn::Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut errors: Option<syn::Error> = None;
     while !input.is_empty() {
@@ -139,7 +140,7 @@ fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
                 let item = |input: ParseStream| {
                     let content;
                     parenthesized!(content in input);
-                    Item::parse(&content)
+                    Item::parse(&content, depth)
                 };
                 item.parse2(TokenTree::Group(group).into())
             }
@@ -160,17 +161,66 @@ fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
 
 impl Item {
     /// One whole item: nothing may follow it but the separating comma.
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let item = parse_item(input)?;
+    fn parse(input: ParseStream, depth: usize) -> syn::Result<Self> {
+        let item = parse_item(input, depth)?;
         if !input.is_empty() {
-            return Err(input.error("expected `,` between items"));
+            return Err(bare_attribute(&item, input)
+                .unwrap_or_else(|| input.error("expected `,` between items")));
         }
         Ok(item)
     }
 }
 
-/// One item, leaving whatever follows it in `input` (`repeat N ITEM` parses its item so).
-fn parse_item(input: ParseStream) -> syn::Result<Item> {
+/// For an attribute written after a layer without its brackets (`batchnorm frozen`), an error
+/// that says where it goes; `None` when what follows is not one of the item's attributes.
+fn bare_attribute(item: &Item, input: ParseStream) -> Option<syn::Error> {
+    let takes_attrs = matches!(
+        item,
+        Item::Dense(_) | Item::Conv(_) | Item::BatchNorm(..) | Item::Layer(_)
+    );
+    let name = input.fork().call(Ident::parse_any).ok()?;
+    let text = name.to_string();
+    let known = attr::dense_attribute_names().contains(&text.as_str());
+    (takes_attrs && known).then(|| {
+        syn::Error::new(
+            name.span(),
+            format!("attributes go in brackets after the layer: write `[{text}]`"),
+        )
+    })
+}
+
+/// The error for a `residual` or `repeat` block (`keyword`) whose body would be nested
+/// `depth` blocks deep, past [`MAX_NESTING`]: deeper nesting would overflow the macro's stack.
+fn check_nesting(keyword: &Ident, depth: usize) -> syn::Result<()> {
+    if depth <= MAX_NESTING {
+        return Ok(());
+    }
+    Err(syn::Error::new(
+        keyword.span(),
+        format!(
+            "`residual` and `repeat` blocks nest at most {MAX_NESTING} deep, and this \
+             `{keyword}` is block {depth} of its nest"
+        ),
+    ))
+}
+
+/// One item, leaving whatever follows it in `input` (`repeat N ITEM` parses its item so);
+/// `depth` is the number of blocks around it.
+fn parse_item(input: ParseStream, depth: usize) -> syn::Result<Item> {
+    if input.peek(Token![#]) {
+        let attrs = input.call(Attribute::parse_outer)?;
+        return Err(syn::Error::new_spanned(
+            &attrs[0],
+            "an item takes no doc comment or attribute: use a `//` comment here, or document \
+             the network with `///` above its `struct`",
+        ));
+    }
+    if !input.peek(Ident::peek_any) {
+        return Err(input.error(format!(
+            "expected an item: one of {}",
+            ITEM_KEYWORDS.join(", ")
+        )));
+    }
     let keyword = input.call(Ident::parse_any)?;
     let name = keyword.to_string();
     let item = match name.as_str() {
@@ -206,11 +256,12 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
             Item::Standardize(keyword)
         }
         "repeat" => {
+            check_nesting(&keyword, depth + 1)?;
             let count = Width::parse_count(input)?;
             let items = if input.peek(syn::token::Brace) {
                 let content;
                 braced!(content in input);
-                parse_items(&content)?
+                parse_items(&content, depth + 1)?
             } else if input.is_empty() || input.peek(Token![,]) {
                 return Err(syn::Error::new(
                     count.span,
@@ -221,7 +272,7 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
                     ),
                 ));
             } else {
-                vec![parse_item(input)?]
+                vec![parse_item(input, depth + 1)?]
             };
             Item::Repeat(Repeat {
                 keyword,
@@ -229,7 +280,7 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
                 items,
             })
         }
-        "residual" => Item::Residual(parse_residual(keyword, input)?),
+        "residual" => Item::Residual(parse_residual(keyword, input, depth)?),
         _ if Activation::from_name(&name).is_some() => {
             if input.peek(syn::token::Bracket) {
                 return Err(input.error(format!(
@@ -252,14 +303,13 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
     Ok(item)
 }
 
-/// `residual (OPTIONS)? { items } ACTIVATION?`, after the keyword.
-fn parse_residual(keyword: Ident, input: ParseStream) -> syn::Result<Residual> {
+/// `residual (OPTIONS)? { items } ACTIVATION?`, after the keyword; `depth` blocks around it.
+fn parse_residual(keyword: Ident, input: ParseStream, depth: usize) -> syn::Result<Residual> {
+    check_nesting(&keyword, depth + 1)?;
     let options = if input.peek(syn::token::Paren) {
         let content;
         parenthesized!(content in input);
-        Punctuated::<RawAttr, Token![,]>::parse_terminated(&content)?
-            .into_iter()
-            .collect()
+        raw_attrs(&content, "options", "`residual(project)`")?
     } else {
         Vec::new()
     };
@@ -270,7 +320,7 @@ fn parse_residual(keyword: Ident, input: ParseStream) -> syn::Result<Residual> {
     }
     let content;
     braced!(content in input);
-    let items = parse_items(&content)?;
+    let items = parse_items(&content, depth + 1)?;
     let activation = if input.is_empty() || input.peek(Token![,]) {
         None
     } else {
@@ -331,7 +381,6 @@ fn parse_conv(keyword: Ident, input: ParseStream) -> syn::Result<Conv> {
     while input.peek(Ident::peek_any) {
         let option = input.call(Ident::parse_any)?;
         let text = option.to_string();
-        let duplicate = || syn::Error::new(option.span(), format!("`{keyword}` takes one {text}"));
         if let Some(k) = sized_option(&option, 'k')? {
             if kernel.replace(k).is_some() {
                 return Err(syn::Error::new(
@@ -350,7 +399,10 @@ fn parse_conv(keyword: Ident, input: ParseStream) -> syn::Result<Conv> {
                 Padding::Valid
             };
             if padding.replace((value, option.span())).is_some() {
-                return Err(duplicate());
+                return Err(syn::Error::new(
+                    option.span(),
+                    format!("the padding is given twice: `{keyword}` takes one of `same`, `valid`"),
+                ));
             }
         } else {
             return Err(syn::Error::new(
@@ -504,14 +556,42 @@ fn tokens_between(mut from: Cursor, to: Cursor) -> TokenStream {
     tokens
 }
 
-impl Parse for RawAttr {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
+/// Comma-separated bare names: a layer's `[he_init, relu]` or a residual block's
+/// `(project)`. `what` ("attributes") and `example` name them in errors.
+fn raw_attrs(input: ParseStream, what: &str, example: &str) -> syn::Result<Vec<RawAttr>> {
+    let mut attrs = Vec::new();
+    while !input.is_empty() {
+        if !input.peek(Ident::peek_any) {
+            let found: TokenTree = input.parse()?;
+            return Err(syn::Error::new(
+                found.span(),
+                format!("{what} are bare names, like {example}; found `{found}`"),
+            ));
+        }
+        let start = input.cursor();
         let name = input.call(Ident::parse_any)?;
         if input.peek(syn::token::Paren) {
             return Err(input.error(format!("attribute `{name}` takes no arguments")));
         }
-        Ok(RawAttr { name })
+        if !input.is_empty() && !input.peek(Token![,]) {
+            // The rest of this entry, up to the next comma: a path, a value, ...
+            while !input.is_empty() && !input.peek(Token![,]) {
+                input.parse::<TokenTree>()?;
+            }
+            let written = tokens_between(start, input.cursor());
+            let found = written.to_string().replace(' ', "");
+            return Err(syn::Error::new_spanned(
+                written,
+                format!("{what} are bare names, like {example}; found `{found}`"),
+            ));
+        }
+        attrs.push(RawAttr { name });
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
     }
+    Ok(attrs)
 }
 
 /// An optional `[a, b, c]` after a layer.
@@ -521,8 +601,7 @@ fn parse_attrs(input: ParseStream) -> syn::Result<Vec<RawAttr>> {
     }
     let content;
     bracketed!(content in input);
-    let attrs = Punctuated::<RawAttr, Token![,]>::parse_terminated(&content)?;
-    Ok(attrs.into_iter().collect())
+    raw_attrs(&content, "attributes", "`[he_init, relu]`")
 }
 
 /// `layer path::Type<Args> (IN -> OUT) [attrs]`, after the keyword.

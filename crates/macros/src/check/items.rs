@@ -166,7 +166,12 @@ impl Checker {
                         "`repeat` needs at least one layer inside its braces",
                     );
                 }
-                for _ in 0..repeat.count.value.max(1) {
+                let copies = if self.unroll {
+                    repeat.count.value.max(1)
+                } else {
+                    1
+                };
+                for _ in 0..copies {
                     self.items(&repeat.items, real_cx);
                 }
             }

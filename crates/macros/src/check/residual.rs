@@ -66,6 +66,7 @@ impl Checker {
             }
         }
         let body = self.layers.len() - 1;
+        self.spans.push(self.last_span);
         self.layers.push(Layer {
             field: format_ident!("residual_{}", index),
             index,

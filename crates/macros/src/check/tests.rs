@@ -642,3 +642,182 @@ fn shapes_read_in_the_order_of_the_channels_last_array() {
         ]
     );
 }
+
+/// `depth` nested `residual` blocks around `dense 4`.
+fn nested_residuals(depth: usize) -> TokenStream {
+    (0..depth).fold(quote!(dense 4), |body, _| quote!(residual { #body }))
+}
+
+#[test]
+fn limits_nesting() {
+    let deepest = nested_residuals(crate::ast::MAX_NESTING);
+    let m = model(quote! { struct N<f32> { input 4, #deepest, dense 2 } });
+    assert_eq!(m.layers.len(), 2 + crate::ast::MAX_NESTING);
+    let too_deep = nested_residuals(crate::ast::MAX_NESTING + 1);
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 4, #too_deep, dense 2 } }),
+        [
+            "`residual` and `repeat` blocks nest at most 64 deep, and this `residual` is block 65 \
+          of its nest"
+        ]
+    );
+    // `repeat N ITEM` nests too, and a thousand levels are an error, not a stack overflow.
+    let repeats = (0..1000).fold(quote!(dense 4), |body, _| quote!(repeat 1 #body));
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 4, #repeats, dense 2 } }),
+        [
+            "`residual` and `repeat` blocks nest at most 64 deep, and this `repeat` is block 65 \
+          of its nest"
+        ]
+    );
+}
+
+#[test]
+fn limits_items_after_unrolling() {
+    // 1 + 511 items: exactly the limit.
+    let m = model(quote! { struct N<f32> { input 4, dense 4, repeat 511 { dense 4 [relu] } } });
+    assert_eq!(
+        m.layers.last().map(|l| l.index),
+        Some(crate::ast::MAX_ITEMS - 1)
+    );
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 4, dense 4, repeat 256 { dense 4, relu } } }),
+        [
+            "`repeat 256` would unroll the network to more than 512 items, the most a network \
+          may have (1 before it, 2 in each copy)"
+        ]
+    );
+    // A residual block's add is an item; the innermost count that goes past is reported.
+    assert_eq!(
+        errors(quote! {
+            struct N<f32> { input 4, repeat 2 { repeat 256 residual { dense 4 } } }
+        }),
+        [
+            "`repeat 2` would unroll the network to more than 512 items, the most a network \
+          may have (0 before it, 512 in each copy)"
+        ]
+    );
+    assert_eq!(
+        errors(quote! {
+            struct N<f32> { input 4, repeat 100000 { repeat 100000 { dense 4 } }, dense 2 }
+        }),
+        [
+            "`repeat 100000` would unroll the network to more than 512 items, the most a network \
+          may have (0 before it, 1 in each copy)"
+        ]
+    );
+    // The items' own errors are still reported, once.
+    assert_eq!(
+        errors(quote! {
+            struct N<f32> { input 4, repeat 18446744073709551615 { dense 4 [relux] } }
+        }),
+        [
+            "`repeat 18446744073709551615` would unroll the network to more than 512 items, \
+             the most a network may have (0 before it, 1 in each copy)",
+            "unknown attribute `relux` on a dense layer; valid attributes are: he_init, \
+             he_normal, he_uniform, xavier_init, xavier_normal, xavier_uniform, lecun_normal, \
+             standard_init, zeros, small_normal, unit_normal, relu, leaky_relu, sigmoid, tanh, \
+             gelu, identity, batchnorm, frozen",
+        ]
+    );
+}
+
+#[test]
+fn accepts_only_doc_and_lint_attributes() {
+    let m = model(quote! {
+        /// Docs.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        #[warn(missing_docs)]
+        #[deny(unused)]
+        #[forbid(unsafe_code)]
+        #[expect(clippy::all)]
+        struct N<f32> { input 3, dense 1 }
+    });
+    assert_eq!(m.attrs.len(), 7);
+    for (attr, name) in [
+        (quote!(#[cfg(any())]), "cfg"),
+        (quote!(#[cfg_attr(all(), derive(Clone))]), "cfg_attr"),
+        (quote!(#[repr(packed)]), "repr"),
+        (quote!(#[::core::prelude::v1::derive(Clone)]), "derive"),
+        (
+            quote!(#[core::prelude::v1::allow(dead_code)]),
+            "core::prelude::v1::allow",
+        ),
+    ] {
+        let e = errors(quote! { #attr struct N<f32> { input 3, dense 1 } });
+        assert_eq!(e.len(), 1, "{e:?}");
+        let expected = if name == "derive" {
+            "`network!` does not accept `#[derive]`".to_string()
+        } else {
+            format!("`network!` does not accept `#[{name}]` on the network")
+        };
+        assert!(e[0].starts_with(&expected), "{e:?}");
+        assert!(
+            e[0].contains("only doc comments and the lint attributes `#[allow(..)]`"),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn reports_a_network_too_large_for_one_value() {
+    // 2^29 x 2^29 weights: 2^60 bytes in f32, so the second layer passes 2^61.
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 536870912, repeat 9 { dense 536870912 } } }),
+        [
+            "with layer 1 (dense_1), the network's parameters take 2305843013508661248 bytes, \
+          more than one value can hold (rustc's limit is 2^61 bytes on 64-bit targets)"
+        ]
+    );
+    // One layer under the limit in f32 is fine, and twice that in f64 is not.
+    let m = model(quote! { struct N<f32> { input 536870912, dense 536870911 } });
+    assert_eq!(m.layers.len(), 1);
+    assert_eq!(
+        errors(quote! { struct N<f64> { input 536870912, dense 536870912 } }).len(),
+        1
+    );
+    // One sample's activations: the input's 2^42 bytes, then the convolution's 2^61.
+    assert_eq!(
+        errors(quote! {
+            struct N<f32> { input [1048576, 1048576, 1], conv2d 524288 k1, global_avg_pool, dense 2 }
+        }),
+        [
+            "with layer 0 (conv2d_0), one sample's activations in the training cache take \
+          2305847407260205056 bytes, more than one value can hold (rustc's limit is 2^61 bytes \
+          on 64-bit targets)"
+        ]
+    );
+}
+
+#[test]
+fn explains_malformed_attributes_and_items() {
+    let e = errors(quote! {
+        struct N<f32> {
+            input 4,
+            #[doc = " An item takes no doc comment."]
+            dense 8 [relu],
+            dense 8 [42],
+            dense 8 [gradflow::relu],
+            residual(project = true) { dense 8 },
+            batchnorm frozen frozen,
+            42,
+            conv2d 4 k3 same valid,
+        }
+    });
+    assert_eq!(
+        e,
+        [
+            "an item takes no doc comment or attribute: use a `//` comment here, or document \
+             the network with `///` above its `struct`",
+            "attributes are bare names, like `[he_init, relu]`; found `42`",
+            "attributes are bare names, like `[he_init, relu]`; found `gradflow::relu`",
+            "options are bare names, like `residual(project)`; found `project=true`",
+            "attributes go in brackets after the layer: write `[frozen]`",
+            "expected an item: one of input, dense, conv2d, conv1d, maxpool, avgpool, \
+             global_avg_pool, flatten, layer, repeat, residual, batchnorm, standardize, relu, \
+             leaky_relu, sigmoid, tanh, gelu, identity",
+            "the padding is given twice: `conv2d` takes one of `same`, `valid`",
+        ]
+    );
+}

@@ -10,12 +10,20 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
         lit(cx.model.input.elements()),
         lit(cx.model.output().elements()),
     );
+    // A loop over an array rather than `a + b + c + ..`: a chain of thousands of `+` is an
+    // expression thousands deep, which overflows rustc's stack.
     let sum = |terms: Vec<proc_macro2::TokenStream>| {
-        if terms.is_empty() {
-            quote!(0)
-        } else {
-            quote!(#(#terms)+*)
-        }
+        let n = lit(terms.len());
+        quote!({
+            const TERMS: [::core::primitive::usize; #n] = [#(#terms),*];
+            let mut total: ::core::primitive::usize = 0;
+            let mut i = 0;
+            while i < #n {
+                total += TERMS[i];
+                i += 1;
+            }
+            total
+        })
     };
     let stored = |layer: &Layer| {
         let ty = cx.layer_type(layer);

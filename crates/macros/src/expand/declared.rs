@@ -7,8 +7,8 @@
 
 use super::{lit, respan, Cx};
 use crate::model::LayerKind;
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
 
 pub fn user_layer_widths(cx: &Cx) -> TokenStream {
     let t = cx.t();
@@ -38,11 +38,17 @@ pub fn user_layer_widths(cx: &Cx) -> TokenStream {
         // Named after the layer: the user's type is resolved inside this block, where a
         // common name could be shadowed by the trait.
         let declared_trait = format_ident!("Layer{}DeclaredWidths", layer.index);
-        let forward = quote!(<#ty as ::gradflow::nn::Forward<#t>>);
-        let bound = respan(
-            quote!((#forward::Input, #forward::Output): #declared_trait),
-            *widths,
+        // On the declared widths, all but the user's type, which keeps its own span: a type
+        // that does not resolve is then reported once, on its name, not again here.
+        let at = Span::call_site().located_at(*widths);
+        let (t_at, trait_at) = (
+            respan(quote!(#t), *widths),
+            respan(quote!(#declared_trait), *widths),
         );
+        let forward = quote_spanned!(at=> ::gradflow::nn::Forward<#t_at>);
+        let bound = quote_spanned! {at=>
+            (<#ty as #forward>::Input, <#ty as #forward>::Output): #trait_at
+        };
         Some(quote! {
             const _: () = {
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
