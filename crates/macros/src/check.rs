@@ -75,6 +75,22 @@ pub fn check(net: &Network) -> syn::Result<Model> {
     } else {
         &net.items[..]
     };
+    // An input too large to hold is reported before the layers, whose shape arithmetic
+    // (`flatten`'s `h * w * c`) it would overflow.
+    if let Some(shape) = input {
+        let bytes = shape
+            .checked_elements()
+            .and_then(|n| n.checked_mul(scalar_size(net)));
+        if bytes.is_none_or(|b| b >= MAX_VALUE_BYTES) {
+            let message = format!(
+                "one input sample ({shape}) takes {} bytes, more than one value can hold \
+                 (rustc's limit is 2^61 bytes on 64-bit targets)",
+                bytes.map_or("more than 2^64".to_string(), |b| b.to_string())
+            );
+            cx.error(net.items[0].span(), message);
+            return Err(cx.finish().expect_err("an error was just reported"));
+        }
+    }
     // Counted before anything is unrolled: a huge `repeat` is reported, not attempted.
     checker.unroll = count_items(rest, &mut 0, &mut cx);
     checker.items(rest, &mut cx);
@@ -98,10 +114,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
         }
     }
     if let (Some(_), Some(input), true) = (&elem, input, cx.is_empty()) {
-        // `elem` is known to be f32 or f64 here.
-        let f64 = matches!(&net.elem, Type::Path(p) if p.path.is_ident("f64"));
-        let size = if f64 { 8 } else { 4 };
-        sizes(&checker, input, net.items[0].span(), size, &mut cx);
+        sizes(&checker, input, scalar_size(net), &mut cx);
     }
     cx.finish()?;
     Ok(Model {
@@ -404,6 +417,15 @@ fn count_body(repeat: &crate::ast::Repeat) -> usize {
     total
 }
 
+/// The bytes of one scalar of the network's element type (4 unless it is `f64`).
+fn scalar_size(net: &Network) -> usize {
+    if matches!(&net.elem, Type::Path(p) if p.path.is_ident("f64")) {
+        8
+    } else {
+        4
+    }
+}
+
 /// The largest value rustc accepts on a 64-bit target: 2^61 bytes (`isize::MAX` would be
 /// 2^63, but rustc bounds every type below 2^61 there, and reports "values of the type .. are
 /// too big for the target architecture" past it).
@@ -411,20 +433,14 @@ const MAX_VALUE_BYTES: usize = 1 << 61;
 
 /// Reports a network whose parameters, or one sample's activations in the training cache,
 /// take more bytes than one value may hold, on the layer whose addition goes past it.
-fn sizes(checker: &Checker, input: Shape, input_span: Span, size: usize, cx: &mut Ctxt) {
+fn sizes(checker: &Checker, input: Shape, size: usize, cx: &mut Ctxt) {
     let bytes = |n: Option<usize>| n.and_then(|n| n.checked_mul(size));
     let mut params = Some(0usize);
-    // The training cache holds the input and every layer's output, per sample.
+    // Per sample, the training cache holds the input and, for every layer, its output, the
+    // gradient flowing back into it and the layer's own cache (batchnorm's normalized
+    // values, pooling's indices); a projected residual also keeps its skip's gradient.
+    // Counted as four buffers the size of each layer's output, which bounds them all.
     let mut activations = bytes(input.checked_elements());
-    if activations.is_none_or(|a| a >= MAX_VALUE_BYTES) {
-        let message = format!(
-            "one input sample ({input}) takes {} bytes, more than one value can hold (rustc's \
-             limit is 2^61 bytes on 64-bit targets)",
-            activations.map_or("more than 2^64".to_string(), |a| a.to_string())
-        );
-        cx.error(input_span, message);
-        return;
-    }
     for (layer, &span) in checker.layers.iter().zip(&checker.spans) {
         let before = params;
         params = params
@@ -444,14 +460,20 @@ fn sizes(checker: &Checker, input: Shape, input_span: Span, size: usize, cx: &mu
         }
         let before = activations;
         activations = activations
-            .zip(bytes(layer.outputs.checked_elements()))
+            .zip(bytes(
+                layer
+                    .outputs
+                    .checked_elements()
+                    .and_then(|n| n.checked_mul(4)),
+            ))
             .and_then(|(total, n)| total.checked_add(n));
         if before.is_some_and(|b| b < MAX_VALUE_BYTES)
             && activations.is_none_or(|a| a >= MAX_VALUE_BYTES)
         {
             let message = format!(
-                "with layer {} ({}), one sample's activations in the training cache take {} \
-                 bytes, more than one value can hold (rustc's limit is 2^61 bytes on 64-bit \
+                "with layer {} ({}), the training cache of one sample may take {} bytes \
+                 (outputs, gradients and layer caches), more than one value can hold (rustc's \
+                 limit is 2^61 bytes on 64-bit \
                  targets)",
                 layer.index,
                 layer.field,

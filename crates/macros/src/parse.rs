@@ -174,14 +174,16 @@ impl Item {
 /// For an attribute written after a layer without its brackets (`batchnorm frozen`), an error
 /// that says where it goes; `None` when what follows is not one of the item's attributes.
 fn bare_attribute(item: &Item, input: ParseStream) -> Option<syn::Error> {
-    let takes_attrs = matches!(
-        item,
-        Item::Dense(_) | Item::Conv(_) | Item::BatchNorm(..) | Item::Layer(_)
-    );
     let name = input.fork().call(Ident::parse_any).ok()?;
     let text = name.to_string();
-    let known = attr::dense_attribute_names().contains(&text.as_str());
-    (takes_attrs && known).then(|| {
+    // Only an attribute the item would take in brackets: `batchnorm` and `layer` items take
+    // `frozen` alone.
+    let known = match item {
+        Item::Dense(_) | Item::Conv(_) => attr::dense_attribute_names().contains(&text.as_str()),
+        Item::BatchNorm(..) | Item::Layer(_) => text == "frozen",
+        _ => false,
+    };
+    known.then(|| {
         syn::Error::new(
             name.span(),
             format!("attributes go in brackets after the layer: write `[{text}]`"),

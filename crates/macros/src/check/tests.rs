@@ -777,15 +777,32 @@ fn reports_a_network_too_large_for_one_value() {
         errors(quote! { struct N<f64> { input 536870912, dense 536870912 } }).len(),
         1
     );
-    // One sample's activations: the input's 2^42 bytes, then the convolution's 2^61.
+    // One sample's training cache: the input's 2^42 bytes, then four buffers of the
+    // convolution's 2^57 outputs, 2^61 bytes.
     assert_eq!(
         errors(quote! {
-            struct N<f32> { input [1048576, 1048576, 1], conv2d 524288 k1, global_avg_pool, dense 2 }
+            struct N<f32> { input [1048576, 1048576, 1], conv2d 131072 k1, global_avg_pool, dense 2 }
         }),
         [
-            "with layer 0 (conv2d_0), one sample's activations in the training cache take \
-          2305847407260205056 bytes, more than one value can hold (rustc's limit is 2^61 bytes \
-          on 64-bit targets)"
+            "with layer 0 (conv2d_0), the training cache of one sample may take \
+          2305847407260205056 bytes (outputs, gradients and layer caches), more than one value \
+          can hold (rustc's limit is 2^61 bytes on 64-bit targets)"
+        ]
+    );
+    // Layers without parameters count too: their outputs and gradients are in the cache
+    // (this one passed the check and then failed inside `core::mem`).
+    let e = errors(quote! { struct N<f32> { input 144115188075855872, relu, relu, dense 1 } });
+    assert!(
+        e.len() == 1 && e[0].starts_with("with layer 0 (relu_0), the training cache of one sample"),
+        "{e:?}"
+    );
+    // An input whose element count overflows is reported on the input, before `flatten`
+    // multiplies its sides (which panicked in the macro).
+    assert_eq!(
+        errors(quote! { struct N<f32> { input [4294967296, 4294967296, 2], flatten, dense 2 } }),
+        [
+            "one input sample ([4294967296, 4294967296, 2]) takes more than 2^64 bytes, more than \
+          one value can hold (rustc's limit is 2^61 bytes on 64-bit targets)"
         ]
     );
 }
@@ -819,5 +836,26 @@ fn explains_malformed_attributes_and_items() {
              leaky_relu, sigmoid, tanh, gelu, identity",
             "the padding is given twice: `conv2d` takes one of `same`, `valid`",
         ]
+    );
+}
+
+/// The bracket hint names only attributes the item would take: `batchnorm` and `layer` take
+/// `frozen` alone, so `batchnorm relu` is not told to write `[relu]` (which it would refuse).
+#[test]
+fn the_bracket_hint_offers_only_the_items_own_attributes() {
+    for net in [
+        quote! { struct N<f32> { input 4, dense 4, batchnorm relu, dense 2 } },
+        quote! { struct N<f32> { input 4, layer my::Id (4 -> 4) relu, dense 2 } },
+    ] {
+        let e = errors(net);
+        assert!(
+            !e.is_empty() && e.iter().all(|e| !e.contains("write `[relu]`")),
+            "{e:?}"
+        );
+    }
+    let e = errors(quote! { struct N<f32> { input 4, dense 4 relu, dense 2 } });
+    assert_eq!(
+        e,
+        ["attributes go in brackets after the layer: write `[relu]`"]
     );
 }
