@@ -14,7 +14,8 @@ Standard library only: run it with any Python 3.8+. What it does:
    benches/peers/.cache/), the clock probe, and `cargo bench --bench workloads --no-run`.
 2. REPS repetitions, each running in turn: gradflow's criterion benches
    (`cargo bench --bench workloads -- <criterion flags>`; medians read from
-   target/criterion/*/new/estimates.json), numpy SGEMM (OpenBLAS, 1 thread), the clock probe,
+   target/criterion/*/new/estimates.json; bracketed by the core-to-core latency probe),
+   numpy SGEMM (OpenBLAS, 1 thread), the clock probe,
    dfdx, candle, TensorFlow, PyTorch. Everything single-threaded
    (OMP/OPENBLAS/MKL/RAYON_NUM_THREADS=1, framework thread pools = 1).
 3. For each (workload, framework, variant): the median over repetitions of the per-process
@@ -125,12 +126,23 @@ def rust_peer_bins(args):
     return bins
 
 
-def clock_probe(args):
-    exe = os.path.join(CACHE, "clock_probe")
-    if not os.path.exists(exe) and not args.no_setup:
+def c_probe(args, name, flags=()):
+    """Compiles benches/peers/<name>.c once (again when the source is newer)."""
+    exe = os.path.join(CACHE, name)
+    src = os.path.join(PEERS, name + ".c")
+    stale = not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src)
+    if stale and not args.no_setup:
         os.makedirs(CACHE, exist_ok=True)
-        run(["gcc", "-O2", "-o", exe, os.path.join(PEERS, "clock_probe.c")], check=False)
+        run(["gcc", "-O2", *flags, "-o", exe, src], check=False)
     return exe if os.path.exists(exe) else None
+
+
+def clock_probe(args):
+    return c_probe(args, "clock_probe")
+
+
+def latency_probe(args):
+    return c_probe(args, "core_latency", ["-pthread"])
 
 
 def criterion_dir():
@@ -222,10 +234,14 @@ def loadavg():
         return None
 
 
-def one_repetition(args, rep, py, bins, probe, outdir):
+def one_repetition(args, rep, py, bins, probe, outdir, latency=None):
     rows = [{"peer": "machine", "variant": "info", "workload": "load", "rep": rep, "loadavg_1min": loadavg()}]
     wl = args.workloads
+    # Where the two cores are (sharing a cache or not) decides the two-thread figure; the
+    # probe runs just before and just after gradflow's benches.
+    lat = lambda when: [dict(d, rep=rep, when=when) for d in run_jsonl([latency], outdir, "latency")] if latency else []
     if not args.skip_gradflow:
+        rows += lat("before")
         since = time.time() - 1
         with open(os.path.join(outdir, "criterion.log"), "a") as f:
             f.write(f"\n=== repetition {rep}\n")
@@ -242,6 +258,7 @@ def one_repetition(args, rep, py, bins, probe, outdir):
                 d["rep"] = rep
                 f.write(json.dumps(d) + "\n")
         rows += g
+        rows += lat("after")
     if "numpy" in args.peers:
         rows += run_jsonl([py, "numpy_gemm.py"], outdir, "numpy")
     if probe:
@@ -345,6 +362,13 @@ def table(rows, args):
     if load:
         P(f"- 1-minute load average at the start/end of the repetitions: "
           + ", ".join(f"{x:.1f}" for x in load) + f" ({os.cpu_count()} cores: above {os.cpu_count()}, processes wait for a core)")
+    lat = [d for d in info.get("core_latency", []) if "round_trip_ns" in d]
+    if lat:
+        P("- core-to-core round trip of a cache line (core_latency.c, CPUs 0 and 1) before/after "
+          "gradflow's benches: " + ", ".join(
+              f"{d['round_trip_ns']:.0f}" for d in sorted(lat, key=lambda d: (d.get("rep", 0), d.get("when") != "before")))
+          + " ns (about 50: the cores share a last-level cache; several times that: they do not, and "
+          "two-thread figures suffer; benches/two_threads.py measures them round by round)")
     g1 = med.get(("W1", "gradflow", "criterion"))
     if g1 and ghz_med:
         cyc = g1 * ghz_med
@@ -425,6 +449,7 @@ def main():
     py = venv_python(args)
     bins = rust_peer_bins(args)
     probe = clock_probe(args)
+    latency = latency_probe(args) if (os.cpu_count() or 1) >= 2 else None
     if not args.skip_gradflow:
         run(["cargo", "bench", "--bench", "workloads", "--no-run"] + shlex.split(args.cargo_args))
     log(f"setup done in {time.time() - t0:.0f} s; {args.reps} repetition(s)")
@@ -434,7 +459,7 @@ def main():
     t1 = time.time()
     for rep in range(1, args.reps + 1):
         log(f"== repetition {rep}/{args.reps}")
-        rows += one_repetition(args, rep, py, bins, probe, outdir)
+        rows += one_repetition(args, rep, py, bins, probe, outdir, latency)
     t = table(rows, args)
     t += (f"\n\n{args.reps} repetition(s), measuring took {(time.time() - t1) / 60:.1f} min "
           f"(total {(time.time() - t0) / 60:.1f} min); raw results: {outdir}")
