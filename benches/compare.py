@@ -364,7 +364,7 @@ def table(rows, args):
           + ", ".join(f"{x:.1f}" for x in load) + f" ({os.cpu_count()} cores: above {os.cpu_count()}, processes wait for a core)")
     lat = [d for d in info.get("core_latency", []) if "round_trip_ns" in d]
     if lat:
-        P("- core-to-core round trip of a cache line (core_latency.c, CPUs 0 and 1) before/after "
+        P(f"- core-to-core round trip of a cache line (core_latency.c, CPUs {lat[0]['cpus'][0]} and {lat[0]['cpus'][1]}) before/after "
           "gradflow's benches: " + ", ".join(
               f"{d['round_trip_ns']:.0f}" for d in sorted(lat, key=lambda d: (d.get("rep", 0), d.get("when") != "before")))
           + " ns (about 50: the cores share a last-level cache; several times that: they do not, and "

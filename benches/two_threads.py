@@ -50,7 +50,12 @@ def build_probe():
     src = os.path.join(compare.PEERS, "core_latency.c")
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
         os.makedirs(compare.CACHE, exist_ok=True)
-        subprocess.run(["gcc", "-O2", "-pthread", "-o", exe, src], check=True)
+        try:
+            r = subprocess.run(["gcc", "-O2", "-pthread", "-o", exe, src])
+        except FileNotFoundError:
+            sys.exit("the core latency probe needs gcc (apt-get install gcc)")
+        if r.returncode != 0:
+            sys.exit(f"gcc could not build {src}")
     return exe
 
 

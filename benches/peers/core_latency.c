@@ -1,6 +1,6 @@
-/* Core-to-core latency probe: two threads pinned to CPUs 0 and 1 (or the two given as
- * arguments) pass a cache line back and forth; a round trip is two transfers of the line
- * between the cores' caches. About 50 ns when the cores share a last-level cache (one CCD of
+/* Core-to-core latency probe: two threads pinned to the first two CPUs the process may run on
+ * (0 and 1 on a plain machine; or the two given as arguments) pass a cache line back and
+ * forth; a round trip is two transfers of the line between the cores' caches. About 50 ns when the cores share a last-level cache (one CCD of
  * an AMD EPYC), several times that when they do not (another CCD or socket). On a VM, the host
  * decides where the vCPUs run, and it can change from one second to the next: gradflow's
  * benches/compare.py and benches/two_threads.py record this next to every two-thread figure.
@@ -44,7 +44,21 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 3) { cpus[0] = atoi(argv[1]); cpus[1] = atoi(argv[2]); }
+  if (argc == 3) {
+    cpus[0] = atoi(argv[1]);
+    cpus[1] = atoi(argv[2]);
+  } else {
+    /* The first two CPUs this process may run on (a container may not have 0 and 1). */
+    cpu_set_t allowed;
+    int found = 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+      for (int c = 0; c < CPU_SETSIZE && found < 2; c++)
+        if (CPU_ISSET(c, &allowed)) cpus[found++] = c;
+    if (found < 2) {
+      printf("{\"peer\":\"machine\",\"variant\":\"info\",\"workload\":\"core_latency\",\"error\":\"fewer than two CPUs to run on\"}\n");
+      return 0;
+    }
+  }
   if (cpus[0] == cpus[1]) {
     /* Two spinning threads on one CPU would only pass the line when the scheduler switches. */
     printf("{\"peer\":\"machine\",\"variant\":\"info\",\"workload\":\"core_latency\",\"error\":\"needs two different CPUs\"}\n");
