@@ -1,9 +1,10 @@
 /* Core-to-core latency probe: two threads pinned to the first two CPUs the process may run on
  * (0 and 1 on a plain machine; or the two given as arguments) pass a cache line back and
- * forth; a round trip is two transfers of the line between the cores' caches. About 50 ns when the cores share a last-level cache (one CCD of
- * an AMD EPYC), several times that when they do not (another CCD or socket). On a VM, the host
- * decides where the vCPUs run, and it can change from one second to the next: gradflow's
- * benches/compare.py and benches/two_threads.py record this next to every two-thread figure.
+ * forth; a round trip is two transfers of the line between the cores' caches. About 50 ns
+ * when the cores share a last-level cache (one CCD of an AMD EPYC), several times that when
+ * they do not (another CCD or socket). On a VM, the host decides where the vCPUs run, and it
+ * can change from one second to the next: gradflow's benches/compare.py and
+ * benches/two_threads.py record this next to every two-thread figure.
  * Prints one JSON line: the median of 7 rounds of 20,000 round trips. */
 #define _GNU_SOURCE
 #include <pthread.h>
