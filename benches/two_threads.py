@@ -4,14 +4,13 @@ bracketed by the core-to-core latency probe, so that every two-thread figure com
 the two cores were at the time: the probe runs just before and just after each two-thread
 measurement.
 
-    python3 benches/two_threads.py              # 8 rounds, about 4 min once built
+    python3 benches/two_threads.py              # 8 rounds, about 1.5 min once built
     python3 benches/two_threads.py --rounds 20 --out /tmp/two
 
 On a VM the host decides where the vCPUs run: when gradflow's two threads run on cores that
 share a last-level cache, a round trip of a cache line between them (benches/peers/core_latency.c)
-takes about 50 ns; on cores that do not, several times that, and a step that hands its data
-from one thread to the other every phase is then slower on two threads than on one
-(docs/performance.md, "Two threads"). Each round prints the one-thread median, the probe, the
+takes about 50 ns; on cores that do not, several times that, and the two-thread step is then
+slower than the one-thread one (docs/performance.md, "Two threads"). Each round prints the one-thread median, the probe, the
 two-thread median, the probe again, and the speed-up (criterion medians of `W4
 wide-train/step-1-threads` and `step-2-threads`, explicit rayon pools, each its own run of the
 bench binary). The summary gives the median speed-up of the
@@ -46,16 +45,9 @@ def build_bench():
 
 
 def build_probe():
-    exe = os.path.join(compare.CACHE, "core_latency")
-    src = os.path.join(compare.PEERS, "core_latency.c")
-    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
-        os.makedirs(compare.CACHE, exist_ok=True)
-        try:
-            r = subprocess.run(["gcc", "-O2", "-pthread", "-o", exe, src])
-        except FileNotFoundError:
-            sys.exit("the core latency probe needs gcc (apt-get install gcc)")
-        if r.returncode != 0:
-            sys.exit(f"gcc could not build {src}")
+    exe = compare.latency_probe(argparse.Namespace(no_setup=False))
+    if not exe:
+        sys.exit("the core latency probe could not be built (it needs gcc)")
     return exe
 
 
