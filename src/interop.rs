@@ -3,9 +3,10 @@
 //!
 //! A mapping pairs each gradflow layer field (`"dense_0"`, `"batchnorm_0"`) with the
 //! framework's name for the same layer (`"0"` or `"fc1"` in a PyTorch `state_dict`, `"dense"`
-//! in Keras). Dense layers, convolutions (`conv1d`, `conv2d`) and batch normalizations
-//! (`batchnorm`, `batchnorm1d`, `batchnorm2d`) are mapped; other layers with tensors
-//! (`standardize`) are refused with [`WeightsError::Mapping`].
+//! in Keras). Dense layers, convolutions (`conv1d`, `conv2d`), batch normalizations
+//! (`batchnorm`, `batchnorm1d`, `batchnorm2d`) and standardizations (`standardize`) are
+//! mapped; a layer with tensors of another kind (your own) is refused with
+//! [`WeightsError::Mapping`].
 //!
 //! | gradflow | PyTorch (`<name>.`) | Keras (`<name>/`) |
 //! | --- | --- | --- |
@@ -20,6 +21,27 @@
 //! | batchnorm `running_var` (unbiased) | `running_var` (unbiased) | `moving_variance` (biased updates) |
 //! | batchnorm `momentum` | `momentum` (same) | `1 - momentum` ([`keras::momentum`]) |
 //! | batchnorm `eps` (1e-5) | `eps` (1e-5) | `epsilon` (default 1e-3: set [`keras::DEFAULT_EPSILON`]) |
+//! | standardize `mean` | buffer `mean` | `Normalization` `mean` |
+//! | standardize `std` | buffer `std` | `variance` = `std^2`; on import `std = max(sqrt(variance), 1e-7)` |
+//!
+//! PyTorch has no standardization module; the mapping's is a module with two buffers,
+//! `forward(x) = (x - mean) / std`:
+//!
+//! ```python
+//! class Standardize(torch.nn.Module):
+//!     def __init__(self, n):
+//!         super().__init__()
+//!         self.register_buffer("mean", torch.zeros(n))
+//!         self.register_buffer("std", torch.ones(n))
+//!
+//!     def forward(self, x):
+//!         return (x - self.mean) / self.std
+//! ```
+//!
+//! Keras' `Normalization` divides by `max(sqrt(variance), epsilon())` (1e-7,
+//! [`keras::NORMALIZATION_EPSILON`]): an import reproduces that, and an export refuses a `std`
+//! below 1e-7, which Keras would not divide by. Its `count` is written as 0 and ignored on
+//! import.
 //!
 //! Activations are channels-last in gradflow (`[h, w, c]`) and channels-first in PyTorch
 //! (`[c, h, w]`): a PyTorch input batch maps with `x.permute(0, 2, 3, 1)`; Keras' default
@@ -54,6 +76,64 @@ struct Mapped {
     their_shape: Vec<usize>,
     /// Axis `i` of their layout is axis `axes[i]` of ours (empty: the same layout).
     axes: &'static [usize],
+    /// How their values relate to ours.
+    values: Values,
+}
+
+/// How a framework's values of a tensor relate to gradflow's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Values {
+    /// The same numbers.
+    Same,
+    /// Keras' `Normalization` `variance` for a standardization's `std`: `std^2`, and
+    /// `max(sqrt(variance), 1e-7)` back, as Keras divides.
+    StdAsVariance,
+}
+
+impl Values {
+    /// Their values for ours, or why they cannot be written.
+    fn export<T: Scalar>(self, ours: &[T]) -> Result<Vec<T>, String> {
+        match self {
+            Values::Same => Ok(ours.to_vec()),
+            Values::StdAsVariance => ours
+                .iter()
+                .map(|&std| {
+                    let std = std.to_f64();
+                    let variance = T::from_f64(std * std);
+                    if std < keras::NORMALIZATION_EPSILON {
+                        Err(format!(
+                            "holds {std:e}, below the 1e-7 that Keras' `Normalization` divides by at least, so Keras would compute other outputs"
+                        ))
+                    } else if !variance.is_finite() {
+                        Err(format!(
+                            "holds {std:e}, whose square (Keras' `variance`) the element type cannot hold"
+                        ))
+                    } else {
+                        Ok(variance)
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Our values for theirs (already checked to lie in [`Values::domain`]).
+    fn import<T: Scalar>(self, theirs: Vec<T>) -> Vec<T> {
+        match self {
+            Values::Same => theirs,
+            Values::StdAsVariance => theirs
+                .into_iter()
+                .map(|v| T::from_f64(v.to_f64().sqrt().max(keras::NORMALIZATION_EPSILON)))
+                .collect(),
+        }
+    }
+
+    /// What their file may hold for tensor `ours`.
+    fn domain(self, ours: &str) -> Domain {
+        match self {
+            Values::Same => Domain::of_stored(ours),
+            Values::StdAsVariance => Domain::NonNegative,
+        }
+    }
 }
 
 fn external_name(framework: Framework, prefix: &str, name: &str) -> String {
@@ -116,6 +196,7 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             return;
         };
         const SAME: &[usize] = &[];
+        let mut values = Values::Same;
         let (theirs, axes) = match (framework, kind, t.name) {
             (Framework::PyTorch, "dense", "weight") => ("weight", &[1, 0][..]),
             (Framework::PyTorch, "conv2d", "weight") => ("weight", &[3, 2, 0, 1][..]),
@@ -129,11 +210,17 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             (Framework::Keras, batchnorms!(), n @ ("gamma" | "beta")) => (n, SAME),
             (Framework::Keras, batchnorms!(), "running_mean") => ("moving_mean", SAME),
             (Framework::Keras, batchnorms!(), "running_var") => ("moving_variance", SAME),
+            (Framework::PyTorch, "standardize", n @ ("mean" | "std")) => (n, SAME),
+            (Framework::Keras, "standardize", "mean") => ("mean", SAME),
+            (Framework::Keras, "standardize", "std") => {
+                values = Values::StdAsVariance;
+                ("variance", SAME)
+            }
             _ => {
                 error = Some(WeightsError::Mapping {
                     name: ours,
                     problem: format!(
-                        "no {framework:?} mapping for tensor `{}` of a `{kind}` layer (only dense, convolution and batchnorm layers are mapped)",
+                        "no {framework:?} mapping for tensor `{}` of a `{kind}` layer (only dense, convolution, batchnorm and standardize layers are mapped)",
                         t.name
                     ),
                 });
@@ -151,6 +238,7 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             shape: t.shape.to_vec(),
             their_shape,
             axes,
+            values,
         });
     });
     match error {
@@ -215,22 +303,27 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
         values.insert(tensor_name(t.layer, t.name), t.data.to_vec());
     });
     let mut entries = Vec::new();
-    let mut batchnorms = Vec::new();
+    let mut counters = Vec::new();
     for m in &plan {
         let v = values.remove(&m.ours).unwrap_or_default();
+        let v = m
+            .values
+            .export(&v)
+            .map_err(|problem| WeightsError::Mapping {
+                name: m.ours.clone(),
+                problem,
+            })?;
         let v = if m.axes.is_empty() {
             v
         } else {
             permuted(&v, &m.shape, m.axes)
         };
         entries.push(Entry::new(m.theirs.clone(), &m.their_shape, &v));
-        if framework == Framework::PyTorch && m.theirs.ends_with(".running_var") {
-            batchnorms.push(m.theirs.trim_end_matches(".running_var").to_string());
-        }
+        counters.extend(counter(framework, &m.theirs));
     }
-    for prefix in batchnorms {
+    for name in counters {
         entries.push(Entry {
-            name: format!("{prefix}.num_batches_tracked"),
+            name,
             dtype: Dtype::I64,
             shape: vec![],
             bytes: 0i64.to_le_bytes().to_vec(),
@@ -242,6 +335,16 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
     };
     let metadata = HashMap::from([("format".to_string(), format.to_string())]);
     serialize(&entries, metadata)
+}
+
+/// The framework's step counter that goes with tensor `theirs`, written as 0 and ignored on
+/// import: PyTorch's batchnorm `num_batches_tracked`, Keras' `Normalization` `count`.
+fn counter(framework: Framework, theirs: &str) -> Option<String> {
+    let (prefix, counter) = match framework {
+        Framework::PyTorch => (theirs.strip_suffix(".running_var")?, ".num_batches_tracked"),
+        Framework::Keras => (theirs.strip_suffix("/variance")?, "/count"),
+    };
+    Some(format!("{prefix}{counter}"))
 }
 
 fn import<T: Scalar, N: Network<T> + ?Sized>(
@@ -257,14 +360,21 @@ fn import<T: Scalar, N: Network<T> + ?Sized>(
         .map(|m| Expected {
             name: m.theirs.clone(),
             shape: m.their_shape.clone(),
-            domain: Domain::of_stored(&m.ours),
+            domain: m.values.domain(&m.ours),
         })
         .collect();
-    let ignore =
-        |name: &str| framework == Framework::PyTorch && name.ends_with(".num_batches_tracked");
+    let counters: Vec<String> = plan
+        .iter()
+        .filter_map(|m| counter(framework, &m.theirs))
+        .collect();
+    let ignore = |name: &str| {
+        (framework == Framework::PyTorch && name.ends_with(".num_batches_tracked"))
+            || counters.iter().any(|c| c == name)
+    };
     let values = read_expected::<T>(&file, &expected, &ignore)?;
     let mut by_name: HashMap<&str, Vec<T>> = HashMap::new();
     for (m, v) in plan.iter().zip(values) {
+        let v = m.values.import(v);
         let v = if m.axes.is_empty() {
             v
         } else {
@@ -320,6 +430,10 @@ pub mod keras {
 
     /// Keras' default `BatchNormalization` epsilon (gradflow's and PyTorch's is 1e-5).
     pub const DEFAULT_EPSILON: f64 = 1e-3;
+
+    /// Keras' default `epsilon()` (`keras.config.epsilon()`), the least a `Normalization`
+    /// layer divides by: `(x - mean) / max(sqrt(variance), 1e-7)`.
+    pub const NORMALIZATION_EPSILON: f64 = 1e-7;
 
     /// The safetensors bytes of `net` under Keras variable paths (`<layer>/<variable>`), each
     /// gradflow layer `names[i].0` renamed to Keras layer `names[i].1`. In Keras, set each

@@ -616,3 +616,177 @@ fn keras_conv2d_and_batchnorm_are_reproduced() {
         &g("out/kernel"),
     );
 }
+
+// Standardization: the fixtures' `Standardize` module (PyTorch, buffers `mean` and `std`) and
+// adapted `Normalization` (Keras), in front of Linear/Dense 3 -> 2 and tanh, fitted on
+// features on scales 500, 0.01 and a constant.
+
+network! {
+    /// Standardize 3, Linear 3 -> 2, tanh: the standardization fixtures' model.
+    pub struct Std<f64> {
+        input 3,
+        standardize,
+        dense 2 [tanh],
+    }
+}
+
+const TORCH_STD: &[(&str, &str)] = &[("standardize_0", "0"), ("dense_1", "1")];
+const KERAS_STD: &[(&str, &str)] = &[("standardize_0", "norm"), ("dense_1", "out")];
+
+/// The fixture's eval output, train output, input gradient and dense gradients (their
+/// weight gradient as `[in, out]`), reproduced by `net`.
+fn assert_reproduces_std(net: &mut Std, io: &SafeTensors<'_>, transposed_weight: bool) {
+    let x = batch::<3>(io, "input");
+    let dy = batch::<2>(io, "dy");
+    let y: [[f64; 2]; B] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(io, "eval.output").1);
+    let mut cache = StdCache::<B>::zeroed();
+    let mut grads = StdGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    let mut dx = [[0.0; 3]; B];
+    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    assert_close("train output", &flat(&y), &tensor(io, "train.output").1);
+    assert_close(
+        "input gradient",
+        &flat(&dx),
+        &tensor(io, "train.input_grad").1,
+    );
+    let (weight, bias) = if transposed_weight {
+        ("train.grad.1.weight", "train.grad.1.bias")
+    } else {
+        ("train.grad.out/kernel", "train.grad.out/bias")
+    };
+    let mut weight = tensor(io, weight).1;
+    if transposed_weight {
+        weight = transpose(&weight, 2, 3);
+    }
+    assert_close("dense weight grad", &flat(&grads.dense_1.weight), &weight);
+    assert_close("dense bias grad", &grads.dense_1.bias, &tensor(io, bias).1);
+}
+
+/// The fit data of the standardization fixtures.
+fn std_fit_data(io: &SafeTensors<'_>) -> Vec<[f64; 3]> {
+    let (shape, v) = tensor(io, "fit");
+    assert_eq!(shape, [20, 3]);
+    v.chunks_exact(3).map(|r| [r[0], r[1], r[2]]).collect()
+}
+
+#[test]
+fn pytorch_standardize_is_reproduced_and_fits_as_numpy() {
+    let mut net = Std::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_std_weights"), TORCH_STD).unwrap();
+    let io_bytes = fixture("torch_std_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    assert_reproduces_std(&mut net, &io, true);
+    // `Standardize::fit` finds numpy's mean and population standard deviation, and 1 for the
+    // constant feature, as the fixture's buffers hold.
+    let mut fitted = net.standardize_0.clone();
+    fitted.fit(&std_fit_data(&io));
+    assert_close("fitted mean", &fitted.mean, &net.standardize_0.mean);
+    assert_close("fitted std", &fitted.std, &net.standardize_0.std);
+    assert_eq!(net.standardize_0.std[2], 1.0);
+    // Exported again: the same tensors as the file PyTorch wrote.
+    let bytes = pytorch::export(&net, TORCH_STD).unwrap();
+    let (ours, theirs) = (fixture("torch_std_weights"), bytes);
+    let (ours, theirs) = (
+        SafeTensors::deserialize(&ours).unwrap(),
+        SafeTensors::deserialize(&theirs).unwrap(),
+    );
+    let mut names = ours.names();
+    names.sort_unstable();
+    let mut exported = theirs.names();
+    exported.sort_unstable();
+    assert_eq!(names, exported);
+    for name in names {
+        assert_eq!(tensor(&ours, name), tensor(&theirs, name), "{name}");
+    }
+}
+
+#[test]
+fn keras_normalization_is_reproduced_with_its_epsilon() {
+    let mut net = Std::new(&mut gradflow::rng(0));
+    keras::import(&mut net, &fixture("keras_std_weights"), KERAS_STD).unwrap();
+    let io_bytes = fixture("keras_std_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    // Keras' variance of the constant feature is 0, and it divides by 1e-7 there: so does the
+    // imported layer, and its input gradient for that feature is in the millions, as Keras'.
+    assert_eq!(net.standardize_0.std[2], keras::NORMALIZATION_EPSILON);
+    assert!(tensor(&io, "train.input_grad").1[2].abs() > 1e5);
+    assert_reproduces_std(&mut net, &io, false);
+    // Keras adapts to the population variance: the square of what `fit` finds.
+    let mut fitted = net.standardize_0.clone();
+    fitted.fit(&std_fit_data(&io));
+    assert_close("fitted mean", &fitted.mean, &net.standardize_0.mean);
+    assert_close("fitted std", &fitted.std[..2], &net.standardize_0.std[..2]);
+
+    // Export writes the variance and a zero `count`; importing it gives the same layer back.
+    let mut fitted_net = Std::new(&mut gradflow::rng(1));
+    fitted_net.standardize_0 = fitted;
+    let bytes = keras::export(&fitted_net, KERAS_STD).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let reference_bytes = fixture("keras_std_weights");
+    let reference = SafeTensors::deserialize(&reference_bytes).unwrap();
+    let (mut names, mut reference_names) = (file.names(), reference.names());
+    names.sort_unstable();
+    reference_names.sort_unstable();
+    assert_eq!(names, reference_names);
+    let variance = tensor(&file, "norm/variance").1;
+    let std = &fitted_net.standardize_0.std;
+    assert_eq!(variance, [std[0] * std[0], std[1] * std[1], 1.0]);
+    let count = file.tensor("norm/count").unwrap();
+    assert_eq!(
+        (count.dtype(), count.shape(), count.data()),
+        (safetensors::Dtype::I64, &[][..], &[0u8; 8][..])
+    );
+    let mut back = Std::new(&mut gradflow::rng(2));
+    keras::import(&mut back, &bytes, KERAS_STD).unwrap();
+    assert_eq!(back.standardize_0, fitted_net.standardize_0);
+    assert_eq!(back.dense_1.weight, fitted_net.dense_1.weight);
+}
+
+#[test]
+fn standardize_interop_refuses_what_the_framework_would_compute_differently() {
+    let mut net = Std::new(&mut gradflow::rng(3));
+    // A std below Keras' 1e-7 floor (gradflow accepts down to MIN_STD, 1e-12).
+    net.standardize_0.std = [1.0, 1e-9, 2.0];
+    let err = keras::export(&net, KERAS_STD).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Mapping { name, .. } if name == "standardize_0.std"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("below the 1e-7"), "{err}");
+    // PyTorch divides by whatever `std` holds: exported as is.
+    let bytes = pytorch::export(&net, TORCH_STD).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(tensor(&file, "0.std").1, [1.0, 1e-9, 2.0]);
+
+    // A negative Keras variance, or a PyTorch std of 0, is refused on import, naming the
+    // tensor, and the network is unchanged.
+    let before = gradflow::weights::to_bytes(&net).unwrap();
+    let mut good = Std::new(&mut gradflow::rng(4));
+    good.standardize_0.std = [1.0, 2.0, 3.0];
+    let mut keras_file = keras::export(&good, KERAS_STD).unwrap();
+    let mut torch_file = pytorch::export(&good, TORCH_STD).unwrap();
+    for (file, name, value) in [
+        (&mut keras_file, "norm/variance", -4.0f64),
+        (&mut torch_file, "0.std", 0.0),
+    ] {
+        let header = SafeTensors::deserialize(file).unwrap();
+        let view = header.tensor(name).unwrap();
+        let data = view.data();
+        let at = data.as_ptr() as usize - file.as_ptr() as usize;
+        drop(header);
+        file[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
+    }
+    let err = keras::import(&mut net, &keras_file, KERAS_STD).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::OutOfDomain { name, index: 1, .. } if name == "norm/variance"),
+        "{err}"
+    );
+    let err = pytorch::import(&mut net, &torch_file, TORCH_STD).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::OutOfDomain { name, index: 1, .. } if name == "0.std"),
+        "{err}"
+    );
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
+}
