@@ -382,3 +382,106 @@ fn fit_resumed_from_an_epoch_checkpoint_ends_bit_identical() {
     assert!(state(&mut net, &mut adam, &rng, 0) == uninterrupted);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A run checkpointed every 3 steps by `fit_with_step_hook` "dies"; resumed from its
+/// checkpoint mid-epoch (global step 21: 2 epochs and 5 of the 8 steps of the third done) or
+/// at an epoch's end (step 24), it ends with the network and optimizer of the run that never
+/// stopped, bit for bit.
+#[test]
+fn fit_resumed_mid_epoch_ends_bit_identical() {
+    use gradflow::nn::train::{fit_with_step_hook, Position, TrainError};
+    let (features, labels) = data();
+    let samples = Samples::new(&features, &labels);
+    let config = TrainConfig {
+        epochs: 5,
+        seed: 5,
+        progress: false,
+        ..Default::default()
+    };
+    let make = || Sgd::<NetGrads>::new(SgdConfig::new(0.05).momentum(0.9)).unwrap();
+    let rng = gradflow::rng(0);
+
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut sgd = make();
+    fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &config).unwrap();
+    let uninterrupted = state(&mut net, &mut sgd, &rng, 0);
+
+    let mut saved: Vec<(Position, Vec<u8>)> = Vec::new();
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut sgd = make();
+    fit_with_step_hook::<f32, _, _, B>(
+        &mut net,
+        &mut sgd,
+        samples,
+        samples,
+        &config,
+        3,
+        &mut |position, net, sgd| {
+            let progress = Progress {
+                epoch: position.epoch as u64,
+                step: position.step as u64,
+            };
+            saved.push((
+                position,
+                checkpoint::to_bytes(net, sgd, &rng, progress).unwrap(),
+            ));
+        },
+    )
+    .unwrap();
+    // Steps 3, 6, ..., 39 of the 40.
+    assert_eq!(saved.len(), 13);
+    assert_eq!(saved[6].0, Position { epoch: 2, step: 5 });
+    assert_eq!(saved[7].0, Position { epoch: 3, step: 0 });
+    assert!(state(&mut net, &mut sgd, &rng, 0) == uninterrupted);
+
+    for (position, bytes) in [&saved[6], &saved[7], &saved[0]] {
+        let mut net = Net::new(&mut gradflow::rng(70));
+        let mut sgd = make();
+        let mut r = gradflow::rng(1);
+        let p = checkpoint::from_bytes(bytes, &mut net, &mut sgd, &mut r).unwrap();
+        let at = Position {
+            epoch: p.epoch as usize,
+            step: p.step as usize,
+        };
+        assert_eq!(at, *position);
+        let resume = config.clone().resume_at(at);
+        let history = fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &resume).unwrap();
+        assert_eq!(history.steps, 40, "{at:?}");
+        assert_eq!(history.epochs.len(), 5 - at.epoch, "{at:?}");
+        assert!(
+            state(&mut net, &mut sgd, &rng, 0) == uninterrupted,
+            "resumed at {at:?}"
+        );
+    }
+
+    // Resuming one step later or earlier than the checkpoint does not give the same run.
+    let (position, bytes) = &saved[6];
+    let mut net = Net::new(&mut gradflow::rng(70));
+    let mut sgd = make();
+    checkpoint::from_bytes(bytes, &mut net, &mut sgd, &mut gradflow::rng(1)).unwrap();
+    let off_by_one = config.clone().resume_at(Position {
+        step: position.step + 1,
+        ..*position
+    });
+    fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &off_by_one).unwrap();
+    assert!(state(&mut net, &mut sgd, &rng, 0) != uninterrupted);
+
+    // A start step outside the epoch is refused before anything changes.
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut sgd = make();
+    let before = state(&mut net, &mut sgd, &rng, 0);
+    let beyond = config.clone().resume_at(Position { epoch: 1, step: 8 });
+    let err = fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &beyond).unwrap_err();
+    assert_eq!(
+        err,
+        TrainError::StartStep {
+            start_step: 8,
+            steps_per_epoch: 8
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "start_step 8 is not within an epoch of 8 steps (0..8)"
+    );
+    assert!(state(&mut net, &mut sgd, &rng, 0) == before);
+}

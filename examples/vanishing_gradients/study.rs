@@ -201,6 +201,7 @@ where
         check_inputs: false,
         label: format!("{name:<34}"),
         start_epoch: 0,
+        start_step: 0,
     };
     let history =
         fit_observed::<f32, N, _, BATCH>(&mut net, &mut *sgd, train, test, &config, observe)?;

@@ -58,6 +58,34 @@ pub struct TrainConfig {
     /// [`fit_with_epoch_hook`]) ends exactly as one that never stopped; it then trains
     /// epochs `start_epoch + 1..=epochs`. 0 for a fresh run.
     pub start_epoch: usize,
+    /// Steps of epoch `start_epoch + 1` a resumed run has already done: `fit` shuffles that
+    /// epoch as the interrupted run did and skips its first `start_step` batches, so a run
+    /// continued from a checkpoint saved mid-epoch (see [`fit_with_step_hook`], which hands
+    /// the hook both numbers as a [`Position`]) ends with the same network and optimizer as
+    /// one that never stopped. Less than the steps in an epoch; 0 for a fresh run.
+    pub start_step: usize,
+}
+
+impl TrainConfig {
+    /// This configuration, resuming after `position` (from [`fit_with_step_hook`]):
+    /// `start_epoch` and `start_step` set from it.
+    pub fn resume_at(self, position: Position) -> Self {
+        Self {
+            start_epoch: position.epoch,
+            start_step: position.step,
+            ..self
+        }
+    }
+}
+
+/// Where a run stands after a step: `epoch` epochs completed and `step` steps of the next one
+/// done. A run resumes there with [`TrainConfig::resume_at`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Steps of epoch `epoch + 1` done (0 right after an epoch ends).
+    pub step: usize,
 }
 
 impl Default for TrainConfig {
@@ -71,6 +99,7 @@ impl Default for TrainConfig {
             check_inputs: true,
             label: String::new(),
             start_epoch: 0,
+            start_step: 0,
         }
     }
 }
@@ -112,6 +141,13 @@ pub enum TrainError {
     /// The optimizer's settings are invalid (one made by `const_zeroed` and never
     /// configured), so it would refuse every step.
     Optimizer(ConfigError),
+    /// `start_step` is not a step within an epoch.
+    StartStep {
+        /// The `start_step` asked for.
+        start_step: usize,
+        /// Steps in each epoch.
+        steps_per_epoch: usize,
+    },
 }
 
 impl core::fmt::Display for TrainError {
@@ -141,6 +177,13 @@ impl core::fmt::Display for TrainError {
             } => write!(
                 f,
                 "{epochs} epochs of {steps_per_epoch} steps are more steps than a usize counts"
+            ),
+            TrainError::StartStep {
+                start_step,
+                steps_per_epoch,
+            } => write!(
+                f,
+                "start_step {start_step} is not within an epoch of {steps_per_epoch} steps (0..{steps_per_epoch})"
             ),
         }
     }
@@ -268,8 +311,49 @@ where
         train,
         test,
         config,
-        &mut |_, _| {},
-        on_epoch_end,
+        Hooks {
+            observe: &mut |_, _| {},
+            on_step: None,
+            on_epoch_end,
+        },
+    )
+}
+
+/// [`fit`], calling `on_step(position, net, optimizer)` after each step whose number (from 1,
+/// over the whole run, counting the steps a resumed run skips and refused steps) is a
+/// multiple of `every` (`every == 0`: never),
+/// where a caller saves checkpoints within long epochs. To resume, restore the network and
+/// optimizer from the checkpoint saved at `position` and call again with
+/// [`TrainConfig::resume_at`]`(position)` and the same seed: the network and optimizer end as
+/// in a run that never stopped. (The resumed run's history starts at `position`: the
+/// interrupted epoch's mean loss counts only its own steps.)
+pub fn fit_with_step_hook<T, N, O, const B: usize>(
+    net: &mut N,
+    optimizer: &mut O,
+    train: Samples<'_, N::Input>,
+    test: Samples<'_, N::Input>,
+    config: &TrainConfig,
+    every: usize,
+    on_step: &mut dyn FnMut(Position, &mut N, &mut O),
+) -> Result<History, TrainError>
+where
+    T: Scalar,
+    N: TrainableNetwork<T>,
+    N::Input: bytemuck::Pod,
+    N::Output: AsRef<[T]> + AsMut<[T]>,
+    O: Optimizer<T, N>,
+{
+    run::<T, N, O, B>(
+        net,
+        optimizer,
+        train,
+        test,
+        config,
+        Hooks {
+            observe: &mut |_, _| {},
+            on_step: Some((every, on_step)),
+            on_epoch_end: &mut |_, _, _| {},
+        },
     )
 }
 
@@ -297,9 +381,23 @@ where
         train,
         test,
         config,
-        observe,
-        &mut |_, _, _| {},
+        Hooks {
+            observe,
+            on_step: None,
+            on_epoch_end: &mut |_, _, _| {},
+        },
     )
+}
+
+/// A hook called with the run's position after a step.
+type StepHook<'a, N, O> = &'a mut dyn FnMut(Position, &mut N, &mut O);
+
+/// What the `fit` variants call back.
+struct Hooks<'a, N: TrainableNetwork<T>, O, T: Scalar, const B: usize> {
+    observe: &'a mut dyn FnMut(usize, &N::Cache<B>),
+    /// Every how many steps, and what.
+    on_step: Option<(usize, StepHook<'a, N, O>)>,
+    on_epoch_end: &'a mut dyn FnMut(usize, &mut N, &mut O),
 }
 
 fn run<T, N, O, const B: usize>(
@@ -308,8 +406,7 @@ fn run<T, N, O, const B: usize>(
     train: Samples<'_, N::Input>,
     test: Samples<'_, N::Input>,
     config: &TrainConfig,
-    observe: &mut dyn FnMut(usize, &N::Cache<B>),
-    on_epoch_end: &mut dyn FnMut(usize, &mut N, &mut O),
+    hooks: Hooks<'_, N, O, T, B>,
 ) -> Result<History, TrainError>
 where
     T: Scalar,
@@ -343,10 +440,28 @@ where
                 epochs: config.epochs,
                 steps_per_epoch,
             })?;
+    let Hooks {
+        observe,
+        mut on_step,
+        on_epoch_end,
+    } = hooks;
     let first_epoch = config.start_epoch.min(config.epochs);
-    let bar = progress_bar(config, total_steps - steps_per_epoch * first_epoch);
+    // The steps of the interrupted epoch already done (none when no epoch is left).
+    let skip = if first_epoch < config.epochs {
+        config.start_step
+    } else {
+        0
+    };
+    if skip > 0 && skip >= steps_per_epoch {
+        return Err(TrainError::StartStep {
+            start_step: skip,
+            steps_per_epoch,
+        });
+    }
+    let done = steps_per_epoch * first_epoch + skip;
+    let bar = progress_bar(config, total_steps - done);
     let mut history = History {
-        steps: steps_per_epoch * first_epoch,
+        steps: done,
         ..History::default()
     };
     // A resumed run replays the shuffles of the epochs already done.
@@ -357,60 +472,76 @@ where
     for epoch in first_epoch + 1..=config.epochs {
         order.shuffle(&mut rng);
         let (mut loss_sum, mut accepted) = (0.0, 0usize);
-        for rows in order.chunks_exact(B) {
+        let skip = if epoch == first_epoch + 1 { skip } else { 0 };
+        for (in_epoch, rows) in order.chunks_exact(B).enumerate().skip(skip) {
             let step = history.steps;
             history.steps += 1;
             bar.inc(1);
-            for (k, &r) in rows.iter().enumerate() {
-                x[k] = train.features[r];
-                labels[k] = train.labels[r];
-            }
-            if config.check_inputs
-                && bytemuck::cast_slice::<N::Input, T>(&x[..])
-                    .iter()
-                    .any(|v| !v.is_finite())
-            {
-                history.refused.push((step, Refusal::NonFiniteInput));
-                continue;
-            }
-            crate::memory::zero_in_place(&mut *grads);
-            let out = net.forward_train(&x, &mut cache);
-            let loss = match softmax_cross_entropy_rows(out, &labels, &mut *dy) {
-                Ok(l) if l.is_finite() => l,
-                _ => {
-                    history.refused.push((step, Refusal::NonFiniteLoss));
-                    continue;
+            'step: {
+                for (k, &r) in rows.iter().enumerate() {
+                    x[k] = train.features[r];
+                    labels[k] = train.labels[r];
                 }
-            };
-            net.backward_into(&mut cache, &dy, None, &mut grads);
-            observe(step, &cache);
-            let last = step + 1 == total_steps;
-            let mut report = (config.reports && (step == 0 || last)).then(|| {
-                (
-                    GradientReport::capture::<T, N, B>(step, net, &cache, &grads),
-                    snapshot(net, &grads),
-                )
-            });
-            if config.grad_norms_every > 0 && step.is_multiple_of(config.grad_norms_every) {
-                let (layers, norms) = layer_grad_norms(net, &grads);
-                history.layers = layers;
-                history.grad_norms.push((step, norms));
-            }
-            if !optimizer.step(net, &grads).applied {
-                history.refused.push((step, Refusal::NonFiniteGradient));
-                continue;
-            }
-            if let Some((mut r, before)) = report.take() {
-                r.record_update(&before, net, &grads);
-                if step == 0 {
-                    history.first_report = Some(r.clone());
+                if config.check_inputs
+                    && bytemuck::cast_slice::<N::Input, T>(&x[..])
+                        .iter()
+                        .any(|v| !v.is_finite())
+                {
+                    history.refused.push((step, Refusal::NonFiniteInput));
+                    break 'step;
                 }
-                if last {
-                    history.last_report = Some(r);
+                crate::memory::zero_in_place(&mut *grads);
+                let out = net.forward_train(&x, &mut cache);
+                let loss = match softmax_cross_entropy_rows(out, &labels, &mut *dy) {
+                    Ok(l) if l.is_finite() => l,
+                    _ => {
+                        history.refused.push((step, Refusal::NonFiniteLoss));
+                        break 'step;
+                    }
+                };
+                net.backward_into(&mut cache, &dy, None, &mut grads);
+                observe(step, &cache);
+                let last = step + 1 == total_steps;
+                let mut report = (config.reports && (step == 0 || last)).then(|| {
+                    (
+                        GradientReport::capture::<T, N, B>(step, net, &cache, &grads),
+                        snapshot(net, &grads),
+                    )
+                });
+                if config.grad_norms_every > 0 && step.is_multiple_of(config.grad_norms_every) {
+                    let (layers, norms) = layer_grad_norms(net, &grads);
+                    history.layers = layers;
+                    history.grad_norms.push((step, norms));
+                }
+                if !optimizer.step(net, &grads).applied {
+                    history.refused.push((step, Refusal::NonFiniteGradient));
+                    break 'step;
+                }
+                if let Some((mut r, before)) = report.take() {
+                    r.record_update(&before, net, &grads);
+                    if step == 0 {
+                        history.first_report = Some(r.clone());
+                    }
+                    if last {
+                        history.last_report = Some(r);
+                    }
+                }
+                loss_sum += loss.to_f64();
+                accepted += 1;
+            }
+            if let Some((every, on_step)) = on_step.as_mut() {
+                if *every > 0 && history.steps.is_multiple_of(*every) {
+                    let position = if in_epoch + 1 == steps_per_epoch {
+                        Position { epoch, step: 0 }
+                    } else {
+                        Position {
+                            epoch: epoch - 1,
+                            step: in_epoch + 1,
+                        }
+                    };
+                    on_step(position, net, optimizer);
                 }
             }
-            loss_sum += loss.to_f64();
-            accepted += 1;
         }
         let record = EpochRecord {
             epoch,
