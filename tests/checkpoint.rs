@@ -1,7 +1,8 @@
 //! Checkpoints and training guards: a run interrupted at step k and resumed from its
 //! checkpoint ends bit-identical to an uninterrupted run (SGD with momentum and Adam); a
 //! damaged or mismatched checkpoint is refused and changes nothing; a step with a non-finite
-//! input, loss or gradient is refused and leaves parameters and optimizer state unchanged.
+//! input, loss or gradient, or a gradient too large for f32, is refused and leaves parameters
+//! and optimizer state unchanged.
 
 use gradflow::checkpoint::{self, Progress};
 use gradflow::nn::train::{fit, Refusal, Samples, TrainConfig};
@@ -284,6 +285,86 @@ fn a_non_finite_gradient_leaves_parameters_and_optimizer_state_unchanged() {
         );
         assert_eq!(adam.steps(), 3);
     }
+}
+
+/// A finite gradient too large for f32 (norm above `sqrt(f32::MAX / 2)`, 1.3e19): Adam's
+/// second moment would square it to infinity and freeze the weight for good, so the step is
+/// refused, exactly as a NaN's, unless clipping bounds it. Just below the bound the step is
+/// applied and the state stays finite (the checkpoint, which refuses non-finite state, saves).
+#[test]
+fn a_finite_gradient_too_large_for_f32_is_refused_unless_clipped() {
+    use gradflow::nn::optim::max_grad_norm_for;
+    assert_eq!(max_grad_norm_for::<f32>(), (f32::MAX as f64 / 2.0).sqrt());
+    for huge in [1e22f32, -3e19, f32::MAX] {
+        let mut net = Net::new(&mut gradflow::rng(1));
+        let mut adam = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+        let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+        let rng = gradflow::rng(2);
+        let mut r = gradflow::rng(3);
+        train(&mut net, &mut adam, &mut r, 0, 3);
+        train(&mut net, &mut sgd, &mut r, 0, 3);
+        let adam_before = state(&mut net, &mut adam, &rng, 0);
+        let sgd_before = state(&mut net, &mut sgd, &rng, 0);
+        let mut grads = NetGrads::new_boxed();
+        grads.dense_0.weight[0][0] = huge;
+        let outcome = adam.step(&mut net, &grads);
+        assert!(!outcome.applied && outcome.too_large, "{outcome:?}");
+        assert_eq!(outcome.grad_norm, (huge as f64).abs());
+        let outcome = sgd.step(&mut net, &grads);
+        assert!(!outcome.applied && outcome.too_large, "{outcome:?}");
+        assert!(state(&mut net, &mut adam, &rng, 0) == adam_before, "{huge}");
+        assert!(state(&mut net, &mut sgd, &rng, 0) == sgd_before, "{huge}");
+        assert_eq!(adam.steps(), 3);
+
+        // Clipped to norm 1, the same gradient is a normal step.
+        let mut clipped = Adam::<NetGrads>::new(AdamConfig::new(0.01).clip_grad_norm(1.0)).unwrap();
+        let outcome = clipped.step(&mut net, &grads);
+        assert!(outcome.applied && outcome.scale < 1e-18, "{outcome:?}");
+        checkpoint::to_bytes(&mut net, &mut clipped, &rng, progress(1)).unwrap();
+    }
+    // Just below the bound, in one weight: applied, and the second moment stays finite.
+    let mut net = Net::new(&mut gradflow::rng(1));
+    let mut adam = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    train(&mut net, &mut adam, &mut gradflow::rng(3), 0, 3);
+    let mut grads = NetGrads::new_boxed();
+    grads.dense_1.bias[1] = (max_grad_norm_for::<f32>() * 0.999) as f32;
+    let outcome = adam.step(&mut net, &grads);
+    assert!(outcome.applied && !outcome.too_large, "{outcome:?}");
+    checkpoint::to_bytes(&mut net, &mut adam, &gradflow::rng(0), progress(4)).unwrap();
+}
+
+network! {
+    /// A classifier without normalization: inputs of 1e25 give it weight gradients of 1e25.
+    pub struct Plain<f32> {
+        input 2,
+        dense 3,
+    }
+}
+
+#[test]
+fn fit_records_steps_refused_for_a_gradient_too_large() {
+    let (mut features, labels) = data();
+    for x in &mut features {
+        *x = x.map(|v| v * 1e25);
+    }
+    let mut net = Plain::new(&mut gradflow::rng(1));
+    let before = gradflow::weights::to_bytes(&net).unwrap();
+    let mut sgd = Sgd::<PlainGrads>::new(SgdConfig::new(0.1)).unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        progress: false,
+        ..Default::default()
+    };
+    let samples = Samples::new(&features, &labels);
+    let history = fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &config).unwrap();
+    assert_eq!(history.steps, 8);
+    assert_eq!(
+        history.refused,
+        (0..8)
+            .map(|s| (s, Refusal::GradientTooLarge))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
 }
 
 #[test]

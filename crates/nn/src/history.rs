@@ -41,6 +41,7 @@ pub struct EpochRecord {
 
 /// Why a step was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// The input batch held a NaN or infinite value.
     NonFiniteInput,
@@ -48,6 +49,9 @@ pub enum Refusal {
     NonFiniteLoss,
     /// A gradient was NaN or infinite.
     NonFiniteGradient,
+    /// The gradient was finite but too large for the element type
+    /// ([`crate::optim::max_grad_norm_for`]).
+    GradientTooLarge,
 }
 
 impl History {

@@ -513,8 +513,14 @@ where
                     history.layers = layers;
                     history.grad_norms.push((step, norms));
                 }
-                if !optimizer.step(net, &grads).applied {
-                    history.refused.push((step, Refusal::NonFiniteGradient));
+                let outcome = optimizer.step(net, &grads);
+                if !outcome.applied {
+                    let reason = if outcome.too_large {
+                        Refusal::GradientTooLarge
+                    } else {
+                        Refusal::NonFiniteGradient
+                    };
+                    history.refused.push((step, reason));
                     break 'step;
                 }
                 if let Some((mut r, before)) = report.take() {

@@ -32,6 +32,8 @@ pub trait Scalar:
     const ONE: Self;
     /// The type's name as written in Rust source (`"f32"`).
     const NAME: &'static str;
+    /// The largest finite value.
+    const MAX: Self;
 
     /// Converts from `f64`, rounding to nearest.
     fn from_f64(x: f64) -> Self;
@@ -137,6 +139,7 @@ macro_rules! impl_scalar {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NAME: &'static str = stringify!($t);
+            const MAX: Self = <$t>::MAX;
 
             #[inline]
             fn from_f64(x: f64) -> Self {

@@ -133,7 +133,7 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
         }
         let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm) {
             Ok(ok) => ok,
-            Err(norm) => return StepOutcome::refused(norm),
+            Err(unusable) => return unusable.outcome(),
         };
         let k = T::from_f64(scale);
         // Saturating: a checkpoint may carry any count, and the correction is 1 long before.

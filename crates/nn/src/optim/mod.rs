@@ -19,7 +19,10 @@ pub trait Optimizer<T: Scalar, M: Trainable<T> + ?Sized> {
     /// One update. Gradients are read, not cleared.
     ///
     /// When any gradient is NaN or infinite the step is refused: parameters and optimizer
-    /// state stay exactly as they were, and the outcome says so (`applied == false`). So is
+    /// state stay exactly as they were, and the outcome says so (`applied == false`). So is a
+    /// step whose gradient is finite but too large for `T` ([`max_grad_norm_for`]: its norm,
+    /// after clipping, above `sqrt(T::MAX / 2)`, 1.3e19 in f32), whose squares and update
+    /// could overflow to infinity (`too_large`). So is
     /// every step of an optimizer whose settings are invalid, as those of one made by
     /// [`crate::memory::const_zeroed`] are until it is configured (`invalid_config` names
     /// the setting).
@@ -83,6 +86,9 @@ pub struct StepOutcome {
     /// Why a step was refused without looking at the gradients: a setting that is invalid
     /// (`grad_norm` is then NaN).
     pub invalid_config: Option<ConfigError>,
+    /// Whether the step was refused because its gradient, though finite, is too large for the
+    /// element type (see [`max_grad_norm_for`]).
+    pub too_large: bool,
 }
 
 impl StepOutcome {
@@ -94,6 +100,7 @@ impl StepOutcome {
             scale,
             applied: true,
             invalid_config: None,
+            too_large: false,
         }
     }
 
@@ -104,6 +111,16 @@ impl StepOutcome {
             scale: 1.0,
             applied: false,
             invalid_config: None,
+            too_large: false,
+        }
+    }
+
+    /// A step refused because its finite gradient (norm `grad_norm` before clipping) is too
+    /// large for the element type: nothing changed.
+    pub fn too_large(grad_norm: f64) -> Self {
+        Self {
+            too_large: true,
+            ..Self::refused(grad_norm)
         }
     }
 
@@ -209,26 +226,57 @@ fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
     (a(), b())
 }
 
+/// The largest gradient norm (after clipping) an optimizer step applies in element type `T`:
+/// `sqrt(T::MAX / 2)`, 1.3e19 for f32 (for f64, 9.5e153, where the norm, summed in f64,
+/// overflows first). Below it no gradient's square overflows, so Adam's second moment, a
+/// convex mix of squares, stays finite; above it a finite gradient of 1e22 would make that
+/// moment infinite, and the weight's later updates silently 0. A larger norm is a diverged
+/// run, refused like a NaN; `clip_grad_norm` bounds it instead.
+pub fn max_grad_norm_for<T: Scalar>() -> f64 {
+    libm::sqrt(T::MAX.to_f64() / 2.0)
+}
+
+/// Why a step cannot be applied, found by [`clip_scale`].
+pub(crate) enum Unusable {
+    /// The gradient norm (given) is NaN or infinite.
+    NonFinite(f64),
+    /// The gradient norm (given) after clipping exceeds [`max_grad_norm_for`].
+    TooLarge(f64),
+}
+
+impl Unusable {
+    /// The outcome of the refused step.
+    pub(crate) fn outcome(self) -> StepOutcome {
+        match self {
+            Unusable::NonFinite(norm) => StepOutcome::refused(norm),
+            Unusable::TooLarge(norm) => StepOutcome::too_large(norm),
+        }
+    }
+}
+
 /// Added to the norm when clipping, as PyTorch's `clip_grad_norm_` adds it.
 pub const CLIP_EPS: f64 = 1e-6;
 
 /// The gradient scale for clipping to global norm `max_norm` (0 means no clipping): the norm
-/// and factor `min(1, max_norm / (norm + CLIP_EPS))`, PyTorch's, or `Err(norm)` when the
-/// gradient is not finite.
+/// and factor `min(1, max_norm / (norm + CLIP_EPS))`, PyTorch's, or why the step cannot be
+/// applied: a gradient that is not finite, or too large for `T` once clipped.
 pub(crate) fn clip_scale<T: Scalar, M: Trainable<T> + ?Sized>(
     model: &mut M,
     grads: &M::Grads,
     max_norm: f64,
-) -> Result<(f64, f64), f64> {
+) -> Result<(f64, f64), Unusable> {
     let norm = grad_norm(model, grads);
     if !norm.is_finite() {
-        return Err(norm);
+        return Err(Unusable::NonFinite(norm));
     }
     let scale = if max_norm > 0.0 {
         (max_norm / (norm + CLIP_EPS)).min(1.0)
     } else {
         1.0
     };
+    if norm * scale > max_grad_norm_for::<T>() {
+        return Err(Unusable::TooLarge(norm));
+    }
     Ok((norm, scale))
 }
 

@@ -129,7 +129,7 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<
         }
         let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm) {
             Ok(ok) => ok,
-            Err(norm) => return StepOutcome::refused(norm),
+            Err(unusable) => return unusable.outcome(),
         };
         let (lr, mu, wd, k) = (
             T::from_f64(c.lr),
