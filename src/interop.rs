@@ -4,8 +4,8 @@
 //! A mapping pairs each gradflow layer field (`"dense_0"`, `"batchnorm_0"`) with the
 //! framework's name for the same layer (`"0"` or `"fc1"` in a PyTorch `state_dict`, `"dense"`
 //! in Keras). Dense layers, convolutions (`conv1d`, `conv2d`), batch normalizations
-//! (`batchnorm`, `batchnorm1d`, `batchnorm2d`) and standardizations (`standardize`) are
-//! mapped; a layer with tensors of another kind (your own) is refused with
+//! (`batchnorm`, `batchnorm1d`, `batchnorm2d`), standardizations (`standardize`) and residual
+//! blocks' projections are mapped; a layer with tensors of another kind (your own) is refused with
 //! [`WeightsError::Mapping`].
 //!
 //! | gradflow | PyTorch (`<name>.`) | Keras (`<name>/`) |
@@ -15,6 +15,7 @@
 //! | conv2d `weight` `[kh, kw, in, out]` | `Conv2d` `weight` `[out, in, kh, kw]` (`permute(2, 3, 1, 0)` to import) | `Conv2D` `kernel` `[kh, kw, in, out]` |
 //! | conv1d `weight` `[k, in, out]` | `Conv1d` `weight` `[out, in, k]` | `Conv1D` `kernel` `[k, in, out]` |
 //! | conv `bias` | `bias` | `bias` |
+//! | `residual(project)` `weight`, `bias` | `Linear`, or `Conv1d`/`Conv2d` of kernel 1 (as above) | `Dense`, `Conv1D`/`Conv2D` |
 //! | batchnorm `gamma` | `BatchNorm1d` `weight` | `BatchNormalization` `gamma` |
 //! | batchnorm `beta` | `bias` | `beta` |
 //! | batchnorm `running_mean` | `running_mean` | `moving_mean` |
@@ -45,7 +46,10 @@
 //!
 //! Activations are channels-last in gradflow (`[h, w, c]`) and channels-first in PyTorch
 //! (`[c, h, w]`): a PyTorch input batch maps with `x.permute(0, 2, 3, 1)`; Keras' default
-//! `channels_last` needs nothing.
+//! `channels_last` needs nothing. So `flatten` orders a map's features position-first, and
+//! PyTorch's `nn.Flatten` channel-first: the PyTorch mapping reorders the features of the first
+//! dense layer after a `flatten` (and of batchnorm and standardize layers before it), and
+//! refuses a residual block or a layer of your own there.
 //!
 //! `momentum` and `eps` are not tensors: set them on the layer (`net.batchnorm_0.eps`) from
 //! the framework's settings. PyTorch's `num_batches_tracked` is written as 0 on export (so
@@ -60,6 +64,13 @@ use std::collections::HashMap;
 use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, vec};
+
+/// Every kind of batch normalization layer, as a pattern: all map the same way.
+macro_rules! batchnorms {
+    () => {
+        "batchnorm" | "batchnorm1d" | "batchnorm2d"
+    };
+}
 
 /// A framework whose names and layouts a mapping targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +89,105 @@ struct Mapped {
     axes: &'static [usize],
     /// How their values relate to ours.
     values: Values,
+    /// For a tensor indexed by the features of a flattened feature map: their order.
+    flat_order: Option<FlatOrder>,
+}
+
+/// A feature map of `spatial` positions of `channels` channels, flattened: gradflow (and
+/// Keras) flatten channels last, position-major (`s * channels + c`); PyTorch flattens its
+/// channels-first maps channel-major (`c * spatial + s`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FlatOrder {
+    spatial: usize,
+    channels: usize,
+}
+
+impl FlatOrder {
+    /// `values`, whose outermost axis runs over the flattened features, with that axis
+    /// reordered from gradflow's order to PyTorch's (`to_torch`) or back.
+    fn reorder<T: Copy>(self, values: &[T], to_torch: bool) -> Vec<T> {
+        let n = self.spatial * self.channels;
+        let row = values.len() / n;
+        let mut out = Vec::with_capacity(values.len());
+        for dest in 0..n {
+            let src = if to_torch {
+                let (c, s) = (dest / self.spatial, dest % self.spatial);
+                s * self.channels + c
+            } else {
+                let (s, c) = (dest / self.channels, dest % self.channels);
+                c * self.spatial + s
+            };
+            out.extend_from_slice(&values[src * row..(src + 1) * row]);
+        }
+        out
+    }
+}
+
+/// Kinds of layers that act on each feature alone, keeping the features' order.
+fn elementwise(kind: &str) -> bool {
+    matches!(
+        kind,
+        "relu" | "leaky_relu" | "sigmoid" | "tanh" | "gelu" | "identity"
+    )
+}
+
+/// For PyTorch: the layers whose tensors are indexed by the features of a flattened feature
+/// map (the first dense layer after a `flatten` of an image or sequence, and the batchnorm and
+/// standardize layers before it), with the map's order. A residual block taking the flattened
+/// features (whose skip would add them in gradflow's order), or another kind of layer before
+/// the first dense one, is refused: its PyTorch counterpart would see other features.
+fn flat_orders<T: Scalar, N: Network<T> + ?Sized>(
+) -> Result<HashMap<&'static str, FlatOrder>, WeightsError> {
+    let mut orders = HashMap::new();
+    let mut pending: Option<FlatOrder> = None;
+    let mut flattened: Option<usize> = None;
+    let refuse = |layer: &str, problem: String| {
+        Err(WeightsError::Mapping {
+            name: layer.to_string(),
+            problem,
+        })
+    };
+    for l in N::LAYERS {
+        if l.kind == "flatten" {
+            if let Some((&channels, positions)) = l.input_shape.split_last() {
+                if !positions.is_empty() {
+                    let spatial = positions.iter().product();
+                    pending = Some(FlatOrder { spatial, channels });
+                    flattened = Some(l.outputs);
+                }
+            }
+            continue;
+        }
+        if l.kind.starts_with("residual") && flattened == Some(l.inputs) {
+            return refuse(
+                l.name,
+                format!(
+                    "residual block `{}` may take the features of a flattened feature map, which PyTorch orders channel-first and gradflow position-first; this mapping does not reorder a residual block's features (save with `gradflow::weights` instead)",
+                    l.name
+                ),
+            );
+        }
+        let Some(order) = pending else { continue };
+        match l.kind {
+            "dense" => {
+                orders.insert(l.name, order);
+                pending = None;
+            }
+            batchnorms!() | "standardize" => {
+                orders.insert(l.name, order);
+            }
+            kind if elementwise(kind) => {}
+            kind => {
+                return refuse(
+                    l.name,
+                    format!(
+                        "a `{kind}` layer between `flatten` and the first dense layer: PyTorch orders a flattened feature map channel-first, gradflow position-first, and this mapping reorders only dense, batchnorm and standardize layers there (save with `gradflow::weights` instead)"
+                    ),
+                );
+            }
+        }
+    }
+    Ok(orders)
 }
 
 /// How a framework's values of a tensor relate to gradflow's.
@@ -143,13 +253,6 @@ fn external_name(framework: Framework, prefix: &str, name: &str) -> String {
     }
 }
 
-/// Every kind of batch normalization layer, as a pattern: all map the same way.
-macro_rules! batchnorms {
-    () => {
-        "batchnorm" | "batchnorm1d" | "batchnorm2d"
-    };
-}
-
 fn plan<T: Scalar, N: Network<T> + ?Sized>(
     net: &N,
     framework: Framework,
@@ -174,6 +277,10 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             problem,
         });
     }
+    let orders = match framework {
+        Framework::PyTorch => flat_orders::<T, N>()?,
+        Framework::Keras => HashMap::new(),
+    };
     let mut plan = Vec::new();
     let mut error = None;
     net.visit_tensors(&mut |t| {
@@ -201,6 +308,15 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             (Framework::PyTorch, "dense", "weight") => ("weight", &[1, 0][..]),
             (Framework::PyTorch, "conv2d", "weight") => ("weight", &[3, 2, 0, 1][..]),
             (Framework::PyTorch, "conv1d", "weight") => ("weight", &[2, 1, 0][..]),
+            // A residual block's projection: a dense layer, or a 1x1 (1) convolution.
+            (Framework::PyTorch, "residual(project)", "weight") => match t.shape.len() {
+                2 => ("weight", &[1, 0][..]),
+                3 => ("weight", &[2, 1, 0][..]),
+                _ => ("weight", &[3, 2, 0, 1][..]),
+            },
+            (Framework::PyTorch, "residual(project)", "bias") => ("bias", SAME),
+            (Framework::Keras, "residual(project)", "weight") => ("kernel", SAME),
+            (Framework::Keras, "residual(project)", "bias") => ("bias", SAME),
             (Framework::PyTorch, "dense" | "conv1d" | "conv2d", "bias") => ("bias", SAME),
             (Framework::Keras, "dense" | "conv1d" | "conv2d", "weight") => ("kernel", SAME),
             (Framework::Keras, "dense" | "conv1d" | "conv2d", "bias") => ("bias", SAME),
@@ -220,7 +336,7 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
                 error = Some(WeightsError::Mapping {
                     name: ours,
                     problem: format!(
-                        "no {framework:?} mapping for tensor `{}` of a `{kind}` layer (only dense, convolution, batchnorm and standardize layers are mapped)",
+                        "no {framework:?} mapping for tensor `{}` of a `{kind}` layer (only dense, convolution, batchnorm, standardize layers and residual projections are mapped)",
                         t.name
                     ),
                 });
@@ -232,6 +348,11 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
         } else {
             axes.iter().map(|&a| t.shape[a]).collect()
         };
+        // A dense layer's bias runs over its outputs, not the flattened features.
+        let flat_order = orders
+            .get(t.layer)
+            .copied()
+            .filter(|_| !(kind == "dense" && t.name == "bias"));
         plan.push(Mapped {
             ours,
             theirs: external_name(framework, prefix, theirs),
@@ -239,12 +360,27 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             their_shape,
             axes,
             values,
+            flat_order,
         });
     });
-    match error {
-        Some(e) => Err(e),
-        None => Ok(plan),
+    if let Some(e) = error {
+        return Err(e);
     }
+    // Two gradflow tensors under one name: an export could not write both, and an import
+    // would load one file tensor into both layers.
+    let mut owners: HashMap<&str, &str> = HashMap::new();
+    for m in &plan {
+        if let Some(first) = owners.insert(&m.theirs, &m.ours) {
+            return Err(WeightsError::Mapping {
+                name: m.ours.clone(),
+                problem: format!(
+                    "is mapped to `{}`, as `{first}` is: every tensor needs a name of its own",
+                    m.theirs
+                ),
+            });
+        }
+    }
+    Ok(plan)
 }
 
 /// A row-major tensor of shape `shape` with its axes reordered: axis `i` of the result is axis
@@ -286,18 +422,6 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
     names: &[(&str, &str)],
 ) -> Result<Vec<u8>, WeightsError> {
     let plan = plan(net, framework, names)?;
-    let mut owners: HashMap<&str, &str> = HashMap::new();
-    for m in &plan {
-        if let Some(first) = owners.insert(&m.theirs, &m.ours) {
-            return Err(WeightsError::Mapping {
-                name: m.ours.clone(),
-                problem: format!(
-                    "is mapped to `{}`, as `{first}` is: every tensor needs a name of its own",
-                    m.theirs
-                ),
-            });
-        }
-    }
     let mut values: HashMap<String, Vec<T>> = HashMap::new();
     net.visit_tensors(&mut |t| {
         values.insert(tensor_name(t.layer, t.name), t.data.to_vec());
@@ -313,6 +437,10 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
                 name: m.ours.clone(),
                 problem,
             })?;
+        let v = match m.flat_order {
+            Some(order) => order.reorder(&v, true),
+            None => v,
+        };
         let v = if m.axes.is_empty() {
             v
         } else {
@@ -379,6 +507,10 @@ fn import<T: Scalar, N: Network<T> + ?Sized>(
             v
         } else {
             permuted(&v, &m.their_shape, &inverse(m.axes))
+        };
+        let v = match m.flat_order {
+            Some(order) => order.reorder(&v, false),
+            None => v,
         };
         by_name.insert(m.ours.as_str(), v);
     }

@@ -790,3 +790,249 @@ fn standardize_interop_refuses_what_the_framework_would_compute_differently() {
     );
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
 }
+
+// A convolution flattened into batchnorm and a dense layer: PyTorch flattens its [c, h, w]
+// maps channel-first, gradflow its [h, w, c] maps position-first, and the PyTorch mapping
+// reorders the features of the layers that index them.
+
+network! {
+    /// Conv2d 2 -> 3 (3x3 same), tanh, Flatten, BatchNorm1d(36), Linear 36 -> 2.
+    pub struct Flat<f64> {
+        input [4, 3, 2],
+        conv2d 3 k3 same [tanh],
+        flatten,
+        batchnorm,
+        dense 2,
+    }
+}
+
+const TORCH_FLAT: &[(&str, &str)] = &[("conv2d_0", "0"), ("batchnorm_2", "3"), ("dense_3", "4")];
+
+/// PyTorch's index of gradflow's flattened feature `o` (12 positions of 3 channels).
+fn torch_feature(o: usize) -> usize {
+    (o % 3) * 12 + o / 3
+}
+
+/// `values` indexed by PyTorch's flattened features (rows of `row`), in gradflow's order.
+fn from_torch_features(values: &[f64], row: usize) -> Vec<f64> {
+    (0..36)
+        .flat_map(|o| values[torch_feature(o) * row..][..row].iter().copied())
+        .collect()
+}
+
+#[test]
+fn pytorch_flatten_order_is_reproduced() {
+    let mut net = Flat::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_flat_weights"), TORCH_FLAT).unwrap();
+    let io_bytes = fixture("torch_flat_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let x_flat = channels_last(&shaped(&io, "input", &[B, 2, 4, 3]), B, 2, 12);
+    let mut x = Box::new([[[[0.0; 2]; 3]; 4]; B]);
+    x.as_flattened_mut()
+        .as_flattened_mut()
+        .as_flattened_mut()
+        .copy_from_slice(&x_flat);
+    let dy = batch::<2>(&io, "dy");
+
+    let y: [[f64; 2]; B] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
+
+    let mut cache = FlatCache::<B>::new_boxed();
+    let mut grads = FlatGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    let mut dx = Box::new([[[[0.0; 2]; 3]; 4]; B]);
+    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
+    assert_close(
+        "input gradient",
+        dx.as_flattened().as_flattened().as_flattened(),
+        &channels_last(&tensor(&io, "train.input_grad").1, B, 2, 12),
+    );
+    let g = |name: &str| tensor(&io, &format!("train.grad.{name}")).1;
+    assert_close(
+        "conv weight grad",
+        &flat(grads.conv2d_0.weight.as_flattened().as_flattened()),
+        &conv_weight_from_torch(&g("0.weight"), 3, 2, 9),
+    );
+    assert_close(
+        "batchnorm gamma grad",
+        &grads.batchnorm_2.gamma,
+        &from_torch_features(&g("3.weight"), 1),
+    );
+    // Linear's weight gradient is [out, in]: [in, out] with `in` in PyTorch's order.
+    assert_close(
+        "dense weight grad",
+        &flat(&grads.dense_3.weight),
+        &from_torch_features(&transpose(&g("4.weight"), 2, 36), 2),
+    );
+    assert_close("dense bias grad", &grads.dense_3.bias, &g("4.bias"));
+    for (ours, theirs) in [
+        (&net.batchnorm_2.running_mean, "train.3.running_mean"),
+        (&net.batchnorm_2.running_var, "train.3.running_var"),
+    ] {
+        assert_close(
+            theirs,
+            ours,
+            &from_torch_features(&tensor(&io, theirs).1, 1),
+        );
+    }
+
+    // Exported again (before the step changed the running statistics): PyTorch's own file.
+    let mut fresh = Flat::new(&mut gradflow::rng(0));
+    pytorch::import(&mut fresh, &fixture("torch_flat_weights"), TORCH_FLAT).unwrap();
+    let bytes = pytorch::export(&fresh, TORCH_FLAT).unwrap();
+    let exported = SafeTensors::deserialize(&bytes).unwrap();
+    let reference = fixture("torch_flat_weights");
+    let reference = SafeTensors::deserialize(&reference).unwrap();
+    for name in reference.names() {
+        if name.ends_with("num_batches_tracked") {
+            continue;
+        }
+        assert_eq!(tensor(&exported, name), tensor(&reference, name), "{name}");
+    }
+    // Keras flattens channels-last maps as gradflow does: no reordering.
+    let keras_file = keras::export(
+        &fresh,
+        &[("conv2d_0", "c"), ("batchnorm_2", "b"), ("dense_3", "d")],
+    )
+    .unwrap();
+    let keras_file = SafeTensors::deserialize(&keras_file).unwrap();
+    assert_eq!(
+        tensor(&keras_file, "d/kernel").1,
+        flat(&fresh.dense_3.weight)
+    );
+}
+
+network! {
+    /// A residual block that takes the flattened features itself.
+    pub struct FlatResidual<f32> {
+        input [2, 2, 3],
+        flatten,
+        residual { dense 12 [relu] },
+        dense 2,
+    }
+}
+
+#[test]
+fn pytorch_mapping_refuses_a_residual_block_on_flattened_features() {
+    let net = FlatResidual::new(&mut gradflow::rng(0));
+    let names = [("dense_1", "1"), ("dense_3", "3")];
+    let err = pytorch::export(&net, &names).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Mapping { name, .. } if name == "residual_2"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("channel-first"), "{err}");
+    // Keras orders the features as gradflow does.
+    keras::export(&net, &names).unwrap();
+}
+
+network! {
+    /// Residual blocks with projections: a 1x1 strided convolution, then a dense one.
+    pub struct Projected<f32> {
+        input [4, 4, 2],
+        residual(project) { conv2d 5 k3 s2 same [relu] },
+        global_avg_pool,
+        residual(project) { dense 6 [relu] },
+        dense 2,
+    }
+}
+
+network! {
+    /// A residual block with a 1-wide conv1d projection.
+    pub struct ProjectedSeq<f32> {
+        input [6, 2],
+        residual(project) { conv1d 5 k3 same [relu] },
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+/// A safetensors tensor of f32 values.
+fn f32_tensor(file: &SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let view = file.tensor(name).unwrap();
+    let values = view
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (view.shape().to_vec(), values)
+}
+
+#[test]
+fn residual_projections_map_as_linear_and_1x1_convolutions() {
+    let net = Projected::new(&mut gradflow::rng(8));
+    let names = [
+        ("conv2d_0", "body1.conv"),
+        ("residual_1", "block1.skip"),
+        ("dense_3", "block2.fc"),
+        ("residual_4", "block2.skip"),
+        ("dense_5", "head"),
+    ];
+    let bytes = pytorch::export(&net, &names).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    // Conv2d(2, 5, 1, stride=2).weight is [5, 2, 1, 1]; Linear(5, 6).weight is [6, 5].
+    let (shape, conv) = f32_tensor(&file, "block1.skip.weight");
+    assert_eq!(shape, [5, 2, 1, 1]);
+    assert_eq!(conv[3 * 2 + 1], net.residual_1.weight[0][0][1][3]);
+    let (shape, linear) = f32_tensor(&file, "block2.skip.weight");
+    assert_eq!(shape, [6, 5]);
+    assert_eq!(linear[4 * 5 + 2], net.residual_4.weight[2][4]);
+    assert_eq!(f32_tensor(&file, "block2.skip.bias").1, net.residual_4.bias);
+    for (framework, bytes) in [
+        ("pytorch", bytes),
+        ("keras", keras::export(&net, &names).unwrap()),
+    ] {
+        let mut back = Projected::new(&mut gradflow::rng(9));
+        if framework == "pytorch" {
+            pytorch::import(&mut back, &bytes, &names).unwrap();
+        } else {
+            keras::import(&mut back, &bytes, &names).unwrap();
+        }
+        assert_eq!(back.residual_1, net.residual_1, "{framework}");
+        assert_eq!(back.residual_4, net.residual_4, "{framework}");
+    }
+
+    let seq = ProjectedSeq::new(&mut gradflow::rng(10));
+    let names = [
+        ("conv1d_0", "conv"),
+        ("residual_1", "skip"),
+        ("dense_3", "fc"),
+    ];
+    let bytes = pytorch::export(&seq, &names).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let (shape, conv) = f32_tensor(&file, "skip.weight");
+    assert_eq!(shape, [5, 2, 1]);
+    assert_eq!(conv[4 * 2 + 1], seq.residual_1.weight[0][1][4]);
+    let mut back = ProjectedSeq::new(&mut gradflow::rng(11));
+    pytorch::import(&mut back, &bytes, &names).unwrap();
+    assert_eq!(back.residual_1, seq.residual_1);
+}
+
+#[test]
+fn import_refuses_two_layers_mapped_to_one_module() {
+    network! {
+        pub struct Two<f32> {
+            input 4,
+            dense 4 [relu],
+            dense 4,
+        }
+    }
+    let source = Two::new(&mut gradflow::rng(1));
+    let file = pytorch::export(&source, &[("dense_0", "a"), ("dense_1", "b")]).unwrap();
+    let mut net = Two::new(&mut gradflow::rng(2));
+    let before = gradflow::weights::to_bytes(&net).unwrap();
+    for err in [
+        pytorch::import(&mut net, &file, &[("dense_0", "a"), ("dense_1", "a")]),
+        keras::import(&mut net, &file, &[("dense_0", "a"), ("dense_1", "a")]),
+    ]
+    .map(Result::unwrap_err)
+    {
+        assert!(
+            matches!(&err, WeightsError::Mapping { name, .. } if name == "dense_1.weight"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("`dense_0.weight`"), "{err}");
+    }
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
+}

@@ -17,6 +17,9 @@ pub struct LayerInfo {
     pub index: usize,
     /// Width of one input sample.
     pub inputs: usize,
+    /// Shape of one input sample, channels last: `[n]` (flat), `[length, channels]`
+    /// (sequence) or `[height, width, channels]` (image); `[inputs]` for your own layers.
+    pub input_shape: &'static [usize],
     /// Width of one output sample.
     pub outputs: usize,
     /// Whether the layer's parameters are frozen (left out of the gradients).

@@ -61,12 +61,20 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             lit(layer.outputs.elements()),
         );
         let frozen = layer.frozen;
+        let input_shape = match layer.inputs {
+            crate::model::Shape::Flat(n) => vec![n],
+            crate::model::Shape::Seq { c, l } => vec![l, c],
+            crate::model::Shape::Image { c, h, w } => vec![h, w, c],
+        }
+        .into_iter()
+        .map(lit);
         quote! {
             ::gradflow::nn::LayerInfo {
                 name: #field,
                 kind: #kind,
                 index: #index,
                 inputs: #inputs,
+                input_shape: &[#(#input_shape),*],
                 outputs: #outputs,
                 frozen: #frozen,
             }
