@@ -122,7 +122,10 @@ impl<const F: usize> Dataset<F> {
             path: path.to_path_buf(),
             source,
         })?;
-        let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        let gz = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        let reader: Box<dyn Read> = if gz {
             let mut file = BufReader::new(file);
             let start = file.fill_buf().map_err(|source| DataError::Io {
                 path: path.to_path_buf(),
@@ -177,9 +180,12 @@ impl<const F: usize> Dataset<F> {
                 break;
             }
             let line_no = index + 1;
-            // A byte-order mark (spreadsheet exports write one) is not part of the first field.
+            // A byte-order mark (spreadsheet exports write one) is not part of the first field;
+            // byte positions in errors still count it.
+            let mut skipped = 0;
             if index == 0 && bytes.starts_with(b"\xEF\xBB\xBF") {
                 bytes.drain(..3);
+                skipped = 3;
             }
             let line = std::str::from_utf8(&bytes).map_err(|e| {
                 let at = e.valid_up_to();
@@ -187,7 +193,7 @@ impl<const F: usize> Dataset<F> {
                     path: path.to_path_buf(),
                     line: line_no,
                     column: 1 + bytes[..at].iter().filter(|&&b| b == b',').count(),
-                    byte: at + 1,
+                    byte: skipped + at + 1,
                 }
             })?;
             if (index == 0 && options.header) || line.trim().is_empty() {
@@ -245,6 +251,7 @@ impl<const F: usize> Dataset<F> {
 
     /// Shuffles the rows with a [`crate::Rng`] seeded by `seed` and returns
     /// `(train, test)`, the test set being the last `floor(len * test_fraction)` rows.
+    /// `test_fraction` is clamped to `[0, 1]` (infinities included); NaN gives no test rows.
     /// `split(42, 0.2)` is the split the project's examples and tests use.
     ///
     /// # Panics
@@ -252,10 +259,10 @@ impl<const F: usize> Dataset<F> {
     pub fn split(&self, seed: u64, test_fraction: f64) -> (Self, Self) {
         let mut order: Vec<usize> = (0..self.rows()).collect();
         order.shuffle(&mut crate::rng(seed));
-        let fraction = if test_fraction.is_finite() {
-            test_fraction.clamp(0.0, 1.0)
-        } else {
+        let fraction = if test_fraction.is_nan() {
             0.0
+        } else {
+            test_fraction.clamp(0.0, 1.0)
         };
         let n_test = (self.len() as f64 * fraction).floor() as usize;
         let (train, test) = order.split_at(self.len() - n_test);
@@ -271,7 +278,8 @@ impl<const F: usize> Dataset<F> {
     }
 
     /// Shuffled mini-batches of exactly `B` samples; the last `len % B` samples of each
-    /// shuffle are left out (they take part in other epochs, under other shuffles).
+    /// shuffle are left out (they take part in other epochs, under other shuffles). No
+    /// batches for `B == 0`.
     ///
     /// # Panics
     /// If `features` and `labels` differ in length.
@@ -281,8 +289,11 @@ impl<const F: usize> Dataset<F> {
     ) -> Vec<([[f32; F]; B], [usize; B])> {
         let mut order: Vec<usize> = (0..self.rows()).collect();
         order.shuffle(rng);
+        if B == 0 {
+            return Vec::new();
+        }
         order
-            .chunks_exact(B.max(1))
+            .chunks_exact(B)
             .map(|rows| {
                 let x = core::array::from_fn(|k| self.features[rows[k]]);
                 let y = core::array::from_fn(|k| self.labels[rows[k]]);
@@ -523,5 +534,40 @@ mod tests {
         assert_eq!(all, (0..10).map(|i| i as f32).collect::<Vec<_>>());
         let batches = train.batches::<3>(&mut crate::rng(1));
         assert_eq!(batches.len(), 2);
+        assert!(train.batches::<0>(&mut crate::rng(1)).is_empty());
+        // Fractions outside [0, 1] are clamped, infinities included; NaN means no test rows.
+        for (fraction, tests) in [
+            (-0.5, 0),
+            (f64::NEG_INFINITY, 0),
+            (1.5, 10),
+            (f64::INFINITY, 10),
+            (f64::NAN, 0),
+        ] {
+            assert_eq!(d.split(42, fraction).1.len(), tests, "{fraction}");
+        }
+    }
+
+    /// The byte an invalid-UTF-8 error names counts a leading byte-order mark.
+    #[test]
+    fn not_text_counts_bytes_from_the_start_of_the_line() {
+        for (text, byte) in [(&b"1,\xff,0\n"[..], 3), (&b"\xEF\xBB\xBF1,\xff,0\n"[..], 6)] {
+            let err = Dataset::<2>::from_reader(text, "x.csv", OPTS).unwrap_err();
+            assert!(
+                matches!(err, DataError::NotText { line: 1, column: 2, byte: b, .. } if b == byte),
+                "{err:?}"
+            );
+        }
+    }
+
+    /// `.GZ` is gzip as `.gz` is.
+    #[test]
+    fn the_gz_extension_is_case_insensitive() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"1,2,0\n").unwrap();
+        let path = write("upper.csv.GZ", "");
+        fs::write(&path, gz.finish().unwrap()).unwrap();
+        let d = Dataset::<2>::load_csv(&path, OPTS).unwrap();
+        assert_eq!(d.features, [[1.0, 2.0]]);
     }
 }

@@ -547,22 +547,90 @@ fn fit_resumed_mid_epoch_ends_bit_identical() {
     fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &off_by_one).unwrap();
     assert!(state(&mut net, &mut sgd, &rng, 0) != uninterrupted);
 
-    // A start step outside the epoch is refused before anything changes.
+    // A resume point outside the run is refused before anything changes.
     let mut net = Net::new(&mut gradflow::rng(7));
     let mut sgd = make();
     let before = state(&mut net, &mut sgd, &rng, 0);
-    let beyond = config.clone().resume_at(Position { epoch: 1, step: 8 });
-    let err = fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &beyond).unwrap_err();
-    assert_eq!(
-        err,
-        TrainError::StartStep {
-            start_step: 8,
-            steps_per_epoch: 8
-        }
-    );
-    assert_eq!(
-        err.to_string(),
-        "start_step 8 is not within an epoch of 8 steps (0..8)"
-    );
+    for (epoch, step) in [(1, 8), (6, 0), (5, 1)] {
+        let beyond = config.clone().resume_at(Position { epoch, step });
+        let err = fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &beyond).unwrap_err();
+        assert_eq!(
+            err,
+            TrainError::ResumePoint {
+                start_epoch: epoch,
+                start_step: step,
+                epochs: 5,
+                steps_per_epoch: 8
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("cannot resume after epoch {epoch} and step {step} of the next: the run has 5 epochs of 8 steps")
+        );
+    }
     assert!(state(&mut net, &mut sgd, &rng, 0) == before);
+    // After the last epoch, nothing is left to train.
+    let done = config.clone().resume_at(Position { epoch: 5, step: 0 });
+    let history = fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &done).unwrap();
+    assert_eq!((history.steps, history.epochs.len()), (40, 0));
+    assert!(state(&mut net, &mut sgd, &rng, 0) == before);
+}
+
+/// The first report is of the first step the run applies: a resumed run's first step, or the
+/// first step after refused ones.
+#[test]
+fn the_first_report_is_of_the_first_applied_step() {
+    let (mut features, labels) = data();
+    let samples = Samples::new(&features, &labels);
+    let config = TrainConfig {
+        epochs: 2,
+        progress: false,
+        reports: true,
+        ..Default::default()
+    };
+    let mut net = Net::new(&mut gradflow::rng(7));
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.05)).unwrap();
+    let resumed = config
+        .clone()
+        .resume_at(gradflow::nn::train::Position { epoch: 1, step: 3 });
+    let history = fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &resumed).unwrap();
+    assert_eq!(history.first_report.as_ref().map(|r| r.step), Some(11));
+    assert_eq!(history.last_report.as_ref().map(|r| r.step), Some(15));
+
+    // Four NaN samples, and a seed whose first batch holds one: step 0 is refused.
+    for x in &mut features[..4] {
+        x[0] = f32::NAN;
+    }
+    let samples = Samples::new(&features, &labels);
+    let history = (0..100)
+        .map(|seed| {
+            let mut net = Net::new(&mut gradflow::rng(7));
+            let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.05)).unwrap();
+            let config = TrainConfig {
+                seed,
+                ..config.clone()
+            };
+            fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &config).unwrap()
+        })
+        .find(|h| h.refused.first().is_some_and(|&(step, _)| step == 0))
+        .expect("a seed whose first batch holds a NaN");
+    let first_applied = (0..16)
+        .find(|s| !history.refused.iter().any(|(r, _)| r == s))
+        .expect("an applied step");
+    assert!(first_applied > 0);
+    assert_eq!(
+        history.first_report.as_ref().map(|r| r.step),
+        Some(first_applied)
+    );
+}
+
+/// A diverged network (NaN outputs) classifies nothing, whatever the labels.
+#[test]
+fn accuracy_counts_nan_outputs_as_wrong() {
+    let (features, _) = data();
+    let zeros = vec![0; features.len()];
+    let mut net = Net::new(&mut gradflow::rng(7));
+    net.dense_1.bias = [f32::NAN; 3];
+    let samples = Samples::new(&features, &zeros);
+    assert_eq!(gradflow::nn::train::accuracy(&net, samples), 0.0);
 }

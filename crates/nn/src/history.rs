@@ -16,7 +16,8 @@ pub struct History {
     pub grad_norms: Vec<(usize, Vec<f64>)>,
     /// Steps refused, and why.
     pub refused: Vec<(usize, Refusal)>,
-    /// Reports at the first and last step, when asked for.
+    /// Reports at the first step this run applies (after any refused ones; a resumed run's
+    /// first) and at the last step, when asked for.
     pub first_report: Option<GradientReport>,
     /// See `first_report`.
     pub last_report: Option<GradientReport>,

@@ -141,10 +141,15 @@ pub enum TrainError {
     /// The optimizer's settings are invalid (one made by `const_zeroed` and never
     /// configured), so it would refuse every step.
     Optimizer(ConfigError),
-    /// `start_step` is not a step within an epoch.
-    StartStep {
+    /// `start_epoch` and `start_step` are not a point of the run: `start_epoch` beyond
+    /// `epochs`, `start_step` not within an epoch, or steps into an epoch after the last.
+    ResumePoint {
+        /// The `start_epoch` asked for.
+        start_epoch: usize,
         /// The `start_step` asked for.
         start_step: usize,
+        /// Epochs of the run.
+        epochs: usize,
         /// Steps in each epoch.
         steps_per_epoch: usize,
     },
@@ -178,12 +183,14 @@ impl core::fmt::Display for TrainError {
                 f,
                 "{epochs} epochs of {steps_per_epoch} steps are more steps than a usize counts"
             ),
-            TrainError::StartStep {
+            TrainError::ResumePoint {
+                start_epoch,
                 start_step,
+                epochs,
                 steps_per_epoch,
             } => write!(
                 f,
-                "start_step {start_step} is not within an epoch of {steps_per_epoch} steps (0..{steps_per_epoch})"
+                "cannot resume after epoch {start_epoch} and step {start_step} of the next: the run has {epochs} epochs of {steps_per_epoch} steps"
             ),
         }
     }
@@ -237,7 +244,9 @@ where
         .filter(|(x, &label)| {
             let mut y: [N::Output; 1] = Zeroable::zeroed();
             net.forward_into(&[**x], &mut y);
-            argmax(y[0].as_ref()) == label
+            // An output with a NaN (a diverged network) classifies nothing, not class 0.
+            let y = y[0].as_ref();
+            !y.iter().any(|v| v.is_nan()) && argmax(y) == label
         })
         .count();
     correct as f64 / samples.labels.len() as f64
@@ -445,16 +454,15 @@ where
         mut on_step,
         on_epoch_end,
     } = hooks;
-    let first_epoch = config.start_epoch.min(config.epochs);
-    // The steps of the interrupted epoch already done (none when no epoch is left).
-    let skip = if first_epoch < config.epochs {
-        config.start_step
-    } else {
-        0
-    };
-    if skip > 0 && skip >= steps_per_epoch {
-        return Err(TrainError::StartStep {
+    let (first_epoch, skip) = (config.start_epoch, config.start_step);
+    // Epochs done (all of them at most), then steps of the next epoch (none after the last).
+    if first_epoch > config.epochs
+        || (skip > 0 && (skip >= steps_per_epoch || first_epoch == config.epochs))
+    {
+        return Err(TrainError::ResumePoint {
+            start_epoch: first_epoch,
             start_step: skip,
+            epochs: config.epochs,
             steps_per_epoch,
         });
     }
@@ -502,7 +510,9 @@ where
                 net.backward_into(&mut cache, &dy, None, &mut grads);
                 observe(step, &cache);
                 let last = step + 1 == total_steps;
-                let mut report = (config.reports && (step == 0 || last)).then(|| {
+                // The first report is of the first step this run applies.
+                let first = history.first_report.is_none();
+                let mut report = (config.reports && (first || last)).then(|| {
                     (
                         GradientReport::capture::<T, N, B>(step, net, &cache, &grads),
                         snapshot(net, &grads),
@@ -525,7 +535,7 @@ where
                 }
                 if let Some((mut r, before)) = report.take() {
                     r.record_update(&before, net, &grads);
-                    if step == 0 {
+                    if first {
                         history.first_report = Some(r.clone());
                     }
                     if last {
