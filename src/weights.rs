@@ -78,12 +78,13 @@ pub enum WeightsError {
     },
     /// A tensor is stored with another element type than the network's.
     #[error(
-        "tensor `{name}` is stored as {found}, but this network's element type needs {expected}"
+        "tensor `{name}` is stored as {found}, but {expected} is expected (the network's element type for its tensors and optimizer state, U64 for a checkpoint's counters)"
     )]
     Dtype {
         /// The tensor's name.
         name: String,
-        /// The dtype the network needs (`F32` or `F64`).
+        /// The dtype needed (`F32` or `F64` after the network's element type; `U64` for a
+        /// checkpoint's counters).
         expected: String,
         /// The dtype in the file.
         found: String,
@@ -99,7 +100,9 @@ pub enum WeightsError {
         found: Vec<usize>,
     },
     /// A tensor holds a NaN or an infinity.
-    #[error("tensor `{name}` holds {value} at flat index {index}: weights must be finite")]
+    #[error(
+        "tensor `{name}` holds {value} at flat index {index}: every stored value must be finite"
+    )]
     NonFinite {
         /// The tensor's name.
         name: String,

@@ -634,3 +634,42 @@ fn accuracy_counts_nan_outputs_as_wrong() {
     let samples = Samples::new(&features, &zeros);
     assert_eq!(gradflow::nn::train::accuracy(&net, samples), 0.0);
 }
+
+/// A checkpoint counter stored with another dtype is named as a counter's problem, not the
+/// network's element type's.
+#[test]
+fn a_counter_of_another_dtype_is_named() {
+    let mut net = Net::new(&mut gradflow::rng(1));
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1)).unwrap();
+    let bytes = state(&mut net, &mut sgd, &gradflow::rng(2), 3);
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            if name == "progress.epoch" {
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::I64,
+                    view.shape().to_vec(),
+                    view.data(),
+                )
+                .unwrap();
+                (name, view)
+            } else {
+                (name, view)
+            }
+        })
+        .collect();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let edited = safetensors::serialize(tensors, header.metadata().clone()).unwrap();
+    let err =
+        checkpoint::from_bytes(&edited, &mut net, &mut sgd, &mut gradflow::rng(0)).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Dtype { name, expected, found } if name == "progress.epoch" && expected == "U64" && found == "I64"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("U64 for a checkpoint's counters"),
+        "{err}"
+    );
+}
