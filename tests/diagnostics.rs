@@ -352,3 +352,67 @@ fn bad_training_data_is_an_error_not_a_panic() {
     let tiny = Samples::new(&train.features[..3], &train.labels[..3]);
     assert!(fit::<f32, _, _, 32>(&mut net, &mut sgd, tiny, test.samples(), &config).is_err());
 }
+
+network! {
+    /// 30 layers with batchnorm and no skips: batchnorm makes the gradient grow toward the
+    /// input from initialization (Yang et al., ICLR 2019).
+    struct DeepBatchNorm<f32> {
+        input 64,
+        repeat 29 { dense 32 [he_init, batchnorm, relu] },
+        dense 10,
+    }
+}
+
+network! {
+    /// The same depth with residual connections.
+    struct DeepBatchNormResidual<f32> {
+        input 64,
+        dense 32 [he_init, batchnorm, relu],
+        repeat 14 {
+            residual {
+                dense 32 [he_init, batchnorm, relu],
+                dense 32 [he_init, batchnorm],
+            } relu
+        },
+        dense 10,
+    }
+}
+
+/// Deep batchnorm without skips: the first layer's gradient is hundreds of times the last
+/// hidden layer's, and the verdict says so and names residual connections; with them the
+/// growth stays far below the line.
+#[test]
+fn deep_batchnorm_without_skips_is_reported_as_growing() {
+    for seed in 1..=4 {
+        let mut plain = DeepBatchNorm::new_boxed(&mut gradflow::rng(seed));
+        let verdict = first_step_report(&mut *plain).verdict();
+        let growing = verdict.findings.iter().find_map(|f| match f {
+            Finding::Growing { ratio, cures, .. } => Some((*ratio, cures.clone())),
+            _ => None,
+        });
+        let (ratio, cures) = growing.unwrap_or_else(|| panic!("seed {seed}: {verdict}"));
+        assert!(ratio > 150.0, "seed {seed}: {ratio}");
+        assert_eq!(cures, [Cure::Residual, Cure::Clipping]);
+        assert!(verdict.to_string().contains("gradients grow toward the input"));
+
+        let mut residual = DeepBatchNormResidual::new_boxed(&mut gradflow::rng(seed));
+        let report = first_step_report(&mut *residual);
+        let weighted: Vec<f64> = report
+            .layers
+            .iter()
+            .filter(|l| l.fan_in > 0)
+            .map(|l| l.grad_norm)
+            .collect();
+        let ratio = weighted[0] / weighted[weighted.len() - 2];
+        assert!(ratio < 60.0, "seed {seed}: residual growth {ratio}");
+        assert!(
+            !report
+                .verdict()
+                .findings
+                .iter()
+                .any(|f| matches!(f, Finding::Growing { .. })),
+            "seed {seed}: {}",
+            report.verdict()
+        );
+    }
+}

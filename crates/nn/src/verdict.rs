@@ -15,6 +15,9 @@ pub struct Thresholds {
     pub vanishing_floor: f64,
     /// A layer explodes when its gradient norm exceeds this (or is not finite).
     pub exploding_norm: f64,
+    /// Report gradients that grow toward the input when the first weighted layer's gradient
+    /// norm is more than this many times the last hidden weighted layer's.
+    pub growth_ratio: f64,
     /// Report dead ReLU units when more than this fraction of a layer is dead.
     pub dead_fraction: f64,
     /// Report saturation when more than this fraction of a layer's units saturate.
@@ -30,6 +33,7 @@ impl Default for Thresholds {
             vanishing_ratio: 1e-3,
             vanishing_floor: 1e-8,
             exploding_norm: 1e3,
+            growth_ratio: 1e2,
             dead_fraction: 0.5,
             saturated_fraction: 0.5,
             signal_ratio: 1e-2,
@@ -90,6 +94,22 @@ pub enum Finding {
         layers: Vec<usize>,
         /// Largest gradient norm.
         largest: f64,
+    },
+    /// The gradient grows geometrically from the last hidden layer down to the first: the
+    /// bottom layers take steps far larger than the top ones for the same learning rate. Deep
+    /// batch-normalized networks without skip connections do this from initialization (Yang
+    /// et al., "A Mean Field Theory of Batch Normalization", ICLR 2019).
+    Growing {
+        /// First weighted layer's index.
+        first: usize,
+        /// Last hidden weighted layer's index.
+        last: usize,
+        /// First layer's gradient norm over the last hidden layer's.
+        ratio: f64,
+        /// Weighted layers from `first` to `last`, both included.
+        layers: usize,
+        /// Cures that apply.
+        cures: Vec<Cure>,
     },
     /// The spread of the layers' outputs shrinks (or grows) geometrically with depth: the
     /// forward half of the vanishing (or exploding) problem, which the backward pass repeats.
@@ -237,6 +257,36 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         });
     }
 
+    // Dense and convolution layers (those with a weight and a fan-in), less the classifier on
+    // top: layers of one kind, whose gradient norms compare.
+    let weighted: Vec<&LayerHealth> = trainable.iter().copied().filter(|l| l.fan_in > 0).collect();
+    let weighted_hidden = &weighted[..weighted.len().saturating_sub(1)];
+    if let (Some(first), Some(last)) = (weighted_hidden.first(), weighted_hidden.last()) {
+        let ratio = first.grad_norm / last.grad_norm;
+        // Vanishing and exploding norms are their own findings.
+        if weighted_hidden.len() > 1
+            && last.grad_norm > 0.0
+            && ratio.is_finite()
+            && ratio > t.growth_ratio
+            && !findings
+                .iter()
+                .any(|f| matches!(f, Finding::Exploding { .. }))
+        {
+            let mut cures = Vec::new();
+            if !has("residual") {
+                cures.push(Cure::Residual);
+            }
+            cures.push(Cure::Clipping);
+            findings.push(Finding::Growing {
+                first: first.index,
+                last: last.index,
+                ratio,
+                layers: weighted_hidden.len(),
+                cures,
+            });
+        }
+    }
+
     // The hidden layers: those with parameters, less the classifier on top.
     let hidden = &trainable[..trainable.len().saturating_sub(1)];
     if let (Some(first), Some(last)) = (hidden.first(), hidden.last()) {
@@ -320,6 +370,55 @@ impl fmt::Display for Layers<'_> {
     }
 }
 
+/// For two dead-unit (or two saturation) findings with the same cures: `b`'s layer and
+/// fraction.
+fn unit_run(a: &Finding, b: &Finding) -> Option<(usize, f64)> {
+    match (a, b) {
+        (
+            Finding::Dead { cures: ca, .. },
+            Finding::Dead {
+                layer,
+                fraction,
+                cures: cb,
+            },
+        )
+        | (
+            Finding::Saturated { cures: ca, .. },
+            Finding::Saturated {
+                layer,
+                fraction,
+                cures: cb,
+            },
+        ) if ca == cb => Some((*layer, *fraction)),
+        _ => None,
+    }
+}
+
+/// Several dead-unit (or saturation) findings with the same cures, as one line.
+fn unit_group(f: &mut fmt::Formatter<'_>, group: &[Finding]) -> fmt::Result {
+    let (layers, fractions): (Vec<usize>, Vec<f64>) =
+        group.iter().filter_map(|g| unit_run(&group[0], g)).unzip();
+    let low = 100.0 * fractions.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = 100.0 * fractions.iter().copied().fold(0.0, f64::max);
+    let (Finding::Dead { cures: c, .. } | Finding::Saturated { cures: c, .. }) = &group[0] else {
+        return Ok(());
+    };
+    if matches!(group[0], Finding::Dead { .. }) {
+        write!(
+            f,
+            "dead units: in {}, {low:.0}-{high:.0}% of each layer's ReLUs output 0 for the whole batch",
+            Layers(&layers)
+        )?;
+    } else {
+        write!(
+            f,
+            "saturation: in {}, {low:.0}-{high:.0}% of each layer's units sit where the derivative is below 1e-3 of its maximum",
+            Layers(&layers)
+        )?;
+    }
+    cures(f, c)
+}
+
 fn cures(f: &mut fmt::Formatter<'_>, cures: &[Cure]) -> fmt::Result {
     if cures.is_empty() {
         return Ok(());
@@ -336,10 +435,22 @@ impl fmt::Display for Verdict {
         if self.findings.is_empty() {
             return write!(f, "healthy: no layer's gradient vanishes or explodes, and no layer is dead or saturated");
         }
-        for (i, finding) in self.findings.iter().enumerate() {
+        let mut i = 0;
+        while let Some(finding) = self.findings.get(i) {
             if i > 0 {
                 writeln!(f)?;
             }
+            // A run of dead (or of saturated) layers with the same cures is one line.
+            let run = self.findings[i..]
+                .iter()
+                .take_while(|g| unit_run(finding, g).is_some())
+                .count();
+            if run > 1 {
+                unit_group(f, &self.findings[i..i + run])?;
+                i += run;
+                continue;
+            }
+            i += 1;
             match finding {
                 Finding::Vanishing {
                     layers,
@@ -366,6 +477,21 @@ impl fmt::Display for Verdict {
                         Layers(layers)
                     )?;
                     cures(f, &[Cure::Clipping, Cure::BatchNorm])?;
+                }
+                Finding::Growing {
+                    first,
+                    last,
+                    ratio,
+                    layers,
+                    cures: c,
+                } => {
+                    write!(
+                        f,
+                        "gradients grow toward the input: layer {first}'s gradient norm is {ratio:.1e} times layer {last}'s \
+                         (x{:.2} per layer), so the bottom layers take far larger steps",
+                        libm::pow(*ratio, 1.0 / (layers - 1).max(1) as f64)
+                    )?;
+                    cures(f, c)?;
                 }
                 Finding::SignalScale {
                     first,
@@ -452,6 +578,73 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A deep stack whose gradient grows geometrically toward the input (as batchnorm without
+    /// skips does at initialization) is reported with the per-layer factor; with residual
+    /// connections, only clipping is suggested; a growth below 100x is not reported.
+    #[test]
+    fn gradients_growing_toward_the_input_are_reported() {
+        let stack = |per_layer: f64, kinds: &str| {
+            let mut layers: Vec<LayerHealth> = (0..11)
+                .map(|i| layer(i, if i < 10 { kinds } else { "dense" }, 1.0))
+                .collect();
+            for (i, l) in layers.iter_mut().enumerate().take(10) {
+                l.grad_norm = libm::pow(per_layer, (9 - i) as f64);
+            }
+            diagnose(&GradientReport { step: 0, layers }, &Thresholds::default())
+        };
+        let verdict = stack(1.8, "dense+batchnorm+relu");
+        let growing = verdict.findings.iter().find_map(|f| match f {
+            Finding::Growing {
+                first,
+                last,
+                ratio,
+                cures,
+                ..
+            } => Some((*first, *last, *ratio, cures.clone())),
+            _ => None,
+        });
+        let (first, last, ratio, cures) = growing.expect("a growing finding");
+        assert_eq!((first, last), (0, 9));
+        assert!((ratio - libm::pow(1.8, 9.0)).abs() < 1e-9 * ratio);
+        assert_eq!(cures, [Cure::Residual, Cure::Clipping]);
+        assert!(verdict
+            .to_string()
+            .starts_with("gradients grow toward the input: layer 0's gradient norm is 2.0e2 times layer 9's (x1.80 per layer)"),
+            "{verdict}");
+        let with_skips = stack(1.8, "dense+batchnorm+relu+residual");
+        assert!(with_skips
+            .findings
+            .iter()
+            .any(|f| matches!(f, Finding::Growing { cures, .. } if cures == &[Cure::Clipping])));
+        assert!(
+            stack(1.6, "dense+batchnorm+relu").healthy(),
+            "1.6^9 = 69 < 100"
+        );
+    }
+
+    /// Consecutive dead (or saturated) layers with the same cures print as one line.
+    #[test]
+    fn runs_of_dead_layers_print_as_one_line() {
+        let dead = |layer, fraction| Finding::Dead {
+            layer,
+            fraction,
+            cures: vec![Cure::LeakyRelu],
+        };
+        let verdict = Verdict {
+            findings: vec![dead(1, 0.59), dead(2, 0.72), dead(3, 0.61), dead(7, 0.55)],
+        };
+        assert_eq!(
+            verdict.to_string(),
+            "dead units: in layers 1-3, 7, 55-72% of each layer's ReLUs output 0 for the whole batch\n    cures: `leaky_relu` or a lower learning rate"
+        );
+        let one = Verdict {
+            findings: vec![dead(4, 0.6)],
+        };
+        assert!(one
+            .to_string()
+            .starts_with("dead units: 60% of layer 4's ReLUs"));
     }
 
     /// Cures the network already has are not suggested: He initialization for dead ReLUs
