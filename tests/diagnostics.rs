@@ -393,7 +393,9 @@ fn deep_batchnorm_without_skips_is_reported_as_growing() {
         let (ratio, cures) = growing.unwrap_or_else(|| panic!("seed {seed}: {verdict}"));
         assert!(ratio > 150.0, "seed {seed}: {ratio}");
         assert_eq!(cures, [Cure::Residual, Cure::Clipping]);
-        assert!(verdict.to_string().contains("gradients grow toward the input"));
+        assert!(verdict
+            .to_string()
+            .contains("gradients grow toward the input"));
 
         let mut residual = DeepBatchNormResidual::new_boxed(&mut gradflow::rng(seed));
         let report = first_step_report(&mut *residual);
