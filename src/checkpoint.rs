@@ -35,7 +35,9 @@ use std::{format, vec};
 pub struct Progress {
     /// Epochs completed (or the current epoch; the meaning is the training loop's).
     pub epoch: u64,
-    /// Optimizer steps taken (or attempted) so far.
+    /// Steps, as the training loop counts them: the steps taken (or attempted) so far, or,
+    /// for a run resumed through `fit`, the steps done in the epoch after `epoch`
+    /// ([`crate::nn::train::Position::step`]).
     pub step: u64,
 }
 

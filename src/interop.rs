@@ -133,36 +133,38 @@ fn elementwise(kind: &str) -> bool {
 
 /// For PyTorch: the layers whose tensors are indexed by the features of a flattened feature
 /// map (the first dense layer after a `flatten` of an image or sequence, and the batchnorm and
-/// standardize layers before it), with the map's order. A residual block taking the flattened
-/// features (whose skip would add them in gradflow's order), or another kind of layer before
-/// the first dense one, is refused: its PyTorch counterpart would see other features.
+/// standardize layers before it), with the map's order. A residual block whose input is in
+/// that order (its skip would add the features in gradflow's order), or another kind of layer
+/// before the first dense one, is refused: its PyTorch counterpart would see other features.
 fn flat_orders<T: Scalar, N: Network<T> + ?Sized>(
 ) -> Result<HashMap<&'static str, FlatOrder>, WeightsError> {
     let mut orders = HashMap::new();
     let mut pending: Option<FlatOrder> = None;
-    let mut flattened: Option<usize> = None;
+    // Positions in `LAYERS` of the layers whose outputs are flattened features.
+    let mut in_flat_order = Vec::new();
     let refuse = |layer: &str, problem: String| {
         Err(WeightsError::Mapping {
             name: layer.to_string(),
             problem,
         })
     };
-    for l in N::LAYERS {
+    for (position, l) in N::LAYERS.iter().enumerate() {
         if l.kind == "flatten" {
             if let Some((&channels, positions)) = l.input_shape.split_last() {
                 if !positions.is_empty() {
                     let spatial = positions.iter().product();
                     pending = Some(FlatOrder { spatial, channels });
-                    flattened = Some(l.outputs);
+                    in_flat_order.push(position);
                 }
             }
             continue;
         }
-        if l.kind.starts_with("residual") && flattened == Some(l.inputs) {
+        let reads_flat = l.source.is_some_and(|s| in_flat_order.contains(&s));
+        if l.kind.starts_with("residual") && reads_flat {
             return refuse(
                 l.name,
                 format!(
-                    "residual block `{}` may take the features of a flattened feature map, which PyTorch orders channel-first and gradflow position-first; this mapping does not reorder a residual block's features (save with `gradflow::weights` instead)",
+                    "residual block `{}` takes the features of a flattened feature map, which PyTorch orders channel-first and gradflow position-first; this mapping does not reorder a residual block's features (save with `gradflow::weights` instead)",
                     l.name
                 ),
             );
@@ -175,8 +177,9 @@ fn flat_orders<T: Scalar, N: Network<T> + ?Sized>(
             }
             batchnorms!() | "standardize" => {
                 orders.insert(l.name, order);
+                in_flat_order.push(position);
             }
-            kind if elementwise(kind) => {}
+            kind if elementwise(kind) => in_flat_order.push(position),
             kind => {
                 return refuse(
                     l.name,
@@ -269,6 +272,10 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             )
         } else if names[..k].iter().any(|&(l, _)| l == layer) {
             format!("the mapping names gradflow layer `{layer}` twice")
+        } else if let Some(&(other, theirs)) = names[..k].iter().find(|&&(_, t)| t == names[k].1) {
+            format!(
+                "the mapping gives gradflow layers `{other}` and `{layer}` one {framework:?} name, `{theirs}`: one framework layer cannot hold both"
+            )
         } else {
             continue;
         };

@@ -305,7 +305,13 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
     );
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
     // Two layers exported under one name: refused, naming both (not a panic in the encoder).
+    // Also two layers whose tensors would not collide (a dense and a batchnorm), since no one
+    // framework layer holds both.
     for err in [
+        keras::export(
+            &net,
+            &[("dense_0", "d"), ("batchnorm_0", "d"), ("dense_1", "out")],
+        ),
         pytorch::export(
             &net,
             &[("dense_0", "0"), ("batchnorm_0", "1"), ("dense_1", "0")],
@@ -317,11 +323,13 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
     ]
     .map(Result::unwrap_err)
     {
+        assert!(matches!(&err, WeightsError::Mapping { .. }), "{err}");
+        assert!(err.to_string().contains("`dense_0` and `"), "{err}");
         assert!(
-            matches!(&err, WeightsError::Mapping { name, .. } if name == "dense_1.weight"),
+            err.to_string()
+                .contains("one framework layer cannot hold both"),
             "{err}"
         );
-        assert!(err.to_string().contains("`dense_0.weight`"), "{err}");
     }
     // A mapping entry for a layer the network does not have (a typo), or a second entry for
     // one layer: refused, not ignored.
@@ -913,6 +921,37 @@ network! {
     }
 }
 
+network! {
+    /// A residual block after the first dense layer behind `flatten`, of the same width.
+    pub struct FlatThenResidual<f64> {
+        input [2, 2, 3],
+        flatten,
+        dense 12 [relu],
+        residual { dense 12 [relu] },
+        dense 2,
+    }
+}
+
+/// A residual block that reads the first dense layer's outputs (not the flattened
+/// features), even of the flattened width, exports; the first dense layer's weight is
+/// reordered, the residual body's is not.
+#[test]
+fn pytorch_mapping_accepts_a_residual_block_after_the_first_dense() {
+    let net = FlatThenResidual::new(&mut gradflow::rng(0));
+    let names = [("dense_1", "fc"), ("dense_2", "block"), ("dense_4", "head")];
+    let bytes = pytorch::export(&net, &names).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let fc = tensor(&file, "fc.weight").1;
+    // Torch feature c * 4 + s is gradflow's s * 3 + c (4 positions of 3 channels).
+    assert_eq!(fc[5 * 12 + (2 * 4 + 1)], net.dense_1.weight[3 + 2][5]);
+    let block = tensor(&file, "block.weight").1;
+    assert_eq!(block, transpose(&flat(&net.dense_2.weight), 12, 12));
+    let mut back = FlatThenResidual::new(&mut gradflow::rng(1));
+    pytorch::import(&mut back, &bytes, &names).unwrap();
+    assert_eq!(back.dense_1, net.dense_1);
+    assert_eq!(back.dense_2, net.dense_2);
+}
+
 #[test]
 fn pytorch_mapping_refuses_a_residual_block_on_flattened_features() {
     let net = FlatResidual::new(&mut gradflow::rng(0));
@@ -1029,10 +1068,14 @@ fn import_refuses_two_layers_mapped_to_one_module() {
     .map(Result::unwrap_err)
     {
         assert!(
-            matches!(&err, WeightsError::Mapping { name, .. } if name == "dense_1.weight"),
+            matches!(&err, WeightsError::Mapping { name, .. } if name == "dense_1"),
             "{err}"
         );
-        assert!(err.to_string().contains("`dense_0.weight`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("gradflow layers `dense_0` and `dense_1` one"),
+            "{err}"
+        );
     }
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
 }

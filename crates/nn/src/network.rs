@@ -20,6 +20,9 @@ pub struct LayerInfo {
     /// Shape of one input sample, channels last: `[n]` (flat), `[length, channels]`
     /// (sequence) or `[height, width, channels]` (image); `[inputs]` for your own layers.
     pub input_shape: &'static [usize],
+    /// Position in `LAYERS` of the layer whose output this one reads (for a residual
+    /// block's add, the block's input: its skip); `None` for the network's input.
+    pub source: Option<usize>,
     /// Width of one output sample.
     pub outputs: usize,
     /// Whether the layer's parameters are frozen (left out of the gradients).

@@ -226,12 +226,47 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         });
     }
 
+    // Dense and convolution layers (those with a weight and a fan-in), less the classifier on
+    // top: layers of one kind, whose gradient norms compare.
+    let weighted: Vec<&LayerHealth> = trainable.iter().copied().filter(|l| l.fan_in > 0).collect();
+    let weighted_hidden = &weighted[..weighted.len().saturating_sub(1)];
+    if let (Some(first), Some(last)) = (weighted_hidden.first(), weighted_hidden.last()) {
+        let ratio = first.grad_norm / last.grad_norm;
+        // An exploding norm is its own finding.
+        if weighted_hidden.len() > 1
+            && last.grad_norm > 0.0
+            && ratio.is_finite()
+            && ratio > t.growth_ratio
+            && !findings
+                .iter()
+                .any(|f| matches!(f, Finding::Exploding { .. }))
+        {
+            let mut cures = Vec::new();
+            if !has("residual") {
+                cures.push(Cure::Residual);
+            }
+            cures.push(Cure::Clipping);
+            findings.push(Finding::Growing {
+                first: first.index,
+                last: last.index,
+                ratio,
+                layers: weighted_hidden.len(),
+                cures,
+            });
+        }
+    }
+
     let vanishing: Vec<&LayerHealth> = trainable
         .iter()
         .copied()
         .filter(|l| l.grad_norm < t.vanishing_ratio * largest || l.grad_norm < t.vanishing_floor)
         .collect();
-    if !vanishing.is_empty() {
+    // Growth toward the input makes the top layers small beside the bottom ones: the growth
+    // is the finding, not a vanishing top.
+    let growing = findings
+        .iter()
+        .any(|f| matches!(f, Finding::Growing { .. }));
+    if !vanishing.is_empty() && !growing {
         let worst = vanishing
             .iter()
             .map(|l| l.grad_norm)
@@ -255,36 +290,6 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
             worst_ratio: if largest > 0.0 { worst / largest } else { 0.0 },
             cures,
         });
-    }
-
-    // Dense and convolution layers (those with a weight and a fan-in), less the classifier on
-    // top: layers of one kind, whose gradient norms compare.
-    let weighted: Vec<&LayerHealth> = trainable.iter().copied().filter(|l| l.fan_in > 0).collect();
-    let weighted_hidden = &weighted[..weighted.len().saturating_sub(1)];
-    if let (Some(first), Some(last)) = (weighted_hidden.first(), weighted_hidden.last()) {
-        let ratio = first.grad_norm / last.grad_norm;
-        // Vanishing and exploding norms are their own findings.
-        if weighted_hidden.len() > 1
-            && last.grad_norm > 0.0
-            && ratio.is_finite()
-            && ratio > t.growth_ratio
-            && !findings
-                .iter()
-                .any(|f| matches!(f, Finding::Exploding { .. }))
-        {
-            let mut cures = Vec::new();
-            if !has("residual") {
-                cures.push(Cure::Residual);
-            }
-            cures.push(Cure::Clipping);
-            findings.push(Finding::Growing {
-                first: first.index,
-                last: last.index,
-                ratio,
-                layers: weighted_hidden.len(),
-                cures,
-            });
-        }
     }
 
     // The hidden layers: those with parameters, less the classifier on top.
@@ -489,7 +494,7 @@ impl fmt::Display for Verdict {
                         f,
                         "gradients grow toward the input: layer {first}'s gradient norm is {ratio:.1e} times layer {last}'s \
                          (x{:.2} per layer), so the bottom layers take far larger steps",
-                        libm::pow(*ratio, 1.0 / (layers - 1).max(1) as f64)
+                        libm::pow(*ratio, 1.0 / layers.saturating_sub(1).max(1) as f64)
                     )?;
                     cures(f, c)?;
                 }
@@ -622,6 +627,34 @@ mod tests {
             stack(1.6, "dense+batchnorm+relu").healthy(),
             "1.6^9 = 69 < 100"
         );
+    }
+
+    /// Steep growth (x3 per layer) leaves the top layers below 1e-3 of the first: the growth
+    /// is reported, not a vanishing top. A hand-built finding of zero layers prints.
+    #[test]
+    fn steep_growth_is_not_also_called_vanishing() {
+        let mut layers: Vec<LayerHealth> = (0..11)
+            .map(|i| layer(i, if i < 10 { "dense+relu" } else { "dense" }, 1.0))
+            .collect();
+        for (i, l) in layers.iter_mut().enumerate() {
+            l.grad_norm = 1e-2 * libm::pow(3.0, (10 - i.min(10)) as f64);
+        }
+        let verdict = diagnose(&GradientReport { step: 0, layers }, &Thresholds::default());
+        assert!(!verdict.vanishing(), "{verdict}");
+        assert!(
+            matches!(verdict.findings[..], [Finding::Growing { .. }]),
+            "{verdict}"
+        );
+        let odd = Verdict {
+            findings: vec![Finding::Growing {
+                first: 0,
+                last: 0,
+                ratio: 200.0,
+                layers: 0,
+                cures: Vec::new(),
+            }],
+        };
+        assert!(odd.to_string().contains("(x200.00 per layer)"), "{odd}");
     }
 
     /// Consecutive dead (or saturated) layers with the same cures print as one line.

@@ -68,6 +68,13 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
         }
         .into_iter()
         .map(lit);
+        let source = match layer.source {
+            crate::model::Source::Input => quote!(::core::option::Option::None),
+            crate::model::Source::Layer(k) => {
+                let k = lit(k);
+                quote!(::core::option::Option::Some(#k))
+            }
+        };
         quote! {
             ::gradflow::nn::LayerInfo {
                 name: #field,
@@ -75,6 +82,7 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
                 index: #index,
                 inputs: #inputs,
                 input_shape: &[#(#input_shape),*],
+                source: #source,
                 outputs: #outputs,
                 frozen: #frozen,
             }

@@ -205,6 +205,43 @@ mod tests {
     use super::*;
     use crate::dense::{Dense, DenseGrads};
 
+    /// In f64 a gradient beyond 1e154 overflows the sum of squares, not the gradient: its norm
+    /// is still measured (in units of the largest gradient), so the step is refused as too
+    /// large, not as non-finite, and clipping applies it.
+    #[test]
+    fn an_f64_gradient_beyond_1e154_has_a_finite_norm_and_can_be_clipped() {
+        let g = DenseGrads {
+            weight: [[1e160, -1e160]],
+            bias: [3e159, 0.0],
+        };
+        let mut layer = Dense::<f64, 1, 2> {
+            weight: [[1.0, 2.0]],
+            bias: [0.5, 0.0],
+        };
+        let norm = super::super::grad_norm(&mut layer, &g);
+        assert!(
+            (norm / (1e160 * libm::sqrt(2.09)) - 1.0).abs() < 1e-12,
+            "{norm:e}"
+        );
+        let mut adam = Adam::new(AdamConfig::new(0.1)).unwrap();
+        let outcome = adam.step(&mut layer, &g);
+        assert!(!outcome.applied && outcome.too_large, "{outcome:?}");
+        assert_eq!(layer.weight, [[1.0, 2.0]]);
+        let mut clipped = Adam::new(AdamConfig::new(0.1).clip_grad_norm(1.0)).unwrap();
+        let outcome = clipped.step(&mut layer, &g);
+        assert!(outcome.applied && outcome.grad_norm == norm, "{outcome:?}");
+        assert!(layer.weight[0][0] < 1.0 && layer.weight[0][1] > 2.0);
+        // An infinite gradient is still infinite, a NaN still NaN.
+        for (bad, infinite) in [(f64::INFINITY, true), (f64::NAN, false)] {
+            let g = DenseGrads {
+                weight: [[1e160, bad]],
+                bias: [0.0, 0.0],
+            };
+            let norm = super::super::grad_norm(&mut layer, &g);
+            assert_eq!((norm.is_infinite(), norm.is_nan()), (infinite, !infinite));
+        }
+    }
+
     #[test]
     fn first_steps_match_the_reference_rule() {
         // With bias correction the first step is lr * g / (|g| + eps) = lr * sign(g).

@@ -133,10 +133,32 @@ impl StepOutcome {
     }
 }
 
-/// Global L2 norm of all of a model's trainable gradients, accumulated in f64.
+/// Global L2 norm of all of a model's trainable gradients, accumulated in f64: NaN if any
+/// gradient is NaN, infinite if any is infinite (or the norm exceeds f64's range).
 pub fn grad_norm<T: Scalar, M: Trainable<T> + ?Sized>(model: &mut M, grads: &M::Grads) -> f64 {
     let mut sum = 0.0f64;
     model.visit_params::<0>(grads, [], &mut |p| sum += sum_of_squares(p.grad));
+    if sum.is_infinite() {
+        // The squares overflowed f64 (an f64 gradient beyond 1e154) or a gradient is
+        // infinite: measure in units of the largest magnitude, which is finite in the first
+        // case (a NaN would have made the sum NaN, not infinite).
+        let mut largest = 0.0f64;
+        model.visit_params::<0>(grads, [], &mut |p| {
+            for g in p.grad {
+                largest = largest.max(g.to_f64().abs());
+            }
+        });
+        if !largest.is_finite() {
+            return largest;
+        }
+        let mut scaled = 0.0f64;
+        model.visit_params::<0>(grads, [], &mut |p| {
+            for g in p.grad {
+                scaled += sq(g.to_f64() / largest);
+            }
+        });
+        return largest * libm::sqrt(scaled);
+    }
     libm::sqrt(sum)
 }
 
@@ -227,8 +249,8 @@ fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
 }
 
 /// The largest gradient norm (after clipping) an optimizer step applies in element type `T`:
-/// `sqrt(T::MAX / 2)`, 1.3e19 for f32 (for f64, 9.5e153, where the norm, summed in f64,
-/// overflows first). Below it no gradient's square overflows, so Adam's second moment, a
+/// `sqrt(T::MAX / 2)`, 1.3e19 for f32 and 9.5e153 for f64 (whose norm [`grad_norm`] still
+/// measures, in units of the largest gradient, when the squares overflow). Below it no gradient's square overflows, so Adam's second moment, a
 /// convex mix of squares, stays finite; above it a finite gradient of 1e22 would make that
 /// moment infinite, and the weight's later updates silently 0. A larger norm is a diverged
 /// run, refused like a NaN; `clip_grad_norm` bounds it instead.
