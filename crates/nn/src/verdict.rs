@@ -94,6 +94,8 @@ pub enum Finding {
         layers: Vec<usize>,
         /// Largest gradient norm.
         largest: f64,
+        /// Cures that apply.
+        cures: Vec<Cure>,
     },
     /// The gradient grows geometrically from the last hidden layer down to the first: the
     /// bottom layers take steps far larger than the top ones for the same learning rate. Deep
@@ -210,6 +212,19 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         .fold(0.0, f64::max);
     let mut findings = Vec::new();
 
+    // Dense and convolution layers (those with a weight and a fan-in), less the classifier on
+    // top: layers of one kind, whose gradient norms compare. `growth`: the first one's
+    // gradient norm over the last hidden one's, when that exceeds the line.
+    let weighted: Vec<&LayerHealth> = trainable.iter().copied().filter(|l| l.fan_in > 0).collect();
+    let weighted_hidden = &weighted[..weighted.len().saturating_sub(1)];
+    let growth = match (weighted_hidden.first(), weighted_hidden.last()) {
+        (Some(first), Some(last)) if weighted_hidden.len() > 1 && last.grad_norm > 0.0 => {
+            let ratio = first.grad_norm / last.grad_norm;
+            (ratio.is_finite() && ratio > t.growth_ratio).then_some((first, last, ratio))
+        }
+        _ => None,
+    };
+
     let exploding: Vec<usize> = trainable
         .iter()
         .filter(|l| !l.grad_norm.is_finite() || l.grad_norm > t.exploding_norm)
@@ -220,40 +235,39 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
             .iter()
             .map(|l| l.grad_norm)
             .fold(0.0, |a: f64, b| if b.is_nan() || b > a { b } else { a });
+        let mut cures = Vec::from([Cure::Clipping]);
+        if !has("batchnorm") {
+            cures.push(Cure::BatchNorm);
+        }
+        // Explosion concentrated in the bottom layers, as batchnorm without skips makes it.
+        if growth.is_some() && !has("residual") {
+            cures.push(Cure::Residual);
+        }
         findings.push(Finding::Exploding {
             layers: exploding,
             largest,
+            cures,
         });
     }
 
-    // Dense and convolution layers (those with a weight and a fan-in), less the classifier on
-    // top: layers of one kind, whose gradient norms compare.
-    let weighted: Vec<&LayerHealth> = trainable.iter().copied().filter(|l| l.fan_in > 0).collect();
-    let weighted_hidden = &weighted[..weighted.len().saturating_sub(1)];
-    if let (Some(first), Some(last)) = (weighted_hidden.first(), weighted_hidden.last()) {
-        let ratio = first.grad_norm / last.grad_norm;
-        // An exploding norm is its own finding.
-        if weighted_hidden.len() > 1
-            && last.grad_norm > 0.0
-            && ratio.is_finite()
-            && ratio > t.growth_ratio
-            && !findings
-                .iter()
-                .any(|f| matches!(f, Finding::Exploding { .. }))
-        {
-            let mut cures = Vec::new();
-            if !has("residual") {
-                cures.push(Cure::Residual);
-            }
-            cures.push(Cure::Clipping);
-            findings.push(Finding::Growing {
-                first: first.index,
-                last: last.index,
-                ratio,
-                layers: weighted_hidden.len(),
-                cures,
-            });
+    // An exploding norm is its own finding, with the growth among its cures.
+    if let Some((first, last, ratio)) = growth.filter(|_| {
+        !findings
+            .iter()
+            .any(|f| matches!(f, Finding::Exploding { .. }))
+    }) {
+        let mut cures = Vec::new();
+        if !has("residual") {
+            cures.push(Cure::Residual);
         }
+        cures.push(Cure::Clipping);
+        findings.push(Finding::Growing {
+            first: first.index,
+            last: last.index,
+            ratio,
+            layers: weighted_hidden.len(),
+            cures,
+        });
     }
 
     let vanishing: Vec<&LayerHealth> = trainable
@@ -263,9 +277,7 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         .collect();
     // Growth toward the input makes the top layers small beside the bottom ones: the growth
     // is the finding, not a vanishing top.
-    let growing = findings
-        .iter()
-        .any(|f| matches!(f, Finding::Growing { .. }));
+    let growing = growth.is_some();
     if !vanishing.is_empty() && !growing {
         let worst = vanishing
             .iter()
@@ -475,13 +487,17 @@ impl fmt::Display for Verdict {
                     }
                     cures(f, c)?;
                 }
-                Finding::Exploding { layers, largest } => {
+                Finding::Exploding {
+                    layers,
+                    largest,
+                    cures: c,
+                } => {
                     write!(
                         f,
                         "exploding gradients: {} (norm up to {largest:.1e})",
                         Layers(layers)
                     )?;
-                    cures(f, &[Cure::Clipping, Cure::BatchNorm])?;
+                    cures(f, c)?;
                 }
                 Finding::Growing {
                     first,
@@ -655,6 +671,38 @@ mod tests {
             }],
         };
         assert!(odd.to_string().contains("(x200.00 per layer)"), "{odd}");
+    }
+
+    /// Exploding gradients are cured by what the network lacks: batchnorm only without it,
+    /// residual connections when the explosion grows toward the input and there are none.
+    #[test]
+    fn exploding_gradients_suggest_only_missing_cures() {
+        let exploding = |kinds: &str, per_layer: f64| {
+            let mut layers: Vec<LayerHealth> = (0..11)
+                .map(|i| layer(i, if i < 10 { kinds } else { "dense" }, 1.0))
+                .collect();
+            for (i, l) in layers.iter_mut().enumerate() {
+                l.grad_norm = 2e3 * libm::pow(per_layer, (10 - i.min(10)) as f64);
+            }
+            let verdict = diagnose(&GradientReport { step: 0, layers }, &Thresholds::default());
+            assert!(!verdict.vanishing(), "{verdict}");
+            match &verdict.findings[..] {
+                [Finding::Exploding { cures, .. }] => cures.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            exploding("dense+batchnorm+relu", 3.0),
+            [Cure::Clipping, Cure::Residual]
+        );
+        assert_eq!(
+            exploding("dense+relu", 1.0),
+            [Cure::Clipping, Cure::BatchNorm]
+        );
+        assert_eq!(
+            exploding("dense+batchnorm+relu+residual", 3.0),
+            [Cure::Clipping]
+        );
     }
 
     /// Consecutive dead (or saturated) layers with the same cures print as one line.

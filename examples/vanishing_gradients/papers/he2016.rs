@@ -103,19 +103,46 @@ impl Degradation {
             self.deep.last.first_to_last_ratio(),
         );
         let vanishing = [start, end].iter().any(|r| r.is_some_and(|r| r < 1e-3));
+        let growing = self.deep.first.verdict().findings.iter().any(|f| {
+            matches!(
+                f,
+                gradflow::nn::diagnostics::Finding::Growing { .. }
+                    | gradflow::nn::diagnostics::Finding::Exploding { .. }
+            )
+        });
         let _ = writeln!(
             out,
             "Here the deep plain network's first/last gradient ratio is {} at the start and {} at the end: {}",
             start.map_or("-".to_string(), |r| format!("{r:.2e}")),
             end.map_or("-".to_string(), |r| format!("{r:.2e}")),
             if vanishing {
-                "the first layers' gradients do fall below 1e-3 of the last layer's in this run."
+                "the first layers' gradients do fall below 1e-3 of the last layer's in this run.".to_string()
+            } else if growing {
+                format!(
+                    "the gradient reaching the first layer is not vanishingly small but far larger than the top \
+                     layers': at the start the verdict reads `{}` -- the explosion batchnorm causes in deep \
+                     networks without skips (Yang et al., ICLR 2019), which the residual version (ratio {} at \
+                     the start) does not have.",
+                    self.deep
+                        .first
+                        .verdict()
+                        .to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or_default(),
+                    self.residual
+                        .first
+                        .first_to_last_ratio()
+                        .map_or("-".to_string(), |r| format!("{r:.2e}"))
+                )
             } else if self.degrades() {
                 "the gradient reaching the first layer is not vanishingly small (a vanishing gradient shows as a ratio \
                  far below 1e-3), so what holds the deep network back is not the size of its gradients."
+                    .to_string()
             } else {
                 "the gradient reaching the first layer is not vanishingly small (a vanishing gradient shows as a ratio \
                  far below 1e-3)."
+                    .to_string()
             }
         );
         out
