@@ -128,6 +128,15 @@ impl Checker {
                 span,
                 "a pooling window and its stride must be at least 1".to_string(),
             );
+        } else if stride > kernel {
+            let skipped = stride - kernel;
+            let unit = if skipped == 1 { "element" } else { "elements" };
+            let message = format!(
+                "{written}: a stride of {stride} after a window of {kernel} skips {skipped} {unit} \
+                 between windows, which no output would read; use a stride of at most {kernel}"
+            );
+            let span = pool.stride.map_or(pool.kernel.span, |s| s.span);
+            self.shape_error(item, real_cx, span, message);
         } else if let Some(prev) = &self.prev {
             let shape = prev.shape;
             let lens = match shape {
