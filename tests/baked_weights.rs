@@ -175,6 +175,30 @@ fn training_scratch_is_the_size_of_the_cache() {
         SmallCnn::train_scratch_bytes(16),
         size_of::<SmallCnnCache<16>>()
     );
+    // f64 arrays beside max-pooling's u32 indices (an odd number per sample): the cache has
+    // 4 bytes of padding at odd batches, which the count includes.
+    fn check64<N: TrainableNetwork<f64>, const B: usize>(scratch: fn(usize) -> usize) {
+        assert_eq!(scratch(B), size_of::<N::Cache<B>>(), "batch {B}");
+    }
+    check64::<Pooled64, 1>(Pooled64::train_scratch_bytes);
+    check64::<Pooled64, 2>(Pooled64::train_scratch_bytes);
+    check64::<Pooled64, 3>(Pooled64::train_scratch_bytes);
+    check64::<Pooled64, 4>(Pooled64::train_scratch_bytes);
+    check64::<Pooled64, 5>(Pooled64::train_scratch_bytes);
+    check64::<Pooled64, 9>(Pooled64::train_scratch_bytes);
+    // The case this covers: the size is not affine in the batch.
+    let (one, two) = (size_of::<Pooled64Cache<1>>(), size_of::<Pooled64Cache<2>>());
+    assert_ne!(size_of::<Pooled64Cache<3>>(), 2 * two - one);
+}
+
+network! {
+    /// Three max-pooling outputs (three `u32` indices) per sample beside f64 buffers.
+    pub struct Pooled64<f64> {
+        input [6, 1],
+        maxpool 2,
+        flatten,
+        dense 2,
+    }
 }
 
 /// The README's budget assertion compiles when the network fits.

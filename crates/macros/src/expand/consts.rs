@@ -98,6 +98,9 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             pub const PARAM_COUNT: ::core::primitive::usize = #param_count;
             /// Number of scalars the optimizer updates: the parameters of unfrozen layers, not
             /// counting batchnorm's running statistics or a standardizer's mean and deviation.
+            /// A layer of your own counts with all of its `Forward::PARAM_COUNT`: the macro
+            /// cannot tell its statistics from its parameters, so for such a network this is
+            /// an upper bound.
             pub const TRAINABLE_PARAM_COUNT: ::core::primitive::usize = #trainable_count;
             /// Size of the stored scalars in bytes: `PARAM_COUNT * size_of::<T>()`.
             pub const PARAM_BYTES: ::core::primitive::usize = Self::PARAM_COUNT * ::core::mem::size_of::<#t>();
@@ -112,15 +115,21 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
                 #scratch * ::core::mem::size_of::<#t>();
 
             /// Bytes of the training cache for a batch of `batch` samples: the size of
-            /// the cache type at that batch. A training step also needs the gradients
-            /// (`TRAINABLE_PARAM_COUNT * size_of::<T>()` bytes), the loss gradient
-            /// (`batch * OUTPUT * size_of::<T>()`) and the optimizer's state.
+            /// the cache type at that batch (exact when every element of the cache is at
+            /// least 4 bytes wide, as in every built-in layer). A training step also needs
+            /// the gradients (`TRAINABLE_PARAM_COUNT * size_of::<T>()` bytes), the loss
+            /// gradient (`batch * OUTPUT * size_of::<T>()`) and the optimizer's state.
             pub const fn train_scratch_bytes(batch: ::core::primitive::usize) -> ::core::primitive::usize {
                 // Every buffer in the cache is an array over the batch, plus fixed parts
-                // (per-feature statistics): its size is affine in the batch.
-                let one = ::core::mem::size_of::<#cache<1>>();
-                let per_sample = ::core::mem::size_of::<#cache<2>>() - one;
-                one - per_sample + batch * per_sample
+                // (per-feature statistics): its unpadded size is affine in the batch, and the
+                // type's size is that rounded up to its alignment (max-pooling's `u32`
+                // indices beside f64 arrays leave 4 bytes of padding at odd batches). At
+                // batches 2 and 4 elements of 4 bytes and more fill whole 8-byte units, so
+                // those sizes are unpadded.
+                let two = ::core::mem::size_of::<#cache<2>>();
+                let per_sample = (::core::mem::size_of::<#cache<4>>() - two) / 2;
+                let fixed = two - 2 * per_sample;
+                (fixed + batch * per_sample).next_multiple_of(::core::mem::align_of::<#cache<1>>())
             }
         }
     }
