@@ -101,6 +101,26 @@ network! {
     }
 }
 
+network! {
+    /// Projections onto odd sizes: 7x7 to 4x4 and length 5 to 3 by a stride-2 1x1
+    /// convolution, as PyTorch's ResNet shortcut gives them.
+    struct OddProjections<f64> {
+        input [7, 7, 2],
+        residual(project) { conv2d 3 k3 s2 same [tanh] },
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+network! {
+    struct OddSequenceProjection<f64> {
+        input [5, 2],
+        residual(project) { conv1d 3 k3 s2 same [tanh] },
+        flatten,
+        dense 2,
+    }
+}
+
 fn check<N>(net: &mut N, x: &[N::Input; 3])
 where
     N: TrainableNetwork<f64>,
@@ -179,6 +199,37 @@ fn residual_conv_blocks_gradients() {
     let names: Vec<_> = ConvProjected::LAYERS.iter().map(|l| l.kind).collect();
     assert!(names.contains(&"residual(project)"), "{names:?}");
     check(&mut net, &distinct());
+}
+
+/// A strided projection onto an odd size reads input positions 0, 2, 4, 6: its output and
+/// its gradients (finite differences) check.
+#[test]
+fn projections_onto_odd_sizes() {
+    let mut net = OddProjections::new(&mut gradflow::rng(6));
+    assert_eq!(net.residual_1.weight.len(), 1);
+    let x: [[[[f64; 2]; 7]; 7]; 3] = distinct();
+    check(&mut net, &x);
+    let mut seq = OddSequenceProjection::new(&mut gradflow::rng(7));
+    check(&mut seq, &distinct());
+    // The skip of sample 0 at output (1, 2) is the 1x1 projection of input (2, 4).
+    let mut cache = OddProjectionsCache::<3>::new_boxed();
+    net.forward_train(&x, &mut cache);
+    let p = &net.residual_1;
+    let skip = |o: usize| {
+        p.bias[o]
+            + (0..2)
+                .map(|c| p.weight[0][0][c][o] * x[0][2][4][c])
+                .sum::<f64>()
+    };
+    let body = cache.out_tanh_0[0][1][2];
+    let sums = cache.out_residual_1[0][1][2];
+    for (o, (sum, body)) in sums.iter().zip(body).enumerate() {
+        assert!(
+            (sum - (body + skip(o))).abs() < 1e-12,
+            "{sum} vs {}",
+            body + skip(o)
+        );
+    }
 }
 
 #[test]

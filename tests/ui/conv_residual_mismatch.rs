@@ -1,5 +1,5 @@
-// An identity skip needs the body to keep the feature map's shape; a projection needs the
-// spatial size to shrink by a whole factor.
+// An identity skip needs the body to keep the feature map's shape; a projection needs a
+// stride s with ceil(n / s) = the body's output size on every side.
 use gradflow::network;
 
 network! {
@@ -24,9 +24,9 @@ network! {
 }
 
 network! {
-    pub struct Uneven<f32> {
-        input [7, 7, 4],
-        residual(project) { conv2d 8 k3 s2 same },
+    pub struct Unreachable<f32> {
+        input [8, 9, 4],
+        residual(project) { conv2d 8 k3 valid },
         global_avg_pool,
         dense 10,
     }

@@ -100,20 +100,27 @@ impl Checker {
 /// The stride of the 1x1 convolution that maps `input` onto `output` (1 for a dense
 /// projection), or why there is none.
 fn projection_stride(input: Shape, output: Shape) -> Result<usize, String> {
-    let factor = |n: usize, o: usize| (o > 0 && n.is_multiple_of(o)).then(|| n / o);
+    // A 1x1 convolution of stride `s` over `n` positions gives `(n - 1) / s + 1`, that is
+    // `ceil(n / s)`: the positions a strided `same` convolution of the body is centred on.
+    let stride = |sides: &[(usize, usize)]| {
+        let longest = sides.iter().map(|&(n, _)| n).max().unwrap_or(1);
+        (1..=longest.max(1)).find(|&s| sides.iter().all(|&(n, o)| n > 0 && (n - 1) / s + 1 == o))
+    };
     match (input, output) {
         (Shape::Flat(_), Shape::Flat(_)) => Ok(1),
         (Shape::Image { h, w, .. }, Shape::Image { h: oh, w: ow, .. }) => {
-            match (factor(h, oh), factor(w, ow)) {
-                (Some(a), Some(b)) if a == b => Ok(a),
-                _ => Err(format!(
-                    "a strided 1x1 convolution needs both sides to shrink by the same whole \
-                     factor, but {h}x{w} becomes {oh}x{ow}"
-                )),
-            }
+            stride(&[(h, oh), (w, ow)]).ok_or_else(|| {
+                format!(
+                    "a 1x1 convolution of stride s gives ceil(n / s) positions, and no stride \
+                     takes {h}x{w} to {oh}x{ow}"
+                )
+            })
         }
-        (Shape::Seq { l, .. }, Shape::Seq { l: ol, .. }) => factor(l, ol).ok_or_else(|| {
-            format!("a strided 1x1 convolution needs a whole factor, but {l} becomes {ol}")
+        (Shape::Seq { l, .. }, Shape::Seq { l: ol, .. }) => stride(&[(l, ol)]).ok_or_else(|| {
+            format!(
+                "a 1x1 convolution of stride s gives ceil(n / s) positions, and no stride \
+                 takes length {l} to {ol}"
+            )
         }),
         _ => Err(
             "a projection maps a feature map to a feature map of the same kind, or a \
