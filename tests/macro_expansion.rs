@@ -120,6 +120,40 @@ mod layers {
         }
     }
 
+    /// Centres each feature on a stored mean (a statistic, not trained) and scales it (a
+    /// parameter): of its `2 N` stored scalars, `N` are trained. Inference only.
+    #[derive(Zeroable)]
+    pub struct Centre<const N: usize> {
+        pub mean: [f32; N],
+        pub scale: [f32; N],
+    }
+
+    impl<const N: usize> Forward<f32> for Centre<N> {
+        type Input = [f32; N];
+        type Output = [f32; N];
+        type Cache<const B: usize> = ();
+        const KIND: &'static str = "centre";
+        const PARAM_COUNT: usize = 2 * N;
+        const TRAINABLE_PARAM_COUNT: usize = N;
+
+        fn forward<const B: usize>(&self, x: &[[f32; N]; B], y: &mut [[f32; N]; B]) {
+            for (xs, ys) in x.iter().zip(y.iter_mut()) {
+                for (n, (x, y)) in xs.iter().zip(ys.iter_mut()).enumerate() {
+                    *y = (x - self.mean[n]) * self.scale[n];
+                }
+            }
+        }
+
+        fn forward_train<const B: usize>(
+            &mut self,
+            x: &[[f32; N]; B],
+            y: &mut [[f32; N]; B],
+            _: &mut (),
+        ) {
+            self.forward(x, y);
+        }
+    }
+
     /// Doubles its input; inference only: it has no `Backward`.
     #[derive(Zeroable)]
     pub struct Double;
@@ -161,6 +195,23 @@ network! {
         layer layers::Scale<64> (64 -> 64) [frozen],
         dense 10 [xavier_init],
     }
+}
+
+network! {
+    /// A user layer that keeps statistics: only its parameters count as trainable.
+    struct Centred<f32> {
+        input 4,
+        layer layers::Centre<4> (4 -> 4),
+        dense 2,
+    }
+}
+
+#[test]
+fn a_user_layer_says_how_many_of_its_scalars_are_trained() {
+    assert_eq!(Centred::PARAM_COUNT, 2 * 4 + (4 * 2 + 2));
+    assert_eq!(Centred::TRAINABLE_PARAM_COUNT, 4 + (4 * 2 + 2));
+    // Without saying, all of them are (the default): `Acts` trains its `Scale<4>` whole.
+    assert_eq!(Acts::TRAINABLE_PARAM_COUNT, Acts::PARAM_COUNT);
 }
 
 network! {

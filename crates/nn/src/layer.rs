@@ -27,6 +27,12 @@ pub trait Forward<T: Scalar> {
     /// Number of scalars the layer stores (parameters and running statistics).
     const PARAM_COUNT: usize = 0;
 
+    /// Number of those scalars an optimizer updates: all of them unless the layer says
+    /// otherwise (a layer that keeps statistics, as batchnorm keeps its running mean and
+    /// variance, counts only its parameters). `network!` sums it for your own layers into
+    /// `TRAINABLE_PARAM_COUNT`.
+    const TRAINABLE_PARAM_COUNT: usize = Self::PARAM_COUNT;
+
     /// Draws fresh parameters. The network calls it once, on a zeroed layer.
     fn init(&mut self, rng: &mut dyn RngCore) {
         let _ = rng;

@@ -35,10 +35,15 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
         .filter(|l| l.has_tensors())
         .map(stored)
         .collect());
-    // Running statistics and a standardizer's fitted values are stored but not trained.
+    // Running statistics and a standardizer's fitted values are stored but not trained; a
+    // layer of the user's says how much of it is trained.
     let trainable = |layer: &Layer| match layer.kind {
         LayerKind::BatchNorm => Some(lit(2 * layer.outputs.channels()).into_token_stream()),
         LayerKind::Standardize => None,
+        LayerKind::User { .. } => {
+            let ty = cx.layer_type(layer);
+            Some(quote!(<#ty as ::gradflow::nn::Forward<#t>>::TRAINABLE_PARAM_COUNT))
+        }
         _ => Some(stored(layer)),
     };
     let trainable_count = sum(cx
@@ -98,9 +103,8 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             pub const PARAM_COUNT: ::core::primitive::usize = #param_count;
             /// Number of scalars the optimizer updates: the parameters of unfrozen layers, not
             /// counting batchnorm's running statistics or a standardizer's mean and deviation.
-            /// A layer of your own counts with all of its `Forward::PARAM_COUNT`: the macro
-            /// cannot tell its statistics from its parameters, so for such a network this is
-            /// an upper bound.
+            /// A layer of your own counts with its `Forward::TRAINABLE_PARAM_COUNT` (by
+            /// default all of its `PARAM_COUNT`).
             pub const TRAINABLE_PARAM_COUNT: ::core::primitive::usize = #trainable_count;
             /// Size of the stored scalars in bytes: `PARAM_COUNT * size_of::<T>()`.
             pub const PARAM_BYTES: ::core::primitive::usize = Self::PARAM_COUNT * ::core::mem::size_of::<#t>();
