@@ -123,12 +123,21 @@ impl FlatOrder {
     }
 }
 
-/// Kinds of layers that act on each feature alone, keeping the features' order.
+/// Kinds of layers that act on each feature alone, keeping the features' order: the
+/// activations, under their own names.
 fn elementwise(kind: &str) -> bool {
-    matches!(
-        kind,
-        "relu" | "leaky_relu" | "sigmoid" | "tanh" | "gelu" | "identity"
-    )
+    use crate::nn::activation::{
+        ActivationFn, GeluFn, IdentityFn, LeakyReluFn, ReluFn, SigmoidFn, TanhFn,
+    };
+    [
+        ReluFn::NAME,
+        LeakyReluFn::NAME,
+        SigmoidFn::NAME,
+        TanhFn::NAME,
+        GeluFn::NAME,
+        IdentityFn::NAME,
+    ]
+    .contains(&kind)
 }
 
 /// For PyTorch: the layers whose tensors are indexed by the features of a flattened feature

@@ -163,29 +163,28 @@ fn inference_scratch_is_the_outputs_live_at_once() {
 
 #[test]
 fn training_scratch_is_the_size_of_the_cache() {
-    fn check<N: TrainableNetwork<f32>, const B: usize>(scratch: fn(usize) -> usize) {
+    fn check<T: gradflow::nn::Scalar, N: TrainableNetwork<T>, const B: usize>(
+        scratch: fn(usize) -> usize,
+    ) {
         assert_eq!(scratch(B), size_of::<N::Cache<B>>(), "batch {B}");
     }
-    check::<Cured, 1>(Cured::train_scratch_bytes);
-    check::<Cured, 3>(Cured::train_scratch_bytes);
-    check::<Cured, 32>(Cured::train_scratch_bytes);
-    check::<Mlp, 7>(Mlp::train_scratch_bytes);
-    check::<Mlp, 64>(Mlp::train_scratch_bytes);
+    check::<_, Cured, 1>(Cured::train_scratch_bytes);
+    check::<_, Cured, 3>(Cured::train_scratch_bytes);
+    check::<_, Cured, 32>(Cured::train_scratch_bytes);
+    check::<_, Mlp, 7>(Mlp::train_scratch_bytes);
+    check::<_, Mlp, 64>(Mlp::train_scratch_bytes);
     assert_eq!(
         SmallCnn::train_scratch_bytes(16),
         size_of::<SmallCnnCache<16>>()
     );
     // f64 arrays beside max-pooling's u32 indices (an odd number per sample): the cache has
     // 4 bytes of padding at odd batches, which the count includes.
-    fn check64<N: TrainableNetwork<f64>, const B: usize>(scratch: fn(usize) -> usize) {
-        assert_eq!(scratch(B), size_of::<N::Cache<B>>(), "batch {B}");
-    }
-    check64::<Pooled64, 1>(Pooled64::train_scratch_bytes);
-    check64::<Pooled64, 2>(Pooled64::train_scratch_bytes);
-    check64::<Pooled64, 3>(Pooled64::train_scratch_bytes);
-    check64::<Pooled64, 4>(Pooled64::train_scratch_bytes);
-    check64::<Pooled64, 5>(Pooled64::train_scratch_bytes);
-    check64::<Pooled64, 9>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 1>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 2>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 3>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 4>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 5>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 9>(Pooled64::train_scratch_bytes);
     // The case this covers: the size is not affine in the batch.
     let (one, two) = (size_of::<Pooled64Cache<1>>(), size_of::<Pooled64Cache<2>>());
     assert_ne!(size_of::<Pooled64Cache<3>>(), 2 * two - one);

@@ -256,17 +256,22 @@ fn a_bad_checkpoint_is_refused_and_changes_nothing() {
     assert!(state(&mut target_net, &mut target_opt, &target_rng, 3) == good);
 }
 
+/// A network, Adam and SGD-momentum after three real steps each (so their state is not all
+/// zeros), and the generator their checkpoints are taken with.
+fn trained_optimizers() -> (Net, Adam<NetGrads>, Sgd<NetGrads>, gradflow::Rng) {
+    let mut net = Net::new(&mut gradflow::rng(1));
+    let mut adam = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let mut r = gradflow::rng(3);
+    train(&mut net, &mut adam, &mut r, 0, 3);
+    train(&mut net, &mut sgd, &mut r, 0, 3);
+    (net, adam, sgd, gradflow::rng(2))
+}
+
 #[test]
 fn a_non_finite_gradient_leaves_parameters_and_optimizer_state_unchanged() {
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-        let mut net = Net::new(&mut gradflow::rng(1));
-        let mut adam = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
-        let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
-        let rng = gradflow::rng(2);
-        // A few real steps first, so the state is not all zeros.
-        let mut r = gradflow::rng(3);
-        train(&mut net, &mut adam, &mut r, 0, 3);
-        train(&mut net, &mut sgd, &mut r, 0, 3);
+        let (mut net, mut adam, mut sgd, rng) = trained_optimizers();
         let adam_before = state(&mut net, &mut adam, &rng, 0);
         let sgd_before = state(&mut net, &mut sgd, &rng, 0);
         let mut grads = NetGrads::new_boxed();
@@ -296,13 +301,7 @@ fn a_finite_gradient_too_large_for_f32_is_refused_unless_clipped() {
     use gradflow::nn::optim::max_grad_norm_for;
     assert_eq!(max_grad_norm_for::<f32>(), (f32::MAX as f64 / 2.0).sqrt());
     for huge in [1e22f32, -3e19, f32::MAX] {
-        let mut net = Net::new(&mut gradflow::rng(1));
-        let mut adam = Adam::<NetGrads>::new(AdamConfig::new(0.01)).unwrap();
-        let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
-        let rng = gradflow::rng(2);
-        let mut r = gradflow::rng(3);
-        train(&mut net, &mut adam, &mut r, 0, 3);
-        train(&mut net, &mut sgd, &mut r, 0, 3);
+        let (mut net, mut adam, mut sgd, rng) = trained_optimizers();
         let adam_before = state(&mut net, &mut adam, &rng, 0);
         let sgd_before = state(&mut net, &mut sgd, &rng, 0);
         let mut grads = NetGrads::new_boxed();
