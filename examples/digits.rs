@@ -14,6 +14,7 @@ use gradflow::data::{accuracy, CsvOptions, Dataset};
 use gradflow::prelude::*;
 use std::error::Error;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 include!("shared/digits_mlp.rs");
@@ -26,24 +27,32 @@ const LR: f64 = 0.05;
 const BAKED_SAMPLES: usize = 16;
 const BAKED_TRAIN_BATCH: usize = 16;
 
-/// The command line: the seed, and where to write the firmware's fixtures, if anywhere.
-fn parse_args() -> Result<(u64, Option<PathBuf>), String> {
-    let usage = || "usage: digits [--seed N] [--bake DIR]".to_string();
+const USAGE: &str = "usage: digits [--seed N] [--bake DIR]";
+
+/// The command line: the seed, and where to write the firmware's fixtures, if anywhere;
+/// `None` for `--help`.
+fn parse_args() -> Result<Option<(u64, Option<PathBuf>)>, String> {
     let (mut seed, mut bake) = (42, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(usage)?;
-        match flag.as_str() {
-            "--seed" => {
-                seed = value
-                    .parse()
-                    .map_err(|_| format!("--seed: `{value}` is not a whole number"))?
-            }
-            "--bake" => bake = Some(PathBuf::from(value)),
-            _ => return Err(usage()),
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        if flag != "--seed" && flag != "--bake" {
+            return Err(format!("unknown argument `{flag}`\n{USAGE}"));
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        if flag == "--seed" {
+            seed = value
+                .parse()
+                .map_err(|_| format!("--seed: `{value}` is not a whole number"))?;
+        } else {
+            bake = Some(PathBuf::from(value));
         }
     }
-    Ok((seed, bake))
+    Ok(Some((seed, bake)))
 }
 
 /// `values` as little-endian f32 bytes.
@@ -59,7 +68,7 @@ fn bake(
     test: &Dataset<64>,
     train: &Dataset<64>,
 ) -> Result<(), Box<dyn Error>> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let write = |name: &str, bytes: &[u8]| -> Result<(), Box<dyn Error>> {
         let path = dir.join(name);
         std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -85,8 +94,31 @@ fn bake(
     write("train_labels.bin", &labels)
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let (seed, bake_dir) = parse_args()?;
+fn main() -> ExitCode {
+    match parse_args() {
+        Ok(None) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Some((seed, bake_dir))) => match run(seed, bake_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
+    // The fixtures' folder is made before training, so a bad path fails at once.
+    if let Some(dir) = &bake_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let start = Instant::now();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
     let options = CsvOptions {

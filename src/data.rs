@@ -47,7 +47,7 @@ pub enum DataError {
         line: usize,
         /// 1-based field (comma-separated column) number.
         column: usize,
-        /// The field's text.
+        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`).
         text: String,
     },
     /// The label is not an integer in `0..classes`.
@@ -61,7 +61,7 @@ pub enum DataError {
         line: usize,
         /// 1-based field (comma-separated column) number.
         column: usize,
-        /// The field's text.
+        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`).
         text: String,
         /// Number of classes.
         classes: usize,
@@ -312,6 +312,18 @@ where
     crate::nn::train::accuracy(net, data.samples())
 }
 
+/// How many characters of a bad field an error quotes: a field of a megabyte would otherwise
+/// make a megabyte of message.
+pub const FIELD_EXCERPT: usize = 40;
+
+/// `text`, or its first [`FIELD_EXCERPT`] characters and `…` when it is longer.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(FIELD_EXCERPT) {
+        Some((cut, _)) => std::format!("{}…", &text[..cut]),
+        None => String::from(text),
+    }
+}
+
 fn parse_row<const F: usize>(
     line: &str,
     line_no: usize,
@@ -339,7 +351,7 @@ fn parse_row<const F: usize>(
                 path: path.to_path_buf(),
                 line: line_no,
                 column: column + 1,
-                text: String::from(*text),
+                text: excerpt(text),
             })?;
     }
     let text = fields[F];
@@ -351,7 +363,7 @@ fn parse_row<const F: usize>(
             path: path.to_path_buf(),
             line: line_no,
             column: F + 1,
-            text: String::from(text),
+            text: excerpt(text),
             classes,
         })?;
     Ok((x, label))
@@ -374,6 +386,30 @@ mod tests {
         header: false,
         classes: 3,
     };
+
+    #[test]
+    fn a_long_bad_field_is_quoted_in_part() {
+        let long = "9".repeat(1_000_000) + "x";
+        let text = std::format!("1,{long},0\n");
+        let err = Dataset::<2>::from_reader(text.as_bytes(), "long.csv", OPTS).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("long.csv: line 1, field 2: `9999"),
+            "{message}"
+        );
+        assert!(message.contains("…` is not a finite number"), "{message}");
+        assert!(message.len() < 200, "{} bytes", message.len());
+        // A label: multi-byte characters are cut on a character boundary.
+        let text = std::format!("1,2,{}\n", "é".repeat(100));
+        let err = Dataset::<2>::from_reader(text.as_bytes(), "long.csv", OPTS).unwrap_err();
+        let DataError::BadLabel { text, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(text, std::format!("{}…", "é".repeat(FIELD_EXCERPT)));
+        // A short field is quoted whole.
+        let err = Dataset::<2>::from_reader(&b"1,abc,0\n"[..], "s.csv", OPTS).unwrap_err();
+        assert!(err.to_string().contains("`abc` is not"), "{err}");
+    }
 
     #[test]
     fn reads_rows_and_skips_header() {

@@ -438,6 +438,9 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
     names: &[(&str, &str)],
 ) -> Result<Vec<u8>, WeightsError> {
     let plan = plan(net, framework, names)?;
+    // What import would refuse is not written: a diverged network (a NaN, a negative variance)
+    // is an error here, not a file that PyTorch or Keras loads.
+    crate::weights::check_savable(net)?;
     let mut values: HashMap<String, Vec<T>> = HashMap::new();
     net.visit_tensors(&mut |t| {
         values.insert(tensor_name(t.layer, t.name), t.data.to_vec());
@@ -545,7 +548,8 @@ pub mod pytorch {
 
     /// The safetensors bytes of `net` as a PyTorch `state_dict`, with each gradflow layer
     /// `names[i].0` renamed to module `names[i].1` (`safetensors.torch.load_file`, then
-    /// `model.load_state_dict`).
+    /// `model.load_state_dict`). Refused, as [`crate::weights::to_bytes`] refuses, when a
+    /// tensor holds a NaN, an infinity or a value out of its domain.
     pub fn export<T: Scalar, N: Network<T> + ?Sized>(
         net: &N,
         names: &[(&str, &str)],
@@ -586,6 +590,8 @@ pub mod keras {
     /// The safetensors bytes of `net` under Keras variable paths (`<layer>/<variable>`), each
     /// gradflow layer `names[i].0` renamed to Keras layer `names[i].1`. In Keras, set each
     /// layer's weights from these (`layer.set_weights`), in the layer's variable order.
+    /// Refused, as [`crate::weights::to_bytes`] refuses, when a tensor holds a NaN, an
+    /// infinity or a value out of its domain.
     pub fn export<T: Scalar, N: Network<T> + ?Sized>(
         net: &N,
         names: &[(&str, &str)],

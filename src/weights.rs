@@ -62,6 +62,16 @@ pub enum WeightsError {
         /// The tensor whose data is cut off.
         name: String,
     },
+    /// The file ends inside its header: fewer bytes follow the 8-byte length than it names.
+    #[error(
+        "the file ends inside its {header}-byte header, after {available} bytes of it (was it cut short?)"
+    )]
+    TruncatedHeader {
+        /// The header length the file's first 8 bytes give.
+        header: u64,
+        /// The header bytes present.
+        available: usize,
+    },
     /// A tensor the network stores is not in the file.
     #[error("tensor `{name}` is missing from the file")]
     Missing {
@@ -237,6 +247,15 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, WeightsError> {
                     .to_string(),
             },
         },
+        SafeTensorError::InvalidHeaderLength => match header_length(bytes) {
+            Some(header) => WeightsError::TruncatedHeader {
+                header,
+                available: bytes.len() - 8,
+            },
+            None => WeightsError::Corrupt {
+                reason: SafeTensorError::InvalidHeaderLength.to_string(),
+            },
+        },
         SafeTensorError::TensorInvalidInfo => WeightsError::Corrupt {
             reason: mis_sized_tensor(bytes)
                 .unwrap_or_else(|| SafeTensorError::TensorInvalidInfo.to_string()),
@@ -245,6 +264,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, WeightsError> {
             reason: other.to_string(),
         },
     })
+}
+
+/// The header length in the first 8 bytes, when it runs past the end of `bytes`.
+fn header_length(bytes: &[u8]) -> Option<u64> {
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    (len > (bytes.len() - 8) as u64).then_some(len)
 }
 
 /// The first tensor (by offset) whose data runs past the end of `bytes`, read from the header.
@@ -351,6 +376,48 @@ impl Domain {
     }
 }
 
+/// Refuses `values` of tensor `name` if one lies outside `domain`.
+fn check_domain<T: Scalar>(name: &str, values: &[T], domain: Domain) -> Result<(), WeightsError> {
+    match values
+        .iter()
+        .map(|v| v.to_f64())
+        .enumerate()
+        .find(|&(_, v)| !domain.admits(v))
+    {
+        Some((index, value)) => Err(WeightsError::OutOfDomain {
+            name: name.to_string(),
+            index,
+            value,
+            requirement: domain.requirement(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses to save `net` if one of its tensors holds a value that loading would refuse: a NaN
+/// or an infinity anywhere, a negative batchnorm variance, a standardization's `std` below
+/// `MIN_STD`. The error names the tensor as gradflow does (`<layer>.<tensor>`).
+pub(crate) fn check_savable<T: Scalar, N: Network<T> + ?Sized>(
+    net: &N,
+) -> Result<(), WeightsError> {
+    let mut result = Ok(());
+    net.visit_tensors(&mut |t| {
+        if result.is_err() {
+            return;
+        }
+        let name = tensor_name(t.layer, t.name);
+        result = match t.data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            Some((index, value)) => Err(WeightsError::NonFinite {
+                name,
+                index,
+                value: value.to_f64(),
+            }),
+            None => check_domain(&name, t.data, Domain::of(t.layer, t.name)),
+        };
+    });
+    result
+}
+
 /// Reads every `expected` tensor from `file`, checking dtype (`T`'s), shape, finiteness and
 /// domain,
 /// then checks that the file holds nothing else (but names for which `ignore` is true).
@@ -366,19 +433,7 @@ pub(crate) fn read_expected<T: Scalar>(
             name: e.name.clone(),
         })?;
         let values = decode::<T>(&e.name, &view, &e.shape)?;
-        if let Some((index, value)) = values
-            .iter()
-            .map(|v| v.to_f64())
-            .enumerate()
-            .find(|&(_, v)| !e.domain.admits(v))
-        {
-            return Err(WeightsError::OutOfDomain {
-                name: e.name.clone(),
-                index,
-                value,
-                requirement: e.domain.requirement(),
-            });
-        }
+        check_domain(&e.name, &values, e.domain)?;
         out.push(values);
     }
     let known: BTreeSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();

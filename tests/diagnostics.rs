@@ -283,6 +283,22 @@ fn training_loop_learns_records_history_and_exports_it() {
         let svg = std::fs::read_to_string(dir.join(f)).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("<rect"), "{f}");
     }
+    // Writing where a file stands in the way: the error names the path.
+    let blocked = dir.join("epochs.csv").join("run");
+    let err = history.write_csv(&blocked).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: ", blocked.display())),
+        "{err}"
+    );
+    let svg = dir.join("epochs.csv").join("loss.svg");
+    let err =
+        gradflow::nn::plot::loss_curves_svg(&svg, "small", &[("small", &history)]).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("{}: ", svg.display())),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

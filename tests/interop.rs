@@ -286,6 +286,25 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         "{err}"
     );
     assert!(err.to_string().contains("`dense_1`"), "{err}");
+    // A network that loading would refuse is not exported: a negative variance, a NaN.
+    let mut diverged = Mlp::new(&mut gradflow::rng(7));
+    diverged.batchnorm_0.running_var[0] = -1.0;
+    let err = pytorch::export(&diverged, TORCH_NAMES).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::OutOfDomain { name, index: 0, .. } if name == "batchnorm_0.running_var"),
+        "{err}"
+    );
+    let mut diverged = Mlp::new(&mut gradflow::rng(7));
+    diverged.dense_1.bias[1] = f64::NAN;
+    for err in [
+        pytorch::export(&diverged, TORCH_NAMES).unwrap_err(),
+        keras::export(&diverged, KERAS_NAMES).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, WeightsError::NonFinite { name, index: 1, .. } if name == "dense_1.bias"),
+            "{err}"
+        );
+    }
     // PyTorch's file with its weight not transposed has the wrong shape.
     let mut flipped = Mlp::new(&mut gradflow::rng(6));
     let wrong = keras::export(&flipped, KERAS_NAMES).unwrap();

@@ -128,6 +128,49 @@ fn fit_refuses_an_optimizer_that_was_never_configured() {
     );
 }
 
+network! {
+    /// Nothing to train: the only weighted layer is frozen.
+    struct FrozenXor<f32> {
+        input 2,
+        dense 2 [frozen],
+    }
+}
+
+/// A run that could change nothing is an error, not an `Ok` history of steps that did
+/// nothing: no epochs, or no trainable parameter.
+#[test]
+fn fit_refuses_a_run_that_trains_nothing() {
+    use gradflow::nn::train::{fit, Samples, TrainConfig, TrainError};
+    let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    let labels = [0, 1, 1, 0];
+    let samples = Samples::new(&x, &labels);
+    let config = TrainConfig {
+        epochs: 0,
+        progress: false,
+        ..Default::default()
+    };
+    let mut net = Xor::new(&mut gradflow::rng(7));
+    let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+    let err = fit::<f32, _, _, 2>(&mut net, &mut sgd, samples, samples, &config).unwrap_err();
+    assert_eq!(err, TrainError::NoEpochs);
+    assert!(err.to_string().contains("`epochs` is 0"), "{err}");
+    let config = TrainConfig {
+        epochs: 1,
+        ..config
+    };
+    let mut frozen = FrozenXor::new(&mut gradflow::rng(7));
+    let before = frozen.dense_0.weight;
+    let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+    let err = fit::<f32, _, _, 2>(&mut frozen, &mut sgd, samples, samples, &config).unwrap_err();
+    assert_eq!(err, TrainError::NothingToTrain);
+    assert!(err.to_string().contains("no trainable parameters"), "{err}");
+    assert_eq!(frozen.dense_0.weight, before);
+    // The same data and settings train the unfrozen network.
+    let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+    let history = fit::<f32, _, _, 2>(&mut net, &mut sgd, samples, samples, &config).unwrap();
+    assert_eq!((history.steps, history.refused.len()), (2, 0));
+}
+
 /// Accuracy over samples whose labels do not pair up with the rows is a clear panic, not a
 /// figure computed over the shorter list and divided by the longer.
 #[test]

@@ -328,8 +328,18 @@ fn a_truncated_file_names_the_tensor_cut_off() {
         matches!(&err, WeightsError::Truncated { name } if name == "batchnorm_0.gamma"),
         "{err}"
     );
-    // Cut inside the header: not a readable file at all.
-    for cut in [0, 5, 8, header - 1] {
+    // Cut inside the header: said so, with the header's length and what is left of it.
+    for cut in [8, 9, header - 1] {
+        let err = load_err(&bytes[..cut]);
+        assert!(
+            matches!(&err, WeightsError::TruncatedHeader { header: h, available }
+                if *h as usize == header - 8 && *available == cut - 8),
+            "cut {cut}: {err}"
+        );
+        assert!(err.to_string().contains("cut short"), "{err}");
+    }
+    // Cut inside the 8-byte length: not a readable file at all.
+    for cut in [0, 5] {
         assert!(
             matches!(load_err(&bytes[..cut]), WeightsError::Corrupt { .. }),
             "cut {cut}"

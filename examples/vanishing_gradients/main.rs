@@ -321,8 +321,17 @@ fn parse_args() -> Result<Args, String> {
                 args.budget.lr = value
                     .parse::<f64>()
                     .ok()
-                    .filter(|lr| lr.is_finite() && *lr > 0.0)
-                    .ok_or_else(|| format!("--lr: `{value}` is not a positive number\n{USAGE}"))?
+                    // The networks are f32: a rate the optimizer would refuse is refused here,
+                    // before the data is read.
+                    .filter(|lr| (f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(lr))
+                    .ok_or_else(|| {
+                        format!(
+                            "--lr: `{value}` is not a positive number in f32's normal range \
+                             ({:e} to {:e})\n{USAGE}",
+                            f32::MIN_POSITIVE,
+                            f32::MAX
+                        )
+                    })?
             }
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }

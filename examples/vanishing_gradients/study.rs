@@ -287,7 +287,7 @@ pub fn write_report(
     outcomes: &[Outcome],
     table: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let runs: Vec<(&str, &History)> = outcomes
         .iter()
         .map(|o| (o.name.as_str(), &o.history))
@@ -311,7 +311,8 @@ pub fn write_report(
             o.name, o.first
         );
     }
-    std::fs::write(dir.join("index.html"), html)?;
+    let index = dir.join("index.html");
+    std::fs::write(&index, html).map_err(|e| format!("{}: {e}", index.display()))?;
     Ok(())
 }
 

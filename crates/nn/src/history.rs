@@ -89,11 +89,21 @@ impl History {
         out
     }
 
-    /// Writes `epochs.csv` and `grad_norms.csv` into `dir` (created if missing).
+    /// Writes `epochs.csv` and `grad_norms.csv` into `dir` (created if missing). An error
+    /// names the folder or file it concerns.
     pub fn write_csv(&self, dir: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        fn at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> std::io::Error + '_ {
+            move |e| std::io::Error::new(e.kind(), std::format!("{}: {e}", path.display()))
+        }
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("epochs.csv"), self.epochs_csv())?;
-        std::fs::write(dir.join("grad_norms.csv"), self.grad_norms_csv())
+        std::fs::create_dir_all(dir).map_err(at(dir))?;
+        for (name, text) in [
+            ("epochs.csv", self.epochs_csv()),
+            ("grad_norms.csv", self.grad_norms_csv()),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(at(&path))?;
+        }
+        Ok(())
     }
 }

@@ -120,7 +120,8 @@ pub fn loss_curves_svg(
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(err)?;
     }
-    root.present().map_err(err)
+    root.present()
+        .map_err(|e| PlotError(std::format!("{}: {e}", path.as_ref().display())))
 }
 
 /// A heat map of `log10` gradient norm, one row per layer (bottom: first layer) and one column
@@ -210,7 +211,8 @@ pub fn grad_heatmap_svg(
         ("sans-serif", 12),
     ))
     .map_err(err)?;
-    root.present().map_err(err)
+    root.present()
+        .map_err(|e| PlotError(std::format!("{}: {e}", path.as_ref().display())))
 }
 
 /// Grey: a gradient norm that is NaN, so neither vanished nor exploded.

@@ -141,6 +141,12 @@ pub enum TrainError {
     /// The optimizer's settings are invalid (one made by `const_zeroed` and never
     /// configured), so it would refuse every step.
     Optimizer(ConfigError),
+    /// `epochs` is 0: a run that would train nothing (a finished run is resumed with
+    /// `start_epoch == epochs`, not with `epochs: 0`).
+    NoEpochs,
+    /// The network has no trainable parameter (every weighted layer is `frozen`), so no step
+    /// could change it.
+    NothingToTrain,
     /// `start_epoch` and `start_step` are not a point of the run: `start_epoch` beyond
     /// `epochs`, `start_step` not within an epoch, or steps into an epoch after the last.
     ResumePoint {
@@ -182,6 +188,11 @@ impl core::fmt::Display for TrainError {
             } => write!(
                 f,
                 "{epochs} epochs of {steps_per_epoch} steps are more steps than a usize counts"
+            ),
+            TrainError::NoEpochs => write!(f, "`epochs` is 0: the run would train nothing"),
+            TrainError::NothingToTrain => write!(
+                f,
+                "the network has no trainable parameters (every weighted layer is frozen)"
             ),
             TrainError::ResumePoint {
                 start_epoch,
@@ -427,6 +438,12 @@ where
     validate("training", &train, N::OUTPUT)?;
     validate("test", &test, N::OUTPUT)?;
     optimizer.check_config().map_err(TrainError::Optimizer)?;
+    if config.epochs == 0 {
+        return Err(TrainError::NoEpochs);
+    }
+    if N::TRAINABLE_PARAM_COUNT == 0 {
+        return Err(TrainError::NothingToTrain);
+    }
     if train.labels.len() < B || B == 0 {
         return Err(TrainError::TooFewSamples {
             samples: train.labels.len(),
