@@ -201,7 +201,13 @@ fn a_bad_checkpoint_is_refused_and_changes_nothing() {
         check(&good[..good.len() - 1]),
         WeightsError::Truncated { .. }
     ));
-    assert!(matches!(check(&good[..100]), WeightsError::Corrupt { .. }));
+    assert!(matches!(
+        check(&good[..100]),
+        WeightsError::TruncatedHeader { available: 92, .. }
+    ));
+    let mut garbled = good.clone();
+    garbled[10] = b'!';
+    assert!(matches!(check(&garbled), WeightsError::Corrupt { .. }));
     let err = check(&gradflow::weights::to_bytes(&net).unwrap());
     assert!(
         matches!(&err, WeightsError::Metadata { key, .. } if key == "format"),
