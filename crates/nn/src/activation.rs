@@ -193,18 +193,33 @@ impl ActivationFn for TanhFn {
     }
 }
 
+/// The standard normal CDF, `erfc(-x / sqrt 2) / 2`: through `erfc` rather than `1 + erf`, so
+/// that its left tail keeps its digits (GELU(-10) is -7.6e-23, not the -0 that `1 + erf`
+/// rounds to).
+fn gelu_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x * core::f64::consts::FRAC_1_SQRT_2)
+}
+
 impl ActivationFn for GeluFn {
     const NAME: &'static str = "gelu";
     const MAX_DERIVATIVE: Option<f64> = None;
     #[inline]
     fn apply<T: Scalar>(x: T) -> T {
         let x = x.to_f64();
-        T::from_f64(0.5 * x * (1.0 + libm::erf(x * core::f64::consts::FRAC_1_SQRT_2)))
+        if x == f64::NEG_INFINITY {
+            // -inf * Phi(-inf) is -inf * 0; the limit is 0.
+            return T::ZERO;
+        }
+        T::from_f64(x * gelu_cdf(x))
     }
     #[inline]
     fn derivative<T: Scalar>(x: T, _: T) -> T {
         let x = x.to_f64();
-        let cdf = 0.5 * (1.0 + libm::erf(x * core::f64::consts::FRAC_1_SQRT_2));
+        let cdf = gelu_cdf(x);
+        if x.is_infinite() {
+            // x * pdf(x) is inf * 0 at either end; its limit is 0.
+            return T::from_f64(cdf);
+        }
         let pdf = libm::exp(-0.5 * x * x)
             * (0.5 * core::f64::consts::FRAC_2_SQRT_PI * core::f64::consts::FRAC_1_SQRT_2);
         T::from_f64(cdf + x * pdf)
@@ -279,5 +294,23 @@ mod tests {
         // GELU(1) = Phi(1) = 0.8413447460685429.
         assert!((GeluFn::apply(1.0f64) - 0.8413447460685429).abs() < 1e-12);
         assert!((SigmoidFn::derivative(0.0f64, 0.5) - 0.25).abs() < 1e-15);
+    }
+
+    /// GELU at the ends: limits, not inf * 0, and a left tail that keeps its digits.
+    #[test]
+    fn gelu_tails_and_infinities() {
+        // GELU(-10) = -10 Phi(-10) = -7.619853e-23.
+        let tail = GeluFn::apply(-10.0f64);
+        assert!(
+            (tail / -7.619853024160527e-23 - 1.0).abs() < 1e-9,
+            "{tail:e}"
+        );
+        assert!(GeluFn::apply(-10.0f32) < 0.0);
+        assert_eq!(GeluFn::apply(f64::NEG_INFINITY), 0.0);
+        assert_eq!(GeluFn::apply(f32::INFINITY), f32::INFINITY);
+        assert_eq!(GeluFn::derivative(f64::INFINITY, 0.0), 1.0);
+        assert_eq!(GeluFn::derivative(f32::NEG_INFINITY, 0.0), 0.0);
+        assert_eq!(GeluFn::derivative(-1e4f64, 0.0), 0.0);
+        assert!(GeluFn::apply(f64::NAN).is_nan() && GeluFn::derivative(f32::NAN, 0.0).is_nan());
     }
 }

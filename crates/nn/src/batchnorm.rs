@@ -233,13 +233,20 @@ impl<T: Scalar, const C: usize> Channels<'_, T, C> {
         let count = x.len() as f64;
         let inv_n = T::ONE / T::from_f64(count);
         let unbias = T::from_f64(count / (count - 1.0));
+        // The mean is summed as deviations from the first position: a plain f32 sum of 100
+        // copies of 30000.3 rounds enough to pass for a spread, and a constant channel would
+        // come out near +-1 instead of `beta`; deviations from a member are exactly 0.
+        let first = x.first().copied().unwrap_or([T::ZERO; C]);
         let mut mean = [T::ZERO; C];
         for xp in x {
-            for (m, &v) in mean.iter_mut().zip(xp) {
-                *m += v;
+            for ((m, &v), &f) in mean.iter_mut().zip(xp).zip(&first) {
+                *m += v - f;
             }
         }
-        let mean = mean.map(|m| m * inv_n);
+        let mut mean = mean.map(|m| m * inv_n);
+        for (m, &f) in mean.iter_mut().zip(&first) {
+            *m += f;
+        }
         let mut var = [T::ZERO; C];
         for xp in x {
             for ((s, &v), &m) in var.iter_mut().zip(xp).zip(&mean) {
@@ -247,7 +254,16 @@ impl<T: Scalar, const C: usize> Channels<'_, T, C> {
             }
         }
         let var = var.map(|v| v * inv_n);
-        *inv_std = var.map(|v| T::ONE / (v + self.eps).sqrt());
+        // A variance that overflows the element type (deviations beyond 1.8e19 in f32) would
+        // give `inv_std` 0: the channel would output `beta` for every position and pass no
+        // gradient, silently. NaN instead makes the loss NaN, and the step is refused.
+        *inv_std = var.map(|v| {
+            if v.is_finite() {
+                T::ONE / (v + self.eps).sqrt()
+            } else {
+                T::from_f64(f64::NAN)
+            }
+        });
         let (gamma, beta) = (*self.gamma, *self.beta);
         for ((yp, hp), xp) in y.iter_mut().zip(x_hat.iter_mut()).zip(x) {
             for c in 0..C {
@@ -515,6 +531,54 @@ mod tests {
                 "{mean} {var}"
             );
         }
+    }
+
+    /// A constant channel is normalized to `beta`, whatever its value: a plain f32 sum of the
+    /// batch once rounded enough to pass for a spread, and gave +-1.
+    #[test]
+    fn a_constant_f32_channel_outputs_beta_at_any_value() {
+        fn check<const B: usize>(value: f32) {
+            let mut bn = BatchNorm::<f32, 2>::new();
+            bn.beta = [0.25, -0.5];
+            let x = [[value, 1.0]; B];
+            let mut y = [[0.0; 2]; B];
+            let mut cache = Zeroable::zeroed();
+            bn.forward_train(&x, &mut y, &mut cache);
+            assert!(
+                y.iter().all(|r| r == &[0.25, -0.5]),
+                "{value} x {B}: {:?}",
+                y[0]
+            );
+            assert_eq!(bn.running_var, [0.9, 0.9], "{value} x {B}");
+        }
+        for value in [100000.1, 30000.3, 3e7, -123.456, 1e30] {
+            check::<32>(value);
+            check::<100>(value);
+            check::<7>(value);
+        }
+    }
+
+    /// A variance that overflows the element type is NaN, not a channel silently stuck at
+    /// `beta` with no gradient: the loss is then NaN and the training step refused.
+    #[test]
+    fn an_overflowing_variance_makes_the_channel_nan() {
+        let mut bn = BatchNorm::<f32, 2>::new();
+        let x = [[1e20, 1.0], [-1e20, 2.0], [3e19, 3.0], [0.0, 4.0]];
+        let mut y = [[0.0; 2]; 4];
+        let mut cache = Zeroable::zeroed();
+        bn.forward_train(&x, &mut y, &mut cache);
+        assert!(y.iter().all(|r| r[0].is_nan() && r[1].is_finite()), "{y:?}");
+        // The overflowing channel's statistics are left alone; the other's are updated.
+        assert_eq!(bn.running_var[0], 1.0);
+        assert!(bn.running_var[1] > 1.0, "{:?}", bn.running_var);
+        // Deviations just below the limit are still normalized.
+        let x = [[1e18, 1.0], [-1e18, 2.0], [3e17, 3.0], [0.0, 4.0]];
+        bn.forward_train(&x, &mut y, &mut cache);
+        let mean: f32 = y.iter().map(|r| r[0]).sum::<f32>() / 4.0;
+        assert!(
+            y.iter().all(|r| r[0].is_finite()) && mean.abs() < 1e-5,
+            "{y:?}"
+        );
     }
 
     #[test]

@@ -236,13 +236,16 @@ impl GradientReport {
     }
 
     /// Ratio of the first to the last layer's gradient norm, among layers with trainable
-    /// parameters (`None` with fewer than two such layers). Far below 1: the gradient vanishes
-    /// on its way down.
+    /// parameters. Far below 1: the gradient vanishes on its way down. `None` when there is no
+    /// ratio to read: fewer than two such layers, a last layer whose gradient is exactly 0, or
+    /// a norm that is NaN or infinite (`Some(NaN)` would pass a `ratio < 1e-4` check).
     pub fn first_to_last_ratio(&self) -> Option<f64> {
         let mut with_params = self.layers.iter().filter(|l| l.params > 0);
         let first = with_params.next()?;
         let last = with_params.next_back()?;
-        Some(first.grad_norm / last.grad_norm)
+        let ratio = first.grad_norm / last.grad_norm;
+        (first.grad_norm.is_finite() && last.grad_norm.is_finite() && last.grad_norm > 0.0)
+            .then_some(ratio)
     }
 
     /// The diagnosis in words, with default thresholds.

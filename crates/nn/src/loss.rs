@@ -96,13 +96,15 @@ pub fn mse<T: Scalar, const N: usize, const B: usize>(
     dpred: &mut [[T; N]; B],
 ) -> T {
     let inv = T::ONE / T::from_f64((B * N).max(1) as f64);
-    let two = T::from_f64(2.0);
+    // 2 / (B N) as one factor: `2 * e` first would overflow for |e| above MAX / 2, where the
+    // gradient itself is finite (the same digits otherwise: doubling is exact).
+    let scale = T::from_f64(2.0) * inv;
     let mut total = T::ZERO;
     for ((p, t), d) in pred.iter().zip(target).zip(dpred.iter_mut()) {
         for ((&p, &t), d) in p.iter().zip(t).zip(d.iter_mut()) {
             let e = p - t;
             total += e * e;
-            *d = two * e * inv;
+            *d = e * scale;
         }
     }
     total * inv
@@ -209,6 +211,15 @@ mod tests {
             mse(&p, &t, &mut [[0.0; 4]; 2])
         });
         assert!(check.passes(1e-6), "{check:?}");
+    }
+
+    /// The gradient of a huge error is finite when its true value is.
+    #[test]
+    fn mse_gradient_of_a_huge_error_is_finite() {
+        let mut d = [[0.0f32; 2]; 1];
+        let loss = mse(&[[2e38f32, 0.0]], &[[0.0, 0.0]], &mut d);
+        assert!(loss.is_infinite());
+        assert_eq!(d, [[2e38, 0.0]]);
     }
 
     #[test]

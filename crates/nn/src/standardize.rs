@@ -51,7 +51,11 @@ impl<T: Scalar, const N: usize> Standardize<T, N> {
                     .filter(|v| v.is_finite())
             };
             let count = finite().count().max(1) as f64;
-            let mut mean = finite().sum::<f64>() / count;
+            // Summed as deviations from the first value: a plain sum of 1797 copies of 123.4
+            // carries a rounding error that would pass for a spread of 1e-12 and blow a
+            // constant feature up to 1e11; deviations from a member of the column are exact 0.
+            let first = finite().next().unwrap_or(0.0);
+            let mut mean = first + finite().map(|v| v - first).sum::<f64>() / count;
             if !mean.is_finite() {
                 // The sum overflowed (f64 values near 1e308): average the shares instead.
                 mean = finite().map(|v| v / count).sum::<f64>();
@@ -195,6 +199,19 @@ mod tests {
         assert_eq!(Standardize::<f32, 2>::fitted(&[]), Standardize::identity());
         let with_nan = Standardize::<f64, 1>::fitted(&[[1.0], [f64::NAN], [3.0], [f64::INFINITY]]);
         assert_eq!((with_nan.mean, with_nan.std), ([2.0], [1.0]));
+    }
+
+    /// A constant f64 column is constant, whatever its value and length: a plain sum's
+    /// rounding once passed for a spread of 1e-12 and scaled 1234.5678 + 1 up to 7e11.
+    #[test]
+    fn a_constant_f64_column_gets_std_one_at_any_value() {
+        for value in [1234.5678, 123.4, 999.99, 0.1, -7.3e5, 3.3e100] {
+            for rows in [3, 100, 569, 1797] {
+                let column = std::vec![[value]; rows];
+                let s = Standardize::<f64, 1>::fitted(&column);
+                assert_eq!((s.mean, s.std), ([value], [1.0]), "{value} x {rows}");
+            }
+        }
     }
 
     /// f64 features whose squares (or sum) overflow still get their spread, not the identity

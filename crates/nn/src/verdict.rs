@@ -492,11 +492,21 @@ impl fmt::Display for Verdict {
                     largest,
                     cures: c,
                 } => {
-                    write!(
-                        f,
-                        "exploding gradients: {} (norm up to {largest:.1e})",
-                        Layers(layers)
-                    )?;
+                    if largest.is_nan() {
+                        // Clipping cannot repair a NaN that came in with the data or weights.
+                        write!(
+                            f,
+                            "gradients that are not numbers (NaN): {}; look for a NaN in the \
+                             inputs or weights first; if they are finite, values overflowed",
+                            Layers(layers)
+                        )?;
+                    } else {
+                        write!(
+                            f,
+                            "exploding gradients: {} (norm up to {largest:.1e})",
+                            Layers(layers)
+                        )?;
+                    }
                     cures(f, c)?;
                 }
                 Finding::Growing {
@@ -587,6 +597,49 @@ mod tests {
             dead_fraction: None,
             saturated_fraction: None,
         }
+    }
+
+    /// NaN gradients are named as such, with the data to look at before the cures.
+    #[test]
+    fn nan_gradients_say_so() {
+        let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
+        layers[0].grad_norm = f64::NAN;
+        let text =
+            diagnose(&GradientReport { step: 0, layers }, &Thresholds::default()).to_string();
+        assert!(
+            text.contains("gradients that are not numbers (NaN): layer 0; look for a NaN"),
+            "{text}"
+        );
+        assert!(!text.contains("norm up to"), "{text}");
+        let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
+        layers[0].grad_norm = 1e9;
+        let text =
+            diagnose(&GradientReport { step: 0, layers }, &Thresholds::default()).to_string();
+        assert!(
+            text.contains("exploding gradients: layer 0 (norm up to 1.0e9)"),
+            "{text}"
+        );
+    }
+
+    /// The first-to-last ratio is a number only where there is one to read.
+    #[test]
+    fn first_to_last_ratio_is_none_without_a_finite_ratio() {
+        let ratio = |first: f64, last: f64| {
+            let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
+            (layers[0].grad_norm, layers[1].grad_norm) = (first, last);
+            GradientReport { step: 0, layers }.first_to_last_ratio()
+        };
+        assert_eq!(ratio(1e-3, 2.0), Some(5e-4));
+        assert_eq!(ratio(0.0, 2.0), Some(0.0));
+        assert_eq!(ratio(0.0, 0.0), None);
+        assert_eq!(ratio(1.0, 0.0), None);
+        assert_eq!(ratio(f64::NAN, 1.0), None);
+        assert_eq!(ratio(1.0, f64::INFINITY), None);
+        let one = GradientReport {
+            step: 0,
+            layers: vec![layer(0, "dense", 1.0), layer(1, "relu", 0.0)],
+        };
+        assert_eq!(one.first_to_last_ratio(), None);
     }
 
     fn cures_of(layers: Vec<LayerHealth>) -> Vec<Vec<Cure>> {

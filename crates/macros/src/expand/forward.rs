@@ -142,7 +142,8 @@ pub fn forward(cx: &Cx) -> TokenStream {
 
             /// The index of the largest output of each sample, by
             /// [`argmax`](::gradflow::nn::loss::argmax): the first one on ties; a NaN output
-            /// never wins.
+            /// never wins, so a sample whose outputs are all NaN (a NaN in its input) gets
+            /// class 0. Where that can happen, check the outputs of `forward` first.
             pub fn predict<const B: ::core::primitive::usize>(
                 &self,
                 x: &#input,

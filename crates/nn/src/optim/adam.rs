@@ -296,6 +296,29 @@ mod tests {
             ..AdamConfig::new(0.001)
         };
         assert_eq!(A::new(tiny_eps).unwrap_err().name, "eps");
+        // Normal in f32, but below MIN_EPS: a gradient of 1e-25 has a square of 0 in f32, and
+        // the step would be lr * g / eps = 1e4 lr.
+        let small_eps = AdamConfig {
+            eps: 1e-30,
+            ..AdamConfig::new(0.001)
+        };
+        assert_eq!(A::new(small_eps).unwrap_err().name, "eps");
+        let mut adam = A::new(AdamConfig {
+            eps: super::super::MIN_EPS,
+            ..AdamConfig::new(0.1)
+        })
+        .unwrap();
+        let mut layer = Dense::<f32, 1, 1> {
+            weight: [[1.0]],
+            bias: [0.0],
+        };
+        let grads = DenseGrads {
+            weight: [[1e-25f32]],
+            bias: [0.0],
+        };
+        assert!(Optimizer::<f32, _>::step(&mut adam, &mut layer, &grads).applied);
+        let moved = (1.0 - layer.weight[0][0]).abs();
+        assert!(moved <= 0.1 + 1e-7, "moved {moved}");
         let beta2 = AdamConfig::new(0.1).betas(0.9, 1.0 - 1e-12);
         assert_eq!(A::new(beta2).unwrap_err().name, "beta2");
     }

@@ -370,13 +370,19 @@ pub(crate) fn require_decay_rate(name: &'static str, value: f64) -> Result<(), C
     )
 }
 
-/// Adam's `eps`: positive, and not 0 in f32 (a zero gradient would then divide 0 by 0).
+/// The least Adam `eps`: in f32 a gradient below about 1e-21 has a square that underflows
+/// to 0, and the update becomes `lr * g / eps`. With `eps` at least 1e-20 that is about a
+/// tenth of `lr`; with `eps` 1e-30 a gradient of 1e-25 moved a weight by 1e4 `lr` in one step.
+pub const MIN_EPS: f64 = 1e-20;
+
+/// Adam's `eps`: at least [`MIN_EPS`] (so it is not 0 in f32 either: a zero gradient would
+/// then divide 0 by 0), and finite in f32.
 pub(crate) fn require_eps(eps: f64) -> Result<(), ConfigError> {
     require(
         "eps",
         eps,
-        eps > 0.0 && normal_in_f32(eps),
-        "positive and within f32's normal range (1.2e-38 to 3.4e38)",
+        (MIN_EPS..=f32::MAX as f64).contains(&eps),
+        "at least 1e-20 (optim::MIN_EPS, below which an f32 gradient whose square underflows takes a step of lr * g / eps) and at most f32::MAX",
     )
 }
 
