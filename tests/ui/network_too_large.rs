@@ -40,3 +40,32 @@ network! {
 }
 
 fn main() {}
+
+// Shapes whose element counts overflow usize, through `flatten` and through `same` padding of
+// a huge kernel: the size errors, not a panic of the macro.
+network! {
+    pub struct FlattenOverflow<f32> {
+        input [1000, 1000, 3],
+        conv2d 100000000000000 k3 same [relu],
+        flatten,
+        dense 10,
+    }
+}
+
+network! {
+    pub struct SeqFlattenOverflow<f32> {
+        input [4, 1],
+        conv1d 4611686018427387904 k1,
+        flatten,
+        dense 2,
+    }
+}
+
+network! {
+    pub struct HugeSameKernel<f32> {
+        input [8, 8, 1],
+        conv2d 4 k18446744073709551615 same,
+        flatten,
+        dense 2,
+    }
+}

@@ -58,8 +58,10 @@ impl Shape {
     pub fn elements(self) -> usize {
         match self {
             Shape::Flat(n) => n,
-            Shape::Seq { c, l } => c * l,
-            Shape::Image { c, h, w } => c * h * w,
+            // Saturating: a shape too large for memory (reported by the size check) must
+            // not make the macro panic on the way there (`flatten` of a 1e14-channel map).
+            Shape::Seq { c, l } => c.saturating_mul(l),
+            Shape::Image { c, h, w } => c.saturating_mul(h).saturating_mul(w),
         }
     }
 

@@ -267,8 +267,9 @@ fn spatial(shape: Shape) -> String {
 
 /// `(in + 2p - k) / s + 1`, as PyTorch; `None` when the kernel does not fit.
 fn output_len(input: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
-    (kernel <= input + 2 * padding && stride > 0)
-        .then(|| (input + 2 * padding - kernel) / stride + 1)
+    // Checked: `same` padding of a kernel near usize::MAX would overflow the padded length.
+    let padded = padding.checked_mul(2)?.checked_add(input)?;
+    (kernel <= padded && stride > 0).then(|| (padded - kernel) / stride + 1)
 }
 
 /// "the last row", "the last 2 columns", "the last row and column", for the elements along
