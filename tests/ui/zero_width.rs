@@ -22,3 +22,12 @@ network! {
         dense 2.5,
     }
 }
+
+// A whole number that does not fit a usize is too large, not malformed.
+network! {
+    pub struct Huge<f32> {
+        input 4,
+        dense 99999999999999999999999,
+        repeat 99999999999999999999999 { dense 4 },
+    }
+}

@@ -538,6 +538,16 @@ impl Width {
                     value,
                     span: int.span(),
                 }),
+                // All digits, yet unparsable: a whole number too large, not a malformed one.
+                Err(_) if int.base10_digits().bytes().all(|b| b.is_ascii_digit()) => {
+                    Err(syn::Error::new_spanned(
+                        &written,
+                        format!(
+                            "a {what} of {} is too large: it must fit a usize",
+                            int.base10_digits()
+                        ),
+                    ))
+                }
                 Err(_) => Err(not_a_number(&int.base10_digits())),
             },
             other => Err(not_a_number(&other.to_token_stream())),

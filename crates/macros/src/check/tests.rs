@@ -295,6 +295,20 @@ fn reports_negative_widths_and_counts() {
 }
 
 #[test]
+fn reports_numbers_too_large_for_a_usize_as_such() {
+    let e = errors(quote! {
+        struct N<f32> { input 4, dense 99999999999999999999999, repeat 99999999999999999999999 { dense 2 } }
+    });
+    assert_eq!(
+        e,
+        [
+            "a width of 99999999999999999999999 is too large: it must fit a usize",
+            "a count of 99999999999999999999999 is too large: it must fit a usize",
+        ]
+    );
+}
+
+#[test]
 fn requires_f32_or_f64_elements() {
     let m = model(quote! { struct N<f64> { input 3, dense 4 } });
     assert_eq!(
