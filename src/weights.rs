@@ -239,7 +239,7 @@ pub(crate) fn serialize(
 
 /// Parses `bytes`, naming the tensor a truncated file cuts off.
 pub(crate) fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, WeightsError> {
-    SafeTensors::deserialize(bytes).map_err(|e| match e {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| match e {
         SafeTensorError::MetadataIncompleteBuffer => match truncated_tensor(bytes) {
             Some(name) => WeightsError::Truncated { name },
             None => WeightsError::Corrupt {
@@ -263,7 +263,51 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, WeightsError> {
         other => WeightsError::Corrupt {
             reason: other.to_string(),
         },
-    })
+    })?;
+    // safetensors reads the header into a map, which keeps the last of two entries with the
+    // same name and drops the other without a word.
+    match header(bytes).and_then(first_repeated_name) {
+        Some(name) => Err(WeightsError::Corrupt {
+            reason: format!("the header names tensor `{name}` twice"),
+        }),
+        None => Ok(file),
+    }
+}
+
+/// The JSON header of a safetensors file: the bytes after the 8-byte length, as many as it
+/// gives; `None` when the file is too short for them.
+fn header(bytes: &[u8]) -> Option<&[u8]> {
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(len).ok()?.checked_add(8)?;
+    bytes.get(8..end)
+}
+
+/// The first key of the JSON object `header` that appears twice in it.
+fn first_repeated_name(header: &[u8]) -> Option<String> {
+    struct FirstRepeated(Option<String>);
+    impl<'de> serde::Deserialize<'de> for FirstRepeated {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(FirstRepeated(None))
+        }
+    }
+    impl<'de> serde::de::Visitor<'de> for FirstRepeated {
+        type Value = FirstRepeated;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+            // The whole map is read: serde_json refuses an object left unfinished.
+            let (mut seen, mut repeated) = (BTreeSet::new(), None);
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if !seen.insert(key.clone()) {
+                    repeated.get_or_insert(key);
+                }
+            }
+            Ok(FirstRepeated(repeated))
+        }
+    }
+    serde_json::from_slice::<FirstRepeated>(header).ok()?.0
 }
 
 /// The header length in the first 8 bytes, when it runs past the end of `bytes`.
@@ -274,10 +318,9 @@ fn header_length(bytes: &[u8]) -> Option<u64> {
 
 /// The first tensor (by offset) whose data runs past the end of `bytes`, read from the header.
 fn truncated_tensor(bytes: &[u8]) -> Option<String> {
-    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-    let end = usize::try_from(len).ok()?.checked_add(8)?;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..end)?).ok()?;
-    let available = (bytes.len() - end) as u64;
+    let header_bytes = header(bytes)?;
+    let available = (bytes.len() - 8 - header_bytes.len()) as u64;
+    let header: serde_json::Value = serde_json::from_slice(header_bytes).ok()?;
     let mut tensors: Vec<(u64, &str)> = header
         .as_object()?
         .iter()
@@ -297,9 +340,7 @@ fn truncated_tensor(bytes: &[u8]) -> Option<String> {
 /// Which tensor's dtype and shape disagree with the bytes its offsets span (safetensors' own
 /// error names none), and how.
 fn mis_sized_tensor(bytes: &[u8]) -> Option<String> {
-    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-    let end = usize::try_from(len).ok()?.checked_add(8)?;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..end)?).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(header(bytes)?).ok()?;
     let mut tensors: Vec<_> = header.as_object()?.iter().collect();
     tensors.sort_by_key(|(name, _)| name.as_str());
     tensors.into_iter().find_map(|(name, info)| {

@@ -387,6 +387,29 @@ fn a_corrupted_header_is_an_error() {
     assert!(missing.to_string().contains("/nonexistent/net.safetensors"));
 }
 
+#[test]
+fn a_tensor_named_twice_in_the_header_is_an_error() {
+    // The header lists `dense_1.bias` a second time, with the same dtype, shape and offsets:
+    // read into a map, the file would load as if it were whole.
+    let bytes = weights::to_bytes(&net(1)).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+    let start = header.find("\"dense_1.bias\":{").unwrap();
+    let end = start + header[start..].find('}').unwrap() + 1;
+    let entry = &header[start..end];
+    let doubled = header.replacen(entry, &format!("{entry},{entry}"), 1);
+    let mut edited = (doubled.len() as u64).to_le_bytes().to_vec();
+    edited.extend_from_slice(doubled.as_bytes());
+    edited.extend_from_slice(&bytes[8 + header_len..]);
+    let err = load_err(&edited);
+    assert!(
+        matches!(&err, WeightsError::Corrupt { reason } if reason.contains("`dense_1.bias` twice")),
+        "{err}"
+    );
+    // The same bytes with the entry once load.
+    weights::from_bytes(&mut net(2), &bytes).unwrap();
+}
+
 fn fuzz_config() -> ProptestConfig {
     ProptestConfig {
         cases: FUZZ_CASES,

@@ -76,7 +76,8 @@ use quote::quote;
 /// A standalone `batchnorm` normalizes the current width. In `forward_train` a batchnorm
 /// normalizes with the batch's statistics and updates its running ones; `forward` and
 /// `predict` use the running statistics. Training with a batch of 1 is a compile error
-/// (the variance of one sample is 0). With `frozen` (`dense 64 [batchnorm, frozen]`) the
+/// when a batchnorm sees one value per channel in a sample, as after a dense layer (the
+/// variance of one value is 0); on a feature map it normalizes over the positions too. With `frozen` (`dense 64 [batchnorm, frozen]`) the
 /// batchnorm's `gamma` and `beta` are frozen with the dense layer (no gradients), but its
 /// running statistics still update in every `forward_train`, as they are not trained by
 /// gradients. `init` resets every batchnorm (`gamma` 1, `beta` 0, running mean 0 and
@@ -261,8 +262,8 @@ use quote::quote;
 /// `f64`, a missing or misplaced `input`, an empty network. A `layer` whose `Forward` impl
 /// has other `Input` and `Output` types than its declared widths is one error on its
 /// `(IN -> OUT)` naming both (rustc then also reports the calls into it there). Training a
-/// network with a batchnorm on a batch of 1 fails, naming the network, when the call is
-/// compiled (`cargo build`; `cargo check` does not report such errors).
+/// network with a dense layer's batchnorm on a batch of 1 fails, naming the network, when the
+/// call is compiled (`cargo build`; `cargo check` does not report such errors).
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
     expand_network(input.into()).into()

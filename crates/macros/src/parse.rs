@@ -59,11 +59,18 @@ fn nesting(depth: usize, tt: &TokenTree) -> usize {
 fn element_type(input: ParseStream) -> syn::Result<Type> {
     let mut tokens = TokenStream::new();
     let mut depth = 0usize;
+    let mut commas = false;
     while !input.is_empty() {
         if input.peek(Token![>]) && depth == 0 {
             break;
         }
+        // One trailing comma, as Rust allows in generic arguments: `Net<f32,>`.
+        if input.peek(Token![,]) && input.peek2(Token![>]) && depth == 0 && !commas {
+            input.parse::<Token![,]>()?;
+            break;
+        }
         let tt: TokenTree = input.parse()?;
+        commas |= depth == 0 && matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',');
         depth = nesting(depth, &tt);
         tokens.extend([tt]);
     }

@@ -315,6 +315,21 @@ fn requires_f32_or_f64_elements() {
         m.elem.to_token_stream().to_string(),
         ":: core :: primitive :: f64"
     );
+    // A trailing comma, as in any generic argument list.
+    let m = model(quote! { struct N<f32,> { input 3, dense 4 } });
+    assert_eq!(
+        m.elem.to_token_stream().to_string(),
+        ":: core :: primitive :: f32"
+    );
+    for (elem, found) in [(quote!(f32,,), "f32,,"), (quote!(f32, f64), "f32,f64")] {
+        assert_eq!(
+            errors(quote! { struct N<#elem> { input 3, dense 4 } }),
+            [format!(
+                "the element type must be f32 or f64, found `{found}`: a network takes no \
+                 other generic parameters"
+            )]
+        );
+    }
     for (elem, found) in [
         (quote!(i32), "i32"),
         (quote!(T), "T"),

@@ -101,6 +101,7 @@ pub fn backward(cx: &Cx) -> TokenStream {
     let bounds = &cx.training_bounds;
     let (input, output) = (cx.input_batch(), cx.output_batch());
     let layers = cx.layers();
+    let batch_of_one = super::forward::batch_of_one(cx);
     let steps: Vec<_> = layers
         .iter()
         .enumerate()
@@ -183,6 +184,7 @@ pub fn backward(cx: &Cx) -> TokenStream {
                 mut dx: ::core::option::Option<&mut #input>,
                 grads: &mut #grads,
             ) #bounds {
+                #batch_of_one
                 #unused_grads
                 #(#steps)*
             }

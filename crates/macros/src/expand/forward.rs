@@ -22,6 +22,27 @@ fn add(out: &TokenStream, a: &TokenStream, b: &TokenStream, shape: Shape) -> Tok
     quote!(::gradflow::tensor::elementwise::add(#out, #a, #b);)
 }
 
+/// For a network with a batchnorm that sees one value per channel in each sample (on a flat
+/// vector, a sequence of length 1 or a 1x1 map), a compile-time assertion that the batch `B`
+/// is at least 2: the variance of one value is 0. Each such layer asserts the same, but its
+/// error points into gradflow; this one names the network, and its instantiation note the
+/// user's call. A batchnorm over positions (`B * H * W` values per channel) trains on one
+/// sample.
+pub(super) fn batch_of_one(cx: &Cx) -> TokenStream {
+    let one_value = cx.layers().iter().any(|l| {
+        matches!(l.kind, LayerKind::BatchNorm) && l.inputs.elements() == l.inputs.channels()
+    });
+    if !one_value {
+        return quote!();
+    }
+    let message = format!(
+        "network `{}` has batchnorm layers that see one value per channel in a sample, which \
+         need a batch of at least 2 in training mode (the variance of one value is 0)",
+        cx.name
+    );
+    quote!(const { ::core::assert!(B > 1, #message) };)
+}
+
 /// `out += a` elementwise.
 fn add_assign(out: &TokenStream, a: &TokenStream, shape: Shape) -> TokenStream {
     let (out, a) = (scalars_mut(out, shape), scalars(a, shape));
@@ -204,21 +225,7 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
         })
         .collect();
     let result = cached(cx, Source::Layer(cx.layers().len() - 1));
-    // Each `BatchNorm::forward_train` asserts the same, but its error points into gradflow;
-    // this one names the network, and its instantiation note the user's call.
-    let batch_of_one = if cx
-        .layers()
-        .iter()
-        .any(|l| matches!(l.kind, LayerKind::BatchNorm))
-    {
-        let message = format!(
-            "network `{name}` has batchnorm layers, which need a batch of at least 2 in \
-             training mode (the variance of one sample is 0)"
-        );
-        quote!(const { ::core::assert!(B > 1, #message) };)
-    } else {
-        quote!()
-    };
+    let batch_of_one = batch_of_one(cx);
     quote! {
         impl #name {
             /// Training-mode forward pass: keeps the input and every activation in `cache`
