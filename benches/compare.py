@@ -15,7 +15,7 @@ Standard library only: run it with any Python 3.8+. What it does:
 2. REPS repetitions, each running in turn: gradflow's criterion benches
    (`cargo bench --bench workloads -- <criterion flags>`; medians read from
    target/criterion/*/new/estimates.json; bracketed by the core-to-core latency probe),
-   numpy SGEMM (OpenBLAS, 1 thread), the clock probe,
+   numpy SGEMM (OpenBLAS, 1 thread), the clock and FMA-peak probes,
    dfdx, candle, TensorFlow, PyTorch. Everything single-threaded
    (OMP/OPENBLAS/MKL/RAYON_NUM_THREADS=1, framework thread pools = 1).
 3. For each (workload, framework, variant): the median over repetitions of the per-process
@@ -144,6 +144,10 @@ def clock_probe(args):
     return c_probe(args, "clock_probe")
 
 
+def fma_probe(args):
+    return c_probe(args, "fma_peak")
+
+
 def latency_probe(args):
     return c_probe(args, "core_latency", ["-pthread"])
 
@@ -237,7 +241,7 @@ def loadavg():
         return None
 
 
-def one_repetition(args, rep, py, bins, probe, outdir, latency=None):
+def one_repetition(args, rep, py, bins, probe, outdir, latency=None, fma=None):
     rows = [{"peer": "machine", "variant": "info", "workload": "load", "rep": rep, "loadavg_1min": loadavg()}]
     wl = args.workloads
     # Where the two cores are (sharing a cache or not) decides the two-thread figure; the
@@ -266,6 +270,8 @@ def one_repetition(args, rep, py, bins, probe, outdir, latency=None):
         rows += run_jsonl([py, "numpy_gemm.py"], outdir, "numpy")
     if probe:
         rows += run_jsonl([probe], outdir, "clock")
+    if fma:
+        rows += run_jsonl([fma], outdir, "fma_peak")
     for p in ("dfdx", "candle"):
         for v in ("generic", "native"):
             if (p, v) in bins:
@@ -361,6 +367,16 @@ def table(rows, args):
           f"(runs {min(ghz):.2f}-{max(ghz):.2f}; per wall-clock second {min(wall):.2f}-{max(wall):.2f}, "
           f"lower when the machine is busy) -> fp32 limit of one core = "
           f"{PEAK_FLOP_PER_CYCLE} FLOP/cycle x {ghz_med:.2f} GHz = {PEAK_FLOP_PER_CYCLE * ghz_med:.0f} GFLOP/s")
+    peak = {}
+    for isa in ("avx2", "avx512"):
+        v = [d[f"{isa}_gflops"] for d in info.get("fma_peak", []) if f"{isa}_gflops" in d]
+        if v:
+            peak[isa] = statistics.median(v)
+    if peak:
+        per_cycle = (lambda g: f" = {g / ghz_med:.0f} FLOP/cycle at {ghz_med:.2f} GHz") if ghz_med else (lambda g: "")
+        P("- measured fp32 multiply-add peak of one core (fma_peak.c, 12 independent FMA chains, "
+          "median of the repetitions): " + "; ".join(
+              f"{'AVX-512' if isa == 'avx512' else 'AVX2'} {g:.0f} GFLOP/s{per_cycle(g)}" for isa, g in peak.items()))
     load = [d["loadavg_1min"] for d in info.get("load", []) if d.get("loadavg_1min") is not None]
     if load:
         P(f"- 1-minute load average at the start/end of the repetitions: "
@@ -389,12 +405,15 @@ def table(rows, args):
         P(f"\nW4 wide-train GFLOP/s, counting 3 x 2 x 64 x (784*512 + 512*512 + 512*10) = "
           f"{W4_FLOPS / 1e6:.1f} MFLOP per step (WORKLOADS.md), against single-thread OpenBLAS on "
           "the same nine products (numpy_gemm.py sgemm_w4) and the fp32 limit of one core:\n")
-        P("| framework | ms/step | GFLOP/s | % of OpenBLAS sgemm_w4 |" + (" % of fp32 limit |" if ghz_med else ""))
-        P("|---|---|---|---|" + ("---|" if ghz_med else ""))
+        top = max(peak.values()) if peak else None
+        P("| framework | ms/step | GFLOP/s | % of OpenBLAS sgemm_w4 |" + (" % of fp32 limit |" if ghz_med else "")
+          + (" % of measured FMA peak |" if top else ""))
+        P("|---|---|---|---|" + ("---|" if ghz_med else "") + ("---|" if top else ""))
         for p, v, t in sorted(w4, key=lambda x: x[2]):
             gf = W4_FLOPS / t
             pct = f"{100 * gf / ref:.0f}%" if ref else "-"
             lim = f" {100 * gf / (PEAK_FLOP_PER_CYCLE * ghz_med):.0f}% |" if ghz_med else ""
+            lim += f" {100 * gf / top:.0f}% |" if top else ""
             name = ("**gradflow**" if v == "criterion" else f"gradflow {v}") if p == "gradflow" else f"{p} {v}"
             P(f"| {name} | {t / 1e6:.2f} | {gf:.1f} | {pct} |{lim}")
     for d in info.get("peak", [])[:1]:
@@ -452,6 +471,7 @@ def main():
     py = venv_python(args)
     bins = rust_peer_bins(args)
     probe = clock_probe(args)
+    fma = fma_probe(args)
     latency = latency_probe(args) if (os.cpu_count() or 1) >= 2 else None
     if not args.skip_gradflow:
         run(["cargo", "bench", "--bench", "workloads", "--no-run"] + shlex.split(args.cargo_args))
@@ -462,7 +482,7 @@ def main():
     t1 = time.time()
     for rep in range(1, args.reps + 1):
         log(f"== repetition {rep}/{args.reps}")
-        rows += one_repetition(args, rep, py, bins, probe, outdir, latency)
+        rows += one_repetition(args, rep, py, bins, probe, outdir, latency, fma)
     t = table(rows, args)
     t += (f"\n\n{args.reps} repetition(s), measuring took {(time.time() - t1) / 60:.1f} min "
           f"(total {(time.time() - t0) / 60:.1f} min); raw results: {outdir}")

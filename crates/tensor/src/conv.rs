@@ -728,7 +728,8 @@ mod tests {
     /// gathering them and multiplying, bit for bit: 3x3 "same" with 16 and with 1 input
     /// channel, strides, asymmetric padding, a 5x5 kernel, a 256-value patch, 32 output
     /// channels, a 1x1 kernel, padding wider than the kernel, stride 3, blocks starting
-    /// mid-sample and mid-batch, every tile height from 3 to 14 rows.
+    /// mid-sample and mid-batch, every number of rows from 3 to 26 (every tile height and
+    /// split of the 6-row and the 12-row tilings), with each kernel of the machine.
     #[test]
     fn patches_read_in_place_match_gathered_ones_bit_for_bit() {
         extern crate std;
@@ -750,35 +751,42 @@ mod tests {
         ];
         let data = ramp::<f32>;
         let mut checked = 0;
-        for g in specs.map(geometry) {
-            let batch = 3;
-            let (x, w) = (
-                data(batch * g.sample_len(), 7919),
-                data(g.patch_len() * g.oc, 104729),
-            );
-            let (cols, total) = (g.patch_len(), batch * g.pixels());
-            for p0 in [0, 1, g.pixels() - 1] {
-                for rows in (3..=14).filter(|&r| p0 + r <= total) {
-                    let start = data(rows * g.oc, 31);
-                    let mut fast = start.clone();
-                    let mut out = ViewMut::row_major(&mut fast, rows, g.oc);
-                    assert!(f32::try_fast_conv_block(&g, &x, &w, p0, &mut out), "{g:?}");
-                    let mut block = std::vec![0.0f32; rows * cols];
-                    g.gather(&x, p0, rows, 0, cols, &mut block);
-                    let mut slow = start.clone();
-                    gemm(
-                        View::row_major(&block, rows, cols),
-                        View::row_major(&w, cols, g.oc),
-                        &mut ViewMut::row_major(&mut slow, rows, g.oc),
-                        true,
-                    );
-                    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&fast), bits(&slow), "{g:?} rows {p0}..{}", p0 + rows);
-                    checked += 1;
+        let kernels = crate::gemm::tests::with_each_kernel(|kernel| {
+            for g in specs.map(geometry) {
+                let batch = 3;
+                let (x, w) = (
+                    data(batch * g.sample_len(), 7919),
+                    data(g.patch_len() * g.oc, 104729),
+                );
+                let (cols, total) = (g.patch_len(), batch * g.pixels());
+                for p0 in [0, 1, g.pixels() - 1] {
+                    for rows in (3..=26).filter(|&r| p0 + r <= total) {
+                        let start = data(rows * g.oc, 31);
+                        let mut fast = start.clone();
+                        let mut out = ViewMut::row_major(&mut fast, rows, g.oc);
+                        assert!(f32::try_fast_conv_block(&g, &x, &w, p0, &mut out), "{g:?}");
+                        let mut block = std::vec![0.0f32; rows * cols];
+                        g.gather(&x, p0, rows, 0, cols, &mut block);
+                        let mut slow = start.clone();
+                        gemm(
+                            View::row_major(&block, rows, cols),
+                            View::row_major(&w, cols, g.oc),
+                            &mut ViewMut::row_major(&mut slow, rows, g.oc),
+                            true,
+                        );
+                        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(
+                            bits(&fast),
+                            bits(&slow),
+                            "{kernel}: {g:?} rows {p0}..{}",
+                            p0 + rows
+                        );
+                        checked += 1;
+                    }
                 }
             }
-        }
-        assert!(checked > 150, "{checked}");
+        });
+        assert!(checked > 250 * kernels, "{checked}");
         // Shapes it does not take: 10 output channels (a partial panel), 2 rows.
         let g = geometry((4, 4, 2, 10, 3, 3, 1, 1, 1, 1));
         let (x, w) = (data(g.sample_len(), 3), data(g.patch_len() * 10, 5));

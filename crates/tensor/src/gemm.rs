@@ -406,15 +406,21 @@ impl<'a> Start<'a> {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! A register-blocked AVX2/FMA kernel: 6 rows x 16 columns of `c` live in 12 ymm
-    //! registers while the shared dimension streams past, in blocks of [`KC`] so that a packed
-    //! 16-column panel of `b` stays in L1.
+    //! Register-blocked kernels over 16-column panels of `b`, in blocks of [`KC`] of the
+    //! shared dimension so that a packed panel stays in L1. With AVX2 and FMA, 6 rows x 16
+    //! columns of `c` live in 12 ymm registers ([`micro`]); with AVX-512, 12 rows x 16 columns
+    //! in 12 zmm registers ([`micro_wide`]), half the instructions per multiply-add and twice
+    //! the work per instruction on cores with two 512-bit FMA units. Both add the products of
+    //! each sum in the same order, from zero, and then the start value, so they give the same
+    //! bits.
 
     use super::{Start, View, ViewMut};
     use core::arch::x86_64::*;
 
     /// Rows of `c` per micro-tile.
     const MR: usize = 6;
+    /// Rows of `c` per AVX-512 micro-tile.
+    const WIDE_MR: usize = 12;
     /// Columns of `c` per micro-tile: two ymm registers.
     const NR: usize = 16;
     /// Shared-dimension block: a packed panel is `KC x NR` floats = 16 KiB.
@@ -431,6 +437,21 @@ mod x86 {
     #[cfg(not(any(feature = "std", test)))]
     pub(super) fn available() -> bool {
         cfg!(all(target_feature = "avx2", target_feature = "fma"))
+    }
+
+    /// Whether the AVX-512 kernels can run (on top of [`available`]).
+    #[cfg(any(feature = "std", test))]
+    pub(super) fn wide_available() -> bool {
+        #[cfg(test)]
+        if super::tests::NARROW_ONLY.with(|n| n.get()) {
+            return false;
+        }
+        available() && std::is_x86_feature_detected!("avx512f")
+    }
+
+    #[cfg(not(any(feature = "std", test)))]
+    pub(super) fn wide_available() -> bool {
+        available() && cfg!(target_feature = "avx512f")
     }
 
     pub(super) fn sgemm(
@@ -532,23 +553,199 @@ mod x86 {
                     Start::C => {}
                 }
             }
+        } else if wide_available() {
+            // SAFETY: `wide_available` has confirmed that this CPU executes AVX-512F.
+            unsafe { packed_wide(a, b, c, start) };
         } else {
-            packed(a, b, c, start);
+            packed_narrow(a, b, c, start);
         }
+    }
+
+    /// A micro-kernel over `NR`-column panels: how many rows its tiles take, and the tile.
+    trait Kernel {
+        /// Rows of the next tile when `left` rows of `c` remain.
+        fn tile_rows(left: usize) -> usize;
+
+        /// Computes tile `t` of `rows` rows (at most what `tile_rows` gives).
+        ///
+        /// # Safety
+        /// The CPU must execute the kernel's instructions (AVX2 and FMA; AVX-512F for
+        /// [`Wide`]).
+        unsafe fn tile(
+            rows: usize,
+            a: &View<'_, f32>,
+            b: Panel<'_>,
+            c: &mut ViewMut<'_, f32>,
+            t: Tile<'_>,
+        );
+
+        /// Computes convolution tile `t` of `rows` rows (3 up to what `tile_rows` gives),
+        /// reading patches through `src`.
+        ///
+        /// # Safety
+        /// As for [`Kernel::tile`].
+        unsafe fn conv_tile(
+            rows: usize,
+            src: &ConvSource<'_>,
+            w: &[f32],
+            y: &mut ViewMut<'_, f32>,
+            t: Tile<'_>,
+        );
+    }
+
+    /// The AVX2 kernel, [`micro`].
+    struct Narrow;
+
+    impl Kernel for Narrow {
+        fn tile_rows(left: usize) -> usize {
+            tile_rows(left)
+        }
+
+        #[inline(always)]
+        unsafe fn tile(
+            rows: usize,
+            a: &View<'_, f32>,
+            b: Panel<'_>,
+            c: &mut ViewMut<'_, f32>,
+            t: Tile<'_>,
+        ) {
+            // SAFETY: the caller guarantees AVX2 and FMA.
+            unsafe {
+                match rows {
+                    6 => micro::<6>(a, b, c, t),
+                    5 => micro::<5>(a, b, c, t),
+                    4 => micro::<4>(a, b, c, t),
+                    3 => micro::<3>(a, b, c, t),
+                    2 => micro::<2>(a, b, c, t),
+                    _ => micro::<1>(a, b, c, t),
+                }
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn conv_tile(
+            rows: usize,
+            src: &ConvSource<'_>,
+            w: &[f32],
+            y: &mut ViewMut<'_, f32>,
+            t: Tile<'_>,
+        ) {
+            // SAFETY: the caller guarantees AVX2 and FMA.
+            unsafe {
+                match rows {
+                    6 => micro_conv::<6>(src, w, y, t),
+                    5 => micro_conv::<5>(src, w, y, t),
+                    4 => micro_conv::<4>(src, w, y, t),
+                    _ => micro_conv::<3>(src, w, y, t),
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 kernel, [`micro_wide`].
+    struct Wide;
+
+    impl Kernel for Wide {
+        fn tile_rows(left: usize) -> usize {
+            wide_tile_rows(left)
+        }
+
+        #[inline(always)]
+        unsafe fn tile(
+            rows: usize,
+            a: &View<'_, f32>,
+            b: Panel<'_>,
+            c: &mut ViewMut<'_, f32>,
+            t: Tile<'_>,
+        ) {
+            // SAFETY: the caller guarantees AVX-512F (and with it AVX2 and FMA).
+            unsafe {
+                match rows {
+                    12 => micro_wide::<12>(a, b, c, t),
+                    11 => micro_wide::<11>(a, b, c, t),
+                    10 => micro_wide::<10>(a, b, c, t),
+                    9 => micro_wide::<9>(a, b, c, t),
+                    8 => micro_wide::<8>(a, b, c, t),
+                    7 => micro_wide::<7>(a, b, c, t),
+                    6 => micro_wide::<6>(a, b, c, t),
+                    5 => micro_wide::<5>(a, b, c, t),
+                    4 => micro_wide::<4>(a, b, c, t),
+                    3 => micro_wide::<3>(a, b, c, t),
+                    2 => micro_wide::<2>(a, b, c, t),
+                    _ => micro_wide::<1>(a, b, c, t),
+                }
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn conv_tile(
+            rows: usize,
+            src: &ConvSource<'_>,
+            w: &[f32],
+            y: &mut ViewMut<'_, f32>,
+            t: Tile<'_>,
+        ) {
+            // SAFETY: the caller guarantees AVX-512F.
+            unsafe {
+                match rows {
+                    12 => micro_conv_wide::<12>(src, w, y, t),
+                    11 => micro_conv_wide::<11>(src, w, y, t),
+                    10 => micro_conv_wide::<10>(src, w, y, t),
+                    9 => micro_conv_wide::<9>(src, w, y, t),
+                    8 => micro_conv_wide::<8>(src, w, y, t),
+                    7 => micro_conv_wide::<7>(src, w, y, t),
+                    6 => micro_conv_wide::<6>(src, w, y, t),
+                    5 => micro_conv_wide::<5>(src, w, y, t),
+                    4 => micro_conv_wide::<4>(src, w, y, t),
+                    _ => micro_conv_wide::<3>(src, w, y, t),
+                }
+            }
+        }
+    }
+
+    /// The blocked product by the AVX2 kernel.
+    #[target_feature(enable = "avx2,fma")]
+    fn packed_narrow(
+        a: View<'_, f32>,
+        b: View<'_, f32>,
+        c: &mut ViewMut<'_, f32>,
+        start: Start<'_>,
+    ) {
+        // SAFETY: this function runs only where AVX2 and FMA do.
+        unsafe { packed::<Narrow>(a, b, c, start) }
+    }
+
+    /// The blocked product by the AVX-512 kernel.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn packed_wide(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, start: Start<'_>) {
+        // SAFETY: this function runs only where AVX-512F does.
+        unsafe { packed::<Wide>(a, b, c, start) }
     }
 
     /// The blocked product, with a panel buffer no deeper than the shared dimension needs:
     /// the buffer is zeroed on every call, and a 64-deep product should not clear 16 KiB.
     /// A product whose panels are all read in place (see [`reads_in_place`]) gets none.
-    #[target_feature(enable = "avx2,fma")]
-    fn packed(a: View<'_, f32>, b: View<'_, f32>, c: &mut ViewMut<'_, f32>, start: Start<'_>) {
-        if reads_in_place(&b, a.cols) && b.cols.is_multiple_of(NR) {
-            return packed_in::<0>(a, b, c, start);
-        }
-        match a.cols {
-            0..=64 => packed_in::<64>(a, b, c, start),
-            65..=128 => packed_in::<128>(a, b, c, start),
-            _ => packed_in::<KC>(a, b, c, start),
+    /// Inlined into [`packed_narrow`] or [`packed_wide`], so compiled for their features.
+    ///
+    /// # Safety
+    /// The CPU must execute `K`'s instructions.
+    #[inline(always)]
+    unsafe fn packed<K: Kernel>(
+        a: View<'_, f32>,
+        b: View<'_, f32>,
+        c: &mut ViewMut<'_, f32>,
+        start: Start<'_>,
+    ) {
+        // SAFETY: the caller guarantees `K`'s instructions.
+        unsafe {
+            if reads_in_place(&b, a.cols) && b.cols.is_multiple_of(NR) {
+                return packed_in::<K, 0>(a, b, c, start);
+            }
+            match a.cols {
+                0..=64 => packed_in::<K, 64>(a, b, c, start),
+                65..=128 => packed_in::<K, 128>(a, b, c, start),
+                _ => packed_in::<K, KC>(a, b, c, start),
+            }
         }
     }
 
@@ -559,11 +756,13 @@ mod x86 {
         b.col_stride == 1 && k * b.row_stride <= DIRECT_MAX
     }
 
-    /// Packs a `D x NR` panel of `b` (or reads it in place), then sweeps `MR`-row tiles of `a`
+    /// Packs a `D x NR` panel of `b` (or reads it in place), then sweeps `K`'s tiles of `a`
     /// across it. `D` is 0 only when no panel needs packing.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline(never)]
-    fn packed_in<const D: usize>(
+    ///
+    /// # Safety
+    /// The CPU must execute `K`'s instructions.
+    #[inline(always)]
+    unsafe fn packed_in<K: Kernel, const D: usize>(
         a: View<'_, f32>,
         b: View<'_, f32>,
         c: &mut ViewMut<'_, f32>,
@@ -586,7 +785,8 @@ mod x86 {
                         stride: b.row_stride,
                     }
                 } else {
-                    pack_b(&b, pc, kc, jc, nr, &mut packed[..kc]);
+                    // SAFETY: `K`'s instructions, which the caller guarantees, include AVX2.
+                    unsafe { pack_b(&b, pc, kc, jc, nr, &mut packed[..kc]) };
                     Panel {
                         data: packed.as_flattened(),
                         stride: NR,
@@ -594,7 +794,7 @@ mod x86 {
                 };
                 let mut ic = 0;
                 while ic < m {
-                    let rows = tile_rows(m - ic);
+                    let rows = K::tile_rows(m - ic);
                     let tile = Tile {
                         row: ic,
                         col: jc,
@@ -603,14 +803,8 @@ mod x86 {
                         len: kc,
                         start: start.cols(jc, nr),
                     };
-                    match rows {
-                        6 => micro::<6>(&a, panel, c, tile),
-                        5 => micro::<5>(&a, panel, c, tile),
-                        4 => micro::<4>(&a, panel, c, tile),
-                        3 => micro::<3>(&a, panel, c, tile),
-                        2 => micro::<2>(&a, panel, c, tile),
-                        _ => micro::<1>(&a, panel, c, tile),
-                    }
+                    // SAFETY: the caller guarantees `K`'s instructions.
+                    unsafe { K::tile(rows, &a, panel, c, tile) };
                     ic += rows;
                 }
             }
@@ -626,6 +820,16 @@ mod x86 {
         match left {
             7 | 8 => 4,
             _ => left.min(MR),
+        }
+    }
+
+    /// Rows of the next [`micro_wide`] tile when `left` rows of `c` remain: 12, except that
+    /// the last 13 to 24 rows go as two tiles of about half each, so that no tile keeps fewer
+    /// than 7 sums in flight (a batch of 64 is 12 x 4 + 8 + 8, of 32 is 12 + 10 + 10).
+    fn wide_tile_rows(left: usize) -> usize {
+        match left {
+            13..=24 => left.div_ceil(2),
+            _ => left.min(WIDE_MR),
         }
     }
 
@@ -791,22 +995,88 @@ mod x86 {
             return;
         }
         for r in 0..R {
-            let row = &mut c.row_mut(t.row + r)[t.col..t.col + t.cols];
             let mut out = [0.0f32; NR];
             let (l, h) = out.split_at_mut(8);
             store8(l, lo[r]);
             store8(h, hi[r]);
-            let base: &[f32] = match t.start {
-                Start::Zero => {
-                    row.copy_from_slice(&out[..t.cols]);
-                    continue;
-                }
-                Start::C => row,
-                Start::Bias(bias) => bias,
+            store_partial(c, t, r, &out);
+        }
+    }
+
+    /// Row `r` of a tile narrower than `NR` columns: its sums `out` added to the tile's start.
+    fn store_partial(c: &mut ViewMut<'_, f32>, t: Tile<'_>, r: usize, out: &[f32; NR]) {
+        let row = &mut c.row_mut(t.row + r)[t.col..t.col + t.cols];
+        let base: &[f32] = match t.start {
+            Start::Zero => {
+                row.copy_from_slice(&out[..t.cols]);
+                return;
+            }
+            Start::C => row,
+            Start::Bias(bias) => bias,
+        };
+        let sums: [f32; NR] =
+            core::array::from_fn(|j| if j < t.cols { out[j] + base[j] } else { 0.0 });
+        row.copy_from_slice(&sums[..t.cols]);
+    }
+
+    /// [`micro`] with AVX-512: a row of the tile is one zmm register, so a tile of 12 rows
+    /// keeps 12 sums in flight with one load of `b` per step of the shared index, and each
+    /// sum takes its products in the same order as [`micro`]'s.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    fn micro_wide<const R: usize>(
+        a: &View<'_, f32>,
+        b: Panel<'_>,
+        c: &mut ViewMut<'_, f32>,
+        t: Tile<'_>,
+    ) {
+        let (ars, acs) = (a.row_stride, a.col_stride);
+        // As in `micro`: every `(t.row + r, t.depth + p)` lies inside `a`, every panel row
+        // `p < t.len` inside `b.data`.
+        assert!(t.row + R <= a.rows && t.depth + t.len <= a.cols);
+        assert!(t.len == 0 || (t.len - 1) * b.stride + NR <= b.data.len());
+        let base = a.data.as_ptr().wrapping_add(t.row * ars + t.depth * acs);
+        let mut sums = [_mm512_setzero_ps(); R];
+        for p in 0..t.len {
+            // SAFETY: `p * b.stride + NR <= b.data.len()` (asserted above), so the 16-float
+            // load reads elements of `b.data`; it is unaligned.
+            let bv = unsafe { _mm512_loadu_ps(b.data.as_ptr().add(p * b.stride)) };
+            let ap = base.wrapping_add(p * acs);
+            for (r, sum) in sums.iter_mut().enumerate() {
+                // SAFETY: (t.row + r, t.depth + p) is inside `a` (asserted above).
+                let av = _mm512_set1_ps(unsafe { *ap.add(r * ars) });
+                *sum = _mm512_fmadd_ps(av, bv, *sum);
+            }
+        }
+        if t.cols == NR {
+            assert!(t.row + R <= c.rows && t.col + NR <= c.cols);
+            let bias = match t.start {
+                // SAFETY: the bias is cut to the tile's `NR` columns, so 16 floats.
+                Start::Bias(bias) => Some(unsafe { _mm512_loadu_ps(bias[..NR].as_ptr()) }),
+                _ => None,
             };
-            let sums: [f32; NR] =
-                core::array::from_fn(|j| if j < t.cols { out[j] + base[j] } else { 0.0 });
-            row.copy_from_slice(&sums[..t.cols]);
+            let corner = c.ptr.wrapping_add(t.row * c.row_stride + t.col);
+            for (r, &sum) in sums.iter().enumerate() {
+                let at = corner.wrapping_add(r * c.row_stride);
+                // SAFETY: row `t.row + r` < `c.rows` and columns `t.col..t.col + NR` <=
+                // `c.cols` (asserted above) are elements of the view, which `ViewMut`
+                // borrows exclusively and `&mut c` keeps unaliased; the accesses are unaligned.
+                unsafe {
+                    let v = match (t.start, bias) {
+                        (Start::C, _) => _mm512_add_ps(sum, _mm512_loadu_ps(at)),
+                        (_, Some(b)) => _mm512_add_ps(sum, b),
+                        _ => sum,
+                    };
+                    _mm512_storeu_ps(at, v);
+                }
+            }
+            return;
+        }
+        for (r, &sum) in sums.iter().enumerate() {
+            let mut out = [0.0f32; NR];
+            // SAFETY: `out` holds the 16 floats stored.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), sum) };
+            store_partial(c, t, r, &out);
         }
     }
 
@@ -836,13 +1106,48 @@ mod x86 {
         if y.rows * k * g.oc >= super::PARALLEL_MIN_MACS && rayon::current_num_threads() > 1 {
             return false;
         }
-        // SAFETY: `available` has confirmed that this CPU executes AVX2 and FMA instructions.
-        unsafe { conv_block_avx2(g, x, w, p0, y) };
+        if wide_available() {
+            // SAFETY: `wide_available` has confirmed that this CPU executes AVX-512F.
+            unsafe { conv_block_wide(g, x, w, p0, y) };
+        } else {
+            // SAFETY: `available` has confirmed that this CPU executes AVX2 and FMA.
+            unsafe { conv_block_narrow(g, x, w, p0, y) };
+        }
         true
     }
 
+    /// [`conv_block`] by the AVX2 kernel.
     #[target_feature(enable = "avx2,fma")]
-    fn conv_block_avx2(
+    fn conv_block_narrow(
+        g: &crate::conv::Geometry,
+        x: &[f32],
+        w: &[f32],
+        p0: usize,
+        y: &mut ViewMut<'_, f32>,
+    ) {
+        // SAFETY: this function runs only where AVX2 and FMA do.
+        unsafe { conv_block_with::<Narrow>(g, x, w, p0, y) }
+    }
+
+    /// [`conv_block`] by the AVX-512 kernel.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn conv_block_wide(
+        g: &crate::conv::Geometry,
+        x: &[f32],
+        w: &[f32],
+        p0: usize,
+        y: &mut ViewMut<'_, f32>,
+    ) {
+        // SAFETY: this function runs only where AVX-512F does.
+        unsafe { conv_block_with::<Wide>(g, x, w, p0, y) }
+    }
+
+    /// The tiles of [`conv_block`] by kernel `K`, inlined into the wrapper of its features.
+    ///
+    /// # Safety
+    /// The CPU must execute `K`'s instructions.
+    #[inline(always)]
+    unsafe fn conv_block_with<K: Kernel>(
         g: &crate::conv::Geometry,
         x: &[f32],
         w: &[f32],
@@ -853,9 +1158,9 @@ mod x86 {
         let (per_sample, sample_len, patch_len) = (g.pixels(), g.sample_len(), g.patch_len());
         let mut row = 0;
         while row < y.rows {
-            let rows = tile_rows(y.rows - row);
+            let rows = K::tile_rows(y.rows - row);
             // (sample, oy, ox) of each pixel of the tile; rows past it repeat its last one.
-            let pixels: [(usize, usize, usize); MR] = core::array::from_fn(|r| {
+            let pixels: [(usize, usize, usize); WIDE_MR] = core::array::from_fn(|r| {
                 let p = p0 + row + r.min(rows - 1);
                 let q = p % per_sample;
                 (p / per_sample, q / g.ow, q % g.ow)
@@ -876,12 +1181,8 @@ mod x86 {
                     len: patch_len,
                     start: Start::C,
                 };
-                match rows {
-                    6 => micro_conv::<6>(&src, w, y, t),
-                    5 => micro_conv::<5>(&src, w, y, t),
-                    4 => micro_conv::<4>(&src, w, y, t),
-                    _ => micro_conv::<3>(&src, w, y, t),
-                }
+                // SAFETY: the caller guarantees `K`'s instructions.
+                unsafe { K::conv_tile(rows, &src, w, y, t) };
             }
             row += rows;
         }
@@ -896,7 +1197,7 @@ mod x86 {
         /// `g.sample_len()`, computed once (it checks for overflow).
         sample_len: usize,
         /// `(sample, oy, ox)` of each row.
-        pixels: [(usize, usize, usize); MR],
+        pixels: [(usize, usize, usize); WIDE_MR],
     }
 
     impl ConvSource<'_> {
@@ -971,6 +1272,50 @@ mod x86 {
                 _mm256_storeu_ps(at, _mm256_add_ps(lo[r], _mm256_loadu_ps(at)));
                 _mm256_storeu_ps(at.add(8), _mm256_add_ps(hi[r], _mm256_loadu_ps(at.add(8))));
             }
+        }
+    }
+
+    /// [`micro_conv`] with AVX-512, as [`micro_wide`] is [`micro`]: the same sums in the same
+    /// order.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    fn micro_conv_wide<const R: usize>(
+        src: &ConvSource<'_>,
+        w: &[f32],
+        y: &mut ViewMut<'_, f32>,
+        t: Tile<'_>,
+    ) {
+        let (g, oc) = (src.g, src.g.oc);
+        debug_assert!(matches!(t.start, Start::C) && t.cols == NR && t.depth == 0);
+        assert!(t.col + NR <= oc);
+        let weights = &w[..g.patch_len() * oc];
+        let mut sums = [_mm512_setzero_ps(); R];
+        for u in 0..g.kh {
+            for v in 0..g.kw {
+                let mut rows: [&[f32]; R] = [&[]; R];
+                for (r, row) in rows.iter_mut().enumerate() {
+                    *row = src.tap(r, u, v);
+                }
+                let first = (u * g.kw + v) * g.c;
+                #[allow(clippy::needless_range_loop)]
+                for ch in 0..g.c {
+                    // SAFETY: as in `micro_conv`, the 16 floats at `(first + ch) * oc + t.col`
+                    // lie inside `weights`; the load is unaligned.
+                    let bv =
+                        unsafe { _mm512_loadu_ps(weights.as_ptr().add((first + ch) * oc + t.col)) };
+                    for r in 0..R {
+                        sums[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][ch]), bv, sums[r]);
+                    }
+                }
+            }
+        }
+        assert!(t.row + R <= y.rows && t.col + NR <= y.cols);
+        let corner = y.ptr.wrapping_add(t.row * y.row_stride + t.col);
+        for (r, &sum) in sums.iter().enumerate() {
+            let at = corner.wrapping_add(r * y.row_stride);
+            // SAFETY: as in `micro_conv`: row `t.row + r` and columns `t.col..t.col + NR` are
+            // elements of the exclusively borrowed view; the accesses are unaligned.
+            unsafe { _mm512_storeu_ps(at, _mm512_add_ps(sum, _mm512_loadu_ps(at))) };
         }
     }
 
@@ -1106,11 +1451,33 @@ mod x86 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::gradcheck::test_values;
 
     const DIMS: [usize; 5] = [1, 3, 17, 64, 127];
+
+    std::thread_local! {
+        /// Set while a test runs the AVX2 kernel on a machine that also has AVX-512.
+        pub(super) static NARROW_ONLY: core::cell::Cell<bool> =
+            const { core::cell::Cell::new(false) };
+    }
+
+    /// Runs `f` with each `f32` kernel of this machine in turn, naming it: the AVX-512 one
+    /// (if the CPU has it), then the AVX2 one (or whatever `try_fast_gemm` finds here).
+    /// Only the calling thread is affected: with `parallel`, pool threads pick their own.
+    pub(crate) fn with_each_kernel(mut f: impl FnMut(&str)) -> usize {
+        let mut kernels = 1;
+        #[cfg(target_arch = "x86_64")]
+        if x86::wide_available() {
+            f("avx512");
+            kernels += 1;
+        }
+        NARROW_ONLY.with(|n| n.set(true));
+        f("avx2");
+        NARROW_ONLY.with(|n| n.set(false));
+        kernels
+    }
 
     fn values(n: usize, seed: u64) -> [f32; 127 * 127] {
         let v = test_values::<{ 127 * 127 }>(seed);
@@ -1160,38 +1527,55 @@ mod tests {
         let a = values(127 * 127, 1);
         let b = values(127 * 127, 2);
         let mut checked = 0;
-        for &m in &DIMS {
-            for &k in &DIMS {
-                for &n in &DIMS {
-                    for (ta, tb) in [(false, false), (true, false), (false, true)] {
-                        let av = if ta {
-                            View::row_major(&a[..k * m], k, m).t()
-                        } else {
-                            View::row_major(&a[..m * k], m, k)
-                        };
-                        let bv = if tb {
-                            View::row_major(&b[..n * k], n, k).t()
-                        } else {
-                            View::row_major(&b[..k * n], k, n)
-                        };
-                        for accumulate in [false, true] {
-                            let (fast, slow) = fast_and_reference(av, bv, accumulate, 3);
-                            for (i, (f, s)) in fast[..m * n].iter().zip(&slow[..m * n]).enumerate()
-                            {
-                                // Both sum k products of values below 1 in magnitude.
-                                let tol = 1e-6 * (k as f32 + 1.0);
-                                assert!(
+        // Every kernel's result on each case, to be compared bit for bit.
+        let mut results = std::vec::Vec::new();
+        let kernels = with_each_kernel(|kernel| {
+            let mut case = 0;
+            for &m in &DIMS {
+                for &k in &DIMS {
+                    for &n in &DIMS {
+                        for (ta, tb) in [(false, false), (true, false), (false, true)] {
+                            let av = if ta {
+                                View::row_major(&a[..k * m], k, m).t()
+                            } else {
+                                View::row_major(&a[..m * k], m, k)
+                            };
+                            let bv = if tb {
+                                View::row_major(&b[..n * k], n, k).t()
+                            } else {
+                                View::row_major(&b[..k * n], k, n)
+                            };
+                            for accumulate in [false, true] {
+                                let (fast, slow) = fast_and_reference(av, bv, accumulate, 3);
+                                for (i, (f, s)) in
+                                    fast[..m * n].iter().zip(&slow[..m * n]).enumerate()
+                                {
+                                    // Both sum k products of values below 1 in magnitude.
+                                    let tol = 1e-6 * (k as f32 + 1.0);
+                                    assert!(
                                     (f - s).abs() <= tol,
-                                    "m={m} k={k} n={n} ta={ta} tb={tb} acc={accumulate} at {i}: {f} vs {s}"
+                                    "{kernel}: m={m} k={k} n={n} ta={ta} tb={tb} acc={accumulate} at {i}: {f} vs {s}"
                                 );
+                                }
+                                let bits: std::vec::Vec<u32> =
+                                    fast[..m * n].iter().map(|v| v.to_bits()).collect();
+                                if results.len() <= case {
+                                    results.push(bits);
+                                } else {
+                                    assert_eq!(
+                                    results[case], bits,
+                                    "{kernel} differs from avx512: m={m} k={k} n={n} ta={ta} tb={tb} acc={accumulate}"
+                                );
+                                }
+                                case += 1;
+                                checked += 1;
                             }
-                            checked += 1;
                         }
                     }
                 }
             }
-        }
-        assert_eq!(checked, 5 * 5 * 5 * 3 * 2);
+        });
+        assert_eq!(checked, kernels * 5 * 5 * 5 * 3 * 2);
     }
 
     /// Products above the threshold on pools of 2 and 3 threads: tall ones are cut by rows,
@@ -1252,7 +1636,8 @@ mod tests {
     }
 
     /// Every number of rows from 1 to 26, so that every remainder of the 6-row tiling (and
-    /// the 4 + 3 and 4 + 4 splits of the last 7 or 8 rows) is covered, with a partial last
+    /// the 4 + 3 and 4 + 4 splits of the last 7 or 8 rows) and of the 12-row AVX-512 tiling
+    /// (and its two tiles for the last 13 to 24 rows) is covered, with a partial last
     /// panel (35 columns): each row against the reference. In the packed kernel (3 rows or
     /// more; 1 and 2 rows stream) one row's sums do not depend on which tile it falls in, so
     /// they must also equal the same row in a product of its own.
@@ -1261,9 +1646,11 @@ mod tests {
         if !fast_f32_available() {
             return;
         }
-        for (k, n) in [(33, 35), (300, 16)] {
-            rows_against_reference(k, n);
-        }
+        with_each_kernel(|_| {
+            for (k, n) in [(33, 35), (300, 16)] {
+                rows_against_reference(k, n);
+            }
+        });
     }
 
     /// [`every_row_remainder_matches_reference`] for one shared dimension and width; (300, 16)
@@ -1345,7 +1732,7 @@ mod tests {
         for &m in &DIMS {
             for &k in &[1, 17, 64, 300] {
                 for &n in &DIMS {
-                    check(m, k, n);
+                    with_each_kernel(|_| check(m, k, n));
                 }
             }
         }
