@@ -38,8 +38,9 @@ pub enum DataError {
         /// Fields found.
         found: usize,
     },
-    /// A field is not a number, or is NaN or infinite.
-    #[error("{path}: line {line}, field {column}: `{text}` is not a finite number")]
+    /// A field is not a number, or is NaN, infinite, or too large for an `f32` (beyond
+    /// about ±3.4e38).
+    #[error("{path}: line {line}, field {column}: `{text}` is not a finite f32 number")]
     NotANumber {
         /// The file.
         path: PathBuf,
@@ -97,7 +98,8 @@ pub enum DataError {
 /// How to read a CSV file: each row is `F` numbers and then an integer label.
 #[derive(Clone, Copy, Debug)]
 pub struct CsvOptions {
-    /// Skip the first line.
+    /// Skip the first line, unread (a header may be in any encoding); it is skipped even if
+    /// it holds numbers.
     pub header: bool,
     /// Number of classes; labels must lie in `0..classes`.
     pub classes: usize,
@@ -112,6 +114,18 @@ pub struct Dataset<const F: usize> {
     pub labels: Vec<usize>,
     /// Number of classes.
     pub classes: usize,
+}
+
+/// `floor(len * fraction)` for a `fraction` in `[0, 1]`, except that a product within rounding
+/// error of a whole number is that number: the fraction was meant as a decimal.
+fn test_rows(len: usize, fraction: f64) -> usize {
+    let product = len as f64 * fraction;
+    let nearest = product.round();
+    if (product - nearest).abs() <= 1e-9 * product.max(1.0) {
+        nearest as usize
+    } else {
+        product.floor() as usize
+    }
 }
 
 impl<const F: usize> Dataset<F> {
@@ -187,6 +201,10 @@ impl<const F: usize> Dataset<F> {
                 bytes.drain(..3);
                 skipped = 3;
             }
+            // The header is skipped unread: it may be in another encoding (a Latin-1 export).
+            if index == 0 && options.header {
+                continue;
+            }
             let line = std::str::from_utf8(&bytes).map_err(|e| {
                 let at = e.valid_up_to();
                 DataError::NotText {
@@ -196,7 +214,7 @@ impl<const F: usize> Dataset<F> {
                     byte: skipped + at + 1,
                 }
             })?;
-            if (index == 0 && options.header) || line.trim().is_empty() {
+            if line.trim().is_empty() {
                 continue;
             }
             let (x, y) = parse_row::<F>(line, line_no, options.classes, path)?;
@@ -250,7 +268,9 @@ impl<const F: usize> Dataset<F> {
     }
 
     /// Shuffles the rows with a [`crate::Rng`] seeded by `seed` and returns
-    /// `(train, test)`, the test set being the last `floor(len * test_fraction)` rows.
+    /// `(train, test)`, the test set being the last `floor(len * test_fraction)` rows, the
+    /// product taken as the decimal fraction means it: 0.29 of 100 rows is 29 (in binary
+    /// floating point, 100 x 0.29 is 28.999999999999996).
     /// `test_fraction` is clamped to `[0, 1]` (infinities included); NaN gives no test rows.
     /// `split(42, 0.2)` is the split the project's examples and tests use.
     ///
@@ -264,7 +284,7 @@ impl<const F: usize> Dataset<F> {
         } else {
             test_fraction.clamp(0.0, 1.0)
         };
-        let n_test = (self.len() as f64 * fraction).floor() as usize;
+        let n_test = test_rows(self.len(), fraction);
         let (train, test) = order.split_at(self.len() - n_test);
         (self.select(train), self.select(test))
     }
@@ -397,7 +417,10 @@ mod tests {
             message.starts_with("long.csv: line 1, field 2: `9999"),
             "{message}"
         );
-        assert!(message.contains("…` is not a finite number"), "{message}");
+        assert!(
+            message.contains("…` is not a finite f32 number"),
+            "{message}"
+        );
         assert!(message.len() < 200, "{} bytes", message.len());
         // A label: multi-byte characters are cut on a character boundary.
         let text = std::format!("1,2,{}\n", "é".repeat(100));
@@ -506,18 +529,18 @@ mod tests {
             (
                 "inf.csv",
                 "1,2,0\r\n1,-inf,1\r\n",
-                "line 2, field 2: `-inf` is not a finite number",
+                "line 2, field 2: `-inf` is not a finite f32 number",
             ),
-            ("blank.csv", "1,,0\n", "line 1, field 2: `` is not a finite number"),
+            ("blank.csv", "1,,0\n", "line 1, field 2: `` is not a finite f32 number"),
             (
                 "binary.csv",
                 "1,2,0\n3,4\u{0},\u{0}\n",
-                "line 2, field 2: `4\u{0}` is not a finite number",
+                "line 2, field 2: `4\u{0}` is not a finite f32 number",
             ),
             (
                 "nan.csv",
                 "1,NaN,0\n",
-                "line 1, field 2: `NaN` is not a finite number",
+                "line 1, field 2: `NaN` is not a finite f32 number",
             ),
             ("word.csv", "1,x,0\n", "line 1, field 2: `x`"),
             (
@@ -581,6 +604,33 @@ mod tests {
         ] {
             assert_eq!(d.split(42, fraction).1.len(), tests, "{fraction}");
         }
+        // Decimal fractions whose binary product falls just short of a whole number.
+        for (len, fraction, tests) in [
+            (100, 0.29, 29),
+            (100, 0.57, 57),
+            (100, 0.58, 58),
+            (1797, 0.2, 359),
+            (569, 0.2, 113),
+            (3, 0.5, 1),
+        ] {
+            assert_eq!(test_rows(len, fraction), tests, "{len} x {fraction}");
+        }
+        assert_eq!(0.29 * 100.0_f64, 28.999999999999996);
+    }
+
+    /// A header line is skipped without being decoded: a Latin-1 export's `é` in it is fine.
+    #[test]
+    fn a_header_in_another_encoding_is_skipped() {
+        let text = &b"temp\xe9rature,x,label\n1,2,0\n"[..];
+        let options = CsvOptions {
+            header: true,
+            classes: 3,
+        };
+        let d = Dataset::<2>::from_reader(text, "h.csv", options).unwrap();
+        assert_eq!(
+            (d.features, d.labels),
+            (std::vec![[1.0, 2.0]], std::vec![0])
+        );
     }
 
     /// The byte an invalid-UTF-8 error names counts a leading byte-order mark.

@@ -370,6 +370,17 @@ fn fit_records_steps_refused_for_a_gradient_too_large() {
             .collect::<Vec<_>>()
     );
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
+    // With reports: the refused last step's report is kept, and its verdict finds the
+    // explosion; no step was applied, so there is no first report.
+    let reporting = TrainConfig {
+        reports: true,
+        ..config
+    };
+    let history = fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &reporting).unwrap();
+    assert!(history.first_report.is_none());
+    let last = history.last_report.expect("the last step's report");
+    assert_eq!(last.step, 7);
+    assert!(last.verdict().exploding(), "{}", last.verdict());
 }
 
 #[test]

@@ -17,11 +17,14 @@ pub struct History {
     /// Steps refused, and why.
     pub refused: Vec<(usize, Refusal)>,
     /// Reports at the first step this run applies (after any refused ones; a resumed run's
-    /// first) and at the last step, when asked for.
+    /// first) and at the last step, when asked for. The last step's report is kept when its
+    /// gradient was refused (not finite, or too large): its verdict says so; a step refused
+    /// before the backward pass (a non-finite input or loss) has none.
     pub first_report: Option<GradientReport>,
     /// See `first_report`.
     pub last_report: Option<GradientReport>,
-    /// Steps taken (accepted or refused).
+    /// Steps counted (accepted or refused), from the start of training: a run resumed at
+    /// epoch 2 of 3 with 4 steps an epoch counts 12, of which it ran 4.
     pub steps: usize,
 }
 

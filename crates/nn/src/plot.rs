@@ -61,12 +61,13 @@ pub fn loss_curves_svg(
     root.fill(&WHITE).map_err(err)?;
     let root = root.titled(title, ("sans-serif", 20)).map_err(err)?;
     let (left, right) = root.split_horizontally(500);
-    let epochs = runs
+    // The runs' own epoch numbers: a resumed run's first epoch is not 1.
+    let numbers = runs
         .iter()
-        .map(|(_, h)| h.epochs.len())
-        .max()
-        .unwrap_or(1)
-        .max(2) as f64;
+        .flat_map(|(_, h)| h.epochs.iter().map(|e| e.epoch));
+    let first = numbers.clone().min().unwrap_or(1) as f64;
+    let last = (numbers.max().unwrap_or(1) as f64).max(first + 1.0);
+    let epochs = first..last;
     let (lo, hi) = loss_axis(
         runs.iter()
             .flat_map(|(_, h)| h.epochs.iter().map(|e| e.train_loss)),
@@ -77,7 +78,7 @@ pub fn loss_curves_svg(
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
-        .build_cartesian_2d(1.0..epochs, (lo..hi).log_scale())
+        .build_cartesian_2d(epochs.clone(), (lo..hi).log_scale())
         .map_err(err)?;
     chart.configure_mesh().x_desc("epoch").draw().map_err(err)?;
     for (i, (name, h)) in runs.iter().enumerate() {
@@ -106,7 +107,7 @@ pub fn loss_curves_svg(
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(50)
-        .build_cartesian_2d(1.0..epochs, 0.0..1.0)
+        .build_cartesian_2d(epochs.clone(), 0.0..1.0)
         .map_err(err)?;
     chart.configure_mesh().x_desc("epoch").draw().map_err(err)?;
     for (i, (_, h)) in runs.iter().enumerate() {
@@ -154,7 +155,8 @@ pub fn grad_heatmap_svg(
         (-1.0, 0.0)
     };
     let (plot, legend) = root.split_horizontally(700);
-    let last_step = history.grad_norms.last().map_or(1, |(s, _)| *s + 1);
+    // Steps are numbered from 0, as in `grad_norms_csv` and `GradientReport::step`.
+    let last_step = history.grad_norms.last().map_or(0, |(s, _)| *s);
     let mut chart = ChartBuilder::on(&plot)
         .caption(
             std::format!("{title}: log10 gradient norm"),
@@ -313,5 +315,54 @@ mod tests {
         loss_curves_svg(&path, "extreme", &[("run", &history)]).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().starts_with("<svg"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A resumed run's epochs (4 and 5 here) span the x axis; on an axis from epoch 1 to the
+    /// number of records they were both drawn at its right edge.
+    #[test]
+    fn a_resumed_run_spans_the_epoch_axis() {
+        extern crate std;
+        use std::vec::Vec;
+        let record = |epoch, train_loss, test_accuracy| crate::history::EpochRecord {
+            epoch,
+            train_loss,
+            train_accuracy: 0.5,
+            test_accuracy,
+            seconds: 0.0,
+        };
+        let history = crate::history::History {
+            epochs: std::vec![record(4, 0.9, 0.5), record(5, 0.3, 0.8)],
+            ..Default::default()
+        };
+        let dir =
+            std::env::temp_dir().join(std::format!("gradflow-resumed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("resumed.svg");
+        loss_curves_svg(&path, "resumed", &[("run", &history)]).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // The run's color: its line in each panel, and its legend's short stroke.
+        let lines: Vec<Vec<f64>> = svg
+            .split("<polyline")
+            .skip(1)
+            .filter(|l| l.contains("stroke=\"#1F77B4\""))
+            .map(|l| {
+                let points = l
+                    .split("points=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                points
+                    .split_whitespace()
+                    .map(|p| p.split(',').next().unwrap().parse().unwrap())
+                    .collect()
+            })
+            .collect();
+        // Both data lines reach across most of their 430-pixel panel.
+        let spans: Vec<f64> = lines.iter().map(|xs| xs[xs.len() - 1] - xs[0]).collect();
+        assert_eq!(spans.len(), 3, "{svg}");
+        assert_eq!(spans.iter().filter(|&&d| d > 300.0).count(), 2, "{spans:?}");
     }
 }

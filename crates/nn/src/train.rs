@@ -548,6 +548,11 @@ where
                         Refusal::NonFiniteGradient
                     };
                     history.refused.push((step, reason));
+                    // The last step's report is kept even so: its verdict says why (a NaN
+                    // or an overflowing gradient), and no update took place to record.
+                    if let Some((r, _)) = report.take().filter(|_| last) {
+                        history.last_report = Some(r);
+                    }
                     break 'step;
                 }
                 if let Some((mut r, before)) = report.take() {

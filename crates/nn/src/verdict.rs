@@ -122,8 +122,19 @@ pub enum Finding {
         last: usize,
         /// Output spread of the last hidden layer over the first's.
         ratio: f64,
+        /// Weighted layers from `first` to `last`, both included.
+        layers: usize,
         /// Cures that apply.
         cures: Vec<Cure>,
+    },
+    /// Every layer's gradient is below the absolute floor, the largest one's included: the
+    /// loss is at (or near) a minimum on this batch, or flat where the network is. Not a
+    /// vanishing gradient, which is small beside the other layers'.
+    AllSmall {
+        /// Largest gradient norm.
+        largest: f64,
+        /// The floor ([`Thresholds::vanishing_floor`]).
+        floor: f64,
     },
     /// ReLU units that output zero for the whole batch.
     Dead {
@@ -270,10 +281,22 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         });
     }
 
+    // Below the floor everywhere, the largest layer included: nothing vanishes beside the
+    // others, the loss itself has (almost) no gradient. Only the relative test applies then.
+    let all_small = !trainable.is_empty() && largest < t.vanishing_floor;
+    if all_small {
+        findings.push(Finding::AllSmall {
+            largest,
+            floor: t.vanishing_floor,
+        });
+    }
     let vanishing: Vec<&LayerHealth> = trainable
         .iter()
         .copied()
-        .filter(|l| l.grad_norm < t.vanishing_ratio * largest || l.grad_norm < t.vanishing_floor)
+        .filter(|l| {
+            l.grad_norm < t.vanishing_ratio * largest
+                || (l.grad_norm < t.vanishing_floor && !all_small)
+        })
         .collect();
     // Growth toward the input makes the top layers small beside the bottom ones: the growth
     // is the finding, not a vanishing top.
@@ -323,16 +346,27 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
                 first: first.index,
                 last: last.index,
                 ratio,
+                layers: hidden.iter().filter(|l| l.fan_in > 0).count(),
                 cures,
             });
         }
     }
 
+    // The weighted layers at or before a row: a standalone activation (`dense 8, relu`) is
+    // judged by the layer that feeds it, as the same activation written as an attribute is.
+    let weighted_up_to = |l: &LayerHealth| -> Vec<&LayerHealth> {
+        let at = l.index;
+        report
+            .layers
+            .iter()
+            .filter(|w| w.fan_in > 0 && w.index <= at)
+            .collect()
+    };
     for l in &report.layers {
         // Only the cures the network does not have already.
         if let Some(fraction) = l.dead_fraction.filter(|&d| d > t.dead_fraction) {
             let mut cures = Vec::from([Cure::LeakyRelu]);
-            if l.params > 0 && below_he(l) {
+            if weighted_up_to(l).last().is_some_and(|w| below_he(w)) {
                 cures.push(Cure::HeInit);
             }
             findings.push(Finding::Dead {
@@ -343,7 +377,8 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         }
         if let Some(fraction) = l.saturated_fraction.filter(|&s| s > t.saturated_fraction) {
             let mut cures = Vec::new();
-            if Some(l.index) == report.layers.first().map(|f| f.index) && !has("standardize") {
+            // Saturated by the raw inputs: at most the first weighted layer lies below.
+            if weighted_up_to(l).len() <= 1 && !has("standardize") {
                 cures.push(Cure::InputScaling);
             }
             if !l.kind.contains("batchnorm") {
@@ -417,19 +452,25 @@ fn unit_group(f: &mut fmt::Formatter<'_>, group: &[Finding]) -> fmt::Result {
         group.iter().filter_map(|g| unit_run(&group[0], g)).unzip();
     let low = 100.0 * fractions.iter().copied().fold(f64::INFINITY, f64::min);
     let high = 100.0 * fractions.iter().copied().fold(0.0, f64::max);
+    // "52%", not "52-52%", when the range rounds to one value.
+    let share = if alloc::format!("{low:.0}") == alloc::format!("{high:.0}") {
+        alloc::format!("{high:.0}%")
+    } else {
+        alloc::format!("{low:.0}-{high:.0}%")
+    };
     let (Finding::Dead { cures: c, .. } | Finding::Saturated { cures: c, .. }) = &group[0] else {
         return Ok(());
     };
     if matches!(group[0], Finding::Dead { .. }) {
         write!(
             f,
-            "dead units: in {}, {low:.0}-{high:.0}% of each layer's ReLUs output 0 for the whole batch",
+            "dead units: in {}: {share} of each layer's ReLUs output 0 for the whole batch",
             Layers(&layers)
         )?;
     } else {
         write!(
             f,
-            "saturation: in {}, {low:.0}-{high:.0}% of each layer's units sit where the derivative is below 1e-3 of its maximum",
+            "saturation: in {}: {share} of each layer's units sit where the derivative is below 1e-3 of its maximum",
             Layers(&layers)
         )?;
     }
@@ -494,10 +535,12 @@ impl fmt::Display for Verdict {
                 } => {
                     if largest.is_nan() {
                         // Clipping cannot repair a NaN that came in with the data or weights.
+                        // The layers listed may also be infinite or merely too large.
                         write!(
                             f,
-                            "gradients that are not numbers (NaN): {}; look for a NaN in the \
-                             inputs or weights first; if they are finite, values overflowed",
+                            "gradients that are not numbers (NaN) or too large: {}; look for \
+                             a NaN in the inputs or weights first; if they are finite, values \
+                             overflowed",
                             Layers(layers)
                         )?;
                     } else {
@@ -528,6 +571,7 @@ impl fmt::Display for Verdict {
                     first,
                     last,
                     ratio,
+                    layers,
                     cures: c,
                 } => {
                     let (word, per) = if *ratio < 1.0 {
@@ -535,7 +579,8 @@ impl fmt::Display for Verdict {
                     } else {
                         ("growing", "rises")
                     };
-                    let layers = (last - first).max(1) as f64;
+                    // Per weighted layer: standalone activations between them are not steps.
+                    let layers = layers.saturating_sub(1).max(1) as f64;
                     write!(
                         f,
                         "{word} signal: the output spread {per} from layer {first} to layer {last} by {ratio:.1e} \
@@ -543,6 +588,14 @@ impl fmt::Display for Verdict {
                         libm::pow(*ratio, 1.0 / layers)
                     )?;
                     cures(f, c)?;
+                }
+                Finding::AllSmall { largest, floor } => {
+                    write!(
+                        f,
+                        "small gradients everywhere: the largest layer's gradient norm is \
+                         {largest:.1e}, below {floor:.0e}: the loss is at or near a minimum on \
+                         this batch, or flat where the network is"
+                    )?;
                 }
                 Finding::Dead {
                     layer,
@@ -607,7 +660,9 @@ mod tests {
         let text =
             diagnose(&GradientReport { step: 0, layers }, &Thresholds::default()).to_string();
         assert!(
-            text.contains("gradients that are not numbers (NaN): layer 0; look for a NaN"),
+            text.contains(
+                "gradients that are not numbers (NaN) or too large: layer 0; look for a NaN"
+            ),
             "{text}"
         );
         assert!(!text.contains("norm up to"), "{text}");
@@ -619,6 +674,103 @@ mod tests {
             text.contains("exploding gradients: layer 0 (norm up to 1.0e9)"),
             "{text}"
         );
+    }
+
+    /// Gradients below the floor in every layer, the largest included, are a loss at its
+    /// minimum, not a vanishing gradient; a layer small beside the others still is one.
+    #[test]
+    fn gradients_small_everywhere_are_not_called_vanishing() {
+        let report = |norms: &[f64]| {
+            let layers = norms
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| LayerHealth {
+                    grad_norm: n,
+                    ..layer(i, "dense", 1.0)
+                })
+                .collect();
+            diagnose(&GradientReport { step: 0, layers }, &Thresholds::default())
+        };
+        let fitted = report(&[3e-9, 5e-9, 9e-9]);
+        assert!(!fitted.vanishing(), "{fitted}");
+        assert_eq!(
+            fitted.to_string(),
+            "small gradients everywhere: the largest layer's gradient norm is 9.0e-9, below \
+             1e-8: the loss is at or near a minimum on this batch, or flat where the network is"
+        );
+        let starved = report(&[3e-14, 5e-9, 9e-9]);
+        assert!(starved.vanishing(), "{starved}");
+        assert!(
+            starved
+                .to_string()
+                .contains("vanishing gradients: layer 0 "),
+            "{starved}"
+        );
+        // One layer above the floor: the others below it vanish, as before.
+        assert!(report(&[3e-9, 5e-9, 1e-2]).vanishing());
+    }
+
+    /// A network written with standalone activations (`dense 16, tanh`) gets the verdict of
+    /// the same network with attached ones (`dense 16 [tanh]`): the same per-layer factor of
+    /// a shrinking signal, input standardization for a saturated first layer, and He
+    /// initialization for dead units behind an undersized layer.
+    #[test]
+    fn standalone_activations_get_the_verdict_of_attached_ones() {
+        // Six hidden dense layers whose outputs shrink by 0.1 each, then the classifier;
+        // `split` puts each activation in a row of its own.
+        let network = |split: bool, activation: &str| {
+            let mut layers = Vec::new();
+            for k in 0..6 {
+                let spread = libm::pow(0.1, k as f64);
+                let kind = if split {
+                    "dense".to_string()
+                } else {
+                    alloc::format!("dense+{activation}")
+                };
+                layers.push(LayerHealth {
+                    activation_std: spread,
+                    weight_rms: 0.01,
+                    ..layer(layers.len(), &kind, 1.0)
+                });
+                if split {
+                    layers.push(LayerHealth {
+                        activation_std: spread,
+                        ..layer(layers.len(), activation, 1.0)
+                    });
+                }
+            }
+            layers.push(layer(layers.len(), "dense", 1.0));
+            layers
+        };
+        for split in [false, true] {
+            let layers = network(split, "tanh");
+            let text =
+                diagnose(&GradientReport { step: 0, layers }, &Thresholds::default()).to_string();
+            assert!(
+                text.contains("by 1.0e-5 (x0.10 per layer)"),
+                "split {split}: {text}"
+            );
+        }
+        // The first activation saturated by the raw inputs; the second dead behind a layer
+        // of weights far below He's scale.
+        for split in [false, true] {
+            let mut layers = network(split, "tanh");
+            let first_act = usize::from(split);
+            layers[first_act].saturated_fraction = Some(0.9);
+            let cures = cures_of(layers);
+            assert!(
+                cures[0].contains(&Cure::InputScaling),
+                "split {split}: {cures:?}"
+            );
+            let mut layers = network(split, "relu");
+            layers[first_act].dead_fraction = Some(0.9);
+            let cures = cures_of(layers);
+            assert!(cures[0].contains(&Cure::HeInit), "split {split}: {cures:?}");
+        }
+        // A saturated second layer is not the inputs' doing.
+        let mut layers = network(true, "tanh");
+        layers[3].saturated_fraction = Some(0.9);
+        assert!(!cures_of(layers)[0].contains(&Cure::InputScaling));
     }
 
     /// The first-to-last ratio is a number only where there is one to read.
@@ -771,7 +923,15 @@ mod tests {
         };
         assert_eq!(
             verdict.to_string(),
-            "dead units: in layers 1-3, 7, 55-72% of each layer's ReLUs output 0 for the whole batch\n    cures: `leaky_relu` or a lower learning rate"
+            "dead units: in layers 1-3, 7: 55-72% of each layer's ReLUs output 0 for the whole batch\n    cures: `leaky_relu` or a lower learning rate"
+        );
+        let even = Verdict {
+            findings: vec![dead(20, 0.521), dead(21, 0.518)],
+        };
+        assert!(
+            even.to_string()
+                .starts_with("dead units: in layers 20-21: 52% of each layer's ReLUs"),
+            "{even}"
         );
         let one = Verdict {
             findings: vec![dead(4, 0.6)],
