@@ -62,6 +62,39 @@ fn the_classic_failure_vanishes_and_the_cures_train() {
     assert!(table.contains("sigmoid + small_normal"), "{table}");
 }
 
+/// The report replaces the folder whole: nothing of an earlier report stays, and no staging
+/// folder is left beside it. A run whose last step is refused before its gradient (a learning
+/// rate that makes the loss overflow) has no last report, and the table says `-` for it.
+#[test]
+fn the_report_replaces_the_folder_and_a_refused_last_step_shows_as_missing() {
+    let data = load_digits().unwrap();
+    let diverging = Budget {
+        lr: 1e30,
+        ..budget(1)
+    };
+    let o = run("diverging", ReluHe::new_boxed, &data, &diverging).unwrap();
+    assert!(o.last.is_none(), "{:?}", o.history.refused.last());
+    assert_eq!((o.last_ratio(), o.dead()), (None, None));
+    let table = study::summary_table(std::slice::from_ref(&o));
+    let row = table.lines().nth(1).unwrap();
+    assert_eq!(
+        row.split_whitespace().filter(|&c| c == "-").count(),
+        3,
+        "{row}"
+    );
+
+    let parent = std::env::temp_dir().join(format!("gradflow-study-report-{}", std::process::id()));
+    let dir = parent.join("report");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("stale.txt"), "from an earlier run").unwrap();
+    study::write_report(&dir, "test", std::slice::from_ref(&o), &table).unwrap();
+    assert!(dir.join("index.html").exists());
+    assert!(!dir.join("stale.txt").exists());
+    let entries: Vec<_> = std::fs::read_dir(&parent).unwrap().collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    std::fs::remove_dir_all(&parent).unwrap();
+}
+
 #[test]
 fn he2015_forward_and_backward_factors_follow_the_theory() {
     let data = load_digits().unwrap();

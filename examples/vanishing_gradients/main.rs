@@ -17,7 +17,25 @@ mod papers;
 mod study;
 
 use gradflow::prelude::*;
+use std::io::Write as _;
 use std::process::ExitCode;
+
+/// `println!` that ends the program quietly when standard output is closed (`| head`), where
+/// `println!` panics.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say(format_args!($($arg)*))
+    };
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        panic!("writing to standard output: {e}");
+    }
+}
 use study::{load_digits, run, summary_table, write_report, Budget, Outcome};
 
 /// Defines the seven configurations at one depth and width, and a function running them all.
@@ -204,7 +222,7 @@ fn run_paper(
             &digits,
             budget,
         )?;
-        println!("\n{}", r.report());
+        say!("\n{}", r.report());
     }
     if all || name == "glorot2010" {
         matched = true;
@@ -216,12 +234,12 @@ fn run_paper(
             &digits,
             budget,
         )?;
-        println!("\n{}", r.report());
+        say!("\n{}", r.report());
     }
     if all || name == "ioffe2015" {
         matched = true;
         let r = papers::ioffe2015(IoffePlain::new_boxed, IoffeBn::new_boxed, &digits, budget)?;
-        println!("\n{}", r.report());
+        say!("\n{}", r.report());
     }
     if all || name == "resnet2016" {
         matched = true;
@@ -234,7 +252,7 @@ fn run_paper(
             &digits,
             budget,
         )?;
-        println!("\n{}", r.report());
+        say!("\n{}", r.report());
     }
     if all || name == "cnn" {
         matched = true;
@@ -250,7 +268,7 @@ fn run_paper(
             &images,
             budget,
         )?;
-        println!("\n{}", r.report());
+        say!("\n{}", r.report());
     }
     if all || name == "input-scale" {
         matched = true;
@@ -262,7 +280,7 @@ fn run_paper(
             &cancer,
             budget,
         )?;
-        println!("\n{}", r.report());
+        say!("\n{}", r.report());
     }
     if !matched {
         return Err(format!("unknown paper `{name}`\n{USAGE}").into());
@@ -278,6 +296,21 @@ struct Args {
     budget: Budget,
 }
 
+/// The `--paper` names.
+const PAPERS: [&str; 7] = [
+    "he2015",
+    "glorot2010",
+    "ioffe2015",
+    "resnet2016",
+    "cnn",
+    "input-scale",
+    "all",
+];
+
+/// More epochs than anyone waits for (the default is 30, each a few seconds a configuration):
+/// a larger count is a typing error, refused before the data is read.
+const MAX_EPOCHS: usize = 100_000;
+
 const USAGE: &str =
     "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N] [--lr X]
                            [--paper he2015|glorot2010|ioffe2015|resnet2016|cnn|input-scale|all]";
@@ -291,10 +324,11 @@ fn parse_args() -> Result<Args, String> {
         budget: Budget::default(),
     };
     let mut size_given = false;
+    let mut seen: Vec<String> = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
-            println!("{USAGE}");
+            say!("{USAGE}");
             std::process::exit(0);
         }
         const FLAGS: [&str; 6] = [
@@ -303,19 +337,32 @@ fn parse_args() -> Result<Args, String> {
         if !FLAGS.contains(&flag.as_str()) {
             return Err(format!("unknown flag {flag}\n{USAGE}"));
         }
+        if seen.contains(&flag) {
+            return Err(format!("{flag} is given twice\n{USAGE}"));
+        }
+        seen.push(flag.clone());
         let value = it
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         let number = |v: &str| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{flag}: `{v}` is not a whole number\n{USAGE}"))
+            v.parse::<u64>().map_err(|_| {
+                format!(
+                    "{flag}: `{v}` is not a whole number from 0 to {}\n{USAGE}",
+                    u64::MAX
+                )
+            })
         };
         match flag.as_str() {
             "--depth" => (args.depth, size_given) = (number(&value)? as usize, true),
             "--width" => (args.width, size_given) = (number(&value)? as usize, true),
-            "--epochs" => args.budget.epochs = number(&value)? as usize,
+            "--epochs" => args.budget.epochs = number(&value)?.min(u64::from(u32::MAX)) as usize,
             "--seed" => args.budget.seed = number(&value)?,
-            "--paper" => args.paper = Some(value),
+            "--paper" => {
+                if !PAPERS.contains(&value.as_str()) {
+                    return Err(format!("unknown paper `{value}`\n{USAGE}"));
+                }
+                args.paper = Some(value)
+            }
             "--lr" => {
                 args.lr_given = true;
                 args.budget.lr = value
@@ -342,8 +389,8 @@ fn parse_args() -> Result<Args, String> {
              sizes of its paper (README)\n{USAGE}"
         ));
     }
-    if args.budget.epochs == 0 {
-        return Err(format!("--epochs must be at least 1\n{USAGE}"));
+    if !(1..=MAX_EPOCHS).contains(&args.budget.epochs) {
+        return Err(format!("--epochs must be from 1 to {MAX_EPOCHS}\n{USAGE}"));
     }
     if ![10, 20, 30].contains(&args.depth) || ![32, 64].contains(&args.width) {
         return Err(format!(
@@ -363,30 +410,38 @@ fn diagnose(o: &Outcome) {
     if !failed && first.healthy() {
         return;
     }
-    println!(
+    say!(
         "\n{} (test accuracy {:.4}), at the first step:\n{first}",
         o.name,
         o.test_accuracy()
     );
     if failed && first.healthy() {
-        // Without a report from the last step (it was refused), `last` is the first step's.
-        let last = o.last.verdict();
-        if o.last.step == o.first.step {
-            println!("    no report from the last step: it was refused");
-        } else {
-            println!("at the last step (step {}):\n{last}", o.last.step);
+        let last = o.last.as_ref().map(|r| (r.step, r.verdict()));
+        match &last {
+            Some((step, verdict)) => say!("at the last step (step {step}):\n{verdict}"),
+            None => say!("    no report from the last step: it was refused before its gradient"),
         }
-        if last.healthy() {
-            println!(
-                "    neither step's gradients explain the failure: look at the learning rate and \
-                 the loss curve"
-            );
+        if last.is_none_or(|(_, v)| v.healthy()) {
+            // A low training loss with a low test accuracy is overfitting, not a gradient
+            // problem: 0.25 is a tenth of the loss of a uniform guess over 10 classes.
+            if o.final_loss() < 0.25 {
+                say!(
+                    "    its training loss is low ({:.4}): the gap to the test accuracy is \
+                     generalization, not gradients",
+                    o.final_loss()
+                );
+            } else {
+                say!(
+                    "    neither step's gradients explain the failure: look at the learning rate \
+                     and the loss curve"
+                );
+            }
         }
     }
     let refused = &o.history.refused;
     if let Some((step, reason)) = refused.first() {
-        println!(
-            "    {} of {} steps were refused (the first, step {step}: {reason:?})",
+        say!(
+            "    {} of {} steps were refused (the first, step {step}: {reason})",
             refused.len(),
             o.history.steps
         );
@@ -394,7 +449,15 @@ fn diagnose(o: &Outcome) {
 }
 
 fn main() -> ExitCode {
-    match try_main() {
+    // Usage errors exit with 2, failures while running with 1.
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match try_main(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
@@ -403,23 +466,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn try_main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+/// A learning rate as people write it: `0.005`, `1e-30` (not thirty decimals).
+fn fmt_lr(lr: f64) -> String {
+    if (1e-4..1e4).contains(&lr) {
+        format!("{lr}")
+    } else {
+        format!("{lr:e}")
+    }
+}
+
+fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(paper) = &args.paper {
         return run_paper(paper, &args.budget, args.lr_given);
     }
     let data = load_digits()?;
     let b = &args.budget;
-    println!(
-        "digits: {} training, {} test samples; depth {}, width {}; SGD lr {} momentum {}, batch {}, {} epochs, seed {}",
+    say!(
+        "digits: {} training, {} test samples; depth {}, width {}; SGD lr {} momentum {}, batch {}, {} epoch{}, seed {}",
         data.0.len(),
         data.1.len(),
         args.depth,
         args.width,
-        b.lr,
+        fmt_lr(b.lr),
         b.momentum,
         study::BATCH,
         b.epochs,
+        if b.epochs == 1 { "" } else { "s" },
         b.seed
     );
     let outcomes = match (args.depth, args.width) {
@@ -437,21 +509,36 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let table = summary_table(&outcomes);
-    println!("\n{table}");
-    println!("ratio = first-layer / last-layer gradient norm; dead and saturated: mean over layers at the last step");
+    say!("\n{table}");
+    say!("ratio = first-layer / last-layer gradient norm; dead and saturated: mean over layers at the last step");
+    for o in outcomes.iter().filter(|o| o.last.is_none()) {
+        say!(
+            "{}: no report from the last step (refused before its gradient), so '-' for ratio end, dead and saturated",
+            o.name
+        );
+    }
     for o in &outcomes {
         diagnose(o);
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gradflow-report");
+    // Under the target folder cargo builds into: CARGO_TARGET_DIR's if set (relative to the
+    // project), else the project's `target`.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |t| root.join(t));
+    let dir = target.join("gradflow-report");
     write_report(
         &dir,
         &format!(
-            "vanishing gradients: depth {}, width {}",
-            args.depth, args.width
+            "vanishing gradients: depth {}, width {}, seed {}, lr {}, {} epoch{}",
+            args.depth,
+            args.width,
+            b.seed,
+            fmt_lr(b.lr),
+            b.epochs,
+            if b.epochs == 1 { "" } else { "s" }
         ),
         &outcomes,
         &table,
     )?;
-    println!("\nreport: {}", dir.join("index.html").display());
+    say!("\nreport: {}", dir.join("index.html").display());
     Ok(())
 }

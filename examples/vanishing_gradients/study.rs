@@ -60,8 +60,9 @@ pub struct Outcome {
     pub history: History,
     /// Gradient health at the first step.
     pub first: GradientReport,
-    /// Gradient health at the last step.
-    pub last: GradientReport,
+    /// Gradient health at the last step; `None` when that step was refused before its
+    /// gradient was computed (a loss that was not finite).
+    pub last: Option<GradientReport>,
     /// Wall-clock seconds of training.
     pub seconds: f64,
 }
@@ -83,11 +84,27 @@ impl Outcome {
     }
     /// Mean over layers of the fraction of dead ReLUs at the last step (None without ReLUs).
     pub fn dead(&self) -> Option<f64> {
-        mean(self.last.layers.iter().filter_map(|l| l.dead_fraction))
+        mean(
+            self.last
+                .as_ref()?
+                .layers
+                .iter()
+                .filter_map(|l| l.dead_fraction),
+        )
     }
     /// Mean over layers of the fraction of saturated outputs at the last step.
     pub fn saturated(&self) -> Option<f64> {
-        mean(self.last.layers.iter().filter_map(|l| l.saturated_fraction))
+        mean(
+            self.last
+                .as_ref()?
+                .layers
+                .iter()
+                .filter_map(|l| l.saturated_fraction),
+        )
+    }
+    /// The first-layer / last-layer gradient norm ratio at the last step.
+    pub fn last_ratio(&self) -> Option<f64> {
+        self.last.as_ref()?.first_to_last_ratio()
     }
 }
 
@@ -213,7 +230,7 @@ where
             step: 0,
             layers: Vec::new(),
         });
-    let last = history.last_report.clone().unwrap_or_else(|| first.clone());
+    let last = history.last_report.clone();
     Ok(Outcome {
         name: name.to_string(),
         history,
@@ -229,7 +246,7 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 /// A loss in the table's 10 columns: 4 decimals, or 3 significant digits once it is too large
 /// for them (a diverged run).
-fn fmt_loss(v: f64) -> String {
+pub fn fmt_loss(v: f64) -> String {
     if v.abs() < 1e5 || !v.is_finite() {
         format!("{v:.4}")
     } else {
@@ -270,7 +287,7 @@ pub fn summary_table(outcomes: &[Outcome]) -> String {
             fmt_loss(o.final_loss()),
             o.test_accuracy(),
             fmt_ratio(o.first.first_to_last_ratio()),
-            fmt_ratio(o.last.first_to_last_ratio()),
+            fmt_ratio(o.last_ratio()),
             fmt_opt(o.dead()),
             fmt_opt(o.saturated()),
             o.seconds
@@ -287,7 +304,37 @@ pub fn write_report(
     outcomes: &[Outcome],
     table: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Written into a fresh folder beside `dir`, which then replaces it: a run that fails
+    // half-way leaves the previous report whole, not half old and half new.
+    let name = dir.file_name().ok_or("the report folder needs a name")?;
+    let staging = dir.with_file_name(format!(
+        "{}.partial-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let in_io = |path: &Path| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| format!("{path}: {e}")
+    };
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(in_io(&staging))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(in_io(&staging))?;
+    write_report_files(&staging, title, outcomes, table)?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(in_io(dir))?;
+    }
+    std::fs::rename(&staging, dir).map_err(in_io(dir))?;
+    Ok(())
+}
+
+/// The files of [`write_report`], into the existing folder `dir`.
+fn write_report_files(
+    dir: &Path,
+    title: &str,
+    outcomes: &[Outcome],
+    table: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let runs: Vec<(&str, &History)> = outcomes
         .iter()
         .map(|o| (o.name.as_str(), &o.history))

@@ -58,6 +58,18 @@ pub enum Refusal {
     GradientTooLarge,
 }
 
+impl core::fmt::Display for Refusal {
+    /// What was not finite or too large, in words: "the loss was not finite".
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Refusal::NonFiniteInput => "the input batch held a NaN or an infinity",
+            Refusal::NonFiniteLoss => "the loss was not finite",
+            Refusal::NonFiniteGradient => "the gradient was not finite",
+            Refusal::GradientTooLarge => "the gradient was too large for the element type",
+        })
+    }
+}
+
 impl History {
     /// The epochs as CSV: `epoch,train_loss,train_accuracy,test_accuracy,seconds`.
     pub fn epochs_csv(&self) -> String {

@@ -58,12 +58,12 @@ impl ConvDepth {
             let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2e}"));
             let _ = writeln!(
                 out,
-                "{:<28}  {:>10.4}  {:>8.4}  {:>14}  {:>14}",
+                "{:<28}  {:>10}  {:>8.4}  {:>14}  {:>14}",
                 o.name,
-                o.final_loss(),
+                crate::study::fmt_loss(o.final_loss()),
                 o.test_accuracy(),
                 ratio(o.first.first_to_last_ratio()),
-                ratio(o.last.first_to_last_ratio())
+                ratio(o.last_ratio())
             );
         }
         out

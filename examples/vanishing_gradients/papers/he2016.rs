@@ -72,12 +72,12 @@ impl Degradation {
             let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2e}"));
             let _ = writeln!(
                 out,
-                "{:<22}  {:>10.4}  {:>8.4}  {:>14}  {:>14}",
+                "{:<22}  {:>10}  {:>8.4}  {:>14}  {:>14}",
                 o.name,
-                o.final_loss(),
+                crate::study::fmt_loss(o.final_loss()),
                 o.test_accuracy(),
                 ratio(o.first.first_to_last_ratio()),
-                ratio(o.last.first_to_last_ratio())
+                ratio(o.last_ratio())
             );
         }
         let _ = writeln!(
@@ -100,7 +100,7 @@ impl Degradation {
         );
         let (start, end) = (
             self.deep.first.first_to_last_ratio(),
-            self.deep.last.first_to_last_ratio(),
+            self.deep.last_ratio(),
         );
         let vanishing = [start, end].iter().any(|r| r.is_some_and(|r| r < 1e-3));
         let growing = self.deep.first.verdict().findings.iter().any(|f| {
