@@ -79,9 +79,7 @@ pub enum WeightsError {
         name: String,
     },
     /// The file holds a tensor the network does not have.
-    #[error(
-        "tensor `{name}` in the file is not part of this network (a file of another network?)"
-    )]
+    #[error("tensor `{name}` in the file is not part of this network ({})", unexpected_hint(.name))]
     Unexpected {
         /// The tensor's name.
         name: String,
@@ -235,6 +233,17 @@ pub(crate) fn serialize(
         .collect::<Result<Vec<_>, _>>()
         .map_err(encode)?;
     safetensors::serialize(views, Some(metadata)).map_err(encode)
+}
+
+/// What an unexpected tensor suggests: a checkpoint's optimizer state or counters read as
+/// plain weights, or else a file of another network.
+fn unexpected_hint(name: &str) -> &'static str {
+    const CHECKPOINT: [&str; 3] = ["optimizer.", "progress.", "rng."];
+    if CHECKPOINT.iter().any(|prefix| name.starts_with(prefix)) {
+        "a checkpoint? load it with `checkpoint::load`, which restores the optimizer too"
+    } else {
+        "a file of another network?"
+    }
 }
 
 /// Parses `bytes`, naming the tensor a truncated file cuts off.

@@ -254,6 +254,16 @@ fn a_bad_checkpoint_is_refused_and_changes_nothing() {
             }
         }
     }
+    // A checkpoint loaded as plain weights: the error points to `checkpoint::load`.
+    let err =
+        gradflow::weights::from_bytes(&mut Net::new(&mut gradflow::rng(7)), &good).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Unexpected { .. })
+            && err
+                .to_string()
+                .contains("a checkpoint? load it with `checkpoint::load`"),
+        "{err}"
+    );
     // And the good one loads.
     let p =
         checkpoint::from_bytes(&good, &mut target_net, &mut target_opt, &mut target_rng).unwrap();
