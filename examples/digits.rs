@@ -121,10 +121,7 @@ fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     }
     let start = Instant::now();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
-    let options = CsvOptions {
-        header: false,
-        classes: 10,
-    };
+    let options = CsvOptions::new(10);
     // Pixel counts run from 0 to 16: scale them to [0, 1].
     let data = Dataset::<64>::load_csv(path, options)?.map_features(|v| v / 16.0);
     let (train, test) = data.split(42, 0.2);

@@ -55,14 +55,7 @@ const BAKED_SAMPLES: usize = 16;
 fn main() -> Result<(), Box<dyn Error>> {
     let (seed, bake_dir) = parse_args()?;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
-    let data = Dataset::<64>::load_csv(
-        path,
-        CsvOptions {
-            header: false,
-            classes: 10,
-        },
-    )?
-    .map_features(|v| v / 16.0);
+    let data = Dataset::<64>::load_csv(path, CsvOptions::new(10))?.map_features(|v| v / 16.0);
     let (train, test) = data.split(42, 0.2);
     let train_x: Vec<Image> = train.features.iter().map(image).collect();
     let test_x: Vec<Image> = test.features.iter().map(image).collect();

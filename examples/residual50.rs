@@ -35,10 +35,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     assert_eq!(dense_layers, 50);
     let start = Instant::now();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
-    let options = CsvOptions {
-        header: false,
-        classes: 10,
-    };
+    let options = CsvOptions::new(10);
     let data = Dataset::<64>::load_csv(path, options)?.map_features(|v| v / 16.0);
     let (train, test) = data.split(42, 0.2);
 

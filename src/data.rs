@@ -1,6 +1,9 @@
 //! Loading small tabular data sets (CSV, optionally gzip-compressed) into fixed-width samples,
 //! splitting them reproducibly, and cutting shuffled mini-batches of a compile-time size.
 //!
+//! Each row holds `F` numbers and an integer class label; the label is the last field unless
+//! [`CsvOptions::label`](CsvOptions#structfield.label) names another column ([`Label`]).
+//!
 //! Every problem in a file is reported with its path, line and column; nothing here panics on
 //! a malformed file.
 
@@ -21,7 +24,8 @@ pub enum DataError {
         /// The underlying error.
         source: io::Error,
     },
-    /// A row has the wrong number of fields.
+    /// A row has the wrong number of fields: it must have `F + 1`, the label's wherever
+    /// [`CsvOptions::label`](CsvOptions#structfield.label) puts it.
     #[error("{path}: line {line}, field {column}: expected {expected} comma-separated fields ({features} features and a label), found {found}")]
     FieldCount {
         /// The file.
@@ -79,6 +83,22 @@ pub enum DataError {
         /// 1-based position of that byte in the line.
         byte: usize,
     },
+    /// [`Label::Column`] names a column past the end of a row that has the expected `F + 1`
+    /// fields (so past the end of every valid row): the index is 0-based and at most `F`.
+    #[error(
+        "{path}: line {line}: the label column index {index} is past the row's {found} fields \
+         (indices 0..{found})"
+    )]
+    LabelColumn {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The 0-based column index [`Label::Column`] gave.
+        index: usize,
+        /// Fields the row has.
+        found: usize,
+    },
     /// `CsvOptions::classes` is 0, so no label could be valid.
     #[error(
         "{path}: CsvOptions::classes is 0; a classification data set needs at least one class"
@@ -95,14 +115,84 @@ pub enum DataError {
     },
 }
 
-/// How to read a CSV file: each row is `F` numbers and then an integer label.
-#[derive(Clone, Copy, Debug)]
+/// Which column of a CSV row holds the class label; the other `F` columns are the features,
+/// kept in the order they appear in the row.
+///
+/// ```
+/// use gradflow::data::{CsvOptions, Dataset, Label};
+///
+/// // The label first, as in MNIST's CSV export.
+/// let text = "label,a,b,c\n7,0.1,0.2,0.3\n2,0.4,0.5,0.6\n";
+/// let options = CsvOptions::new(10).header(true).label(Label::First);
+/// let data = Dataset::<3>::from_reader(text.as_bytes(), "mnist.csv", options).unwrap();
+/// assert_eq!(data.labels, [7, 2]);
+/// assert_eq!(data.features, [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]);
+///
+/// // The label in a middle column: the features on either side keep their order.
+/// let text = "1.5,2.5,1,3.5\n";
+/// let options = CsvOptions::new(3).label(Label::Column(2));
+/// let data = Dataset::<3>::from_reader(text.as_bytes(), "mid.csv", options).unwrap();
+/// assert_eq!((data.features[0], data.labels[0]), ([1.5, 2.5, 3.5], 1));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Label {
+    /// The first field (the same as `Column(0)`).
+    First,
+    /// The last field, after the `F` features (the same as `Column(F)`); the default.
+    #[default]
+    Last,
+    /// The field at this 0-based index, from 0 to `F` (errors count fields from 1, so
+    /// `Column(2)` is reported as field 3). An index past `F` is a
+    /// [`DataError::LabelColumn`] at the first data row.
+    Column(usize),
+}
+
+impl Label {
+    /// The 0-based index of the label in a row of `features + 1` fields.
+    const fn index(self, features: usize) -> usize {
+        match self {
+            Label::First => 0,
+            Label::Last => features,
+            Label::Column(index) => index,
+        }
+    }
+}
+
+/// How to read a CSV file: each row is `F` numbers and an integer label, in the column
+/// `label` names (the last by default).
+///
+/// [`CsvOptions::new`] gives the usual layout (no header, the label last); the other fields
+/// are set with the methods of the same name or with struct update syntax:
+/// `CsvOptions { header: true, ..CsvOptions::new(2) }`. There is no `Default`: no number of
+/// classes is right for every file, and 0 is refused ([`DataError::NoClasses`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CsvOptions {
     /// Skip the first line, unread (a header may be in any encoding); it is skipped even if
     /// it holds numbers.
     pub header: bool,
     /// Number of classes; labels must lie in `0..classes`.
     pub classes: usize,
+    /// The column holding the label ([`Label::Last`] unless set).
+    pub label: Label,
+}
+
+impl CsvOptions {
+    /// `classes` classes, no header line, the label in the last column.
+    pub const fn new(classes: usize) -> Self {
+        Self {
+            header: false,
+            classes,
+            label: Label::Last,
+        }
+    }
+    /// Sets whether the first line is a header, skipped unread.
+    pub const fn header(self, header: bool) -> Self {
+        Self { header, ..self }
+    }
+    /// Sets the column holding the label.
+    pub const fn label(self, label: Label) -> Self {
+        Self { label, ..self }
+    }
 }
 
 /// Samples of `F` features with their class labels.
@@ -129,7 +219,9 @@ fn test_rows(len: usize, fraction: f64) -> usize {
 }
 
 impl<const F: usize> Dataset<F> {
-    /// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
+    /// Reads a CSV file (gzip-compressed when its name ends in `.gz`): rows of `F + 1`
+    /// comma-separated fields, the label in the column `options.label` names and the `F`
+    /// features, in row order, in the others.
     pub fn load_csv(path: impl AsRef<Path>, options: CsvOptions) -> Result<Self, DataError> {
         let path = path.as_ref();
         let file = fs::File::open(path).map_err(|source| DataError::Io {
@@ -164,7 +256,8 @@ impl<const F: usize> Dataset<F> {
         Self::from_reader(BufReader::new(reader), path, options)
     }
 
-    /// Reads CSV rows from `reader`; `path` names the source in errors.
+    /// Reads CSV rows from `reader`, laid out as for [`Dataset::load_csv`]; `path` names the
+    /// source in errors.
     pub fn from_reader(
         mut reader: impl BufRead,
         path: impl AsRef<Path>,
@@ -217,7 +310,7 @@ impl<const F: usize> Dataset<F> {
             if line.trim().is_empty() {
                 continue;
             }
-            let (x, y) = parse_row::<F>(line, line_no, options.classes, path)?;
+            let (x, y) = parse_row::<F>(line, line_no, options, path)?;
             data.features.push(x);
             data.labels.push(y);
         }
@@ -344,10 +437,12 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+/// One row: its `F` features, in row order around the label's column, and its label. The
+/// first faulty field in row order is the one reported.
 fn parse_row<const F: usize>(
     line: &str,
     line_no: usize,
-    classes: usize,
+    options: CsvOptions,
     path: &Path,
 ) -> Result<([f32; F], usize), DataError> {
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
@@ -361,31 +456,46 @@ fn parse_row<const F: usize>(
             found: fields.len(),
         });
     }
-    let mut x = [0.0f32; F];
-    for (column, (v, text)) in x.iter_mut().zip(&fields).enumerate() {
-        *v = text
-            .parse::<f32>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| DataError::NotANumber {
-                path: path.to_path_buf(),
-                line: line_no,
-                column: column + 1,
-                text: excerpt(text),
-            })?;
-    }
-    let text = fields[F];
-    let label = text
-        .parse::<usize>()
-        .ok()
-        .filter(|&l| l < classes)
-        .ok_or_else(|| DataError::BadLabel {
+    let at = options.label.index(F);
+    if at >= fields.len() {
+        return Err(DataError::LabelColumn {
             path: path.to_path_buf(),
             line: line_no,
-            column: F + 1,
-            text: excerpt(text),
-            classes,
-        })?;
+            index: at,
+            found: fields.len(),
+        });
+    }
+    let classes = options.classes;
+    let mut x = [0.0f32; F];
+    let mut label = 0;
+    // The row has `F + 1` fields and `at` is one of them: exactly `F` are left for `x`.
+    let mut slots = x.iter_mut();
+    for (column, text) in fields.iter().enumerate() {
+        if column == at {
+            label = text
+                .parse::<usize>()
+                .ok()
+                .filter(|&l| l < classes)
+                .ok_or_else(|| DataError::BadLabel {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    column: column + 1,
+                    text: excerpt(text),
+                    classes,
+                })?;
+        } else if let Some(v) = slots.next() {
+            *v = text
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| DataError::NotANumber {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    column: column + 1,
+                    text: excerpt(text),
+                })?;
+        }
+    }
     Ok((x, label))
 }
 
@@ -402,10 +512,7 @@ mod tests {
         path
     }
 
-    const OPTS: CsvOptions = CsvOptions {
-        header: false,
-        classes: 3,
-    };
+    const OPTS: CsvOptions = CsvOptions::new(3);
 
     #[test]
     fn a_long_bad_field_is_quoted_in_part() {
@@ -437,14 +544,7 @@ mod tests {
     #[test]
     fn reads_rows_and_skips_header() {
         let path = write("ok.csv", "h,e,a\n1,2,0\n3.5,-4,2\n");
-        let d = Dataset::<2>::load_csv(
-            &path,
-            CsvOptions {
-                header: true,
-                classes: 3,
-            },
-        )
-        .unwrap();
+        let d = Dataset::<2>::load_csv(&path, OPTS.header(true)).unwrap();
         assert_eq!(d.features, [[1.0, 2.0], [3.5, -4.0]]);
         assert_eq!(d.labels, [0, 2]);
     }
@@ -475,10 +575,7 @@ mod tests {
         let d =
             Dataset::<2>::from_reader(&b"\xEF\xBB\xBF1,2,0\n3,4,1\n"[..], "bom.csv", OPTS).unwrap();
         assert_eq!(d.features, [[1.0, 2.0], [3.0, 4.0]]);
-        let header = CsvOptions {
-            header: true,
-            classes: 3,
-        };
+        let header = OPTS.header(true);
         let d = Dataset::<2>::from_reader(&b"\xEF\xBB\xBFa,b,y\n3,4,1\n"[..], "bom.csv", header)
             .unwrap();
         assert_eq!(d.labels, [1]);
@@ -557,10 +654,7 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "{name}: {err}");
         }
-        let no_classes = CsvOptions {
-            header: false,
-            classes: 0,
-        };
+        let no_classes = CsvOptions::new(0);
         let err = Dataset::<2>::load_csv(write("zero.csv", "1,2,0\n"), no_classes).unwrap_err();
         assert!(matches!(err, DataError::NoClasses { .. }));
         let err =
@@ -622,11 +716,7 @@ mod tests {
     #[test]
     fn a_header_in_another_encoding_is_skipped() {
         let text = &b"temp\xe9rature,x,label\n1,2,0\n"[..];
-        let options = CsvOptions {
-            header: true,
-            classes: 3,
-        };
-        let d = Dataset::<2>::from_reader(text, "h.csv", options).unwrap();
+        let d = Dataset::<2>::from_reader(text, "h.csv", OPTS.header(true)).unwrap();
         assert_eq!(
             (d.features, d.labels),
             (std::vec![[1.0, 2.0]], std::vec![0])
@@ -643,6 +733,120 @@ mod tests {
                 "{err:?}"
             );
         }
+    }
+
+    /// The label may be in any column; the features keep their row order around it.
+    #[test]
+    fn the_label_is_read_from_the_column_named() {
+        let read = |text: &str, label| {
+            Dataset::<3>::from_reader(text.as_bytes(), "l.csv", OPTS.label(label)).unwrap()
+        };
+        let first = read("2,10,20,30\n0,11,21,31\n", Label::First);
+        assert_eq!(first.labels, [2, 0]);
+        assert_eq!(first.features, [[10.0, 20.0, 30.0], [11.0, 21.0, 31.0]]);
+        assert_eq!(
+            read("2,10,20,30\n", Label::Column(0)),
+            read("2,10,20,30\n", Label::First)
+        );
+        for (at, text) in [(1, "10,1,20,30\n"), (2, "10,20,1,30\n")] {
+            let middle = read(text, Label::Column(at));
+            assert_eq!(middle.labels, [1], "column {at}");
+            assert_eq!(middle.features, [[10.0, 20.0, 30.0]], "column {at}");
+        }
+        let last = read("10,20,30,2\n", Label::Last);
+        assert_eq!((last.features[0], last.labels[0]), ([10.0, 20.0, 30.0], 2));
+        assert_eq!(read("10,20,30,2\n", Label::Column(3)), last);
+        // The default is the last column.
+        assert_eq!(Label::default(), Label::Last);
+        assert_eq!(CsvOptions::new(3).label, Label::Last);
+        // With the label first, its last column is a feature, not a label: `Last` would refuse
+        // 30 as a class.
+        let err = Dataset::<3>::from_reader(&b"2,10,20,30\n"[..], "l.csv", OPTS).unwrap_err();
+        assert!(
+            matches!(err, DataError::BadLabel { column: 4, .. }),
+            "{err}"
+        );
+    }
+
+    /// Errors name the row's own field numbers, whichever column the label is in; a label
+    /// column past the row is refused at the first data line, and a wrong field count is
+    /// still a field count error.
+    #[test]
+    fn errors_name_the_field_with_the_label_anywhere() {
+        let first = OPTS.label(Label::First);
+        let middle = OPTS.label(Label::Column(1));
+        let cases = [
+            (first, "1,2,0\n5,2,0\n", "line 2, field 1: label `5` is not a class index in 0..3"),
+            (first, "1,2,0\n1,x,0\n", "line 2, field 2: `x` is not a finite f32 number"),
+            (first, "1,2,0\n1,2,inf\n", "line 2, field 3: `inf` is not a finite f32 number"),
+            (middle, "1,2,0\n1,-1,0\n", "line 2, field 2: label `-1`"),
+            (middle, "1,2,0\nx,1,0\n", "line 2, field 1: `x`"),
+            (middle, "1,2,0\n0,1,NaN\n", "line 2, field 3: `NaN`"),
+            // The first faulty field in row order is reported.
+            (first, "x,y,0\n", "line 1, field 1: label `x`"),
+            (middle, "x,y,0\n", "line 1, field 1: `x` is not a finite f32 number"),
+            (
+                first,
+                "1,2,0\n1,2\n",
+                "line 2, field 3: expected 3 comma-separated fields (2 features and a label), found 2",
+            ),
+            (
+                middle,
+                "1,2,0,4\n",
+                "line 1, field 4: expected 3 comma-separated fields (2 features and a label), found 4",
+            ),
+        ];
+        for (options, text, expected) in cases {
+            let err = Dataset::<2>::from_reader(text.as_bytes(), "e.csv", options)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "{:?} {text:?}: {err}",
+                options.label
+            );
+        }
+        // A label column past every valid row's fields.
+        let past = OPTS.header(true).label(Label::Column(3));
+        let err = Dataset::<2>::from_reader(&b"a,b,y\n\n1,2,0\n"[..], "p.csv", past).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::LabelColumn {
+                    line: 3,
+                    index: 3,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "p.csv: line 3: the label column index 3 is past the row's 3 fields (indices 0..3)"
+        );
+        let huge = OPTS.label(Label::Column(usize::MAX));
+        let err = Dataset::<2>::from_reader(&b"1,2,0\n"[..], "p.csv", huge).unwrap_err();
+        assert!(
+            matches!(err, DataError::LabelColumn { line: 1, .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&std::format!("index {}", usize::MAX)),
+            "{err}"
+        );
+        // A row whose field count is wrong is reported as such first.
+        let past = OPTS.label(Label::Column(3));
+        let err = Dataset::<2>::from_reader(&b"1,2,0,4\n"[..], "p.csv", past).unwrap_err();
+        assert!(
+            matches!(err, DataError::FieldCount { line: 1, .. }),
+            "{err:?}"
+        );
+        // With no features the only field is the label, wherever it is said to be.
+        let d =
+            Dataset::<0>::from_reader(&b"1\n2\n"[..], "z.csv", OPTS.label(Label::First)).unwrap();
+        assert_eq!(d.labels, [1, 2]);
     }
 
     /// `.GZ` is gzip as `.gz` is.

@@ -44,14 +44,7 @@ network! {
 /// The digits with pixel counts divided by `scale` (16 maps them to [0, 1]).
 fn digits_scaled(scale: f32) -> (Dataset<64>, Dataset<64>) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
-    let data = Dataset::<64>::load_csv(
-        path,
-        CsvOptions {
-            header: false,
-            classes: 10,
-        },
-    )
-    .unwrap();
+    let data = Dataset::<64>::load_csv(path, CsvOptions::new(10)).unwrap();
     data.map_features(|v| v / scale).split(42, 0.2)
 }
 

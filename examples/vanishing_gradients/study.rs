@@ -11,13 +11,7 @@ use std::path::Path;
 /// The digits, scaled to [0, 1], split as everywhere in the project (seed 42, last 20% test).
 pub fn load_digits() -> Result<(Dataset<64>, Dataset<64>), DataError> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
-    let data = Dataset::<64>::load_csv(
-        path,
-        CsvOptions {
-            header: false,
-            classes: 10,
-        },
-    )?;
+    let data = Dataset::<64>::load_csv(path, CsvOptions::new(10))?;
     Ok(data.map_features(|v| v / 16.0).split(42, 0.2))
 }
 
@@ -116,13 +110,7 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// The breast cancer data (30 raw features on scales from 0.01 to 4000), split as the digits.
 pub fn load_breast_cancer() -> Result<(Dataset<30>, Dataset<30>), DataError> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/breast_cancer.csv");
-    let data = Dataset::<30>::load_csv(
-        path,
-        CsvOptions {
-            header: true,
-            classes: 2,
-        },
-    )?;
+    let data = Dataset::<30>::load_csv(path, CsvOptions::new(2).header(true))?;
     Ok(data.split(42, 0.2))
 }
 
