@@ -227,10 +227,13 @@ fn dead_relu_units_are_found() {
     net.dense_0.bias = [-100.0; 16];
     let report = first_step_report(&mut net);
     assert_eq!(report.layers[0].dead_fraction, Some(1.0));
-    assert!(report
-        .verdict()
-        .to_string()
-        .contains("dead units: 100% of layer 0"));
+    let verdict = report.verdict().to_string();
+    assert!(verdict.contains("dead units: 100% of layer 0"), "{verdict}");
+    // Dead before any update (a bias of -100 did it): the learning rate is not to blame.
+    assert!(
+        verdict.contains("cures: `leaky_relu`;") && !verdict.contains("learning rate"),
+        "{verdict}"
+    );
 }
 
 #[test]

@@ -54,14 +54,23 @@ pub enum Cure {
     Residual,
     /// A `standardize` first layer: features at mean 0, spread 1, so the first layer does not saturate.
     InputScaling,
-    /// `clip_grad_norm` and a lower learning rate: bound the step that explodes.
+    /// `clip_grad_norm` and a lower learning rate: bound the step that explodes. Before any
+    /// update (a report at step 0) the gradient's size comes from the initialization and the
+    /// depth, not from the learning rate, which scales every layer's step alike and leaves
+    /// the exploding layers as far ahead: only clipping is named then
+    /// ([`Cure::describe_before_training`]).
     Clipping,
     /// `leaky_relu` or a lower learning rate: a dead ReLU gets no gradient and never recovers.
+    /// Units dead before any update (a report at step 0) were killed by the initial weights, a
+    /// bias or the inputs' scale, not by the learning rate: only `leaky_relu` is named then
+    /// ([`Cure::describe_before_training`]), with He initialization or input standardization
+    /// where those apply.
     LeakyRelu,
 }
 
 impl Cure {
-    /// The cure in a few words.
+    /// The cure in a few words, for a network that has been trained: what
+    /// [`Verdict`]'s `Display` prints except at step 0 (see [`Cure::describe_before_training`]).
     pub fn describe(self) -> &'static str {
         match self {
             Cure::Relu => "relu instead of sigmoid/tanh (`relu`)",
@@ -71,6 +80,17 @@ impl Cure {
             Cure::InputScaling => "input standardization (`standardize`)",
             Cure::Clipping => "gradient clipping (`clip_grad_norm`) or a lower learning rate",
             Cure::LeakyRelu => "`leaky_relu` or a lower learning rate",
+        }
+    }
+
+    /// The cure in a few words, for a network before any update (a [`Verdict`] whose `step`
+    /// is `Some(0)`): [`Cure::describe`] without the learning rate, which cannot have caused
+    /// dead units or an exploding gradient yet.
+    pub fn describe_before_training(self) -> &'static str {
+        match self {
+            Cure::Clipping => "gradient clipping (`clip_grad_norm`)",
+            Cure::LeakyRelu => "`leaky_relu`",
+            other => other.describe(),
         }
     }
 }
@@ -161,6 +181,14 @@ pub enum Finding {
 pub struct Verdict {
     /// The findings, most serious first.
     pub findings: Vec<Finding>,
+    /// The step of the report the verdict was drawn from ([`GradientReport::step`]); `None`
+    /// for a verdict built otherwise. A report at step 0 was taken before its run applied any
+    /// update: of a network as initialized, nothing it shows can be the learning rate's doing,
+    /// and `Display` then describes the cures with [`Cure::describe_before_training`]
+    /// ([`Cure::describe`] at any other step, or `None`). A run that continues a trained
+    /// network counts its steps on from the earlier ones when resumed
+    /// (`TrainConfig::resume_at`), so its first report is not at step 0.
+    pub step: Option<usize>,
 }
 
 impl Verdict {
@@ -208,6 +236,8 @@ fn below_he(l: &LayerHealth) -> bool {
 }
 
 pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
+    // Before any update: nothing found can be the learning rate's doing.
+    let before_training = report.step == 0;
     let has = |part: &str| report.layers.iter().any(|l| l.kind.contains(part));
     let trainable: Vec<&LayerHealth> = report
         .layers
@@ -365,9 +395,16 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     for l in &report.layers {
         // Only the cures the network does not have already.
         if let Some(fraction) = l.dead_fraction.filter(|&d| d > t.dead_fraction) {
+            let below = weighted_up_to(l);
             let mut cures = Vec::from([Cure::LeakyRelu]);
-            if weighted_up_to(l).last().is_some_and(|w| below_he(w)) {
+            if below.last().is_some_and(|w| below_he(w)) {
                 cures.push(Cure::HeInit);
+            }
+            // Dead before any update and fed by the raw inputs: inputs far from mean 0 (all
+            // positive pixel counts, say) put a unit's pre-activation below 0 for every sample
+            // when its weights sum to less than 0; standardized inputs are centred.
+            if before_training && below.len() <= 1 && !has("standardize") {
+                cures.push(Cure::InputScaling);
             }
             findings.push(Finding::Dead {
                 layer: l.index,
@@ -392,7 +429,10 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
             });
         }
     }
-    Verdict { findings }
+    Verdict {
+        findings,
+        step: Some(report.step),
+    }
 }
 
 struct Layers<'a>(&'a [usize]);
@@ -446,8 +486,9 @@ fn unit_run(a: &Finding, b: &Finding) -> Option<(usize, f64)> {
     }
 }
 
-/// Several dead-unit (or saturation) findings with the same cures, as one line.
-fn unit_group(f: &mut fmt::Formatter<'_>, group: &[Finding]) -> fmt::Result {
+/// Several dead-unit (or saturation) findings with the same cures, as one line; the cures as
+/// before any update when `before_training`.
+fn unit_group(f: &mut fmt::Formatter<'_>, group: &[Finding], before_training: bool) -> fmt::Result {
     let (layers, fractions): (Vec<usize>, Vec<f64>) =
         group.iter().filter_map(|g| unit_run(&group[0], g)).unzip();
     let low = 100.0 * fractions.iter().copied().fold(f64::INFINITY, f64::min);
@@ -474,16 +515,22 @@ fn unit_group(f: &mut fmt::Formatter<'_>, group: &[Finding]) -> fmt::Result {
             Layers(&layers)
         )?;
     }
-    cures(f, c)
+    cures(f, c, before_training)
 }
 
-fn cures(f: &mut fmt::Formatter<'_>, cures: &[Cure]) -> fmt::Result {
+/// The cures line, each described as before any update when `before_training`.
+fn cures(f: &mut fmt::Formatter<'_>, cures: &[Cure], before_training: bool) -> fmt::Result {
     if cures.is_empty() {
         return Ok(());
     }
     write!(f, "\n    cures: ")?;
     for (i, c) in cures.iter().enumerate() {
-        write!(f, "{}{}", if i > 0 { "; " } else { "" }, c.describe())?;
+        let text = if before_training {
+            c.describe_before_training()
+        } else {
+            c.describe()
+        };
+        write!(f, "{}{text}", if i > 0 { "; " } else { "" })?;
     }
     Ok(())
 }
@@ -493,6 +540,8 @@ impl fmt::Display for Verdict {
         if self.findings.is_empty() {
             return write!(f, "healthy: no layer's gradient vanishes or explodes, and no layer is dead or saturated");
         }
+        let before_training = self.step == Some(0);
+        let cures = |f: &mut fmt::Formatter<'_>, c: &[Cure]| cures(f, c, before_training);
         let mut i = 0;
         while let Some(finding) = self.findings.get(i) {
             if i > 0 {
@@ -504,7 +553,7 @@ impl fmt::Display for Verdict {
                 .take_while(|g| unit_run(finding, g).is_some())
                 .count();
             if run > 1 {
-                unit_group(f, &self.findings[i..i + run])?;
+                unit_group(f, &self.findings[i..i + run], before_training)?;
                 i += run;
                 continue;
             }
@@ -874,6 +923,7 @@ mod tests {
                 layers: 0,
                 cures: Vec::new(),
             }],
+            step: None,
         };
         assert!(odd.to_string().contains("(x200.00 per layer)"), "{odd}");
     }
@@ -910,7 +960,78 @@ mod tests {
         );
     }
 
-    /// Consecutive dead (or saturated) layers with the same cures print as one line.
+    /// Before any update (step 0) dead units come from the initial weights, a bias or the
+    /// inputs' scale, and an exploding (or growing) gradient from the initialization and the
+    /// depth: the learning rate is not among the cures, as it is once the network has been
+    /// trained.
+    #[test]
+    fn before_any_update_the_learning_rate_is_not_blamed() {
+        let he_norm = libm::sqrt(2.0 / 64.0) * 32.0;
+        let dead = |step| {
+            let mut layers = vec![layer(0, "dense+relu", he_norm), layer(1, "dense", he_norm)];
+            layers[0].dead_fraction = Some(0.9);
+            diagnose(&GradientReport { step, layers }, &Thresholds::default())
+        };
+        let before = dead(0);
+        assert_eq!(before.step, Some(0));
+        assert_eq!(
+            before.to_string(),
+            "dead units: 90% of layer 0's ReLUs output 0 for the whole batch\n    \
+             cures: `leaky_relu`; input standardization (`standardize`)"
+        );
+        let after = dead(7);
+        assert_eq!(after.step, Some(7));
+        assert_eq!(
+            after.to_string(),
+            "dead units: 90% of layer 0's ReLUs output 0 for the whole batch\n    \
+             cures: `leaky_relu` or a lower learning rate"
+        );
+
+        let exploding = |step| {
+            let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
+            layers[0].grad_norm = 1e9;
+            diagnose(&GradientReport { step, layers }, &Thresholds::default()).to_string()
+        };
+        let before = exploding(0);
+        assert!(
+            before.contains(
+                "exploding gradients: layer 0 (norm up to 1.0e9)\n    cures: gradient clipping \
+                 (`clip_grad_norm`); batch normalization (`batchnorm`)"
+            ),
+            "{before}"
+        );
+        assert!(!before.contains("learning rate"), "{before}");
+        let after = exploding(7);
+        assert!(
+            after.contains(
+                "cures: gradient clipping (`clip_grad_norm`) or a lower learning rate; batch"
+            ),
+            "{after}"
+        );
+
+        let growing = |step| {
+            Verdict {
+                findings: vec![Finding::Growing {
+                    first: 0,
+                    last: 9,
+                    ratio: 200.0,
+                    layers: 10,
+                    cures: vec![Cure::Residual, Cure::Clipping],
+                }],
+                step,
+            }
+            .to_string()
+        };
+        assert!(growing(Some(0)).ends_with(
+            "cures: residual connections (`residual { .. }`); gradient clipping (`clip_grad_norm`)"
+        ));
+        assert!(growing(Some(3)).ends_with("(`clip_grad_norm`) or a lower learning rate"));
+        assert!(growing(None).ends_with("(`clip_grad_norm`) or a lower learning rate"));
+    }
+
+    /// Consecutive dead (or saturated) layers with the same cures print as one line, with
+    /// the cures of the step: after updates the learning rate is among them, before any
+    /// update (step 0) it is not.
     #[test]
     fn runs_of_dead_layers_print_as_one_line() {
         let dead = |layer, fraction| Finding::Dead {
@@ -918,15 +1039,26 @@ mod tests {
             fraction,
             cures: vec![Cure::LeakyRelu],
         };
-        let verdict = Verdict {
+        let mut verdict = Verdict {
             findings: vec![dead(1, 0.59), dead(2, 0.72), dead(3, 0.61), dead(7, 0.55)],
+            step: Some(12),
         };
         assert_eq!(
             verdict.to_string(),
             "dead units: in layers 1-3, 7: 55-72% of each layer's ReLUs output 0 for the whole batch\n    cures: `leaky_relu` or a lower learning rate"
         );
+        verdict.step = None;
+        assert!(verdict
+            .to_string()
+            .ends_with("cures: `leaky_relu` or a lower learning rate"));
+        verdict.step = Some(0);
+        assert_eq!(
+            verdict.to_string(),
+            "dead units: in layers 1-3, 7: 55-72% of each layer's ReLUs output 0 for the whole batch\n    cures: `leaky_relu`"
+        );
         let even = Verdict {
             findings: vec![dead(20, 0.521), dead(21, 0.518)],
+            step: None,
         };
         assert!(
             even.to_string()
@@ -935,6 +1067,7 @@ mod tests {
         );
         let one = Verdict {
             findings: vec![dead(4, 0.6)],
+            step: None,
         };
         assert!(one
             .to_string()
@@ -943,23 +1076,39 @@ mod tests {
 
     /// Cures the network already has are not suggested: He initialization for dead ReLUs
     /// only when the weights are far below He's scale; batch normalization for saturated
-    /// units only when their layer has none; input standardization only without a
-    /// `standardize` layer.
+    /// units only when their layer has none; input standardization (for saturated units, and
+    /// for units dead before any update, in the first layer) only without a `standardize`
+    /// layer.
     #[test]
     fn cures_already_in_place_are_not_suggested() {
         // He's std for 64 inputs is sqrt(2 / 64); over 64 x 16 weights the norm is 32 times it.
         let he_norm = libm::sqrt(2.0 / 64.0) * 32.0;
-        let dead = |weight_norm| {
-            let mut l = layer(0, "dense+relu", weight_norm);
+        // Dead at step 0 in the layer the inputs feed: input standardization is a cure
+        // unless a `standardize` layer comes first.
+        let dead = |weight_norm, standardized: bool| {
+            let mut layers = Vec::new();
+            if standardized {
+                layers.push(layer(0, "standardize", 0.0));
+            }
+            let mut l = layer(layers.len(), "dense+relu", weight_norm);
             l.dead_fraction = Some(0.9);
-            let top = layer(1, "dense", he_norm);
-            cures_of(vec![l, top])
+            layers.push(l);
+            layers.push(layer(layers.len(), "dense", he_norm));
+            cures_of(layers)
         };
-        assert_eq!(dead(he_norm), [[Cure::LeakyRelu].to_vec()]);
+        assert_eq!(
+            dead(he_norm, false),
+            [[Cure::LeakyRelu, Cure::InputScaling].to_vec()]
+        );
+        assert_eq!(dead(he_norm, true), [[Cure::LeakyRelu].to_vec()]);
         // Xavier's scale for a 64 -> 16 layer: sqrt(2 / 80) against He's sqrt(2 / 64).
         let xavier_norm = libm::sqrt(2.0 / 80.0) * 32.0;
         assert_eq!(
-            dead(xavier_norm),
+            dead(xavier_norm, false),
+            [[Cure::LeakyRelu, Cure::HeInit, Cure::InputScaling].to_vec()]
+        );
+        assert_eq!(
+            dead(xavier_norm, true),
             [[Cure::LeakyRelu, Cure::HeInit].to_vec()]
         );
 
@@ -1019,6 +1168,7 @@ mod tests {
                 worst_ratio,
                 cures: vec![Cure::Relu],
             }],
+            step: None,
         };
         let text = verdict(2e-33).to_string();
         assert!(
