@@ -54,7 +54,8 @@ pub enum Refusal {
     /// A gradient was NaN or infinite.
     NonFiniteGradient,
     /// The gradient was finite but too large for the element type
-    /// ([`crate::optim::max_grad_norm_for`]).
+    /// ([`crate::optim::max_grad_norm_for`]), or, with weight decay, the gradient plus
+    /// `weight_decay * w` was.
     GradientTooLarge,
 }
 

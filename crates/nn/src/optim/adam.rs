@@ -20,7 +20,8 @@ pub struct AdamConfig {
     pub beta2: f64,
     /// Added to the denominator for stability (> 0).
     pub eps: f64,
-    /// L2 penalty added to the gradient (>= 0).
+    /// L2 penalty added to the gradient (>= 0): `weight_decay * w`, which counts toward the
+    /// too-large check ([`crate::optim::max_grad_norm_for`]) as the gradient does.
     pub weight_decay: f64,
     /// Clip the gradients to this global L2 norm before the update (0 = no clipping).
     pub max_grad_norm: f64,
@@ -131,7 +132,7 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
         if let Err(error) = c.validate() {
             return StepOutcome::invalid(error);
         }
-        let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm) {
+        let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm, c.weight_decay) {
             Ok(ok) => ok,
             Err(unusable) => return unusable.outcome(),
         };
@@ -240,6 +241,55 @@ mod tests {
             let norm = super::super::grad_norm(&mut layer, &g);
             assert_eq!((norm.is_infinite(), norm.is_nan()), (infinite, !infinite));
         }
+    }
+
+    /// The L2 decay term enters the update as the gradient does, so it counts toward the
+    /// too-large check. A weight of 1e30 with a decay of 1e10 makes `g + wd * w` infinite in
+    /// f32: unchecked, both moments became infinite and the weight NaN (inf / inf). A decay
+    /// term of 1e25, finite, made the second moment infinite and the weight's updates 0 from
+    /// then on. Both steps are refused and change nothing; a normal decay still applies.
+    #[test]
+    fn a_weight_decay_term_too_large_for_the_type_is_refused() {
+        let grads = DenseGrads {
+            weight: [[1.0f32, -1.0]],
+            bias: [0.5, 0.0],
+        };
+        for (weight, decay) in [(1e30f32, 1e10), (1e25, 1.0)] {
+            let mut layer = Dense::<f32, 1, 2> {
+                weight: [[weight, 0.5]],
+                bias: [0.0, 0.0],
+            };
+            let before = layer.clone();
+            let mut adam = Adam::new(AdamConfig::new(0.01).weight_decay(decay)).unwrap();
+            let outcome = Optimizer::<f32, _>::step(&mut adam, &mut layer, &grads);
+            assert!(!outcome.applied && outcome.too_large, "{outcome:?}");
+            // The outcome's norm is still the gradient's alone.
+            assert_eq!(outcome.grad_norm, libm::sqrt(2.25), "{outcome:?}");
+            assert_eq!(layer, before);
+            assert_eq!(adam.steps(), 0);
+            assert_eq!(adam.m, DenseGrads::zeroed());
+            assert_eq!(adam.v, DenseGrads::zeroed());
+            // Clipping bounds the gradient, not the decay term: still refused.
+            let mut clipped = Adam::new(
+                AdamConfig::new(0.01)
+                    .weight_decay(decay)
+                    .clip_grad_norm(1.0),
+            )
+            .unwrap();
+            let outcome = Optimizer::<f32, _>::step(&mut clipped, &mut layer, &grads);
+            assert!(!outcome.applied && outcome.too_large, "{outcome:?}");
+            assert_eq!(layer, before);
+        }
+        // A weight decay on ordinary weights applies as before: the first step is
+        // `lr * sign(g + wd * w)`.
+        let mut layer = Dense::<f32, 1, 2> {
+            weight: [[1.0, 0.5]],
+            bias: [0.0, 0.0],
+        };
+        let mut adam = Adam::new(AdamConfig::new(0.01).weight_decay(4.0)).unwrap();
+        assert!(Optimizer::<f32, _>::step(&mut adam, &mut layer, &grads).applied);
+        assert!((layer.weight[0][0] - 0.99).abs() < 1e-6, "{layer:?}");
+        assert!((layer.weight[0][1] - 0.49).abs() < 1e-6, "{layer:?}");
     }
 
     #[test]

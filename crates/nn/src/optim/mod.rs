@@ -22,7 +22,8 @@ pub trait Optimizer<T: Scalar, M: Trainable<T> + ?Sized> {
     /// state stay exactly as they were, and the outcome says so (`applied == false`). So is a
     /// step whose gradient is finite but too large for `T` ([`max_grad_norm_for`]: its norm,
     /// after clipping, above `sqrt(T::MAX / 2)`, 1.3e19 in f32), whose squares and update
-    /// could overflow to infinity (`too_large`). So is
+    /// could overflow to infinity (`too_large`); with weight decay, the gradient measured is
+    /// the one the update applies, the clipped gradient plus `weight_decay * w`. So is
     /// every step of an optimizer whose settings are invalid, as those of one made by
     /// [`crate::memory::const_zeroed`] are until it is configured (`invalid_config` names
     /// the setting).
@@ -87,7 +88,9 @@ pub struct StepOutcome {
     /// (`grad_norm` is then NaN).
     pub invalid_config: Option<ConfigError>,
     /// Whether the step was refused because its gradient, though finite, is too large for the
-    /// element type (see [`max_grad_norm_for`]).
+    /// element type (see [`max_grad_norm_for`]); with weight decay, the gradient plus
+    /// `weight_decay * w`, which may overflow where the gradient alone does not. `grad_norm`
+    /// is still the norm of the gradient alone.
     pub too_large: bool,
 }
 
@@ -253,7 +256,9 @@ fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
 /// measures, in units of the largest gradient, when the squares overflow). Below it no gradient's square overflows, so Adam's second moment, a
 /// convex mix of squares, stays finite; above it a finite gradient of 1e22 would make that
 /// moment infinite, and the weight's later updates silently 0. A larger norm is a diverged
-/// run, refused like a NaN; `clip_grad_norm` bounds it instead.
+/// run, refused like a NaN; `clip_grad_norm` bounds it instead. With weight decay the norm is
+/// that of what the update applies, `g + weight_decay * w` (`g` clipped): a large weight times
+/// a large decay can overflow where the gradient does not, and clipping does not bound it.
 pub fn max_grad_norm_for<T: Scalar>() -> f64 {
     libm::sqrt(T::MAX.to_f64() / 2.0)
 }
@@ -262,7 +267,8 @@ pub fn max_grad_norm_for<T: Scalar>() -> f64 {
 pub(crate) enum Unusable {
     /// The gradient norm (given) is NaN or infinite.
     NonFinite(f64),
-    /// The gradient norm (given) after clipping exceeds [`max_grad_norm_for`].
+    /// The gradient norm (given) after clipping, or that of the gradient plus weight decay,
+    /// exceeds [`max_grad_norm_for`].
     TooLarge(f64),
 }
 
@@ -281,11 +287,14 @@ pub const CLIP_EPS: f64 = 1e-6;
 
 /// The gradient scale for clipping to global norm `max_norm` (0 means no clipping): the norm
 /// and factor `min(1, max_norm / (norm + CLIP_EPS))`, PyTorch's, or why the step cannot be
-/// applied: a gradient that is not finite, or too large for `T` once clipped.
+/// applied: a gradient that is not finite, or too large for `T` once clipped, or, with L2
+/// weight decay `weight_decay` added to the gradient (SGD's and Adam's), a clipped gradient
+/// plus decay `scale * g + weight_decay * w` too large for `T` (see [`decayed_norm`]).
 pub(crate) fn clip_scale<T: Scalar, M: Trainable<T> + ?Sized>(
     model: &mut M,
     grads: &M::Grads,
     max_norm: f64,
+    weight_decay: f64,
 ) -> Result<(f64, f64), Unusable> {
     let norm = grad_norm(model, grads);
     if !norm.is_finite() {
@@ -299,7 +308,63 @@ pub(crate) fn clip_scale<T: Scalar, M: Trainable<T> + ?Sized>(
     if norm * scale > max_grad_norm_for::<T>() {
         return Err(Unusable::TooLarge(norm));
     }
+    // Without decay, what the update applies is the clipped gradient, measured above.
+    if weight_decay != 0.0
+        && decayed_norm(model, grads, scale, weight_decay) > max_grad_norm_for::<T>()
+    {
+        return Err(Unusable::TooLarge(norm));
+    }
     Ok((norm, scale))
+}
+
+/// Global L2 norm of the gradient an L2-decaying update applies, `k * g + wd * w` for every
+/// parameter value `w` with gradient `g`, where `k` and `wd` are `scale` and `weight_decay`
+/// in `T`: computed in `T` with the update's own operations, so it is infinite when a value
+/// overflows `T` there (or its square f64, far beyond [`max_grad_norm_for`] either way). NaN
+/// only for a weight that is not finite already (NaN, or infinite times a decay that is 0 in
+/// `T`): not refused then, as without decay.
+fn decayed_norm<T: Scalar, M: Trainable<T> + ?Sized>(
+    model: &mut M,
+    grads: &M::Grads,
+    scale: f64,
+    weight_decay: f64,
+) -> f64 {
+    let (k, wd) = (T::from_f64(scale), T::from_f64(weight_decay));
+    let mut sum = 0.0f64;
+    model.visit_params::<0>(grads, [], &mut |p| {
+        sum += decayed_sum_of_squares(p.value, p.grad, k, wd);
+    });
+    libm::sqrt(sum)
+}
+
+/// `sum((k * g + wd * w)^2)` in f64, cut in blocks as [`sum_of_squares`] is.
+fn decayed_sum_of_squares<T: Scalar>(value: &[T], grad: &[T], k: T, wd: T) -> f64 {
+    if value.len() >= 2 * BLOCK_LEN {
+        let mid = value.len() / 2;
+        let ((v0, v1), (g0, g1)) = (value.split_at(mid), grad.split_at(mid));
+        let (l, r) = join(
+            || decayed_sum_of_squares(v0, g0, k, wd),
+            || decayed_sum_of_squares(v1, g1, k, wd),
+        );
+        return l + r;
+    }
+    with_wide_vectors(|| {
+        const LANES: usize = 16;
+        let mut acc = [0.0f64; LANES];
+        let (mut values, mut grads) = (value.chunks_exact(LANES), grad.chunks_exact(LANES));
+        for (w, g) in (&mut values).zip(&mut grads) {
+            for ((a, &w), &g) in acc.iter_mut().zip(w).zip(g) {
+                *a += sq((k * g + wd * w).to_f64());
+            }
+        }
+        let tail: f64 = values
+            .remainder()
+            .iter()
+            .zip(grads.remainder())
+            .map(|(&w, &g)| sq((k * g + wd * w).to_f64()))
+            .sum();
+        acc.iter().sum::<f64>() + tail
+    })
 }
 
 /// A hyperparameter outside its valid range.

@@ -19,7 +19,8 @@ pub struct SgdConfig {
     pub momentum: f64,
     /// Nesterov momentum (needs `momentum > 0`).
     pub nesterov: bool,
-    /// L2 penalty added to the gradient (>= 0).
+    /// L2 penalty added to the gradient (>= 0): `weight_decay * w`, which counts toward the
+    /// too-large check ([`crate::optim::max_grad_norm_for`]) as the gradient does.
     pub weight_decay: f64,
     /// Clip the gradients to this global L2 norm before the update (0 = no clipping).
     pub max_grad_norm: f64,
@@ -127,7 +128,7 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<
         if let Err(error) = c.validate() {
             return StepOutcome::invalid(error);
         }
-        let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm) {
+        let (norm, scale) = match clip_scale(model, grads, c.max_grad_norm, c.weight_decay) {
             Ok(ok) => ok,
             Err(unusable) => return unusable.outcome(),
         };
@@ -275,6 +276,40 @@ mod tests {
             assert_eq!(layer.weight, w);
             assert_eq!(sgd.velocity, v);
         }
+    }
+
+    /// The L2 decay term enters the update as the gradient does, so it counts toward the
+    /// too-large check: with a weight of 1e300 and a decay of 1e10, `g + wd * w` is infinite
+    /// in f64, and unchecked the weight became -inf. With a finite decay term beyond
+    /// `max_grad_norm_for` (1e160 here) the step is refused as a gradient of that size is.
+    /// Nothing changes, velocity included; clipping, which bounds the gradient, does not help.
+    #[test]
+    fn a_weight_decay_term_too_large_for_the_type_is_refused() {
+        for (weight, decay) in [(1e300, 1e10), (1e160, 1.0)] {
+            for momentum in [0.0, 0.9] {
+                for clip in [0.0, 1.0] {
+                    let config = SgdConfig::new(0.1)
+                        .momentum(momentum)
+                        .weight_decay(decay)
+                        .clip_grad_norm(clip);
+                    let mut sgd = Sgd::new(config).unwrap();
+                    let mut layer = one_weight(weight);
+                    let outcome = sgd.step(&mut layer, &grads(1.0));
+                    assert!(
+                        !outcome.applied && outcome.too_large,
+                        "{config:?}: {outcome:?}"
+                    );
+                    assert_eq!(outcome.grad_norm, 1.0);
+                    assert_eq!(layer.weight, [[weight]], "{config:?}");
+                    assert_eq!(sgd.velocity, grads(0.0), "{config:?}");
+                }
+            }
+        }
+        // An ordinary weight decays as before: g = 1 + 0.5 * 2, w = 2 - 0.1 * 2.
+        let mut layer = one_weight(2.0);
+        let mut sgd = Sgd::new(SgdConfig::new(0.1).weight_decay(0.5)).unwrap();
+        assert!(sgd.step(&mut layer, &grads(1.0)).applied);
+        assert_eq!(layer.weight[0][0], 2.0 - 0.1 * (1.0 + 0.5 * 2.0));
     }
 
     /// A zeroed SGD (a `static` made by `const_zeroed`) has lr 0: its steps are refused
