@@ -613,3 +613,44 @@ fn residual_batchnorm_and_standardize_fields_caches_and_table() {
         statistics
     );
 }
+
+/// `zero` and `zero_grads` (which `fit` calls) clear the gradients of every trained layer,
+/// layer by layer: the standardizer, batchnorm, residual bodies and projections.
+#[test]
+fn zero_clears_every_layers_gradients() {
+    fn grads_after_backward(net: &mut Cured) -> Box<CuredGrads> {
+        let x: [[f32; 6]; 4] =
+            core::array::from_fn(|b| core::array::from_fn(|i| (b * 6 + i) as f32 * 0.3 - 3.0));
+        let mut cache = CuredCache::<4>::new_boxed();
+        let mut grads = CuredGrads::new_boxed();
+        net.forward_train(&x, &mut cache);
+        net.backward(&mut cache, &[[1.0, -0.5, 0.25]; 4], &mut grads);
+        grads
+    }
+    fn nonzero(net: &mut Cured, grads: &CuredGrads) -> Vec<String> {
+        let mut names = Vec::new();
+        net.visit_params(grads, [], &mut |p: Param<'_, f32, 0>| {
+            if p.grad.iter().any(|g| *g != 0.0) {
+                names.push(format!("{}.{}", p.layer, p.name));
+            }
+        });
+        names
+    }
+    let mut net = Cured::new(&mut rng());
+    let zeroes: [fn(&mut CuredGrads); 2] = [CuredGrads::zero, Cured::zero_grads];
+    for zero in zeroes {
+        let mut grads = grads_after_backward(&mut net);
+        // Every layer kind has a gradient to clear (the last residual block's projection too).
+        let before = nonzero(&mut net, &grads);
+        assert!(before.len() >= 10, "{before:?}");
+        assert!(
+            before.iter().any(|n| n.starts_with("residual")),
+            "{before:?}"
+        );
+        zero(&mut grads);
+        assert_eq!(nonzero(&mut net, &grads), Vec::<String>::new());
+    }
+    // A network with nothing to train has no gradients to clear.
+    AllFrozenGrads::zeroed().zero();
+    assert_eq!(size_of::<AllFrozenGrads>(), 0);
+}

@@ -94,6 +94,14 @@ pub trait TrainableNetwork<T: Scalar>: Network<T> + Trainable<T> {
         grads: &mut Self::Grads,
     );
 
+    /// Resets `grads` to zero before the next accumulation. The default zeroes the whole
+    /// value at once; a network from `network!` zeroes it layer by layer (`Grads::zero`), so
+    /// that with the `parallel` feature the halves of each large layer's gradients are
+    /// zeroed by the threads that then write and apply them.
+    fn zero_grads(grads: &mut Self::Grads) {
+        crate::memory::zero_in_place(grads);
+    }
+
     /// Visits each layer's outputs from the last `forward_train`, in layer order.
     fn visit_activations<const B: usize>(
         cache: &Self::Cache<B>,

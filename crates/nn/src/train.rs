@@ -515,7 +515,7 @@ where
                     history.refused.push((step, Refusal::NonFiniteInput));
                     break 'step;
                 }
-                crate::memory::zero_in_place(&mut *grads);
+                N::zero_grads(&mut *grads);
                 let out = net.forward_train(&x, &mut cache);
                 let loss = match softmax_cross_entropy_rows(out, &labels, &mut *dy) {
                     Ok(l) if l.is_finite() => l,

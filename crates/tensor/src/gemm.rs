@@ -423,6 +423,13 @@ mod x86 {
     const WIDE_MR: usize = 12;
     /// Columns of `c` per micro-tile: two ymm registers.
     const NR: usize = 16;
+    /// With `parallel`, a product whose threads would each get at least this many rows of `c`
+    /// is cut by rows: each thread then packs all of `b`, at most `1 / ROWS_PER_THREAD` of its
+    /// multiply-adds, and writes whole rows of `c`, which share no cache line with the other
+    /// thread's and are the rows (the first or second half of a weight gradient) that the
+    /// optimizer's split update and the gradients' split zeroing give the same thread.
+    #[cfg(feature = "parallel")]
+    const ROWS_PER_THREAD: usize = 4 * WIDE_MR;
     /// Shared-dimension block: a packed panel is `KC x NR` floats = 16 KiB.
     const KC: usize = 256;
     /// A row-major right-hand matrix up to this many floats (32 KiB, the size of L1) is read
@@ -495,9 +502,10 @@ mod x86 {
     }
 
     /// Splits `c` between `parts` threads, `parts / 2` shares to the first block and the rest to
-    /// the second, cutting whole micro-tiles. A wide `c` is cut by columns, so each thread packs
-    /// and streams only its own panels of `b`; cutting a short, wide product by rows would
-    /// make every thread pack all of `b` for a few tiles of work. A tall `c` is cut by rows.
+    /// the second, cutting whole micro-tiles. A short `c` (a batch's activations) is cut by
+    /// columns, so each thread packs and streams only its own panels of `b`; cutting it by
+    /// rows would make every thread pack all of `b` for a few tiles of work. A `c` with at
+    /// least [`ROWS_PER_THREAD`] rows per thread (a weight gradient) is cut by rows.
     #[cfg(feature = "parallel")]
     fn run_parts(
         a: View<'_, f32>,
@@ -507,7 +515,7 @@ mod x86 {
         parts: usize,
     ) {
         let (m, n) = (a.rows, b.cols);
-        let by_cols = n >= m && n / NR >= parts;
+        let by_cols = m < parts * ROWS_PER_THREAD && n / NR >= parts;
         if parts < 2 || !(by_cols || m / MR >= parts) {
             // SAFETY: only reached from `sgemm`, after `available` confirmed AVX2 and FMA.
             unsafe { sgemm_avx2(a, b, c, start) };
@@ -1578,8 +1586,8 @@ pub(crate) mod tests {
         assert_eq!(checked, kernels * 5 * 5 * 5 * 3 * 2);
     }
 
-    /// Products above the threshold on pools of 2 and 3 threads: tall ones are cut by rows,
-    /// wide ones by columns (3 threads nest a second cut inside the first), with edges that
+    /// Products above the threshold on pools of 2 and 3 threads: those with many rows are cut
+    /// by rows, short ones by columns (3 threads nest a second cut inside the first), with edges that
     /// are not whole micro-tiles and a transposed `b`. Every block must match the reference
     /// as the single kernel does, and the rows and columns outside `c`'s view stay untouched.
     #[cfg(feature = "parallel")]
@@ -1592,7 +1600,16 @@ pub(crate) mod tests {
                 .map(|i| ((i * mul) % 1000) as f32 / 1000.0 - 0.5)
                 .collect()
         };
-        for (m, k, n) in [(131, 97, 127), (67, 130, 257), (64, 784, 512)] {
+        // Cut by rows on 2 threads (at least `ROWS_PER_THREAD` each), also when `c` is wider
+        // than tall (the third: a weight gradient); by columns when a thread's share would be
+        // fewer rows (the last two on 2 threads; the third too on 3).
+        let shapes = [
+            (131, 97, 127),
+            (131, 64, 300),
+            (67, 130, 257),
+            (64, 784, 512),
+        ];
+        for (m, k, n) in shapes {
             assert!(m * k * n >= PARALLEL_MIN_MACS);
             let a = data(m * k, 7919);
             let b = data(k * n, 104729);

@@ -40,10 +40,15 @@ pub fn grads_struct(cx: &Cx) -> proc_macro2::TokenStream {
          frozen nor parameter-free. Optimizer state (momentum, Adam's moments) is stored in \
          values of this same type."
     );
-    let fields = cx.layers().iter().filter(|l| l.has_grads()).map(|layer| {
+    let trained: Vec<_> = cx.layers().iter().filter(|l| l.has_grads()).collect();
+    let fields = trained.iter().map(|layer| {
         let (field, ty) = (&layer.field, cx.layer_type(layer));
         let doc = format!("Gradients of `{field}`.");
         quote!(#[doc = #doc] pub #field: <#ty as ::gradflow::nn::Trainable<#t>>::Grads,)
+    });
+    let zero = trained.iter().map(|layer| {
+        let field = &layer.field;
+        quote!(::gradflow::nn::memory::zero_in_place(&mut self.#field);)
     });
     quote! {
         #[doc = #doc]
@@ -65,9 +70,12 @@ pub fn grads_struct(cx: &Cx) -> proc_macro2::TokenStream {
                 }
             }
 
-            /// Resets every gradient to zero in place, before the next accumulation.
+            /// Resets every gradient to zero in place, before the next accumulation: layer by
+            /// layer, so that with the `parallel` feature each thread zeroes half of each
+            /// large layer's gradients, the half its share of the backward pass and of the
+            /// optimizer's update then works on.
             pub fn zero(&mut self) {
-                ::gradflow::nn::memory::zero_in_place(self);
+                #(#zero)*
             }
         }
     }

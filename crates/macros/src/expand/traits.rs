@@ -69,6 +69,10 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
                 #name::backward_into(self, cache, dy, dx, grads);
             }
 
+            fn zero_grads(grads: &mut Self::Grads) {
+                grads.zero();
+            }
+
             fn visit_activations<const B: ::core::primitive::usize>(
                 cache: &Self::Cache<{ B }>,
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
