@@ -16,6 +16,9 @@ pub struct Network {
     /// Span of the `{ ... }` body, for errors about the list as a whole.
     pub body_span: Span,
     pub items: Vec<Item>,
+    /// The errors of the items that did not parse (each is an [`Item::Invalid`] in `items`),
+    /// reported by `check` together with its own errors about the items that did.
+    pub parse_errors: Option<syn::Error>,
 }
 
 /// One entry of a layer list.
@@ -44,6 +47,10 @@ pub enum Item {
     Repeat(Repeat),
     /// `residual(project) { items } relu`
     Residual(Residual),
+    /// An item of the network's list that did not parse, at its first token (its error is
+    /// in [`Network::parse_errors`]). `check` knows nothing of its shape: the layers after
+    /// it are checked on their own, not against it.
+    Invalid(Span),
 }
 
 /// An integer written by the user, with its span for error messages.

@@ -30,6 +30,12 @@ use syn::{parse_quote_spanned, Attribute, Ident, Type};
 /// Checks `net` and infers every shape, or returns all the errors found.
 pub fn check(net: &Network) -> syn::Result<Model> {
     let mut cx = Ctxt::new();
+    // The items that did not parse come first; the items that did are checked all the same,
+    // so that an error in one item does not hide the errors in the others.
+    if let Some(errors) = &net.parse_errors {
+        cx.syn_error(errors.clone());
+    }
+    let invalid = net.items.iter().any(|i| matches!(i, Item::Invalid(_)));
     for attr in &net.attrs {
         outer_attribute(attr, &mut cx);
     }
@@ -59,6 +65,8 @@ pub fn check(net: &Network) -> syn::Result<Model> {
             }
             Some(shape.unwrap_or(Shape::Flat(0)))
         }
+        // A first item that did not parse may have been the `input`.
+        Some(Item::Invalid(_)) => None,
         _ => {
             if !net.items.iter().any(|i| matches!(i, Item::Input(_))) {
                 cx.error(
@@ -94,7 +102,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
     // Counted before anything is unrolled: a huge `repeat` is reported, not attempted.
     checker.unroll = count_items(rest, &mut 0, &mut cx);
     checker.items(rest, &mut cx);
-    if checker.layers.is_empty() && input.is_some() {
+    if checker.layers.is_empty() && input.is_some() && !invalid {
         cx.error(
             net.body_span,
             "the network has no layers after `input`; add at least one, like `dense 10`",
@@ -356,6 +364,7 @@ impl Item {
             Item::Layer(layer) => layer.widths_span,
             Item::Repeat(repeat) => repeat.keyword.span(),
             Item::Residual(block) => block.keyword.span(),
+            Item::Invalid(span) => *span,
         }
     }
 }

@@ -24,6 +24,11 @@ impl Ctxt {
         self.errors.push(syn::Error::new_spanned(tokens, message));
     }
 
+    /// Records errors already built (a parse error, possibly several combined).
+    pub fn syn_error(&mut self, error: syn::Error) {
+        self.errors.extend(error);
+    }
+
     /// Whether no error has been recorded.
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()

@@ -29,7 +29,9 @@ impl Parse for Network {
         input.parse::<Token![>]>()?;
         let content;
         let brace = braced!(content in input);
-        let items = parse_items(&content, 0)?;
+        // An item that does not parse becomes `Item::Invalid`, so that `check` still reports
+        // the errors of the others.
+        let (items, parse_errors) = parse_item_list(&content, 0)?;
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the network's `{ ... }` body"));
         }
@@ -40,6 +42,7 @@ impl Parse for Network {
             elem,
             body_span: brace.span.join(),
             items,
+            parse_errors,
         })
     }
 }
@@ -121,6 +124,18 @@ impl Parse for Header {
 /// Parses comma-separated items, reporting every item that fails to parse. `depth` is the
 /// number of `residual` and `repeat` blocks around them (0 for the network's own list).
 fn parse_items(input: ParseStream, depth: usize) -> syn::Result<Vec<Item>> {
+    match parse_item_list(input, depth)? {
+        (items, None) => Ok(items),
+        (_, Some(errors)) => Err(errors),
+    }
+}
+
+/// Like [`parse_items`], but an item that fails to parse is kept as an [`Item::Invalid`] at its
+/// first token, and the errors of all such items are returned beside the list.
+fn parse_item_list(
+    input: ParseStream,
+    depth: usize,
+) -> syn::Result<(Vec<Item>, Option<syn::Error>)> {
     let mut items = Vec::new();
     let mut errors: Option<syn::Error> = None;
     while !input.is_empty() {
@@ -154,16 +169,16 @@ fn parse_items(input: ParseStream, depth: usize) -> syn::Result<Vec<Item>> {
         };
         match parsed {
             Ok(item) => items.push(item),
-            Err(e) => match &mut errors {
-                Some(all) => all.combine(e),
-                None => errors = Some(e),
-            },
+            Err(e) => {
+                items.push(Item::Invalid(span));
+                match &mut errors {
+                    Some(all) => all.combine(e),
+                    None => errors = Some(e),
+                }
+            }
         }
     }
-    match errors {
-        Some(e) => Err(e),
-        None => Ok(items),
-    }
+    Ok((items, errors))
 }
 
 impl Item {

@@ -153,6 +153,14 @@ impl Checker {
                 );
             }
             Item::Residual(block) => self.residual(item, block, first_visit, real_cx),
+            // Its error is already reported; what it outputs is unknown, so the next layer's
+            // inputs are not checked against it. It takes an index, as every item but a block
+            // does, so that the items after it keep the numbers they will have once it parses.
+            Item::Invalid(span) => {
+                self.last_span = *span;
+                self.take_index();
+                self.prev = None;
+            }
             Item::Repeat(repeat) => {
                 if repeat.count.value == 0 {
                     cx.error(

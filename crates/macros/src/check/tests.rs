@@ -888,3 +888,61 @@ fn the_bracket_hint_offers_only_the_items_own_attributes() {
         ["attributes go in brackets after the layer: write `[relu]`"]
     );
 }
+
+#[test]
+fn check_errors_together() {
+    // Two independent semantic errors in one network, in different items: both are
+    // reported, in source order, not just the first.
+    let e = errors(quote! {
+        struct N<f32> {
+            input 4,
+            dense 8 [relux],
+            dense 0,
+        }
+    });
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(
+        e[0].starts_with("unknown attribute `relux` on a dense layer"),
+        "{e:#?}"
+    );
+    assert_eq!(e[1], "a dense layer needs a width of at least 1");
+}
+
+#[test]
+fn parse_errors_do_not_hide_check_errors() {
+    // An item that does not parse is reported with the check errors of the items that do;
+    // the layers after it are not checked against its (unknown) output.
+    let e = errors(quote! {
+        struct N<f32> {
+            input 4,
+            desne 8,
+            dense 8 [he_init, xavier_init],
+            layer L (3 -> 3),
+            repeat 0 { dense 2 },
+        }
+    });
+    assert_eq!(
+        e,
+        [
+            "unknown item `desne`; expected one of: input, dense, conv2d, conv1d, maxpool, \
+             avgpool, global_avg_pool, flatten, layer, repeat, residual, batchnorm, \
+             standardize, relu, leaky_relu, sigmoid, tanh, gelu, identity",
+            "`xavier_init` conflicts with `he_init`: a layer takes one initializer",
+            "layer 2 (`L`) is declared for 3 inputs, but the layer before it (dense 8) outputs 8",
+            "`repeat 0` would remove these layers; the count must be at least 1",
+        ]
+    );
+    // A first item that does not parse may have been the `input`: no error about a
+    // missing one, and none about a network without layers.
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 4.5, dense 0 } }),
+        [
+            "a width is a whole number of at least 1, found `4.5`",
+            "a dense layer needs a width of at least 1",
+        ]
+    );
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 4, dense 4.5 } }),
+        ["a width is a whole number of at least 1, found `4.5`"]
+    );
+}

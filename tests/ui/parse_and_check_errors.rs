@@ -1,0 +1,17 @@
+// An item that does not parse does not hide the errors the other items have: the syntax
+// error and the checker's errors are reported together. The layers after the broken item
+// are not checked against its (unknown) output.
+use gradflow::network;
+
+network! {
+    pub struct Net<f32> {
+        input 4,
+        desne 8,
+        dense 8 [he_init, xavier_init],
+        layer Scale (3 -> 3),
+        repeat 0 { dense 2 },
+        dense 2,
+    }
+}
+
+fn main() {}
