@@ -259,9 +259,15 @@ use quote::quote;
 /// nested more than 64 deep, more than 512 items after unrolling, a network too large for
 /// one value, `repeat 0`, a width
 /// of 0 or a width or count that is not a whole number, an element type other than `f32` or
-/// `f64`, a missing or misplaced `input`, an empty network. A `layer` whose `Forward` impl
-/// has other `Input` and `Output` types than its declared widths is one error on its
-/// `(IN -> OUT)` naming both (rustc then also reports the calls into it there). Training a
+/// `f64`, a missing or misplaced `input`, an empty network. An item that does not parse is
+/// reported together with the errors of the items that do. A `layer` whose type does not
+/// implement `Forward` is one error on the type ("`Plain` is not a layer: it does not implement
+/// `Forward<f32>`"), and one whose `Forward` impl has other `Input` and `Output` types than
+/// its declared widths one error on its `(IN -> OUT)` naming both; the generated code adds no
+/// errors of its own (each use of such a network in your code says which bound it misses). A
+/// type of your module named like a generated one (`NetGrads` or `NetCache` next to `struct
+/// Net`) is reported on the network's name ("the name `NetGrads` is defined multiple times");
+/// rustc then also reports the generated code's uses of the fields that type lacks. Training a
 /// network with a dense layer's batchnorm on a batch of 1 fails, naming the network, when the
 /// call is compiled (`cargo build`; `cargo check` does not report such errors).
 #[proc_macro]

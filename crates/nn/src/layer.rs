@@ -12,6 +12,11 @@ use gradflow_tensor::Scalar;
 use rand::RngCore;
 
 /// The inference and training-mode forward passes of a layer.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a layer: it does not implement `Forward<{T}>`",
+    label = "not a layer: `Forward<{T}>` is not implemented for `{Self}`",
+    note = "a type in a network is a layer: implement `gradflow::nn::Forward<{T}>` for `{Self}` (and `Trainable<{T}>` and `Backward<{T}>` to train it); it must also be `bytemuck::Zeroable`"
+)]
 pub trait Forward<T: Scalar> {
     /// One input sample, a plain array such as `[T; 64]`.
     type Input: Copy + Zeroable;
@@ -167,4 +172,76 @@ pub fn split_states<'a, G, T, const N: usize>(
     part: impl Fn(&'a mut G) -> &'a mut [T],
 ) -> [&'a mut [T]; N] {
     states.each_mut().map(|s| part(&mut **s))
+}
+
+/// How the code `network!` generates calls a layer of yours, `layer Type (I -> O)`: with
+/// batches of the declared `[T; I]` and `[T; O]`, not of the layer's `Forward::Input` and
+/// `Forward::Output`. Implemented for every layer whose `Forward` has those widths; not meant
+/// to be implemented or called by hand.
+///
+/// The generated items assume `Type: DeclaredLayer<T, I, O>` rather than
+/// `Type: Forward<T, Input = [T; I], Output = [T; O]>`: the bodies then type-check whatever
+/// `Type` is (a type that is not a layer, or has other widths, is one error where the network
+/// declares it), and an unresolved `Type` adds no assumption about the `Input` and `Output` of
+/// the other layers, as a bound on `Forward`'s associated types would.
+#[doc(hidden)]
+pub trait DeclaredLayer<T: Scalar, const I: usize, const O: usize>: Forward<T> {
+    /// [`Forward::forward`].
+    fn forward_declared<const B: usize>(&self, x: &[[T; I]; B], y: &mut [[T; O]; B]);
+
+    /// [`Forward::forward_train`].
+    fn forward_train_declared<const B: usize>(
+        &mut self,
+        x: &[[T; I]; B],
+        y: &mut [[T; O]; B],
+        cache: &mut Self::Cache<B>,
+    );
+
+    /// [`Backward::backward`].
+    #[allow(clippy::too_many_arguments)]
+    fn backward_declared<const B: usize>(
+        &self,
+        x: &[[T; I]; B],
+        y: &[[T; O]; B],
+        cache: &Self::Cache<B>,
+        dy: &[[T; O]; B],
+        dx: Option<&mut [[T; I]; B]>,
+        grads: Option<&mut <Self as Trainable<T>>::Grads>,
+    ) where
+        Self: Backward<T>;
+}
+
+impl<T: Scalar, L, const I: usize, const O: usize> DeclaredLayer<T, I, O> for L
+where
+    L: Forward<T, Input = [T; I], Output = [T; O]>,
+{
+    #[inline(always)]
+    fn forward_declared<const B: usize>(&self, x: &[[T; I]; B], y: &mut [[T; O]; B]) {
+        self.forward(x, y);
+    }
+
+    #[inline(always)]
+    fn forward_train_declared<const B: usize>(
+        &mut self,
+        x: &[[T; I]; B],
+        y: &mut [[T; O]; B],
+        cache: &mut Self::Cache<B>,
+    ) {
+        self.forward_train(x, y, cache);
+    }
+
+    #[inline(always)]
+    fn backward_declared<const B: usize>(
+        &self,
+        x: &[[T; I]; B],
+        y: &[[T; O]; B],
+        cache: &Self::Cache<B>,
+        dy: &[[T; O]; B],
+        dx: Option<&mut [[T; I]; B]>,
+        grads: Option<&mut <Self as Trainable<T>>::Grads>,
+    ) where
+        Self: Backward<T>,
+    {
+        self.backward(x, y, cache, dy, dx, grads);
+    }
 }

@@ -10,7 +10,7 @@
 
 use super::{
     at_inputs, at_outputs, cache_field, cached, call, grad_skip_field, gradient_of,
-    gradient_of_source, Cx,
+    gradient_of_source, in_cache, in_grads, Cx,
 };
 use crate::model::{GradientAt, LayerKind, Shape, Source};
 use proc_macro2::TokenStream;
@@ -39,10 +39,7 @@ fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
     let into = match layer.source {
         Source::Input => None,
         Source::Layer(k) => match cx.model.gradient_at(k) {
-            GradientAt::Layer(k) => {
-                let grad = super::grad_field(&cx.layers()[k]);
-                Some(quote!(cache.#grad))
-            }
+            GradientAt::Layer(k) => Some(in_cache(&super::grad_field(&cx.layers()[k]))),
             GradientAt::Output => None,
         },
     };
@@ -58,24 +55,26 @@ fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
     let (field, out) = (&layer.field, super::out_field(layer));
     let x = cached(cx, layer.source);
     let scratch = grad_skip_field(layer);
-    let grads = quote!(::core::option::Option::Some(&mut grads.#field));
+    let grads = in_grads(field);
+    let grads = quote!(::core::option::Option::Some(&mut #grads));
     let layer_cache = if layer.has_cache() {
-        let c = cache_field(layer);
-        quote!(&cache.#c)
+        let c = in_cache(&cache_field(layer));
+        quote!(&#c)
     } else {
         quote!(&())
     };
     // The projection's backward reads its input, not its output, so the add's output stands
     // in for the projection's own (which is not kept).
+    let (out, scratch) = (in_cache(&out), in_cache(&scratch));
     let backward = |dx: TokenStream| {
         quote! {
             ::gradflow::nn::Backward::<#t>::backward(
-                &self.#field, &#x, &cache.#out, #layer_cache, #g, #dx, #grads,
+                &self.#field, &#x, &#out, #layer_cache, #g, #dx, #grads,
             );
         }
     };
-    let with_dx = backward(quote!(::core::option::Option::Some(&mut cache.#scratch)));
-    let from = quote!(&cache.#scratch);
+    let with_dx = backward(quote!(::core::option::Option::Some(&mut #scratch)));
+    let from = quote!(&#scratch);
     match into {
         Some(into) => {
             let sum = accumulate(into, &from, layer.inputs);
@@ -97,6 +96,7 @@ fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
 }
 
 pub fn backward(cx: &Cx) -> TokenStream {
+    let forward_bounds = &cx.forward_bounds;
     let (name, t, cache, grads) = (cx.name, cx.t(), &cx.cache, &cx.grads);
     let bounds = &cx.training_bounds;
     let (input, output) = (cx.input_batch(), cx.output_batch());
@@ -118,42 +118,47 @@ pub fn backward(cx: &Cx) -> TokenStream {
                 let (x, dx) = (quote!(&#x), gradient_of_source(cx, layer.source));
                 let dy = gradient_of(cx, k);
                 let layer_cache = if layer.has_cache() {
-                    let c = cache_field(layer);
-                    quote!(&cache.#c)
+                    let c = in_cache(&cache_field(layer));
+                    quote!(&#c)
                 } else {
                     quote!(&())
                 };
                 let layer_grads = if layer.has_grads() {
-                    quote!(::core::option::Option::Some(&mut grads.#field))
+                    let g = in_grads(field);
+                    quote!(::core::option::Option::Some(&mut #g))
                 } else {
                     quote!(::core::option::Option::None)
                 };
                 let (x, dx) = (at_inputs(layer, x), at_inputs(layer, dx));
                 let (y, dy) = (
-                    at_outputs(layer, quote!(&cache.#out)),
+                    at_outputs(layer, {
+                        let out = in_cache(&out);
+                        quote!(&#out)
+                    }),
                     at_outputs(layer, dy),
                 );
                 let path = quote!(::gradflow::nn::Backward::<#t>::backward);
                 let args = quote!(&self.#field, #x, #y, #layer_cache, #dy, #dx, #layer_grads);
-                let call = call(layer, path, args);
+                let call = call(cx, layer, path, args);
                 quote!(#call;)
             };
             let skips = cx.model.blocks_starting_at(k).map(|r| skip_backward(cx, r));
             quote!(#step #(#skips)*)
         })
         .collect();
-    let unused_grads = if layers.iter().any(|l| l.has_grads()) {
-        quote!()
+    let split_grads = if layers.iter().any(|l| l.has_grads()) {
+        super::structs::destructure_grads(cx, quote!(#grads), quote!(grads))
     } else {
         quote!(let _ = grads;)
     };
+    let destructure = super::structs::destructure_cache(cx);
     let doc = format!(
         "Backward pass of the last [`Self::forward_train`], from the loss gradient `dy` with \
          respect to the output: adds every trainable parameter's gradient into `grads` (reset \
          them with [`{grads}::zero`] between steps)."
     );
     quote! {
-        impl #name {
+        impl #name #forward_bounds {
             #[doc = #doc]
             pub fn backward<const B: ::core::primitive::usize>(
                 &self,
@@ -185,7 +190,8 @@ pub fn backward(cx: &Cx) -> TokenStream {
                 grads: &mut #grads,
             ) #bounds {
                 #batch_of_one
-                #unused_grads
+                #split_grads
+                #destructure
                 #(#steps)*
             }
         }

@@ -13,11 +13,12 @@ use crate::model::LayerKind;
 use quote::quote;
 
 pub fn bytes(cx: &Cx) -> proc_macro2::TokenStream {
+    let forward_bounds = &cx.forward_bounds;
     let (name, t) = (cx.name, cx.t());
     let bytes = quote!(&[::core::primitive::u8; Self::PARAM_BYTES]);
     let from_le_bytes = const_constructor(cx);
     quote! {
-        impl #name {
+        impl #name #forward_bounds {
             /// Writes every stored tensor (parameters and running statistics) into `out`, in
             /// the baked-weights layout of [`gradflow::nn::bytes`](::gradflow::nn::bytes):
             /// `visit_tensors` order, row-major, little-endian.

@@ -5,6 +5,7 @@ use crate::model::{Layer, LayerKind};
 use quote::{quote, ToTokens};
 
 pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
+    let forward_bounds = &cx.forward_bounds;
     let (name, t) = (cx.name, cx.t());
     let (input, output) = (
         lit(cx.model.input.elements()),
@@ -94,6 +95,10 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
         }
     });
     quote! {
+        // Without the user layers' bounds (`Cx::forward_bounds`), which the array lengths of
+        // `write_le_bytes`' signature (`Self::PARAM_BYTES`) could not see. For a type that is
+        // not a layer, `<Type as Forward<T>>::PARAM_COUNT` is then an error on the type, the
+        // same as `declared`'s check, so rustc reports it once.
         impl #name {
             /// Number of scalars in one input sample.
             pub const INPUT: ::core::primitive::usize = #input;
@@ -117,7 +122,9 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             /// samples for the whole working set.
             pub const INFER_SCRATCH_BYTES: ::core::primitive::usize =
                 #scratch * ::core::mem::size_of::<#t>();
+        }
 
+        impl #name #forward_bounds {
             /// Bytes of the training cache for a batch of `batch` samples: the size of
             /// the cache type at that batch (exact when every element of the cache is at
             /// least 4 bytes wide, as in every built-in layer). A training step also needs

@@ -1,9 +1,12 @@
-//! What `check` cannot see: that a user layer's `Forward` impl has the widths its `layer Type
-//! (IN -> OUT)` declares. One item per user layer states it as a bound, so a disagreement is
-//! reported on the user's declaration, naming both shapes, before any use of the layer.
+//! What `check` cannot see: that a user layer's type implements `Forward` at all, and with
+//! the widths its `layer Type (IN -> OUT)` declares. One item per user layer requires its
+//! `(Input, Output)` to be the declared arrays, so a type that is not a layer is one error on
+//! the type, and a disagreement one error on the user's declaration naming both shapes,
+//! before any use of the layer.
 //!
-//! (rustc still type-checks the calls into the layer and reports their mismatches after this
-//! error, on the same declaration.)
+//! The other generated items assume these bounds (`Cx::forward_bounds`), so their bodies add
+//! no errors of their own; each use of the network in the user's code reports the bound it
+//! misses.
 
 use super::{lit, respan, Cx};
 use crate::model::LayerKind;
@@ -46,9 +49,7 @@ pub fn user_layer_widths(cx: &Cx) -> TokenStream {
             respan(quote!(#declared_trait), *widths),
         );
         let forward = quote_spanned!(at=> ::gradflow::nn::Forward<#t_at>);
-        let bound = quote_spanned! {at=>
-            (<#ty as #forward>::Input, <#ty as #forward>::Output): #trait_at
-        };
+        let declared = quote_spanned!(at=> (<#ty as #forward>::Input, <#ty as #forward>::Output));
         Some(quote! {
             const _: () = {
                 #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
@@ -58,9 +59,11 @@ pub fn user_layer_widths(cx: &Cx) -> TokenStream {
                 #[diagnostic::do_not_recommend]
                 impl #declared_trait for ([#t; #inputs_lit], [#t; #outputs_lit]) {}
 
-                // A bound naming no generic parameter is checked where it is written.
-                #[allow(dead_code)]
-                fn declared_widths() where #bound {}
+                fn declared_widths<L: #trait_at>() {}
+                // Checked where it is written. For a type that is not a layer at all, the
+                // projections are the error, on the type: the same error as the consts'
+                // `<Type as Forward<T>>::PARAM_COUNT`, which rustc then reports once.
+                let _ = declared_widths::<#declared>;
             };
         })
     });

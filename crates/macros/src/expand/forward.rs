@@ -5,7 +5,7 @@
 //! projection, `out = proj(x)` then `out += body`.
 
 use super::{
-    at_inputs, at_outputs, cache_field, cached, call, out_field, scalars, scalars_mut, Cx,
+    at_inputs, at_outputs, cache_field, cached, call, in_cache, out_field, scalars, scalars_mut, Cx,
 };
 use crate::model::{LayerKind, Shape, Source};
 use proc_macro2::TokenStream;
@@ -87,6 +87,7 @@ pub fn inference_buffers(layers: &[crate::model::Layer]) -> (Vec<Option<usize>>,
 }
 
 pub fn forward(cx: &Cx) -> TokenStream {
+    let forward_bounds = &cx.forward_bounds;
     let (name, t) = (cx.name, cx.t());
     let (input, output) = (cx.input_batch(), cx.output_batch());
     let (assigned, rows) = inference_buffers(cx.layers());
@@ -134,6 +135,7 @@ pub fn forward(cx: &Cx) -> TokenStream {
                 let x = at_inputs(layer, x);
                 let y = at_outputs(layer, y);
                 let call = call(
+                    cx,
                     layer,
                     quote!(::gradflow::nn::Forward::<#t>::forward),
                     quote!(&self.#field, #x, #y),
@@ -146,7 +148,7 @@ pub fn forward(cx: &Cx) -> TokenStream {
     let buffers: Vec<_> = buffers.collect();
     let steps: Vec<_> = steps.collect();
     quote! {
-        impl #name {
+        impl #name #forward_bounds {
             /// Inference on a batch of `B` samples (batchnorm layers use their running
             /// statistics).
             pub fn forward<const B: ::core::primitive::usize>(&self, x: &#input) -> #output {
@@ -177,6 +179,7 @@ pub fn forward(cx: &Cx) -> TokenStream {
 }
 
 pub fn forward_train(cx: &Cx) -> TokenStream {
+    let forward_bounds = &cx.forward_bounds;
     let (name, t, cache) = (cx.name, cx.t(), &cx.cache);
     let bounds = &cx.training_bounds;
     let (input, output) = (cx.input_batch(), cx.output_batch());
@@ -189,12 +192,12 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
             match layer.kind {
                 LayerKind::Residual { project, body, .. } => {
                     let body = cached(cx, Source::Layer(body));
-                    let y = quote!(cache.#out);
+                    let y = in_cache(&out);
                     if project {
                         let sum = add_assign(&y, &body, layer.outputs);
                         let layer_cache = if layer.has_cache() {
-                            let c = cache_field(layer);
-                            quote!(&mut cache.#c)
+                            let c = in_cache(&cache_field(layer));
+                            quote!(&mut #c)
                         } else {
                             quote!(&mut ())
                         };
@@ -210,24 +213,32 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
                 }
                 _ => {
                     let layer_cache = if layer.has_cache() {
-                        let c = cache_field(layer);
-                        quote!(&mut cache.#c)
+                        let c = in_cache(&cache_field(layer));
+                        quote!(&mut #c)
                     } else {
                         quote!(&mut ())
                     };
                     let x = at_inputs(layer, quote!(&#x));
-                    let y = at_outputs(layer, quote!(&mut cache.#out));
+                    let out = in_cache(&out);
+                    let y = at_outputs(layer, quote!(&mut #out));
                     let path = quote!(::gradflow::nn::Forward::<#t>::forward_train);
-                    let call = call(layer, path, quote!(&mut self.#field, #x, #y, #layer_cache));
+                    let call = call(
+                        cx,
+                        layer,
+                        path,
+                        quote!(&mut self.#field, #x, #y, #layer_cache),
+                    );
                     quote!(#call;)
                 }
             }
         })
         .collect();
     let result = cached(cx, Source::Layer(cx.layers().len() - 1));
+    let input_place = cached(cx, Source::Input);
+    let destructure = super::structs::destructure_cache(cx);
     let batch_of_one = batch_of_one(cx);
     quote! {
-        impl #name {
+        impl #name #forward_bounds {
             /// Training-mode forward pass: keeps the input and every activation in `cache`
             /// for [`Self::backward`], and returns the output, which lives in `cache`.
             /// Batchnorm layers normalize with the batch's statistics and update their
@@ -238,7 +249,8 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
                 cache: &'c mut #cache<{ B }>,
             ) -> &'c #output #bounds {
                 #batch_of_one
-                cache.input = *x;
+                #destructure
+                #input_place = *x;
                 #(#steps)*
                 &#result
             }

@@ -5,6 +5,7 @@ use crate::model::LayerKind;
 use quote::{format_ident, quote};
 
 pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
+    let forward_bounds = &cx.forward_bounds;
     let (name, t) = (cx.name, cx.t());
     let steps: Vec<_> = cx
         .layers()
@@ -48,7 +49,7 @@ pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
         quote!(#(#steps)*)
     };
     quote! {
-        impl #name {
+        impl #name #forward_bounds {
             /// A network with freshly initialized parameters, built on the stack. For networks
             /// too big for the stack use [`Self::new_boxed`].
             pub fn new(mut rng: &mut (impl ::gradflow::__private::RngCore + ?::core::marker::Sized)) -> Self {

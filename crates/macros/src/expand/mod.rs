@@ -54,34 +54,74 @@ pub struct Cx<'m> {
     pub grads: Ident,
     /// `NameCache`.
     pub cache: Ident,
+    /// `where for<'a> UserLayer: DeclaredLayer<T, IN, OUT>, ...` with the declared widths of
+    /// every user layer (empty when there is none), on every generated item that calls into
+    /// the layers or names their caches. `DeclaredLayer` (implemented for every `Forward` with
+    /// those widths) is how the generated code calls a user layer: with `[T; IN]` and
+    /// `[T; OUT]` batches, see [`call`].
+    ///
+    /// A bound like `UserLayer: Forward<f32>` names no generic parameter, so rustc would
+    /// check it where the item is defined, once per item. The unused `for<'a>` makes the bound
+    /// non-trivial: it is then checked only where the item is used. Inside the items it is
+    /// assumed, so a type that is not a layer, or whose `Forward` impl has other widths, adds
+    /// no errors in the generated bodies: the one error is `declared`'s check, on the user's
+    /// type or widths (and each use of the network then says which bound it misses).
+    pub forward_bounds: TokenStream,
+    /// The predicates of `forward_bounds`, without `where`, to join with other bounds.
+    pub forward_predicates: Vec<TokenStream>,
     /// `where for<'a> UserLayer: Backward<T>, ...` for every user layer (empty when none).
     ///
-    /// A bound like `UserLayer: Backward<f32>` names no generic parameter, so rustc would
-    /// check it where the item is defined and reject the whole network, even when it is only
-    /// used for inference. The unused `for<'a>` makes the bound non-trivial: it is then checked
-    /// only where a training item is used, and an unimplemented `Backward` prints the trait's
-    /// `on_unimplemented` message there ("layer `X` has no backward pass ...").
+    /// Non-trivial as the bounds above: it is then checked only where a training item is
+    /// used, and an unimplemented `Backward` prints the trait's `on_unimplemented` message
+    /// there ("layer `X` has no backward pass ..."), while the network is still usable for
+    /// inference.
     pub training_bounds: TokenStream,
+    /// Both: for the items that train and also call the layers' `Forward` (the trait impls
+    /// of `Trainable` and `TrainableNetwork`).
+    pub all_bounds: TokenStream,
 }
 
 impl<'m> Cx<'m> {
     fn new(model: &'m Model) -> Self {
         let t = &model.elem;
-        let bounds: Vec<TokenStream> = model
+        let mut seen = std::collections::HashSet::new();
+        let layers: Vec<TokenStream> = model
+            .layers
+            .iter()
+            .filter_map(|layer| {
+                let LayerKind::User { ty, .. } = &layer.kind else {
+                    return None;
+                };
+                let (i, o) = (lit(layer.inputs.elements()), lit(layer.outputs.elements()));
+                let bound = quote_spanned! {ty.span()=>
+                    for<'a> #ty: ::gradflow::nn::layer::DeclaredLayer<#t, #i, #o>
+                };
+                // One bound per distinct type and widths, however many layers share them.
+                seen.insert(bound.to_string()).then_some(bound)
+            })
+            .collect();
+        let training: Vec<TokenStream> = model
             .user_types()
             .map(|ty| quote_spanned!(ty.span()=> for<'a> #ty: ::gradflow::nn::Backward<#t>))
+            .filter(|bound| seen.insert(bound.to_string()))
             .collect();
-        let training_bounds = if bounds.is_empty() {
-            TokenStream::new()
-        } else {
-            quote!(where #(#bounds,)*)
+        let clause = |bounds: &[&TokenStream]| {
+            if bounds.is_empty() {
+                TokenStream::new()
+            } else {
+                quote!(where #(#bounds,)*)
+            }
         };
+        let all_bounds = clause(&layers.iter().chain(&training).collect::<Vec<_>>());
         Cx {
             model,
             name: &model.name,
             grads: format_ident!("{}Grads", model.name),
             cache: format_ident!("{}Cache", model.name),
-            training_bounds,
+            forward_bounds: clause(&layers.iter().collect::<Vec<_>>()),
+            training_bounds: clause(&training.iter().collect::<Vec<_>>()),
+            all_bounds,
+            forward_predicates: layers,
         }
     }
 
@@ -278,12 +318,25 @@ pub fn at_outputs(layer: &Layer, tokens: TokenStream) -> TokenStream {
     }
 }
 
-/// `path(args)`, a call into `layer`. For a user layer the call itself is placed on the
-/// layer's type, so a disagreement with its declaration is reported on the user's line.
-pub fn call(layer: &Layer, path: TokenStream, args: TokenStream) -> TokenStream {
+/// `path(args)`, a call into `layer` (`path` is a method of `Forward` or `Backward`, like
+/// `::gradflow::nn::Forward::<T>::forward`). A user layer is called through the same method of
+/// `DeclaredLayer<T, IN, OUT>` (`forward_declared`), which takes the batches of its declared
+/// widths whatever its `Forward` impl says (see `Cx::forward_bounds`), and the call is placed
+/// on the layer's type.
+pub fn call(cx: &Cx, layer: &Layer, path: TokenStream, args: TokenStream) -> TokenStream {
     match &layer.kind {
         LayerKind::User { ty, .. } => {
             let span = ty.span();
+            let method = match path.into_iter().last() {
+                Some(TokenTree::Ident(method)) => format_ident!("{}_declared", method),
+                _ => unreachable!("a call's path ends with the method's name"),
+            };
+            let (t, i, o) = (
+                cx.t(),
+                lit(layer.inputs.elements()),
+                lit(layer.outputs.elements()),
+            );
+            let path = quote!(::gradflow::nn::layer::DeclaredLayer::<#t, #i, #o>::#method);
             let mut group = Group::new(Delimiter::Parenthesis, args);
             group.set_span(Span::call_site().located_at(span));
             let mut tokens = respan(path, span);
@@ -335,14 +388,28 @@ pub fn grad_skip_field(layer: &Layer) -> Ident {
     format_ident!("grad_skip_{}", layer.index)
 }
 
-/// The cache field holding a buffer: `cache.input` or `cache.out_dense_3`.
+/// The place of the training cache's field `field` (`cache.out_dense_3`) in a generated
+/// function, which destructures the cache first ([`structs::destructure_cache`]): `(*local)`,
+/// a reference to the field bound by the pattern. Naming the struct once, in the pattern,
+/// rather than in a field access per buffer: a type of the user's that takes the name
+/// `NameCache` (and wins it, see `structs::at_name`) makes the pattern one error, which rustc
+/// reports once, not one error per field access.
+pub fn in_cache(field: &Ident) -> TokenStream {
+    let local = format_ident!("__cache_{}", field);
+    quote!((*#local))
+}
+
+/// Like [`in_cache`], for the gradients' field `field` ([`structs::destructure_grads`]).
+pub fn in_grads(field: &Ident) -> TokenStream {
+    let local = format_ident!("__grads_{}", field);
+    quote!((*#local))
+}
+
+/// The cache field holding a buffer: `cache.input` or `cache.out_dense_3` (see [`in_cache`]).
 pub fn cached(cx: &Cx, source: Source) -> TokenStream {
     match source {
-        Source::Input => quote!(cache.input),
-        Source::Layer(k) => {
-            let out = out_field(&cx.layers()[k]);
-            quote!(cache.#out)
-        }
+        Source::Input => in_cache(&format_ident!("input")),
+        Source::Layer(k) => in_cache(&out_field(&cx.layers()[k])),
     }
 }
 
@@ -352,8 +419,8 @@ pub fn gradient_of(cx: &Cx, position: usize) -> TokenStream {
     match cx.model.gradient_at(position) {
         GradientAt::Output => quote!(dy),
         GradientAt::Layer(k) => {
-            let grad = grad_field(&cx.layers()[k]);
-            quote!(&cache.#grad)
+            let grad = in_cache(&grad_field(&cx.layers()[k]));
+            quote!(&#grad)
         }
     }
 }
@@ -365,8 +432,8 @@ pub fn gradient_of_source(cx: &Cx, source: Source) -> TokenStream {
         Source::Input => quote!(dx.as_deref_mut()),
         Source::Layer(k) => match cx.model.gradient_at(k) {
             GradientAt::Layer(k) => {
-                let grad = grad_field(&cx.layers()[k]);
-                quote!(::core::option::Option::Some(&mut cache.#grad))
+                let grad = in_cache(&grad_field(&cx.layers()[k]));
+                quote!(::core::option::Option::Some(&mut #grad))
             }
             // A layer's input is never the network's output (it would be read by no one).
             GradientAt::Output => quote!(::core::option::Option::None),

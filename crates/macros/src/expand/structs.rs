@@ -2,39 +2,57 @@
 //! per trainable layer, also the shape of optimizer state) and `NameCache<B>` (everything a
 //! training step keeps for a batch of `B`), with their zeroed constructors.
 
-use super::{cache_field, describe, grad_field, grad_skip_field, out_field, Cx};
+use super::{cache_field, describe, grad_field, grad_skip_field, out_field, respan, Cx};
 use crate::model::{GradientAt, LayerKind};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::quote;
 
 /// Derives `Zeroable` through the facade, so the user's crate needs no bytemuck dependency.
-fn derive_zeroable() -> proc_macro2::TokenStream {
+fn derive_zeroable() -> TokenStream {
     quote! {
         #[derive(::gradflow::__private::bytemuck::Zeroable)]
         #[bytemuck(crate = "::gradflow::__private::bytemuck")]
     }
 }
 
-pub fn network_struct(cx: &Cx) -> proc_macro2::TokenStream {
+/// `vis struct Name` placed on the network's name, the span of the struct's definition. A
+/// generated struct whose name is taken in the user's module (`NetGrads` next to
+/// `network! { struct Net .. }`) is then reported on the network's name ("the name `NetGrads`
+/// is defined multiple times"), not on the whole macro call.
+pub fn at_name(cx: &Cx, header: TokenStream) -> TokenStream {
+    respan(header, cx.name.span())
+}
+
+/// `{ fields }`, its braces placed on the network's name (the end of the struct's span, see
+/// [`at_name`]); the fields keep their spans.
+fn body_at_name(cx: &Cx, fields: TokenStream) -> TokenStream {
+    let mut body = Group::new(Delimiter::Brace, fields);
+    body.set_span(Span::call_site().located_at(cx.name.span()));
+    TokenTree::Group(body).into()
+}
+
+pub fn network_struct(cx: &Cx) -> TokenStream {
     let model = cx.model;
     let (attrs, vis, name) = (&model.attrs, &model.vis, cx.name);
     let derive = derive_zeroable();
+    let header = at_name(cx, quote!(#vis struct #name));
     let fields = cx.layers().iter().filter(|l| l.has_field()).map(|layer| {
         let (field, ty, doc) = (&layer.field, cx.layer_type(layer), describe(layer));
         quote!(#[doc = #doc] pub #field: #ty,)
     });
+    let body = body_at_name(cx, quote!(#(#fields)*));
     quote! {
         #(#attrs)*
         #derive
-        #vis struct #name {
-            #(#fields)*
-        }
+        #header #body
     }
 }
 
-pub fn grads_struct(cx: &Cx) -> proc_macro2::TokenStream {
+pub fn grads_struct(cx: &Cx) -> TokenStream {
     let (vis, name, grads, t) = (&cx.model.vis, cx.name, &cx.grads, cx.t());
     let bounds = &cx.training_bounds;
     let derive = derive_zeroable();
+    let header = at_name(cx, quote!(#vis struct #grads));
     let doc = format!(
         "Gradients of [`{name}`]'s trainable parameters, one field per layer that is neither \
          frozen nor parameter-free. Optimizer state (momentum, Adam's moments) is stored in \
@@ -46,16 +64,16 @@ pub fn grads_struct(cx: &Cx) -> proc_macro2::TokenStream {
         let doc = format!("Gradients of `{field}`.");
         quote!(#[doc = #doc] pub #field: <#ty as ::gradflow::nn::Trainable<#t>>::Grads,)
     });
+    let body = body_at_name(cx, quote!(#(#fields)*));
     let zero = trained.iter().map(|layer| {
-        let field = &layer.field;
-        quote!(::gradflow::nn::memory::zero_in_place(&mut self.#field);)
+        let field = super::in_grads(&layer.field);
+        quote!(::gradflow::nn::memory::zero_in_place(&mut #field);)
     });
+    let destructure = destructure_grads(cx, quote!(Self), quote!(self));
     quote! {
         #[doc = #doc]
         #derive
-        #vis struct #grads #bounds {
-            #(#fields)*
-        }
+        #header #bounds #body
 
         impl #grads #bounds {
             /// All-zero gradients, on the stack.
@@ -75,14 +93,20 @@ pub fn grads_struct(cx: &Cx) -> proc_macro2::TokenStream {
             /// large layer's gradients, the half its share of the backward pass and of the
             /// optimizer's update then works on.
             pub fn zero(&mut self) {
+                #destructure
                 #(#zero)*
             }
         }
     }
 }
 
-pub fn cache_struct(cx: &Cx) -> proc_macro2::TokenStream {
+pub fn cache_struct(cx: &Cx) -> TokenStream {
     let (vis, name, cache, t) = (&cx.model.vis, cx.name, &cx.cache, cx.t());
+    let (bounds, predicates) = (&cx.forward_bounds, &cx.forward_predicates);
+    let header = at_name(
+        cx,
+        quote!(#vis struct #cache<const B: ::core::primitive::usize>),
+    );
     let doc = format!(
         "What a training step of [`{name}`] keeps for a batch of `B`: the input, every \
          layer's output and cache, and the gradient flowing back into every layer but the \
@@ -134,26 +158,31 @@ pub fn cache_struct(cx: &Cx) -> proc_macro2::TokenStream {
             tokens
         })
         .collect();
+    let body = body_at_name(
+        cx,
+        quote! {
+            /// The batch's input, copied by `forward_train`.
+            pub input: #input,
+            #(#fields)*
+        },
+    );
     let zeroable = quote!(::gradflow::__private::bytemuck::Zeroable);
     // Not derived: the derive would write `NameCache<B>`, where a type `B` in the user's
     // scope would be taken for the argument.
     quote! {
         #[doc = #doc]
-        #vis struct #cache<const B: ::core::primitive::usize> {
-            /// The batch's input, copied by `forward_train`.
-            pub input: #input,
-            #(#fields)*
-        }
+        #header #bounds #body
 
         // SAFETY: the bounds make every field `Zeroable`, so all-zero bytes are a valid
         // value of each field and hence of the struct.
         unsafe impl<const B: ::core::primitive::usize> #zeroable for #cache<{ B }>
         where
             #(#types: #zeroable,)*
+            #(#predicates,)*
         {
         }
 
-        impl<const B: ::core::primitive::usize> #cache<{ B }> {
+        impl<const B: ::core::primitive::usize> #cache<{ B }> #bounds {
             /// A zeroed cache on the stack, for small networks and batches.
             pub fn zeroed() -> Self {
                 ::gradflow::nn::memory::zeroed()
@@ -167,4 +196,47 @@ pub fn cache_struct(cx: &Cx) -> proc_macro2::TokenStream {
             }
         }
     }
+}
+
+/// Every field of the training cache, in order: `input`, then each layer's `out_`, `cache_`,
+/// `grad_` and `grad_skip_` fields that [`cache_struct`] declares.
+fn cache_fields(cx: &Cx) -> Vec<proc_macro2::Ident> {
+    let mut fields = vec![quote::format_ident!("input")];
+    for (k, layer) in cx.layers().iter().enumerate() {
+        fields.push(out_field(layer));
+        if layer.has_cache() {
+            fields.push(cache_field(layer));
+        }
+        if cx.model.gradient_at(k) == GradientAt::Layer(k) {
+            fields.push(grad_field(layer));
+        }
+        if let LayerKind::Residual { project: true, .. } = layer.kind {
+            fields.push(grad_skip_field(layer));
+        }
+    }
+    fields
+}
+
+/// `let NameCache { input: __cache_input, .. } = cache;`, every field bound to its local (see
+/// `super::in_cache`), at the start of a generated function that reads or writes the cache.
+/// On the network's name, as the struct's definition ([`at_name`]): if a type of the user's
+/// has taken the name, rustc reports there that it lacks these fields.
+pub fn destructure_cache(cx: &Cx) -> TokenStream {
+    let cache = &cx.cache;
+    let fields = cache_fields(cx);
+    let locals = fields.iter().map(|f| quote::format_ident!("__cache_{}", f));
+    at_name(cx, quote!(let #cache { #(#fields: #locals,)* } = cache;))
+}
+
+/// `let NameGrads { dense_0: __grads_dense_0, .. } = from;`, every field bound to its local
+/// (see `super::in_grads`); `ty` is the struct's name or `Self`.
+pub fn destructure_grads(cx: &Cx, ty: TokenStream, from: TokenStream) -> TokenStream {
+    let fields: Vec<_> = cx
+        .layers()
+        .iter()
+        .filter(|l| l.has_grads())
+        .map(|l| &l.field)
+        .collect();
+    let locals = fields.iter().map(|f| quote::format_ident!("__grads_{}", f));
+    at_name(cx, quote!(let #ty { #(#fields: #locals,)* } = #from;))
 }

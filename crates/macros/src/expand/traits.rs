@@ -6,10 +6,10 @@ use quote::quote;
 
 pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
     let (name, t, grads, cache) = (cx.name, cx.t(), &cx.grads, &cx.cache);
-    let bounds = &cx.training_bounds;
+    let (forward_bounds, bounds) = (&cx.forward_bounds, &cx.all_bounds);
     let (input, output) = (cx.sample(cx.model.input), cx.sample(cx.model.output()));
     quote! {
-        impl ::gradflow::nn::Network<#t> for #name {
+        impl ::gradflow::nn::Network<#t> for #name #forward_bounds {
             type Input = #input;
             type Output = #output;
             const INPUT: ::core::primitive::usize = #name::INPUT;

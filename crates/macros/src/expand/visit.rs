@@ -9,6 +9,7 @@ use crate::model::{GradientAt, LayerKind};
 use quote::quote;
 
 pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
+    let forward_bounds = &cx.forward_bounds;
     let (name, t, cache) = (cx.name, cx.t(), &cx.cache);
     let view = |layer: &crate::model::Layer, buffer: &proc_macro2::Ident| {
         let label = layer.field.to_string();
@@ -20,7 +21,7 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
             }
         };
         let width = super::lit(layer.outputs.elements());
-        let values = super::scalars(&quote!(cache.#buffer), layer.outputs);
+        let values = super::scalars(&super::in_cache(buffer), layer.outputs);
         quote! {
             f(::gradflow::nn::Activations {
                 layer: #label,
@@ -42,14 +43,16 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
         .enumerate()
         .filter(|(k, _)| cx.model.gradient_at(*k) == GradientAt::Layer(*k))
         .map(|(_, layer)| view(layer, &grad_field(layer)));
+    let destructure = super::structs::destructure_cache(cx);
     quote! {
-        impl #name {
+        impl #name #forward_bounds {
             /// Calls `f` with each layer's outputs from the last [`Self::forward_train`] that
             /// filled `cache`, in layer order (a residual block's add is `"residual"`).
             pub fn visit_activations<const B: ::core::primitive::usize>(
                 cache: &#cache<{ B }>,
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
             ) {
+                #destructure
                 #(#steps)*
             }
 
@@ -62,6 +65,7 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Activations<'_, #t>),
             ) {
                 let _ = (&cache, &f);
+                #destructure
                 #(#grad_steps)*
             }
         }
@@ -69,20 +73,35 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
 }
 
 pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
+    let forward_bounds = &cx.forward_bounds;
     let (name, t, grads) = (cx.name, cx.t(), &cx.grads);
     let bounds = &cx.training_bounds;
     let trainable: Vec<_> = cx.layers().iter().filter(|l| l.has_grads()).collect();
     let params_body = if trainable.is_empty() {
         quote!(let _ = (grads, states, f);)
     } else {
-        let steps = trainable.iter().map(|layer| {
+        // Each state split into its fields once, as the gradients are (see `in_grads`).
+        let fields: Vec<_> = trainable.iter().map(|l| &l.field).collect();
+        let locals: Vec<_> = fields
+            .iter()
+            .map(|f| quote::format_ident!("__state_{}", f))
+            .collect();
+        let split = super::structs::at_name(
+            cx,
+            quote! {
+                let mut states = states.map(|#grads { #(#fields: #locals,)* }| (#(#locals,)*));
+            },
+        );
+        let destructure = super::structs::destructure_grads(cx, quote!(#grads), quote!(grads));
+        let steps = trainable.iter().enumerate().map(|(k, layer)| {
             let field = &layer.field;
             let label = field.to_string();
+            let (g, k) = (super::in_grads(field), syn::Index::from(k));
             quote! {
                 ::gradflow::nn::Trainable::<#t>::visit_params(
                     &mut self.#field,
-                    &grads.#field,
-                    states.each_mut().map(|state| &mut state.#field),
+                    &#g,
+                    states.each_mut().map(|state| &mut *state.#k),
                     &mut |mut param| {
                         param.layer = #label;
                         f(param);
@@ -90,7 +109,7 @@ pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
                 );
             }
         });
-        quote!(let mut states = states; #(#steps)*)
+        quote!(#destructure #split #(#steps)*)
     };
     let with_tensors: Vec<_> = cx.layers().iter().filter(|l| l.has_tensors()).collect();
     let tensor_steps = |method: proc_macro2::TokenStream, borrow: proc_macro2::TokenStream| {
@@ -122,7 +141,7 @@ pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
     let visit = tensor_steps(quote!(visit_tensors), quote!(&));
     let visit_mut = tensor_steps(quote!(visit_tensors_mut), quote!(&mut));
     quote! {
-        impl #name {
+        impl #name #forward_bounds {
             /// Calls `f` once per trainable tensor, in a fixed order, with the tensor, its
             /// gradient in `grads` and the matching part of each optimizer state in `states`.
             /// Frozen layers are not visited.
