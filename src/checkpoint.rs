@@ -263,7 +263,16 @@ where
 
     let model_count = network_expected(net).len();
     let expected = expected(net, optimizer);
-    let values = read_expected::<T>(&file, &expected, &|name| COUNTERS.contains(&name))?;
+    let values = read_expected::<T>(&file, &expected, &|name| COUNTERS.contains(&name)).map_err(
+        |e| match e {
+            // Read as a checkpoint already: the plain-weights hint (use `checkpoint::load`)
+            // would send the caller where they are.
+            WeightsError::Unexpected { name } if name.starts_with("optimizer.") => {
+                WeightsError::UntrainedState { name }
+            }
+            e => e,
+        },
+    )?;
 
     // Everything has been checked: write.
     let (model, state) = values.split_at(model_count);

@@ -84,6 +84,15 @@ pub enum WeightsError {
         /// The tensor's name.
         name: String,
     },
+    /// A checkpoint holds optimizer state for a tensor the network does not train: a layer
+    /// frozen (or a network changed) since the checkpoint was saved.
+    #[error(
+        "tensor `{name}` in the checkpoint is optimizer state for a parameter this network does not train (was its layer frozen, or the network changed, since the checkpoint was saved?)"
+    )]
+    UntrainedState {
+        /// The tensor's name (`optimizer.<slot>.<layer>.<tensor>`).
+        name: String,
+    },
     /// A tensor is stored with another element type than the network's.
     #[error(
         "tensor `{name}` is stored as {found}, but {expected} is expected (the network's element type for its tensors and optimizer state, U64 for a checkpoint's counters)"

@@ -20,6 +20,16 @@ network! {
     }
 }
 
+network! {
+    /// `Net` with its first layer (and that layer's batchnorm) frozen, as for fine-tuning: the
+    /// same stored tensors, less optimizer state.
+    pub struct NetFrozen<f32> {
+        input 2,
+        dense 8 [he_init, batchnorm, relu, frozen],
+        dense 3,
+    }
+}
+
 const B: usize = 8;
 const STEPS: u64 = 40;
 const STEPS_PER_EPOCH: u64 = 8;
@@ -696,6 +706,39 @@ fn a_counter_of_another_dtype_is_named() {
     );
     assert!(
         err.to_string().contains("U64 for a checkpoint's counters"),
+        "{err}"
+    );
+}
+
+/// A checkpoint of `Net` resumed into the same network with its first layer frozen since:
+/// the file holds optimizer state for tensors the network no longer trains. The error says
+/// so, rather than suggesting `checkpoint::load`, which is what was called.
+#[test]
+fn optimizer_state_of_a_layer_frozen_since_the_checkpoint_is_named_as_such() {
+    let mut net = Net::new(&mut gradflow::rng(1));
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let bytes = state(&mut net, &mut sgd, &gradflow::rng(2), 0);
+    let mut frozen = NetFrozen::new(&mut gradflow::rng(3));
+    let mut frozen_sgd = Sgd::<NetFrozenGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let before = gradflow::weights::to_bytes(&frozen).unwrap();
+    let err = checkpoint::from_bytes(&bytes, &mut frozen, &mut frozen_sgd, &mut gradflow::rng(0))
+        .unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::UntrainedState { name } if name == "optimizer.velocity.batchnorm_0.beta"),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        !message.contains("load it with `checkpoint::load`"),
+        "{message}"
+    );
+    assert!(message.contains("does not train"), "{message}");
+    assert_eq!(gradflow::weights::to_bytes(&frozen).unwrap(), before);
+    // The same file read as plain weights still points to `checkpoint::load`.
+    let err = gradflow::weights::from_bytes(&mut net, &bytes).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Unexpected { .. })
+            && err.to_string().contains("load it with `checkpoint::load`"),
         "{err}"
     );
 }
