@@ -47,6 +47,8 @@ const OPTIMIZER_STEPS: &str = "optimizer.steps";
 const RNG_SEED: &str = "rng.seed";
 const RNG_STREAM: &str = "rng.stream";
 const RNG_WORD_POS: &str = "rng.word_pos";
+/// Bits of a ChaCha generator's word position: a 64-bit block counter, 16 words a block.
+const RNG_WORD_POS_BITS: u32 = 68;
 const COUNTERS: [&str; 6] = [
     EPOCH,
     STEP,
@@ -256,6 +258,17 @@ where
     let steps = counter(&file, OPTIMIZER_STEPS, Dtype::U64, 1)?[0];
     let stream = counter(&file, RNG_STREAM, Dtype::U64, 1)?[0];
     let pos = counter(&file, RNG_WORD_POS, Dtype::U64, 2)?;
+    // ChaCha counts 64-bit blocks of 16 words: a position is below 2^68, and `set_word_pos`
+    // drops any higher bits without a word, which would restore another position.
+    if pos[1] >= 1 << (RNG_WORD_POS_BITS - 64) {
+        return Err(WeightsError::OutOfDomain {
+            name: RNG_WORD_POS.to_string(),
+            index: 1,
+            value: pos[1] as f64,
+            requirement:
+                "a generator's position is below 2^68 words, so its high word is at most 15",
+        });
+    }
     let word_pos = u128::from(pos[0]) | (u128::from(pos[1]) << 64);
     let seed_bytes = counter(&file, RNG_SEED, Dtype::U8, 32)?;
     let seed: [u8; 32] = core::array::from_fn(|k| seed_bytes[k] as u8);

@@ -129,7 +129,8 @@ pub enum WeightsError {
         value: f64,
     },
     /// A tensor holds a finite value its role rules out: a negative variance or second
-    /// moment, a standardization's standard deviation below `MIN_STD`.
+    /// moment, a standardization's standard deviation below `MIN_STD`, a checkpoint's
+    /// generator position beyond the generator's 2^68 words.
     #[error("tensor `{name}` holds {value} at flat index {index}, but {requirement}")]
     OutOfDomain {
         /// The tensor's name.

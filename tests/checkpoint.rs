@@ -742,3 +742,53 @@ fn optimizer_state_of_a_layer_frozen_since_the_checkpoint_is_named_as_such() {
         "{err}"
     );
 }
+
+/// `bytes` (a checkpoint) with the `u64` at `index` of counter `name` set to `value`.
+fn poke_u64(bytes: &[u8], name: &str, index: usize, value: u64) -> Vec<u8> {
+    let (header, metadata) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let (start, end) = metadata.info(name).unwrap().data_offsets;
+    let at = 8 + header + start + 8 * index;
+    assert!(at + 8 <= 8 + header + end);
+    let mut out = bytes.to_vec();
+    out[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    out
+}
+
+/// The generator's position is a 68-bit word count (ChaCha's 64-bit block counter times 16
+/// words): a file whose high word is 16 or more names no position, and `set_word_pos` would
+/// drop those bits without a word, restoring another position than the file's.
+#[test]
+fn a_generator_position_beyond_68_bits_is_refused() {
+    let mut net = Net::new(&mut gradflow::rng(1));
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let mut rng = gradflow::rng(2);
+    let _: u64 = rng.random();
+    let good = state(&mut net, &mut sgd, &rng, 0);
+    // The largest position a generator can be at loads.
+    let mut last = gradflow::rng(2);
+    last.set_word_pos((1u128 << 68) - 1);
+    let edge = poke_u64(
+        &poke_u64(&good, "rng.word_pos", 0, u64::MAX),
+        "rng.word_pos",
+        1,
+        15,
+    );
+    let mut restored = gradflow::rng(0);
+    checkpoint::from_bytes(&edge, &mut net, &mut sgd, &mut restored).unwrap();
+    assert_eq!(restored.get_word_pos(), last.get_word_pos());
+
+    let mut target = gradflow::rng(9);
+    let before = target.clone();
+    for high in [16, 1 << 40, u64::MAX] {
+        let bad = poke_u64(&good, "rng.word_pos", 1, high);
+        let err = checkpoint::from_bytes(&bad, &mut net, &mut sgd, &mut target).unwrap_err();
+        assert!(
+            matches!(&err, WeightsError::OutOfDomain { name, index: 1, .. } if name == "rng.word_pos"),
+            "{high}: {err}"
+        );
+        assert_eq!(
+            target, before,
+            "{high}: a refused checkpoint moved the generator"
+        );
+    }
+}
