@@ -95,13 +95,13 @@ pub enum WeightsError {
     },
     /// A tensor is stored with another element type than the network's.
     #[error(
-        "tensor `{name}` is stored as {found}, but {expected} is expected (the network's element type for its tensors and optimizer state, U64 for a checkpoint's counters)"
+        "tensor `{name}` is stored as {found}, but {expected} is expected (the network's element type for its tensors and optimizer state; in a checkpoint, U64 for its counters and U8 for its generator's seed)"
     )]
     Dtype {
         /// The tensor's name.
         name: String,
         /// The dtype needed (`F32` or `F64` after the network's element type; `U64` for a
-        /// checkpoint's counters).
+        /// checkpoint's counters, `U8` for its generator's seed).
         expected: String,
         /// The dtype in the file.
         found: String,

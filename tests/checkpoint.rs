@@ -704,10 +704,7 @@ fn a_counter_of_another_dtype_is_named() {
         matches!(&err, WeightsError::Dtype { name, expected, found } if name == "progress.epoch" && expected == "U64" && found == "I64"),
         "{err}"
     );
-    assert!(
-        err.to_string().contains("U64 for a checkpoint's counters"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("U64 for its counters"), "{err}");
 }
 
 /// A checkpoint of `Net` resumed into the same network with its first layer frozen since:
@@ -791,4 +788,39 @@ fn a_generator_position_beyond_68_bits_is_refused() {
             "{high}: a refused checkpoint moved the generator"
         );
     }
+}
+
+/// The generator's seed is the one byte tensor of a checkpoint: a seed of another dtype says
+/// that U8 is expected, and the message does not claim U64 for it.
+#[test]
+fn a_seed_of_another_dtype_says_u8_is_expected() {
+    let mut net = Net::new(&mut gradflow::rng(1));
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1)).unwrap();
+    let bytes = state(&mut net, &mut sgd, &gradflow::rng(2), 3);
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            if name != "rng.seed" {
+                return (name, view);
+            }
+            let (shape, data) = (view.shape().to_vec(), view.data());
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::I8, shape, data).unwrap();
+            (name, view)
+        })
+        .collect();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let edited = safetensors::serialize(tensors, header.metadata().clone()).unwrap();
+    let err =
+        checkpoint::from_bytes(&edited, &mut net, &mut sgd, &mut gradflow::rng(0)).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Dtype { name, expected, found } if name == "rng.seed" && expected == "U8" && found == "I8"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("U8 for its generator's seed"),
+        "{err}"
+    );
 }
