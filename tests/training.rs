@@ -171,6 +171,42 @@ fn fit_refuses_a_run_that_trains_nothing() {
     assert_eq!((history.steps, history.refused.len()), (2, 0));
 }
 
+/// A batch of 0 samples is refused as such: no number of samples is too few to fill it, so
+/// "4 training samples cannot fill one batch of 0" would name the wrong problem; a batch
+/// larger than the data still says that.
+#[test]
+fn fit_refuses_a_batch_of_zero_by_its_own_name() {
+    use gradflow::nn::train::{fit, Samples, TrainConfig, TrainError};
+    let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    let labels = [0, 1, 1, 0];
+    let samples = Samples::new(&x, &labels);
+    let config = TrainConfig {
+        epochs: 1,
+        progress: false,
+        ..Default::default()
+    };
+    let mut net = Xor::new(&mut gradflow::rng(7));
+    let before = net.dense_0.weight;
+    let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+    let err = fit::<f32, _, _, 0>(&mut net, &mut sgd, samples, samples, &config).unwrap_err();
+    assert_eq!(err, TrainError::ZeroBatch);
+    assert!(err.to_string().contains("a batch of 0 samples"), "{err}");
+    assert!(!err.to_string().contains("cannot fill"), "{err}");
+    assert_eq!(net.dense_0.weight, before);
+    let err = fit::<f32, _, _, 8>(&mut net, &mut sgd, samples, samples, &config).unwrap_err();
+    assert_eq!(
+        err,
+        TrainError::TooFewSamples {
+            samples: 4,
+            batch: 8
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "4 training samples cannot fill one batch of 8"
+    );
+}
+
 /// Accuracy over samples whose labels do not pair up with the rows is a clear panic, not a
 /// figure computed over the shorter list and divided by the longer.
 #[test]

@@ -124,6 +124,8 @@ pub enum TrainError {
         /// The batch size.
         batch: usize,
     },
+    /// The batch size `B` is 0: no step could train on anything.
+    ZeroBatch,
     /// A label names no class.
     Label {
         /// Which set.
@@ -180,6 +182,10 @@ impl core::fmt::Display for TrainError {
                     "{samples} training samples cannot fill one batch of {batch}"
                 )
             }
+            TrainError::ZeroBatch => write!(
+                f,
+                "a batch of 0 samples trains nothing: the batch size B must be at least 1"
+            ),
             TrainError::Label { set, error } => write!(f, "{set} set: {error}"),
             TrainError::Optimizer(error) => write!(f, "{error}"),
             TrainError::TooManyEpochs {
@@ -444,7 +450,10 @@ where
     if N::TRAINABLE_PARAM_COUNT == 0 {
         return Err(TrainError::NothingToTrain);
     }
-    if train.labels.len() < B || B == 0 {
+    if B == 0 {
+        return Err(TrainError::ZeroBatch);
+    }
+    if train.labels.len() < B {
         return Err(TrainError::TooFewSamples {
             samples: train.labels.len(),
             batch: B,
