@@ -16,7 +16,7 @@ use std::{boxed::Box, fs, io, string::String};
 /// A problem reading a data file.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The file could not be opened or read.
+    /// The file could not be opened or read (an error while reading names the line).
     #[error("{path}: {source}")]
     Io {
         /// The file.
@@ -113,6 +113,14 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
     },
+}
+
+/// A read error, with the 1-based line being read when it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {source}")]
+struct ReadAtLine {
+    line: usize,
+    source: io::Error,
 }
 
 /// Which column of a CSV row holds the class label; the other `F` columns are the features,
@@ -277,16 +285,23 @@ impl<const F: usize> Dataset<F> {
         let mut bytes = Vec::new();
         for index in 0.. {
             bytes.clear();
+            let line_no = index + 1;
             let read = reader
                 .read_until(b'\n', &mut bytes)
                 .map_err(|source| DataError::Io {
                     path: path.to_path_buf(),
-                    source,
+                    // The line says how far the file was good (a `.gz` cut short).
+                    source: io::Error::new(
+                        source.kind(),
+                        ReadAtLine {
+                            line: line_no,
+                            source,
+                        },
+                    ),
                 })?;
             if read == 0 {
                 break;
             }
-            let line_no = index + 1;
             // A byte-order mark (spreadsheet exports write one) is not part of the first field;
             // byte positions in errors still count it.
             let mut skipped = 0;
@@ -847,6 +862,50 @@ mod tests {
         let d =
             Dataset::<0>::from_reader(&b"1\n2\n"[..], "z.csv", OPTS.label(Label::First)).unwrap();
         assert_eq!(d.labels, [1, 2]);
+    }
+
+    /// A read that fails partway through the file (a `.gz` cut short, a disk or network
+    /// error) names the line it was reading, so the error says how far the file was good.
+    #[test]
+    fn a_read_error_names_the_line_it_stopped_at() {
+        use std::io::Write as _;
+        let text: String = (0..300)
+            .map(|i| std::format!("{i},{},{}\n", i * 7, i % 3))
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        let path = write("cut.csv.gz", "");
+        fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let err = Dataset::<2>::load_csv(&path, OPTS).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, DataError::Io { .. }), "{message}");
+        assert!(message.contains("line 301: "), "{message}");
+
+        /// Two good lines, then an error.
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                const GOOD: &[u8] = b"1,2,0\n3,4,1\n";
+                if self.0 >= GOOD.len() {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionReset, "link down"));
+                }
+                let n = buf.len().min(GOOD.len() - self.0);
+                buf[..n].copy_from_slice(&GOOD[self.0..self.0 + n]);
+                self.0 += n;
+                Ok(n)
+            }
+        }
+        let err =
+            Dataset::<2>::from_reader(BufReader::new(Failing(0)), "net.csv", OPTS).unwrap_err();
+        assert_eq!(err.to_string(), "net.csv: line 3: link down");
+        let DataError::Io { source, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(source.kind(), io::ErrorKind::ConnectionReset);
+        // Opening is not reading a line.
+        let missing = Dataset::<2>::load_csv("/nonexistent/x.csv", OPTS).unwrap_err();
+        assert!(!missing.to_string().contains("line"), "{missing}");
     }
 
     /// `.GZ` is gzip as `.gz` is.
