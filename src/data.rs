@@ -115,6 +115,9 @@ pub enum DataError {
     },
 }
 
+/// The first two bytes of gzip data.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 /// A read error, with the 1-based line being read when it happened.
 #[derive(Debug, thiserror::Error)]
 #[error("line {line}: {source}")]
@@ -247,7 +250,7 @@ impl<const F: usize> Dataset<F> {
             })?;
             // The decoder's own message for a file that is not gzip is "unexpected end of
             // file" or "invalid gzip header", which does not say what is wrong.
-            if !start.starts_with(&[0x1f, 0x8b]) {
+            if !start.starts_with(&GZIP_MAGIC) {
                 return Err(DataError::Io {
                     path: path.to_path_buf(),
                     source: io::Error::new(
@@ -301,6 +304,18 @@ impl<const F: usize> Dataset<F> {
                 })?;
             if read == 0 {
                 break;
+            }
+            // Compressed data is not text: say what it is rather than "not UTF-8 text" (the
+            // gzip magic bytes 1f 8b are no UTF-8 character, so no text file starts so).
+            if index == 0 && bytes.starts_with(&GZIP_MAGIC) {
+                return Err(DataError::Io {
+                    path: path.to_path_buf(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the data is gzip-compressed (it starts with the bytes 1f 8b): name \
+                         the file *.gz for load_csv, or decompress it before from_reader",
+                    ),
+                });
             }
             // A byte-order mark (spreadsheet exports write one) is not part of the first field;
             // byte positions in errors still count it.
@@ -862,6 +877,34 @@ mod tests {
         let d =
             Dataset::<0>::from_reader(&b"1\n2\n"[..], "z.csv", OPTS.label(Label::First)).unwrap();
         assert_eq!(d.labels, [1, 2]);
+    }
+
+    /// Gzip data under a name without `.gz` (or handed to `from_reader` compressed) says so,
+    /// not "line 1: not UTF-8 text", with or without a header line to skip.
+    #[test]
+    fn gzip_data_without_a_gz_name_is_named_as_such() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"1,2,0\n3,4,1\n").unwrap();
+        let bytes = gz.finish().unwrap();
+        let path = write("compressed.csv", "");
+        fs::write(&path, &bytes).unwrap();
+        for options in [OPTS, OPTS.header(true)] {
+            let err = Dataset::<2>::load_csv(&path, options).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(&err, DataError::Io { source, .. } if source.kind() == io::ErrorKind::InvalidData),
+                "{message}"
+            );
+            assert!(message.contains("gzip"), "{message}");
+            assert!(message.contains(".gz"), "{message}");
+            let err = Dataset::<2>::from_reader(&bytes[..], "mem.csv", options).unwrap_err();
+            assert!(err.to_string().contains("gzip"), "{err}");
+        }
+        // The same bytes under a `.gz` name read.
+        let path = write("compressed.csv.gz", "");
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(Dataset::<2>::load_csv(&path, OPTS).unwrap().len(), 2);
     }
 
     /// A read that fails partway through the file (a `.gz` cut short, a disk or network
