@@ -175,12 +175,18 @@ fn without_the_optimizer_state_the_run_would_differ() {
 /// `bytes` (a safetensors file of f32 tensors) with value `index` of tensor `name` set to
 /// `value`.
 fn poke(bytes: &[u8], name: &str, index: usize, value: f32) -> Vec<u8> {
+    poke_bytes(bytes, name, index, &value.to_le_bytes())
+}
+
+/// `bytes` (a safetensors file) with element `index` of tensor `name`, whose elements are
+/// `value.len()` bytes wide, set to `value`.
+fn poke_bytes(bytes: &[u8], name: &str, index: usize, value: &[u8]) -> Vec<u8> {
     let (header, metadata) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
     let (start, end) = metadata.info(name).unwrap().data_offsets;
-    let at = 8 + header + start + 4 * index;
-    assert!(at + 4 <= 8 + header + end);
+    let at = 8 + header + start + value.len() * index;
+    assert!(at + value.len() <= 8 + header + end);
     let mut out = bytes.to_vec();
-    out[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    out[at..at + value.len()].copy_from_slice(value);
     out
 }
 
@@ -742,13 +748,7 @@ fn optimizer_state_of_a_layer_frozen_since_the_checkpoint_is_named_as_such() {
 
 /// `bytes` (a checkpoint) with the `u64` at `index` of counter `name` set to `value`.
 fn poke_u64(bytes: &[u8], name: &str, index: usize, value: u64) -> Vec<u8> {
-    let (header, metadata) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
-    let (start, end) = metadata.info(name).unwrap().data_offsets;
-    let at = 8 + header + start + 8 * index;
-    assert!(at + 8 <= 8 + header + end);
-    let mut out = bytes.to_vec();
-    out[at..at + 8].copy_from_slice(&value.to_le_bytes());
-    out
+    poke_bytes(bytes, name, index, &value.to_le_bytes())
 }
 
 /// The generator's position is a 68-bit word count (ChaCha's 64-bit block counter times 16
