@@ -53,28 +53,29 @@ pub fn softmax_cross_entropy<T: Scalar, const C: usize, const B: usize>(
 }
 
 /// [`softmax_cross_entropy`] over rows of any array type, for code generic over networks.
-/// Rows beyond the shortest of the three slices are ignored.
+/// Rows beyond the shortest of the three slices are ignored, labels included; a label must
+/// name a class of its own row (for rows of unequal lengths, of the shorter of its logits and
+/// gradient rows), or the result is [`LabelOutOfRange`] and nothing is written.
 pub fn softmax_cross_entropy_rows<T: Scalar, R: AsRef<[T]> + AsMut<[T]>>(
     logits: &[R],
     labels: &[usize],
     dlogits: &mut [R],
 ) -> Result<T, LabelOutOfRange> {
-    let classes = logits.first().map_or(0, |z| z.as_ref().len());
-    if let Some((sample, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
-        return Err(LabelOutOfRange {
-            sample,
-            label,
-            classes,
-        });
-    }
     let rows = labels.len().min(logits.len()).min(dlogits.len());
+    for (sample, ((z, &label), d)) in logits.iter().zip(labels).zip(&*dlogits).enumerate() {
+        let classes = z.as_ref().len().min(d.as_ref().len());
+        if label >= classes {
+            return Err(LabelOutOfRange {
+                sample,
+                label,
+                classes,
+            });
+        }
+    }
     let inv_b = T::ONE / T::from_f64(rows.max(1) as f64);
     let mut total = T::ZERO;
     for ((z, &label), d) in logits.iter().zip(labels).zip(dlogits.iter_mut()) {
         let (z, d) = (z.as_ref(), d.as_mut());
-        if z.is_empty() || d.is_empty() {
-            continue;
-        }
         // d holds exp(z - max z) first, then becomes the gradient (p - onehot) / B. Like
         // `log_softmax`, log p keeps the shifted logit apart from the log-sum, so that large
         // logits lose no digits.
@@ -125,6 +126,30 @@ pub fn argmax<T: Scalar>(values: &[T]) -> usize {
 mod tests {
     use super::*;
     use gradflow_tensor::gradcheck::{check_gradient, test_values};
+
+    /// Labels past the rows used are ignored, as the rows are; a label is checked against its
+    /// own row's width, so a short row refuses a label that the first row would take (it
+    /// used to index past the short row and panic).
+    #[test]
+    fn rows_check_the_labels_of_the_rows_they_use() {
+        extern crate std;
+        use std::{vec, vec::Vec};
+        let logits = [[0.0f32, 1.0, 2.0]; 2];
+        let mut d = [[0.0f32; 3]; 2];
+        let loss = softmax_cross_entropy_rows(&logits, &[2, 0, 7], &mut d).unwrap();
+        let full = softmax_cross_entropy(&logits, &[2, 0], &mut [[0.0; 3]; 2]).unwrap();
+        assert_eq!(loss, full);
+        let ragged: Vec<Vec<f32>> = vec![vec![0.0, 1.0, 2.0], vec![0.5, 0.25]];
+        let mut d: Vec<Vec<f32>> = vec![vec![9.0; 3], vec![9.0; 2]];
+        let err = softmax_cross_entropy_rows(&ragged, &[1, 2], &mut d).unwrap_err();
+        assert_eq!((err.sample, err.label, err.classes), (1, 2, 2));
+        assert!(
+            d.iter().flatten().all(|&v| v == 9.0),
+            "nothing written: {d:?}"
+        );
+        let loss = softmax_cross_entropy_rows(&ragged, &[1, 1], &mut d).unwrap();
+        assert!(loss.is_finite() && d[1][1] < 0.0);
+    }
 
     #[test]
     fn cross_entropy_gradient_matches_finite_differences() {
