@@ -677,6 +677,27 @@ fn accuracy_counts_nan_outputs_as_wrong() {
     assert_eq!(gradflow::nn::train::accuracy(&net, samples), 0.0);
 }
 
+/// `bytes` (a safetensors file) with tensor `name` relabelled as `dtype`, its bytes unchanged.
+fn with_dtype(bytes: &[u8], name: &str, dtype: safetensors::Dtype) -> Vec<u8> {
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let tensors: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(n, view)| {
+            if n != name {
+                return (n, view);
+            }
+            let (shape, data) = (view.shape().to_vec(), view.data());
+            (
+                n,
+                safetensors::tensor::TensorView::new(dtype, shape, data).unwrap(),
+            )
+        })
+        .collect();
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    safetensors::serialize(tensors, header.metadata().clone()).unwrap()
+}
+
 /// A checkpoint counter stored with another dtype is named as a counter's problem, not the
 /// network's element type's.
 #[test]
@@ -684,26 +705,7 @@ fn a_counter_of_another_dtype_is_named() {
     let mut net = Net::new(&mut gradflow::rng(1));
     let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1)).unwrap();
     let bytes = state(&mut net, &mut sgd, &gradflow::rng(2), 3);
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            if name == "progress.epoch" {
-                let view = safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::I64,
-                    view.shape().to_vec(),
-                    view.data(),
-                )
-                .unwrap();
-                (name, view)
-            } else {
-                (name, view)
-            }
-        })
-        .collect();
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let edited = safetensors::serialize(tensors, header.metadata().clone()).unwrap();
+    let edited = with_dtype(&bytes, "progress.epoch", safetensors::Dtype::I64);
     let err =
         checkpoint::from_bytes(&edited, &mut net, &mut sgd, &mut gradflow::rng(0)).unwrap_err();
     assert!(
@@ -797,22 +799,7 @@ fn a_seed_of_another_dtype_says_u8_is_expected() {
     let mut net = Net::new(&mut gradflow::rng(1));
     let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1)).unwrap();
     let bytes = state(&mut net, &mut sgd, &gradflow::rng(2), 3);
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let tensors: Vec<_> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            if name != "rng.seed" {
-                return (name, view);
-            }
-            let (shape, data) = (view.shape().to_vec(), view.data());
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::I8, shape, data).unwrap();
-            (name, view)
-        })
-        .collect();
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let edited = safetensors::serialize(tensors, header.metadata().clone()).unwrap();
+    let edited = with_dtype(&bytes, "rng.seed", safetensors::Dtype::I8);
     let err =
         checkpoint::from_bytes(&edited, &mut net, &mut sgd, &mut gradflow::rng(0)).unwrap_err();
     assert!(
