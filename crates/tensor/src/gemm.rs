@@ -1167,17 +1167,16 @@ mod x86 {
         let mut row = 0;
         while row < y.rows {
             let rows = K::tile_rows(y.rows - row);
-            // (sample, oy, ox) of each pixel of the tile; rows past it repeat its last one.
-            let pixels: [(usize, usize, usize); WIDE_MR] = core::array::from_fn(|r| {
+            // Where each pixel of the tile reads; rows past it repeat its last one.
+            let pixels: [PixelTaps; WIDE_MR] = core::array::from_fn(|r| {
                 let p = p0 + row + r.min(rows - 1);
                 let q = p % per_sample;
-                (p / per_sample, q / g.ow, q % g.ow)
+                PixelTaps::new(g, p / per_sample * sample_len, q / g.ow, q % g.ow)
             });
             let src = ConvSource {
                 g,
                 x,
                 zeros: &zeros,
-                sample_len,
                 pixels,
             };
             for col in (0..g.oc).step_by(NR) {
@@ -1202,25 +1201,78 @@ mod x86 {
         x: &'a [f32],
         /// At least `g.c` zeros, read for taps in the padding.
         zeros: &'a [f32],
-        /// `g.sample_len()`, computed once (it checks for overflow).
-        sample_len: usize,
-        /// `(sample, oy, ox)` of each row.
-        pixels: [(usize, usize, usize); WIDE_MR],
+        /// Where each row's pixel reads its taps.
+        pixels: [PixelTaps; WIDE_MR],
+    }
+
+    /// One output pixel's patch, worked out once per tile rather than once per tap: which
+    /// kernel rows and columns fall inside the input, and where tap `(0, 0)` would start.
+    #[derive(Clone, Copy)]
+    struct PixelTaps {
+        /// Index in `x` of tap `(0, 0)`'s first value, computed modulo `usize::MAX + 1`: it
+        /// may lie before the sample (in the padding), but for every tap inside the input,
+        /// adding `(u * w + v) * c` gives that tap's true index.
+        origin: usize,
+        /// Tap `(u, v)` reads the input for `rows.0 <= u < rows.1` and `cols.0 <= v < cols.1`;
+        /// the padding's zeros otherwise.
+        rows: (usize, usize),
+        cols: (usize, usize),
+    }
+
+    impl PixelTaps {
+        /// Output pixel `(oy, ox)` of the sample starting at `x[sample_start]`.
+        #[inline(always)]
+        fn new(g: &crate::conv::Geometry, sample_start: usize, oy: usize, ox: usize) -> Self {
+            // Tap `u` reads input row `oy * sh + u - ph`, inside when `0 <= .. < h`.
+            let (top, left) = (oy * g.sh, ox * g.sw);
+            let origin = top
+                .wrapping_sub(g.ph)
+                .wrapping_mul(g.w)
+                .wrapping_add(left.wrapping_sub(g.pw))
+                .wrapping_mul(g.c)
+                .wrapping_add(sample_start);
+            Self {
+                origin,
+                rows: (
+                    g.ph.saturating_sub(top),
+                    g.h.saturating_add(g.ph).saturating_sub(top),
+                ),
+                cols: (
+                    g.pw.saturating_sub(left),
+                    g.w.saturating_add(g.pw).saturating_sub(left),
+                ),
+            }
+        }
     }
 
     impl ConvSource<'_> {
         /// The `c` input values tap `(u, v)` of row `r` reads (zeros in the padding).
         #[inline(always)]
         fn tap(&self, r: usize, u: usize, v: usize) -> &[f32] {
-            let (b, oy, ox) = self.pixels[r];
+            let p = &self.pixels[r];
             let c = self.g.c;
-            match self.g.tap(oy, ox, u, v) {
-                Some(at) => {
-                    let at = b * self.sample_len + at;
-                    &self.x[at..at + c]
-                }
-                None => &self.zeros[..c],
+            let inside = (p.rows.0..p.rows.1).contains(&u) && (p.cols.0..p.cols.1).contains(&v);
+            if !inside {
+                return &self.zeros[..c];
             }
+            let at = p
+                .origin
+                .wrapping_add(u.wrapping_mul(self.g.w).wrapping_add(v).wrapping_mul(c));
+            &self.x[at..at + c]
+        }
+
+        /// Where each of the first `R` rows' values for tap `(u, v)` start: [`Self::tap`]'s
+        /// slices, each at least `c` long (checked here), as pointers, so that the kernel's
+        /// channel loop indexes them without a bounds check per row and channel (which kept
+        /// the slices' lengths on the stack and compared each of them every multiply-add:
+        /// a third of the convolution's time).
+        #[inline(always)]
+        fn tap_starts<const R: usize>(&self, u: usize, v: usize) -> [*const f32; R] {
+            core::array::from_fn(|r| {
+                let values = self.tap(r, u, v);
+                assert!(values.len() >= self.g.c);
+                values.as_ptr()
+            })
         }
     }
 
@@ -1245,13 +1297,9 @@ mod x86 {
         let mut hi = [_mm256_setzero_ps(); R];
         for u in 0..g.kh {
             for v in 0..g.kw {
-                let mut rows: [&[f32]; R] = [&[]; R];
-                for (r, row) in rows.iter_mut().enumerate() {
-                    *row = src.tap(r, u, v);
-                }
+                let rows = src.tap_starts::<R>(u, v);
                 let first = (u * g.kw + v) * g.c;
                 // `ch` indexes the weight rows and every pixel's channels at once.
-                #[allow(clippy::needless_range_loop)]
                 for ch in 0..g.c {
                     // SAFETY: row `first + ch` < `patch_len` = kh kw c, and `t.col + NR <= oc`
                     // (asserted above), so the 16 floats at `(first + ch) * oc + t.col` lie
@@ -1261,7 +1309,9 @@ mod x86 {
                         (_mm256_loadu_ps(at), _mm256_loadu_ps(at.add(8)))
                     };
                     for r in 0..R {
-                        let av = _mm256_set1_ps(rows[r][ch]);
+                        // SAFETY: `ch < c`, and each row holds at least `c` values
+                        // (`tap_starts` checked).
+                        let av = _mm256_set1_ps(unsafe { *rows[r].add(ch) });
                         lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
                         hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
                     }
@@ -1300,19 +1350,18 @@ mod x86 {
         let mut sums = [_mm512_setzero_ps(); R];
         for u in 0..g.kh {
             for v in 0..g.kw {
-                let mut rows: [&[f32]; R] = [&[]; R];
-                for (r, row) in rows.iter_mut().enumerate() {
-                    *row = src.tap(r, u, v);
-                }
+                let rows = src.tap_starts::<R>(u, v);
                 let first = (u * g.kw + v) * g.c;
-                #[allow(clippy::needless_range_loop)]
                 for ch in 0..g.c {
                     // SAFETY: as in `micro_conv`, the 16 floats at `(first + ch) * oc + t.col`
                     // lie inside `weights`; the load is unaligned.
                     let bv =
                         unsafe { _mm512_loadu_ps(weights.as_ptr().add((first + ch) * oc + t.col)) };
-                    for r in 0..R {
-                        sums[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][ch]), bv, sums[r]);
+                    for (sum, row) in sums.iter_mut().zip(rows) {
+                        // SAFETY: `ch < c`, and each row holds at least `c` values
+                        // (`tap_starts` checked).
+                        let av = _mm512_set1_ps(unsafe { *row.add(ch) });
+                        *sum = _mm512_fmadd_ps(av, bv, *sum);
                     }
                 }
             }
