@@ -367,11 +367,15 @@ pub fn backward<T: Scalar>(
         for k0 in (0..g.patch_len()).step_by(cols) {
             let cols = cols.min(g.patch_len() - k0);
             if let Some(dw) = dw.as_deref_mut() {
-                g.gather(x, p0, rows, k0, cols, &mut block);
-                let patches = View::row_major(&block[..rows * cols], rows, cols);
-                let mut out =
-                    ViewMut::row_major(&mut dw[k0 * g.oc..(k0 + cols) * g.oc], cols, g.oc);
-                gemm(patches.t(), grads, &mut out, true);
+                // The same product without gathering the patches, where the type's kernel has it.
+                let whole = cols == g.patch_len();
+                if !(whole && T::try_fast_conv_weight_grad(g, x, p0, grads, dw)) {
+                    g.gather(x, p0, rows, k0, cols, &mut block);
+                    let patches = View::row_major(&block[..rows * cols], rows, cols);
+                    let mut out =
+                        ViewMut::row_major(&mut dw[k0 * g.oc..(k0 + cols) * g.oc], cols, g.oc);
+                    gemm(patches.t(), grads, &mut out, true);
+                }
             }
             if let Some(dx) = dx.as_deref_mut() {
                 let weights = View::row_major(&w[k0 * g.oc..(k0 + cols) * g.oc], cols, g.oc);
@@ -808,6 +812,88 @@ mod tests {
             0,
             &mut ViewMut::row_major(&mut y, 2, 16)
         ));
+    }
+
+    /// The `f32` weight-gradient kernel that reads patches in place
+    /// ([`Scalar::try_fast_conv_weight_grad`]) against gathering them and multiplying, bit for
+    /// bit: 8, 12, 16, 20 and 32 channels (tiles of 16, 8 and 4 channels), strides, asymmetric
+    /// and wide padding, a 5x5 and a 1x1 kernel, 16, 32 and 48 output channels, runs of pixels
+    /// starting mid-sample and mid-batch, from 1 pixel to more than one depth block (`KC`,
+    /// 256) of them. On a machine without its kernel it must decline, as it must for shapes
+    /// it does not take.
+    #[test]
+    fn weight_gradient_read_in_place_matches_gathered_bit_for_bit() {
+        extern crate std;
+        use std::vec::Vec;
+        let specs = [
+            (8, 8, 16, 16, 3, 3, 1, 1, 1, 1),
+            (5, 7, 8, 32, 3, 2, 2, 1, 1, 0),
+            (6, 6, 12, 16, 5, 5, 1, 1, 2, 2),
+            (4, 9, 20, 48, 1, 3, 1, 2, 0, 1),
+            (3, 3, 32, 16, 2, 2, 1, 1, 3, 3),
+            (7, 8, 8, 16, 1, 1, 1, 1, 0, 0),
+        ];
+        let data = ramp::<f32>;
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let mut fast_runs = 0;
+        crate::gemm::tests::with_each_kernel(|kernel| {
+            for g in specs.map(geometry) {
+                let batch = 6;
+                let total = batch * g.pixels();
+                let x = data(batch * g.sample_len(), 7919);
+                let dy = data(total * g.oc, 104729);
+                let k = g.patch_len();
+                for p0 in [0, 1, g.pixels() - 1] {
+                    for rows in [1, 2, 5, 64, 113, 257, 300]
+                        .into_iter()
+                        .filter(|&r| p0 + r <= total)
+                    {
+                        let grads = View::row_major(&dy[p0 * g.oc..(p0 + rows) * g.oc], rows, g.oc);
+                        let start = data(k * g.oc, 31);
+                        let mut fast = start.clone();
+                        if !f32::try_fast_conv_weight_grad(&g, &x, p0, grads, &mut fast) {
+                            assert_eq!(kernel, "avx2", "{g:?}: declined by the AVX-512 kernel");
+                            assert_eq!(fast, start, "declined, yet wrote");
+                            continue;
+                        }
+                        let mut block = std::vec![0.0f32; rows * k];
+                        g.gather(&x, p0, rows, 0, k, &mut block);
+                        let mut slow = start.clone();
+                        gemm(
+                            View::row_major(&block, rows, k).t(),
+                            grads,
+                            &mut ViewMut::row_major(&mut slow, k, g.oc),
+                            true,
+                        );
+                        assert_eq!(
+                            bits(&fast),
+                            bits(&slow),
+                            "{kernel}: {g:?} pixels {p0}..{}",
+                            p0 + rows
+                        );
+                        fast_runs += 1;
+                    }
+                }
+            }
+        });
+        if crate::gemm::tests::wide_kernel_here() {
+            assert!(fast_runs > 80, "{fast_runs}");
+        }
+        // Shapes it does not take: 1 and 6 channels, 10 output channels.
+        for spec in [
+            (8, 8, 1, 16, 3, 3, 1, 1, 1, 1),
+            (4, 4, 6, 16, 3, 3, 1, 1, 1, 1),
+            (4, 4, 8, 10, 3, 3, 1, 1, 1, 1),
+        ] {
+            let g = geometry(spec);
+            let (x, dy) = (data(g.sample_len(), 3), data(g.pixels() * g.oc, 5));
+            let mut dw = std::vec![0.0f32; g.patch_len() * g.oc];
+            let grads = View::row_major(&dy, g.pixels(), g.oc);
+            assert!(
+                !f32::try_fast_conv_weight_grad(&g, &x, 0, grads, &mut dw),
+                "{g:?}"
+            );
+        }
     }
 
     /// A geometry whose patch length wraps around `usize` is refused before any kernel runs

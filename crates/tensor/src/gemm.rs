@@ -380,6 +380,27 @@ pub(crate) fn try_conv_block(
     }
 }
 
+/// `dw += Patches^T dy` for the pixels `p0..p0 + dy.rows()` of the batch, by the `f32` kernel
+/// reading each patch where it lies in `x` (see [`Scalar::try_fast_conv_weight_grad`]);
+/// returns false when it cannot run here or the shape is not one it takes.
+pub(crate) fn try_conv_weight_grad(
+    g: &crate::conv::Geometry,
+    x: &[f32],
+    p0: usize,
+    dy: View<'_, f32>,
+    dw: &mut [f32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::conv_weight_grad(g, x, p0, dy, dw)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (g, x, p0, dy, dw);
+        false
+    }
+}
+
 /// What the fast kernel adds a product to. Only the x86-64 kernel reads it; elsewhere no fast
 /// kernel exists.
 #[derive(Clone, Copy, Debug)]
@@ -1163,16 +1184,19 @@ mod x86 {
         y: &mut ViewMut<'_, f32>,
     ) {
         let zeros = [0.0f32; KC];
-        let (per_sample, sample_len, patch_len) = (g.pixels(), g.sample_len(), g.patch_len());
+        let (sample_len, patch_len) = (g.sample_len(), g.patch_len());
+        let mut walk = PixelWalk::at(g, p0);
         let mut row = 0;
         while row < y.rows {
             let rows = K::tile_rows(y.rows - row);
             // Where each pixel of the tile reads; rows past it repeat its last one.
-            let pixels: [PixelTaps; WIDE_MR] = core::array::from_fn(|r| {
-                let p = p0 + row + r.min(rows - 1);
-                let q = p % per_sample;
-                PixelTaps::new(g, p / per_sample * sample_len, q / g.ow, q % g.ow)
-            });
+            let mut pixels = [PixelTaps::default(); WIDE_MR];
+            for taps in &mut pixels[..rows] {
+                *taps = PixelTaps::new(g, walk.b * sample_len, walk.oy, walk.ox);
+                walk.step(g);
+            }
+            let last = pixels[rows - 1];
+            pixels[rows..].fill(last);
             let src = ConvSource {
                 g,
                 x,
@@ -1205,9 +1229,43 @@ mod x86 {
         pixels: [PixelTaps; WIDE_MR],
     }
 
+    /// An output pixel of the batch, `(sample, oy, ox)`, stepped to the next one without the
+    /// divisions that finding it from its index takes (a dozen per convolution tile, once).
+    #[derive(Clone, Copy)]
+    struct PixelWalk {
+        b: usize,
+        oy: usize,
+        ox: usize,
+    }
+
+    impl PixelWalk {
+        /// Pixel `p` of the batch, counted sample after sample.
+        fn at(g: &crate::conv::Geometry, p: usize) -> Self {
+            let q = p % g.pixels();
+            Self {
+                b: p / g.pixels(),
+                oy: q / g.ow,
+                ox: q % g.ow,
+            }
+        }
+
+        #[inline(always)]
+        fn step(&mut self, g: &crate::conv::Geometry) {
+            self.ox += 1;
+            if self.ox == g.ow {
+                self.ox = 0;
+                self.oy += 1;
+                if self.oy == g.oh {
+                    self.oy = 0;
+                    self.b += 1;
+                }
+            }
+        }
+    }
+
     /// One output pixel's patch, worked out once per tile rather than once per tap: which
     /// kernel rows and columns fall inside the input, and where tap `(0, 0)` would start.
-    #[derive(Clone, Copy)]
+    #[derive(Clone, Copy, Default)]
     struct PixelTaps {
         /// Index in `x` of tap `(0, 0)`'s first value, computed modulo `usize::MAX + 1`: it
         /// may lie before the sample (in the padding), but for every tap inside the input,
@@ -1376,6 +1434,164 @@ mod x86 {
         }
     }
 
+    /// The weight gradient's product `dw += Patches^T dy` for the pixels `p0..p0 + dy.rows`,
+    /// without the patch matrix: each tile is up to 16 channels of one tap by one 16-column
+    /// panel of `dw`, and its sums run over the pixels, reading each pixel's channels where
+    /// they lie in `x` (zeros for a tap in the padding) and its row of `dy` in place. The
+    /// pixels are summed in order, in blocks of [`KC`] each added to `dw` as the packed
+    /// kernel adds its depth blocks, so every value is the one the gathered product computes,
+    /// bit for bit. Taken on AVX-512 machines, for whole 16-column panels and channel counts
+    /// that are multiples of 4 from 8 up; otherwise returns false. A product the `parallel`
+    /// feature would split across threads is left to the gathering path too.
+    pub(super) fn conv_weight_grad(
+        g: &crate::conv::Geometry,
+        x: &[f32],
+        p0: usize,
+        dy: View<'_, f32>,
+        dw: &mut [f32],
+    ) -> bool {
+        let k = g.patch_len();
+        let fits = g.c >= 8
+            && g.c.is_multiple_of(4)
+            && g.oc.is_multiple_of(NR)
+            && dy.cols == g.oc
+            && dy.col_stride == 1
+            && dw.len() == k * g.oc;
+        if !wide_available() || !fits {
+            return false;
+        }
+        #[cfg(feature = "parallel")]
+        if k * dy.rows * g.oc >= super::PARALLEL_MIN_MACS && rayon::current_num_threads() > 1 {
+            return false;
+        }
+        // Every pixel's `dy` row lies in `dy.data`, and every pixel of the block in `x` (one
+        // check here; the kernel's slices are checked again, cheaply, per pixel).
+        if dy.rows == 0 {
+            return true;
+        }
+        assert!((dy.rows - 1) * dy.row_stride + dy.cols <= dy.data.len());
+        // SAFETY: `wide_available` has confirmed that this CPU executes AVX-512F.
+        unsafe { conv_weight_grad_wide(g, x, p0, dy, dw) };
+        true
+    }
+
+    /// [`conv_weight_grad`]'s tiles, compiled for AVX-512.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn conv_weight_grad_wide(
+        g: &crate::conv::Geometry,
+        x: &[f32],
+        p0: usize,
+        dy: View<'_, f32>,
+        dw: &mut [f32],
+    ) {
+        let c = g.c;
+        for first in (0..dy.rows).step_by(KC) {
+            let pixels = PixelRange {
+                g,
+                sample_len: g.sample_len(),
+                p0: p0 + first,
+                dy: first,
+                len: KC.min(dy.rows - first),
+            };
+            for u in 0..g.kh {
+                for v in 0..g.kw {
+                    let mut ch = 0;
+                    while ch < c {
+                        let left = c - ch;
+                        let rows = if left >= 16 {
+                            16
+                        } else if left >= 8 {
+                            8
+                        } else {
+                            4
+                        };
+                        for col in (0..g.oc).step_by(NR) {
+                            let t = WeightTile { u, v, ch, col };
+                            match rows {
+                                16 => weight_grad_tile::<16>(&pixels, x, &dy, dw, t),
+                                8 => weight_grad_tile::<8>(&pixels, x, &dy, dw, t),
+                                _ => weight_grad_tile::<4>(&pixels, x, &dy, dw, t),
+                            }
+                        }
+                        ch += rows;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A run of consecutive pixels of the batch (one depth block of the weight gradient).
+    struct PixelRange<'a> {
+        g: &'a crate::conv::Geometry,
+        /// `g.sample_len()`, computed once (it checks for overflow).
+        sample_len: usize,
+        /// The first pixel, counted over the whole batch.
+        p0: usize,
+        /// The first pixel's row in `dy`.
+        dy: usize,
+        len: usize,
+    }
+
+    /// Which part of the weight gradient a tile computes: channels `ch..ch + R` of tap
+    /// `(u, v)` (patch rows `(u kw + v) c + ch..`), columns `col..col + NR`.
+    #[derive(Clone, Copy)]
+    struct WeightTile {
+        u: usize,
+        v: usize,
+        ch: usize,
+        col: usize,
+    }
+
+    /// One tile of [`conv_weight_grad`]: `R` patch rows by `NR` columns of `dw`, summed over
+    /// the pixels of `px` in order and added to `dw`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    fn weight_grad_tile<const R: usize>(
+        px: &PixelRange<'_>,
+        x: &[f32],
+        dy: &View<'_, f32>,
+        dw: &mut [f32],
+        t: WeightTile,
+    ) {
+        let (g, zeros) = (px.g, [0.0f32; R]);
+        let mut sums = [_mm512_setzero_ps(); R];
+        let mut walk = PixelWalk::at(g, px.p0);
+        for i in 0..px.len {
+            let PixelWalk { b, oy, ox } = walk;
+            // Tap (u, v) of pixel (oy, ox) reads input (iy, ix), in the padding when either
+            // falls outside (a "negative" index wraps to a huge one).
+            let iy = (oy * g.sh + t.u).wrapping_sub(g.ph);
+            let ix = (ox * g.sw + t.v).wrapping_sub(g.pw);
+            let values: &[f32] = if iy < g.h && ix < g.w {
+                let at = b * px.sample_len + (iy * g.w + ix) * g.c + t.ch;
+                &x[at..at + R]
+            } else {
+                &zeros
+            };
+            let row = (px.dy + i) * dy.row_stride + t.col;
+            // SAFETY: `conv_weight_grad` checked that the last pixel's row of `dy` ends inside
+            // `dy.data`, and `t.col + NR <= oc = dy.cols`; the load is unaligned.
+            let dv = unsafe { _mm512_loadu_ps(dy.data.as_ptr().add(row)) };
+            for (sum, &a) in sums.iter_mut().zip(values) {
+                *sum = _mm512_fmadd_ps(_mm512_set1_ps(a), dv, *sum);
+            }
+            walk.step(g);
+        }
+        let first = (t.u * g.kw + t.v) * g.c + t.ch;
+        let out = &mut dw[first * g.oc..(first + R) * g.oc];
+        for (r, &sum) in sums.iter().enumerate() {
+            let at = &mut out[r * g.oc + t.col..r * g.oc + t.col + NR];
+            // SAFETY: `at` holds the 16 floats loaded and stored (a checked slice); the
+            // accesses are unaligned.
+            unsafe {
+                _mm512_storeu_ps(
+                    at.as_mut_ptr(),
+                    _mm512_add_ps(sum, _mm512_loadu_ps(at.as_ptr())),
+                )
+            };
+        }
+    }
+
     /// One row of `c` from a row-contiguous `b`: for batch-1 inference, where packing would
     /// cost as much as the product. `b` streams through in memory order, eight rows at a time
     /// (then four, then one), while the output row stays in L1. The three loops are written
@@ -1523,6 +1739,14 @@ pub(crate) mod tests {
     /// Runs `f` with each `f32` kernel of this machine in turn, naming it: the AVX-512 one
     /// (if the CPU has it), then the AVX2 one (or whatever `try_fast_gemm` finds here).
     /// Only the calling thread is affected: with `parallel`, pool threads pick their own.
+    /// Whether this machine runs the AVX-512 kernel (and so the tests of its own paths).
+    pub(crate) fn wide_kernel_here() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return x86::wide_available();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
     pub(crate) fn with_each_kernel(mut f: impl FnMut(&str)) -> usize {
         let mut kernels = 1;
         #[cfg(target_arch = "x86_64")]

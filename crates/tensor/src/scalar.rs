@@ -105,6 +105,25 @@ pub trait Scalar:
         false
     }
 
+    /// A kernel hook for `gradflow_tensor::conv`, not an API to build on.
+    ///
+    /// Adds `Patches^T dy` to `dw` (the whole weight gradient, `patch_len x oc`) for the
+    /// pixels `p0..p0 + dy.rows()` of the batch, without building the patches, when this type
+    /// and machine have a kernel for it that gives the same sums as gathering them and calling
+    /// [`try_fast_gemm`](Self::try_fast_gemm); returns false having done nothing otherwise.
+    #[doc(hidden)]
+    #[inline]
+    fn try_fast_conv_weight_grad(
+        g: &crate::conv::Geometry,
+        x: &[Self],
+        p0: usize,
+        dy: View<'_, Self>,
+        dw: &mut [Self],
+    ) -> bool {
+        let _ = (g, x, p0, dy, dw);
+        false
+    }
+
     /// Whether [`try_fast_gemm`](Self::try_fast_gemm) has a kernel on this machine: kernels
     /// that reshape their work into products (convolution) do so only then.
     #[inline]
@@ -134,7 +153,7 @@ pub trait Scalar:
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path, $linear:path, $conv:path, $has:path)?) => {
+    ($t:ty, $exp:path, $ln:path, $sqrt:path, $tanh:path, $abs:path $(, $gemm:path, $linear:path, $conv:path, $conv_dw:path, $has:path)?) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -207,6 +226,16 @@ macro_rules! impl_scalar {
                     $conv(g, x, w, p0, y)
                 }
                 #[inline]
+                fn try_fast_conv_weight_grad(
+                    g: &crate::conv::Geometry,
+                    x: &[Self],
+                    p0: usize,
+                    dy: View<'_, Self>,
+                    dw: &mut [Self],
+                ) -> bool {
+                    $conv_dw(g, x, p0, dy, dw)
+                }
+                #[inline]
                 fn has_fast_gemm() -> bool {
                     $has()
                 }
@@ -251,6 +280,7 @@ impl_scalar!(
     crate::gemm::try_sgemm,
     crate::gemm::try_sgemm_bias,
     crate::gemm::try_conv_block,
+    crate::gemm::try_conv_weight_grad,
     crate::gemm::fast_f32_available
 );
 impl_scalar!(f64, libm::exp, libm::log, sqrt_f64, libm::tanh, libm::fabs);
