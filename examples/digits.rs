@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 include!("shared/digits_mlp.rs");
+include!("shared/args.rs");
 
 const BATCH: usize = 32;
 const EPOCHS: usize = 30;
@@ -28,32 +29,6 @@ const BAKED_SAMPLES: usize = 16;
 const BAKED_TRAIN_BATCH: usize = 16;
 
 const USAGE: &str = "usage: digits [--seed N] [--bake DIR]";
-
-/// The command line: the seed, and where to write the firmware's fixtures, if anywhere;
-/// `None` for `--help`.
-fn parse_args() -> Result<Option<(u64, Option<PathBuf>)>, String> {
-    let (mut seed, mut bake) = (42, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            return Ok(None);
-        }
-        if flag != "--seed" && flag != "--bake" {
-            return Err(format!("unknown argument `{flag}`\n{USAGE}"));
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        if flag == "--seed" {
-            seed = value
-                .parse()
-                .map_err(|_| format!("--seed: `{value}` is not a whole number"))?;
-        } else {
-            bake = Some(PathBuf::from(value));
-        }
-    }
-    Ok(Some((seed, bake)))
-}
 
 /// `values` as little-endian f32 bytes.
 fn f32_bytes<'a>(values: impl IntoIterator<Item = &'a f32>) -> Vec<u8> {
@@ -95,12 +70,12 @@ fn bake(
 }
 
 fn main() -> ExitCode {
-    match parse_args() {
-        Ok(None) => {
+    match parse_digits_args(std::env::args().skip(1), USAGE) {
+        Ok(Command::Help) => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        Ok(Some((seed, bake_dir))) => match run(seed, bake_dir) {
+        Ok(Command::Run { seed, bake }) => match run(seed, bake) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");

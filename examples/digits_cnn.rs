@@ -15,8 +15,10 @@ use gradflow::nn::train::{accuracy, fit, Samples, TrainConfig};
 use gradflow::prelude::*;
 use std::error::Error;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 include!("shared/digits_cnn.rs");
+include!("shared/args.rs");
 
 type Image = [[[f32; 1]; 8]; 8];
 
@@ -29,31 +31,32 @@ fn image(row: &[f32; 64]) -> Image {
     core::array::from_fn(|r| core::array::from_fn(|c| [row[r * 8 + c]]))
 }
 
-/// The command line: the seed, and where to write the firmware's fixtures, if anywhere.
-fn parse_args() -> Result<(u64, Option<PathBuf>), String> {
-    let usage = || "usage: digits_cnn [--seed N] [--bake DIR]".to_string();
-    let (mut seed, mut bake) = (42, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(usage)?;
-        match flag.as_str() {
-            "--seed" => {
-                seed = value
-                    .parse()
-                    .map_err(|_| format!("--seed: `{value}` is not a whole number"))?
-            }
-            "--bake" => bake = Some(PathBuf::from(value)),
-            _ => return Err(usage()),
-        }
-    }
-    Ok((seed, bake))
-}
+const USAGE: &str = "usage: digits_cnn [--seed N] [--bake DIR]";
 
 /// Test samples the firmware classifies (the same ones as the MLP's).
 const BAKED_SAMPLES: usize = 16;
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let (seed, bake_dir) = parse_args()?;
+fn main() -> ExitCode {
+    match parse_digits_args(std::env::args().skip(1), USAGE) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Run { seed, bake }) => match run(seed, bake) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
     let data = Dataset::<64>::load_csv(path, CsvOptions::new(10))?.map_features(|v| v / 16.0);
     let (train, test) = data.split(42, 0.2);
