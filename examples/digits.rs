@@ -70,23 +70,7 @@ fn bake(
 }
 
 fn main() -> ExitCode {
-    match parse_digits_args(std::env::args().skip(1), USAGE) {
-        Ok(Command::Help) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Ok(Command::Run { seed, bake }) => match run(seed, bake) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        }
-    }
+    digits_main(USAGE, std::env::args().skip(1), run)
 }
 
 fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {

@@ -48,3 +48,27 @@ fn malformed_lines_are_refused_with_the_usage() {
         assert!(error.ends_with(USAGE), "{line:?}: {error}");
     }
 }
+
+#[test]
+fn main_runs_only_a_well_formed_line_and_maps_outcomes_to_statuses() {
+    use std::process::ExitCode;
+    let args = |line: &[&str]| line.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut ran = None;
+    let status = digits_main(USAGE, args(&["--seed", "9"]), |seed, bake| {
+        ran = Some((seed, bake));
+        Ok(())
+    });
+    assert_eq!(status, ExitCode::SUCCESS);
+    assert_eq!(ran, Some((9, None)));
+    let failed = digits_main(USAGE, args(&[]), |_, _| Err("no data".into()));
+    assert_eq!(failed, ExitCode::FAILURE);
+    for line in [&["--seed", "1", "--seed", "1"][..], &["--help"][..]] {
+        let status = digits_main(USAGE, args(line), |_, _| panic!("{line:?} ran"));
+        let expected = if line == ["--help"] {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
+        assert_eq!(status, expected, "{line:?}");
+    }
+}

@@ -48,3 +48,31 @@ pub fn parse_digits_args(
         bake,
     })
 }
+
+/// An example's `main`: parses the command line, prints the usage for `--help`, and runs
+/// `run(seed, bake)`. A malformed line exits with status 2, a failed run with status 1, each
+/// with its message on stderr.
+pub fn digits_main(
+    usage: &str,
+    args: impl IntoIterator<Item = String>,
+    run: impl FnOnce(u64, Option<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    match parse_digits_args(args, usage) {
+        Ok(Command::Help) => {
+            println!("{usage}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Run { seed, bake }) => match run(seed, bake) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
