@@ -22,7 +22,12 @@ pub fn map<T: Scalar, const B: usize, const N: usize>(
     y: &mut [[T; N]; B],
     f: impl Fn(T) -> T,
 ) {
-    let (x, y) = (x.as_flattened(), y.as_flattened_mut());
+    map_slice(x.as_flattened(), y.as_flattened_mut(), f);
+}
+
+/// [`map`] over flat slices, as long as the shorter of the two (a feature map's elements).
+#[inline]
+pub fn map_slice<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) {
     #[cfg(target_arch = "x86_64")]
     if worth_wide(x.len()) {
         // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
@@ -56,7 +61,18 @@ pub fn map_backward<T: Scalar, const B: usize, const N: usize>(
     df: impl Fn(T, T) -> T,
 ) {
     let (x, y) = (x.as_flattened(), y.as_flattened());
-    let (dy, dx) = (dy.as_flattened(), dx.as_flattened_mut());
+    map_backward_slice(x, y, dy.as_flattened(), dx.as_flattened_mut(), df);
+}
+
+/// [`map_backward`] over flat slices, as long as the shortest of the four.
+#[inline]
+pub fn map_backward_slice<T: Scalar>(
+    x: &[T],
+    y: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    df: impl Fn(T, T) -> T,
+) {
     #[cfg(target_arch = "x86_64")]
     if worth_wide(dx.len()) {
         // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.

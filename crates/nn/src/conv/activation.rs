@@ -6,7 +6,7 @@ use crate::activation::ActivationFn;
 use crate::layer::{Backward, Forward, Param, Trainable};
 use bytemuck::Zeroable;
 use core::marker::PhantomData;
-use gradflow_tensor::Scalar;
+use gradflow_tensor::{elementwise, Scalar};
 
 /// `F` applied to each element of `C` channels of `H x W`.
 #[derive(Zeroable)]
@@ -22,18 +22,15 @@ pub struct Activation1d<T, F, const C: usize, const L: usize> {
     marker: PhantomData<(T, F)>,
 }
 
-/// `y = f(x)` over two equally long slices.
+/// `y = f(x)` over two equally long slices, by the same loops as the flat activation's (with
+/// their AVX2 copy, which plain loops here did not get: 3.5% of a W6 step at SSE width).
 fn apply<T: Scalar, F: ActivationFn>(x: &[T], y: &mut [T]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = F::apply(x);
-    }
+    elementwise::map_slice(x, y, F::apply);
 }
 
 /// `dx = dy * f'(x)` over equally long slices.
 fn apply_backward<T: Scalar, F: ActivationFn>(x: &[T], y: &[T], dy: &[T], dx: &mut [T]) {
-    for (((dx, &x), &y), &dy) in dx.iter_mut().zip(x).zip(y).zip(dy) {
-        *dx = dy * F::derivative(x, y);
-    }
+    elementwise::map_backward_slice(x, y, dy, dx, F::derivative);
 }
 
 /// `Default`, `Clone`, `Debug` (no bounds on `T` or `F`), `Trainable` with no parameters,
