@@ -1464,8 +1464,8 @@ mod x86 {
         if k * dy.rows * g.oc >= super::PARALLEL_MIN_MACS && rayon::current_num_threads() > 1 {
             return false;
         }
-        // Every pixel's `dy` row lies in `dy.data`, and every pixel of the block in `x` (one
-        // check here; the kernel's slices are checked again, cheaply, per pixel).
+        // Every pixel's row of `dy` lies in `dy.data`: checked once here, for the kernel's
+        // loads (its reads of `x` and writes to `dw` go through checked slices).
         if dy.rows == 0 {
             return true;
         }
