@@ -312,6 +312,17 @@ pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut 
     g.check(batch, x, w, y);
     let (cols, rows) = g.blocks();
     let total = batch * g.pixels();
+    // The whole batch in one call where the type's implicit kernel takes it (it needs no
+    // buffer, so the gather blocks' size means nothing to it): its tiles then run across
+    // those blocks' boundaries, and only the batch's last rows make short tiles. Each output
+    // row's sums are the same either way. Where it declines the whole batch (with `parallel`,
+    // a product worth splitting across threads), it may still take the blocks below.
+    if cols == g.patch_len() && total > 0 {
+        let mut out = ViewMut::row_major(&mut y[..total * g.oc], total, g.oc);
+        if T::try_fast_conv_block(g, x, w, 0, &mut out) {
+            return;
+        }
+    }
     // Zeroed (64 KiB) only once a block needs gathering.
     let mut buffer: Option<[T; BLOCK]> = None;
     for p0 in (0..total).step_by(rows) {
