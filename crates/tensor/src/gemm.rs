@@ -1559,7 +1559,8 @@ mod x86 {
         for i in 0..px.len {
             let PixelWalk { b, oy, ox } = walk;
             // Tap (u, v) of pixel (oy, ox) reads input (iy, ix), in the padding when either
-            // falls outside (a "negative" index wraps to a huge one).
+            // falls outside (a "negative" index wraps to a huge one). `Geometry::tap` says the
+            // same with `checked_sub`s, but through it this loop measured 2-5% slower.
             let iy = (oy * g.sh + t.u).wrapping_sub(g.ph);
             let ix = (ox * g.sw + t.v).wrapping_sub(g.pw);
             let values: &[f32] = if iy < g.h && ix < g.w {
