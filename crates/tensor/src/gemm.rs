@@ -429,11 +429,11 @@ impl<'a> Start<'a> {
 mod x86 {
     //! Register-blocked kernels over 16-column panels of `b`, in blocks of [`KC`] of the
     //! shared dimension so that a packed panel stays in L1. With AVX2 and FMA, 6 rows x 16
-    //! columns of `c` live in 12 ymm registers ([`micro`]); with AVX-512, 12 rows x 16 columns
-    //! in 12 zmm registers ([`micro_wide`]), half the instructions per multiply-add and twice
-    //! the work per instruction on cores with two 512-bit FMA units. Both add the products of
-    //! each sum in the same order, from zero, and then the start value, so they give the same
-    //! bits.
+    //! columns of `c` live in 12 ymm registers ([`micro`]); with AVX-512, 12 rows x 32 columns
+    //! (two panels) in 24 zmm registers ([`micro_wide_pair`]), or x 16 columns for a last lone
+    //! panel ([`micro_wide`]): a quarter of the instructions per multiply-add on cores with two
+    //! 512-bit FMA units. All add the products of each sum in the same order, from zero, and
+    //! then the start value, so they give the same bits.
 
     use super::{Start, View, ViewMut};
     use core::arch::x86_64::*;
@@ -592,10 +592,14 @@ mod x86 {
 
     /// A micro-kernel over `NR`-column panels: how many rows its tiles take, and the tile.
     trait Kernel {
+        /// Whether a tile may span two panels (`2 * NR` columns of `c`).
+        const PAIRED: bool;
+
         /// Rows of the next tile when `left` rows of `c` remain.
         fn tile_rows(left: usize) -> usize;
 
-        /// Computes tile `t` of `rows` rows (at most what `tile_rows` gives).
+        /// Computes tile `t` of `rows` rows (at most what `tile_rows` gives): its first `NR`
+        /// columns from panel `b`, the rest (only if [`Kernel::PAIRED`]) from `next`.
         ///
         /// # Safety
         /// The CPU must execute the kernel's instructions (AVX2 and FMA; AVX-512F for
@@ -604,6 +608,7 @@ mod x86 {
             rows: usize,
             a: &View<'_, f32>,
             b: Panel<'_>,
+            next: Option<Panel<'_>>,
             c: &mut ViewMut<'_, f32>,
             t: Tile<'_>,
         );
@@ -626,6 +631,8 @@ mod x86 {
     struct Narrow;
 
     impl Kernel for Narrow {
+        const PAIRED: bool = false;
+
         fn tile_rows(left: usize) -> usize {
             tile_rows(left)
         }
@@ -635,6 +642,7 @@ mod x86 {
             rows: usize,
             a: &View<'_, f32>,
             b: Panel<'_>,
+            _: Option<Panel<'_>>,
             c: &mut ViewMut<'_, f32>,
             t: Tile<'_>,
         ) {
@@ -675,6 +683,8 @@ mod x86 {
     struct Wide;
 
     impl Kernel for Wide {
+        const PAIRED: bool = true;
+
         fn tile_rows(left: usize) -> usize {
             wide_tile_rows(left)
         }
@@ -684,11 +694,28 @@ mod x86 {
             rows: usize,
             a: &View<'_, f32>,
             b: Panel<'_>,
+            next: Option<Panel<'_>>,
             c: &mut ViewMut<'_, f32>,
             t: Tile<'_>,
         ) {
             // SAFETY: the caller guarantees AVX-512F (and with it AVX2 and FMA).
             unsafe {
+                if let Some(next) = next {
+                    return match rows {
+                        12 => micro_wide_pair::<12>(a, [b, next], c, t),
+                        11 => micro_wide_pair::<11>(a, [b, next], c, t),
+                        10 => micro_wide_pair::<10>(a, [b, next], c, t),
+                        9 => micro_wide_pair::<9>(a, [b, next], c, t),
+                        8 => micro_wide_pair::<8>(a, [b, next], c, t),
+                        7 => micro_wide_pair::<7>(a, [b, next], c, t),
+                        6 => micro_wide_pair::<6>(a, [b, next], c, t),
+                        5 => micro_wide_pair::<5>(a, [b, next], c, t),
+                        4 => micro_wide_pair::<4>(a, [b, next], c, t),
+                        3 => micro_wide_pair::<3>(a, [b, next], c, t),
+                        2 => micro_wide_pair::<2>(a, [b, next], c, t),
+                        _ => micro_wide_pair::<1>(a, [b, next], c, t),
+                    };
+                }
                 match rows {
                     12 => micro_wide::<12>(a, b, c, t),
                     11 => micro_wide::<11>(a, b, c, t),
@@ -785,8 +812,9 @@ mod x86 {
         b.col_stride == 1 && k * b.row_stride <= DIRECT_MAX
     }
 
-    /// Packs a `D x NR` panel of `b` (or reads it in place), then sweeps `K`'s tiles of `a`
-    /// across it. `D` is 0 only when no panel needs packing.
+    /// Packs a `D x NR` panel of `b` (or reads it in place), two side by side for a kernel
+    /// whose tiles span two ([`Kernel::PAIRED`]), then sweeps `K`'s tiles of `a` across them.
+    /// `D` is 0 only when no panel needs packing.
     ///
     /// # Safety
     /// The CPU must execute `K`'s instructions.
@@ -799,27 +827,24 @@ mod x86 {
     ) {
         let (m, k, n) = (a.rows, a.cols, b.cols);
         let direct = reads_in_place(&b, k);
-        let mut packed = [[0.0f32; NR]; D];
+        // One buffer per panel of a tile: a paired tile reads two.
+        let mut packed = [[[0.0f32; NR]; D]; 2];
         // Without a buffer, blocks of `KC` (a single one up to 256), as the buffered path cuts.
         let depth = if D == 0 { KC } else { D };
+        let span = if K::PAIRED { 2 * NR } else { NR };
         for pc in (0..k).step_by(depth) {
             let kc = depth.min(k - pc);
             // Blocks after the first add to what the first wrote.
             let start = if pc > 0 { Start::C } else { start };
-            for jc in (0..n).step_by(NR) {
-                let nr = NR.min(n - jc);
-                let panel = if direct && nr == NR {
-                    Panel {
-                        data: &b.data[pc * b.row_stride + jc..],
-                        stride: b.row_stride,
-                    }
-                } else {
-                    // SAFETY: `K`'s instructions, which the caller guarantees, include AVX2.
-                    unsafe { pack_b(&b, pc, kc, jc, nr, &mut packed[..kc]) };
-                    Panel {
-                        data: packed.as_flattened(),
-                        stride: NR,
-                    }
+            for jc in (0..n).step_by(span) {
+                let nr = span.min(n - jc);
+                let [first, second] = &mut packed;
+                // SAFETY: `K`'s instructions, which the caller guarantees, include AVX2.
+                let (panel, next) = unsafe {
+                    let panel = panel_of(&b, direct, pc, kc, jc, nr.min(NR), first);
+                    let next =
+                        (nr > NR).then(|| panel_of(&b, direct, pc, kc, jc + NR, nr - NR, second));
+                    (panel, next)
                 };
                 let mut ic = 0;
                 while ic < m {
@@ -833,9 +858,37 @@ mod x86 {
                         start: start.cols(jc, nr),
                     };
                     // SAFETY: the caller guarantees `K`'s instructions.
-                    unsafe { K::tile(rows, &a, panel, c, tile) };
+                    unsafe { K::tile(rows, &a, panel, next, c, tile) };
                     ic += rows;
                 }
+            }
+        }
+    }
+
+    /// Panel `b[pc..pc + kc][jc..jc + nr]`: read in place when `direct` and the panel is
+    /// whole, otherwise packed into the first `kc` rows of `buf`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn panel_of<'p>(
+        b: &View<'p, f32>,
+        direct: bool,
+        pc: usize,
+        kc: usize,
+        jc: usize,
+        nr: usize,
+        buf: &'p mut [[f32; NR]],
+    ) -> Panel<'p> {
+        if direct && nr == NR {
+            Panel {
+                data: &b.data[pc * b.row_stride + jc..],
+                stride: b.row_stride,
+            }
+        } else {
+            let buf = &mut buf[..kc];
+            pack_b(b, pc, kc, jc, nr, buf);
+            Panel {
+                data: buf.as_flattened(),
+                stride: NR,
             }
         }
     }
@@ -1106,6 +1159,84 @@ mod x86 {
             // SAFETY: `out` holds the 16 floats stored.
             unsafe { _mm512_storeu_ps(out.as_mut_ptr(), sum) };
             store_partial(c, t, r, &out);
+        }
+    }
+
+    /// [`micro_wide`] over two panels: a tile of `R` rows by 17 to 32 columns, two zmm sums
+    /// per row. Each step of the shared index loads two rows of `b` and broadcasts `R` values
+    /// of `a` for `2 * R` multiply-adds, where [`micro_wide`] broadcasts as many for half the
+    /// work: with 12 rows, 14 loads per 24 multiply-adds instead of 13 per 12, so the two
+    /// FMA units, not the load ports, set the pace. Each sum takes its products in the same
+    /// order as [`micro_wide`]'s, so the bits are the same.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    fn micro_wide_pair<const R: usize>(
+        a: &View<'_, f32>,
+        [b, next]: [Panel<'_>; 2],
+        c: &mut ViewMut<'_, f32>,
+        t: Tile<'_>,
+    ) {
+        let (ars, acs) = (a.row_stride, a.col_stride);
+        // As in `micro`: every `(t.row + r, t.depth + p)` lies inside `a`, every panel row
+        // `p < t.len` inside both panels' data.
+        assert!(t.row + R <= a.rows && t.depth + t.len <= a.cols);
+        assert!(t.len == 0 || (t.len - 1) * b.stride + NR <= b.data.len());
+        assert!(t.len == 0 || (t.len - 1) * next.stride + NR <= next.data.len());
+        let base = a.data.as_ptr().wrapping_add(t.row * ars + t.depth * acs);
+        let mut lo = [_mm512_setzero_ps(); R];
+        let mut hi = [_mm512_setzero_ps(); R];
+        for p in 0..t.len {
+            // SAFETY: `p * stride + NR <= data.len()` for both panels (asserted above), so
+            // the 16-float loads read elements of their data; they are unaligned.
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_loadu_ps(b.data.as_ptr().add(p * b.stride)),
+                    _mm512_loadu_ps(next.data.as_ptr().add(p * next.stride)),
+                )
+            };
+            let ap = base.wrapping_add(p * acs);
+            for r in 0..R {
+                // SAFETY: (t.row + r, t.depth + p) is inside `a` (asserted above).
+                let av = _mm512_set1_ps(unsafe { *ap.add(r * ars) });
+                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+            }
+        }
+        assert!(NR < t.cols && t.cols <= 2 * NR);
+        assert!(t.row + R <= c.rows && t.col + t.cols <= c.cols);
+        // The columns of the second panel that are in the tile: the low `t.cols - NR` bits.
+        let mask: __mmask16 = (u32::MAX >> (32 - (t.cols - NR))) as u16;
+        let bias = match t.start {
+            // SAFETY: the bias is cut to the tile's `t.cols` columns; the masked load reads
+            // only the ones past `NR`.
+            Start::Bias(bias) => Some(unsafe {
+                assert!(bias.len() == t.cols);
+                (
+                    _mm512_loadu_ps(bias.as_ptr()),
+                    _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(NR)),
+                )
+            }),
+            _ => None,
+        };
+        let corner = c.ptr.wrapping_add(t.row * c.row_stride + t.col);
+        for r in 0..R {
+            let at = corner.wrapping_add(r * c.row_stride);
+            // SAFETY: row `t.row + r` < `c.rows` and columns `t.col..t.col + t.cols` <=
+            // `c.cols` (asserted above) are elements of the view, which `ViewMut` borrows
+            // exclusively and `&mut c` keeps unaliased. The accesses past `NR` columns are
+            // masked to the tile's columns; all are unaligned.
+            unsafe {
+                let (l, h) = match (t.start, bias) {
+                    (Start::C, _) => (
+                        _mm512_add_ps(lo[r], _mm512_loadu_ps(at)),
+                        _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(mask, at.add(NR))),
+                    ),
+                    (_, Some((b0, b1))) => (_mm512_add_ps(lo[r], b0), _mm512_add_ps(hi[r], b1)),
+                    _ => (lo[r], hi[r]),
+                };
+                _mm512_storeu_ps(at, l);
+                _mm512_mask_storeu_ps(at.add(NR), mask, h);
+            }
         }
     }
 
@@ -1938,14 +2069,15 @@ pub(crate) mod tests {
             return;
         }
         with_each_kernel(|_| {
-            for (k, n) in [(33, 35), (300, 16)] {
+            for (k, n) in [(33, 35), (300, 16), (70, 48), (300, 40)] {
                 rows_against_reference(k, n);
             }
         });
     }
 
     /// [`every_row_remainder_matches_reference`] for one shared dimension and width; (300, 16)
-    /// reaches the path with no panel buffer and a shared dimension of two blocks.
+    /// reaches the path with no panel buffer and a shared dimension of two blocks; (70, 48)
+    /// and (300, 40) end in a lone panel after a pair, read in place and packed.
     fn rows_against_reference(k: usize, n: usize) {
         let a = values(26 * k, 8);
         let b = values(k * n, 9);
