@@ -11,7 +11,8 @@
 //! and, at each, the `C` contiguous channels, keeping one running sum per channel.
 
 use crate::batchnorm::{
-    backward_channels, infer_channels, BatchNormGrads, Channels, DEFAULT_EPS, DEFAULT_MOMENTUM,
+    backward_channels, infer_channels, BatchNormCache, BatchNormGrads, Channels, DEFAULT_EPS,
+    DEFAULT_MOMENTUM,
 };
 use crate::layer::{Backward, Forward, Param, Tensor, TensorMut, Trainable};
 use bytemuck::Zeroable;
@@ -35,15 +36,6 @@ pub struct BatchNorm2d<T, const C: usize, const H: usize, const W: usize> {
     pub eps: T,
     /// Weight of the newest batch in the running statistics.
     pub momentum: T,
-}
-
-/// What the backward pass of a [`BatchNorm2d`] needs from a training-mode forward pass.
-#[derive(Clone, Debug, Zeroable)]
-pub struct BatchNorm2dCache<T, const C: usize, const H: usize, const W: usize, const B: usize> {
-    /// The normalized inputs `(x - mean) / sqrt(var + eps)`.
-    pub x_hat: [[[[T; C]; W]; H]; B],
-    /// `1 / sqrt(var + eps)` per channel.
-    pub inv_std: [T; C],
 }
 
 impl<T: Scalar, const C: usize, const H: usize, const W: usize> BatchNorm2d<T, C, H, W> {
@@ -92,7 +84,7 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
 {
     type Input = [[[T; C]; W]; H];
     type Output = [[[T; C]; W]; H];
-    type Cache<const B: usize> = BatchNorm2dCache<T, C, H, W, B>;
+    type Cache<const B: usize> = BatchNormCache<T, C>;
     const KIND: &'static str = "batchnorm2d";
     const PARAM_COUNT: usize = 4 * C;
 
@@ -118,9 +110,7 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
                 "batchnorm2d needs at least 2 values per channel in training mode (B * H * W > 1): the variance of one value is 0"
             )
         };
-        let x_hat = positions_mut(&mut cache.x_hat);
-        self.channels()
-            .train(positions(x), positions_mut(y), x_hat, &mut cache.inv_std);
+        self.channels().train(positions(x), positions_mut(y), cache);
     }
 
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
@@ -164,7 +154,7 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
 {
     fn backward<const B: usize>(
         &self,
-        _x: &[Self::Input; B],
+        x: &[Self::Input; B],
         _y: &[Self::Output; B],
         cache: &Self::Cache<B>,
         dy: &[Self::Output; B],
@@ -172,8 +162,8 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Backward<T>
         grads: Option<&mut Self::Grads>,
     ) {
         let dx = dx.map(|dx| positions_mut(dx));
-        let (x_hat, dy) = (positions(&cache.x_hat), positions(dy));
-        backward_channels(&self.gamma, &cache.inv_std, x_hat, dy, dx, grads);
+        let (x, dy) = (positions(x), positions(dy));
+        backward_channels(&self.gamma, cache, x, dy, dx, grads);
     }
 }
 
@@ -216,7 +206,7 @@ fn as_image_mut<T: Scalar, const C: usize, const L: usize, const B: usize>(
 impl<T: Scalar, const C: usize, const L: usize> Forward<T> for BatchNorm1d<T, C, L> {
     type Input = [[T; C]; L];
     type Output = [[T; C]; L];
-    type Cache<const B: usize> = BatchNorm2dCache<T, C, 1, L, B>;
+    type Cache<const B: usize> = BatchNormCache<T, C>;
     const KIND: &'static str = "batchnorm1d";
     const PARAM_COUNT: usize = 4 * C;
 

@@ -57,7 +57,7 @@ mod pool1d;
 mod pool2d;
 
 pub use activation::{Activation1d, Activation2d};
-pub use batchnorm2d::{BatchNorm1d, BatchNorm2d, BatchNorm2dCache};
+pub use batchnorm2d::{BatchNorm1d, BatchNorm2d};
 pub use conv1d::{Conv1d, Conv1dCache, Conv1dGrads};
 pub use conv2d::{Conv2d, Conv2dCache, Conv2dGrads};
 pub use flatten::{Flatten1d, Flatten2d};
