@@ -744,7 +744,8 @@ mod tests {
     /// channel, strides, asymmetric padding, a 5x5 kernel, a 256-value patch, 32 output
     /// channels, a 1x1 kernel, padding wider than the kernel, stride 3, blocks starting
     /// mid-sample and mid-batch, every number of rows from 3 to 26 (every tile height and
-    /// split of the 6-row and the 12-row tilings), with each kernel of the machine.
+    /// split of the 6-row and the 12-row tilings), samples too large to copy with their
+    /// padding and samples copied in groups, with each kernel of the machine.
     #[test]
     fn patches_read_in_place_match_gathered_ones_bit_for_bit() {
         extern crate std;
@@ -763,6 +764,12 @@ mod tests {
             (4, 5, 8, 16, 1, 1, 1, 1, 0, 0),
             (3, 3, 2, 16, 2, 2, 1, 1, 3, 3),
             (7, 8, 2, 48, 2, 2, 3, 3, 1, 1),
+            // A padded sample of 10816 values: one fits the kernel's buffer, so its taps are
+            // tested against the padding one by one.
+            (24, 24, 16, 16, 3, 3, 1, 1, 1, 1),
+            // Padded samples of 6480 values: two fit the buffer, so 26 rows of 16-pixel
+            // samples span groups, and a group cut 1 or 2 rows before the end gives 3 back.
+            (16, 16, 20, 16, 3, 3, 5, 5, 1, 1),
         ];
         let data = ramp::<f32>;
         let mut checked = 0;

@@ -1322,8 +1322,12 @@ mod x86 {
         p0: usize,
         y: &mut ViewMut<'_, f32>,
     ) {
+        if let Some(padded_len) = padded_sample_len(g) {
+            // SAFETY: the caller guarantees `K`'s instructions.
+            return unsafe { conv_block_padded::<K>(g, x, w, p0, y, padded_len) };
+        }
         let zeros = [0.0f32; KC];
-        let (sample_len, patch_len) = (g.sample_len(), g.patch_len());
+        let sample_len = g.sample_len();
         let mut walk = PixelWalk::at(g, p0);
         let mut row = 0;
         while row < y.rows {
@@ -1341,20 +1345,147 @@ mod x86 {
                 x,
                 zeros: &zeros,
                 pixels,
+                padded: None,
             };
-            for col in (0..g.oc).step_by(NR) {
-                let t = Tile {
-                    row,
-                    col,
-                    cols: NR,
-                    depth: 0,
-                    len: patch_len,
-                    start: Start::C,
+            // SAFETY: the caller guarantees `K`'s instructions.
+            unsafe { conv_tiles::<K>(&src, w, y, row, rows) };
+            row += rows;
+        }
+    }
+
+    /// The tiles of rows `row..row + rows` of `y`, one per 16 output channels.
+    ///
+    /// # Safety
+    /// The CPU must execute `K`'s instructions.
+    #[inline(always)]
+    unsafe fn conv_tiles<K: Kernel>(
+        src: &ConvSource<'_>,
+        w: &[f32],
+        y: &mut ViewMut<'_, f32>,
+        row: usize,
+        rows: usize,
+    ) {
+        for col in (0..src.g.oc).step_by(NR) {
+            let t = Tile {
+                row,
+                col,
+                cols: NR,
+                depth: 0,
+                len: src.g.patch_len(),
+                start: Start::C,
+            };
+            // SAFETY: the caller guarantees `K`'s instructions.
+            unsafe { K::conv_tile(rows, src, w, y, t) };
+        }
+    }
+
+    /// Floats of the stack buffer in which [`conv_block_padded`] writes samples out with their
+    /// padding: 64 KiB.
+    const PAD_MAX: usize = 16384;
+
+    /// The floats of one sample with its zero padding written out, `(h + 2 ph) (w + 2 pw) c`,
+    /// when [`conv_block_padded`] takes the geometry: at least two such samples fit in
+    /// [`PAD_MAX`], and all but one of them hold at least 8 output pixels, so that a run of
+    /// rows cut at a group of samples' end can keep 3 rows on each side (a tile's least).
+    fn padded_sample_len(g: &crate::conv::Geometry) -> Option<usize> {
+        let rows = g.ph.checked_mul(2)?.checked_add(g.h)?;
+        let cols = g.pw.checked_mul(2)?.checked_add(g.w)?;
+        let len = rows.checked_mul(cols)?.checked_mul(g.c)?;
+        let group = PAD_MAX / len.max(1);
+        (len > 0 && group >= 2 && (group - 1).saturating_mul(g.pixels()) >= 8).then_some(len)
+    }
+
+    /// [`conv_block_with`] over samples copied, a group at a time, into a buffer with their
+    /// padding written out as zeros. A tile's pixels then read every tap inside the buffer,
+    /// at a fixed offset from where each pixel's patch starts: no tap is tested against the
+    /// padding, which took a third of the convolution's time outside its multiply-adds. The
+    /// zeros are the same zeros, taken in the same order, so the sums are unchanged.
+    ///
+    /// # Safety
+    /// The CPU must execute `K`'s instructions.
+    #[inline(always)]
+    unsafe fn conv_block_padded<K: Kernel>(
+        g: &crate::conv::Geometry,
+        x: &[f32],
+        w: &[f32],
+        p0: usize,
+        y: &mut ViewMut<'_, f32>,
+        padded_len: usize,
+    ) {
+        let mut pad = [0.0f32; PAD_MAX];
+        let group = PAD_MAX / padded_len;
+        let (pixels, sample_len) = (g.pixels(), g.sample_len());
+        let (input_row, padded_row) = (g.w * g.c, (g.w + 2 * g.pw) * g.c);
+        let end = p0 + y.rows;
+        let mut row = 0;
+        while row < y.rows {
+            let first = (p0 + row) / pixels;
+            // This group's rows: up to the end of its samples, but never leaving 1 or 2 rows
+            // for the next group (`padded_sample_len` ensures at least 6 remain here).
+            let mut stop = ((first + group) * pixels).min(end);
+            if (1..3).contains(&(end - stop)) {
+                stop -= 3;
+            }
+            // Each sample's rows into the middle of its padded copy; the border stays zero.
+            let last = (stop - 1) / pixels;
+            for (slot, sample) in pad.chunks_exact_mut(padded_len).zip(first..=last) {
+                let input = &x[sample * sample_len..(sample + 1) * sample_len];
+                for (i, line) in input.chunks_exact(input_row).enumerate() {
+                    let at = (i + g.ph) * padded_row + g.pw * g.c;
+                    slot[at..at + input_row].copy_from_slice(line);
+                }
+            }
+            let data = &pad[..(last - first + 1) * padded_len];
+            let mut walk = PixelWalk::at(g, p0 + row);
+            while p0 + row < stop {
+                let rows = K::tile_rows(stop - p0 - row);
+                // Where each pixel's patch starts in `data`; rows past the tile repeat its last.
+                let mut starts = [0; WIDE_MR];
+                for start in &mut starts[..rows] {
+                    *start = (walk.b - first) * padded_len
+                        + walk.oy * g.sh * padded_row
+                        + walk.ox * g.sw * g.c;
+                    walk.step(g);
+                }
+                let last_start = starts[rows - 1];
+                starts[rows..].fill(last_start);
+                let src = ConvSource {
+                    g,
+                    x,
+                    zeros: &[],
+                    pixels: [PixelTaps::default(); WIDE_MR],
+                    padded: Some(Padded::new(g, data, padded_row, starts)),
                 };
                 // SAFETY: the caller guarantees `K`'s instructions.
-                unsafe { K::conv_tile(rows, &src, w, y, t) };
+                unsafe { conv_tiles::<K>(&src, w, y, row, rows) };
+                row += rows;
             }
-            row += rows;
+        }
+    }
+
+    /// Samples with their padding written out (see [`conv_block_padded`]), and where in them
+    /// each pixel of a tile starts its patch.
+    struct Padded<'a> {
+        data: &'a [f32],
+        /// Floats of one padded row of a sample.
+        row: usize,
+        /// Index in `data` of each pixel's tap `(0, 0)`.
+        starts: [usize; WIDE_MR],
+    }
+
+    impl<'a> Padded<'a> {
+        /// Checks that every tap of every pixel lies inside `data`, with its `c` values: the
+        /// last tap, `(kh - 1, kw - 1)`, of the pixel that starts farthest.
+        fn new(
+            g: &crate::conv::Geometry,
+            data: &'a [f32],
+            row: usize,
+            starts: [usize; WIDE_MR],
+        ) -> Self {
+            let farthest = starts.iter().max().copied().unwrap_or(0);
+            let last_tap = (g.kh - 1) * row + (g.kw - 1) * g.c;
+            assert!(farthest + last_tap + g.c <= data.len());
+            Self { data, row, starts }
         }
     }
 
@@ -1366,6 +1497,8 @@ mod x86 {
         zeros: &'a [f32],
         /// Where each row's pixel reads its taps.
         pixels: [PixelTaps; WIDE_MR],
+        /// When set, the rows read padded samples instead (and `pixels` is unused).
+        padded: Option<Padded<'a>>,
     }
 
     /// An output pixel of the batch, `(sample, oy, ox)`, stepped to the next one without the
@@ -1458,13 +1591,23 @@ mod x86 {
             &self.x[at..at + c]
         }
 
-        /// Where each of the first `R` rows' values for tap `(u, v)` start: [`Self::tap`]'s
-        /// slices, each at least `c` long (checked here), as pointers, so that the kernel's
+        /// Where each of the first `R` rows' values for tap `(u, v)` start: in the padded
+        /// samples when there are some, otherwise [`Self::tap`]'s slices, each at least `c`
+        /// long (checked here), as pointers, so that the kernel's
         /// channel loop indexes them without a bounds check per row and channel (which kept
         /// the slices' lengths on the stack and compared each of them every multiply-add:
         /// a third of the convolution's time).
         #[inline(always)]
         fn tap_starts<const R: usize>(&self, u: usize, v: usize) -> [*const f32; R] {
+            if let Some(p) = &self.padded {
+                // Inside `p.data` with `c` values for every tap `u < kh`, `v < kw`, which
+                // `Padded::new` checked for the farthest pixel.
+                assert!(u < self.g.kh && v < self.g.kw);
+                let offset = u * p.row + v * self.g.c;
+                return core::array::from_fn(|r| {
+                    p.data.as_ptr().wrapping_add(p.starts[r] + offset)
+                });
+            }
             core::array::from_fn(|r| {
                 let values = self.tap(r, u, v);
                 assert!(values.len() >= self.g.c);
@@ -1507,7 +1650,7 @@ mod x86 {
                     };
                     for r in 0..R {
                         // SAFETY: `ch < c`, and each row holds at least `c` values
-                        // (`tap_starts` checked).
+                        // (`tap_starts` or `Padded::new` checked).
                         let av = _mm256_set1_ps(unsafe { *rows[r].add(ch) });
                         lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
                         hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
@@ -1556,7 +1699,7 @@ mod x86 {
                         unsafe { _mm512_loadu_ps(weights.as_ptr().add((first + ch) * oc + t.col)) };
                     for (sum, row) in sums.iter_mut().zip(rows) {
                         // SAFETY: `ch < c`, and each row holds at least `c` values
-                        // (`tap_starts` checked).
+                        // (`tap_starts` or `Padded::new` checked).
                         let av = _mm512_set1_ps(unsafe { *row.add(ch) });
                         *sum = _mm512_fmadd_ps(av, bv, *sum);
                     }
