@@ -1343,10 +1343,11 @@ mod x86 {
             pixels[rows..].fill(last);
             let src = ConvSource {
                 g,
-                x,
-                zeros: &zeros,
-                pixels,
-                padded: None,
+                taps: Taps::InPlace(InPlace {
+                    x,
+                    zeros: &zeros,
+                    pixels,
+                }),
             };
             // SAFETY: the caller guarantees `K`'s instructions.
             unsafe { conv_tiles::<K>(&src, w, y, row, rows) };
@@ -1452,10 +1453,7 @@ mod x86 {
                 starts[rows..].fill(last_start);
                 let src = ConvSource {
                     g,
-                    x,
-                    zeros: &[],
-                    pixels: [PixelTaps::default(); WIDE_MR],
-                    padded: Some(Padded::new(g, data, padded_row, starts)),
+                    taps: Taps::Padded(Padded::new(g, data, padded_row, starts)),
                 };
                 // SAFETY: the caller guarantees `K`'s instructions.
                 unsafe { conv_tiles::<K>(&src, w, y, row, rows) };
@@ -1493,13 +1491,25 @@ mod x86 {
     /// Where a convolution micro-tile's rows read their patches.
     struct ConvSource<'a> {
         g: &'a crate::conv::Geometry,
+        taps: Taps<'a>,
+    }
+
+    /// Where a tile's rows find their taps' values. One lives on the stack per tile, and
+    /// boxing the larger variant would allocate, which the kernels never do.
+    #[allow(clippy::large_enum_variant)]
+    enum Taps<'a> {
+        /// In the input, each tap tested against the padding.
+        InPlace(InPlace<'a>),
+        /// In samples copied with their padding written out.
+        Padded(Padded<'a>),
+    }
+
+    /// The input itself, and where each row's pixel reads its taps.
+    struct InPlace<'a> {
         x: &'a [f32],
         /// At least `g.c` zeros, read for taps in the padding.
         zeros: &'a [f32],
-        /// Where each row's pixel reads its taps.
         pixels: [PixelTaps; WIDE_MR],
-        /// When set, the rows read padded samples instead (and `pixels` is unused).
-        padded: Option<Padded<'a>>,
     }
 
     /// An output pixel of the batch, `(sample, oy, ox)`, stepped to the next one without the
@@ -1576,44 +1586,46 @@ mod x86 {
         }
     }
 
-    impl ConvSource<'_> {
+    impl InPlace<'_> {
         /// The `c` input values tap `(u, v)` of row `r` reads (zeros in the padding).
         #[inline(always)]
-        fn tap(&self, r: usize, u: usize, v: usize) -> &[f32] {
+        fn tap(&self, g: &crate::conv::Geometry, r: usize, u: usize, v: usize) -> &[f32] {
             let p = &self.pixels[r];
-            let c = self.g.c;
+            let c = g.c;
             let inside = (p.rows.0..p.rows.1).contains(&u) && (p.cols.0..p.cols.1).contains(&v);
             if !inside {
                 return &self.zeros[..c];
             }
             let at = p
                 .origin
-                .wrapping_add(u.wrapping_mul(self.g.w).wrapping_add(v).wrapping_mul(c));
+                .wrapping_add(u.wrapping_mul(g.w).wrapping_add(v).wrapping_mul(c));
             &self.x[at..at + c]
         }
+    }
 
+    impl ConvSource<'_> {
         /// Where each of the first `R` rows' values for tap `(u, v)` start: in the padded
-        /// samples when there are some, otherwise [`Self::tap`]'s slices, each at least `c`
+        /// samples when there are some, otherwise [`InPlace::tap`]'s slices, each at least `c`
         /// long (checked here), as pointers, so that the kernel's
         /// channel loop indexes them without a bounds check per row and channel (which kept
         /// the slices' lengths on the stack and compared each of them every multiply-add:
         /// a third of the convolution's time).
         #[inline(always)]
         fn tap_starts<const R: usize>(&self, u: usize, v: usize) -> [*const f32; R] {
-            if let Some(p) = &self.padded {
-                // Inside `p.data` with `c` values for every tap `u < kh`, `v < kw`, which
-                // `Padded::new` checked for the farthest pixel.
-                assert!(u < self.g.kh && v < self.g.kw);
-                let offset = u * p.row + v * self.g.c;
-                return core::array::from_fn(|r| {
-                    p.data.as_ptr().wrapping_add(p.starts[r] + offset)
-                });
+            match &self.taps {
+                Taps::Padded(p) => {
+                    // Inside `p.data` with `c` values for every tap `u < kh`, `v < kw`, which
+                    // `Padded::new` checked for the farthest pixel.
+                    assert!(u < self.g.kh && v < self.g.kw);
+                    let offset = u * p.row + v * self.g.c;
+                    core::array::from_fn(|r| p.data.as_ptr().wrapping_add(p.starts[r] + offset))
+                }
+                Taps::InPlace(taps) => core::array::from_fn(|r| {
+                    let values = taps.tap(self.g, r, u, v);
+                    assert!(values.len() >= self.g.c);
+                    values.as_ptr()
+                }),
             }
-            core::array::from_fn(|r| {
-                let values = self.tap(r, u, v);
-                assert!(values.len() >= self.g.c);
-                values.as_ptr()
-            })
         }
     }
 
