@@ -457,6 +457,8 @@ mod x86 {
     /// A row-major right-hand matrix up to this many floats (32 KiB, the size of L1) is read
     /// in place rather than packed.
     const DIRECT_MAX: usize = 8192;
+    /// How many rows ahead a panel copy asks for the rows of `b` it will copy next.
+    const PACK_AHEAD: usize = 16;
 
     #[cfg(any(feature = "std", test))]
     pub(super) fn available() -> bool {
@@ -997,6 +999,15 @@ mod x86 {
         for (p, row) in packed.iter_mut().enumerate() {
             let start = (pc + p) * b.row_stride + jc * b.col_stride;
             if b.col_stride == 1 && nr == NR {
+                let ahead = b
+                    .data
+                    .as_ptr()
+                    .wrapping_add(start + PACK_AHEAD * b.row_stride);
+                // SAFETY: a prefetch only hints; it reads nothing and faults on no address.
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(NR - 1).cast());
+                }
                 // A fixed-size copy: a `memcpy` call per 64-byte row would cost more.
                 *row = b.data[start..start + NR]
                     .try_into()
