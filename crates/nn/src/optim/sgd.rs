@@ -148,16 +148,28 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Sgd<
                 update_blocks(p.value, p.grad, p.state, &update)
             });
         } else {
-            let nesterov = c.nesterov;
+            // Two loops, not one with `nesterov` tested inside: the compiler kept the test in
+            // the loop as a blend of both results, computed for every value.
             let update = |value: &mut [T], grad: &[T], [v]: [&mut [T]; 1]| {
                 for ((w, &g), v) in value.iter_mut().zip(grad).zip(v.iter_mut()) {
                     let g = k * g + wd * *w;
                     *v = mu * *v + g;
-                    *w -= lr * if nesterov { g + mu * *v } else { *v };
+                    *w -= lr * *v;
+                }
+            };
+            let update_nesterov = |value: &mut [T], grad: &[T], [v]: [&mut [T]; 1]| {
+                for ((w, &g), v) in value.iter_mut().zip(grad).zip(v.iter_mut()) {
+                    let g = k * g + wd * *w;
+                    *v = mu * *v + g;
+                    *w -= lr * (g + mu * *v);
                 }
             };
             model.visit_params(grads, [&mut self.velocity], &mut |p| {
-                update_blocks(p.value, p.grad, p.state, &update)
+                if c.nesterov {
+                    update_blocks(p.value, p.grad, p.state, &update_nesterov)
+                } else {
+                    update_blocks(p.value, p.grad, p.state, &update)
+                }
             });
         }
         StepOutcome::applied(norm, scale)
