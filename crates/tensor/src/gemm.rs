@@ -2212,8 +2212,9 @@ pub(crate) mod tests {
     /// read in alternating order: each matches the reference, and calls that follow one
     /// another (so read the runs in opposite orders) give the same bits. The shapes cover
     /// whole rows in one pass (600 x 500), two passes of columns (1100 = 1024 + 76), runs
-    /// that end in 4-row and 1-row steps beside a last odd column (1027 x 257), and runs
-    /// left empty (9 rows in runs of 8).
+    /// that end in 4-row and 1-row steps beside a last odd column (1027 x 257), runs left
+    /// empty (9 rows in runs of 8), and, with `parallel`, a product large enough to be cut
+    /// between threads by columns, each half a column block of `b` (1024 x 1100).
     #[test]
     fn batch_one_products_over_a_large_b_give_one_result_in_either_order() {
         if !fast_f32_available() {
@@ -2224,7 +2225,13 @@ pub(crate) mod tests {
                 .map(|i| ((i * 37 + seed) % 101) as f32 / 101.0 - 0.5)
                 .collect()
         };
-        for (m, k, n) in [(1, 600, 500), (2, 260, 1100), (1, 1027, 257), (1, 9, 30000)] {
+        for (m, k, n) in [
+            (1, 600, 500),
+            (2, 260, 1100),
+            (1, 1027, 257),
+            (1, 9, 30000),
+            (1, 1024, 1100),
+        ] {
             let (a, b) = (wave(m * k, 1), wave(k * n, 2));
             let (av, bv) = (View::row_major(&a, m, k), View::row_major(&b, k, n));
             let run = || {
