@@ -1122,8 +1122,8 @@ mod x86 {
 
     /// Row `r` of a tile narrower than `NR` columns: its sums `out` added to the tile's start.
     /// Copied by [`copy_short`]: `copy_from_slice` of a length known only at run time is a
-    /// `memcpy` call, which cost more than the row (W2's 10-wide last layer stores 320 rows
-    /// this way per step).
+    /// `memcpy` call, which cost more than the row (with the AVX2 kernel, W2's 10-wide last
+    /// layer stores 320 rows this way per step).
     fn store_partial(c: &mut ViewMut<'_, f32>, t: Tile<'_>, r: usize, out: &[f32; NR]) {
         let row = &mut c.row_mut(t.row + r)[t.col..t.col + t.cols];
         let base: &[f32] = match t.start {
@@ -1958,16 +1958,8 @@ mod x86 {
             }
             let out = &mut out[j0..j0 + w];
             for g in (0..GROUPS).filter(|&g| !runs(g).is_empty()) {
-                add_row(out, &partial[g][..w]);
+                crate::elementwise::add_assign(out, &partial[g][..w]);
             }
-        }
-    }
-
-    /// `out += part`, element by element.
-    #[target_feature(enable = "avx2,fma")]
-    fn add_row(out: &mut [f32], part: &[f32]) {
-        for (o, &p) in out.iter_mut().zip(part) {
-            *o += p;
         }
     }
 
