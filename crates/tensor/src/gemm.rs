@@ -2145,9 +2145,6 @@ pub(crate) mod tests {
             const { core::cell::Cell::new(false) };
     }
 
-    /// Runs `f` with each `f32` kernel of this machine in turn, naming it: the AVX-512 one
-    /// (if the CPU has it), then the AVX2 one (or whatever `try_fast_gemm` finds here).
-    /// Only the calling thread is affected: with `parallel`, pool threads pick their own.
     /// Whether this machine runs the AVX-512 kernel (and so the tests of its own paths).
     pub(crate) fn wide_kernel_here() -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -2156,6 +2153,9 @@ pub(crate) mod tests {
         false
     }
 
+    /// Runs `f` with each `f32` kernel of this machine in turn, naming it: the AVX-512 one
+    /// (if the CPU has it), then the AVX2 one (or whatever `try_fast_gemm` finds here).
+    /// Only the calling thread is affected: with `parallel`, pool threads pick their own.
     pub(crate) fn with_each_kernel(mut f: impl FnMut(&str)) -> usize {
         let mut kernels = 1;
         #[cfg(target_arch = "x86_64")]
