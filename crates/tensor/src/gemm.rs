@@ -316,6 +316,19 @@ pub fn fast_f32_available() -> bool {
     }
 }
 
+/// Whether this machine runs the AVX-512 `f32` kernels (on top of [`fast_f32_available`]):
+/// elementwise loops that other crates compile in several copies pick the widest with it.
+pub fn wide_f32_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::wide_available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The `f32` kernel behind [`Scalar::try_fast_gemm`]; returns false when it cannot run here.
 pub(crate) fn try_sgemm(
     a: View<'_, f32>,
