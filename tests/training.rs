@@ -83,6 +83,52 @@ fn wide_network_builds_and_trains_on_a_two_mib_stack() {
     assert_eq!(params, 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10);
 }
 
+network! {
+    /// Batch normalization over 131072 features: 2 MiB of `f32` per tensor set of four.
+    struct WideBatchNorm<f32> {
+        input 2,
+        dense 131072 [batchnorm, relu],
+        dense 2,
+    }
+}
+
+network! {
+    /// Standardization of 131072 inputs: 1 MiB of means and standard deviations.
+    struct WideStandardize<f32> {
+        input 131072,
+        standardize,
+        dense 2,
+    }
+}
+
+/// `new_boxed` builds layers in place: batch normalization and standardization once reset
+/// themselves by building a whole new layer on the stack, which overflowed it here.
+#[test]
+fn wide_batchnorm_and_standardize_layers_build_and_reset_on_a_two_mib_stack() {
+    let handle = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let mut bn = WideBatchNorm::new_boxed(&mut gradflow::rng(1));
+            bn.batchnorm_0.gamma[7] = 3.0;
+            bn.batchnorm_0.reset();
+            let mut st = WideStandardize::new_boxed(&mut gradflow::rng(1));
+            let samples: Vec<[f32; 131072]> = (0..3)
+                .map(|i| core::array::from_fn(|j| (i * j % 5) as f32))
+                .collect();
+            st.standardize_0.fit(&samples);
+            (
+                bn.batchnorm_0.gamma[7],
+                bn.batchnorm_0.running_var[9],
+                st.standardize_0.std[3],
+            )
+        })
+        .unwrap();
+    let (gamma, var, std) = handle.join().expect("no stack overflow");
+    assert_eq!((gamma, var), (1.0, 1.0));
+    // Feature 3 over samples 0, 1, 2: values 0, 3, 1, population std sqrt(14/9).
+    assert!((std - (14.0f32 / 9.0).sqrt()).abs() < 1e-6, "{std}");
+}
+
 /// An optimizer made by `const_zeroed` (a `static` on a device without a heap) has every
 /// setting 0: `fit` refuses to start with it, naming the setting, instead of running steps
 /// that are all refused (or, for Adam, that divided 0 by 0).

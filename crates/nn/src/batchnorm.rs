@@ -77,9 +77,15 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
         }
     }
 
-    /// Resets to [`BatchNorm::new`] in place.
+    /// Resets to [`BatchNorm::new`] in place, field by field: building the new layer first would
+    /// put all of it on the stack, which a wide layer in a boxed network overflows.
     pub fn reset(&mut self) {
-        *self = Self::new();
+        self.gamma.fill(T::ONE);
+        self.beta.fill(T::ZERO);
+        self.running_mean.fill(T::ZERO);
+        self.running_var.fill(T::ONE);
+        self.eps = T::from_f64(DEFAULT_EPS);
+        self.momentum = T::from_f64(DEFAULT_MOMENTUM);
     }
 
     fn channels(&mut self) -> Channels<'_, T, N> {

@@ -34,10 +34,17 @@ impl<T: Scalar, const N: usize> Standardize<T, N> {
         }
     }
 
+    /// Makes this the identity in place: building [`Standardize::identity`] first would put
+    /// all of it on the stack, which a wide layer in a boxed network overflows.
+    fn reset(&mut self) {
+        self.mean.fill(T::ZERO);
+        self.std.fill(T::ONE);
+    }
+
     /// Fits mean and standard deviation to `samples` (in f64, whatever `T` is), ignoring NaN and
     /// infinite values. With no samples it becomes the identity.
     pub fn fit(&mut self, samples: &[[T; N]]) {
-        *self = Self::identity();
+        self.reset();
         if samples.is_empty() {
             return;
         }
@@ -100,7 +107,7 @@ impl<T: Scalar, const N: usize> Forward<T> for Standardize<T, N> {
     const PARAM_COUNT: usize = 2 * N;
 
     fn init(&mut self, _: &mut dyn rand::RngCore) {
-        *self = Self::identity();
+        self.reset();
     }
 
     fn forward<const B: usize>(&self, x: &[[T; N]; B], y: &mut [[T; N]; B]) {
