@@ -218,11 +218,14 @@ pub struct Dataset<const F: usize> {
 }
 
 /// `floor(len * fraction)` for a `fraction` in `[0, 1]`, except that a product within rounding
-/// error of a whole number is that number: the fraction was meant as a decimal.
+/// error of a whole number is that number: the fraction was meant as a decimal. The binary
+/// fraction is within half a unit in the last place of the decimal one and the product adds
+/// half another, so four units (relative `4 * f64::EPSILON`) cover them and no more: 1000 x
+/// 0.9999999995 (999.9999995) must stay 999.
 fn test_rows(len: usize, fraction: f64) -> usize {
     let product = len as f64 * fraction;
     let nearest = product.round();
-    if (product - nearest).abs() <= 1e-9 * product.max(1.0) {
+    if (product - nearest).abs() <= 4.0 * f64::EPSILON * product.max(1.0) {
         nearest as usize
     } else {
         product.floor() as usize
@@ -736,6 +739,11 @@ mod tests {
             (1797, 0.2, 359),
             (569, 0.2, 113),
             (3, 0.5, 1),
+            // Products short of a whole number by more than rounding: floored.
+            (3000, 0.3333333333, 999),
+            (1000, 0.9999999995, 999),
+            (3_000_000, 0.33333333333, 999_999),
+            (10, 0.7999999, 7),
         ] {
             assert_eq!(test_rows(len, fraction), tests, "{len} x {fraction}");
         }
