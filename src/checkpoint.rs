@@ -19,8 +19,8 @@
 
 use crate::nn::{Network, OptimizerState, Scalar, StateTensor, Trainable};
 use crate::weights::{
-    network_entries, network_expected, parse, read_expected, read_file, serialize, tensor_name,
-    write_atomic, write_network, Domain, Entry, Expected, WeightsError,
+    check_layout, network_entries, network_expected, parse, read_expected, read_file, serialize,
+    tensor_name, write_atomic, write_network, Domain, Entry, Expected, WeightsError,
 };
 use rand::SeedableRng;
 use safetensors::Dtype;
@@ -274,6 +274,7 @@ where
     let seed: [u8; 32] = core::array::from_fn(|k| seed_bytes[k] as u8);
     let progress = Progress { epoch, step };
 
+    check_layout(net)?;
     let model_count = network_expected(net).len();
     let expected = expected(net, optimizer);
     let values = read_expected::<T>(&file, &expected, &|name| COUNTERS.contains(&name)).map_err(

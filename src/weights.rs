@@ -150,7 +150,9 @@ pub enum WeightsError {
         /// What is wrong with it.
         problem: String,
     },
-    /// An interop mapping cannot handle a layer or names none for it.
+    /// The network's tensors cannot be matched to a file's: an interop mapping cannot handle
+    /// a layer or names none for it, two of the network's tensors share a name, or a layer
+    /// gives a tensor a shape its data does not have.
     #[error("tensor `{name}`: {problem}")]
     Mapping {
         /// The gradflow tensor's name.
@@ -487,6 +489,16 @@ pub(crate) fn read_expected<T: Scalar>(
     expected: &[Expected],
     ignore: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Vec<T>>, WeightsError> {
+    // One file tensor would be loaded into both (`to_bytes` refuses to write such a network).
+    let mut seen = BTreeSet::new();
+    if let Some(e) = expected.iter().find(|e| !seen.insert(e.name.as_str())) {
+        return Err(WeightsError::Mapping {
+            name: e.name.clone(),
+            problem: "two of the network's tensors have this name, and one file tensor cannot \
+                      load both: every tensor needs a name of its own"
+                .to_string(),
+        });
+    }
     let mut out = Vec::with_capacity(expected.len());
     for e in expected {
         let view = file.tensor(&e.name).map_err(|_| WeightsError::Missing {
@@ -632,6 +644,26 @@ pub(crate) fn network_expected<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Ve
     expected
 }
 
+/// Refuses a network one of whose tensors reports a shape its data does not have (a user
+/// layer's `visit_tensors` mistake), before anything is read into it.
+pub(crate) fn check_layout<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<(), WeightsError> {
+    let mut result = Ok(());
+    net.visit_tensors(&mut |t| {
+        let len = t.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if result.is_ok() && len != Some(t.data.len()) {
+            result = Err(WeightsError::Mapping {
+                name: tensor_name(t.layer, t.name),
+                problem: format!(
+                    "its layer gives it shape {:?} but {} values",
+                    t.shape,
+                    t.data.len()
+                ),
+            });
+        }
+    });
+    result
+}
+
 /// Writes `values` (in `visit_tensors` order, already checked) into `net`.
 pub(crate) fn write_network<T: Scalar, N: Network<T> + ?Sized>(net: &mut N, values: &[Vec<T>]) {
     let mut next = values.iter();
@@ -674,6 +706,7 @@ pub fn from_bytes<T: Scalar, N: Network<T> + ?Sized>(
     net: &mut N,
     bytes: &[u8],
 ) -> Result<(), WeightsError> {
+    check_layout(net)?;
     let file = parse(bytes)?;
     let values = read_expected::<T>(&file, &network_expected(net), &|_| false)?;
     write_network(net, &values);

@@ -483,3 +483,147 @@ fn concurrent_saves_to_one_path_all_succeed() {
     assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A user layer whose `visit_tensors` reports what `layer` says: two tensors under one name
+/// (`Twin`), or a shape its data does not have (`Misshapen`), both a layer author's mistakes.
+#[derive(Clone, Debug, bytemuck::Zeroable)]
+struct UserLayer<const TWIN: bool> {
+    a: [f32; 2],
+    b: [f32; 2],
+}
+
+impl<const TWIN: bool> Forward<f32> for UserLayer<TWIN> {
+    type Input = [f32; 2];
+    type Output = [f32; 2];
+    type Cache<const B: usize> = ();
+    const KIND: &'static str = "user";
+    const PARAM_COUNT: usize = 4;
+
+    fn forward<const B: usize>(&self, x: &[[f32; 2]; B], y: &mut [[f32; 2]; B]) {
+        for (xb, yb) in x.iter().zip(y) {
+            for i in 0..2 {
+                yb[i] = xb[i] * self.a[i] + self.b[i];
+            }
+        }
+    }
+
+    fn forward_train<const B: usize>(
+        &mut self,
+        x: &[[f32; 2]; B],
+        y: &mut [[f32; 2]; B],
+        _: &mut (),
+    ) {
+        self.forward(x, y)
+    }
+
+    fn visit_tensors(&self, f: &mut dyn FnMut(gradflow::nn::Tensor<'_, f32>)) {
+        use gradflow::nn::{Tensor, TensorKind::Frozen};
+        let (b, shape): (&str, &[usize]) = if TWIN { ("a", &[2]) } else { ("b", &[3]) };
+        f(Tensor {
+            layer: "",
+            name: "a",
+            kind: Frozen,
+            shape: &[2],
+            data: &self.a,
+        });
+        f(Tensor {
+            layer: "",
+            name: b,
+            kind: Frozen,
+            shape,
+            data: &self.b,
+        });
+    }
+
+    fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(gradflow::nn::TensorMut<'_, f32>)) {
+        use gradflow::nn::{TensorKind::Frozen, TensorMut};
+        let (b, shape): (&str, &[usize]) = if TWIN { ("a", &[2]) } else { ("b", &[3]) };
+        f(TensorMut {
+            layer: "",
+            name: "a",
+            kind: Frozen,
+            shape: &[2],
+            data: &mut self.a,
+        });
+        f(TensorMut {
+            layer: "",
+            name: b,
+            kind: Frozen,
+            shape,
+            data: &mut self.b,
+        });
+    }
+}
+
+network! { struct Twin<f32> { input 2, layer UserLayer<true> (2 -> 2), dense 2 } }
+network! { struct Misshapen<f32> { input 2, layer UserLayer<false> (2 -> 2), dense 2 } }
+
+/// The file tensors a user-layer network would load: `layer_0.a` (and `layer_0.b` of
+/// `b_len` values when given), and the dense layer's.
+fn user_layer_file(b_len: Option<usize>) -> Vec<u8> {
+    let floats = |v: &[f32]| v.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let mut entries = vec![
+        (
+            "layer_0.a".to_string(),
+            Dtype::F32,
+            vec![2],
+            floats(&[9.0, 8.0]),
+        ),
+        (
+            "dense_1.weight".to_string(),
+            Dtype::F32,
+            vec![2, 2],
+            floats(&[1.0; 4]),
+        ),
+        (
+            "dense_1.bias".to_string(),
+            Dtype::F32,
+            vec![2],
+            floats(&[0.0; 2]),
+        ),
+    ];
+    if let Some(len) = b_len {
+        entries.push((
+            "layer_0.b".to_string(),
+            Dtype::F32,
+            vec![len],
+            floats(&vec![7.0; len]),
+        ));
+    }
+    write(&entries)
+}
+
+#[test]
+fn a_network_with_two_tensors_under_one_name_neither_saves_nor_loads() {
+    let mut net = Twin::new(&mut gradflow::rng(1));
+    net.layer_0.a = [1.0, 2.0];
+    net.layer_0.b = [3.0, 4.0];
+    let err = weights::to_bytes(&net).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("two tensors are named `layer_0.a`"),
+        "{err}"
+    );
+    // One file tensor would have gone into both.
+    let err = weights::from_bytes(&mut net, &user_layer_file(None)).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Mapping { name, problem }
+            if name == "layer_0.a" && problem.contains("two of the network's tensors")),
+        "{err}"
+    );
+    assert_eq!((net.layer_0.a, net.layer_0.b), ([1.0, 2.0], [3.0, 4.0]));
+}
+
+#[test]
+fn a_layer_whose_shape_disagrees_with_its_data_is_refused_without_a_panic() {
+    let mut net = Misshapen::new(&mut gradflow::rng(1));
+    net.layer_0.a = [1.0, 2.0];
+    let err = weights::from_bytes(&mut net, &user_layer_file(Some(3))).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Mapping { name, problem }
+            if name == "layer_0.b" && problem.contains("shape [3] but 2 values")),
+        "{err}"
+    );
+    // Nothing was written, not even the tensors before it.
+    assert_eq!(net.layer_0.a, [1.0, 2.0]);
+}
