@@ -64,10 +64,25 @@ impl AdamConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         require_lr(self.lr)?;
         require_decay_rate("beta1", self.beta1)?;
+        require_step_size(self.lr, self.beta1)?;
         require_decay_rate("beta2", self.beta2)?;
         require_eps(self.eps)?;
         require_weight_decay_and_clipping(self.weight_decay, self.max_grad_norm)
     }
+}
+
+/// Adam's bias-corrected step size, `lr / (1 - beta1^t)`, is largest at the first step,
+/// `lr / (1 - beta1)`: it must stay within f32's range, or the step would write infinities
+/// (and `inf * 0`, NaN, where a gradient is 0) into the weights. With the default `beta1` of
+/// 0.9 that bounds `lr` at 3.4e37.
+fn require_step_size(lr: f64, beta1: f64) -> Result<(), ConfigError> {
+    super::require(
+        "lr",
+        lr,
+        lr / (1.0 - beta1) <= f64::from(f32::MAX),
+        "small enough that Adam's first step size, lr / (1 - beta1), is within f32's range \
+         (3.4e38)",
+    )
 }
 
 /// Adam whose two moment estimates mirror the model's gradients `G`.
@@ -116,6 +131,7 @@ impl<G: Zeroable> Adam<G> {
     /// Changes the learning rate (for schedules); invalid values are refused.
     pub fn set_lr(&mut self, lr: f64) -> Result<(), ConfigError> {
         require_lr(lr)?;
+        require_step_size(lr, self.config.beta1)?;
         self.config.lr = lr;
         Ok(())
     }
@@ -152,7 +168,9 @@ impl<T: Scalar, M: Trainable<T, Grads = G> + ?Sized, G> Optimizer<T, M> for Adam
                 let g = k * g + wd * *w;
                 *m = b1 * *m + one_b1 * g;
                 *v = b2 * *v + one_b2 * g * g;
-                *w -= step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
+                // Divided first: `m / sqrt(v)` is at most a few, where `step_size * m` could
+                // overflow for a large step size and a large gradient.
+                *w -= step_size * (*m / (v.sqrt() * inv_sqrt_c2 + eps));
             }
         };
         model.visit_params(grads, [&mut self.m, &mut self.v], &mut |p| {
@@ -413,6 +431,43 @@ mod tests {
             (layer.weight[0][1] - (-0.26)).abs() < 1e-6,
             "{:?}",
             layer.weight
+        );
+    }
+
+    /// The first step moves each weight by about `lr / (1 - beta1)` times `m / sqrt(v)`: a
+    /// learning rate that makes that step size overflow f32 is refused, at `new` and at
+    /// `set_lr`; one just inside it takes a finite step, for zero and large gradients alike
+    /// (the product `step_size * m` alone would overflow for a gradient of 100).
+    #[test]
+    fn a_learning_rate_too_large_for_the_first_step_is_refused() {
+        let err = Adam::<DenseGrads<f32, 1, 2>>::new(AdamConfig::new(1e38)).unwrap_err();
+        assert_eq!((err.name, err.value), ("lr", 1e38));
+        assert!(err.expected.contains("lr / (1 - beta1)"), "{err:?}");
+        let config = AdamConfig::new(1e36).betas(0.999, 0.999);
+        assert!(Adam::<DenseGrads<f32, 1, 2>>::new(config).is_err());
+        let mut adam = Adam::new(AdamConfig::new(3e37)).unwrap();
+        assert!(adam.set_lr(5e37).is_err());
+        assert_eq!(adam.config().lr, 3e37);
+        let mut layer = Dense::<f32, 1, 2> {
+            weight: [[0.5, -0.5]],
+            bias: [0.0, 1.0],
+        };
+        let grads = DenseGrads {
+            weight: [[100.0f32, 0.0]],
+            bias: [-3.0, 0.0],
+        };
+        assert!(adam.step(&mut layer, &grads).applied);
+        let values = [
+            layer.weight[0][0],
+            layer.weight[0][1],
+            layer.bias[0],
+            layer.bias[1],
+        ];
+        assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
+        assert_eq!((layer.weight[0][1], layer.bias[1]), (-0.5, 1.0));
+        assert!(
+            (layer.weight[0][0] / -3e37 - 1.0).abs() < 1e-5,
+            "{values:?}"
         );
     }
 
