@@ -56,29 +56,36 @@ fn same_seed_builds_the_same_network() {
     assert!(first.is_finite() && first != 0.0);
 }
 
+/// Runs `f` on a thread with a 2 MiB stack (a rayon worker's), which a network built on the
+/// stack would overflow.
+fn on_a_two_mib_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("no stack overflow")
+}
+
 #[test]
 fn wide_network_builds_and_trains_on_a_two_mib_stack() {
-    let handle = std::thread::Builder::new()
-        .stack_size(2 * 1024 * 1024)
-        .spawn(|| {
-            let mut net = Wide::new_boxed(&mut gradflow::rng(1));
-            let mut cache = WideCache::<64>::new_boxed();
-            let mut grads = WideGrads::new_boxed();
-            let mut sgd = Sgd::new_boxed(SgdConfig::new(0.01).momentum(0.9)).unwrap();
-            let mut x = gradflow::nn::memory::zeroed_box::<[[f32; 784]; 64]>();
-            for (i, v) in x.as_flattened_mut().iter_mut().enumerate() {
-                *v = (i % 7) as f32 / 7.0;
-            }
-            let labels: [usize; 64] = core::array::from_fn(|i| i % 10);
-            let mut dy = gradflow::nn::memory::zeroed_box::<[[f32; 10]; 64]>();
-            let logits = net.forward_train(&x, &mut cache);
-            let loss = softmax_cross_entropy(logits, &labels, &mut dy).unwrap();
-            net.backward(&mut cache, &dy, &mut grads);
-            assert!(sgd.step(&mut *net, &grads).applied);
-            (loss, Wide::PARAM_COUNT)
-        })
-        .unwrap();
-    let (loss, params) = handle.join().expect("no stack overflow");
+    let (loss, params) = on_a_two_mib_stack(|| {
+        let mut net = Wide::new_boxed(&mut gradflow::rng(1));
+        let mut cache = WideCache::<64>::new_boxed();
+        let mut grads = WideGrads::new_boxed();
+        let mut sgd = Sgd::new_boxed(SgdConfig::new(0.01).momentum(0.9)).unwrap();
+        let mut x = gradflow::nn::memory::zeroed_box::<[[f32; 784]; 64]>();
+        for (i, v) in x.as_flattened_mut().iter_mut().enumerate() {
+            *v = (i % 7) as f32 / 7.0;
+        }
+        let labels: [usize; 64] = core::array::from_fn(|i| i % 10);
+        let mut dy = gradflow::nn::memory::zeroed_box::<[[f32; 10]; 64]>();
+        let logits = net.forward_train(&x, &mut cache);
+        let loss = softmax_cross_entropy(logits, &labels, &mut dy).unwrap();
+        net.backward(&mut cache, &dy, &mut grads);
+        assert!(sgd.step(&mut *net, &grads).applied);
+        (loss, Wide::PARAM_COUNT)
+    });
     assert!(loss.is_finite());
     assert_eq!(params, 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10);
 }
@@ -105,25 +112,21 @@ network! {
 /// themselves by building a whole new layer on the stack, which overflowed it here.
 #[test]
 fn wide_batchnorm_and_standardize_layers_build_and_reset_on_a_two_mib_stack() {
-    let handle = std::thread::Builder::new()
-        .stack_size(2 * 1024 * 1024)
-        .spawn(|| {
-            let mut bn = WideBatchNorm::new_boxed(&mut gradflow::rng(1));
-            bn.batchnorm_0.gamma[7] = 3.0;
-            bn.batchnorm_0.reset();
-            let mut st = WideStandardize::new_boxed(&mut gradflow::rng(1));
-            let samples: Vec<[f32; 131072]> = (0..3)
-                .map(|i| core::array::from_fn(|j| (i * j % 5) as f32))
-                .collect();
-            st.standardize_0.fit(&samples);
-            (
-                bn.batchnorm_0.gamma[7],
-                bn.batchnorm_0.running_var[9],
-                st.standardize_0.std[3],
-            )
-        })
-        .unwrap();
-    let (gamma, var, std) = handle.join().expect("no stack overflow");
+    let (gamma, var, std) = on_a_two_mib_stack(|| {
+        let mut bn = WideBatchNorm::new_boxed(&mut gradflow::rng(1));
+        bn.batchnorm_0.gamma[7] = 3.0;
+        bn.batchnorm_0.reset();
+        let mut st = WideStandardize::new_boxed(&mut gradflow::rng(1));
+        let samples: Vec<[f32; 131072]> = (0..3)
+            .map(|i| core::array::from_fn(|j| (i * j % 5) as f32))
+            .collect();
+        st.standardize_0.fit(&samples);
+        (
+            bn.batchnorm_0.gamma[7],
+            bn.batchnorm_0.running_var[9],
+            st.standardize_0.std[3],
+        )
+    });
     assert_eq!((gamma, var), (1.0, 1.0));
     // Feature 3 over samples 0, 1, 2: values 0, 3, 1, population std sqrt(14/9).
     assert!((std - (14.0f32 / 9.0).sqrt()).abs() < 1e-6, "{std}");

@@ -80,12 +80,7 @@ impl<T: Scalar, const N: usize> BatchNorm<T, N> {
     /// Resets to [`BatchNorm::new`] in place, field by field: building the new layer first would
     /// put all of it on the stack, which a wide layer in a boxed network overflows.
     pub fn reset(&mut self) {
-        self.gamma.fill(T::ONE);
-        self.beta.fill(T::ZERO);
-        self.running_mean.fill(T::ZERO);
-        self.running_var.fill(T::ONE);
-        self.eps = T::from_f64(DEFAULT_EPS);
-        self.momentum = T::from_f64(DEFAULT_MOMENTUM);
+        (self.eps, self.momentum) = self.channels().reset();
     }
 
     fn channels(&mut self) -> Channels<'_, T, N> {
@@ -199,6 +194,16 @@ pub(crate) struct Channels<'a, T, const C: usize> {
 }
 
 impl<T: Scalar, const C: usize> Channels<'_, T, C> {
+    /// Fills the tensors as a fresh layer has them and returns its `eps` and `momentum`: a
+    /// layer's reset, field by field.
+    pub(crate) fn reset(self) -> (T, T) {
+        self.gamma.fill(T::ONE);
+        self.beta.fill(T::ZERO);
+        self.running_mean.fill(T::ZERO);
+        self.running_var.fill(T::ONE);
+        (T::from_f64(DEFAULT_EPS), T::from_f64(DEFAULT_MOMENTUM))
+    }
+
     /// Training: normalize with the positions' own mean and biased variance, keep the mean and
     /// `inv_std` for the backward pass, and update the running statistics. Row by row, so every
     /// inner loop runs along contiguous channels.

@@ -57,12 +57,7 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> BatchNorm2d<T, C
     /// Resets to [`BatchNorm2d::new`] in place, field by field: building the new layer first would
     /// put all of it on the stack, which a wide layer in a boxed network overflows.
     pub fn reset(&mut self) {
-        self.gamma.fill(T::ONE);
-        self.beta.fill(T::ZERO);
-        self.running_mean.fill(T::ZERO);
-        self.running_var.fill(T::ONE);
-        self.eps = T::from_f64(DEFAULT_EPS);
-        self.momentum = T::from_f64(DEFAULT_MOMENTUM);
+        (self.eps, self.momentum) = self.channels().reset();
     }
 
     fn channels(&mut self) -> Channels<'_, T, C> {
