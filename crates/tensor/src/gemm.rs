@@ -2158,14 +2158,6 @@ pub(crate) mod tests {
             const { core::cell::Cell::new(false) };
     }
 
-    /// Whether this machine runs the AVX-512 kernel (and so the tests of its own paths).
-    pub(crate) fn wide_kernel_here() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return x86::wide_available();
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    }
-
     /// Runs `f` with each `f32` kernel of this machine in turn, naming it: the AVX-512 one
     /// (if the CPU has it), then the AVX2 one (or whatever `try_fast_gemm` finds here).
     /// Only the calling thread is affected: with `parallel`, pool threads pick their own.
