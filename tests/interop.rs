@@ -1098,3 +1098,70 @@ fn import_refuses_two_layers_mapped_to_one_module() {
     }
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
 }
+
+// Keras' `padding="same"` with stride 2 on even sizes pads 0 before and 1 after; gradflow's
+// `same` pads `K / 2` on both sides, as PyTorch's `padding=K//2`. The Keras model that computes
+// what gradflow does has `ZeroPadding2D(1)` and `padding="valid"` (README, "PyTorch and Keras").
+
+network! {
+    /// Conv2d 2 -> 3, 3x3, stride 2, `same`, on 6x4 images, tanh, flatten, dense 18 -> 2.
+    pub struct Strided<f64> {
+        input [6, 4, 2],
+        conv2d 3 k3 s2 same [tanh],
+        flatten,
+        dense 2,
+    }
+}
+
+#[test]
+fn a_strided_same_convolution_is_keras_zero_padding_then_valid() {
+    let mut net = Strided::new(&mut gradflow::rng(0));
+    let mapping = &[("conv2d_0", "conv"), ("dense_2", "out")];
+    keras::import(&mut net, &fixture("keras_strided_weights"), mapping).unwrap();
+    let io_bytes = fixture("keras_strided_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let mut x = [[[[0.0; 2]; 4]; 6]; CB];
+    let input = shaped(&io, "input", &[CB, 6, 4, 2]);
+    x.as_flattened_mut()
+        .as_flattened_mut()
+        .as_flattened_mut()
+        .copy_from_slice(&input);
+    let dy = conv_dy(&io);
+
+    let y: [[f64; 2]; CB] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
+    let same = tensor(&io, "same.eval.output").1;
+    let apart = flat(&y)
+        .iter()
+        .zip(&same)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        apart > 0.1,
+        "Keras' padding=\"same\" differs by only {apart}"
+    );
+
+    let mut cache = StridedCache::<CB>::zeroed();
+    let mut grads = StridedGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    let mut dx = [[[[0.0; 2]; 4]; 6]; CB];
+    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
+    let dx = dx.as_flattened().as_flattened().as_flattened();
+    assert_close("input gradient", dx, &tensor(&io, "train.input_grad").1);
+    let g = |name: &str| tensor(&io, &format!("train.grad.{name}")).1;
+    let kernel = grads
+        .conv2d_0
+        .weight
+        .as_flattened()
+        .as_flattened()
+        .as_flattened();
+    assert_close("conv kernel grad", kernel, &g("conv/kernel"));
+    assert_close("conv bias grad", &grads.conv2d_0.bias, &g("conv/bias"));
+    assert_close(
+        "head kernel grad",
+        &flat(&grads.dense_2.weight),
+        &g("out/kernel"),
+    );
+    assert_close("head bias grad", &grads.dense_2.bias, &g("out/bias"));
+}
