@@ -658,3 +658,104 @@ fn zero_clears_every_layers_gradients() {
     AllFrozenGrads::zeroed().zero();
     assert_eq!(size_of::<AllFrozenGrads>(), 0);
 }
+
+/// A user's trait in scope, implemented for every type, whose methods have the names of
+/// methods the expansion calls: the generated code calls them by path, so neither the
+/// network's nor the standard library's are replaced by these.
+mod user_trait_in_scope {
+    use gradflow::prelude::*;
+
+    // By value, so that a method call on any receiver would find these before an inherent
+    // `&self` method of the same name.
+    #[allow(dead_code, clippy::wrong_self_convention)]
+    pub trait Everything: Sized {
+        fn init<R: ?Sized>(&mut self, _rng: &mut R) {}
+        fn zero(self) -> u8 {
+            0
+        }
+        fn map(self) -> u8 {
+            0
+        }
+        fn each_mut(self) -> u8 {
+            0
+        }
+        fn as_flattened(self) -> u8 {
+            0
+        }
+        fn as_flattened_mut(self) -> u8 {
+            0
+        }
+        fn as_deref_mut(self) -> u8 {
+            0
+        }
+        fn split_at(self) -> u8 {
+            0
+        }
+        fn first_chunk(self) -> u8 {
+            0
+        }
+        fn next_multiple_of(self) -> u8 {
+            0
+        }
+        fn forward(self) -> u8 {
+            0
+        }
+        fn forward_into(self) -> u8 {
+            0
+        }
+        fn backward_into(self) -> u8 {
+            0
+        }
+        fn iter(self) -> u8 {
+            0
+        }
+        fn len(self) -> u8 {
+            0
+        }
+    }
+    impl<T> Everything for T {}
+
+    network! {
+        pub struct Shadowed<f64> {
+            input [6, 6, 2],
+            conv2d 4 k3 same [batchnorm, relu],
+            residual(project) { conv2d 4 k3 s2 same [relu] } relu,
+            global_avg_pool,
+            standardize,
+            dense 6 [batchnorm, relu],
+            residual { dense 6 [tanh] },
+            dense 2,
+        }
+    }
+}
+
+#[test]
+fn methods_of_a_user_trait_in_scope_do_not_replace_the_generated_calls() {
+    use user_trait_in_scope::{Shadowed, ShadowedCache, ShadowedGrads};
+    let mut net = Shadowed::new(&mut rng());
+    let boxed = Shadowed::new_boxed(&mut rng());
+    let mut nonzero = 0;
+    boxed.visit_tensors(&mut |t| nonzero += t.data.iter().filter(|v| **v != 0.0).count());
+    assert!(
+        nonzero > Shadowed::PARAM_COUNT / 2,
+        "{nonzero} of {}",
+        Shadowed::PARAM_COUNT
+    );
+    assert_eq!(
+        gradflow::weights::to_bytes(&net).unwrap(),
+        gradflow::weights::to_bytes(&*boxed).unwrap()
+    );
+
+    let x: [[[[f64; 2]; 6]; 6]; 3] = core::array::from_fn(|b| {
+        core::array::from_fn(|i| core::array::from_fn(|j| [(b * i) as f64 * 0.1, j as f64]))
+    });
+    let mut cache = ShadowedCache::<3>::zeroed();
+    let mut grads = ShadowedGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    let mut dx = [[[[0.0; 2]; 6]; 6]; 3];
+    net.backward_to_input(&mut cache, &[[1.0, -1.0]; 3], &mut dx, &mut grads);
+    assert!(y.iter().flatten().all(|v| v.is_finite()));
+    assert!(dx.iter().flatten().flatten().flatten().any(|&v| v != 0.0));
+    assert!(grads.dense_5.weight.iter().flatten().any(|&v| v != 0.0));
+    assert_eq!(net.predict(&x).len(), 3);
+}

@@ -157,7 +157,7 @@ struct Seen<V> {
 
 /// Records `value` from attribute `attr`, reporting a duplicate or a conflict with an
 /// earlier attribute of the same kind (`what` is "initializer" or "activation").
-fn set_once<V: Copy>(
+fn set_once<V: Copy + PartialEq>(
     slot: &mut Option<Seen<V>>,
     attr: &RawAttr,
     value: V,
@@ -169,6 +169,13 @@ fn set_once<V: Copy>(
         Some(seen) if seen.name == name => {
             cx.error(attr.name.span(), format!("`{name}` is given twice"));
         }
+        Some(seen) if seen.value == value => cx.error(
+            attr.name.span(),
+            format!(
+                "`{name}` repeats `{}`: they are two names of one {what}; give it once",
+                seen.name
+            ),
+        ),
         Some(seen) => cx.error(
             attr.name.span(),
             format!(
@@ -217,7 +224,8 @@ fn weighted_attrs(attrs: &[RawAttr], what: &str, cx: &mut Ctxt) -> DenseAttrs {
             cx.error(
                 attr.name.span(),
                 format!(
-                    "unknown attribute `{name}` on {what}; valid attributes are: {}",
+                    "unknown attribute `{name}` on {what}; {}valid attributes are: {}",
+                    crate::suggest::did_you_mean(&name, &dense_attribute_names()),
                     dense_attribute_names().join(", ")
                 ),
             );

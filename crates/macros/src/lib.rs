@@ -10,8 +10,10 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod krate;
 mod model;
 mod parse;
+mod suggest;
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -276,6 +278,15 @@ pub fn network(input: TokenStream) -> TokenStream {
 }
 
 fn expand_network(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let expansion = expand_for_gradflow(input);
+    match krate::renamed() {
+        Some(name) => krate::rename(expansion, &name),
+        None => expansion,
+    }
+}
+
+/// The expansion, with paths into the facade crate written `::gradflow::..`.
+fn expand_for_gradflow(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let net = match syn::parse2::<ast::Network>(input.clone()) {
         Ok(net) => net,
         Err(error) => {

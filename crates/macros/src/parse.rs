@@ -318,7 +318,8 @@ fn parse_item(input: ParseStream, depth: usize) -> syn::Result<Item> {
             return Err(syn::Error::new(
                 keyword.span(),
                 format!(
-                    "unknown item `{name}`; expected one of: {}",
+                    "unknown item `{name}`; {}expected one of: {}",
+                    crate::suggest::did_you_mean(&name, ITEM_KEYWORDS),
                     ITEM_KEYWORDS.join(", ")
                 ),
             ))

@@ -43,11 +43,15 @@ impl Checker {
                     &dense.width,
                     "a dense layer needs a width of at least 1",
                 );
-                if let (Some(prev), Some(outputs)) =
-                    (self.prev.as_ref().filter(|p| is_flat(p.shape)), outputs)
-                {
+                // An input count that overflows a usize (`flatten` after a huge convolution)
+                // is reported on the layer that makes it, by the size check at the end.
+                let inputs = self
+                    .prev
+                    .as_ref()
+                    .filter(|p| is_flat(p.shape))
+                    .and_then(|p| p.flattened.unwrap_or(p.shape).checked_elements());
+                if let (Some(inputs), Some(outputs)) = (inputs, outputs) {
                     // `inputs x outputs` weights and `outputs` biases of up to 8 bytes each.
-                    let inputs = prev.shape.elements();
                     let bytes = inputs
                         .checked_mul(outputs)
                         .and_then(|w| w.checked_add(outputs))

@@ -183,6 +183,37 @@ fn reports_a_mismatch_inside_repeat_once() {
 }
 
 #[test]
+fn two_names_of_one_initializer_are_reported_as_a_repeat_not_a_conflict() {
+    let e = errors(quote! {
+        struct N<f32> {
+            input 4,
+            dense 8 [he_init, he_normal],
+            dense 8 [xavier_uniform, xavier_init],
+            dense 8 [he_int, ReLU],
+        }
+    });
+    assert_eq!(
+        e[..2],
+        [
+            "`he_normal` repeats `he_init`: they are two names of one initializer; give it once",
+            "`xavier_init` repeats `xavier_uniform`: they are two names of one initializer; give \
+             it once",
+        ]
+    );
+    assert!(
+        e[2].starts_with(
+            "unknown attribute `he_int` on a dense layer; did you mean `he_init`? valid"
+        ),
+        "{e:#?}"
+    );
+    assert!(
+        e[3].starts_with("unknown attribute `ReLU` on a dense layer; did you mean `relu`? valid"),
+        "{e:#?}"
+    );
+    assert_eq!(e.len(), 4, "{e:#?}");
+}
+
+#[test]
 fn reports_attribute_errors_once_and_all_together() {
     let e = errors(quote! {
         struct N<f32> {
@@ -197,7 +228,7 @@ fn reports_attribute_errors_once_and_all_together() {
     assert_eq!(e.len(), 6, "{e:#?}");
     assert_eq!(
         e[0],
-        "unknown attribute `relux` on a dense layer; valid attributes are: he_init, he_normal, \
+        "unknown attribute `relux` on a dense layer; did you mean `relu`? valid attributes are: he_init, he_normal, \
          he_uniform, xavier_init, xavier_normal, xavier_uniform, lecun_normal, standard_init, \
          zeros, small_normal, unit_normal, relu, leaky_relu, sigmoid, tanh, gelu, identity, \
          batchnorm, frozen"
@@ -268,7 +299,7 @@ fn reports_every_syntax_error() {
     assert_eq!(e.len(), 5, "{e:#?}");
     assert_eq!(
         e[0],
-        "unknown item `desne`; expected one of: input, dense, conv2d, conv1d, maxpool, avgpool, \
+        "unknown item `desne`; did you mean `dense`? expected one of: input, dense, conv2d, conv1d, maxpool, avgpool, \
          global_avg_pool, flatten, layer, repeat, residual, batchnorm, standardize, relu, \
          leaky_relu, sigmoid, tanh, gelu, identity"
     );
@@ -743,7 +774,7 @@ fn limits_items_after_unrolling() {
         [
             "`repeat 18446744073709551615` would unroll the network to more than 512 items, \
              the most a network may have (0 before it, 1 in each copy)",
-            "unknown attribute `relux` on a dense layer; valid attributes are: he_init, \
+            "unknown attribute `relux` on a dense layer; did you mean `relu`? valid attributes are: he_init, \
              he_normal, he_uniform, xavier_init, xavier_normal, xavier_uniform, lecun_normal, \
              standard_init, zeros, small_normal, unit_normal, relu, leaky_relu, sigmoid, tanh, \
              gelu, identity, batchnorm, frozen",
@@ -924,7 +955,7 @@ fn parse_errors_do_not_hide_check_errors() {
     assert_eq!(
         e,
         [
-            "unknown item `desne`; expected one of: input, dense, conv2d, conv1d, maxpool, \
+            "unknown item `desne`; did you mean `dense`? expected one of: input, dense, conv2d, conv1d, maxpool, \
              avgpool, global_avg_pool, flatten, layer, repeat, residual, batchnorm, \
              standardize, relu, leaky_relu, sigmoid, tanh, gelu, identity",
             "`xavier_init` conflicts with `he_init`: a layer takes one initializer",
@@ -944,5 +975,27 @@ fn parse_errors_do_not_hide_check_errors() {
     assert_eq!(
         errors(quote! { struct N<f32> { input 4, dense 4.5 } }),
         ["a width is a whole number of at least 1, found `4.5`"]
+    );
+}
+
+#[test]
+fn an_overflowing_flatten_is_blamed_on_the_layer_that_makes_it() {
+    let e = errors(quote! {
+        struct N<f32> {
+            input [8, 8, 1],
+            conv2d 300000000000000000 k1,
+            flatten,
+            dense 2,
+        }
+    });
+    assert_eq!(
+        e,
+        [
+            "with layer 0 (conv2d_0), the network's parameters take 2400000000000000000 bytes, \
+             more than one value can hold (rustc's limit is 2^61 bytes on 64-bit targets)",
+            "with layer 0 (conv2d_0), the training cache of one sample may take more than 2^64 \
+             bytes (outputs, gradients and layer caches), more than one value can hold (rustc's \
+             limit is 2^61 bytes on 64-bit targets)",
+        ]
     );
 }

@@ -48,7 +48,7 @@ fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
             Some(into) => accumulate(into, &g, layer.inputs),
             None => {
                 let sum = accumulate(quote!(dx), &g, layer.inputs);
-                quote!(if let ::core::option::Option::Some(dx) = dx.as_deref_mut() { #sum })
+                quote!(if let ::core::option::Option::Some(dx) = ::core::option::Option::as_deref_mut(&mut dx) { #sum })
             }
         };
     }
@@ -84,7 +84,7 @@ fn skip_backward(cx: &Cx, position: usize) -> TokenStream {
             let without_dx = backward(quote!(::core::option::Option::None));
             let sum = accumulate(quote!(dx), &from, layer.inputs);
             quote! {
-                if let ::core::option::Option::Some(dx) = dx.as_deref_mut() {
+                if let ::core::option::Option::Some(dx) = ::core::option::Option::as_deref_mut(&mut dx) {
                     #with_dx
                     #sum
                 } else {
@@ -166,7 +166,7 @@ pub fn backward(cx: &Cx) -> TokenStream {
                 dy: &#output,
                 grads: &mut #grads,
             ) #bounds {
-                self.backward_into(cache, dy, ::core::option::Option::None, grads);
+                Self::backward_into(self, cache, dy, ::core::option::Option::None, grads);
             }
 
             /// Like [`Self::backward`], and also writes the gradient of the loss with respect
@@ -178,7 +178,7 @@ pub fn backward(cx: &Cx) -> TokenStream {
                 dx: &mut #input,
                 grads: &mut #grads,
             ) #bounds {
-                self.backward_into(cache, dy, ::core::option::Option::Some(dx), grads);
+                Self::backward_into(self, cache, dy, ::core::option::Option::Some(dx), grads);
             }
 
             /// Like [`Self::backward`], writing the input gradient into `dx` when it is given.

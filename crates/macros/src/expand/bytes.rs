@@ -125,7 +125,7 @@ fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
                 offset: &mut ::core::primitive::usize,
             ) -> [::core::primitive::u8; N] {
                 const SIZE: ::core::primitive::usize = ::core::mem::size_of::<#t>();
-                let mut chunk = match bytes.split_at(*offset).1.first_chunk::<{ N }>() {
+                let mut chunk = match <[::core::primitive::u8]>::first_chunk::<{ N }>(<[::core::primitive::u8]>::split_at(bytes, *offset).1) {
                     ::core::option::Option::Some(chunk) => *chunk,
                     ::core::option::Option::None => ::core::panic!("baked weights: too short"),
                 };

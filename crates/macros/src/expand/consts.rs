@@ -140,7 +140,7 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
                 let two = ::core::mem::size_of::<#cache<2>>();
                 let per_sample = (::core::mem::size_of::<#cache<4>>() - two) / 2;
                 let fixed = two - 2 * per_sample;
-                (fixed + batch * per_sample).next_multiple_of(::core::mem::align_of::<#cache<1>>())
+                ::core::primitive::usize::next_multiple_of(fixed + batch * per_sample, ::core::mem::align_of::<#cache<1>>())
             }
         }
     }

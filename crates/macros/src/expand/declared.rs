@@ -38,9 +38,10 @@ pub fn user_layer_widths(cx: &Cx) -> TokenStream {
             "change the widths declared here or `{name}`'s `Forward::Input` and \
              `Forward::Output` so that they agree"
         );
-        // Named after the layer: the user's type is resolved inside this block, where a
-        // common name could be shadowed by the trait.
-        let declared_trait = format_ident!("Layer{}DeclaredWidths", layer.index);
+        // Named after the network and the layer: the user's type is resolved inside this
+        // block, where a common name could be shadowed by the trait, and rustc's notes about
+        // "similarly named" traits would otherwise name another network's check.
+        let declared_trait = format_ident!("{}Layer{}DeclaredWidths", cx.name, layer.index);
         // On the declared widths, all but the user's type, which keeps its own span: a type
         // that does not resolve is then reported once, on its name, not again here.
         let at = Span::call_site().located_at(*widths);

@@ -153,7 +153,7 @@ pub fn forward(cx: &Cx) -> TokenStream {
             /// statistics).
             pub fn forward<const B: ::core::primitive::usize>(&self, x: &#input) -> #output {
                 let mut y: #output = ::gradflow::nn::memory::zeroed();
-                self.forward_into(x, &mut y);
+                Self::forward_into(self, x, &mut y);
                 y
             }
 
@@ -171,7 +171,7 @@ pub fn forward(cx: &Cx) -> TokenStream {
                 &self,
                 x: &#input,
             ) -> [::core::primitive::usize; B] {
-                let y = self.forward::<{ B }>(x);
+                let y = Self::forward::<{ B }>(self, x);
                 ::core::array::from_fn(|b| ::gradflow::nn::loss::argmax::<#t>(&y[b]))
             }
         }

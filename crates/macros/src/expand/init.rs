@@ -54,7 +54,7 @@ pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
             /// too big for the stack use [`Self::new_boxed`].
             pub fn new(mut rng: &mut (impl ::gradflow::__private::RngCore + ?::core::marker::Sized)) -> Self {
                 let mut network: Self = ::gradflow::nn::memory::zeroed();
-                network.init(&mut rng);
+                Self::init(&mut network, &mut rng);
                 network
             }
 
@@ -66,7 +66,7 @@ pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
                 ) -> ::gradflow::__private::Box<Self> {
                     let mut network: ::gradflow::__private::Box<Self> =
                         ::gradflow::nn::memory::zeroed_box();
-                    network.init(&mut rng);
+                    Self::init(&mut *network, &mut rng);
                     network
                 }
             }

@@ -281,21 +281,22 @@ fn conv_type(
     quote!(::gradflow::nn::conv::#ty<#t, #(#input,)* #oc, #k, #s, #p, #(#output),*>)
 }
 
-/// A batch (or a reference to one) of `shape` as a slice of scalars: `(x).as_flattened()`,
-/// as many times as the sample has levels.
+/// A batch (or a reference to one) of `shape` as a slice of scalars: `<[_]>::as_flattened(&(x)[..])`,
+/// as many times as the sample has levels, in paths rather than method calls, so that no
+/// method of a user's trait in scope is picked instead.
 pub fn scalars(batch: &TokenStream, shape: Shape) -> TokenStream {
-    let mut tokens = quote!((#batch));
+    let mut tokens = quote!(&(#batch)[..]);
     for _ in 0..shape.depth() {
-        tokens = quote!(#tokens.as_flattened());
+        tokens = quote!(<[_]>::as_flattened(#tokens));
     }
     tokens
 }
 
 /// Like [`scalars`], mutable.
 pub fn scalars_mut(batch: &TokenStream, shape: Shape) -> TokenStream {
-    let mut tokens = quote!((#batch));
+    let mut tokens = quote!(&mut (#batch)[..]);
     for _ in 0..shape.depth() {
-        tokens = quote!(#tokens.as_flattened_mut());
+        tokens = quote!(<[_]>::as_flattened_mut(#tokens));
     }
     tokens
 }
@@ -429,7 +430,7 @@ pub fn gradient_of(cx: &Cx, position: usize) -> TokenStream {
 /// (reborrowed, as several layers may read the network input) or a cache field.
 pub fn gradient_of_source(cx: &Cx, source: Source) -> TokenStream {
     match source {
-        Source::Input => quote!(dx.as_deref_mut()),
+        Source::Input => quote!(::core::option::Option::as_deref_mut(&mut dx)),
         Source::Layer(k) => match cx.model.gradient_at(k) {
             GradientAt::Layer(k) => {
                 let grad = in_cache(&grad_field(&cx.layers()[k]));

@@ -70,7 +70,7 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
             }
 
             fn zero_grads(grads: &mut Self::Grads) {
-                grads.zero();
+                #grads::zero(grads);
             }
 
             fn visit_activations<const B: ::core::primitive::usize>(

@@ -89,7 +89,7 @@ pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
         let split = super::structs::at_name(
             cx,
             quote! {
-                let mut states = states.map(|#grads { #(#fields: #locals,)* }| (#(#locals,)*));
+                let mut states = <[_; N]>::map(states, |#grads { #(#fields: #locals,)* }| (#(#locals,)*));
             },
         );
         let destructure = super::structs::destructure_grads(cx, quote!(#grads), quote!(grads));
@@ -101,7 +101,7 @@ pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
                 ::gradflow::nn::Trainable::<#t>::visit_params(
                     &mut self.#field,
                     &#g,
-                    states.each_mut().map(|state| &mut *state.#k),
+                    <[_; N]>::map(<[_; N]>::each_mut(&mut states), |state| &mut *state.#k),
                     &mut |mut param| {
                         param.layer = #label;
                         f(param);

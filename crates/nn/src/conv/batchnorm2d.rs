@@ -108,7 +108,7 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
         const {
             assert!(
                 B * H * W > 1,
-                "batchnorm2d needs at least 2 values per channel in training mode (B * H * W > 1): the variance of one value is 0"
+                "batchnorm on a feature map (batchnorm2d on images, batchnorm1d on sequences, whose H is 1) needs at least 2 values per channel in training mode (B * H * W > 1): the variance of one value is 0"
             )
         };
         self.channels().train(positions(x), positions_mut(y), cache);
