@@ -14,4 +14,15 @@ network! {
     }
 }
 
+// Inside a block likewise: the block's other items are checked, and an error inside a
+// `repeat` is reported once.
+network! {
+    pub struct Blocks<f32> {
+        input 4,
+        residual { dense 4 [relux], desne 4, dense 0 },
+        repeat 3 { dense 4 [he_init, xavier_init], desne 4 },
+        dense 2,
+    }
+}
+
 fn main() {}

@@ -47,10 +47,11 @@ pub enum Item {
     Repeat(Repeat),
     /// `residual(project) { items } relu`
     Residual(Residual),
-    /// An item of the network's list that did not parse, at its first token (its error is
-    /// in [`Network::parse_errors`]). `check` knows nothing of its shape: the layers after
-    /// it are checked on their own, not against it.
-    Invalid(Span),
+    /// An item that did not parse, at its first token, with its error: taken out into
+    /// [`Network::parse_errors`] for the network's own list, reported by `check` where it
+    /// meets the item inside a `residual` or `repeat` body. `check` knows nothing of its
+    /// shape: the layers after it are checked on their own, not against it.
+    Invalid(Span, Option<syn::Error>),
 }
 
 /// An integer written by the user, with its span for error messages.

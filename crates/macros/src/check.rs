@@ -35,7 +35,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
     if let Some(errors) = &net.parse_errors {
         cx.syn_error(errors.clone());
     }
-    let invalid = net.items.iter().any(|i| matches!(i, Item::Invalid(_)));
+    let invalid = net.items.iter().any(|i| matches!(i, Item::Invalid(..)));
     for attr in &net.attrs {
         outer_attribute(attr, &mut cx);
     }
@@ -66,7 +66,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
             Some(shape.unwrap_or(Shape::Flat(0)))
         }
         // A first item that did not parse may have been the `input`.
-        Some(Item::Invalid(_)) => None,
+        Some(Item::Invalid(..)) => None,
         _ => {
             if !net.items.iter().any(|i| matches!(i, Item::Input(_))) {
                 cx.error(
@@ -364,7 +364,7 @@ impl Item {
             Item::Layer(layer) => layer.widths_span,
             Item::Repeat(repeat) => repeat.keyword.span(),
             Item::Residual(block) => block.keyword.span(),
-            Item::Invalid(span) => *span,
+            Item::Invalid(span, _) => *span,
         }
     }
 }

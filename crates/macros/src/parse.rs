@@ -31,7 +31,17 @@ impl Parse for Network {
         let brace = braced!(content in input);
         // An item that does not parse becomes `Item::Invalid`, so that `check` still reports
         // the errors of the others.
-        let (items, parse_errors) = parse_item_list(&content, 0)?;
+        let mut items = parse_item_list(&content, 0)?;
+        let mut parse_errors: Option<syn::Error> = None;
+        for item in &mut items {
+            if let Item::Invalid(_, error @ Some(_)) = item {
+                let error = error.take().expect("matched Some");
+                match &mut parse_errors {
+                    Some(all) => all.combine(error),
+                    None => parse_errors = Some(error),
+                }
+            }
+        }
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the network's `{ ... }` body"));
         }
@@ -121,23 +131,12 @@ impl Parse for Header {
     }
 }
 
-/// Parses comma-separated items, reporting every item that fails to parse. `depth` is the
-/// number of `residual` and `repeat` blocks around them (0 for the network's own list).
-fn parse_items(input: ParseStream, depth: usize) -> syn::Result<Vec<Item>> {
-    match parse_item_list(input, depth)? {
-        (items, None) => Ok(items),
-        (_, Some(errors)) => Err(errors),
-    }
-}
-
-/// Like [`parse_items`], but an item that fails to parse is kept as an [`Item::Invalid`] at its
-/// first token, and the errors of all such items are returned beside the list.
-fn parse_item_list(
-    input: ParseStream,
-    depth: usize,
-) -> syn::Result<(Vec<Item>, Option<syn::Error>)> {
+/// Parses comma-separated items. An item that fails to parse is kept as an
+/// [`Item::Invalid`] at its first token, with its error, so that the errors of the items that
+/// do parse are reported too. `depth` is the number of `residual` and `repeat` blocks around
+/// them (0 for the network's own list).
+fn parse_item_list(input: ParseStream, depth: usize) -> syn::Result<Vec<Item>> {
     let mut items = Vec::new();
-    let mut errors: Option<syn::Error> = None;
     while !input.is_empty() {
         // Commas inside a user layer's generic arguments (`Scale<f32, 64>`) do not split.
         let mut chunk = TokenStream::new();
@@ -167,18 +166,9 @@ fn parse_item_list(
                 item.parse2(TokenTree::Group(group).into())
             }
         };
-        match parsed {
-            Ok(item) => items.push(item),
-            Err(e) => {
-                items.push(Item::Invalid(span));
-                match &mut errors {
-                    Some(all) => all.combine(e),
-                    None => errors = Some(e),
-                }
-            }
-        }
+        items.push(parsed.unwrap_or_else(|e| Item::Invalid(span, Some(e))));
     }
-    Ok((items, errors))
+    Ok(items)
 }
 
 impl Item {
@@ -285,7 +275,7 @@ fn parse_item(input: ParseStream, depth: usize) -> syn::Result<Item> {
             let items = if input.peek(syn::token::Brace) {
                 let content;
                 braced!(content in input);
-                parse_items(&content, depth + 1)?
+                parse_item_list(&content, depth + 1)?
             } else if input.is_empty() || input.peek(Token![,]) {
                 return Err(syn::Error::new(
                     count.span,
@@ -345,7 +335,7 @@ fn parse_residual(keyword: Ident, input: ParseStream, depth: usize) -> syn::Resu
     }
     let content;
     braced!(content in input);
-    let items = parse_items(&content, depth + 1)?;
+    let items = parse_item_list(&content, depth + 1)?;
     let activation = if input.is_empty() || input.peek(Token![,]) {
         None
     } else {

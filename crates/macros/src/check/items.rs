@@ -160,7 +160,11 @@ impl Checker {
             // Its error is already reported; what it outputs is unknown, so the next layer's
             // inputs are not checked against it. It takes an index, as every item but a block
             // does, so that the items after it keep the numbers they will have once it parses.
-            Item::Invalid(span) => {
+            Item::Invalid(span, error) => {
+                // Inside a block: reported here, once however often the block repeats.
+                if let Some(error) = error {
+                    cx.syn_error(error.clone());
+                }
                 self.last_span = *span;
                 self.take_index();
                 self.prev = None;

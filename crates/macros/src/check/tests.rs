@@ -979,6 +979,31 @@ fn parse_errors_do_not_hide_check_errors() {
 }
 
 #[test]
+fn parse_errors_inside_blocks_do_not_hide_the_other_errors_there() {
+    let e = errors(quote! {
+        struct N<f32> {
+            input 4,
+            residual { dense 4 [relux], desne 4, dense 0 },
+            repeat 3 { dense 4 [he_init, xavier_init], desne 4 },
+            dense 0,
+        }
+    });
+    let short: Vec<_> = e.iter().map(|m| m.split(';').next().unwrap()).collect();
+    assert_eq!(
+        short,
+        [
+            "unknown attribute `relux` on a dense layer",
+            "unknown item `desne`",
+            "a dense layer needs a width of at least 1",
+            "`xavier_init` conflicts with `he_init`: a layer takes one initializer",
+            "unknown item `desne`",
+            "a dense layer needs a width of at least 1",
+        ],
+        "{e:#?}"
+    );
+}
+
+#[test]
 fn an_overflowing_flatten_is_blamed_on_the_layer_that_makes_it() {
     let e = errors(quote! {
         struct N<f32> {
