@@ -236,6 +236,40 @@ fn dead_relu_units_are_found() {
     );
 }
 
+/// At batch 1 each unit of a vector layer has one value, and about half of a healthy He
+/// network's ReLUs are 0 on it: no unit is called dead there, while at batch 2 and more the
+/// measure applies (and a bias of -100 is still found at batch 2).
+#[test]
+fn a_batch_of_one_sample_calls_no_unit_dead() {
+    fn report<const B: usize>(net: &mut Small) -> GradientReport {
+        let train = digits().0;
+        let x: [[f32; 64]; B] = core::array::from_fn(|i| train.features[i]);
+        let labels: [usize; B] = core::array::from_fn(|i| train.labels[i]);
+        let mut cache = SmallCache::<B>::new_boxed();
+        let mut grads = SmallGrads::new_boxed();
+        let mut dy = [[0.0f32; 10]; B];
+        let out = net.forward_train(&x, &mut cache);
+        softmax_cross_entropy(out, &labels, &mut dy).unwrap();
+        net.backward(&mut cache, &dy, &mut grads);
+        GradientReport::capture::<f32, Small, B>(0, net, &cache, &grads)
+    }
+    let mut net = Small::new(&mut gradflow::rng(3));
+    let one = report::<1>(&mut net);
+    assert_eq!(one.layers[0].dead_fraction, None, "{one}");
+    assert!(
+        !one.verdict().to_string().contains("dead units"),
+        "{}",
+        one.verdict()
+    );
+    let eight = report::<8>(&mut net);
+    assert!(
+        eight.layers[0].dead_fraction.is_some_and(|d| d < 0.5),
+        "{eight}"
+    );
+    net.dense_0.bias = [-100.0; 16];
+    assert_eq!(report::<2>(&mut net).layers[0].dead_fraction, Some(1.0));
+}
+
 #[test]
 fn training_loop_learns_records_history_and_exports_it() {
     let (train, test) = digits();

@@ -308,12 +308,21 @@ pub fn write_report(
         std::fs::remove_dir_all(&staging).map_err(in_io(&staging))?;
     }
     std::fs::create_dir_all(&staging).map_err(in_io(&staging))?;
-    write_report_files(&staging, title, outcomes, table)?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(in_io(dir))?;
+    let replace = || -> Result<(), Box<dyn std::error::Error>> {
+        write_report_files(&staging, title, outcomes, table)?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(in_io(dir))?;
+        }
+        std::fs::rename(&staging, dir).map_err(in_io(dir))?;
+        Ok(())
+    };
+    let result = replace();
+    if result.is_err() {
+        // The error is the one to report; a staging folder that cannot be removed either
+        // is left for the next run of this process id to clear.
+        let _ = std::fs::remove_dir_all(&staging);
     }
-    std::fs::rename(&staging, dir).map_err(in_io(dir))?;
-    Ok(())
+    result
 }
 
 /// The files of [`write_report`], into the existing folder `dir`.

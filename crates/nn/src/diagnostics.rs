@@ -44,7 +44,9 @@ pub struct LayerHealth {
     pub activation_mean: f64,
     /// Standard deviation of the layer's outputs over the batch.
     pub activation_std: f64,
-    /// For ReLU layers: fraction of units whose output is zero for every sample of the batch.
+    /// For ReLU layers: fraction of units whose output is zero for every sample of the batch
+    /// (and every position of a feature map). `None` when each unit has one value, a vector
+    /// layer at batch 1: about half of a healthy layer's units are then 0.
     pub dead_fraction: Option<f64>,
     /// For sigmoid and tanh layers: fraction of units whose derivative, averaged over the
     /// batch, is below 1e-3 of its maximum.
@@ -75,7 +77,9 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
     let mean = a.values.iter().map(|v| v.to_f64()).sum::<f64>() / n;
     let var = a.values.iter().map(|v| sq(v.to_f64() - mean)).sum::<f64>() / n;
     let width = a.width.max(1);
-    let dead = (a.kind == "relu").then(|| {
+    // With one value per unit (a vector layer at batch 1) about half of a healthy layer's
+    // ReLUs output 0: a unit at 0 says nothing about its other inputs, so none is called dead.
+    let dead = (a.kind == "relu" && a.values.len() / width >= 2).then(|| {
         let dead_units = (0..width)
             .filter(|&j| {
                 a.values

@@ -311,9 +311,12 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         });
     }
 
+    // A NaN or infinite norm is the finding: the finite norms beside it say nothing of how
+    // gradients flow, so neither "small everywhere" nor "vanishing" is judged from them.
+    let all_finite = trainable.iter().all(|l| l.grad_norm.is_finite());
     // Below the floor everywhere, the largest layer included: nothing vanishes beside the
     // others, the loss itself has (almost) no gradient. Only the relative test applies then.
-    let all_small = !trainable.is_empty() && largest < t.vanishing_floor;
+    let all_small = all_finite && !trainable.is_empty() && largest < t.vanishing_floor;
     if all_small {
         findings.push(Finding::AllSmall {
             largest,
@@ -331,7 +334,7 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     // Growth toward the input makes the top layers small beside the bottom ones: the growth
     // is the finding, not a vanishing top.
     let growing = growth.is_some();
-    if !vanishing.is_empty() && !growing {
+    if all_finite && !vanishing.is_empty() && !growing {
         let worst = vanishing
             .iter()
             .map(|l| l.grad_norm)
@@ -723,6 +726,42 @@ mod tests {
             text.contains("exploding gradients: layer 0 (norm up to 1.0e9)"),
             "{text}"
         );
+    }
+
+    /// Norms that are NaN or infinite are that finding alone: the finite ones beside them
+    /// (or none) are neither "small everywhere" nor "vanishing".
+    #[test]
+    fn non_finite_gradients_are_not_also_called_small_or_vanishing() {
+        for norms in [
+            &[f64::NAN, f64::NAN, f64::NAN][..],
+            &[f64::INFINITY, f64::INFINITY],
+            &[f64::INFINITY, 1e-9, 1e-9, 1e-9],
+            &[f64::NAN, 1e-14, 1.0],
+        ] {
+            let layers = norms
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| LayerHealth {
+                    grad_norm: n,
+                    ..layer(i, "dense", 1.0)
+                })
+                .collect();
+            let verdict = diagnose(&GradientReport { step: 3, layers }, &Thresholds::default());
+            let text = verdict.to_string();
+            assert!(
+                verdict.exploding() && !verdict.vanishing(),
+                "{norms:?}: {text}"
+            );
+            assert!(
+                !text.contains("small gradients everywhere"),
+                "{norms:?}: {text}"
+            );
+            assert_eq!(
+                text.lines().filter(|l| !l.starts_with(' ')).count(),
+                1,
+                "{norms:?}: {text}"
+            );
+        }
     }
 
     /// Gradients below the floor in every layer, the largest included, are a loss at its
