@@ -728,6 +728,19 @@ mod tests {
         );
     }
 
+    /// The verdict at `step` on dense layers with these gradient norms.
+    fn verdict_of_norms(step: usize, norms: &[f64]) -> Verdict {
+        let layers = norms
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| LayerHealth {
+                grad_norm: n,
+                ..layer(i, "dense", 1.0)
+            })
+            .collect();
+        diagnose(&GradientReport { step, layers }, &Thresholds::default())
+    }
+
     /// Norms that are NaN or infinite are that finding alone: the finite ones beside them
     /// (or none) are neither "small everywhere" nor "vanishing".
     #[test]
@@ -738,15 +751,7 @@ mod tests {
             &[f64::INFINITY, 1e-9, 1e-9, 1e-9],
             &[f64::NAN, 1e-14, 1.0],
         ] {
-            let layers = norms
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| LayerHealth {
-                    grad_norm: n,
-                    ..layer(i, "dense", 1.0)
-                })
-                .collect();
-            let verdict = diagnose(&GradientReport { step: 3, layers }, &Thresholds::default());
+            let verdict = verdict_of_norms(3, norms);
             let text = verdict.to_string();
             assert!(
                 verdict.exploding() && !verdict.vanishing(),
@@ -768,17 +773,7 @@ mod tests {
     /// minimum, not a vanishing gradient; a layer small beside the others still is one.
     #[test]
     fn gradients_small_everywhere_are_not_called_vanishing() {
-        let report = |norms: &[f64]| {
-            let layers = norms
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| LayerHealth {
-                    grad_norm: n,
-                    ..layer(i, "dense", 1.0)
-                })
-                .collect();
-            diagnose(&GradientReport { step: 0, layers }, &Thresholds::default())
-        };
+        let report = |norms: &[f64]| verdict_of_norms(0, norms);
         let fitted = report(&[3e-9, 5e-9, 9e-9]);
         assert!(!fitted.vanishing(), "{fitted}");
         assert_eq!(
