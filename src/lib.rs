@@ -94,6 +94,16 @@ pub mod __private {
     pub use alloc::vec::Vec;
     pub use bytemuck;
     pub use rand::RngCore;
+
+    /// Implemented by nothing: without the `alloc` feature the generated heap functions
+    /// (`new_boxed`, `to_le_bytes`) require `(): NeedsAlloc`, so calling one is this error
+    /// rather than "no function named `new_boxed`".
+    #[diagnostic::on_unimplemented(
+        message = "this function allocates on the heap: it needs gradflow's `alloc` feature (on with `std`)",
+        label = "needs the `alloc` feature",
+        note = "without a heap, keep the value in a `static` built by `gradflow::nn::memory::const_zeroed()` (a network then draws its parameters with `init(&mut rng)`), and write baked weights into an array with `write_le_bytes`"
+    )]
+    pub trait NeedsAlloc {}
 }
 
 /// Emits its input only when gradflow's `alloc` feature is on. The code `network!` generates
@@ -112,6 +122,24 @@ macro_rules! __if_alloc {
 #[macro_export]
 macro_rules! __if_alloc {
     ($($item:tt)*) => {};
+}
+
+/// Emits its input only when gradflow's `alloc` feature is off: the stand-ins for the heap
+/// functions, whose calls are a compile error naming the feature
+/// ([`__private::NeedsAlloc`]).
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __without_alloc {
+    ($($item:tt)*) => {};
+}
+
+/// Emits its input only when gradflow's `alloc` feature is off (here it is).
+#[cfg(not(feature = "alloc"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __without_alloc {
+    ($($item:tt)*) => { $($item)* };
 }
 
 /// The README's Rust examples, compiled and run as doc tests so that they stay true.

@@ -375,6 +375,7 @@ pub(crate) fn backward_channels<T: Scalar, const C: usize>(
 /// Fewest channels for which [`backward_channels`] takes its AVX-512 copy. On the Intel host
 /// of 2026-11-29 that copy's backward pass was 8% faster than the AVX2 one for 128 channels
 /// (W2) and 5% for 64 (W3), but twice as slow for 16 (W6's convolutions, 2048 positions).
+#[cfg(target_arch = "x86_64")]
 const WIDE_MIN_CHANNELS: usize = 64;
 
 /// [`backward_loops`] compiled for AVX-512.

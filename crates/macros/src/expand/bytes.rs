@@ -33,6 +33,17 @@ pub fn bytes(cx: &Cx) -> proc_macro2::TokenStream {
                 }
             }
 
+            ::gradflow::__without_alloc! {
+                /// Needs gradflow's `alloc` feature: without it, calling this is a compile
+                /// error that says so; [`Self::write_le_bytes`] fills an array instead.
+                pub fn to_le_bytes(&self) -> [::core::primitive::u8; Self::PARAM_BYTES]
+                where
+                    for<'a> (): ::gradflow::__private::NeedsAlloc,
+                {
+                    ::core::unreachable!()
+                }
+            }
+
             /// Overwrites every stored tensor with the values in `bytes`, written by
             /// [`Self::write_le_bytes`]; state that is not stored (a batchnorm's `eps`) is kept.
             pub fn load_le_bytes(&mut self, bytes: #bytes) {

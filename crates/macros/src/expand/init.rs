@@ -51,7 +51,8 @@ pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
     quote! {
         impl #name #forward_bounds {
             /// A network with freshly initialized parameters, built on the stack. For networks
-            /// too big for the stack use [`Self::new_boxed`].
+            /// too big for the stack use [`Self::new_boxed`], or without a heap a `static`
+            /// built by `gradflow::nn::memory::const_zeroed()` and [`Self::init`].
             pub fn new(mut rng: &mut (impl ::gradflow::__private::RngCore + ?::core::marker::Sized)) -> Self {
                 let mut network: Self = ::gradflow::nn::memory::zeroed();
                 Self::init(&mut network, &mut rng);
@@ -68,6 +69,21 @@ pub fn constructors(cx: &Cx) -> proc_macro2::TokenStream {
                         ::gradflow::nn::memory::zeroed_box();
                     Self::init(&mut *network, &mut rng);
                     network
+                }
+            }
+
+            ::gradflow::__without_alloc! {
+                /// Needs gradflow's `alloc` feature: without it, calling this is a compile
+                /// error that says so; without a heap, build the network in a `static` with
+                /// `const_zeroed()` and draw its parameters with [`Self::init`].
+                pub fn new_boxed(
+                    rng: &mut (impl ::gradflow::__private::RngCore + ?::core::marker::Sized),
+                ) -> Self
+                where
+                    for<'a> (): ::gradflow::__private::NeedsAlloc,
+                {
+                    let _ = rng;
+                    ::core::unreachable!()
                 }
             }
 

@@ -88,6 +88,17 @@ pub fn grads_struct(cx: &Cx) -> TokenStream {
                 }
             }
 
+            ::gradflow::__without_alloc! {
+                /// Needs gradflow's `alloc` feature: without it, calling this is a compile
+                /// error that says so; use a `static` built by `const_zeroed()` instead.
+                pub fn new_boxed() -> Self
+                where
+                    for<'a> (): ::gradflow::__private::NeedsAlloc,
+                {
+                    ::core::unreachable!()
+                }
+            }
+
             /// Resets every gradient to zero in place, before the next accumulation: layer by
             /// layer, so that with the `parallel` feature each thread zeroes half of each
             /// large layer's gradients, the half its share of the backward pass and of the
@@ -192,6 +203,17 @@ pub fn cache_struct(cx: &Cx) -> TokenStream {
                 /// A zeroed cache allocated directly on the heap.
                 pub fn new_boxed() -> ::gradflow::__private::Box<Self> {
                     ::gradflow::nn::memory::zeroed_box()
+                }
+            }
+
+            ::gradflow::__without_alloc! {
+                /// Needs gradflow's `alloc` feature: without it, calling this is a compile
+                /// error that says so; use a `static` built by `const_zeroed()` instead.
+                pub fn new_boxed() -> Self
+                where
+                    for<'a> (): ::gradflow::__private::NeedsAlloc,
+                {
+                    ::core::unreachable!()
                 }
             }
         }
