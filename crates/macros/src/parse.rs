@@ -82,6 +82,10 @@ fn element_type(input: ParseStream) -> syn::Result<Type> {
             input.parse::<Token![,]>()?;
             break;
         }
+        // The body's braces before any `>`: the `>` is missing (`Net<f32 { .. }`).
+        if depth == 0 && input.peek(syn::token::Brace) {
+            return Err(input.error("expected `>` after the element type, like `Net<f32> { .. }`"));
+        }
         let tt: TokenTree = input.parse()?;
         commas |= depth == 0 && matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',');
         depth = nesting(depth, &tt);
@@ -195,6 +199,22 @@ fn bare_attribute(item: &Item, input: ParseStream) -> Option<syn::Error> {
         Item::BatchNorm(..) | Item::Layer(_) => text == "frozen",
         _ => false,
     };
+    // A convolution's option written after its attributes (`conv2d 4 [relu] same`).
+    let sized = |prefix: char| {
+        text.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let option = matches!(item, Item::Conv(_))
+        && (text == "same" || text == "valid" || sized('k') || sized('s'));
+    if option {
+        return Some(syn::Error::new(
+            name.span(),
+            format!(
+                "a convolution's options (kernel, stride, padding) come before its attributes: \
+                 write `{text}` before the `[..]`, like `conv2d 16 k3 same [relu]`"
+            ),
+        ));
+    }
     known.then(|| {
         syn::Error::new(
             name.span(),
@@ -321,6 +341,11 @@ fn parse_item(input: ParseStream, depth: usize) -> syn::Result<Item> {
 /// `residual (OPTIONS)? { items } ACTIVATION?`, after the keyword; `depth` blocks around it.
 fn parse_residual(keyword: Ident, input: ParseStream, depth: usize) -> syn::Result<Residual> {
     check_nesting(&keyword, depth + 1)?;
+    if input.peek(syn::token::Bracket) {
+        return Err(
+            input.error("a residual block's options go in parentheses: `residual(project) { .. }`")
+        );
+    }
     let options = if input.peek(syn::token::Paren) {
         let content;
         parenthesized!(content in input);

@@ -1024,3 +1024,33 @@ fn an_overflowing_flatten_is_blamed_on_the_layer_that_makes_it() {
         ]
     );
 }
+
+#[test]
+fn misplaced_options_and_a_missing_angle_bracket_say_where_they_go() {
+    assert_eq!(
+        errors(
+            quote! { struct N<f32> { input [8, 8, 1], conv2d 4 k3 [relu] same, flatten, dense 2 } }
+        ),
+        [
+            "a convolution's options (kernel, stride, padding) come before its attributes: \
+             write `same` before the `[..]`, like `conv2d 16 k3 same [relu]`"
+        ]
+    );
+    assert_eq!(
+        errors(
+            quote! { struct N<f32> { input [8, 8, 1], conv2d 4 k3 [relu] s2, flatten, dense 2 } }
+        ),
+        [
+            "a convolution's options (kernel, stride, padding) come before its attributes: \
+             write `s2` before the `[..]`, like `conv2d 16 k3 same [relu]`"
+        ]
+    );
+    assert_eq!(
+        errors(quote! { struct N<f32> { input 4, residual [project] { dense 2 }, dense 2 } }),
+        ["a residual block's options go in parentheses: `residual(project) { .. }`"]
+    );
+    assert_eq!(
+        errors(quote! { struct N<f32 { input 4, dense 2 } }),
+        ["expected `>` after the element type, like `Net<f32> { .. }`"]
+    );
+}
