@@ -34,8 +34,10 @@ impl Parse for Network {
         let mut items = parse_item_list(&content, 0)?;
         let mut parse_errors: Option<syn::Error> = None;
         for item in &mut items {
-            if let Item::Invalid(_, error @ Some(_)) = item {
-                let error = error.take().expect("matched Some");
+            if let Some(error) = match item {
+                Item::Invalid(_, error) => error.take(),
+                _ => None,
+            } {
                 match &mut parse_errors {
                     Some(all) => all.combine(error),
                     None => parse_errors = Some(error),
