@@ -214,11 +214,24 @@ impl<T: Scalar, const C: usize> Channels<'_, T, C> {
         cache: &mut BatchNormCache<T, C>,
     ) {
         #[cfg(target_arch = "x86_64")]
+        if C >= WIDE_MIN_CHANNELS && gradflow_tensor::gemm::wide_f32_available() {
+            // SAFETY: the CPU executes AVX-512F, AVX2 and FMA instructions (checked just above).
+            unsafe { self.train_avx512(x, y, cache) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if gradflow_tensor::gemm::fast_f32_available() {
             // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
             unsafe { self.train_avx2(x, y, cache) };
             return;
         }
+        self.train_loops(x, y, cache);
+    }
+
+    /// [`Channels::train_loops`] compiled for AVX-512: 16-lane loops, bit-identical results.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn train_avx512(&mut self, x: &[[T; C]], y: &mut [[T; C]], cache: &mut BatchNormCache<T, C>) {
         self.train_loops(x, y, cache);
     }
 
@@ -229,7 +242,7 @@ impl<T: Scalar, const C: usize> Channels<'_, T, C> {
         self.train_loops(x, y, cache);
     }
 
-    /// The loops of [`Channels::train`], inlined into its plain and AVX2 copies.
+    /// The loops of [`Channels::train`], inlined into its plain and SIMD copies.
     #[inline(always)]
     fn train_loops(&mut self, x: &[[T; C]], y: &mut [[T; C]], cache: &mut BatchNormCache<T, C>) {
         let count = x.len() as f64;
@@ -372,9 +385,10 @@ pub(crate) fn backward_channels<T: Scalar, const C: usize>(
     backward_loops(gamma, cache, x, dy, dx, grads);
 }
 
-/// Fewest channels for which [`backward_channels`] takes its AVX-512 copy. On the Intel host
-/// of 2026-11-29 that copy's backward pass was 8% faster than the AVX2 one for 128 channels
-/// (W2) and 5% for 64 (W3), but twice as slow for 16 (W6's convolutions, 2048 positions).
+/// Fewest channels for which [`Channels::train`] and [`backward_channels`] take their AVX-512
+/// copies. On the Intel host of 2026-11-29 the backward pass's copy was 8% faster than the
+/// AVX2 one for 128 channels (W2) and 5% for 64 (W3), but twice as slow for 16 (W6's
+/// convolutions, 2048 positions).
 #[cfg(target_arch = "x86_64")]
 const WIDE_MIN_CHANNELS: usize = 64;
 
@@ -594,9 +608,10 @@ mod tests {
 
     /// 64 channels take the AVX-512 copy of the backward pass where the CPU has it
     /// ([`WIDE_MIN_CHANNELS`]): its gradients match finite differences in `f64`, and in `f32`
-    /// the copy the machine picks gives the plain loops' bits, with and without `dx`.
+    /// the copies the machine picks, forward and backward, give the plain loops' bits (the
+    /// backward with and without `dx`).
     #[test]
-    fn wide_backward_matches_finite_differences_and_the_plain_loops() {
+    fn wide_copies_match_finite_differences_and_the_plain_loops() {
         const C: usize = WIDE_MIN_CHANNELS;
         let mut bn = BatchNorm::<f64, C>::new();
         bn.gamma = test_values::<C>(60).map(|v| 1.0 + v);
@@ -615,7 +630,20 @@ mod tests {
         bn32.gamma = narrow(&bn.gamma);
         let mut y = [[0.0f32; C]; 32];
         let mut cache = Zeroable::zeroed();
+        let mut plain = bn32.clone();
         bn32.forward_train(&x32, &mut y, &mut cache);
+        let (mut plain_y, mut plain_cache) = ([[0.0f32; C]; 32], Zeroable::zeroed());
+        plain
+            .channels()
+            .train_loops(&x32, &mut plain_y, &mut plain_cache);
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
+        assert_eq!(bits(y.as_flattened()), bits(plain_y.as_flattened()));
+        let BatchNormCache { mean, inv_std } = plain_cache;
+        assert_eq!(bits(&cache.mean), bits(&mean));
+        assert_eq!(bits(&cache.inv_std), bits(&inv_std));
+        assert_eq!(bits(&bn32.running_mean), bits(&plain.running_mean));
+        assert_eq!(bits(&bn32.running_var), bits(&plain.running_var));
+
         let run = |dispatch: bool, with_dx: bool| {
             let mut dx = [[0.0f32; C]; 32];
             let mut grads: BatchNormGrads<f32, C> = Zeroable::zeroed();
@@ -625,7 +653,6 @@ mod tests {
             } else {
                 backward_loops(&bn32.gamma, &cache, &x32, &dy, dx_arg, Some(&mut grads));
             }
-            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
             (
                 bits(dx.as_flattened()),
                 bits(&grads.gamma),

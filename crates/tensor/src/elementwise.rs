@@ -6,13 +6,69 @@
 
 use crate::Scalar;
 
-/// Whether a loop over `len` values should run in its AVX2 copy: only if the CPU has AVX2 and
-/// the loop is long enough to repay the call. A tiny network's layers (W1's ReLUs over 32
-/// values) stay inline, where the call and the feature check would cost more than the loop.
+/// Which copy of a loop over `len` values runs: a SIMD copy only if the CPU has it and the loop
+/// is long enough to repay the call. A tiny network's layers (W1's ReLUs over 32 values) stay
+/// inline, where the call and the feature check would cost more than the loop.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lanes {
+    Plain,
+    Avx2,
+    Avx512,
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn worth_wide(len: usize) -> bool {
-    len >= 256 && crate::gemm::fast_f32_available()
+fn lanes_for(len: usize) -> Lanes {
+    if len < 256 || !crate::gemm::fast_f32_available() {
+        Lanes::Plain
+    } else if crate::gemm::wide_f32_available() {
+        Lanes::Avx512
+    } else {
+        Lanes::Avx2
+    }
+}
+
+/// Compiles `$loop` (an `#[inline(always)]` function) into AVX2 and AVX-512 copies named
+/// `$avx2` and `$avx512`, and defines `$dispatch`, which runs the copy [`lanes_for`] picks for
+/// `$len` (the plain loop elsewhere). Every copy does the same operations in the same order,
+/// one value per lane, so their results are the same bits.
+macro_rules! multiversioned {
+    (
+        $(#[$doc:meta])*
+        pub fn $dispatch:ident<$t:ident: Scalar>($($arg:ident: $ty:ty),*) by $len:expr;
+        $loop:ident($($call:expr),*), $avx2:ident, $avx512:ident
+    ) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $dispatch<$t: Scalar>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            match lanes_for($len) {
+                // SAFETY: `lanes_for` picked this copy because the CPU executes AVX-512F, AVX2
+                // and FMA instructions.
+                Lanes::Avx512 => return unsafe { $avx512($($arg),*) },
+                // SAFETY: `lanes_for` picked this copy because the CPU executes AVX2 and FMA
+                // instructions.
+                Lanes::Avx2 => return unsafe { $avx2($($arg),*) },
+                Lanes::Plain => {}
+            }
+            $loop($($call),*)
+        }
+
+        /// The plain loop compiled for AVX2 (see [`crate::simd`]): 8-lane registers.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2<$t: Scalar>($($arg: $ty),*) {
+            $loop($($call),*)
+        }
+
+        /// The plain loop compiled for AVX-512: 16-lane registers.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn $avx512<$t: Scalar>($($arg: $ty),*) {
+            $loop($($call),*)
+        }
+    };
 }
 
 /// `y[b][n] = f(x[b][n])`. Overwrites `y`.
@@ -25,23 +81,10 @@ pub fn map<T: Scalar, const B: usize, const N: usize>(
     map_slice(x.as_flattened(), y.as_flattened_mut(), f);
 }
 
-/// [`map`] over flat slices, as long as the shorter of the two (a feature map's elements).
-#[inline]
-pub fn map_slice<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) {
-    #[cfg(target_arch = "x86_64")]
-    if worth_wide(x.len()) {
-        // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
-        unsafe { map_avx2(x, y, f) };
-        return;
-    }
-    map_loop(x, y, f);
-}
-
-/// [`map_loop`] compiled for AVX2 (see [`crate::simd`]): same operations, 8-lane registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn map_avx2<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) {
-    map_loop(x, y, f);
+multiversioned! {
+    /// [`map`] over flat slices, as long as the shorter of the two (a feature map's elements).
+    pub fn map_slice<T: Scalar>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) by x.len();
+    map_loop(x, y, f), map_avx2, map_avx512
 }
 
 #[inline(always)]
@@ -64,29 +107,12 @@ pub fn map_backward<T: Scalar, const B: usize, const N: usize>(
     map_backward_slice(x, y, dy.as_flattened(), dx.as_flattened_mut(), df);
 }
 
-/// [`map_backward`] over flat slices, as long as the shortest of the four.
-#[inline]
-pub fn map_backward_slice<T: Scalar>(
-    x: &[T],
-    y: &[T],
-    dy: &[T],
-    dx: &mut [T],
-    df: impl Fn(T, T) -> T,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if worth_wide(dx.len()) {
-        // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
-        unsafe { map_backward_avx2((x, y, dy), dx, df) };
-        return;
-    }
-    map_backward_loop((x, y, dy), dx, df);
-}
-
-/// [`map_backward_loop`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn map_backward_avx2<T: Scalar>(inputs: (&[T], &[T], &[T]), dx: &mut [T], df: impl Fn(T, T) -> T) {
-    map_backward_loop(inputs, dx, df);
+multiversioned! {
+    /// [`map_backward`] over flat slices, as long as the shortest of the four.
+    pub fn map_backward_slice<T: Scalar>(
+        x: &[T], y: &[T], dy: &[T], dx: &mut [T], df: impl Fn(T, T) -> T
+    ) by dx.len();
+    map_backward_loop((x, y, dy), dx, df), map_backward_avx2, map_backward_avx512
 }
 
 #[inline(always)]
@@ -100,24 +126,11 @@ fn map_backward_loop<T: Scalar>(
     }
 }
 
-/// `out = a + b` elementwise over the shortest of the three slices (a residual connection's
-/// forward add; `network!` emits calls to it).
-#[inline]
-pub fn add<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    if worth_wide(out.len()) {
-        // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
-        unsafe { add_avx2(out, a, b) };
-        return;
-    }
-    add_loop(out, a, b);
-}
-
-/// [`add_loop`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn add_avx2<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) {
-    add_loop(out, a, b);
+multiversioned! {
+    /// `out = a + b` elementwise over the shortest of the three slices (a residual
+    /// connection's forward add; `network!` emits calls to it).
+    pub fn add<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) by out.len();
+    add_loop(out, a, b), add_avx2, add_avx512
 }
 
 #[inline(always)]
@@ -127,24 +140,11 @@ fn add_loop<T: Scalar>(out: &mut [T], a: &[T], b: &[T]) {
     }
 }
 
-/// `out += a` elementwise over the shorter slice (gradients meeting at a residual
-/// connection; `network!` emits calls to it).
-#[inline]
-pub fn add_assign<T: Scalar>(out: &mut [T], a: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    if worth_wide(out.len()) {
-        // SAFETY: `worth_wide` has checked that the CPU executes AVX2 and FMA instructions.
-        unsafe { add_assign_avx2(out, a) };
-        return;
-    }
-    add_assign_loop(out, a);
-}
-
-/// [`add_assign_loop`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn add_assign_avx2<T: Scalar>(out: &mut [T], a: &[T]) {
-    add_assign_loop(out, a);
+multiversioned! {
+    /// `out += a` elementwise over the shorter slice (gradients meeting at a residual
+    /// connection; `network!` emits calls to it).
+    pub fn add_assign<T: Scalar>(out: &mut [T], a: &[T]) by out.len();
+    add_assign_loop(out, a), add_assign_avx2, add_assign_avx512
 }
 
 #[inline(always)]
@@ -159,8 +159,8 @@ mod tests {
     use super::*;
     use crate::gradcheck::{check_gradient, test_values};
 
-    /// The dispatching functions (AVX2 copies on a machine that has them, for 256 values or
-    /// more) against their plain loops, bit for bit, on awkward lengths: the copies must do
+    /// The dispatching functions (AVX-512 or AVX2 copies on a machine that has them, for 256
+    /// values or more) against their plain loops, bit for bit, on awkward lengths: the copies must do
     /// the same operations in the same order.
     #[test]
     fn dispatched_loops_match_the_plain_loops_bit_for_bit() {
@@ -213,13 +213,17 @@ mod tests {
                 .zip(&g[0])
                 .all(|((s, a), b)| *s == a + b));
         }
-        check::<1>();
-        check::<3>();
-        check::<17>();
-        check::<64>();
-        check::<127>();
-        // Long enough for the AVX2 copies (shorter loops stay inline).
-        check::<300>();
+        // Each SIMD copy this machine has (AVX-512, then AVX2) in turn.
+        crate::gemm::tests::with_each_kernel(|_| {
+            check::<1>();
+            check::<3>();
+            check::<17>();
+            check::<64>();
+            check::<127>();
+            // Long enough for the SIMD copies (shorter loops stay inline), and not a multiple
+            // of either copy's lanes.
+            check::<300>();
+        });
     }
 
     #[test]

@@ -6,15 +6,27 @@
 //! `std`, from compile-time target features without). Floating-point operations are never
 //! reordered or fused by the compiler, so both copies give bit-identical results.
 
-/// Calls `f`, compiled for AVX2 and FMA when this CPU has them: `f` is inlined into a function
-/// built with those features, so its loops use 8-lane registers.
+/// Calls `f`, compiled for AVX-512 or for AVX2 and FMA when this CPU has them: `f` is inlined
+/// into a function built with those features, so its loops use 16- or 8-lane registers.
 #[inline(always)]
 pub fn with_wide_vectors<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::wide_f32_available() {
+        // SAFETY: the CPU executes AVX-512F, AVX2 and FMA instructions (checked just above).
+        return unsafe { avx512(f) };
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::gemm::fast_f32_available() {
         // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
         return unsafe { avx2(f) };
     }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+fn avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
@@ -94,11 +106,18 @@ mod tests {
                 *o = (v * 1.5 + 0.25) / (v * v + 1.0) - v.sqrt_or_zero();
             }
         };
-        let (mut plain, mut wide) = ([0.0f32; 67], [0.0f32; 67]);
-        kernel(&mut plain);
-        with_wide_vectors(|| kernel(&mut wide));
-        assert_eq!(plain.map(f32::to_bits), wide.map(f32::to_bits));
-        assert_eq!(with_wide_vectors(|| 6 * 7), 42);
+        // Each copy this machine has (AVX-512, then AVX2) in turn.
+        crate::gemm::tests::with_each_kernel(|kernel_name| {
+            let (mut plain, mut wide) = ([0.0f32; 67], [0.0f32; 67]);
+            kernel(&mut plain);
+            with_wide_vectors(|| kernel(&mut wide));
+            assert_eq!(
+                plain.map(f32::to_bits),
+                wide.map(f32::to_bits),
+                "{kernel_name}"
+            );
+            assert_eq!(with_wide_vectors(|| 6 * 7), 42);
+        });
     }
 
     /// Every length up to 300 bytes (both the inline moves and the fallback), for a 1-byte and

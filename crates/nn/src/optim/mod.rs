@@ -181,10 +181,22 @@ fn sum_of_squares<T: Scalar>(values: &[T]) -> f64 {
         return l + r;
     }
     #[cfg(target_arch = "x86_64")]
+    if gradflow_tensor::gemm::wide_f32_available() {
+        // SAFETY: the CPU executes AVX-512F, AVX2 and FMA instructions (checked just above).
+        return unsafe { sum_of_squares_avx512(values) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if gradflow_tensor::gemm::fast_f32_available() {
         // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
         return unsafe { sum_of_squares_avx2(values) };
     }
+    sum_of_squares_loop(values)
+}
+
+/// [`sum_of_squares_loop`] compiled for AVX-512, as [`sum_of_squares_avx2`] is for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn sum_of_squares_avx512<T: Scalar>(values: &[T]) -> f64 {
     sum_of_squares_loop(values)
 }
 
@@ -575,8 +587,9 @@ mod tests {
         });
     }
 
-    /// The dispatching sum of squares (AVX2 on a machine that has it) equals its plain loop
-    /// bit for bit, on lengths around the 16-lane blocks.
+    /// The dispatching sum of squares (AVX-512 or AVX2 on a machine that has them) and each
+    /// SIMD copy the machine can run equal the plain loop bit for bit, on lengths around the
+    /// 16-lane blocks.
     #[test]
     fn sum_of_squares_copies_agree_bit_for_bit() {
         let values: [f32; 300] = core::array::from_fn(|i| ((i * 37 % 101) as f32 - 50.0) * 0.37);
@@ -584,6 +597,18 @@ mod tests {
             let fast = sum_of_squares(&values[..len]);
             let plain = sum_of_squares_loop(&values[..len]);
             assert_eq!(fast.to_bits(), plain.to_bits(), "length {len}");
+            #[cfg(target_arch = "x86_64")]
+            if gradflow_tensor::gemm::fast_f32_available() {
+                // SAFETY: the CPU executes AVX2 and FMA instructions (checked just above).
+                let avx2 = unsafe { sum_of_squares_avx2(&values[..len]) };
+                assert_eq!(avx2.to_bits(), plain.to_bits(), "AVX2, length {len}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if gradflow_tensor::gemm::wide_f32_available() {
+                // SAFETY: the CPU executes AVX-512F, AVX2 and FMA instructions (checked above).
+                let avx512 = unsafe { sum_of_squares_avx512(&values[..len]) };
+                assert_eq!(avx512.to_bits(), plain.to_bits(), "AVX-512, length {len}");
+            }
             let naive: f64 = values[..len].iter().map(|&v| sq(f64::from(v))).sum();
             assert!(
                 (fast - naive).abs() <= 1e-12 * naive.max(1.0),
