@@ -606,10 +606,10 @@ mod tests {
         assert!(report.passes(1e-6), "{report:?}");
     }
 
-    /// 64 channels take the AVX-512 copy of the backward pass where the CPU has it
-    /// ([`WIDE_MIN_CHANNELS`]): its gradients match finite differences in `f64`, and in `f32`
-    /// the copies the machine picks, forward and backward, give the plain loops' bits (the
-    /// backward with and without `dx`).
+    /// 64 channels take the AVX-512 copies where the CPU has them ([`WIDE_MIN_CHANNELS`]):
+    /// their gradients match finite differences in `f64`, and in `f32` the copies the
+    /// machine picks, forward and backward, give the plain loops' bits (the backward with and
+    /// without `dx`), on channel counts on both sides of the threshold and awkward batches.
     #[test]
     fn wide_copies_match_finite_differences_and_the_plain_loops() {
         const C: usize = WIDE_MIN_CHANNELS;
@@ -621,37 +621,51 @@ mod tests {
         let report = check_layer(&mut bn, &x);
         assert!(report.passes(1e-6), "{report:?}");
 
-        let narrow = |r: &[f64; C]| r.map(|v| v as f32);
-        let x32: [[f32; C]; 32] =
-            core::array::from_fn(|b| narrow(&test_values::<C>(b as u64 + 80)));
-        let dy: [[f32; C]; 32] =
-            core::array::from_fn(|b| narrow(&test_values::<C>(b as u64 + 120)));
-        let mut bn32 = BatchNorm::<f32, C>::new();
-        bn32.gamma = narrow(&bn.gamma);
-        let mut y = [[0.0f32; C]; 32];
+        same_bits_as_the_plain_loops::<64, 32>();
+        same_bits_as_the_plain_loops::<64, 3>();
+        same_bits_as_the_plain_loops::<127, 17>();
+        same_bits_as_the_plain_loops::<127, 2>();
+        same_bits_as_the_plain_loops::<17, 64>();
+        same_bits_as_the_plain_loops::<3, 127>();
+    }
+
+    fn same_bits_as_the_plain_loops<const C: usize, const B: usize>() {
+        let narrow = |r: [f64; C]| r.map(|v| v as f32);
+        let x: [[f32; C]; B] =
+            core::array::from_fn(|b| narrow(test_values::<C>(b as u64 + 80)).map(|v| v * 3.0));
+        let dy: [[f32; C]; B] = core::array::from_fn(|b| narrow(test_values::<C>(b as u64 + 500)));
+        let mut bn = BatchNorm::<f32, C>::new();
+        bn.gamma = narrow(test_values::<C>(60)).map(|v| 1.0 + v);
+        bn.beta = narrow(test_values::<C>(61));
+        let mut plain = bn.clone();
+        let mut y = [[0.0f32; C]; B];
         let mut cache = Zeroable::zeroed();
-        let mut plain = bn32.clone();
-        bn32.forward_train(&x32, &mut y, &mut cache);
-        let (mut plain_y, mut plain_cache) = ([[0.0f32; C]; 32], Zeroable::zeroed());
+        bn.forward_train(&x, &mut y, &mut cache);
+        let (mut plain_y, mut plain_cache) = ([[0.0f32; C]; B], Zeroable::zeroed());
         plain
             .channels()
-            .train_loops(&x32, &mut plain_y, &mut plain_cache);
+            .train_loops(&x, &mut plain_y, &mut plain_cache);
         let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<std::vec::Vec<_>>();
-        assert_eq!(bits(y.as_flattened()), bits(plain_y.as_flattened()));
+        let shape = std::format!("{C} channels, batch {B}");
+        assert_eq!(
+            bits(y.as_flattened()),
+            bits(plain_y.as_flattened()),
+            "{shape}"
+        );
         let BatchNormCache { mean, inv_std } = plain_cache;
-        assert_eq!(bits(&cache.mean), bits(&mean));
-        assert_eq!(bits(&cache.inv_std), bits(&inv_std));
-        assert_eq!(bits(&bn32.running_mean), bits(&plain.running_mean));
-        assert_eq!(bits(&bn32.running_var), bits(&plain.running_var));
+        assert_eq!(bits(&cache.mean), bits(&mean), "{shape}");
+        assert_eq!(bits(&cache.inv_std), bits(&inv_std), "{shape}");
+        assert_eq!(bits(&bn.running_mean), bits(&plain.running_mean), "{shape}");
+        assert_eq!(bits(&bn.running_var), bits(&plain.running_var), "{shape}");
 
         let run = |dispatch: bool, with_dx: bool| {
-            let mut dx = [[0.0f32; C]; 32];
+            let mut dx = [[0.0f32; C]; B];
             let mut grads: BatchNormGrads<f32, C> = Zeroable::zeroed();
             let dx_arg = with_dx.then_some(&mut dx[..]);
             if dispatch {
-                backward_channels(&bn32.gamma, &cache, &x32, &dy, dx_arg, Some(&mut grads));
+                backward_channels(&bn.gamma, &cache, &x, &dy, dx_arg, Some(&mut grads));
             } else {
-                backward_loops(&bn32.gamma, &cache, &x32, &dy, dx_arg, Some(&mut grads));
+                backward_loops(&bn.gamma, &cache, &x, &dy, dx_arg, Some(&mut grads));
             }
             (
                 bits(dx.as_flattened()),
@@ -660,7 +674,8 @@ mod tests {
             )
         };
         for with_dx in [true, false] {
-            assert_eq!(run(true, with_dx), run(false, with_dx), "dx: {with_dx}");
+            let (dispatched, loops) = (run(true, with_dx), run(false, with_dx));
+            assert_eq!(dispatched, loops, "{shape}, dx: {with_dx}");
         }
     }
 
