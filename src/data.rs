@@ -425,7 +425,8 @@ impl<const F: usize> Dataset<F> {
 
     /// Shuffled mini-batches of exactly `B` samples; the last `len % B` samples of each
     /// shuffle are left out (they take part in other epochs, under other shuffles). No
-    /// batches for `B == 0`.
+    /// batches for `B == 0`. The batches are written in place on the heap, never built on
+    /// the stack, so a batch of any size fits (784 features by 2048 samples is 6.4 MB).
     ///
     /// # Panics
     /// If `features` and `labels` differ in length.
@@ -438,14 +439,15 @@ impl<const F: usize> Dataset<F> {
         if B == 0 {
             return Vec::new();
         }
-        order
-            .chunks_exact(B)
-            .map(|rows| {
-                let x = core::array::from_fn(|k| self.features[rows[k]]);
-                let y = core::array::from_fn(|k| self.labels[rows[k]]);
-                (x, y)
-            })
-            .collect()
+        let mut batches: Vec<([[f32; F]; B], [usize; B])> =
+            bytemuck::allocation::zeroed_vec(order.len() / B);
+        for ((x, y), rows) in batches.iter_mut().zip(order.chunks_exact(B)) {
+            for ((sample, label), &row) in x.iter_mut().zip(y.iter_mut()).zip(rows) {
+                sample.copy_from_slice(&self.features[row]);
+                *label = self.labels[row];
+            }
+        }
+        batches
     }
 }
 
@@ -543,6 +545,38 @@ mod tests {
         let path = dir.join(name);
         fs::write(&path, text).unwrap();
         path
+    }
+
+    /// Batches far larger than a thread's stack (784 features by 2048 samples, 6.4 MB,
+    /// against 1 MiB) are written in place on the heap: built on the stack, they aborted the
+    /// process.
+    #[test]
+    fn batches_larger_than_the_stack_are_built_on_the_heap() {
+        const F: usize = 784;
+        let rows = 4096 + 5;
+        let data = Dataset::<F> {
+            features: (0..rows).map(|i| [i as f32; F]).collect(),
+            labels: (0..rows).map(|i| i % 10).collect(),
+            classes: 10,
+        };
+        let batches = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let batches = data.batches::<2048>(&mut crate::rng(3));
+                batches
+                    .iter()
+                    .map(|(x, y)| {
+                        // Every row of a sample holds its index, and its label is index % 10.
+                        x.iter().zip(y).all(|(s, &l)| {
+                            s.iter().all(|&v| v == s[0]) && (s[0] as usize) % 10 == l
+                        })
+                    })
+                    .collect::<Vec<bool>>()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(batches, [true, true]);
     }
 
     const OPTS: CsvOptions = CsvOptions::new(3);
@@ -720,6 +754,18 @@ mod tests {
         assert_eq!(all, (0..10).map(|i| i as f32).collect::<Vec<_>>());
         let batches = train.batches::<3>(&mut crate::rng(1));
         assert_eq!(batches.len(), 2);
+        // Each batch pairs every sample with its own label, and no sample comes twice.
+        let mut seen: Vec<f32> = Vec::new();
+        for (x, y) in &batches {
+            for (sample, &label) in x.iter().zip(y) {
+                let row = train.features.iter().position(|f| f == sample).unwrap();
+                assert_eq!(train.labels[row], label);
+                seen.push(sample[0]);
+            }
+        }
+        seen.sort_by(f32::total_cmp);
+        seen.dedup();
+        assert_eq!(seen.len(), 6);
         assert!(train.batches::<0>(&mut crate::rng(1)).is_empty());
         // Fractions outside [0, 1] are clamped, infinities included; NaN means no test rows.
         for (fraction, tests) in [

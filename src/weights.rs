@@ -564,41 +564,84 @@ pub(crate) fn decode<T: Scalar>(
 /// Writes `bytes` to `path` atomically: into a temporary file in the same folder, flushed to
 /// disk (`fsync`), then renamed over `path`, and the folder itself synced so that the rename
 /// survives a crash. A reader sees the old file or the new one, never a half-written one.
+///
+/// A symbolic link is written through (its target is replaced, the link stays), an existing
+/// file keeps its permissions, and a read-only file (no write permission) is refused.
+/// Once the new file is in place the call succeeds: syncing the folder is then best-effort
+/// (a folder that cannot be opened for reading cannot be synced), so an error always means
+/// that the old file is untouched.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), WeightsError> {
-    let path = path.as_ref();
+    let asked = path.as_ref();
     let io_err = |source| WeightsError::Io {
-        path: path.to_path_buf(),
+        path: asked.to_path_buf(),
         source,
     };
+    let path = &resolve_links(asked).map_err(io_err)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path.file_name().ok_or_else(|| {
-        io_err(io::Error::new(
+    if path.file_name().is_none() {
+        return Err(io_err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "the path names no file",
-        ))
-    })?;
+        )));
+    }
+    let existing = match fs::metadata(path) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(e)),
+    };
+    if existing.as_ref().is_some_and(|p| p.readonly()) {
+        return Err(io_err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "the file is read-only; make it writable to replace it",
+        )));
+    }
     // Unique to this call: two threads saving to one path must not share a temporary file.
+    // Short, so that it is a legal name wherever the target's is.
     static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp-{}-{save}", std::process::id()));
-    let tmp = dir.join(tmp_name);
+    let tmp = dir.join(format!(".gradflow-{}-{save}.tmp", std::process::id()));
     let written = (|| {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        if let Some(permissions) = existing {
+            file.set_permissions(permissions)?;
+        }
         drop(file);
-        fs::rename(&tmp, path)?;
-        sync_dir(&dir)
+        fs::rename(&tmp, path)
     })();
-    if written.is_err() {
+    if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
+        return Err(io_err(e));
     }
-    written.map_err(io_err)
+    let _ = sync_dir(&dir);
+    Ok(())
+}
+
+/// `path` with symbolic links followed to the file they name (which may not exist yet), so
+/// that a save replaces the file behind a link rather than the link. At most 40 links, as
+/// the operating system allows.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "too many levels of symbolic links",
+    ))
 }
 
 /// Flushes a folder's entries (the rename) to disk; a no-op where folders cannot be opened.

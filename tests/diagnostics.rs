@@ -236,6 +236,95 @@ fn dead_relu_units_are_found() {
     );
 }
 
+network! {
+    /// Two 1x1 convolution channels over a 4x4 image: channel 0 copies the pixel, channel 1
+    /// its negation (set by the test).
+    struct Pixels<f64> {
+        input [4, 4, 1],
+        conv2d 2 k1 [relu],
+        flatten,
+        dense 2,
+    }
+}
+
+/// A feature map's unit is its channel: a channel that is zero at most positions but not at
+/// all is alive, one that is zero everywhere is dead, and at batch 1 the positions of a
+/// channel are enough to judge it.
+#[test]
+fn a_convolution_channel_is_dead_only_when_zero_at_every_position() {
+    fn report<const B: usize>(net: &mut Pixels, x: &[[[[f64; 1]; 4]; 4]; B]) -> GradientReport {
+        let mut cache = PixelsCache::<B>::new_boxed();
+        let mut grads = PixelsGrads::new_boxed();
+        let mut dy = [[0.0f64; 2]; B];
+        let out = net.forward_train(x, &mut cache);
+        let labels = [0usize; B];
+        softmax_cross_entropy(out, &labels, &mut dy).unwrap();
+        net.backward(&mut cache, &dy, &mut grads);
+        GradientReport::capture::<f64, Pixels, B>(0, net, &cache, &grads)
+    }
+    let mut net = Pixels::new(&mut gradflow::rng(1));
+    net.conv2d_0.weight = [[[[1.0, -1.0]]]];
+    net.conv2d_0.bias = [0.0, 0.0];
+    // Positive pixels in the first row only, -1 elsewhere: channel 0 is alive on 4 of 16
+    // positions (75% of its values are 0), channel 1 on the other 12.
+    let image: [[[f64; 1]; 4]; 4] = core::array::from_fn(|r| {
+        core::array::from_fn(|c| [if r == 0 { 0.5 + c as f64 } else { -1.0 }])
+    });
+    let alive = report::<4>(&mut net, &[image; 4]);
+    assert_eq!(alive.layers[0].dead_fraction, Some(0.0), "{alive}");
+    assert!(
+        !alive.verdict().to_string().contains("dead units"),
+        "{}",
+        alive.verdict()
+    );
+    // At batch 1 a channel still has 16 values: judged.
+    assert_eq!(
+        report::<1>(&mut net, &[image]).layers[0].dead_fraction,
+        Some(0.0)
+    );
+    // Every pixel positive: channel 1 is zero everywhere, dead; channel 0 is not.
+    let bright = [[[2.0]; 4]; 4];
+    let half = report::<2>(&mut net, &[bright; 2]);
+    assert_eq!(half.layers[0].dead_fraction, Some(0.5), "{half}");
+}
+
+network! {
+    struct Wide64<f64> {
+        input 4,
+        dense 8 [tanh],
+        dense 3,
+    }
+}
+
+/// f64 gradients beyond 1e154 square past f64's range, yet their norm is finite: the report
+/// measures it (as the optimizer's `grad_norm` does) and does not call it infinite.
+#[test]
+fn finite_f64_gradients_too_large_to_square_have_a_finite_norm() {
+    let mut net = Wide64::new(&mut gradflow::rng(5));
+    let mut cache = Wide64Cache::<4>::new_boxed();
+    let mut grads = Wide64Grads::new_boxed();
+    let x = [[0.5, -0.25, 1.0, 0.0]; 4];
+    net.forward_train(&x, &mut cache);
+    net.backward(&mut cache, &[[1e200, -1e200, 0.0]; 4], &mut grads);
+    let report = GradientReport::capture::<f64, Wide64, 4>(0, &mut net, &cache, &grads);
+    let last = &report.layers[1];
+    let expected = gradflow::nn::optim::grad_norm(&mut net.dense_1, &grads.dense_1);
+    assert!(
+        last.grad_norm.is_finite() && last.grad_norm > 1e200,
+        "{report}"
+    );
+    assert!(
+        (last.grad_norm / expected - 1.0).abs() < 1e-12,
+        "{} vs {expected}",
+        last.grad_norm
+    );
+    assert!(
+        !report.verdict().to_string().contains("inf"),
+        "{}",
+        report.verdict()
+    );
+}
+
 /// At batch 1 each unit of a vector layer has one value, and about half of a healthy He
 /// network's ReLUs are 0 on it: no unit is called dead there, while at batch 2 and more the
 /// measure applies (and a bias of -100 is still found at batch 2).

@@ -484,6 +484,50 @@ fn concurrent_saves_to_one_path_all_succeed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A save through a symbolic link replaces the file the link names and keeps the link; an
+/// existing file keeps its permissions; a read-only file is refused and left as it was; and a
+/// file name as long as the system allows can be saved (the temporary file's name is short).
+#[cfg(unix)]
+#[test]
+fn saves_follow_links_keep_permissions_and_refuse_read_only_files() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = std::env::temp_dir().join(format!("gradflow-save-targets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old, new) = (net(1), net(2));
+    let new_bytes = weights::to_bytes(&new).unwrap();
+
+    let target = dir.join("best.safetensors");
+    weights::save(&old, &target).unwrap();
+    let link = dir.join("latest.safetensors");
+    symlink("best.safetensors", &link).unwrap();
+    weights::save(&new, &link).unwrap();
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), new_bytes);
+
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    weights::save(&old, &target).unwrap();
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let kept = std::fs::read(&target).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let refused = weights::save(&new, &target).unwrap_err().to_string();
+    assert!(refused.contains("read-only"), "{refused}");
+    assert_eq!(std::fs::read(&target).unwrap(), kept);
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let long = dir.join(format!("{}.st", "a".repeat(250)));
+    weights::save(&new, &long).unwrap();
+    assert_eq!(std::fs::read(&long).unwrap(), new_bytes);
+
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(left.len(), 3, "temporary files left behind: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A user layer whose `visit_tensors` reports what `layer` says: two tensors under one name
 /// (`Twin`), or a shape its data does not have (`Misshapen`), both a layer author's mistakes.
 #[derive(Clone, Debug, bytemuck::Zeroable)]

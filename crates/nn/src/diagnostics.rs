@@ -44,12 +44,14 @@ pub struct LayerHealth {
     pub activation_mean: f64,
     /// Standard deviation of the layer's outputs over the batch.
     pub activation_std: f64,
-    /// For ReLU layers: fraction of units whose output is zero for every sample of the batch
-    /// (and every position of a feature map). `None` when each unit has one value, a vector
-    /// layer at batch 1: about half of a healthy layer's units are then 0.
+    /// For ReLU layers: fraction of units (a vector's outputs, a feature map's channels)
+    /// whose output is zero for every sample of the batch and every position of a feature
+    /// map. `None` when each unit has one value, a vector layer at batch 1: about half of a
+    /// healthy layer's units are then 0.
     pub dead_fraction: Option<f64>,
-    /// For sigmoid and tanh layers: fraction of units whose derivative, averaged over the
-    /// batch, is below 1e-3 of its maximum.
+    /// For sigmoid and tanh layers: fraction of units (as for `dead_fraction`) whose
+    /// derivative, averaged over the batch and a feature map's positions, is below 1e-3 of
+    /// its maximum.
     pub saturated_fraction: Option<f64>,
 }
 
@@ -76,20 +78,22 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
     let n = a.values.len().max(1) as f64;
     let mean = a.values.iter().map(|v| v.to_f64()).sum::<f64>() / n;
     let var = a.values.iter().map(|v| sq(v.to_f64() - mean)).sum::<f64>() / n;
-    let width = a.width.max(1);
+    // A unit is a vector layer's output or a feature map's channel, whose values are every
+    // `units`-th one (channels-last) over all positions and samples.
+    let units = a.units.max(1);
     // With one value per unit (a vector layer at batch 1) about half of a healthy layer's
     // ReLUs output 0: a unit at 0 says nothing about its other inputs, so none is called dead.
-    let dead = (a.kind == "relu" && a.values.len() / width >= 2).then(|| {
-        let dead_units = (0..width)
+    let dead = (a.kind == "relu" && a.values.len() / units >= 2).then(|| {
+        let dead_units = (0..units)
             .filter(|&j| {
                 a.values
                     .iter()
                     .skip(j)
-                    .step_by(width)
+                    .step_by(units)
                     .all(|v| *v == T::ZERO)
             })
             .count();
-        dead_units as f64 / width as f64
+        dead_units as f64 / units as f64
     });
     let derivative_ratio = |y: f64| match a.kind {
         "sigmoid" => Some(y * (1.0 - y) / 0.25),
@@ -99,20 +103,20 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
     // A unit is saturated when its derivative, averaged over the batch, is below SATURATION of
     // its maximum: it then passes almost no gradient for any sample.
     let saturated = derivative_ratio(0.5).map(|_| {
-        let samples = (a.values.len() / width).max(1) as f64;
-        let count = (0..width)
+        let samples = (a.values.len() / units).max(1) as f64;
+        let count = (0..units)
             .filter(|&j| {
                 let total: f64 = a
                     .values
                     .iter()
                     .skip(j)
-                    .step_by(width)
+                    .step_by(units)
                     .filter_map(|v| derivative_ratio(v.to_f64()))
                     .sum();
                 total / samples < SATURATION
             })
             .count();
-        count as f64 / width as f64
+        count as f64 / units as f64
     });
     ActivationStats {
         mean,
@@ -169,16 +173,49 @@ impl GradientReport {
             let index = index_of::<T, N>(name)?;
             layers.iter().position(|r| r.index == index)
         };
+        // Each layer's norms: sums of squares in f64 and, where those overflow (an f64 value
+        // beyond 1e154) while every value is finite, a second pass in units of the largest
+        // magnitude, as `optim::grad_norm` measures.
+        let mut largest = alloc::vec![[0.0f64; 2]; layers.len()];
         net.visit_params::<0>(grads, [], &mut |p| {
             if let Some(r) = row(&mut layers, p.layer) {
                 layers[r].params += p.value.len();
                 layers[r].grad_norm += p.grad.iter().map(|g| sq(g.to_f64())).sum::<f64>();
                 layers[r].weight_norm += p.value.iter().map(|w| sq(w.to_f64())).sum::<f64>();
+                for (top, values) in largest[r].iter_mut().zip([p.grad, &*p.value]) {
+                    *top = values.iter().fold(*top, |m, v| m.max(v.to_f64().abs()));
+                }
             }
         });
-        for l in &mut layers {
-            l.grad_norm = libm::sqrt(l.grad_norm);
-            l.weight_norm = libm::sqrt(l.weight_norm);
+        let rescale = |sum: f64, top: f64| sum.is_infinite() && top.is_finite() && top > 0.0;
+        let mut scaled = alloc::vec![[0.0f64; 2]; layers.len()];
+        if layers
+            .iter()
+            .zip(&largest)
+            .any(|(l, [g, w])| rescale(l.grad_norm, *g) || rescale(l.weight_norm, *w))
+        {
+            net.visit_params::<0>(grads, [], &mut |p| {
+                if let Some(r) = row(&mut layers, p.layer) {
+                    for ((sum, top), values) in scaled[r]
+                        .iter_mut()
+                        .zip(largest[r])
+                        .zip([p.grad, &*p.value])
+                    {
+                        *sum += values.iter().map(|v| sq(v.to_f64() / top)).sum::<f64>();
+                    }
+                }
+            });
+        }
+        let norm = |sum: f64, top: f64, scaled: f64| {
+            if rescale(sum, top) {
+                top * libm::sqrt(scaled)
+            } else {
+                libm::sqrt(sum)
+            }
+        };
+        for ((l, [g, w]), [sg, sw]) in layers.iter_mut().zip(&largest).zip(&scaled) {
+            l.grad_norm = norm(l.grad_norm, *g, *sg);
+            l.weight_norm = norm(l.weight_norm, *w, *sw);
         }
         net.visit_tensors(&mut |t| {
             let outputs = t.shape.last().copied().unwrap_or(0);

@@ -38,6 +38,10 @@ pub struct Activations<'a, T> {
     pub kind: &'static str,
     /// Width of one sample's output.
     pub width: usize,
+    /// Units of one sample's output: `width` for a vector, the channels of a feature map.
+    /// Feature maps are channels-last, so unit `j`'s values are every `units`-th value from
+    /// `j` on, over every position of every sample.
+    pub units: usize,
     /// The outputs, sample after sample (`B * width` values).
     pub values: &'a [T],
 }

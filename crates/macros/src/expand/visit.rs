@@ -21,12 +21,14 @@ pub fn activations(cx: &Cx) -> proc_macro2::TokenStream {
             }
         };
         let width = super::lit(layer.outputs.elements());
+        let units = super::lit(layer.outputs.channels());
         let values = super::scalars(&super::in_cache(buffer), layer.outputs);
         quote! {
             f(::gradflow::nn::Activations {
                 layer: #label,
                 kind: #kind,
                 width: #width,
+                units: #units,
                 values: #values,
             });
         }
