@@ -433,7 +433,7 @@ impl Domain {
         match self {
             Domain::Finite => "it must be finite",
             Domain::NonNegative => "a variance cannot be negative",
-            Domain::Std => "a standard deviation to divide by must be at least 1e-12 (MIN_STD)",
+            Domain::Std => "a standard deviation to divide by must be at least MIN_STD (1.2e-38, the smallest normal f32)",
         }
     }
 }
@@ -785,7 +785,8 @@ mod tests {
             Domain::of_stored("batchnorm_0.running_var"),
             Domain::NonNegative
         );
-        assert!(!Domain::Std.admits(9.99e-13) && Domain::Std.admits(1e-12));
+        assert!(!Domain::Std.admits(1.1e-38) && Domain::Std.admits(1.2e-38));
+        assert!(!Domain::Std.admits(0.0) && Domain::Std.admits(1e-13));
         assert!(Domain::NonNegative.admits(0.0) && !Domain::NonNegative.admits(-1e-30));
     }
 

@@ -774,7 +774,7 @@ fn keras_normalization_is_reproduced_with_its_epsilon() {
 #[test]
 fn standardize_interop_refuses_what_the_framework_would_compute_differently() {
     let mut net = Std::new(&mut gradflow::rng(3));
-    // A std below Keras' 1e-7 floor (gradflow accepts down to MIN_STD, 1e-12).
+    // A std below Keras' 1e-7 floor (gradflow accepts down to MIN_STD, 1.2e-38).
     net.standardize_0.std = [1.0, 1e-9, 2.0];
     let err = keras::export(&net, KERAS_STD).unwrap_err();
     assert!(

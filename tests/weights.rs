@@ -1,6 +1,7 @@
 //! Saving and loading weights as safetensors: names, round trips, every error case (each
 //! leaving the network unchanged), and property-based fuzzing of the loader.
 
+use gradflow::nn::standardize::MIN_STD;
 use gradflow::prelude::*;
 use gradflow::weights::{self, WeightsError};
 use proptest::prelude::*;
@@ -257,7 +258,7 @@ fn a_value_outside_its_tensors_domain_is_named_with_its_index() {
         }
     }
     let scaled = Scaled::new(&mut gradflow::rng(1));
-    for bad in [0.0f32, -1.0, 1e-20] {
+    for bad in [0.0f32, -1.0, 1e-39] {
         let mut e = entries(&weights::to_bytes(&scaled).unwrap());
         for entry in &mut e {
             if entry.0 == "standardize_0.std" {
@@ -272,17 +273,26 @@ fn a_value_outside_its_tensors_domain_is_named_with_its_index() {
         );
         assert_eq!(target.standardize_0.std, [1.0; 2]);
     }
-    // A spread just above MIN_STD in f64 that rounds below it in f32 is treated as constant
-    // by `fit`, so what `fit` stores always loads.
-    let b = f32::from_bits(0x2c22_8279); // 2.3e-12: the spread of [0, b, b, b] is 1.00000003e-12
-    let mut fitted = Scaled::new(&mut gradflow::rng(3));
-    fitted
-        .standardize_0
-        .fit(&[[0.0, 1.0], [b, 2.0], [b, 3.0], [b, 4.0]]);
-    assert_eq!(fitted.standardize_0.std[0], 1.0);
-    let mut target = Scaled::new(&mut gradflow::rng(4));
-    weights::from_bytes(&mut target, &weights::to_bytes(&fitted).unwrap()).unwrap();
-    assert_eq!(target.standardize_0, fitted.standardize_0);
+    // Spreads on either side of MIN_STD, in f64 and after rounding to f32 (some just above
+    // it in f64 round below it in f32): what `fit` stores always loads, and is either a
+    // spread of at least MIN_STD or 1 (no spread).
+    // The spread of [0, b, b, b] is b * sqrt(3) / 4: b around MIN_STD * 4 / sqrt(3).
+    let edge = ((MIN_STD * 4.0 / 3f64.sqrt()) as f32).to_bits();
+    let mut kept = 0;
+    for bits in edge - 80..edge + 80 {
+        let b = f32::from_bits(bits);
+        let mut fitted = Scaled::new(&mut gradflow::rng(3));
+        fitted
+            .standardize_0
+            .fit(&[[0.0, 1.0], [b, 2.0], [b, 3.0], [b, 4.0]]);
+        let std = fitted.standardize_0.std[0];
+        assert!(std == 1.0 || f64::from(std) >= MIN_STD, "{b:e}: {std:e}");
+        kept += usize::from(std != 1.0);
+        let mut target = Scaled::new(&mut gradflow::rng(4));
+        weights::from_bytes(&mut target, &weights::to_bytes(&fitted).unwrap()).unwrap();
+        assert_eq!(target.standardize_0, fitted.standardize_0);
+    }
+    assert!(kept > 0 && kept < 160, "{kept}");
 }
 
 /// What loading would refuse is not saved: the error comes while the network is still in

@@ -10,8 +10,14 @@ use crate::layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trai
 use bytemuck::Zeroable;
 use gradflow_tensor::{sq, Scalar};
 
-/// Standard deviations below this are treated as 1: a constant feature is centered, not blown up.
-pub const MIN_STD: f64 = 1e-12;
+/// The smallest standard deviation a standardizer divides by (`f32::MIN_POSITIVE`, the
+/// smallest normal `f32`): `fit` treats a smaller spread as none (std 1), and loading refuses
+/// a stored one. A feature measured in tiny units (capacitances of 1e-13 F) is still scaled.
+pub const MIN_STD: f64 = 1.1754943508222875e-38;
+
+/// A spread below this fraction of a feature's mean magnitude is rounding, not data: `fit`
+/// treats the feature as constant (std 1), so that it is centered, not blown up.
+pub const MIN_RELATIVE_STD: f64 = 1e-12;
 
 /// Per-feature standardization of `N` inputs.
 #[derive(Clone, Debug, PartialEq, Zeroable)]
@@ -83,7 +89,11 @@ impl<T: Scalar, const N: usize> Standardize<T, N> {
             // and a file must hold only what loading accepts (at least MIN_STD).
             let std = T::from_f64(std);
             self.mean[n] = T::from_f64(mean);
-            self.std[n] = if std.is_finite() && std.to_f64() >= MIN_STD {
+            let spread = std.to_f64();
+            self.std[n] = if spread.is_finite()
+                && spread >= MIN_STD
+                && spread > mean.abs() * MIN_RELATIVE_STD
+            {
                 std
             } else {
                 T::ONE
@@ -206,6 +216,30 @@ mod tests {
         assert_eq!(Standardize::<f32, 2>::fitted(&[]), Standardize::identity());
         let with_nan = Standardize::<f64, 1>::fitted(&[[1.0], [f64::NAN], [3.0], [f64::INFINITY]]);
         assert_eq!((with_nan.mean, with_nan.std), ([2.0], [1.0]));
+    }
+
+    /// A feature in tiny units is scaled like any other: its spread is far above rounding.
+    /// Below `MIN_STD`, or below `MIN_RELATIVE_STD` of its mean (a last-digit difference), a
+    /// spread counts as none.
+    #[test]
+    fn tiny_spreads_are_scaled_unless_they_are_rounding() {
+        let farads = Standardize::<f32, 1>::fitted(&[[1e-13], [3e-13], [5e-13]]);
+        let std = 1e-13 * libm::sqrt(8.0 / 3.0);
+        assert!(
+            (farads.std[0] as f64 / std - 1.0).abs() < 1e-6,
+            "{farads:?}"
+        );
+        let mut y = [[0.0f32; 1]; 1];
+        farads.forward(&[[1e-13]], &mut y);
+        assert!((y[0][0] + 1.2247).abs() < 1e-3, "{y:?}");
+        let tiny = Standardize::<f64, 1>::fitted(&[[1e-20], [3e-20]]);
+        assert!((tiny.std[0] / 1e-20 - 1.0).abs() < 1e-12, "{tiny:?}");
+        let subnormal = Standardize::<f64, 1>::fitted(&[[0.0], [2e-39]]);
+        assert_eq!(subnormal.std, [1.0]);
+        let last_digit = Standardize::<f64, 1>::fitted(&[[0.3], [0.1 + 0.2]]);
+        assert_eq!(last_digit.std, [1.0]);
+        let small_but_real = Standardize::<f64, 1>::fitted(&[[1000.0], [1000.000001]]);
+        assert!((small_but_real.std[0] / 5e-7 - 1.0).abs() < 1e-6);
     }
 
     /// A constant f64 column is constant, whatever its value and length: a plain sum's
