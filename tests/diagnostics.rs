@@ -486,6 +486,33 @@ fn bad_training_data_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("sample 7 has label 10"), "{err}");
     let tiny = Samples::new(&train.features[..3], &train.labels[..3]);
     assert!(fit::<f32, _, _, 32>(&mut net, &mut sgd, tiny, test.samples(), &config).is_err());
+    // A NaN in the test set would be counted as a misclassified sample every epoch.
+    let mut features = test.features.clone();
+    features[4][9] = f32::NAN;
+    let nan_test = Samples::new(&features, &test.labels);
+    let err =
+        fit::<f32, _, _, 32>(&mut net, &mut sgd, train.samples(), nan_test, &config).unwrap_err();
+    assert!(
+        err.to_string().contains("test set: sample 4 holds a NaN"),
+        "{err}"
+    );
+    let unchecked = TrainConfig {
+        check_inputs: false,
+        ..config.clone()
+    };
+    fit::<f32, _, _, 32>(&mut net, &mut sgd, train.samples(), nan_test, &unchecked).unwrap();
+}
+
+/// Accuracy over labels that name no output of the network (a data set for another network)
+/// would look plausible and be wrong: it panics, as unpaired lengths do.
+#[test]
+#[should_panic(expected = "sample 2 has label 10, but the network has 10 outputs")]
+fn accuracy_refuses_labels_beyond_the_outputs() {
+    let (_, test) = digits();
+    let net = Small::new(&mut gradflow::rng(6));
+    let mut labels = test.labels[..4].to_vec();
+    labels[2] = 10;
+    gradflow::nn::train::accuracy(&net, Samples::new(&test.features[..4], &labels));
 }
 
 network! {

@@ -48,8 +48,10 @@ pub struct TrainConfig {
     pub grad_norms_every: usize,
     /// Capture a full [`GradientReport`] at the first and the last step.
     pub reports: bool,
-    /// Refuse steps whose input batch holds a NaN or infinite value (on by default; it costs
-    /// one pass over the batch).
+    /// Refuse steps whose input batch holds a NaN or infinite value, and a test set that
+    /// holds one (`TrainError::NonFiniteTestInput`: its accuracy would count the sample as
+    /// misclassified without a word). On by default; it costs one pass over each batch and
+    /// one over the test set.
     pub check_inputs: bool,
     /// Text shown beside the progress bar.
     pub label: String,
@@ -149,6 +151,12 @@ pub enum TrainError {
     /// The network has no trainable parameter (every weighted layer is `frozen`), so no step
     /// could change it.
     NothingToTrain,
+    /// A test sample holds a NaN or infinite feature (checked when
+    /// [`TrainConfig::check_inputs`] is on).
+    NonFiniteTestInput {
+        /// Index of the sample in the test set.
+        sample: usize,
+    },
     /// `start_epoch` and `start_step` are not a point of the run: `start_epoch` beyond
     /// `epochs`, `start_step` not within an epoch, or steps into an epoch after the last.
     ResumePoint {
@@ -200,6 +208,10 @@ impl core::fmt::Display for TrainError {
                 f,
                 "the network has no trainable parameters (every weighted layer is frozen)"
             ),
+            TrainError::NonFiniteTestInput { sample } => write!(
+                f,
+                "test set: sample {sample} holds a NaN or infinite feature, which its accuracy would count as misclassified; clean the data, or turn off check_inputs"
+            ),
             TrainError::ResumePoint {
                 start_epoch,
                 start_step,
@@ -239,8 +251,9 @@ fn validate<X>(set: &'static str, s: &Samples<'_, X>, classes: usize) -> Result<
 /// Fraction of `samples` that `net` classifies correctly (NaN for an empty set).
 ///
 /// # Panics
-/// If `samples` has not as many labels as feature rows (a figure computed over the shorter
-/// of the two would look plausible and be wrong).
+/// If `samples` has not as many labels as feature rows, or has a label that names no output
+/// of the network (a data set for another network): a figure computed over the shorter of
+/// the two, or with labels that can never match, would look plausible and be wrong.
 pub fn accuracy<T, N>(net: &N, samples: Samples<'_, N::Input>) -> f64
 where
     T: Scalar,
@@ -254,6 +267,18 @@ where
         samples.features.len(),
         samples.labels.len()
     );
+    if let Some((sample, label)) = samples
+        .labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l >= N::OUTPUT)
+    {
+        panic!(
+            "accuracy: sample {sample} has label {label}, but the network has {} outputs (classes 0..{})",
+            N::OUTPUT,
+            N::OUTPUT
+        );
+    }
     let correct = samples
         .features
         .iter()
@@ -443,6 +468,16 @@ where
 {
     validate("training", &train, N::OUTPUT)?;
     validate("test", &test, N::OUTPUT)?;
+    if config.check_inputs {
+        let finite = |x: &N::Input| {
+            bytemuck::cast_slice::<N::Input, T>(core::slice::from_ref(x))
+                .iter()
+                .all(|v| v.is_finite())
+        };
+        if let Some(sample) = test.features.iter().position(|x| !finite(x)) {
+            return Err(TrainError::NonFiniteTestInput { sample });
+        }
+    }
     optimizer.check_config().map_err(TrainError::Optimizer)?;
     if config.epochs == 0 {
         return Err(TrainError::NoEpochs);
