@@ -73,7 +73,7 @@ pub enum WeightsError {
         available: usize,
     },
     /// A tensor the network stores is not in the file.
-    #[error("tensor `{name}` is missing from the file")]
+    #[error("tensor `{name}` is missing from the file{}", missing_hint(.name))]
     Missing {
         /// The tensor's name.
         name: String,
@@ -255,6 +255,16 @@ fn unexpected_hint(name: &str) -> &'static str {
         "a checkpoint? load it with `checkpoint::load`, which restores the optimizer too"
     } else {
         "a file of another network?"
+    }
+}
+
+/// What a missing tensor may mean: optimizer state is missing from a checkpoint when a layer
+/// that was frozen then is trained now.
+fn missing_hint(name: &str) -> &'static str {
+    if name.starts_with("optimizer.") {
+        " (optimizer state for a parameter the checkpoint did not train: was its layer unfrozen since the checkpoint was saved? To train it from there, load the checkpoint into the network as it was, save its weights with `weights::save`, and load those into this network with a fresh optimizer)"
+    } else {
+        ""
     }
 }
 

@@ -431,7 +431,9 @@ fn fit_refuses_non_finite_inputs_and_losses_without_touching_the_state() {
             ..Default::default()
         };
         let samples = Samples::new(&features, &labels);
-        let history = fit::<f32, _, _, 32>(&mut net, &mut sgd, samples, samples, &config).unwrap();
+        // A finite test set (a non-finite one is refused up front with `check_inputs`).
+        let test = Samples::new(&features[1..2], &labels[1..2]);
+        let history = fit::<f32, _, _, 32>(&mut net, &mut sgd, samples, test, &config).unwrap();
         assert_eq!(history.steps, 4);
         assert_eq!(history.refused.len(), 4, "{:?}", history.refused);
         assert!(
@@ -644,6 +646,7 @@ fn the_first_report_is_of_the_first_applied_step() {
         x[0] = f32::NAN;
     }
     let samples = Samples::new(&features, &labels);
+    let test = Samples::new(&features[4..], &labels[4..]);
     let history = (0..100)
         .map(|seed| {
             let mut net = Net::new(&mut gradflow::rng(7));
@@ -652,7 +655,7 @@ fn the_first_report_is_of_the_first_applied_step() {
                 seed,
                 ..config.clone()
             };
-            fit::<f32, _, _, B>(&mut net, &mut sgd, samples, samples, &config).unwrap()
+            fit::<f32, _, _, B>(&mut net, &mut sgd, samples, test, &config).unwrap()
         })
         .find(|h| h.refused.first().is_some_and(|&(step, _)| step == 0))
         .expect("a seed whose first batch holds a NaN");
@@ -746,6 +749,32 @@ fn optimizer_state_of_a_layer_frozen_since_the_checkpoint_is_named_as_such() {
             && err.to_string().contains("load it with `checkpoint::load`"),
         "{err}"
     );
+}
+
+/// The other way round: a checkpoint of the network with a frozen layer, resumed into the
+/// network with that layer trained (the usual fine-tuning step). The missing optimizer state
+/// is named, with the way to go on, and the network is left as it was.
+#[test]
+fn optimizer_state_of_a_layer_unfrozen_since_the_checkpoint_is_named_with_the_way_on() {
+    let mut frozen = NetFrozen::new(&mut gradflow::rng(3));
+    let mut frozen_sgd = Sgd::<NetFrozenGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let bytes =
+        checkpoint::to_bytes(&mut frozen, &mut frozen_sgd, &gradflow::rng(2), progress(0)).unwrap();
+    let mut net = Net::new(&mut gradflow::rng(1));
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let before = gradflow::weights::to_bytes(&net).unwrap();
+    let err =
+        checkpoint::from_bytes(&bytes, &mut net, &mut sgd, &mut gradflow::rng(0)).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Missing { name } if name.starts_with("optimizer.velocity.")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("was its layer unfrozen"), "{err}");
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
+    // The way on: the weights of the frozen network load into the trained one.
+    let weights = gradflow::weights::to_bytes(&frozen).unwrap();
+    gradflow::weights::from_bytes(&mut net, &weights).unwrap();
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), weights);
 }
 
 /// `bytes` (a checkpoint) with the `u64` at `index` of counter `name` set to `value`.
