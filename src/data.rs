@@ -24,6 +24,16 @@ pub enum DataError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A line holds a carriage return before its end: the file's lines end in CR alone
+    /// (old Mac style), so the whole file would read as one line (or, with a header, be
+    /// skipped as the header).
+    #[error("{path}: line {line} holds a carriage return (CR) before its end: this file's lines end in CR alone (old Mac style); convert them to LF or CRLF line endings")]
+    CarriageReturn {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+    },
     /// A row has the wrong number of fields: it must have `F + 1`, the label's wherever
     /// [`CsvOptions::label`](CsvOptions#structfield.label) puts it.
     #[error("{path}: line {line}, field {column}: expected {expected} comma-separated fields ({features} features and a label), found {found}")]
@@ -307,6 +317,14 @@ impl<const F: usize> Dataset<F> {
                 })?;
             if read == 0 {
                 break;
+            }
+            let content = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let content = content.strip_suffix(b"\r").unwrap_or(content);
+            if content.contains(&b'\r') && !bytes.starts_with(&GZIP_MAGIC) {
+                return Err(DataError::CarriageReturn {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                });
             }
             // Compressed data is not text: say what it is rather than "not UTF-8 text" (the
             // gzip magic bytes 1f 8b are no UTF-8 character, so no text file starts so).
@@ -689,6 +707,11 @@ mod tests {
                 "extra.csv",
                 "1,2,0\n\n1,2,0,4,5\n",
                 "line 3, field 4: expected 3 comma-separated fields (2 features and a label), found 5",
+            ),
+            (
+                "old_mac.csv",
+                "1,2,0\r3,4,1\r",
+                "line 1 holds a carriage return (CR) before its end: this file's lines end in CR alone",
             ),
             (
                 "inf.csv",

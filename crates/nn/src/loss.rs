@@ -21,12 +21,13 @@ impl fmt::Display for LabelOutOfRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sample {} has label {}, but the network has {} classes (labels 0..={})",
-            self.sample,
-            self.label,
-            self.classes,
-            self.classes.saturating_sub(1)
-        )
+            "sample {} has label {}, but the network has {} classes",
+            self.sample, self.label, self.classes,
+        )?;
+        match self.classes {
+            0 => write!(f, " (an output of width 0 takes no label)"),
+            n => write!(f, " (labels 0..={})", n - 1),
+        }
     }
 }
 
@@ -221,6 +222,14 @@ mod tests {
         assert_eq!(d, [[7.0; 2]; 2]);
         #[cfg(feature = "std")]
         assert!(std::string::ToString::to_string(&err).contains("label 2"));
+        // Rows of width 0 take no label at all; the message does not offer label 0.
+        let err = softmax_cross_entropy(&[[0.0f64; 0]], &[0], &mut [[0.0; 0]]).unwrap_err();
+        #[cfg(feature = "std")]
+        assert_eq!(
+            std::string::ToString::to_string(&err),
+            "sample 0 has label 0, but the network has 0 classes (an output of width 0 takes no label)"
+        );
+        assert_eq!(err.classes, 0);
     }
 
     #[test]
