@@ -43,10 +43,13 @@ fn bake(
     test: &Dataset<64>,
     train: &Dataset<64>,
 ) -> Result<(), Box<dyn Error>> {
+    // The baked layout is raw values, checked by nothing on the device: refuse what a
+    // weights file would refuse (a NaN from a diverged run) before writing anything.
+    gradflow::weights::to_bytes(net)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let write = |name: &str, bytes: &[u8]| -> Result<(), Box<dyn Error>> {
         let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        gradflow::weights::write_atomic(&path, bytes)?;
         println!("wrote {} ({} bytes)", path.display(), bytes.len());
         Ok(())
     };
