@@ -10,6 +10,7 @@
 
 use crate::layer::TensorKind;
 use crate::network::{Activations, TrainableNetwork};
+use crate::optim::l2_norm;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -173,49 +174,29 @@ impl GradientReport {
             let index = index_of::<T, N>(name)?;
             layers.iter().position(|r| r.index == index)
         };
-        // Each layer's norms: sums of squares in f64 and, where those overflow (an f64 value
-        // beyond 1e154) while every value is finite, a second pass in units of the largest
-        // magnitude, as `optim::grad_norm` measures.
-        let mut largest = alloc::vec![[0.0f64; 2]; layers.len()];
         net.visit_params::<0>(grads, [], &mut |p| {
             if let Some(r) = row(&mut layers, p.layer) {
                 layers[r].params += p.value.len();
-                layers[r].grad_norm += p.grad.iter().map(|g| sq(g.to_f64())).sum::<f64>();
-                layers[r].weight_norm += p.value.iter().map(|w| sq(w.to_f64())).sum::<f64>();
-                for (top, values) in largest[r].iter_mut().zip([p.grad, &*p.value]) {
-                    *top = values.iter().fold(*top, |m, v| m.max(v.to_f64().abs()));
-                }
             }
         });
-        let rescale = |sum: f64, top: f64| sum.is_infinite() && top.is_finite() && top > 0.0;
-        let mut scaled = alloc::vec![[0.0f64; 2]; layers.len()];
-        if layers
-            .iter()
-            .zip(&largest)
-            .any(|(l, [g, w])| rescale(l.grad_norm, *g) || rescale(l.weight_norm, *w))
-        {
-            net.visit_params::<0>(grads, [], &mut |p| {
-                if let Some(r) = row(&mut layers, p.layer) {
-                    for ((sum, top), values) in scaled[r]
-                        .iter_mut()
-                        .zip(largest[r])
-                        .zip([p.grad, &*p.value])
-                    {
-                        *sum += values.iter().map(|v| sq(v.to_f64() / top)).sum::<f64>();
+        // Each layer's norms as the optimizer measures the global one (finite for f64 values
+        // whose squares overflow).
+        for l in &mut layers {
+            let own = |name: &str| index_of::<T, N>(name) == Some(l.index);
+            l.grad_norm = l2_norm(|f| {
+                net.visit_params::<0>(grads, [], &mut |p| {
+                    if own(p.layer) {
+                        f(p.grad);
                     }
-                }
+                })
             });
-        }
-        let norm = |sum: f64, top: f64, scaled: f64| {
-            if rescale(sum, top) {
-                top * libm::sqrt(scaled)
-            } else {
-                libm::sqrt(sum)
-            }
-        };
-        for ((l, [g, w]), [sg, sw]) in layers.iter_mut().zip(&largest).zip(&scaled) {
-            l.grad_norm = norm(l.grad_norm, *g, *sg);
-            l.weight_norm = norm(l.weight_norm, *w, *sw);
+            l.weight_norm = l2_norm(|f| {
+                net.visit_params::<0>(grads, [], &mut |p| {
+                    if own(p.layer) {
+                        f(p.value);
+                    }
+                })
+            });
         }
         net.visit_tensors(&mut |t| {
             let outputs = t.shape.last().copied().unwrap_or(0);

@@ -248,6 +248,13 @@ fn validate<X>(set: &'static str, s: &Samples<'_, X>, classes: usize) -> Result<
     Ok(())
 }
 
+/// Whether every scalar of `samples` is finite (what `check_inputs` asks of a batch).
+fn all_finite<T: Scalar, X: bytemuck::Pod>(samples: &[X]) -> bool {
+    bytemuck::cast_slice::<X, T>(samples)
+        .iter()
+        .all(|v| v.is_finite())
+}
+
 /// Fraction of `samples` that `net` classifies correctly (NaN for an empty set).
 ///
 /// # Panics
@@ -469,11 +476,7 @@ where
     validate("training", &train, N::OUTPUT)?;
     validate("test", &test, N::OUTPUT)?;
     if config.check_inputs {
-        let finite = |x: &N::Input| {
-            bytemuck::cast_slice::<N::Input, T>(core::slice::from_ref(x))
-                .iter()
-                .all(|v| v.is_finite())
-        };
+        let finite = |x: &N::Input| all_finite::<T, _>(core::slice::from_ref(x));
         if let Some(sample) = test.features.iter().position(|x| !finite(x)) {
             return Err(TrainError::NonFiniteTestInput { sample });
         }
@@ -551,11 +554,7 @@ where
                     x[k] = train.features[r];
                     labels[k] = train.labels[r];
                 }
-                if config.check_inputs
-                    && bytemuck::cast_slice::<N::Input, T>(&x[..])
-                        .iter()
-                        .any(|v| !v.is_finite())
-                {
+                if config.check_inputs && !all_finite::<T, _>(&x[..]) {
                     history.refused.push((step, Refusal::NonFiniteInput));
                     break 'step;
                 }

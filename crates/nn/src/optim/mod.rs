@@ -139,25 +139,32 @@ impl StepOutcome {
 /// Global L2 norm of all of a model's trainable gradients, accumulated in f64: NaN if any
 /// gradient is NaN, infinite if any is infinite (or the norm exceeds f64's range).
 pub fn grad_norm<T: Scalar, M: Trainable<T> + ?Sized>(model: &mut M, grads: &M::Grads) -> f64 {
+    l2_norm(|f| model.visit_params::<0>(grads, [], &mut |p| f(p.grad)))
+}
+
+/// L2 norm, in f64, of every value in the slices that `visit` hands to its callback (it is
+/// called once more, twice in all, when the squares overflow): NaN if any value is NaN,
+/// infinite if any is infinite (or the norm exceeds f64's range).
+pub(crate) fn l2_norm<T: Scalar>(mut visit: impl FnMut(&mut dyn FnMut(&[T]))) -> f64 {
     let mut sum = 0.0f64;
-    model.visit_params::<0>(grads, [], &mut |p| sum += sum_of_squares(p.grad));
+    visit(&mut |values| sum += sum_of_squares(values));
     if sum.is_infinite() {
-        // The squares overflowed f64 (an f64 gradient beyond 1e154) or a gradient is
-        // infinite: measure in units of the largest magnitude, which is finite in the first
-        // case (a NaN would have made the sum NaN, not infinite).
+        // The squares overflowed f64 (an f64 value beyond 1e154) or a value is infinite:
+        // measure in units of the largest magnitude, which is finite in the first case (a
+        // NaN would have made the sum NaN, not infinite).
         let mut largest = 0.0f64;
-        model.visit_params::<0>(grads, [], &mut |p| {
-            for g in p.grad {
-                largest = largest.max(g.to_f64().abs());
+        visit(&mut |values| {
+            for v in values {
+                largest = largest.max(v.to_f64().abs());
             }
         });
         if !largest.is_finite() {
             return largest;
         }
         let mut scaled = 0.0f64;
-        model.visit_params::<0>(grads, [], &mut |p| {
-            for g in p.grad {
-                scaled += sq(g.to_f64() / largest);
+        visit(&mut |values| {
+            for v in values {
+                scaled += sq(v.to_f64() / largest);
             }
         });
         return largest * libm::sqrt(scaled);
