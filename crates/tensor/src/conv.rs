@@ -124,16 +124,33 @@ impl Geometry {
             self.c > 0 && self.kh > 0 && self.kw > 0 && self.sh > 0 && self.sw > 0,
             "degenerate convolution {self:?}"
         );
+        // The last output row's last tap, `(oh - 1) * sh + kh - 1`, must lie within the
+        // padded input and be computable without wrapping around (the taps are computed so).
+        let fits = |out: usize, stride: usize, kernel: usize, input: usize, pad: usize| {
+            out == 0
+                || (out - 1)
+                    .checked_mul(stride)
+                    .and_then(|reach| reach.checked_add(kernel))
+                    .is_some_and(|reach| reach as u128 <= input as u128 + 2 * pad as u128)
+        };
         assert!(
-            (self.oh == 0 || (self.oh - 1) * self.sh + self.kh <= self.h + 2 * self.ph)
-                && (self.ow == 0 || (self.ow - 1) * self.sw + self.kw <= self.w + 2 * self.pw),
+            fits(self.oh, self.sh, self.kh, self.h, self.ph)
+                && fits(self.ow, self.sw, self.kw, self.w, self.pw),
             "output {}x{} does not fit {self:?}",
             self.oh,
             self.ow
         );
-        assert_eq!(x.len(), batch * self.sample_len(), "input length");
-        assert_eq!(w.len(), self.patch_len() * self.oc, "weight length");
-        assert_eq!(y.len(), batch * self.pixels() * self.oc, "output length");
+        let times = |a: usize, b: usize| {
+            a.checked_mul(b)
+                .expect("a convolution geometry whose sizes overflow usize")
+        };
+        assert_eq!(x.len(), times(batch, self.sample_len()), "input length");
+        assert_eq!(w.len(), times(self.patch_len(), self.oc), "weight length");
+        assert_eq!(
+            y.len(),
+            times(times(batch, self.pixels()), self.oc),
+            "output length"
+        );
     }
 
     /// How a batch's patch matrix is cut: columns per block, rows (pixels) per block.
@@ -307,7 +324,9 @@ fn product(factors: [usize; 3]) -> usize {
 /// first). Slices are the flattened arrays.
 ///
 /// # Panics
-/// If a slice's length disagrees with the geometry.
+/// If a slice's length disagrees with the geometry; if the geometry is degenerate (`c`, `kh`,
+/// `kw`, `sh` or `sw` is 0), its output does not fit its padded input, or its sizes overflow
+/// `usize`.
 pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut [T]) {
     g.check(batch, x, w, y);
     let (cols, rows) = g.blocks();
@@ -349,7 +368,7 @@ pub fn forward<T: Scalar>(g: &Geometry, batch: usize, x: &[T], w: &[T], y: &mut 
 /// otherwise `dPatches = dy W^T`, scattered back.
 ///
 /// # Panics
-/// If a slice's length disagrees with the geometry.
+/// As [`forward`] does, and if `dx` or `dw` is not as long as `x` or `w`.
 pub fn backward<T: Scalar>(
     g: &Geometry,
     batch: usize,
@@ -929,6 +948,28 @@ mod tests {
         let (x, w) = ([0.5f32; 4], [0.5f32; 2 * 16]);
         let mut y = [0.0f32; 16];
         forward(&g, 1, &x[..1], &w, &mut y);
+    }
+
+    /// A stride whose product with the output rows wraps around must not pass the fit check
+    /// (the taps would wrap the same way and read a real row).
+    #[test]
+    #[should_panic(expected = "output 3x1 does not fit")]
+    fn a_stride_that_wraps_around_is_refused() {
+        let g = Geometry {
+            oh: 3,
+            sh: 1 << 63,
+            ..geometry((1, 1, 1, 1, 1, 1, 1, 1, 0, 0))
+        };
+        let mut y = [0.0f32; 3];
+        forward(&g, 1, &[2.0f32], &[1.0], &mut y);
+    }
+
+    #[test]
+    #[should_panic(expected = "sizes overflow usize")]
+    fn a_batch_whose_length_wraps_around_is_refused() {
+        let g = geometry((1, 1, 2, 1, 1, 1, 1, 1, 0, 0));
+        let mut y = [0.0f64; 0];
+        forward(&g, 1 << 63, &[], &[0.0; 2], &mut y);
     }
 
     /// The whole-patch gather and scatter (kernel rows cut at the image edges) against the

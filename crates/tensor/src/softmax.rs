@@ -9,8 +9,8 @@ fn max_of<T: Scalar>(x: &[T]) -> T {
     x.iter().copied().fold(x[0], Scalar::max)
 }
 
-/// Pairs of equal-length slices are the contract of every function here: extra elements of the
-/// longer one are left alone.
+/// Pairs of equal-length slices are the contract of every function here: a longer slice's
+/// extra elements are neither read nor written, so each function works on the common prefix.
 #[inline]
 fn len2<T>(a: &[T], b: &[T]) -> usize {
     a.len().min(b.len())
@@ -19,9 +19,11 @@ fn len2<T>(a: &[T], b: &[T]) -> usize {
 /// `y = exp(x - max x)`: overwrites `y` and returns `(max x, sum y)`, the shared first step of
 /// [`softmax`] and the fused softmax cross-entropy. `(T::ZERO, T::ZERO)` for empty slices.
 pub fn exp_shifted<T: Scalar>(x: &[T], y: &mut [T]) -> (T, T) {
-    if len2(x, y) == 0 {
+    let n = len2(x, y);
+    if n == 0 {
         return (T::ZERO, T::ZERO);
     }
+    let (x, y) = (&x[..n], &mut y[..n]);
     let m = max_of(x);
     let mut sum = T::ZERO;
     for (y, &x) in y.iter_mut().zip(x) {
@@ -33,9 +35,11 @@ pub fn exp_shifted<T: Scalar>(x: &[T], y: &mut [T]) -> (T, T) {
 
 /// `y = exp(x - max x) / sum(exp(x - max x))`. Overwrites `y`.
 pub fn softmax<T: Scalar>(x: &[T], y: &mut [T]) {
-    if len2(x, y) == 0 {
+    let n = len2(x, y);
+    if n == 0 {
         return;
     }
+    let y = &mut y[..n];
     let (_, sum) = exp_shifted(x, y);
     let inv = T::ONE / sum;
     for y in y.iter_mut() {
@@ -45,6 +49,8 @@ pub fn softmax<T: Scalar>(x: &[T], y: &mut [T]) {
 
 /// Backward of [`softmax`] given its output `y`: `dx = y * (dy - sum(dy * y))`.
 pub fn softmax_backward<T: Scalar>(y: &[T], dy: &[T], dx: &mut [T]) {
+    let n = len2(y, dy).min(dx.len());
+    let (y, dy) = (&y[..n], &dy[..n]);
     let mut s = T::ZERO;
     for (&y, &g) in y.iter().zip(dy) {
         s += y * g;
@@ -60,9 +66,11 @@ pub fn softmax_backward<T: Scalar>(y: &[T], dy: &[T], dx: &mut [T]) {
 /// log-sum first (`x - (max x + ln sum)`) would round `ln sum` to the precision of a large
 /// maximum, and with logits in the thousands lose most of the result's digits.
 pub fn log_softmax<T: Scalar>(x: &[T], y: &mut [T]) {
-    if len2(x, y) == 0 {
+    let n = len2(x, y);
+    if n == 0 {
         return;
     }
+    let x = &x[..n];
     let m = max_of(x);
     let mut sum = T::ZERO;
     for &x in x {
@@ -76,6 +84,8 @@ pub fn log_softmax<T: Scalar>(x: &[T], y: &mut [T]) {
 
 /// Backward of [`log_softmax`] given its output `y`: `dx = dy - exp(y) * sum(dy)`.
 pub fn log_softmax_backward<T: Scalar>(y: &[T], dy: &[T], dx: &mut [T]) {
+    let n = len2(y, dy).min(dx.len());
+    let (y, dy) = (&y[..n], &dy[..n]);
     let mut s = T::ZERO;
     for &g in dy {
         s += g;
@@ -148,5 +158,38 @@ mod tests {
     #[test]
     fn log_softmax_gradient_matches_finite_differences() {
         check(log_softmax, log_softmax_backward);
+    }
+
+    #[test]
+    fn a_longer_slice_is_cut_to_the_common_prefix() {
+        // The extra logit would set the shift: every kept term would underflow to 0.
+        let mut y = [7.0f64, 5.0];
+        softmax(&[0.0, 1000.0], &mut y[..1]);
+        assert_eq!(y, [1.0, 5.0]);
+        let mut y = [0.0f64, 0.0, 5.0];
+        softmax(&[0.0, 0.0], &mut y);
+        assert_eq!(y, [0.5, 0.5, 5.0]);
+        let mut l = [0.0f64];
+        log_softmax(&[0.0, 1000.0], &mut l);
+        assert_eq!(l, [0.0]);
+        let mut y = [0.0f64];
+        assert_eq!(exp_shifted(&[2.0, 1000.0], &mut y), (2.0, 1.0));
+        // Backward passes: the gradient of the prefix alone, whichever slice is longer.
+        let (y, dy) = ([0.25f64, 0.75], [1.0, -1.0]);
+        let mut want = [0.0; 2];
+        softmax_backward(&y, &dy, &mut want);
+        for (a, b, c) in [(3, 2, 2), (2, 3, 2), (2, 2, 3)] {
+            let (y, dy) = ([0.25, 0.75, 9.0], [1.0, -1.0, 9.0]);
+            let mut dx = [4.0; 3];
+            softmax_backward(&y[..a], &dy[..b], &mut dx[..c]);
+            assert_eq!(dx[..2], want, "{a} {b} {c}");
+            assert_eq!(dx[2], 4.0);
+        }
+        let mut want = [0.0; 2];
+        log_softmax_backward(&[-1.0, -0.5], &dy, &mut want);
+        let mut dx = [4.0; 3];
+        log_softmax_backward(&[-1.0, -0.5], &[1.0, -1.0, 9.0], &mut dx);
+        assert_eq!(dx[..2], want);
+        assert_eq!(dx[2], 4.0);
     }
 }

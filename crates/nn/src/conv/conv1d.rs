@@ -23,8 +23,8 @@ use rand::RngCore;
 /// kernel of `K` taps, stride `S` and zero padding `P` at both ends. Samples are
 /// channels-last: `[[T; C]; L]` in, `[[T; OC]; OL]` out.
 ///
-/// `OL` must be `(L + 2P - K) / S + 1` (rounded down); see [`output_len`](super::output_len).
-/// A mismatch fails the build.
+/// `OL` must be `(L + 2P - K) / S + 1` (rounded down); see [`output_len`](super::output_len);
+/// `C`, `K` and `S` must be at least 1. Otherwise the build fails where the layer is used.
 #[derive(Clone, Debug, PartialEq, Zeroable)]
 #[repr(C)]
 pub struct Conv1d<
@@ -95,6 +95,7 @@ impl<
     const BIAS_SHAPE: [usize; 1] = [OC];
 
     const fn check_shapes() {
+        assert!(C >= 1, "a convolution needs at least one input channel");
         check_axis(L, K, S, P, OL);
     }
 

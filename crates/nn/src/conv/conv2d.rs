@@ -34,7 +34,8 @@ use rand::RngCore;
 /// `[[[T; C]; W]; H]` in, `[[[T; OC]; OW]; OH]` out.
 ///
 /// `OH` must be `(H + 2P - K) / S + 1` (rounded down) and `OW` likewise; see
-/// [`output_len`](super::output_len). A mismatch fails the build.
+/// [`output_len`](super::output_len); `C`, `K` and `S` must be at least 1. Otherwise the build
+/// fails where the layer is used.
 #[derive(Clone, Debug, PartialEq, Zeroable)]
 #[repr(C)]
 pub struct Conv2d<
@@ -113,6 +114,7 @@ impl<
     const BIAS_SHAPE: [usize; 1] = [OC];
 
     const fn check_shapes() {
+        assert!(C >= 1, "a convolution needs at least one input channel");
         check_axis(H, K, S, P, OH);
         check_axis(W, K, S, P, OW);
     }
