@@ -155,10 +155,10 @@ fn inference_scratch_is_the_outputs_live_at_once() {
     assert_eq!(every_output_but_the_last::<Cured>(), 142 * 4);
     // An MLP's training cache at batch 1 holds the input, every layer's output (the
     // inference buffers and the last output) and the gradient of every output but the last
-    // (the inference buffers again).
+    // (the inference buffers again), and its `filled` flag, padded to the f32 alignment.
     let cache_1 = size_of::<MlpCache<1>>();
     let (input, output) = (Mlp::INPUT * 4, Mlp::OUTPUT * 4);
-    assert_eq!(cache_1, input + 2 * Mlp::INFER_SCRATCH_BYTES + output);
+    assert_eq!(cache_1, input + 2 * Mlp::INFER_SCRATCH_BYTES + output + 4);
 }
 
 #[test]
@@ -185,6 +185,9 @@ fn training_scratch_is_the_size_of_the_cache() {
     check::<_, Pooled64, 4>(Pooled64::train_scratch_bytes);
     check::<_, Pooled64, 5>(Pooled64::train_scratch_bytes);
     check::<_, Pooled64, 9>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 6>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 0>(Pooled64::train_scratch_bytes);
+    check::<_, Mlp, 0>(Mlp::train_scratch_bytes);
     // The case this covers: the size is not affine in the batch.
     let (one, two) = (size_of::<Pooled64Cache<1>>(), size_of::<Pooled64Cache<2>>());
     assert_ne!(size_of::<Pooled64Cache<3>>(), 2 * two - one);

@@ -266,3 +266,32 @@ fn accuracy_refuses_rows_and_labels_that_do_not_pair_up() {
     let net = Xor::new(&mut gradflow::rng(7));
     let _ = accuracy(&net, Samples::new(&x, &[0, 1, 1]));
 }
+
+#[test]
+#[should_panic(expected = "`Xor::backward` needs a cache that `Xor::forward_train` has filled")]
+fn backward_refuses_a_cache_that_forward_train_never_filled() {
+    let net = Xor::new(&mut gradflow::rng(7));
+    let x = [[0.0, 1.0], [1.0, 0.0]];
+    // An inference pass fills no cache: backward after it would give zero gradients.
+    let _ = net.forward(&x);
+    let mut cache = XorCache::<2>::zeroed();
+    let mut grads = XorGrads::zeroed();
+    net.backward(&mut cache, &[[1.0, -1.0]; 2], &mut grads);
+}
+
+#[test]
+fn backward_twice_on_one_filled_cache_gives_the_same_gradients() {
+    let mut net = Xor::new(&mut gradflow::rng(7));
+    let x = [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]];
+    let mut cache = XorCache::<3>::zeroed();
+    assert!(!cache.filled);
+    net.forward_train(&x, &mut cache);
+    assert!(cache.filled);
+    let dy = [[0.3, -0.3], [-1.0, 1.0], [0.2, -0.2]];
+    let (mut first, mut second) = (XorGrads::zeroed(), XorGrads::zeroed());
+    net.backward(&mut cache, &dy, &mut first);
+    net.backward(&mut cache, &dy, &mut second);
+    assert_eq!(first.dense_0.weight, second.dense_0.weight);
+    assert_eq!(first.dense_1.bias, second.dense_1.bias);
+    assert!(first.dense_0.weight.iter().flatten().any(|&g| g != 0.0));
+}

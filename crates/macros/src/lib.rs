@@ -221,7 +221,8 @@ use quote::quote;
 ///   `<L as Forward<T>>::Cache<B>` for yours), the
 ///   gradients `grad_<field>` flowing back, and for a projection the scratch gradient
 ///   `grad_skip_k` of its input, for a batch of `B`. (The last layer of a residual body has
-///   no `grad_` field: it reads its block's.) `zeroed()`, `new_boxed()`.
+///   no `grad_` field: it reads its block's.) Last, `filled: bool`, set by `forward_train`:
+///   `backward` panics on a cache without it. `zeroed()`, `new_boxed()`.
 /// - consts `INPUT`, `OUTPUT`, `PARAM_COUNT`, `TRAINABLE_PARAM_COUNT`, `PARAM_BYTES`,
 ///   `LAYERS: &[LayerInfo]`.
 /// - `new(rng)`, `new_boxed(rng)`, `init(&mut self, rng)`; `forward`, `forward_into`,

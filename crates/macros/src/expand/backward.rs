@@ -152,10 +152,17 @@ pub fn backward(cx: &Cx) -> TokenStream {
         quote!(let _ = grads;)
     };
     let destructure = super::structs::destructure_cache(cx);
+    let filled = in_cache(&quote::format_ident!("filled"));
+    let unfilled = format!(
+        "`{name}::backward` needs a cache that `{name}::forward_train` has filled; this one is \
+         as it was created (its zeros would make every gradient zero)"
+    );
     let doc = format!(
         "Backward pass of the last [`Self::forward_train`], from the loss gradient `dy` with \
          respect to the output: adds every trainable parameter's gradient into `grads` (reset \
-         them with [`{grads}::zero`] between steps)."
+         them with [`{grads}::zero`] between steps).\n\n# Panics\nIf `cache` has not been \
+         through [`Self::forward_train`] (a fresh cache holds zeros, which would give zero \
+         gradients). Running `backward` twice on one cache gives the same gradients twice."
     );
     quote! {
         impl #name #forward_bounds {
@@ -192,6 +199,7 @@ pub fn backward(cx: &Cx) -> TokenStream {
                 #batch_of_one
                 #split_grads
                 #destructure
+                ::core::assert!(#filled, #unfilled);
                 #(#steps)*
             }
         }

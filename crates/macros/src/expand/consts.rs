@@ -132,15 +132,20 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             /// gradient (`batch * OUTPUT * size_of::<T>()`) and the optimizer's state.
             pub const fn train_scratch_bytes(batch: ::core::primitive::usize) -> ::core::primitive::usize {
                 // Every buffer in the cache is an array over the batch, plus fixed parts
-                // (per-feature statistics): its unpadded size is affine in the batch, and the
-                // type's size is that rounded up to its alignment (max-pooling's `u32`
-                // indices beside f64 arrays leave 4 bytes of padding at odd batches). At
-                // batches 2 and 4 elements of 4 bytes and more fill whole 8-byte units, so
-                // those sizes are unpadded.
+                // (per-feature statistics, the `filled` flag): its unpadded size is
+                // `fixed + batch * per_sample`, and the type's size is that rounded up to its
+                // alignment (at most 8). Elements of 4 bytes and more make `per_sample` a
+                // multiple of 4, so `2 * per_sample` is a multiple of the alignment: the
+                // padding is the same at every odd batch, and at every even one.
                 let two = ::core::mem::size_of::<#cache<2>>();
                 let per_sample = (::core::mem::size_of::<#cache<4>>() - two) / 2;
-                let fixed = two - 2 * per_sample;
-                ::core::primitive::usize::next_multiple_of(fixed + batch * per_sample, ::core::mem::align_of::<#cache<1>>())
+                if batch % 2 == 1 {
+                    ::core::mem::size_of::<#cache<1>>() + (batch - 1) * per_sample
+                } else if batch == 0 {
+                    ::core::mem::size_of::<#cache<0>>()
+                } else {
+                    two + (batch - 2) * per_sample
+                }
             }
         }
     }

@@ -235,6 +235,7 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
         .collect();
     let result = cached(cx, Source::Layer(cx.layers().len() - 1));
     let input_place = cached(cx, Source::Input);
+    let filled = in_cache(&format_ident!("filled"));
     let destructure = super::structs::destructure_cache(cx);
     let batch_of_one = batch_of_one(cx);
     quote! {
@@ -252,6 +253,7 @@ pub fn forward_train(cx: &Cx) -> TokenStream {
                 #destructure
                 #input_place = *x;
                 #(#steps)*
+                #filled = true;
                 &#result
             }
         }

@@ -175,6 +175,9 @@ pub fn cache_struct(cx: &Cx) -> TokenStream {
             /// The batch's input, copied by `forward_train`.
             pub input: #input,
             #(#fields)*
+            /// Whether `forward_train` has filled this cache: `backward` refuses (panics on) a
+            /// cache it has not, whose zeros would give zero gradients without a word.
+            pub filled: ::core::primitive::bool,
         },
     );
     let zeroable = quote!(::gradflow::__private::bytemuck::Zeroable);
@@ -221,7 +224,7 @@ pub fn cache_struct(cx: &Cx) -> TokenStream {
 }
 
 /// Every field of the training cache, in order: `input`, then each layer's `out_`, `cache_`,
-/// `grad_` and `grad_skip_` fields that [`cache_struct`] declares.
+/// `grad_` and `grad_skip_` fields that [`cache_struct`] declares, then `filled`.
 fn cache_fields(cx: &Cx) -> Vec<proc_macro2::Ident> {
     let mut fields = vec![quote::format_ident!("input")];
     for (k, layer) in cx.layers().iter().enumerate() {
@@ -236,6 +239,7 @@ fn cache_fields(cx: &Cx) -> Vec<proc_macro2::Ident> {
             fields.push(grad_skip_field(layer));
         }
     }
+    fields.push(quote::format_ident!("filled"));
     fields
 }
 
