@@ -132,7 +132,7 @@ impl<'a, T: Copy> View<'a, T> {
 /// start of the borrowed slice.
 ///
 /// It is an exclusive borrow of exactly its elements, like `&mut [T]`, but of a strided set:
-/// so a view can be cut into column blocks ([`ViewMut::split_cols`]) as well as row blocks, and
+/// so a view can be cut into column blocks (`split_cols`) as well as row blocks, and
 /// the blocks handed to different threads.
 #[derive(Debug)]
 pub struct ViewMut<'a, T> {
