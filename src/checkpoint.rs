@@ -19,8 +19,8 @@
 
 use crate::nn::{Network, OptimizerState, Scalar, StateTensor, Trainable};
 use crate::weights::{
-    check_layout, network_entries, network_expected, parse, read_expected, read_file, serialize,
-    tensor_name, write_atomic, write_network, Domain, Entry, Expected, WeightsError,
+    check_layout_mut, network_entries, network_expected, parse, read_expected, read_file,
+    serialize, tensor_name, write_atomic, write_network, Domain, Entry, Expected, WeightsError,
 };
 use rand::SeedableRng;
 use safetensors::Dtype;
@@ -100,6 +100,7 @@ where
     N: Network<T> + Trainable<T>,
     O: OptimizerState<T, N>,
 {
+    check_layout_mut(net)?;
     let mut entries = network_entries(net);
     let shapes = shapes(net);
     optimizer.visit_state(net, &mut |s| {
@@ -274,7 +275,7 @@ where
     let seed: [u8; 32] = core::array::from_fn(|k| seed_bytes[k] as u8);
     let progress = Progress { epoch, step };
 
-    check_layout(net)?;
+    check_layout_mut(net)?;
     let model_count = network_expected(net).len();
     let expected = expected(net, optimizer);
     let values = read_expected::<T>(&file, &expected, &|name| COUNTERS.contains(&name)).map_err(

@@ -437,6 +437,7 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
     framework: Framework,
     names: &[(&str, &str)],
 ) -> Result<Vec<u8>, WeightsError> {
+    crate::weights::check_layout(net)?;
     let plan = plan(net, framework, names)?;
     // What import would refuse is not written: a diverged network (a NaN, a negative variance)
     // is an error here, not a file that PyTorch or Keras loads.
@@ -500,6 +501,7 @@ fn import<T: Scalar, N: Network<T> + ?Sized>(
     framework: Framework,
     names: &[(&str, &str)],
 ) -> Result<(), WeightsError> {
+    crate::weights::check_layout_mut(net)?;
     let plan = plan(net, framework, names)?;
     let file = parse(bytes)?;
     let expected: Vec<Expected> = plan

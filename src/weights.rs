@@ -160,6 +160,11 @@ pub enum WeightsError {
         /// What is missing or unsupported.
         problem: String,
     },
+    /// A layer misdescribes its tensors (a layer of your own whose `PARAM_COUNT`,
+    /// `TRAINABLE_PARAM_COUNT`, `visit_tensors` and `visit_tensors_mut` disagree): refused
+    /// before anything is written, to a file or to the network.
+    #[error("{0}")]
+    Layout(#[from] crate::nn::LayoutError),
     /// Writing the file failed inside the safetensors encoder.
     #[error("could not encode safetensors: {reason}")]
     Encode {
@@ -697,8 +702,10 @@ pub(crate) fn network_expected<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Ve
     expected
 }
 
-/// Refuses a network one of whose tensors reports a shape its data does not have (a user
-/// layer's `visit_tensors` mistake), before anything is read into it.
+/// Refuses a network whose layers misdescribe their tensors (a layer of your own with a
+/// `visit_tensors` mistake), before anything is written or read: a shape its data does not
+/// have, a layer whose tensors do not hold its `PARAM_COUNT` values, trainable tensors that do
+/// not hold `TRAINABLE_PARAM_COUNT` ([`crate::nn::check_layout`]).
 pub(crate) fn check_layout<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<(), WeightsError> {
     let mut result = Ok(());
     net.visit_tensors(&mut |t| {
@@ -714,7 +721,17 @@ pub(crate) fn check_layout<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result
             });
         }
     });
-    result
+    result?;
+    Ok(crate::nn::check_layout(net)?)
+}
+
+/// [`check_layout`], and that `visit_tensors_mut` visits the tensors `visit_tensors` does, in
+/// the same order, which loading writes through ([`crate::nn::check_layout_mut`]).
+pub(crate) fn check_layout_mut<T: Scalar, N: Network<T> + ?Sized>(
+    net: &mut N,
+) -> Result<(), WeightsError> {
+    check_layout(net)?;
+    Ok(crate::nn::check_layout_mut(net)?)
 }
 
 /// Writes `values` (in `visit_tensors` order, already checked) into `net`.
@@ -738,6 +755,7 @@ fn weights_metadata() -> HashMap<String, String> {
 /// below `MIN_STD`) is refused here, with the same error, rather than written to a file that
 /// cannot be loaded back.
 pub fn to_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<Vec<u8>, WeightsError> {
+    check_layout(net)?;
     let bytes = serialize(&network_entries(net), weights_metadata())?;
     read_expected::<T>(&parse(&bytes)?, &network_expected(net), &|_| false)?;
     Ok(bytes)
@@ -759,7 +777,7 @@ pub fn from_bytes<T: Scalar, N: Network<T> + ?Sized>(
     net: &mut N,
     bytes: &[u8],
 ) -> Result<(), WeightsError> {
-    check_layout(net)?;
+    check_layout_mut(net)?;
     let file = parse(bytes)?;
     let values = read_expected::<T>(&file, &network_expected(net), &|_| false)?;
     write_network(net, &values);

@@ -7,7 +7,7 @@
 //! an existing network ([`load_le_bytes`]) or, without running any code at all, builds a
 //! network in a `static` with the generated `const fn from_le_bytes`.
 
-use crate::network::Network;
+use crate::network::{check_layout, check_layout_mut, Network};
 use gradflow_tensor::Scalar;
 
 /// One scalar's little-endian bytes written into `out` (`size_of::<T>()` bytes).
@@ -33,14 +33,19 @@ fn get_le<T: Scalar>(bytes: &[u8]) -> T {
 /// Writes every stored tensor of `net` into `out` in the baked-weights layout.
 ///
 /// # Panics
-/// If `out` is not exactly `N::PARAM_BYTES` long. The methods `network!` generates take
-/// `&mut [u8; PARAM_BYTES]`, so through them the length is checked at compile time.
+/// If `out` is not exactly `N::PARAM_BYTES` long (the methods `network!` generates take
+/// `&mut [u8; PARAM_BYTES]`, so through them the length is checked at compile time), or if a
+/// layer misdescribes its tensors ([`check_layout`]: a layer of your own whose
+/// `PARAM_COUNT` disagrees with its `visit_tensors`), which would leave values out.
 pub fn write_le_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N, out: &mut [u8]) {
     assert_eq!(
         out.len(),
         N::PARAM_BYTES,
         "baked weights: wrong buffer length"
     );
+    if let Err(e) = check_layout(net) {
+        panic!("baked weights: {e}");
+    }
     let size = core::mem::size_of::<T>();
     let mut chunks = out.chunks_exact_mut(size);
     net.visit_tensors(&mut |tensor| {
@@ -54,9 +59,14 @@ pub fn write_le_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N, out: &mut [u8]
 /// State that is not a tensor (a batchnorm's `eps` and `momentum`) is kept.
 ///
 /// # Panics
-/// If `bytes` is not exactly `N::PARAM_BYTES` long (see [`write_le_bytes`]).
+/// If `bytes` is not exactly `N::PARAM_BYTES` long (see [`write_le_bytes`]), or if a layer
+/// misdescribes its tensors ([`check_layout_mut`]: also a `visit_tensors_mut` that does not
+/// visit what `visit_tensors` does), before anything is written.
 pub fn load_le_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &mut N, bytes: &[u8]) {
     assert_eq!(bytes.len(), N::PARAM_BYTES, "baked weights: wrong length");
+    if let Err(e) = check_layout_mut(net) {
+        panic!("baked weights: {e}");
+    }
     let size = core::mem::size_of::<T>();
     let mut chunks = bytes.chunks_exact(size);
     net.visit_tensors_mut(&mut |tensor| {

@@ -134,6 +134,10 @@ fn index_of<T: Scalar, N: TrainableNetwork<T>>(layer: &str) -> Option<usize> {
 impl GradientReport {
     /// Measures a network after `backward` (and before the optimizer step) from its cache and
     /// gradients.
+    ///
+    /// # Panics
+    /// If `cache` has not been through `forward_train`: its zeros would read as dead units and
+    /// vanished gradients, a diagnosis of nothing.
     pub fn capture<T, N, const B: usize>(
         step: usize,
         net: &mut N,
@@ -144,6 +148,10 @@ impl GradientReport {
         T: Scalar,
         N: TrainableNetwork<T>,
     {
+        assert!(
+            N::cache_filled(cache),
+            "GradientReport::capture needs a cache that forward_train (and backward) has filled; this one is as it was created"
+        );
         let mut layers: Vec<LayerHealth> = Vec::new();
         for info in N::LAYERS {
             match layers.last_mut() {

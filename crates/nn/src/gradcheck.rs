@@ -6,7 +6,7 @@
 
 use crate::layer::{Backward, Trainable};
 use crate::network::TrainableNetwork;
-use bytemuck::{Pod, Zeroable};
+use bytemuck::Pod;
 use gradflow_tensor::gradcheck::{check_gradient, test_values, GradCheck};
 use std::string::String;
 use std::vec::Vec;
@@ -19,6 +19,10 @@ pub struct ModelCheck {
     pub input: GradCheck,
     /// `("layer.tensor", check)` for every trainable tensor, in visiting order.
     pub params: Vec<(String, GradCheck)>,
+    /// Whether a second backward pass on the same cache gave the same gradients. A layer
+    /// whose `backward` adds into `dx` (which holds the previous step's values) instead of
+    /// overwriting it, or leaves part of it unwritten, fails this or the checks above.
+    pub repeatable: bool,
 }
 
 impl ModelCheck {
@@ -26,7 +30,8 @@ impl ModelCheck {
     /// and at least one of them is large enough to say more than "consistent with zero".
     pub fn passes(&self, tolerance: f64) -> bool {
         let all = core::iter::once(&self.input).chain(self.params.iter().map(|(_, p)| p));
-        self.input.passes(tolerance)
+        self.repeatable
+            && self.input.passes(tolerance)
             && self.params.iter().all(|(_, p)| p.passes(tolerance))
             && all.clone().any(|c| c.is_informative())
     }
@@ -108,61 +113,109 @@ fn check_model<M: Trainable<f64>>(
             (name, check)
         })
         .collect();
-    ModelCheck { input, params }
+    ModelCheck {
+        input,
+        params,
+        repeatable: true,
+    }
+}
+
+/// Whether two runs of a backward pass agree (to 1e-12 of the largest magnitude, so that a
+/// sum split differently cannot fail it, while a doubled or missing term does); a NaN, such
+/// as the sentinel left in an unwritten `dx`, never agrees.
+fn same(a: &[f64], b: &[f64]) -> bool {
+    let scale = a.iter().chain(b).fold(0.0f64, |m, v| m.max(v.abs()));
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-12 * scale)
+}
+
+/// The input gradient and every parameter gradient of one backward pass, flattened.
+fn gradients<M: Trainable<f64>>(model: &mut M, dx: &[f64], grads: &M::Grads) -> Vec<f64> {
+    let params = tensor_grads(model, grads)
+        .into_iter()
+        .flat_map(|(_, _, g)| g);
+    dx.iter().copied().chain(params).collect()
 }
 
 /// Checks a layer's backward pass at input `x` against central differences.
+///
+/// `dx` is filled with NaN before each backward pass, which must overwrite every element
+/// (a network hands a layer the buffer of the previous step); the pass runs twice, and must
+/// give the same gradients both times.
 pub fn check_layer<L, const B: usize>(layer: &mut L, x: &[L::Input; B]) -> ModelCheck
 where
     L: Backward<f64>,
     L::Input: Pod,
     L::Output: Pod,
 {
+    use crate::memory::zeroed_box;
     let r = weights::<L::Output, B>();
-    let mut y: [L::Output; B] = Zeroable::zeroed();
-    let mut cache: L::Cache<B> = Zeroable::zeroed();
+    // On the heap: a layer's cache can be far larger than a stack.
+    let mut y = zeroed_box::<[L::Output; B]>();
+    let mut cache = zeroed_box::<L::Cache<B>>();
     layer.forward_train(x, &mut y, &mut cache);
-    let dy: [L::Output; B] = *bytemuck::from_bytes(bytemuck::cast_slice(&r));
-    let mut dx: [L::Input; B] = Zeroable::zeroed();
-    let mut grads: L::Grads = Zeroable::zeroed();
-    layer.backward(x, &y, &cache, &dy, Some(&mut dx), Some(&mut grads));
-    check_model(
+    let dy: &[L::Output; B] = bytemuck::from_bytes(bytemuck::cast_slice(&r));
+    let mut dx = zeroed_box::<[L::Input; B]>();
+    let mut grads = zeroed_box::<L::Grads>();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        bytemuck::cast_slice_mut::<L::Input, f64>(&mut dx[..]).fill(f64::NAN);
+        crate::memory::zero_in_place(&mut *grads);
+        layer.backward(x, &y, &cache, dy, Some(&mut dx), Some(&mut grads));
+        runs.push(gradients(layer, bytemuck::cast_slice(&dx[..]), &grads));
+    }
+    let mut check = check_model(
         layer,
         bytemuck::cast_slice(x),
-        bytemuck::cast_slice(&dx),
+        bytemuck::cast_slice(&dx[..]),
         &grads,
         |l, xs| {
             let x: &[L::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
-            let mut y: [L::Output; B] = Zeroable::zeroed();
-            let mut cache: L::Cache<B> = Zeroable::zeroed();
+            let mut y = zeroed_box::<[L::Output; B]>();
+            let mut cache = zeroed_box::<L::Cache<B>>();
             l.forward_train(x, &mut y, &mut cache);
-            dot(bytemuck::cast_slice(&y), &r)
+            dot(bytemuck::cast_slice(&y[..]), &r)
         },
-    )
+    );
+    check.repeatable = same(&runs[0], &runs[1]);
+    check
 }
 
 /// Checks a whole network's backward pass at input `x` against central differences.
+///
+/// The backward pass runs twice on the same cache, with the gradients zeroed in between: the
+/// first must match the differences, and the second must give the same gradients (a layer of
+/// your own that adds into its `dx`, or leaves it, makes the second differ, or the first).
 pub fn check_network<N, const B: usize>(net: &mut N, x: &[N::Input; B]) -> ModelCheck
 where
     N: TrainableNetwork<f64>,
     N::Input: Pod,
     N::Output: Pod,
 {
+    use crate::memory::zeroed_box;
     let r = weights::<N::Output, B>();
-    let mut cache = crate::memory::zeroed_box::<N::Cache<B>>();
+    let mut cache = zeroed_box::<N::Cache<B>>();
     net.forward_train(x, &mut cache);
-    let dy: [N::Output; B] = *bytemuck::from_bytes(bytemuck::cast_slice(&r));
-    let mut dx: [N::Input; B] = Zeroable::zeroed();
-    let mut grads = crate::memory::zeroed_box::<N::Grads>();
-    net.backward_into(&mut cache, &dy, Some(&mut dx), &mut grads);
-    check_model(
-        net,
-        bytemuck::cast_slice(x),
-        bytemuck::cast_slice(&dx),
-        &grads,
-        |n, xs| {
-            let x: &[N::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
-            dot(bytemuck::cast_slice(n.forward_train(x, &mut cache)), &r)
-        },
-    )
+    let dy: &[N::Output; B] = bytemuck::from_bytes(bytemuck::cast_slice(&r));
+    let mut dx = zeroed_box::<[N::Input; B]>();
+    let mut grads = zeroed_box::<N::Grads>();
+    let mut first = zeroed_box::<N::Grads>();
+    let mut runs = Vec::new();
+    for run in 0..2 {
+        bytemuck::cast_slice_mut::<N::Input, f64>(&mut dx[..]).fill(f64::NAN);
+        N::zero_grads(&mut grads);
+        net.backward_into(&mut cache, dy, Some(&mut dx), &mut grads);
+        runs.push(gradients(net, bytemuck::cast_slice(&dx[..]), &grads));
+        if run == 0 {
+            core::mem::swap(&mut first, &mut grads);
+        }
+    }
+    // The first pass is the one checked: a fresh cache, as a training step's first.
+    let first_dx: Vec<f64> =
+        runs[0][..bytemuck::cast_slice::<N::Input, f64>(&dx[..]).len()].to_vec();
+    let mut check = check_model(net, bytemuck::cast_slice(x), &first_dx, &first, |n, xs| {
+        let x: &[N::Input; B] = bytemuck::from_bytes(bytemuck::cast_slice(xs));
+        dot(bytemuck::cast_slice(n.forward_train(x, &mut cache)), &r)
+    });
+    check.repeatable = same(&runs[0], &runs[1]);
+    check
 }

@@ -94,9 +94,13 @@ pub trait Trainable<T: Scalar> {
 pub trait Backward<T: Scalar>: Forward<T> + Trainable<T> {
     /// Given the batch's input `x`, output `y`, the cache filled by `forward_train` and the
     /// loss gradient `dy` with respect to `y`:
-    /// - writes the gradient with respect to `x` into `dx`, when asked (the first layer of a
-    ///   network is not asked);
-    /// - adds the parameter gradients into `grads`, when given (a frozen layer is given none).
+    /// - overwrites every element of `dx` with the gradient with respect to `x`, when asked
+    ///   (the first layer of a network is not asked). `dx` holds whatever the previous step
+    ///   left there, not zeros: a layer that adds into it, or leaves elements unwritten, makes
+    ///   every gradient before it wrong. [`check_layer`](crate::gradcheck::check_layer) and
+    ///   [`check_network`](crate::gradcheck::check_network) catch both;
+    /// - adds the parameter gradients into `grads`, when given (a frozen layer is given none):
+    ///   the caller zeroes them between steps, so that gradients can be accumulated.
     #[allow(clippy::too_many_arguments)]
     fn backward<const B: usize>(
         &self,

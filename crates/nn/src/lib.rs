@@ -41,7 +41,10 @@ pub use dense::{Dense, DenseGrads};
 pub use gradflow_tensor::Scalar;
 pub use init::Init;
 pub use layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
-pub use network::{Activations, LayerInfo, Network, TrainableNetwork};
+pub use network::{
+    check_layout, check_layout_mut, check_trainable_layout, Activations, LayerInfo, LayoutError,
+    LayoutProblem, Network, TrainableNetwork,
+};
 #[cfg(feature = "alloc")]
 pub use optim::OptimizerState;
 pub use optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig, StateTensor, StepOutcome};

@@ -27,6 +27,9 @@ pub struct LayerInfo {
     pub outputs: usize,
     /// Whether the layer's parameters are frozen (left out of the gradients).
     pub frozen: bool,
+    /// Scalars the layer stores: its `Forward::PARAM_COUNT` (0 for a residual add without a
+    /// projection).
+    pub params: usize,
 }
 
 /// The outputs of one layer for a whole batch, as kept in a training cache.
@@ -123,4 +126,245 @@ pub trait TrainableNetwork<T: Scalar>: Network<T> + Trainable<T> {
     ) {
         let _ = (cache, f);
     }
+
+    /// Whether `forward_train` has filled `cache` (a network from `network!` keeps a flag;
+    /// the default says yes).
+    fn cache_filled<const B: usize>(cache: &Self::Cache<B>) -> bool {
+        let _ = cache;
+        true
+    }
+}
+
+/// How a network's layers misdescribe their tensors: found by [`check_layout`],
+/// [`check_layout_mut`] and [`check_trainable_layout`]. Built-in layers never do; a layer of
+/// your own can, and a loader or saver that trusted it would read values into the wrong
+/// tensors or leave some out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayoutError {
+    /// Field name of the layer at fault (empty for the network's trainable total).
+    pub layer: &'static str,
+    /// Name of the tensor at fault (empty when the fault is the layer's count).
+    pub tensor: &'static str,
+    /// What disagrees.
+    pub problem: LayoutProblem,
+}
+
+/// What [`LayoutError`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutProblem {
+    /// A tensor's shape holds another number of values than its data (`None`: the shape's
+    /// product overflows `usize`).
+    Shape {
+        /// The product of the shape.
+        shape_values: Option<usize>,
+        /// The length of the data.
+        values: usize,
+    },
+    /// A layer's tensors hold another number of values than its `Forward::PARAM_COUNT`.
+    ParamCount {
+        /// `Forward::PARAM_COUNT`.
+        declared: usize,
+        /// The values its `visit_tensors` visits.
+        visited: usize,
+    },
+    /// The trainable tensors of the unfrozen layers hold another number of values than the
+    /// network's `TRAINABLE_PARAM_COUNT` (a layer's `Forward::TRAINABLE_PARAM_COUNT` is wrong).
+    TrainableCount {
+        /// `TRAINABLE_PARAM_COUNT`.
+        declared: usize,
+        /// The values of tensors visited as [`TensorKind::Trainable`](crate::TensorKind).
+        visited: usize,
+    },
+    /// `visit_tensors_mut` visits, at this position, another tensor (another name or length,
+    /// or none) than `visit_tensors`: a layer that left `visit_tensors_mut` at its default.
+    MutDiffers {
+        /// Position of the first difference in the visiting order.
+        position: usize,
+    },
+}
+
+impl core::fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (layer, tensor) = (self.layer, self.tensor);
+        match self.problem {
+            LayoutProblem::Shape {
+                shape_values: Some(n),
+                values,
+            } => write!(
+                f,
+                "layer `{layer}` gives tensor `{tensor}` a shape of {n} values, but its data holds {values}"
+            ),
+            LayoutProblem::Shape { values, .. } => write!(
+                f,
+                "layer `{layer}` gives tensor `{tensor}` a shape whose size overflows usize, for {values} values"
+            ),
+            LayoutProblem::ParamCount { declared, visited } => write!(
+                f,
+                "layer `{layer}` declares {declared} stored values (Forward::PARAM_COUNT), but its visit_tensors visits {visited}: one of the two is wrong"
+            ),
+            LayoutProblem::TrainableCount { declared, visited } => write!(
+                f,
+                "the network counts {declared} trainable values (TRAINABLE_PARAM_COUNT, the sum of its unfrozen layers' Forward::TRAINABLE_PARAM_COUNT), but its layers visit {visited} as trainable: a layer's TRAINABLE_PARAM_COUNT is wrong"
+            ),
+            LayoutProblem::MutDiffers { position } => write!(
+                f,
+                "layer `{layer}`: visit_tensors_mut does not visit the tensors visit_tensors does (tensor `{tensor}`, position {position} in the order); implement both, in the same order"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for LayoutError {}
+
+/// The values of the tensors `visit_tensors` marks trainable, having checked the shapes and
+/// the layers' `PARAM_COUNT`s ([`check_layout`]).
+fn visited_trainable<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<usize, LayoutError> {
+    let layers = N::LAYERS;
+    let mut result = Ok(());
+    // Tensors come layer by layer in `LAYERS` order: `at` is the layer being summed.
+    let (mut at, mut visited, mut trainable) = (0usize, 0usize, 0usize);
+    let close = |at: usize, visited: usize| match layers.get(at) {
+        Some(info) if info.params != visited => Err(LayoutError {
+            layer: info.name,
+            tensor: "",
+            problem: LayoutProblem::ParamCount {
+                declared: info.params,
+                visited,
+            },
+        }),
+        _ => Ok(()),
+    };
+    net.visit_tensors(&mut |t| {
+        if result.is_err() {
+            return;
+        }
+        let shape_values = t.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if shape_values != Some(t.data.len()) {
+            result = Err(LayoutError {
+                layer: t.layer,
+                tensor: t.name,
+                problem: LayoutProblem::Shape {
+                    shape_values,
+                    values: t.data.len(),
+                },
+            });
+            return;
+        }
+        while at < layers.len() && layers[at].name != t.layer {
+            result = close(at, visited);
+            if result.is_err() {
+                return;
+            }
+            (at, visited) = (at + 1, 0);
+        }
+        visited += t.data.len();
+        if t.kind == crate::layer::TensorKind::Trainable {
+            trainable += t.data.len();
+        }
+    });
+    result?;
+    while at < layers.len() {
+        close(at, visited)?;
+        (at, visited) = (at + 1, 0);
+    }
+    Ok(trainable)
+}
+
+/// Checks what `visit_tensors` says about `net`'s tensors against itself and the network's
+/// consts: every shape matches its data, and every layer's tensors hold its `PARAM_COUNT`
+/// values. Loaders and savers call it, so that a layer of your own that misdescribes itself
+/// is an error naming it rather than a file with values missing or in the wrong places. No
+/// heap; one pass over the tensors.
+pub fn check_layout<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<(), LayoutError> {
+    visited_trainable(net).map(|_| ())
+}
+
+/// [`check_layout`], and that the tensors visited as trainable hold `TRAINABLE_PARAM_COUNT`
+/// values, which `fit` relies on to know whether there is anything to train. (An
+/// inference-only layer of your own may mark its tensors frozen without lowering its
+/// `TRAINABLE_PARAM_COUNT`; only training needs the two to agree.)
+pub fn check_trainable_layout<T: Scalar, N: Network<T> + ?Sized>(
+    net: &N,
+) -> Result<(), LayoutError> {
+    let trainable = visited_trainable(net)?;
+    if trainable != N::TRAINABLE_PARAM_COUNT {
+        return Err(LayoutError {
+            layer: "",
+            tensor: "",
+            problem: LayoutProblem::TrainableCount {
+                declared: N::TRAINABLE_PARAM_COUNT,
+                visited: trainable,
+            },
+        });
+    }
+    Ok(())
+}
+
+/// [`check_layout`], and that `visit_tensors_mut` visits the same tensors (names and
+/// lengths) in the same order, which loading relies on. One pass over each visitor; a
+/// difference is located by visiting again, once per position.
+pub fn check_layout_mut<T: Scalar, N: Network<T> + ?Sized>(net: &mut N) -> Result<(), LayoutError> {
+    check_layout(net)?;
+    let shared = fingerprint(|f| keys(net, f));
+    let exclusive = fingerprint(|f| keys_mut(net, f));
+    if shared == exclusive {
+        return Ok(());
+    }
+    for position in 0..shared.0.max(exclusive.0) {
+        let (a, b) = (
+            nth(position, |f| keys(net, f)),
+            nth(position, |f| keys_mut(net, f)),
+        );
+        if a != b {
+            let (layer, tensor, _) = a.or(b).unwrap_or(("", "", 0));
+            return Err(LayoutError {
+                layer,
+                tensor,
+                problem: LayoutProblem::MutDiffers { position },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What identifies a visited tensor: its layer, its name and its length.
+type Key = (&'static str, &'static str, usize);
+
+/// Calls `f` with the key of each tensor `visit_tensors` visits.
+fn keys<T: Scalar, N: Network<T> + ?Sized>(net: &N, f: &mut dyn FnMut(Key)) {
+    net.visit_tensors(&mut |t| f((t.layer, t.name, t.data.len())));
+}
+
+/// Calls `f` with the key of each tensor `visit_tensors_mut` visits.
+fn keys_mut<T: Scalar, N: Network<T> + ?Sized>(net: &mut N, f: &mut dyn FnMut(Key)) {
+    net.visit_tensors_mut(&mut |t| f((t.layer, t.name, t.data.len())));
+}
+
+/// The number of keys `visit` gives and an FNV-1a hash of them, in order.
+fn fingerprint(visit: impl FnOnce(&mut dyn FnMut(Key))) -> (usize, u64) {
+    let (mut count, mut hash) = (0usize, 0xcbf2_9ce4_8422_2325u64);
+    visit(&mut |(layer, name, len)| {
+        count += 1;
+        let bytes = layer
+            .bytes()
+            .chain([0])
+            .chain(name.bytes())
+            .chain(len.to_le_bytes());
+        for byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    });
+    (count, hash)
+}
+
+/// The key `visit` gives at `position`, if it gives that many.
+fn nth(position: usize, visit: impl FnOnce(&mut dyn FnMut(Key))) -> Option<Key> {
+    let (mut i, mut found) = (0, None);
+    visit(&mut |k| {
+        if i == position {
+            found = Some(k);
+        }
+        i += 1;
+    });
+    found
 }

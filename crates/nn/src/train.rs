@@ -151,6 +151,10 @@ pub enum TrainError {
     /// The network has no trainable parameter (every weighted layer is `frozen`), so no step
     /// could change it.
     NothingToTrain,
+    /// A layer misdescribes its tensors (a layer of your own whose `PARAM_COUNT` or
+    /// `TRAINABLE_PARAM_COUNT` disagrees with what its `visit_tensors` visits): checked
+    /// before the run, since the counts decide what `fit` does.
+    Layout(crate::network::LayoutError),
     /// A test sample holds a NaN or infinite feature (checked when
     /// [`TrainConfig::check_inputs`] is on).
     NonFiniteTestInput {
@@ -208,6 +212,7 @@ impl core::fmt::Display for TrainError {
                 f,
                 "the network has no trainable parameters (every weighted layer is frozen)"
             ),
+            TrainError::Layout(e) => write!(f, "{e}"),
             TrainError::NonFiniteTestInput { sample } => write!(
                 f,
                 "test set: sample {sample} holds a NaN or infinite feature, which its accuracy would count as misclassified; clean the data, or turn off check_inputs"
@@ -485,6 +490,7 @@ where
     if config.epochs == 0 {
         return Err(TrainError::NoEpochs);
     }
+    crate::network::check_trainable_layout(net).map_err(TrainError::Layout)?;
     if N::TRAINABLE_PARAM_COUNT == 0 {
         return Err(TrainError::NothingToTrain);
     }

@@ -67,6 +67,11 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             lit(layer.outputs.elements()),
         );
         let frozen = layer.frozen;
+        let params = if layer.has_tensors() {
+            stored(layer)
+        } else {
+            quote!(0)
+        };
         let input_shape = match layer.inputs {
             crate::model::Shape::Flat(n) => vec![n],
             crate::model::Shape::Seq { c, l } => vec![l, c],
@@ -91,6 +96,7 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
                 source: #source,
                 outputs: #outputs,
                 frozen: #frozen,
+                params: #params,
             }
         }
     });

@@ -86,6 +86,10 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
             ) {
                 #name::visit_output_grads(cache, f);
             }
+
+            fn cache_filled<const B: ::core::primitive::usize>(cache: &Self::Cache<{ B }>) -> ::core::primitive::bool {
+                cache.filled
+            }
         }
     }
 }
