@@ -161,8 +161,10 @@ pub enum WeightsError {
         problem: String,
     },
     /// A layer misdescribes its tensors (a layer of your own whose `PARAM_COUNT`,
-    /// `TRAINABLE_PARAM_COUNT`, `visit_tensors` and `visit_tensors_mut` disagree): refused
-    /// before anything is written, to a file or to the network.
+    /// `visit_tensors` and `visit_tensors_mut` disagree): refused before anything is written,
+    /// to a file or to the network. Savers, which only read the network, check
+    /// `PARAM_COUNT` against `visit_tensors`; loaders and checkpoint saves also check
+    /// `visit_tensors_mut`.
     #[error("{0}")]
     Layout(#[from] crate::nn::LayoutError),
     /// Writing the file failed inside the safetensors encoder.
@@ -704,8 +706,8 @@ pub(crate) fn network_expected<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Ve
 
 /// Refuses a network whose layers misdescribe their tensors (a layer of your own with a
 /// `visit_tensors` mistake), before anything is written or read: a shape its data does not
-/// have, a layer whose tensors do not hold its `PARAM_COUNT` values, trainable tensors that do
-/// not hold `TRAINABLE_PARAM_COUNT` ([`crate::nn::check_layout`]).
+/// have, or a layer whose tensors do not hold its `PARAM_COUNT` values
+/// ([`crate::nn::check_layout`]).
 pub(crate) fn check_layout<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<(), WeightsError> {
     let mut result = Ok(());
     net.visit_tensors(&mut |t| {
@@ -752,8 +754,10 @@ fn weights_metadata() -> HashMap<String, String> {
 
 /// The safetensors bytes of every tensor `net` stores. A network that [`from_bytes`] would
 /// refuse (a NaN or infinite value, a negative batchnorm variance, a standardization `std`
-/// below `MIN_STD`) is refused here, with the same error, rather than written to a file that
-/// cannot be loaded back.
+/// below `MIN_STD`, a layer whose `PARAM_COUNT` disagrees with its tensors) is refused here,
+/// with the same error, rather than written to a file that cannot be loaded back. One check
+/// needs the network mutably and is left to loading: that a layer of your own visits the same
+/// tensors in `visit_tensors_mut` as in `visit_tensors`.
 pub fn to_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<Vec<u8>, WeightsError> {
     check_layout(net)?;
     let bytes = serialize(&network_entries(net), weights_metadata())?;

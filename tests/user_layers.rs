@@ -34,6 +34,8 @@ const DX_ADDS: u8 = 4;
 const DX_UNWRITTEN: u8 = 5;
 /// Tensors visited as frozen by a trainable layer (`TRAINABLE_PARAM_COUNT` left at 8).
 const MARKED_FROZEN: u8 = 6;
+/// Only `visit_tensors_mut` written (`visit_tensors` and `PARAM_COUNT` at their defaults).
+const MUT_ONLY: u8 = 7;
 
 #[derive(Clone, Debug, bytemuck::Zeroable)]
 struct AffineGrads<T> {
@@ -56,7 +58,7 @@ impl<T: Scalar, const M: u8> Forward<T> for Affine<T, M> {
     type Output = [T; 4];
     type Cache<const B: usize> = ();
     const KIND: &'static str = "affine";
-    const PARAM_COUNT: usize = if M == COUNT_0 { 0 } else { 8 };
+    const PARAM_COUNT: usize = if M == COUNT_0 || M == MUT_ONLY { 0 } else { 8 };
 
     fn init(&mut self, rng: &mut dyn RngCore) {
         for (k, (g, b)) in self.gamma.iter_mut().zip(&mut self.beta).enumerate() {
@@ -78,7 +80,7 @@ impl<T: Scalar, const M: u8> Forward<T> for Affine<T, M> {
     }
 
     fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, T>)) {
-        if M == NO_VISIT {
+        if M == NO_VISIT || M == MUT_ONLY {
             return;
         }
         let (layer, kind, shape) = ("", Self::kind(), &[4][..]);
@@ -187,6 +189,7 @@ network! { struct Right<f32> { input 4, layer Affine<f32, 0> (4 -> 4), dense 2 }
 network! { struct NoMut<f32> { input 4, layer Affine<f32, 1> (4 -> 4), dense 4 } }
 network! { struct NoVisit<f32> { input 4, layer Affine<f32, 2> (4 -> 4), dense 2 } }
 network! { struct Count0<f32> { input 4, dense 4 [frozen], layer Affine<f32, 3> (4 -> 4), dense 2 [frozen] } }
+network! { struct MutOnly<f32> { input 4, layer Affine<f32, 7> (4 -> 4), dense 2 } }
 network! { struct MarkedFrozen<f32> { input 4, layer Affine<f32, 6> (4 -> 4), dense 2 } }
 
 network! { struct Right64<f64> { input 4, dense 4 [tanh], layer Affine<f64, 0> (4 -> 4), dense 2 } }
@@ -273,6 +276,17 @@ fn loading_through_a_layer_without_visit_tensors_mut_is_refused_before_writing()
         "{message}"
     );
     assert_eq!((b.layer_0.gamma, b.dense_1.weight), before);
+}
+
+/// The file has no `layer_0` tensors, so the first difference between the visitors is
+/// `layer_0.gamma` against `dense_1.weight`: the layer out of place is the earlier one.
+#[test]
+fn a_layer_that_only_visits_mutably_is_named_not_the_layer_after_it() {
+    let bytes = weights::to_bytes(&MutOnly::new(&mut gradflow::rng(1))).unwrap();
+    let mut net = MutOnly::new(&mut gradflow::rng(2));
+    let e = layout(&weights::from_bytes(&mut net, &bytes).unwrap_err());
+    assert_eq!((e.layer, e.tensor), ("layer_0", "gamma"));
+    assert_eq!(e.problem, LayoutProblem::MutDiffers { position: 0 });
 }
 
 #[test]

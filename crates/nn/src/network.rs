@@ -316,7 +316,16 @@ pub fn check_layout_mut<T: Scalar, N: Network<T> + ?Sized>(net: &mut N) -> Resul
             nth(position, |f| keys_mut(net, f)),
         );
         if a != b {
-            let (layer, tensor, _) = a.or(b).unwrap_or(("", "", 0));
+            // Of two tensors of different layers, the earlier layer's is out of place: the
+            // later layer's tensors come after all of it in both orders when it is right.
+            let order = |k: Option<Key>| {
+                k.and_then(|(layer, ..)| N::LAYERS.iter().position(|l| l.name == layer))
+            };
+            let first = match (a, b) {
+                (Some(_), Some(_)) if order(b) < order(a) => b,
+                _ => a.or(b),
+            };
+            let (layer, tensor, _) = first.unwrap_or(("", "", 0));
             return Err(LayoutError {
                 layer,
                 tensor,

@@ -140,10 +140,12 @@ impl Geometry {
             self.oh,
             self.ow
         );
-        let times = |a: usize, b: usize| {
-            a.checked_mul(b)
-                .expect("a convolution geometry whose sizes overflow usize")
-        };
+        let overflow = "a convolution geometry whose sizes overflow usize";
+        let times = |a: usize, b: usize| a.checked_mul(b).expect(overflow);
+        // The padded sizes are computed (`kernel_rows`): they must fit too.
+        for (size, pad) in [(self.h, self.ph), (self.w, self.pw)] {
+            times(pad, 2).checked_add(size).expect(overflow);
+        }
         assert_eq!(x.len(), times(batch, self.sample_len()), "input length");
         assert_eq!(w.len(), times(self.patch_len(), self.oc), "weight length");
         assert_eq!(
@@ -962,6 +964,16 @@ mod tests {
         };
         let mut y = [0.0f32; 3];
         forward(&g, 1, &[2.0f32], &[1.0], &mut y);
+    }
+
+    #[test]
+    #[should_panic(expected = "sizes overflow usize")]
+    fn a_padding_whose_padded_size_wraps_around_is_refused() {
+        let g = Geometry {
+            pw: usize::MAX,
+            ..geometry((1, 1, 1, 1, 1, 1, 1, 1, 0, 0))
+        };
+        forward(&g, 1, &[2.0f32], &[1.0], &mut [0.0; 1]);
     }
 
     #[test]

@@ -132,8 +132,8 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
 
         impl #name #forward_bounds {
             /// Bytes of the training cache for a batch of `batch` samples: the size of
-            /// the cache type at that batch (exact when every element of the cache is at
-            /// least 4 bytes wide, as in every built-in layer). A training step also needs
+            /// the cache type at that batch (exact when every element of the cache is 4 or 8
+            /// bytes wide, as in every built-in layer). A training step also needs
             /// the gradients (`TRAINABLE_PARAM_COUNT * size_of::<T>()` bytes), the loss
             /// gradient (`batch * OUTPUT * size_of::<T>()`) and the optimizer's state.
             pub const fn train_scratch_bytes(batch: ::core::primitive::usize) -> ::core::primitive::usize {
