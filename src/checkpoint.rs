@@ -1,7 +1,8 @@
 //! Training checkpoints: everything a run needs to continue exactly where it stopped.
 //!
 //! A checkpoint is one safetensors file holding
-//! - every tensor of the network, under the names [`crate::weights`] uses;
+//! - every tensor and setting (batchnorm's `eps` and `momentum`) of the network, under the
+//!   names [`crate::weights`] uses;
 //! - the optimizer's state, under `optimizer.<slot>.<layer>.<tensor>` (`optimizer.velocity.dense_0.weight`
 //!   for SGD, `optimizer.m...` and `optimizer.v...` for Adam);
 //! - the optimizer's step count `optimizer.steps` (Adam's bias correction depends on it), the
@@ -20,7 +21,8 @@
 use crate::nn::{Network, OptimizerState, Scalar, StateTensor, Trainable};
 use crate::weights::{
     check_layout_mut, network_entries, network_expected, parse, read_expected, read_file,
-    serialize, tensor_name, write_atomic, write_network, Domain, Entry, Expected, WeightsError,
+    read_settings, serialize, setting_names, tensor_name, write_atomic, write_network,
+    write_settings, Domain, Entry, Expected, WeightsError,
 };
 use rand::SeedableRng;
 use safetensors::Dtype;
@@ -140,7 +142,11 @@ where
     let bytes = serialize(&entries, metadata)?;
     // What loading would refuse is not written.
     let expected = expected(net, optimizer);
-    read_expected::<T>(&parse(&bytes)?, &expected, &|name| COUNTERS.contains(&name))?;
+    let settings = setting_names(net);
+    let ignore = |name: &str| COUNTERS.contains(&name) || settings.iter().any(|s| s == name);
+    let file = parse(&bytes)?;
+    read_expected::<T>(&file, &expected, &ignore)?;
+    read_settings(&file, net)?;
     Ok(bytes)
 }
 
@@ -278,20 +284,22 @@ where
     check_layout_mut(net)?;
     let model_count = network_expected(net).len();
     let expected = expected(net, optimizer);
-    let values = read_expected::<T>(&file, &expected, &|name| COUNTERS.contains(&name)).map_err(
-        |e| match e {
-            // Read as a checkpoint already: the plain-weights hint (use `checkpoint::load`)
-            // would send the caller where they are.
-            WeightsError::Unexpected { name } if name.starts_with("optimizer.") => {
-                WeightsError::UntrainedState { name }
-            }
-            e => e,
-        },
-    )?;
+    let settings = setting_names(net);
+    let ignore = |name: &str| COUNTERS.contains(&name) || settings.iter().any(|s| s == name);
+    let loaded = read_settings(&file, net)?;
+    let values = read_expected::<T>(&file, &expected, &ignore).map_err(|e| match e {
+        // Read as a checkpoint already: the plain-weights hint (use `checkpoint::load`)
+        // would send the caller where they are.
+        WeightsError::Unexpected { name } if name.starts_with("optimizer.") => {
+            WeightsError::UntrainedState { name }
+        }
+        e => e,
+    })?;
 
     // Everything has been checked: write.
     let (model, state) = values.split_at(model_count);
     write_network(net, model);
+    write_settings(net, &loaded);
     let mut next = state.iter();
     optimizer.visit_state(net, &mut |s| {
         if let Some(v) = next.next() {

@@ -4,7 +4,10 @@
 //! Every tensor that [`Network::visit_tensors`] reports (trainable parameters, frozen ones and
 //! running statistics) is stored under `<layer field>.<tensor name>`, for example
 //! `dense_0.weight` or `batchnorm_0.running_var`, as `F32` or `F64` after the network's element
-//! type, little-endian and row-major in the shape `visit_tensors` reports.
+//! type, little-endian and row-major in the shape `visit_tensors` reports. Layers' settings
+//! ([`Network::visit_settings`]: batchnorm's `eps` and `momentum`) are stored beside them as
+//! scalar tensors of shape `[]` (`batchnorm_0.eps`); a file without them loads, keeping the
+//! network's own.
 //!
 //! Loading checks the whole file against the network's compile-time shapes before it writes
 //! anything: a missing, extra, misshapen, wrongly typed, non-finite, truncated or corrupted
@@ -688,7 +691,64 @@ pub(crate) fn network_entries<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Vec
     net.visit_tensors(&mut |t| {
         entries.push(Entry::new(tensor_name(t.layer, t.name), t.shape, t.data));
     });
+    net.visit_settings(&mut |s| {
+        entries.push(Entry::new(tensor_name(s.layer, s.name), &[], &[s.value]));
+    });
     entries
+}
+
+/// The names settings are stored under, `<layer field>.<setting>`: each a scalar tensor
+/// (shape `[]`) of the network's element type, beside the layer's tensors.
+pub(crate) fn setting_names<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Vec<String> {
+    let mut names = Vec::new();
+    net.visit_settings(&mut |s| names.push(tensor_name(s.layer, s.name)));
+    names
+}
+
+/// Each setting's value in `file`, checked (finite, and what the setting admits), or `None`
+/// where the file has none (a file written before settings were stored, or by another
+/// framework): loading then keeps the network's own value.
+pub(crate) fn read_settings<T: Scalar, N: Network<T> + ?Sized>(
+    file: &SafeTensors<'_>,
+    net: &N,
+) -> Result<Vec<Option<T>>, WeightsError> {
+    let mut out = Vec::new();
+    let mut result = Ok(());
+    net.visit_settings(&mut |s| {
+        if result.is_err() {
+            return;
+        }
+        let name = tensor_name(s.layer, s.name);
+        let Ok(view) = file.tensor(&name) else {
+            out.push(None);
+            return;
+        };
+        result = decode::<T>(&name, &view, &[]).and_then(|v| {
+            check_domain(&name, &v, Domain::Finite)?;
+            let value = v[0].to_f64();
+            if !(s.admits)(value) {
+                return Err(WeightsError::OutOfDomain {
+                    name: name.clone(),
+                    index: 0,
+                    value,
+                    requirement: s.requirement,
+                });
+            }
+            out.push(Some(v[0]));
+            Ok(())
+        });
+    });
+    result.map(|()| out)
+}
+
+/// Writes the settings [`read_settings`] found (in `visit_settings` order) into `net`.
+pub(crate) fn write_settings<T: Scalar, N: Network<T> + ?Sized>(net: &mut N, values: &[Option<T>]) {
+    let mut next = values.iter();
+    net.visit_settings_mut(&mut |s| {
+        if let Some(Some(v)) = next.next() {
+            *s.value = *v;
+        }
+    });
 }
 
 /// The name and shape of every tensor `net` stores, in `visit_tensors` order.
@@ -761,7 +821,12 @@ fn weights_metadata() -> HashMap<String, String> {
 pub fn to_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<Vec<u8>, WeightsError> {
     check_layout(net)?;
     let bytes = serialize(&network_entries(net), weights_metadata())?;
-    read_expected::<T>(&parse(&bytes)?, &network_expected(net), &|_| false)?;
+    let settings = setting_names(net);
+    let file = parse(&bytes)?;
+    read_expected::<T>(&file, &network_expected(net), &|n| {
+        settings.iter().any(|s| s == n)
+    })?;
+    read_settings(&file, net)?;
     Ok(bytes)
 }
 
@@ -783,8 +848,12 @@ pub fn from_bytes<T: Scalar, N: Network<T> + ?Sized>(
 ) -> Result<(), WeightsError> {
     check_layout_mut(net)?;
     let file = parse(bytes)?;
-    let values = read_expected::<T>(&file, &network_expected(net), &|_| false)?;
+    let settings = setting_names(net);
+    let ignore = |name: &str| settings.iter().any(|s| s == name);
+    let values = read_expected::<T>(&file, &network_expected(net), &ignore)?;
+    let loaded = read_settings(&file, net)?;
     write_network(net, &values);
+    write_settings(net, &loaded);
     Ok(())
 }
 

@@ -840,3 +840,22 @@ fn a_seed_of_another_dtype_says_u8_is_expected() {
         "{err}"
     );
 }
+
+/// A resumed run computes what the saved one did: batchnorm's `eps` and `momentum` are in the
+/// checkpoint, beside the layer's tensors.
+#[test]
+fn batchnorm_settings_are_restored_from_a_checkpoint() {
+    let mut net = Net::new(&mut gradflow::rng(1));
+    (net.batchnorm_0.eps, net.batchnorm_0.momentum) = (1e-3, 0.01);
+    let mut sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let rng = gradflow::rng(5);
+    let bytes = checkpoint::to_bytes(&mut net, &mut sgd, &rng, progress(3)).unwrap();
+    let mut resumed = Net::new(&mut gradflow::rng(2));
+    let mut resumed_sgd = Sgd::<NetGrads>::new(SgdConfig::new(0.1).momentum(0.9)).unwrap();
+    let mut resumed_rng = gradflow::rng(0);
+    checkpoint::from_bytes(&bytes, &mut resumed, &mut resumed_sgd, &mut resumed_rng).unwrap();
+    assert_eq!(
+        (resumed.batchnorm_0.eps, resumed.batchnorm_0.momentum),
+        (1e-3, 0.01)
+    );
+}

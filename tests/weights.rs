@@ -92,7 +92,10 @@ fn names_and_shapes_are_the_visit_tensors_ones() {
         .collect();
     let expected = [
         ("batchnorm_0.beta", vec![4]),
+        // Settings are scalars: shape [].
+        ("batchnorm_0.eps", vec![]),
         ("batchnorm_0.gamma", vec![4]),
+        ("batchnorm_0.momentum", vec![]),
         ("batchnorm_0.running_mean", vec![4]),
         ("batchnorm_0.running_var", vec![4]),
         ("dense_0.bias", vec![4]),
@@ -680,4 +683,74 @@ fn a_layer_whose_shape_disagrees_with_its_data_is_refused_without_a_panic() {
     );
     // Nothing was written, not even the tensors before it.
     assert_eq!(net.layer_0.a, [1.0, 2.0]);
+}
+
+/// Batchnorm's `eps` and `momentum` are stored beside its tensors, as scalar tensors, so a
+/// loaded network computes what the saved one did (Keras' `eps` is 1e-3, not the 1e-5 of
+/// `new`).
+#[test]
+fn batchnorm_settings_travel_with_the_weights() {
+    let mut saved = net(1);
+    (saved.batchnorm_0.eps, saved.batchnorm_0.momentum) = (1e-3, 0.01);
+    let bytes = weights::to_bytes(&saved).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let eps = file.tensor("batchnorm_0.eps").unwrap();
+    assert_eq!((eps.dtype(), eps.shape()), (Dtype::F32, &[][..]));
+    assert_eq!(eps.data(), 1e-3f32.to_le_bytes());
+    let mut loaded = net(2);
+    weights::from_bytes(&mut loaded, &bytes).unwrap();
+    assert_eq!(loaded.batchnorm_0.eps, 1e-3);
+    assert_eq!(loaded.batchnorm_0.momentum, 0.01);
+    let x = [[0.5f32, -1.0, 2.0], [0.1, 0.2, 0.3]];
+    assert_eq!(loaded.forward(&x), saved.forward(&x));
+    // f64 too, exactly.
+    let mut saved = Net64::new(&mut gradflow::rng(1));
+    saved.batchnorm_0.eps = 0.1 + 0.2;
+    let mut loaded = Net64::new(&mut gradflow::rng(2));
+    weights::from_bytes(&mut loaded, &weights::to_bytes(&saved).unwrap()).unwrap();
+    assert_eq!(loaded.batchnorm_0.eps, 0.1 + 0.2);
+}
+
+/// A file without settings (written before they were stored, or by hand) leaves the
+/// network's own.
+#[test]
+fn a_file_without_settings_keeps_the_networks_own() {
+    let mut saved = net(1);
+    saved.batchnorm_0.eps = 1e-3;
+    let bytes = weights::to_bytes(&saved).unwrap();
+    let mut tensors = entries(&bytes);
+    tensors.retain(|(name, ..)| !name.ends_with(".eps") && !name.ends_with(".momentum"));
+    let mut loaded = net(2);
+    loaded.batchnorm_0.eps = 2e-5;
+    weights::from_bytes(&mut loaded, &write(&tensors)).unwrap();
+    assert_eq!(loaded.batchnorm_0.eps, 2e-5);
+    assert_eq!(loaded.batchnorm_0.gamma, saved.batchnorm_0.gamma);
+}
+
+#[test]
+fn a_setting_out_of_its_range_is_refused_both_ways() {
+    let bytes = weights::to_bytes(&net(1)).unwrap();
+    let with = |name: &str, value: f32, shape: Vec<usize>| {
+        let mut tensors = entries(&bytes);
+        for t in tensors.iter_mut().filter(|t| t.0 == name) {
+            (t.2, t.3) = (shape.clone(), value.to_le_bytes().to_vec());
+        }
+        write(&tensors)
+    };
+    let err = load_err(&with("batchnorm_0.eps", -1.0, vec![]));
+    assert!(err.to_string().contains("it must be positive"), "{err}");
+    let err = load_err(&with("batchnorm_0.momentum", 1.5, vec![]));
+    assert!(err.to_string().contains("between 0 and 1"), "{err}");
+    let err = load_err(&with("batchnorm_0.eps", f32::NAN, vec![]));
+    assert!(matches!(err, WeightsError::NonFinite { .. }), "{err}");
+    let err = load_err(&with("batchnorm_0.eps", 1e-3, vec![1]));
+    assert!(matches!(err, WeightsError::Shape { .. }), "{err}");
+    // Saving refuses what loading would.
+    let mut bad = net(1);
+    bad.batchnorm_0.eps = 0.0;
+    let err = weights::to_bytes(&bad).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::OutOfDomain { name, .. } if name == "batchnorm_0.eps"),
+        "{err}"
+    );
 }

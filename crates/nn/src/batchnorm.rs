@@ -9,7 +9,8 @@
 //! the batch statistics at inference.
 
 use crate::layer::{
-    split_states, Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable,
+    split_states, Backward, Forward, Param, Setting, SettingMut, Tensor, TensorKind, TensorMut,
+    Trainable,
 };
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
@@ -150,6 +151,14 @@ impl<T: Scalar, const N: usize> Forward<T> for BatchNorm<T, N> {
             &mut self.running_var,
         );
         crate::batchnorm::visit_bn_tensors_mut(tensors, &Self::SHAPE, f);
+    }
+
+    fn visit_settings(&self, f: &mut dyn FnMut(Setting<T>)) {
+        visit_bn_settings((self.eps, self.momentum), f);
+    }
+
+    fn visit_settings_mut(&mut self, f: &mut dyn FnMut(SettingMut<'_, T>)) {
+        visit_bn_settings_mut((&mut self.eps, &mut self.momentum), f);
     }
 }
 
@@ -514,6 +523,47 @@ pub(crate) fn update_running<T: Scalar>(
     if mean.is_finite() && unbiased_var.is_finite() {
         *running_mean = (T::ONE - momentum) * *running_mean + momentum * mean;
         *running_var = (T::ONE - momentum) * *running_var + momentum * unbiased_var;
+    }
+}
+
+/// What a batchnorm's `eps` admits: positive (the inverse square root of a zero variance
+/// would be infinite).
+const EPS: (fn(f64) -> bool, &str) = (|v| v > 0.0, "it must be positive");
+/// What a batchnorm's `momentum`, the newest batch's weight in the running statistics,
+/// admits.
+const MOMENTUM: (fn(f64) -> bool, &str) =
+    (|v| (0.0..=1.0).contains(&v), "it must be between 0 and 1");
+
+/// A batchnorm's settings, `eps` and `momentum`, shared by [`BatchNorm`] and the
+/// convolutional ones.
+pub(crate) fn visit_bn_settings<T: Scalar>((eps, momentum): (T, T), f: &mut dyn FnMut(Setting<T>)) {
+    let mut values = [eps, momentum];
+    visit_bn_settings_mut(values.each_mut().into(), &mut |s| {
+        f(Setting {
+            layer: s.layer,
+            name: s.name,
+            value: *s.value,
+            admits: s.admits,
+            requirement: s.requirement,
+        })
+    });
+}
+
+/// [`visit_bn_settings`], mutable.
+pub(crate) fn visit_bn_settings_mut<T: Scalar>(
+    (eps, momentum): (&mut T, &mut T),
+    f: &mut dyn FnMut(SettingMut<'_, T>),
+) {
+    for (name, value, (admits, requirement)) in
+        [("eps", eps, EPS), ("momentum", momentum, MOMENTUM)]
+    {
+        f(SettingMut {
+            layer: "",
+            name,
+            value,
+            admits,
+            requirement,
+        });
     }
 }
 

@@ -64,6 +64,49 @@ pub trait Forward<T: Scalar> {
     fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
         let _ = f;
     }
+
+    /// Visits the layer's settings: numbers that are not learned but change what it computes
+    /// (batchnorm's `eps` and `momentum`). Weights files and checkpoints store them beside
+    /// the tensors, so that a loaded network computes what the saved one did.
+    fn visit_settings(&self, f: &mut dyn FnMut(Setting<T>)) {
+        let _ = f;
+    }
+
+    /// Visits the settings mutably, in the same order as [`Forward::visit_settings`], each
+    /// with the values it admits (checked before a loaded value is written).
+    fn visit_settings_mut(&mut self, f: &mut dyn FnMut(SettingMut<'_, T>)) {
+        let _ = f;
+    }
+}
+
+/// One setting of a layer, read ([`Forward::visit_settings`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Setting<T> {
+    /// Field name of the layer in its network; empty for a lone layer.
+    pub layer: &'static str,
+    /// Name of the setting within its layer (`"eps"`).
+    pub name: &'static str,
+    /// Its value.
+    pub value: T,
+    /// Whether a (finite) value is one the setting may take.
+    pub admits: fn(f64) -> bool,
+    /// What [`Setting::admits`] asks, for an error: `"it must be positive"`.
+    pub requirement: &'static str,
+}
+
+/// One setting of a layer, to be written ([`Forward::visit_settings_mut`]).
+#[derive(Debug)]
+pub struct SettingMut<'a, T> {
+    /// Field name of the layer in its network; empty for a lone layer.
+    pub layer: &'static str,
+    /// Name of the setting within its layer.
+    pub name: &'static str,
+    /// Its value.
+    pub value: &'a mut T,
+    /// Whether a (finite) value is one the setting may take.
+    pub admits: fn(f64) -> bool,
+    /// What [`SettingMut::admits`] asks, for an error: `"it must be positive"`.
+    pub requirement: &'static str,
 }
 
 /// The parameters of a layer that training updates, mirrored by a gradient struct.

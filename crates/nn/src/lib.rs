@@ -40,7 +40,9 @@ pub use batchnorm::{BatchNorm, BatchNormGrads};
 pub use dense::{Dense, DenseGrads};
 pub use gradflow_tensor::Scalar;
 pub use init::Init;
-pub use layer::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
+pub use layer::{
+    Backward, Forward, Param, Setting, SettingMut, Tensor, TensorKind, TensorMut, Trainable,
+};
 pub use network::{
     check_layout, check_layout_mut, check_trainable_layout, Activations, LayerInfo, LayoutError,
     LayoutProblem, Network, TrainableNetwork,

@@ -33,6 +33,17 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
             ) {
                 #name::visit_tensors_mut(self, f);
             }
+
+            fn visit_settings(&self, f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Setting<#t>)) {
+                #name::visit_settings(self, f);
+            }
+
+            fn visit_settings_mut(
+                &mut self,
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::SettingMut<'_, #t>),
+            ) {
+                #name::visit_settings_mut(self, f);
+            }
         }
 
         impl ::gradflow::nn::Trainable<#t> for #name #bounds {

@@ -114,34 +114,40 @@ pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
         quote!(#destructure #split #(#steps)*)
     };
     let with_tensors: Vec<_> = cx.layers().iter().filter(|l| l.has_tensors()).collect();
-    let tensor_steps = |method: proc_macro2::TokenStream, borrow: proc_macro2::TokenStream| {
-        if with_tensors.is_empty() {
-            return quote!(let _ = f;);
-        }
-        let steps = with_tensors.iter().map(|layer| {
-            let field = &layer.field;
-            let label = field.to_string();
-            let freeze = if layer.frozen {
-                quote! {
-                    if tensor.kind == ::gradflow::nn::TensorKind::Trainable {
-                        tensor.kind = ::gradflow::nn::TensorKind::Frozen;
-                    }
-                }
-            } else {
-                quote!()
-            };
-            quote! {
-                ::gradflow::nn::Forward::<#t>::#method(#borrow self.#field, &mut |mut tensor| {
-                    tensor.layer = #label;
-                    #freeze
-                    f(tensor);
-                });
+    // Each layer's visitor `method`, with a closure that stamps the layer's field name on
+    // what it visits (a tensor or a setting) and, for a frozen layer's tensors, marks the
+    // trainable ones frozen.
+    let layer_steps =
+        |method: proc_macro2::TokenStream, borrow: proc_macro2::TokenStream, tensors: bool| {
+            if with_tensors.is_empty() {
+                return quote!(let _ = f;);
             }
-        });
-        quote!(#(#steps)*)
-    };
-    let visit = tensor_steps(quote!(visit_tensors), quote!(&));
-    let visit_mut = tensor_steps(quote!(visit_tensors_mut), quote!(&mut));
+            let steps = with_tensors.iter().map(|layer| {
+                let field = &layer.field;
+                let label = field.to_string();
+                let freeze = if layer.frozen && tensors {
+                    quote! {
+                        if item.kind == ::gradflow::nn::TensorKind::Trainable {
+                            item.kind = ::gradflow::nn::TensorKind::Frozen;
+                        }
+                    }
+                } else {
+                    quote!()
+                };
+                quote! {
+                    ::gradflow::nn::Forward::<#t>::#method(#borrow self.#field, &mut |mut item| {
+                        item.layer = #label;
+                        #freeze
+                        f(item);
+                    });
+                }
+            });
+            quote!(#(#steps)*)
+        };
+    let visit = layer_steps(quote!(visit_tensors), quote!(&), true);
+    let visit_mut = layer_steps(quote!(visit_tensors_mut), quote!(&mut), true);
+    let settings = layer_steps(quote!(visit_settings), quote!(&), false);
+    let settings_mut = layer_steps(quote!(visit_settings_mut), quote!(&mut), false);
     quote! {
         impl #name #forward_bounds {
             /// Calls `f` once per trainable tensor, in a fixed order, with the tensor, its
@@ -168,6 +174,20 @@ pub fn visitors(cx: &Cx) -> proc_macro2::TokenStream {
                 f: &mut dyn ::core::ops::FnMut(::gradflow::nn::TensorMut<'_, #t>),
             ) {
                 #visit_mut
+            }
+
+            /// Calls `f` once per setting of a layer (a batchnorm's `eps` and `momentum`: not
+            /// learned, but part of what the network computes), in layer order.
+            pub fn visit_settings(&self, f: &mut dyn ::core::ops::FnMut(::gradflow::nn::Setting<#t>)) {
+                #settings
+            }
+
+            /// Like [`Self::visit_settings`], with mutable access and what each setting admits.
+            pub fn visit_settings_mut(
+                &mut self,
+                f: &mut dyn ::core::ops::FnMut(::gradflow::nn::SettingMut<'_, #t>),
+            ) {
+                #settings_mut
             }
         }
     }

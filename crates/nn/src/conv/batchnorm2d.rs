@@ -133,6 +133,14 @@ impl<T: Scalar, const C: usize, const H: usize, const W: usize> Forward<T>
         );
         crate::batchnorm::visit_bn_tensors_mut(tensors, &Self::SHAPE, f);
     }
+
+    fn visit_settings(&self, f: &mut dyn FnMut(crate::layer::Setting<T>)) {
+        crate::batchnorm::visit_bn_settings((self.eps, self.momentum), f);
+    }
+
+    fn visit_settings_mut(&mut self, f: &mut dyn FnMut(crate::layer::SettingMut<'_, T>)) {
+        crate::batchnorm::visit_bn_settings_mut((&mut self.eps, &mut self.momentum), f);
+    }
 }
 
 impl<T: Scalar, const C: usize, const H: usize, const W: usize> Trainable<T>
@@ -234,6 +242,14 @@ impl<T: Scalar, const C: usize, const L: usize> Forward<T> for BatchNorm1d<T, C,
 
     fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, T>)) {
         self.0.visit_tensors_mut(f);
+    }
+
+    fn visit_settings(&self, f: &mut dyn FnMut(crate::layer::Setting<T>)) {
+        self.0.visit_settings(f);
+    }
+
+    fn visit_settings_mut(&mut self, f: &mut dyn FnMut(crate::layer::SettingMut<'_, T>)) {
+        self.0.visit_settings_mut(f);
     }
 }
 
