@@ -20,8 +20,8 @@
 
 use crate::nn::{Network, OptimizerState, Scalar, StateTensor, Trainable};
 use crate::weights::{
-    check_layout_mut, network_entries, network_expected, parse, read_expected, read_file,
-    read_settings, serialize, setting_names, tensor_name, write_atomic, write_network,
+    check_layout_mut, check_settings_mut, network_entries, network_expected, parse, read_expected,
+    read_file, read_settings, serialize, setting_names, tensor_name, write_atomic, write_network,
     write_settings, Domain, Entry, Expected, WeightsError,
 };
 use rand::SeedableRng;
@@ -103,6 +103,7 @@ where
     O: OptimizerState<T, N>,
 {
     check_layout_mut(net)?;
+    check_settings_mut(net)?;
     let mut entries = network_entries(net);
     let shapes = shapes(net);
     optimizer.visit_state(net, &mut |s| {
@@ -282,6 +283,7 @@ where
     let progress = Progress { epoch, step };
 
     check_layout_mut(net)?;
+    check_settings_mut(net)?;
     let model_count = network_expected(net).len();
     let expected = expected(net, optimizer);
     let settings = setting_names(net);

@@ -705,6 +705,54 @@ pub(crate) fn setting_names<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Vec<S
     names
 }
 
+/// Refuses settings that one file tensor cannot stand for: two settings of one name, or a
+/// setting named like a tensor (a layer of your own's naming mistake).
+pub(crate) fn check_setting_names<T: Scalar, N: Network<T> + ?Sized>(
+    net: &N,
+) -> Result<(), WeightsError> {
+    let mut seen: BTreeSet<String> = network_expected(net).into_iter().map(|e| e.name).collect();
+    match setting_names(net)
+        .into_iter()
+        .find(|name| !seen.insert(name.clone()))
+    {
+        Some(name) => Err(WeightsError::Mapping {
+            name,
+            problem: "a setting has the name of another setting or of a tensor of the network, \
+                      and one file tensor cannot stand for both: every setting needs a name of \
+                      its own"
+                .to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// [`check_setting_names`], and that `visit_settings_mut` visits the settings `visit_settings`
+/// does, in the same order, which loading writes through.
+pub(crate) fn check_settings_mut<T: Scalar, N: Network<T> + ?Sized>(
+    net: &mut N,
+) -> Result<(), WeightsError> {
+    check_setting_names(net)?;
+    let shared = setting_names(net);
+    let mut exclusive = Vec::new();
+    net.visit_settings_mut(&mut |s| exclusive.push(tensor_name(s.layer, s.name)));
+    let position =
+        (0..shared.len().max(exclusive.len())).find(|&i| shared.get(i) != exclusive.get(i));
+    match position {
+        Some(i) => Err(WeightsError::Mapping {
+            name: shared
+                .get(i)
+                .or(exclusive.get(i))
+                .cloned()
+                .unwrap_or_default(),
+            problem: format!(
+                "visit_settings_mut does not visit the settings visit_settings does (position {i} \
+                 in the order); implement both, in the same order"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Each setting's value in `file`, checked (finite, and what the setting admits), or `None`
 /// where the file has none (a file written before settings were stored, or by another
 /// framework): loading then keeps the network's own value.
@@ -820,6 +868,7 @@ fn weights_metadata() -> HashMap<String, String> {
 /// tensors in `visit_tensors_mut` as in `visit_tensors`.
 pub fn to_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<Vec<u8>, WeightsError> {
     check_layout(net)?;
+    check_setting_names(net)?;
     let bytes = serialize(&network_entries(net), weights_metadata())?;
     let settings = setting_names(net);
     let file = parse(&bytes)?;
@@ -847,6 +896,7 @@ pub fn from_bytes<T: Scalar, N: Network<T> + ?Sized>(
     bytes: &[u8],
 ) -> Result<(), WeightsError> {
     check_layout_mut(net)?;
+    check_settings_mut(net)?;
     let file = parse(bytes)?;
     let settings = setting_names(net);
     let ignore = |name: &str| settings.iter().any(|s| s == name);

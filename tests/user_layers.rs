@@ -7,7 +7,8 @@ use gradflow::nn::gradcheck::{check_layer, check_network};
 use gradflow::nn::layer::split_states;
 use gradflow::nn::train::{fit, Samples, TrainConfig, TrainError};
 use gradflow::nn::{
-    Backward, Forward, LayoutError, LayoutProblem, Param, Tensor, TensorKind, TensorMut, Trainable,
+    Backward, Forward, LayoutError, LayoutProblem, Param, Setting, SettingMut, Tensor, TensorKind,
+    TensorMut, Trainable,
 };
 use gradflow::prelude::*;
 use gradflow::weights::{self, WeightsError};
@@ -400,4 +401,147 @@ fn a_gradient_report_refuses_a_cache_that_forward_train_never_filled() {
         message.contains("needs a cache that forward_train"),
         "{message}"
     );
+}
+
+/// `y = scale * w * x` over 2 features: a tensor `w` and settings `scale` and `gain`, with
+/// the mistake `S` names.
+#[derive(Clone, Debug, bytemuck::Zeroable)]
+struct Scaled<const S: u8> {
+    w: [f32; 2],
+    scale: f32,
+    gain: f32,
+}
+
+/// `visit_settings_mut` left at its default (visiting nothing).
+const SETTINGS_NO_MUT: u8 = 1;
+/// Both settings visited under one name.
+const SETTINGS_ONE_NAME: u8 = 2;
+
+impl<const S: u8> Scaled<S> {
+    fn names() -> [&'static str; 2] {
+        if S == SETTINGS_ONE_NAME {
+            ["s", "s"]
+        } else {
+            ["scale", "gain"]
+        }
+    }
+}
+
+impl<const S: u8> Forward<f32> for Scaled<S> {
+    type Input = [f32; 2];
+    type Output = [f32; 2];
+    type Cache<const B: usize> = ();
+    const KIND: &'static str = "scaled";
+    const PARAM_COUNT: usize = 2;
+
+    fn init(&mut self, _: &mut dyn RngCore) {
+        (self.w, self.scale, self.gain) = ([1.0, 0.5], 1.0, 1.0);
+    }
+
+    fn forward<const B: usize>(&self, x: &[[f32; 2]; B], y: &mut [[f32; 2]; B]) {
+        for (xb, yb) in x.iter().zip(y) {
+            for i in 0..2 {
+                yb[i] = self.scale * self.gain * self.w[i] * xb[i];
+            }
+        }
+    }
+
+    fn forward_train<const B: usize>(
+        &mut self,
+        x: &[[f32; 2]; B],
+        y: &mut [[f32; 2]; B],
+        _: &mut (),
+    ) {
+        self.forward(x, y);
+    }
+
+    fn visit_tensors(&self, f: &mut dyn FnMut(Tensor<'_, f32>)) {
+        let (kind, shape, data) = (TensorKind::Frozen, &[2][..], &self.w);
+        f(Tensor {
+            layer: "",
+            name: "w",
+            kind,
+            shape,
+            data,
+        });
+    }
+
+    fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(TensorMut<'_, f32>)) {
+        let (kind, shape, data) = (TensorKind::Frozen, &[2][..], &mut self.w);
+        f(TensorMut {
+            layer: "",
+            name: "w",
+            kind,
+            shape,
+            data,
+        });
+    }
+
+    fn visit_settings(&self, f: &mut dyn FnMut(Setting<f32>)) {
+        for (name, value) in Self::names().into_iter().zip([self.scale, self.gain]) {
+            let (admits, requirement): (fn(f64) -> bool, _) = (|v| v > 0.0, "it must be positive");
+            f(Setting {
+                layer: "",
+                name,
+                value,
+                admits,
+                requirement,
+            });
+        }
+    }
+
+    fn visit_settings_mut(&mut self, f: &mut dyn FnMut(SettingMut<'_, f32>)) {
+        if S == SETTINGS_NO_MUT {
+            return;
+        }
+        for (name, value) in Self::names()
+            .into_iter()
+            .zip([&mut self.scale, &mut self.gain])
+        {
+            let (admits, requirement): (fn(f64) -> bool, _) = (|v| v > 0.0, "it must be positive");
+            f(SettingMut {
+                layer: "",
+                name,
+                value,
+                admits,
+                requirement,
+            });
+        }
+    }
+}
+
+network! { struct SettingsNoMut<f32> { input 2, layer Scaled<1> (2 -> 2), dense 2 [batchnorm] } }
+network! { struct SettingsOneName<f32> { input 2, layer Scaled<2> (2 -> 2), dense 2 } }
+
+/// Loading wrote settings by position: the layer's values went into the batchnorm after it
+/// (a momentum of 3, past its range check).
+#[test]
+fn settings_a_layer_visits_only_to_read_are_refused_by_loading() {
+    let mut a = SettingsNoMut::new(&mut gradflow::rng(1));
+    (a.layer_0.scale, a.layer_0.gain) = (2.0, 3.0);
+    let bytes = weights::to_bytes(&a).unwrap();
+    let mut b = SettingsNoMut::new(&mut gradflow::rng(2));
+    let err = weights::from_bytes(&mut b, &bytes).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Mapping { name, problem }
+            if name == "layer_0.scale" && problem.contains("visit_settings_mut does not visit")),
+        "{err}"
+    );
+    assert_eq!((b.batchnorm_1.eps, b.batchnorm_1.momentum), (1e-5, 0.1));
+    assert_eq!((b.layer_0.scale, b.layer_0.gain), (1.0, 1.0));
+}
+
+#[test]
+fn two_settings_of_one_name_are_refused_both_ways() {
+    let mut net = SettingsOneName::new(&mut gradflow::rng(1));
+    let is_clash = |err: &WeightsError| {
+        matches!(err, WeightsError::Mapping { name, problem }
+            if name == "layer_0.s" && problem.contains("name of another setting"))
+    };
+    let err = weights::to_bytes(&net).unwrap_err();
+    assert!(is_clash(&err), "{err}");
+    // A file with one `layer_0.s` would have set both: refused before the file is read.
+    let file = weights::to_bytes(&Right::new(&mut gradflow::rng(1))).unwrap();
+    let err = weights::from_bytes(&mut net, &file).unwrap_err();
+    assert!(is_clash(&err), "{err}");
 }

@@ -72,8 +72,9 @@ pub trait Forward<T: Scalar> {
         let _ = f;
     }
 
-    /// Visits the settings mutably, in the same order as [`Forward::visit_settings`], each
-    /// with the values it admits (checked before a loaded value is written).
+    /// Visits the settings mutably, with the same names in the same order as
+    /// [`Forward::visit_settings`] (loaders refuse a layer whose two visitors disagree, and
+    /// check a loaded value against [`Setting::admits`] before writing it).
     fn visit_settings_mut(&mut self, f: &mut dyn FnMut(SettingMut<'_, T>)) {
         let _ = f;
     }
