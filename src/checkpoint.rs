@@ -20,9 +20,9 @@
 
 use crate::nn::{Network, OptimizerState, Scalar, StateTensor, Trainable};
 use crate::weights::{
-    check_layout_mut, check_settings_mut, network_entries, network_expected, parse, read_expected,
-    read_file, read_settings, serialize, setting_names, tensor_name, write_atomic, write_network,
-    write_settings, Domain, Entry, Expected, WeightsError,
+    check_layout_mut, check_settings_mut, network_entries, network_expected, parse, read_file,
+    read_with_settings, serialize, tensor_name, write_atomic, write_network, write_settings,
+    Domain, Entry, Expected, WeightsError,
 };
 use rand::SeedableRng;
 use safetensors::Dtype;
@@ -143,11 +143,7 @@ where
     let bytes = serialize(&entries, metadata)?;
     // What loading would refuse is not written.
     let expected = expected(net, optimizer);
-    let settings = setting_names(net);
-    let ignore = |name: &str| COUNTERS.contains(&name) || settings.iter().any(|s| s == name);
-    let file = parse(&bytes)?;
-    read_expected::<T>(&file, &expected, &ignore)?;
-    read_settings(&file, net)?;
+    read_with_settings::<T, _>(&parse(&bytes)?, &expected, net, &|n| COUNTERS.contains(&n))?;
     Ok(bytes)
 }
 
@@ -286,17 +282,16 @@ where
     check_settings_mut(net)?;
     let model_count = network_expected(net).len();
     let expected = expected(net, optimizer);
-    let settings = setting_names(net);
-    let ignore = |name: &str| COUNTERS.contains(&name) || settings.iter().any(|s| s == name);
-    let loaded = read_settings(&file, net)?;
-    let values = read_expected::<T>(&file, &expected, &ignore).map_err(|e| match e {
-        // Read as a checkpoint already: the plain-weights hint (use `checkpoint::load`)
-        // would send the caller where they are.
-        WeightsError::Unexpected { name } if name.starts_with("optimizer.") => {
-            WeightsError::UntrainedState { name }
-        }
-        e => e,
-    })?;
+    let ignore = |name: &str| COUNTERS.contains(&name);
+    let (values, loaded) =
+        read_with_settings(&file, &expected, net, &ignore).map_err(|e| match e {
+            // Read as a checkpoint already: the plain-weights hint (use `checkpoint::load`)
+            // would send the caller where they are.
+            WeightsError::Unexpected { name } if name.starts_with("optimizer.") => {
+                WeightsError::UntrainedState { name }
+            }
+            e => e,
+        })?;
 
     // Everything has been checked: write.
     let (model, state) = values.split_at(model_count);

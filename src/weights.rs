@@ -753,10 +753,27 @@ pub(crate) fn check_settings_mut<T: Scalar, N: Network<T> + ?Sized>(
     }
 }
 
+/// Each setting's checked value in a file, in `visit_settings` order, `None` where absent.
+pub(crate) type Settings<T> = Vec<Option<T>>;
+
+/// [`read_expected`] of the tensors `expected`, beside which the file may hold `net`'s
+/// settings, and [`read_settings`]: every value checked, nothing written.
+pub(crate) fn read_with_settings<T: Scalar, N: Network<T> + ?Sized>(
+    file: &SafeTensors<'_>,
+    expected: &[Expected],
+    net: &N,
+    ignore: &dyn Fn(&str) -> bool,
+) -> Result<(Vec<Vec<T>>, Settings<T>), WeightsError> {
+    let settings = setting_names(net);
+    let ignore = |name: &str| ignore(name) || settings.iter().any(|s| s == name);
+    let values = read_expected(file, expected, &ignore)?;
+    Ok((values, read_settings(file, net)?))
+}
+
 /// Each setting's value in `file`, checked (finite, and what the setting admits), or `None`
 /// where the file has none (a file written before settings were stored, or by another
 /// framework): loading then keeps the network's own value.
-pub(crate) fn read_settings<T: Scalar, N: Network<T> + ?Sized>(
+fn read_settings<T: Scalar, N: Network<T> + ?Sized>(
     file: &SafeTensors<'_>,
     net: &N,
 ) -> Result<Vec<Option<T>>, WeightsError> {
@@ -870,12 +887,7 @@ pub fn to_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<Vec<u8>, W
     check_layout(net)?;
     check_setting_names(net)?;
     let bytes = serialize(&network_entries(net), weights_metadata())?;
-    let settings = setting_names(net);
-    let file = parse(&bytes)?;
-    read_expected::<T>(&file, &network_expected(net), &|n| {
-        settings.iter().any(|s| s == n)
-    })?;
-    read_settings(&file, net)?;
+    read_with_settings::<T, _>(&parse(&bytes)?, &network_expected(net), net, &|_| false)?;
     Ok(bytes)
 }
 
@@ -898,10 +910,7 @@ pub fn from_bytes<T: Scalar, N: Network<T> + ?Sized>(
     check_layout_mut(net)?;
     check_settings_mut(net)?;
     let file = parse(bytes)?;
-    let settings = setting_names(net);
-    let ignore = |name: &str| settings.iter().any(|s| s == name);
-    let values = read_expected::<T>(&file, &network_expected(net), &ignore)?;
-    let loaded = read_settings(&file, net)?;
+    let (values, loaded) = read_with_settings(&file, &network_expected(net), net, &|_| false)?;
     write_network(net, &values);
     write_settings(net, &loaded);
     Ok(())
