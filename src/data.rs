@@ -557,12 +557,31 @@ mod tests {
     use super::*;
     use std::string::ToString;
 
-    fn write(name: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(std::format!("gradflow-data-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    /// A file written for one test, in a directory of its own that is removed when the
+    /// value is dropped.
+    struct Written {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl std::ops::Deref for Written {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    impl AsRef<Path> for Written {
+        fn as_ref(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    fn write(name: &str, text: &str) -> Written {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
         fs::write(&path, text).unwrap();
-        path
+        Written { _dir: dir, path }
     }
 
     /// Batches far larger than a thread's stack (784 features by 2048 samples, 6.4 MB,

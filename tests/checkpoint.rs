@@ -105,12 +105,8 @@ where
     let uninterrupted = state(&mut net, &mut opt, &rng, STEPS);
 
     // Interrupted at step k: checkpoint, then everything is lost.
-    let dir = std::env::temp_dir().join(format!(
-        "gradflow-ckpt-{}-{}-{k}",
-        std::process::id(),
-        O::NAME
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let path = dir.join("run.ckpt");
     {
         let mut net = Net::new(&mut gradflow::rng(7));
@@ -133,7 +129,6 @@ where
     );
     // Only the checkpoint is left in the folder (no temporary file).
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -467,8 +462,8 @@ fn fit_resumed_from_an_epoch_checkpoint_ends_bit_identical() {
     let uninterrupted = state(&mut net, &mut adam, &rng, 0);
 
     // Checkpoints after every epoch; the run "dies" after epoch 2.
-    let dir = std::env::temp_dir().join(format!("gradflow-fit-ckpt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let path = dir.join("fit.ckpt");
     let mut net = Net::new(&mut gradflow::rng(7));
     let mut adam = make();
@@ -505,7 +500,6 @@ fn fit_resumed_from_an_epoch_checkpoint_ends_bit_identical() {
     assert_eq!(history.epochs.len(), 3);
     assert_eq!(history.epochs[0].epoch, 3);
     assert!(state(&mut net, &mut adam, &rng, 0) == uninterrupted);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A run checkpointed every 3 steps by `fit_with_step_hook` "dies"; resumed from its

@@ -135,13 +135,32 @@ proptest! {
     }
 }
 
+/// A file written for one test, in a directory of its own that is removed when the value is
+/// dropped.
+struct Written {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl std::ops::Deref for Written {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for Written {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
 /// Writes `text` to a file of its own for one test.
-fn write(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gradflow-csv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+fn write(name: &str, text: &str) -> Written {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    Written { _dir: dir, path }
 }
 
 /// The same three samples laid out with the label first, in each middle column and last:

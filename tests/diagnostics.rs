@@ -391,7 +391,9 @@ fn training_loop_learns_records_history_and_exports_it() {
     );
     assert!(history.last_report.is_some());
 
-    let dir = std::env::temp_dir().join(format!("gradflow-history-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    // A folder that does not exist yet: `write_csv` creates it.
+    let dir = tmp.path().join("history");
     history.write_csv(&dir).unwrap();
     let csv = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
     assert_eq!(csv.lines().count(), 6);
@@ -417,7 +419,6 @@ fn training_loop_learns_records_history_and_exports_it() {
         err.to_string().contains(&format!("{}: ", svg.display())),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -83,7 +83,8 @@ fn the_report_replaces_the_folder_and_a_refused_last_step_shows_as_missing() {
         "{row}"
     );
 
-    let parent = std::env::temp_dir().join(format!("gradflow-study-report-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path();
     let dir = parent.join("report");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("stale.txt"), "from an earlier run").unwrap();
@@ -106,7 +107,6 @@ fn the_report_replaces_the_folder_and_a_refused_last_step_shows_as_missing() {
         .collect();
     names.sort();
     assert_eq!(names, ["blocked", "report"]);
-    std::fs::remove_dir_all(&parent).unwrap();
 }
 
 #[test]

@@ -111,8 +111,8 @@ fn names_and_shapes_are_the_visit_tensors_ones() {
 
 #[test]
 fn save_then_load_restores_every_tensor_exactly() {
-    let dir = std::env::temp_dir().join(format!("gradflow-weights-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let path = dir.join("net.safetensors");
     let original = net(1);
     weights::save(&original, &path).unwrap();
@@ -132,7 +132,6 @@ fn save_then_load_restores_every_tensor_exactly() {
     // The atomic write leaves no temporary file behind.
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(files.len(), 1, "{files:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -302,8 +301,8 @@ fn a_value_outside_its_tensors_domain_is_named_with_its_index() {
 /// hand, and no file that cannot be read back is left behind.
 #[test]
 fn a_network_that_could_not_be_loaded_back_is_not_saved() {
-    let dir = std::env::temp_dir().join(format!("gradflow-unsaveable-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let path = dir.join("net.safetensors");
     let mut bad = net(1);
     bad.dense_1.weight[2][1] = f32::NAN;
@@ -322,7 +321,6 @@ fn a_network_that_could_not_be_loaded_back_is_not_saved() {
     );
     weights::save(&net(1), &path).unwrap();
     weights::load(&mut net(2), &path).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -475,8 +473,8 @@ proptest! {
 /// and the file left is one of the saves, whole.
 #[test]
 fn concurrent_saves_to_one_path_all_succeed() {
-    let dir = std::env::temp_dir().join(format!("gradflow-concurrent-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let path = dir.join("shared.safetensors");
     let saves: Vec<Vec<u8>> = (0..4)
         .map(|seed| weights::to_bytes(&net(seed)).unwrap())
@@ -494,7 +492,6 @@ fn concurrent_saves_to_one_path_all_succeed() {
     assert!(saves.contains(&std::fs::read(&path).unwrap()));
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A save through a symbolic link replaces the file the link names and keeps the link; an
@@ -504,8 +501,8 @@ fn concurrent_saves_to_one_path_all_succeed() {
 #[test]
 fn saves_follow_links_keep_permissions_and_refuse_read_only_files() {
     use std::os::unix::fs::{symlink, PermissionsExt};
-    let dir = std::env::temp_dir().join(format!("gradflow-save-targets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let (old, new) = (net(1), net(2));
     let new_bytes = weights::to_bytes(&new).unwrap();
 
@@ -538,7 +535,6 @@ fn saves_follow_links_keep_permissions_and_refuse_read_only_files() {
 
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(left.len(), 3, "temporary files left behind: {left:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A user layer whose `visit_tensors` reports what `layer` says: two tensors under one name

@@ -309,12 +309,11 @@ mod tests {
             epochs: std::vec![record(1, 1e308), record(2, 1e-320), record(3, 0.5)],
             ..Default::default()
         };
-        let dir = std::env::temp_dir().join(std::format!("gradflow-plot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("extreme.svg");
         loss_curves_svg(&path, "extreme", &[("run", &history)]).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().starts_with("<svg"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A resumed run's epochs (4 and 5 here) span the x axis; on an axis from epoch 1 to the
@@ -334,13 +333,11 @@ mod tests {
             epochs: std::vec![record(4, 0.9, 0.5), record(5, 0.3, 0.8)],
             ..Default::default()
         };
-        let dir =
-            std::env::temp_dir().join(std::format!("gradflow-resumed-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("resumed.svg");
         loss_curves_svg(&path, "resumed", &[("run", &history)]).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         // The run's color: its line in each panel, and its legend's short stroke.
         let lines: Vec<Vec<f64>> = svg
             .split("<polyline")
