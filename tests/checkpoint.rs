@@ -128,7 +128,7 @@ where
         O::NAME
     );
     // Only the checkpoint is left in the folder (no temporary file).
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn the_report_replaces_the_folder_and_a_refused_last_step_shows_as_missing() {
     study::write_report(&dir, "test", std::slice::from_ref(&o), &table).unwrap();
     assert!(dir.join("index.html").exists());
     assert!(!dir.join("stale.txt").exists());
-    let entries: Vec<_> = std::fs::read_dir(&parent).unwrap().collect();
+    let entries: Vec<_> = std::fs::read_dir(parent).unwrap().collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
 
     // A report that cannot replace what is there (a file of that name) fails, leaving the
@@ -101,7 +101,7 @@ fn the_report_replaces_the_folder_and_a_refused_last_step_shows_as_missing() {
     let err = study::write_report(&blocked, "test", std::slice::from_ref(&o), &table).unwrap_err();
     assert!(err.to_string().contains("blocked"), "{err}");
     assert_eq!(std::fs::read_to_string(&blocked).unwrap(), "not a folder");
-    let mut names: Vec<_> = std::fs::read_dir(&parent)
+    let mut names: Vec<_> = std::fs::read_dir(parent)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();

@@ -130,7 +130,7 @@ fn save_then_load_restores_every_tensor_exactly() {
     let x = [[0.3f32, -1.0, 2.0]; 2];
     assert_eq!(loaded.forward(&x), original.forward(&x));
     // The atomic write leaves no temporary file behind.
-    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    let files: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
     assert_eq!(files.len(), 1, "{files:?}");
 }
 
@@ -490,7 +490,7 @@ fn concurrent_saves_to_one_path_all_succeed() {
         }
     });
     assert!(saves.contains(&std::fs::read(&path).unwrap()));
-    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
     assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
 }
 
@@ -533,7 +533,7 @@ fn saves_follow_links_keep_permissions_and_refuse_read_only_files() {
     weights::save(&new, &long).unwrap();
     assert_eq!(std::fs::read(&long).unwrap(), new_bytes);
 
-    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
     assert_eq!(left.len(), 3, "temporary files left behind: {left:?}");
 }
 
