@@ -759,3 +759,91 @@ fn methods_of_a_user_trait_in_scope_do_not_replace_the_generated_calls() {
     assert!(grads.dense_5.weight.iter().flatten().any(|&v| v != 0.0));
     assert_eq!(net.predict(&x).len(), 3);
 }
+
+network! {
+    /// Every built-in layer kind on images, with the three derives a network accepts.
+    #[derive(Clone, Debug, PartialEq)]
+    struct DerivedCnn<f32> {
+        input [6, 6, 2],
+        conv2d 4 k3 same [he_init, batchnorm, relu],
+        residual(project) {
+            conv2d 6 k3 s2 same [leaky_relu],
+            conv2d 6 k1 [frozen],
+        } gelu,
+        maxpool 1,
+        avgpool 1,
+        batchnorm,
+        sigmoid,
+        global_avg_pool,
+        standardize,
+        dense 8 [batchnorm, tanh],
+        residual { dense 8 [identity] },
+        dense 3,
+    }
+}
+
+network! {
+    /// The same over sequences.
+    #[derive(Clone, Debug, PartialEq)]
+    struct DerivedSequence<f64> {
+        input [8, 2],
+        conv1d 3 k3 same [batchnorm, relu],
+        maxpool 2,
+        tanh,
+        flatten,
+        dense 2,
+    }
+}
+
+/// `#[derive(Clone, Debug, PartialEq)]` on a network gives them to the network and its
+/// gradients struct, for every layer kind: a clone is equal and independent, `Debug` names
+/// the fields, and an optimizer over the gradients is `Clone` and `Debug` too.
+#[test]
+fn a_network_derives_clone_debug_and_partial_eq() {
+    let net = DerivedCnn::new(&mut rng());
+    let mut copy = net.clone();
+    assert_eq!(copy, net);
+    copy.dense_10.weight[0][0] += 1.0;
+    assert_ne!(copy, net);
+    copy.dense_10.weight[0][0] = net.dense_10.weight[0][0];
+    copy.batchnorm_6.eps = 1e-3;
+    assert_ne!(copy, net, "a setting is part of the value");
+    let other = DerivedCnn::new(&mut gradflow::rng(99));
+    assert_ne!(other, net);
+
+    let debug = format!("{net:?}");
+    for field in [
+        "DerivedCnn {",
+        "conv2d_0",
+        "relu_0",
+        "residual_3",
+        "gelu_3",
+        "standardize_9",
+        "dense_10",
+        "tanh_10",
+    ] {
+        assert!(
+            debug.contains(field),
+            "`{field}` missing from the Debug output"
+        );
+    }
+    assert!(debug.contains("relu<[4, 6, 6]>"), "{debug}");
+
+    let mut grads = DerivedCnnGrads::zeroed();
+    let copy = grads.clone();
+    assert_eq!(copy, grads);
+    grads.dense_13.weight[1][2] = 0.5;
+    assert_ne!(copy, grads);
+    assert!(format!("{grads:?}").starts_with("DerivedCnnGrads {"));
+
+    let sgd = gradflow::nn::optim::Sgd::<DerivedCnnGrads>::new(
+        gradflow::nn::optim::SgdConfig::new(0.1).momentum(0.9),
+    )
+    .unwrap();
+    let _ = sgd.clone();
+    assert!(format!("{sgd:?}").contains("DerivedCnnGrads"));
+
+    let seq = DerivedSequence::new(&mut rng());
+    assert_eq!(seq.clone(), seq);
+    assert!(format!("{seq:?}").contains("relu<[3, 8]>"));
+}

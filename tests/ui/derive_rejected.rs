@@ -1,8 +1,10 @@
+// A network derives `Clone`, `Debug` and `PartialEq` (for itself and its gradients) and
+// nothing else: each other trait is an error on its name, saying why.
 use gradflow::network;
 
 network! {
-    /// Doc comments are fine; derives are not.
-    #[derive(Clone, Debug)]
+    /// Doc comments are fine, and so are these derives.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Hash)]
     pub struct Net<f32> {
         input 4,
         dense 2,

@@ -1,7 +1,8 @@
-// Only doc comments and lint attributes may decorate a network: any other attribute would
+// Only doc comments, lint attributes and `#[derive(Clone, Debug, PartialEq)]` may decorate a
+// network (derive_rejected.rs has the other derives): any other attribute would
 // apply to the generated struct alone, not to the code generated for it (`#[cfg]` would
 // remove the struct and leave its impls, `#[repr(packed)]` would break references into it),
-// and a `derive` must not slip through `cfg_attr` or a path.
+// and a `derive` must not slip through `cfg_attr` or a path, where it would escape the check.
 use gradflow::network;
 
 network! {

@@ -307,43 +307,91 @@ fn is_flat(shape: Shape) -> bool {
     matches!(shape, Shape::Flat(_))
 }
 
-/// The lint attributes, which `network!` copies onto the struct; with doc comments, the
-/// only outer attributes accepted. Any other would apply to the struct alone, not to the
-/// code generated for it: `#[cfg]` would remove the struct but not its impls, `#[repr]`
-/// would change a layout the expansion relies on, a `derive` would need every layer to
-/// implement the trait.
+/// The lint attributes, which `network!` copies onto the struct; with doc comments and
+/// `#[derive]` of [`DERIVABLE`], the only outer attributes accepted. Any other would apply to
+/// the struct alone, not to the code generated for it: `#[cfg]` would remove the struct but
+/// not its impls, `#[repr]` would change a layout the expansion relies on.
 const LINT_ATTRIBUTES: &[&str] = &["allow", "warn", "deny", "forbid", "expect"];
 
-/// Reports an outer attribute of the network other than a doc comment or a lint attribute.
+/// The traits a network may derive, for itself and its gradients struct: every built-in
+/// layer and gradient type implements them (a layer of your own must too).
+pub const DERIVABLE: &[&str] = &["Clone", "Debug", "PartialEq"];
+
+/// Whether `attr` is a `#[derive(..)]`.
+pub fn is_derive(attr: &Attribute) -> bool {
+    attr.path().is_ident("derive")
+}
+
+/// `names`, each put in `format` (`` `{}` ``), separated by commas.
+fn list(names: &[&str], format: impl Fn(&str) -> String) -> String {
+    names
+        .iter()
+        .map(|name| format(name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reports each trait in a `#[derive(..)]` that is not one of [`DERIVABLE`].
+fn derive_attribute(attr: &Attribute, cx: &mut Ctxt) {
+    let paths = match attr
+        .parse_args_with(syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+    {
+        Ok(paths) => paths,
+        Err(err) => return cx.syn_error(err),
+    };
+    let accepted = list(DERIVABLE, |name| format!("`{name}`"));
+    for path in paths {
+        let last = path.segments.last().map(|s| s.ident.to_string());
+        let why = match last.as_deref() {
+            Some(name) if DERIVABLE.contains(&name) => continue,
+            Some("Copy") => {
+                "a network is not `Copy`: its arrays would be copied without a word at every \
+                 move (derive `Clone` and call `clone()`)"
+            }
+            Some("Default") => {
+                "`Net::new(&mut rng)` gives an initialized network (a zeroed one is of no use: \
+                 its gradients are all zero)"
+            }
+            _ => "the built-in layers do not implement it",
+        };
+        let name = path.to_token_stream().to_string().replace(' ', "");
+        cx.error_spanned(
+            &path,
+            format!(
+                "`network!` does not derive `{name}`: {why}; it derives {accepted}, for the \
+                 network and its gradients struct"
+            ),
+        );
+    }
+}
+
+/// Reports an outer attribute of the network other than a doc comment, a lint attribute or
+/// a derive.
 fn outer_attribute(attr: &Attribute, cx: &mut Ctxt) {
     let path = attr.path();
     if path.is_ident("doc") || LINT_ATTRIBUTES.iter().any(|lint| path.is_ident(lint)) {
         return;
     }
+    if is_derive(attr) {
+        return derive_attribute(attr, cx);
+    }
     let accepted = format!(
-        "only doc comments and the lint attributes {} are accepted",
-        LINT_ATTRIBUTES
-            .iter()
-            .map(|lint| format!("`#[{lint}(..)]`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        "only doc comments, `#[derive(..)]` of {} and the lint attributes {} are accepted",
+        list(DERIVABLE, |name| format!("`{name}`")),
+        list(LINT_ATTRIBUTES, |lint| format!("`#[{lint}(..)]`")),
     );
     let name = path.to_token_stream().to_string().replace(' ', "");
-    let last = path.segments.last().map(|s| s.ident.to_string());
-    let message = match last.as_deref() {
-        Some("derive") => format!(
-            "`network!` does not accept `#[derive]`: the network struct holds large arrays and \
-             derives only `Zeroable` itself; {accepted}"
-        ),
-        Some("cfg" | "cfg_attr") => format!(
+    let message = if path.is_ident("cfg") || path.is_ident("cfg_attr") {
+        format!(
             "`network!` does not accept `#[{name}]` on the network: it would apply to the \
              struct, not to the code generated for it; {accepted} (to compile a network \
              conditionally, put the `network!` call in a `#[cfg(..)]` module)"
-        ),
-        _ => format!(
+        )
+    } else {
+        format!(
             "`network!` does not accept `#[{name}]` on the network: it would apply to the \
              struct, not to the code generated for it; {accepted}"
-        ),
+        )
     };
     cx.error_spanned(attr, message);
 }

@@ -70,8 +70,12 @@ pub fn grads_struct(cx: &Cx) -> TokenStream {
         quote!(::gradflow::nn::memory::zero_in_place(&mut #field);)
     });
     let destructure = destructure_grads(cx, quote!(Self), quote!(self));
+    // The network's `#[derive(Clone, Debug, PartialEq)]`, also for its gradients, so that
+    // optimizers (`Sgd<NetGrads>`), which derive `Clone` and `Debug`, have them too.
+    let derives = cx.model.attrs.iter().filter(|a| crate::check::is_derive(a));
     quote! {
         #[doc = #doc]
+        #(#derives)*
         #derive
         #header #bounds #body
 
