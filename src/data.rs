@@ -62,7 +62,8 @@ pub enum DataError {
         line: usize,
         /// 1-based field (comma-separated column) number.
         column: usize,
-        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`).
+        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`), its
+        /// invisible characters escaped (`\0`, `\u{feff}`).
         text: String,
     },
     /// The label is not an integer in `0..classes`.
@@ -76,7 +77,8 @@ pub enum DataError {
         line: usize,
         /// 1-based field (comma-separated column) number.
         column: usize,
-        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`).
+        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`), its
+        /// invisible characters escaped (`\0`, `\u{feff}`).
         text: String,
         /// Number of classes.
         classes: usize,
@@ -482,12 +484,25 @@ where
 /// make a megabyte of message.
 pub const FIELD_EXCERPT: usize = 40;
 
-/// `text`, or its first [`FIELD_EXCERPT`] characters and `…` when it is longer.
+/// `text`, or its first [`FIELD_EXCERPT`] characters and `…` when it is longer, with the
+/// characters a terminal would not show (a NUL, an escape, a stray byte-order mark) written
+/// as `{:?}` writes them (`\0`, `\u{1b}`, `\u{feff}`), so the message shows what is there.
 fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(FIELD_EXCERPT) {
-        Some((cut, _)) => std::format!("{}…", &text[..cut]),
-        None => String::from(text),
+    let (kept, cut) = match text.char_indices().nth(FIELD_EXCERPT) {
+        Some((cut, _)) => (&text[..cut], "…"),
+        None => (text, ""),
+    };
+    let mut out = String::with_capacity(kept.len() + cut.len());
+    for c in kept.chars() {
+        let escaped = c.escape_debug();
+        // Quotes and backslashes are shown as they are; only what is invisible is escaped.
+        if escaped.len() > 1 && !matches!(c, '\\' | '"' | '\'') {
+            out.extend(escaped);
+        } else {
+            out.push(c);
+        }
     }
+    out + cut
 }
 
 /// One row: its `F` features, in row order around the label's column, and its label. The
@@ -645,6 +660,25 @@ mod tests {
         assert!(err.to_string().contains("`abc` is not"), "{err}");
     }
 
+    /// A field holding a character a terminal does not show (a NUL, an escape sequence, a
+    /// byte-order mark in the middle of a file) is quoted with it escaped: printed raw, `2\0`
+    /// read as `2`, which looks like a number. Quotes, backslashes and accents stay as they are.
+    #[test]
+    fn invisible_characters_in_a_bad_field_are_escaped() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"1,2\x00,0\n", "`2\\0` is not a finite f32 number"),
+            (b"1,\x1b[31m5,0\n", "`\\u{1b}[31m5` is not"),
+            ("1,\u{feff}3,0\n".as_bytes(), "`\\u{feff}3` is not"),
+            ("1,\"x\\'é\t,0\n".as_bytes(), "`\"x\\'é` is not"),
+        ];
+        for (line, expected) in cases {
+            let err = Dataset::<2>::from_reader(line, "c.csv", OPTS).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let err = Dataset::<2>::from_reader(&b"1,2,\x07\n"[..], "c.csv", OPTS).unwrap_err();
+        assert!(err.to_string().contains("label `\\u{7}` is not"), "{err}");
+    }
+
     #[test]
     fn reads_rows_and_skips_header() {
         let path = write("ok.csv", "h,e,a\n1,2,0\n3.5,-4,2\n");
@@ -741,7 +775,7 @@ mod tests {
             (
                 "binary.csv",
                 "1,2,0\n3,4\u{0},\u{0}\n",
-                "line 2, field 2: `4\u{0}` is not a finite f32 number",
+                "line 2, field 2: `4\\0` is not a finite f32 number",
             ),
             (
                 "nan.csv",

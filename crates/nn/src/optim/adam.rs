@@ -61,6 +61,11 @@ impl AdamConfig {
             ..self
         }
     }
+    /// Sets the term added to the denominator (PyTorch's and Keras' `eps`/`epsilon`; Keras
+    /// defaults to 1e-7).
+    pub fn eps(self, eps: f64) -> Self {
+        Self { eps, ..self }
+    }
     fn validate(&self) -> Result<(), ConfigError> {
         require_lr(self.lr)?;
         require_decay_rate("beta1", self.beta1)?;
@@ -359,23 +364,18 @@ mod tests {
         );
         assert!(A::new(AdamConfig::new(0.1).weight_decay(f64::INFINITY)).is_err());
         // An eps of 1e-50 is 0 in f32: a zero gradient would make 0 / 0.
-        let tiny_eps = AdamConfig {
-            eps: 1e-50,
-            ..AdamConfig::new(0.001)
-        };
+        let tiny_eps = AdamConfig::new(0.001).eps(1e-50);
+        assert_eq!(tiny_eps.eps, 1e-50);
         assert_eq!(A::new(tiny_eps).unwrap_err().name, "eps");
+        assert_eq!(
+            A::new(AdamConfig::new(0.1).eps(0.0)).unwrap_err().name,
+            "eps"
+        );
         // Normal in f32, but below MIN_EPS: a gradient of 1e-25 has a square of 0 in f32, and
         // the step would be lr * g / eps = 1e4 lr.
-        let small_eps = AdamConfig {
-            eps: 1e-30,
-            ..AdamConfig::new(0.001)
-        };
+        let small_eps = AdamConfig::new(0.001).eps(1e-30);
         assert_eq!(A::new(small_eps).unwrap_err().name, "eps");
-        let mut adam = A::new(AdamConfig {
-            eps: super::super::MIN_EPS,
-            ..AdamConfig::new(0.1)
-        })
-        .unwrap();
+        let mut adam = A::new(AdamConfig::new(0.1).eps(super::super::MIN_EPS)).unwrap();
         let mut layer = Dense::<f32, 1, 1> {
             weight: [[1.0]],
             bias: [0.0],
