@@ -13,6 +13,7 @@
 //! `ioffe2015`, `resnet2016`, `cnn` (a deep plain CNN against its residual version),
 //! `input-scale`, or `all`.
 
+mod args;
 mod papers;
 mod study;
 
@@ -36,6 +37,7 @@ fn say(line: std::fmt::Arguments<'_>) {
         panic!("writing to standard output: {e}");
     }
 }
+use args::{parse_args, Args, Command, USAGE};
 use study::{load_digits, run, summary_table, write_report, Budget, Outcome};
 
 /// Defines the seven configurations at one depth and width, and a function running them all.
@@ -194,6 +196,20 @@ mod paper_nets {
     }
 }
 
+/// The setting a reproduction runs with, printed before it runs: its seed, optimizer and
+/// budget, which `--seed`, `--lr` and `--epochs` change.
+fn say_setting(b: &Budget) {
+    say!(
+        "\nseed {}; SGD lr {} momentum {}, batch {}, {} epoch{}",
+        b.seed,
+        fmt_lr(b.lr),
+        b.momentum,
+        study::BATCH,
+        b.epochs,
+        if b.epochs == 1 { "" } else { "s" }
+    );
+}
+
 /// Each reproduction's learning rate unless `--lr` is given: the 30-layer plain ReLU networks
 /// of He et al. 2015 need a smaller step, and Glorot and Bengio's saturation shows within the
 /// budget at a larger one.
@@ -210,49 +226,68 @@ fn run_paper(
     lr_given: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use paper_nets::*;
-    let digits = load_digits()?;
     let all = name == "all";
+    // The digits as flat features, for the four reproductions that use them (`cnn` reads them
+    // as images, `input-scale` reads breast_cancer): loaded only then, so that each runs
+    // with only the data it needs.
+    let digits = match name {
+        "cnn" | "input-scale" => None,
+        _ => Some(load_digits()?),
+    };
+    let digits = || {
+        digits
+            .as_ref()
+            .expect("loaded for every reproduction that uses it")
+    };
     let mut matched = false;
     if all || name == "he2015" {
         matched = true;
         let budget = &paper_budget(budget, lr_given, 0.002);
+        say_setting(budget);
         let r = papers::he2015(
             d30_w64::ReluXavier::new_boxed,
             d30_w64::ReluHe::new_boxed,
-            &digits,
+            digits(),
             budget,
         )?;
         say!("\n{}", r.report());
+        refusals(&[&r.xavier_run, &r.he_run]);
     }
     if all || name == "glorot2010" {
         matched = true;
         let budget = &paper_budget(budget, lr_given, 0.05);
+        say_setting(budget);
         let r = papers::glorot2010(
             GlorotSigmoid::new_boxed,
             GlorotTanhStandard::new_boxed,
             GlorotTanhXavier::new_boxed,
-            &digits,
+            digits(),
             budget,
         )?;
         say!("\n{}", r.report());
+        refusals(&[&r.sigmoid_run]);
     }
     if all || name == "ioffe2015" {
         matched = true;
-        let r = papers::ioffe2015(IoffePlain::new_boxed, IoffeBn::new_boxed, &digits, budget)?;
+        say_setting(budget);
+        let r = papers::ioffe2015(IoffePlain::new_boxed, IoffeBn::new_boxed, digits(), budget)?;
         say!("\n{}", r.report());
+        refusals(&[&r.plain.0, &r.normalized.0]);
     }
     if all || name == "resnet2016" {
         matched = true;
         let names = ["plain 20 layers", "plain 56 layers", "residual 56 layers"];
+        say_setting(budget);
         let r = papers::he2016(
             d20_w64::ReluHeBn::new_boxed,
             Plain56::new_boxed,
             Residual56::new_boxed,
             names,
-            &digits,
+            digits(),
             budget,
         )?;
         say!("\n{}", r.report());
+        refusals(&[&r.shallow, &r.deep, &r.residual]);
     }
     if all || name == "cnn" {
         matched = true;
@@ -261,6 +296,7 @@ fn run_paper(
             "plain CNN, 15 convolutions",
             "residual CNN, 15 convolutions",
         ];
+        say_setting(budget);
         let r = papers::conv_depth(
             PlainCnn::new_boxed,
             ResidualCnn::new_boxed,
@@ -269,10 +305,12 @@ fn run_paper(
             budget,
         )?;
         say!("\n{}", r.report());
+        refusals(&[&r.plain, &r.residual]);
     }
     if all || name == "input-scale" {
         matched = true;
         let cancer = study::load_breast_cancer()?;
+        say_setting(budget);
         let r = papers::input_scale(
             RawTanh::new_boxed,
             ScaledTanh::new_boxed,
@@ -281,6 +319,7 @@ fn run_paper(
             budget,
         )?;
         say!("\n{}", r.report());
+        refusals(&[&r.raw, &r.standardized]);
     }
     if !matched {
         return Err(format!("unknown paper `{name}`\n{USAGE}").into());
@@ -288,122 +327,28 @@ fn run_paper(
     Ok(())
 }
 
-struct Args {
-    depth: usize,
-    width: usize,
-    paper: Option<String>,
-    lr_given: bool,
-    budget: Budget,
-}
-
-/// The `--paper` names.
-const PAPERS: [&str; 7] = [
-    "he2015",
-    "glorot2010",
-    "ioffe2015",
-    "resnet2016",
-    "cnn",
-    "input-scale",
-    "all",
-];
-
-/// More epochs than anyone waits for (the default is 30, each a few seconds a configuration):
-/// a larger count is a typing error, refused before the data is read.
-const MAX_EPOCHS: usize = 100_000;
-
-const USAGE: &str =
-    "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N] [--lr X]
-                           [--paper he2015|glorot2010|ioffe2015|resnet2016|cnn|input-scale|all]";
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        depth: 20,
-        width: 64,
-        paper: None,
-        lr_given: false,
-        budget: Budget::default(),
-    };
-    let mut size_given = false;
-    let mut seen: Vec<String> = Vec::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            say!("{USAGE}");
-            std::process::exit(0);
-        }
-        const FLAGS: [&str; 6] = [
-            "--depth", "--width", "--epochs", "--seed", "--paper", "--lr",
-        ];
-        if !FLAGS.contains(&flag.as_str()) {
-            return Err(format!("unknown flag {flag}\n{USAGE}"));
-        }
-        if seen.contains(&flag) {
-            return Err(format!("{flag} is given twice\n{USAGE}"));
-        }
-        seen.push(flag.clone());
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let number = |v: &str| {
-            v.parse::<u64>().map_err(|_| {
-                format!(
-                    "{flag}: `{v}` is not a whole number from 0 to {}\n{USAGE}",
-                    u64::MAX
-                )
-            })
-        };
-        match flag.as_str() {
-            "--depth" => (args.depth, size_given) = (number(&value)? as usize, true),
-            "--width" => (args.width, size_given) = (number(&value)? as usize, true),
-            "--epochs" => args.budget.epochs = number(&value)?.min(u64::from(u32::MAX)) as usize,
-            "--seed" => args.budget.seed = number(&value)?,
-            "--paper" => {
-                if !PAPERS.contains(&value.as_str()) {
-                    return Err(format!("unknown paper `{value}`\n{USAGE}"));
-                }
-                args.paper = Some(value)
-            }
-            "--lr" => {
-                args.lr_given = true;
-                args.budget.lr = value
-                    .parse::<f64>()
-                    .ok()
-                    // The networks are f32: a rate the optimizer would refuse is refused here,
-                    // before the data is read.
-                    .filter(|lr| (f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(lr))
-                    .ok_or_else(|| {
-                        format!(
-                            "--lr: `{value}` is not a positive number in f32's normal range \
-                             ({:e} to {:e})\n{USAGE}",
-                            f32::MIN_POSITIVE,
-                            f32::MAX
-                        )
-                    })?
-            }
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+/// A line for each run of which the training loop refused steps (a loss or gradient that was
+/// not finite, or too large): its train loss averages the accepted steps only, so without
+/// this line a run of 43 refused steps out of 44 reads like an ordinary untrained one.
+fn refusals(outcomes: &[&Outcome]) {
+    for o in outcomes {
+        let refused = &o.history.refused;
+        if let Some((step, reason)) = refused.first() {
+            say!(
+                "{}: {} of {} steps were refused (the first, step {step}: {reason}); its train \
+                 loss averages the accepted steps only",
+                o.name,
+                refused.len(),
+                o.history.steps
+            );
         }
     }
-    if args.paper.is_some() && size_given {
-        return Err(format!(
-            "--depth and --width size the study's networks; each --paper reproduction has the \
-             sizes of its paper (README)\n{USAGE}"
-        ));
-    }
-    if !(1..=MAX_EPOCHS).contains(&args.budget.epochs) {
-        return Err(format!("--epochs must be from 1 to {MAX_EPOCHS}\n{USAGE}"));
-    }
-    if ![10, 20, 30].contains(&args.depth) || ![32, 64].contains(&args.width) {
-        return Err(format!(
-            "depth {} and width {} are not built in: depth 10, 20 or 30; width 32 or 64\n{USAGE}",
-            args.depth, args.width
-        ));
-    }
-    Ok(args)
 }
 
 /// The diagnosis of a configuration that failed (test accuracy below 0.9) or whose gradients
-/// were unhealthy at the first step: that step's verdict, the last step's when the first
-/// step's does not explain a failure, and any steps the training loop refused.
+/// were unhealthy at the first step: that step's verdict and, for a failure, the last step's
+/// too, since what holds a network back can change over training (units that die, a rate that
+/// diverges later). Refused steps are listed under the table ([`refusals`]).
 fn diagnose(o: &Outcome) {
     let first = o.first.verdict();
     let failed = o.test_accuracy().is_nan() || o.test_accuracy() < 0.9;
@@ -415,43 +360,47 @@ fn diagnose(o: &Outcome) {
         o.name,
         o.test_accuracy()
     );
-    if failed && first.healthy() {
-        let last = o.last.as_ref().map(|r| (r.step, r.verdict()));
-        match &last {
-            Some((step, verdict)) => say!("at the last step (step {step}):\n{verdict}"),
-            None => say!("    no report from the last step: it was refused before its gradient"),
-        }
-        if last.is_none_or(|(_, v)| v.healthy()) {
-            // A low training loss with a low test accuracy is overfitting, not a gradient
-            // problem: 0.25 is a tenth of the loss of a uniform guess over 10 classes.
-            if o.final_loss() < 0.25 {
-                say!(
-                    "    its training loss is low ({:.4}): the gap to the test accuracy is \
-                     generalization, not gradients",
-                    o.final_loss()
-                );
-            } else {
-                say!(
-                    "    neither step's gradients explain the failure: look at the learning rate \
-                     and the loss curve"
-                );
-            }
-        }
+    if !failed {
+        return;
     }
-    let refused = &o.history.refused;
-    if let Some((step, reason)) = refused.first() {
-        say!(
-            "    {} of {} steps were refused (the first, step {step}: {reason})",
-            refused.len(),
-            o.history.steps
-        );
+    let last = o.last.as_ref().map(|r| (r.step, r.verdict()));
+    match &last {
+        Some((step, verdict)) => say!("at the last step (step {step}):\n{verdict}"),
+        None => say!("    no report from the last step: it was refused before its gradient"),
+    }
+    if first.healthy() && last.is_none_or(|(_, v)| v.healthy()) {
+        // A low training loss with a low test accuracy is overfitting, not a gradient
+        // problem: 0.25 is a tenth of the loss of a uniform guess over 10 classes.
+        let epochs = o.history.epochs.len();
+        if o.final_loss() < 0.25 {
+            say!(
+                "    its training loss is low ({:.4}): the gap to the test accuracy is \
+                 generalization, not gradients",
+                o.final_loss()
+            );
+        } else if epochs < 10 {
+            say!(
+                "    neither step's gradients explain the failure: {epochs} epoch{} may be too \
+                 few (`--epochs`); look at the loss curve",
+                if epochs == 1 { "" } else { "s" }
+            );
+        } else {
+            say!(
+                "    neither step's gradients explain the failure: look at the learning rate \
+                 and the loss curve"
+            );
+        }
     }
 }
 
 fn main() -> ExitCode {
     // Usage errors exit with 2, failures while running with 1.
-    let args = match parse_args() {
-        Ok(args) => args,
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(args)) => args,
+        Ok(Command::Help) => {
+            say!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
@@ -511,6 +460,7 @@ fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let table = summary_table(&outcomes);
     say!("\n{table}");
     say!("ratio = first-layer / last-layer gradient norm; dead and saturated: mean over layers at the last step");
+    refusals(&outcomes.iter().collect::<Vec<_>>());
     for o in outcomes.iter().filter(|o| o.last.is_none()) {
         say!(
             "{}: no report from the last step (refused before its gradient), so '-' for ratio end, dead and saturated",
@@ -524,7 +474,16 @@ fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // project), else the project's `target`.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |t| root.join(t));
-    let dir = target.join("gradflow-report");
+    // One folder per setting, so that runs of other seeds or sizes, also at the same time,
+    // each keep their own report.
+    let dir = target.join("gradflow-report").join(format!(
+        "depth{}-width{}-seed{}-lr{}-epochs{}",
+        args.depth,
+        args.width,
+        b.seed,
+        fmt_lr(b.lr),
+        b.epochs
+    ));
     write_report(
         &dir,
         &format!(

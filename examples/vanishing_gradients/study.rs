@@ -235,8 +235,14 @@ fn fmt_opt(v: Option<f64>) -> String {
 /// A loss in the table's 10 columns: 4 decimals, or 3 significant digits once it is too large
 /// for them (a diverged run).
 pub fn fmt_loss(v: f64) -> String {
+    fmt_decimals(v, 4)
+}
+
+/// `v` with `decimals` decimals, or in scientific notation from 1e5 on, so that a diverged
+/// run's values (1e30) stay readable rather than thirty digits long.
+pub fn fmt_decimals(v: f64, decimals: usize) -> String {
     if v.abs() < 1e5 || !v.is_finite() {
-        format!("{v:.4}")
+        format!("{v:.decimals$}")
     } else {
         format!("{v:.3e}")
     }
@@ -295,11 +301,14 @@ pub fn write_report(
     // Written into a fresh folder beside `dir`, which then replaces it: a run that fails
     // half-way leaves the previous report whole, not half old and half new.
     let name = dir.file_name().ok_or("the report folder needs a name")?;
-    let staging = dir.with_file_name(format!(
-        "{}.partial-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    // Unique to the call: this process's id and its count of reports.
+    static REPORTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = format!(
+        "{}-{}",
+        std::process::id(),
+        REPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let staging = dir.with_file_name(format!("{}.partial-{call}", name.to_string_lossy()));
     let in_io = |path: &Path| {
         let path = path.display().to_string();
         move |e: std::io::Error| format!("{path}: {e}")
@@ -308,18 +317,35 @@ pub fn write_report(
         std::fs::remove_dir_all(&staging).map_err(in_io(&staging))?;
     }
     std::fs::create_dir_all(&staging).map_err(in_io(&staging))?;
+    // The previous report is moved aside whole (one rename) and then removed, and the move is
+    // retried if another run writing the same report puts its folder in place between this
+    // run's two renames: removing it in place instead, two runs at once failed with "Directory
+    // not empty". The last run to rename wins.
+    let aside = dir.with_file_name(format!("{}.old-{call}", name.to_string_lossy()));
     let replace = || -> Result<(), Box<dyn std::error::Error>> {
         write_report_files(&staging, title, outcomes, table)?;
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(in_io(dir))?;
+        for _ in 0..8 {
+            if dir.is_dir() {
+                match std::fs::rename(dir, &aside) {
+                    Ok(()) => std::fs::remove_dir_all(&aside).map_err(in_io(&aside))?,
+                    // Moved by the other run first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(in_io(dir)(e).into()),
+                }
+            }
+            match std::fs::rename(&staging, dir) {
+                Ok(()) => return Ok(()),
+                // Another run's report arrived in between: move it aside in turn.
+                Err(_) if dir.is_dir() => continue,
+                Err(e) => return Err(in_io(dir)(e).into()),
+            }
         }
-        std::fs::rename(&staging, dir).map_err(in_io(dir))?;
-        Ok(())
+        Err(format!("{}: other runs kept replacing this report", dir.display()).into())
     };
     let result = replace();
     if result.is_err() {
         // The error is the one to report; a staging folder that cannot be removed either
-        // is left for the next run of this process id to clear.
+        // is left behind.
         let _ = std::fs::remove_dir_all(&staging);
     }
     result

@@ -137,11 +137,11 @@ impl He2015 {
         );
         let _ = writeln!(
             out,
-            "after training: Xavier test accuracy {:.4} (train loss {:.4}), He test accuracy {:.4} (train loss {:.4})",
+            "after training: Xavier test accuracy {:.4} (train loss {}), He test accuracy {:.4} (train loss {})",
             self.xavier_run.test_accuracy(),
-            self.xavier_run.final_loss(),
+            crate::study::fmt_loss(self.xavier_run.final_loss()),
             self.he_run.test_accuracy(),
-            self.he_run.final_loss()
+            crate::study::fmt_loss(self.he_run.final_loss())
         );
         out
     }

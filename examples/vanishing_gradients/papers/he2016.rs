@@ -103,26 +103,37 @@ impl Degradation {
             self.deep.last_ratio(),
         );
         let vanishing = [start, end].iter().any(|r| r.is_some_and(|r| r < 1e-3));
-        let growing = self.deep.first.verdict().findings.iter().any(|f| {
-            matches!(
-                f,
-                gradflow::nn::diagnostics::Finding::Growing { .. }
-                    | gradflow::nn::diagnostics::Finding::Exploding { .. }
-            )
-        });
+        let grows = |o: &Outcome| {
+            o.first.verdict().findings.iter().any(|f| {
+                matches!(
+                    f,
+                    gradflow::nn::diagnostics::Finding::Growing { .. }
+                        | gradflow::nn::diagnostics::Finding::Exploding { .. }
+                )
+            })
+        };
+        let growing = grows(&self.deep);
+        let residual_too = if grows(&self.residual) {
+            "which the residual version shows too in this run"
+        } else {
+            "which the residual version does not have"
+        };
         let _ = writeln!(
             out,
-            "Here the deep plain network's first/last gradient ratio is {} at the start and {} at the end: {}",
+            "Here the deep plain network's first/last gradient ratio is {} at the start and {}: {}",
             start.map_or("-".to_string(), |r| format!("{r:.2e}")),
-            end.map_or("-".to_string(), |r| format!("{r:.2e}")),
+            end.map_or(
+                "not measured at the end (its last step was refused)".to_string(),
+                |r| { format!("{r:.2e} at the end") }
+            ),
             if vanishing {
-                "the first layers' gradients do fall below 1e-3 of the last layer's in this run.".to_string()
+                "the first layers' gradients do fall below 1e-3 of the last layer's in this run."
+                    .to_string()
             } else if growing {
                 format!(
                     "the gradient reaching the first layer is not vanishingly small but far larger than the top \
                      layers': at the start the verdict reads `{}` -- the explosion batchnorm causes in deep \
-                     networks without skips (Yang et al., ICLR 2019), which the residual version (ratio {} at \
-                     the start) does not have.",
+                     networks without skips (Yang et al., ICLR 2019), {residual_too} (ratio {} at the start).",
                     self.deep
                         .first
                         .verdict()

@@ -2,7 +2,7 @@
 //! the inputs of the last hidden sigmoids drift over training, without and with batchnorm.
 
 use super::{percentile, Error};
-use crate::study::{run_observed, Budget, Outcome, BATCH};
+use crate::study::{fmt_decimals, run_observed, Budget, Outcome, BATCH};
 use gradflow::data::Dataset;
 use gradflow::prelude::*;
 use std::fmt::Write as _;
@@ -155,11 +155,8 @@ impl Ioffe2015 {
             let every = (d.points.len() / 8).max(1);
             for (step, units) in d.points.iter().step_by(every) {
                 let q = units.first().copied().unwrap_or([f64::NAN; 3]);
-                let _ = writeln!(
-                    out,
-                    "  step {step:>5}: {:>8.3} {:>8.3} {:>8.3}",
-                    q[0], q[1], q[2]
-                );
+                let [a, b, c] = q.map(|v| fmt_decimals(v, 3));
+                let _ = writeln!(out, "  step {step:>5}: {a:>8} {b:>8} {c:>8}");
             }
             let _ = writeln!(
                 out,
