@@ -265,6 +265,22 @@ fn external_name(framework: Framework, prefix: &str, name: &str) -> String {
     }
 }
 
+/// Why `theirs` cannot name a layer in `framework`, if it cannot: PyTorch's module paths are
+/// dot-separated names (`features.0`), none empty; a Keras layer name is one nonempty
+/// segment of a variable path (`dense/kernel`).
+fn bad_external_name(framework: Framework, theirs: &str) -> Option<&'static str> {
+    match framework {
+        _ if theirs.is_empty() => Some("which is empty: its tensors would be named `.weight`"),
+        Framework::PyTorch if theirs.split('.').any(str::is_empty) => Some(
+            "which has an empty part between dots: PyTorch's load_state_dict would match no module",
+        ),
+        Framework::Keras if theirs.contains('/') => {
+            Some("which holds a `/`, the separator of Keras' variable paths")
+        }
+        _ => None,
+    }
+}
+
 fn plan<T: Scalar, N: Network<T> + ?Sized>(
     net: &N,
     framework: Framework,
@@ -278,6 +294,11 @@ fn plan<T: Scalar, N: Network<T> + ?Sized>(
             format!(
                 "the mapping names gradflow layer `{layer}`, which this network does not have (its layers: {})",
                 ours.join(", ")
+            )
+        } else if let Some(why) = bad_external_name(framework, names[k].1) {
+            format!(
+                "the mapping gives gradflow layer `{layer}` the {framework:?} name `{}`, {why}",
+                names[k].1
             )
         } else if names[..k].iter().any(|&(l, _)| l == layer) {
             format!("the mapping names gradflow layer `{layer}` twice")

@@ -286,6 +286,24 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         "{err}"
     );
     assert!(err.to_string().contains("`dense_1`"), "{err}");
+    // A Keras layer name holding the path separator, or empty.
+    for (bad, says) in [("blocks/0", "which holds a `/`"), ("", "which is empty")] {
+        let names = [
+            ("dense_0", "dense"),
+            ("batchnorm_0", bad),
+            ("dense_1", "out"),
+        ];
+        for err in [
+            keras::export(&net, &names).unwrap_err(),
+            keras::import(&mut net, &fixture("keras_weights"), &names).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, WeightsError::Mapping { name, .. } if name == "batchnorm_0"),
+                "{err}"
+            );
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
     // A network that loading would refuse is not exported: a negative variance, a NaN.
     let mut diverged = Mlp::new(&mut gradflow::rng(7));
     diverged.batchnorm_0.running_var[0] = -1.0;
@@ -364,13 +382,41 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         ("dense_1", "3"),
         ("dense_0", "5"),
     ];
+    // A name PyTorch could not match (empty, or with an empty part between dots), which an
+    // export would write as `.weight` and the like: refused both ways.
+    let empty = [("dense_0", "0"), ("batchnorm_0", ""), ("dense_1", "3")];
+    let empty_part = [
+        ("dense_0", "0"),
+        ("batchnorm_0", "1"),
+        ("dense_1", "head..0"),
+    ];
+    let leading_dot = [("dense_0", ".0"), ("batchnorm_0", "1"), ("dense_1", "3")];
     for (names, layer, says) in [
         (
-            &typo,
+            &typo[..],
             "dense_7",
             "which this network does not have (its layers: dense_0, batchnorm_0",
         ),
-        (&twice, "dense_0", "names gradflow layer `dense_0` twice"),
+        (
+            &twice[..],
+            "dense_0",
+            "names gradflow layer `dense_0` twice",
+        ),
+        (
+            &empty[..],
+            "batchnorm_0",
+            "the PyTorch name ``, which is empty",
+        ),
+        (
+            &empty_part[..],
+            "dense_1",
+            "the PyTorch name `head..0`, which has an empty part",
+        ),
+        (
+            &leading_dot[..],
+            "dense_0",
+            "the PyTorch name `.0`, which has an empty part",
+        ),
     ] {
         for err in [
             pytorch::export(&net, names).unwrap_err(),

@@ -183,10 +183,23 @@ impl Item {
         let item = parse_item(input, depth)?;
         if !input.is_empty() {
             return Err(bare_attribute(&item, input)
+                .or_else(|| attributes_not_taken(&item, input))
                 .unwrap_or_else(|| input.error("expected `,` between items")));
         }
         Ok(item)
     }
+}
+
+/// For `[..]` after `input` (`input 64 [relu]`), an error that says it takes none rather
+/// than asking for a comma (the other items without attributes say so as they parse).
+fn attributes_not_taken(item: &Item, input: ParseStream) -> Option<syn::Error> {
+    if !matches!(item, Item::Input(_)) || !input.peek(syn::token::Bracket) {
+        return None;
+    }
+    Some(input.error(
+        "`input` takes no attributes: it only declares the shape (put an activation or \
+         `batchnorm` on the first layer, `standardize` after the input)",
+    ))
 }
 
 /// For an attribute written after a layer without its brackets (`batchnorm frozen`), an error
