@@ -232,6 +232,17 @@ mod tests {
         assert_eq!(err.classes, 0);
     }
 
+    /// A batch of no samples has loss 0 and nothing to write (PyTorch's mean would be NaN),
+    /// and a batch of samples with no outputs has mse 0, not 0 / 0.
+    #[test]
+    fn an_empty_batch_has_loss_zero() {
+        let none: [[f32; 3]; 0] = [];
+        assert_eq!(softmax_cross_entropy(&none, &[], &mut []), Ok(0.0));
+        assert_eq!(mse(&none, &none, &mut []), 0.0);
+        let mut d = [[f64::NAN; 0]; 2];
+        assert_eq!(mse(&[[0.0f64; 0]; 2], &[[0.0; 0]; 2], &mut d), 0.0);
+    }
+
     #[test]
     fn mse_gradient_matches_finite_differences() {
         let p: [[f64; 4]; 2] = [test_values(1), test_values(2)];
