@@ -285,10 +285,31 @@ fn reports_input_errors() {
 }
 
 #[test]
-fn rejects_derive() {
-    let e = errors(quote! { #[derive(Clone)] struct N<f32> { input 3, dense 1 } });
-    assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("`network!` does not accept `#[derive]`"));
+fn derives_only_clone_debug_and_partial_eq() {
+    let m = model(quote! {
+        #[derive(Clone, Debug)]
+        #[derive(PartialEq, core::fmt::Debug)]
+        struct N<f32> { input 3, dense 1 }
+    });
+    assert_eq!(m.attrs.len(), 2);
+    let e = errors(quote! {
+        #[derive(Clone, Copy, Default, Hash, serde::Serialize)]
+        struct N<f32> { input 3, dense 1 }
+    });
+    assert_eq!(e.len(), 4, "{e:?}");
+    for (e, name) in e
+        .iter()
+        .zip(["Copy", "Default", "Hash", "serde::Serialize"])
+    {
+        assert!(
+            e.starts_with(&format!("`network!` does not derive `{name}`: ")),
+            "{e}"
+        );
+        assert!(e.ends_with("it derives `Clone`, `Debug`, `PartialEq`, for the network and its gradients struct"), "{e}");
+    }
+    // A derive that does not parse is reported as such.
+    let e = errors(quote! { #[derive(Clone Debug)] struct N<f32> { input 3, dense 1 } });
+    assert_eq!(e.len(), 1, "{e:?}");
 }
 
 #[test]
@@ -783,7 +804,7 @@ fn limits_items_after_unrolling() {
 }
 
 #[test]
-fn accepts_only_doc_and_lint_attributes() {
+fn accepts_only_doc_lint_and_derive_attributes() {
     let m = model(quote! {
         /// Docs.
         #[doc(hidden)]
@@ -807,14 +828,20 @@ fn accepts_only_doc_and_lint_attributes() {
     ] {
         let e = errors(quote! { #attr struct N<f32> { input 3, dense 1 } });
         assert_eq!(e.len(), 1, "{e:?}");
-        let expected = if name == "derive" {
-            "`network!` does not accept `#[derive]`".to_string()
+        // A derive written as a path is refused like any other attribute: only `#[derive]`
+        // itself is checked trait by trait.
+        let name = if name == "derive" {
+            "::core::prelude::v1::derive"
         } else {
-            format!("`network!` does not accept `#[{name}]` on the network")
+            name
         };
+        let expected = format!("`network!` does not accept `#[{name}]` on the network");
         assert!(e[0].starts_with(&expected), "{e:?}");
         assert!(
-            e[0].contains("only doc comments and the lint attributes `#[allow(..)]`"),
+            e[0].contains(
+                "only doc comments, `#[derive(..)]` of `Clone`, `Debug`, `PartialEq` and the lint \
+                 attributes `#[allow(..)]`"
+            ),
             "{e:?}"
         );
     }
