@@ -62,8 +62,8 @@ pub enum DataError {
         line: usize,
         /// 1-based field (comma-separated column) number.
         column: usize,
-        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`), its
-        /// invisible characters escaped (`\0`, `\u{feff}`).
+        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`), then
+        /// escaped as `str::escape_debug` escapes it, quotes aside (`\0`, `\u{feff}`, `\\`).
         text: String,
     },
     /// The label is not an integer in `0..classes`.
@@ -77,8 +77,8 @@ pub enum DataError {
         line: usize,
         /// 1-based field (comma-separated column) number.
         column: usize,
-        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`), its
-        /// invisible characters escaped (`\0`, `\u{feff}`).
+        /// The field's text, cut to its first [`FIELD_EXCERPT`] characters (then `…`), then
+        /// escaped as `str::escape_debug` escapes it, quotes aside (`\0`, `\u{feff}`, `\\`).
         text: String,
         /// Number of classes.
         classes: usize,
@@ -484,25 +484,25 @@ where
 /// make a megabyte of message.
 pub const FIELD_EXCERPT: usize = 40;
 
-/// `text`, or its first [`FIELD_EXCERPT`] characters and `…` when it is longer, with the
-/// characters a terminal would not show (a NUL, an escape, a stray byte-order mark) written
-/// as `{:?}` writes them (`\0`, `\u{1b}`, `\u{feff}`), so the message shows what is there.
+/// `text`, or its first [`FIELD_EXCERPT`] characters and `…` when it is longer, escaped as
+/// `str::escape_debug` escapes it, so the message shows what is there: what a terminal would
+/// not show (a NUL, an escape, a byte-order mark inside the file, a combining mark with
+/// nothing to combine with) as `\0`, `\u{1b}`, `\u{feff}`, and a backslash as `\\`, so that
+/// `2\0` typed out reads differently from `2` and a NUL. Quotes are left as they are, and
+/// combining marks after a letter (a decomposed `é`, Devanagari) print as text.
 fn excerpt(text: &str) -> String {
     let (kept, cut) = match text.char_indices().nth(FIELD_EXCERPT) {
         Some((cut, _)) => (&text[..cut], "…"),
         None => (text, ""),
     };
-    let mut out = String::with_capacity(kept.len() + cut.len());
-    for c in kept.chars() {
-        let escaped = c.escape_debug();
-        // Quotes and backslashes are shown as they are; only what is invisible is escaped.
-        if escaped.len() > 1 && !matches!(c, '\\' | '"' | '\'') {
-            out.extend(escaped);
-        } else {
-            out.push(c);
-        }
-    }
-    out + cut
+    // In `escape_debug`'s output every backslash starts an escape, so `\"` and `\'` there
+    // are always escaped quotes (a quote never follows an escaped backslash unescaped).
+    let escaped = kept
+        .escape_debug()
+        .collect::<String>()
+        .replace("\\\"", "\"")
+        .replace("\\'", "'");
+    escaped + cut
 }
 
 /// One row: its `F` features, in row order around the label's column, and its label. The
@@ -661,18 +661,23 @@ mod tests {
     }
 
     /// A field holding a character a terminal does not show (a NUL, an escape sequence, a
-    /// byte-order mark in the middle of a file) is quoted with it escaped: printed raw, `2\0`
-    /// read as `2`, which looks like a number. Quotes, backslashes and accents stay as they are.
+    /// byte-order mark in the middle of a file, a combining mark that starts the field) is
+    /// quoted with it escaped: printed raw, `2\0` read as `2`, which looks like a number. A
+    /// backslash is escaped too, so typed-out `2\0` reads differently; quotes, accents and
+    /// combining marks after a letter stay as they are.
     #[test]
     fn invisible_characters_in_a_bad_field_are_escaped() {
-        let cases: [(&[u8], &str); 4] = [
-            (b"1,2\x00,0\n", "`2\\0` is not a finite f32 number"),
-            (b"1,\x1b[31m5,0\n", "`\\u{1b}[31m5` is not"),
-            ("1,\u{feff}3,0\n".as_bytes(), "`\\u{feff}3` is not"),
-            ("1,\"x\\'é\t,0\n".as_bytes(), "`\"x\\'é` is not"),
+        let cases: [(&str, &str); 7] = [
+            ("1,2\u{0},0\n", "`2\\0` is not a finite f32 number"),
+            ("1,2\\0,0\n", "`2\\\\0` is not"),
+            ("1,\u{1b}[31m5,0\n", "`\\u{1b}[31m5` is not"),
+            ("1,\u{feff}3,0\n", "`\\u{feff}3` is not"),
+            ("1,\"x'é\t,0\n", "`\"x'é` is not"),
+            ("1,cafe\u{301},0\n", "`cafe\u{301}` is not"),
+            ("1,\u{301}e,0\n", "`\\u{301}e` is not"),
         ];
         for (line, expected) in cases {
-            let err = Dataset::<2>::from_reader(line, "c.csv", OPTS).unwrap_err();
+            let err = Dataset::<2>::from_reader(line.as_bytes(), "c.csv", OPTS).unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
         }
         let err = Dataset::<2>::from_reader(&b"1,2,\x07\n"[..], "c.csv", OPTS).unwrap_err();

@@ -270,7 +270,12 @@ fn external_name(framework: Framework, prefix: &str, name: &str) -> String {
 /// segment of a variable path (`dense/kernel`).
 fn bad_external_name(framework: Framework, theirs: &str) -> Option<&'static str> {
     match framework {
-        _ if theirs.is_empty() => Some("which is empty: its tensors would be named `.weight`"),
+        Framework::PyTorch if theirs.is_empty() => {
+            Some("which is empty: its tensors would be named `.weight` and the like")
+        }
+        Framework::Keras if theirs.is_empty() => {
+            Some("which is empty: its variables would be named `/kernel` and the like")
+        }
         Framework::PyTorch if theirs.split('.').any(str::is_empty) => Some(
             "which has an empty part between dots: PyTorch's load_state_dict would match no module",
         ),

@@ -287,7 +287,10 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
     );
     assert!(err.to_string().contains("`dense_1`"), "{err}");
     // A Keras layer name holding the path separator, or empty.
-    for (bad, says) in [("blocks/0", "which holds a `/`"), ("", "which is empty")] {
+    for (bad, says) in [
+        ("blocks/0", "which holds a `/`"),
+        ("", "which is empty: its variables would be named `/kernel`"),
+    ] {
         let names = [
             ("dense_0", "dense"),
             ("batchnorm_0", bad),
@@ -405,7 +408,7 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         (
             &empty[..],
             "batchnorm_0",
-            "the PyTorch name ``, which is empty",
+            "the PyTorch name ``, which is empty: its tensors would be named `.weight`",
         ),
         (
             &empty_part[..],

@@ -14,13 +14,13 @@ mod layers {
     use gradflow::nn::{Backward, Forward, Param, Tensor, TensorKind, TensorMut, Trainable};
 
     /// Multiplies each feature by its own learned scale.
-    #[derive(Zeroable)]
+    #[derive(Zeroable, Clone, Debug, PartialEq)]
     pub struct Scale<const N: usize> {
         pub scale: [f32; N],
     }
 
     /// A scale's gradient.
-    #[derive(Zeroable)]
+    #[derive(Zeroable, Clone, Debug, PartialEq)]
     pub struct ScaleGrads<const N: usize> {
         pub scale: [f32; N],
     }
@@ -155,7 +155,7 @@ mod layers {
     }
 
     /// Doubles its input; inference only: it has no `Backward`.
-    #[derive(Zeroable)]
+    #[derive(Zeroable, Clone, Debug, PartialEq)]
     pub struct Double;
 
     impl Forward<f32> for Double {
@@ -793,6 +793,42 @@ network! {
         flatten,
         dense 2,
     }
+}
+
+network! {
+    /// Derives with a layer of your own that has no backward pass (so no `Grads`): the
+    /// gradients struct's derives wait, like its other impls, for a layer that trains.
+    #[derive(Clone, Debug, PartialEq)]
+    struct InferDerived<f32> {
+        input 4,
+        layer layers::Double (4 -> 4),
+        dense 3,
+    }
+}
+
+network! {
+    /// Derives with a trainable layer of your own, whose layer and `Grads` derive them too.
+    #[derive(Clone, Debug, PartialEq)]
+    struct ScaleDerived<f32> {
+        input 4,
+        layer layers::Scale<4> (4 -> 4),
+        dense 2,
+    }
+}
+
+#[test]
+fn networks_with_user_layers_derive_too() {
+    let net = InferDerived::new(&mut rng());
+    assert_eq!(net.clone(), net);
+    assert!(format!("{net:?}").contains("layer_0: Double"));
+    let net = ScaleDerived::new(&mut rng());
+    let mut copy = net.clone();
+    assert_eq!(copy, net);
+    copy.layer_0.scale[1] = 7.0;
+    assert_ne!(copy, net);
+    let grads = ScaleDerivedGrads::zeroed();
+    assert_eq!(grads.clone(), grads);
+    assert!(format!("{grads:?}").contains("layer_0: ScaleGrads"));
 }
 
 /// `#[derive(Clone, Debug, PartialEq)]` on a network gives them to the network and its

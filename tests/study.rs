@@ -211,6 +211,7 @@ fn the_study_command_line_is_checked_before_the_run() {
             &["--paper", "cnn", "--depth", "10"][..],
             "--depth and --width size the study's networks",
         ),
+        (&["--seed", "+5"][..], "--seed: `+5` is not a whole number"),
         (&["--seed", "1", "--seed", "2"][..], "--seed is given twice"),
         (&["--seed"][..], "--seed needs a value"),
         (&["--epoch", "3"][..], "unknown flag --epoch"),

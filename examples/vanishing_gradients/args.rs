@@ -44,8 +44,8 @@ pub const USAGE: &str =
     "usage: vanishing_gradients [--depth 10|20|30] [--width 32|64] [--epochs N] [--seed N] [--lr X]
                            [--paper he2015|glorot2010|ioffe2015|resnet2016|cnn|input-scale|all]
 defaults: --depth 20 --width 64 --epochs 30 (1 to 100000) --seed 42 --lr 0.005
---paper runs a reproduction at its paper's sizes (--depth and --width do not apply), with its
-own --lr unless given: he2015 0.002, glorot2010 0.05, the others 0.005";
+--paper runs a reproduction at its paper's sizes (--depth and --width are refused with it),
+with its own --lr unless given: he2015 0.002, glorot2010 0.05, the others 0.005";
 
 /// Parses the arguments after the program's name.
 pub fn parse_args(line: impl IntoIterator<Item = String>) -> Result<Command, String> {
@@ -78,9 +78,10 @@ pub fn parse_args(line: impl IntoIterator<Item = String>) -> Result<Command, Str
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         // A whole number among `allowed` (described as `what`), else the error naming them.
         let number = |allowed: &dyn Fn(u64) -> bool, what: &str| {
-            value
-                .parse::<u64>()
-                .ok()
+            // Digits only: `u64::from_str` also takes a leading `+`.
+            Some(&value)
+                .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
                 .filter(|&n| allowed(n))
                 .ok_or_else(|| format!("{flag}: `{value}` is not {what}\n{USAGE}"))
         };

@@ -300,55 +300,63 @@ pub fn write_report(
 ) -> Result<(), Box<dyn std::error::Error>> {
     // Written into a fresh folder beside `dir`, which then replaces it: a run that fails
     // half-way leaves the previous report whole, not half old and half new.
-    let name = dir.file_name().ok_or("the report folder needs a name")?;
-    // Unique to the call: this process's id and its count of reports.
-    static REPORTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = format!(
-        "{}-{}",
-        std::process::id(),
-        REPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let staging = dir.with_file_name(format!("{}.partial-{call}", name.to_string_lossy()));
+    let name = dir
+        .file_name()
+        .ok_or("the report folder needs a name")?
+        .to_string_lossy();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let in_io = |path: &Path| {
         let path = path.display().to_string();
         move |e: std::io::Error| format!("{path}: {e}")
     };
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(in_io(&staging))?;
-    }
-    std::fs::create_dir_all(&staging).map_err(in_io(&staging))?;
-    // The previous report is moved aside whole (one rename) and then removed, and the move is
-    // retried if another run writing the same report puts its folder in place between this
-    // run's two renames: removing it in place instead, two runs at once failed with "Directory
-    // not empty". The last run to rename wins.
-    let aside = dir.with_file_name(format!("{}.old-{call}", name.to_string_lossy()));
-    let replace = || -> Result<(), Box<dyn std::error::Error>> {
-        write_report_files(&staging, title, outcomes, table)?;
-        for _ in 0..8 {
-            if dir.is_dir() {
-                match std::fs::rename(dir, &aside) {
-                    Ok(()) => std::fs::remove_dir_all(&aside).map_err(in_io(&aside))?,
-                    // Moved by the other run first.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(in_io(dir)(e).into()),
-                }
-            }
-            match std::fs::rename(&staging, dir) {
-                Ok(()) => return Ok(()),
-                // Another run's report arrived in between: move it aside in turn.
-                Err(_) if dir.is_dir() => continue,
+    std::fs::create_dir_all(parent).map_err(in_io(parent))?;
+    // Random names (tempfile), removed when dropped: on an error, and once renamed away.
+    let fresh = |kind: &str| {
+        tempfile::Builder::new()
+            .prefix(&format!("{name}.{kind}-"))
+            .tempdir_in(parent)
+            .map_err(in_io(parent))
+    };
+    let staging = fresh("partial")?;
+    write_report_files(staging.path(), title, outcomes, table)?;
+    // The previous report is moved aside whole (one rename onto an empty folder), the new one
+    // renamed in, and only then the old one removed, best-effort. The move is retried if
+    // another run writing the same report puts its folder in place between this run's two
+    // renames (removing the old report in place, two runs at once failed with "Directory not
+    // empty"); the last run to rename wins.
+    for _ in 0..8 {
+        let aside = fresh("old")?;
+        if dir.is_dir() {
+            match std::fs::rename(dir, aside.path()) {
+                Ok(()) => {}
+                // Moved by the other run first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(in_io(dir)(e).into()),
             }
         }
-        Err(format!("{}: other runs kept replacing this report", dir.display()).into())
-    };
-    let result = replace();
-    if result.is_err() {
-        // The error is the one to report; a staging folder that cannot be removed either
-        // is left behind.
-        let _ = std::fs::remove_dir_all(&staging);
+        match std::fs::rename(staging.path(), dir) {
+            // `aside` and the now empty `staging` name are removed as they drop.
+            Ok(()) => return Ok(()),
+            // Another run's report arrived in between: move it aside in turn.
+            Err(_) if dir.is_dir() => continue,
+            Err(e) => {
+                // Put the previous report back, if this run moved it.
+                if !dir.exists()
+                    && aside
+                        .path()
+                        .read_dir()
+                        .is_ok_and(|mut d| d.next().is_some())
+                {
+                    let _ = std::fs::rename(aside.path(), dir);
+                }
+                return Err(in_io(dir)(e).into());
+            }
+        }
     }
-    result
+    Err(format!("{}: other runs kept replacing this report", dir.display()).into())
 }
 
 /// The files of [`write_report`], into the existing folder `dir`.

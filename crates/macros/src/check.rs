@@ -21,7 +21,7 @@ use crate::ast::{Input, Item, Network, Width, MAX_ITEMS};
 use crate::attr::{self, Activation};
 use crate::ctxt::Ctxt;
 use crate::model::{Layer, LayerKind, Model, Shape, Source};
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, ToTokens};
 use std::collections::HashSet;
 use syn::spanned::Spanned;
@@ -331,19 +331,56 @@ fn list(names: &[&str], format: impl Fn(&str) -> String) -> String {
         .join(", ")
 }
 
+/// The traits of a `#[derive(..)]`, or its parse error.
+fn derive_paths(attr: &Attribute) -> syn::Result<Vec<syn::Path>> {
+    attr.parse_args_with(syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+        .map(|paths| paths.into_iter().collect())
+}
+
+/// The std trait `path` derives, if it is one of [`DERIVABLE`] written bare (`Clone`) or
+/// through `core`/`std` (`core::fmt::Debug`): a trait of another crate or module that merely
+/// shares the name is not one of them.
+fn derivable(path: &syn::Path) -> Option<&'static str> {
+    let last = path.segments.last()?.ident.to_string();
+    let name = DERIVABLE.iter().find(|&&name| name == last)?;
+    let first = path.segments.first()?.ident.to_string();
+    let bare = path.segments.len() == 1 && path.leading_colon.is_none();
+    (bare || first == "core" || first == "std").then_some(name)
+}
+
+/// The traits the network's `#[derive(..)]` attributes ask for that it derives, as paths
+/// that name them wherever the expansion lands (`::core::clone::Clone`).
+pub fn derived_traits(attrs: &[Attribute]) -> Vec<TokenStream> {
+    attrs
+        .iter()
+        .filter(|a| is_derive(a))
+        .filter_map(|a| derive_paths(a).ok())
+        .flatten()
+        .filter_map(|path| match derivable(&path)? {
+            "Clone" => Some(quote::quote!(::core::clone::Clone)),
+            "Debug" => Some(quote::quote!(::core::fmt::Debug)),
+            _ => Some(quote::quote!(::core::cmp::PartialEq)),
+        })
+        .collect()
+}
+
 /// Reports each trait in a `#[derive(..)]` that is not one of [`DERIVABLE`].
 fn derive_attribute(attr: &Attribute, cx: &mut Ctxt) {
-    let paths = match attr
-        .parse_args_with(syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
-    {
+    let paths = match derive_paths(attr) {
         Ok(paths) => paths,
         Err(err) => return cx.syn_error(err),
     };
     let accepted = list(DERIVABLE, |name| format!("`{name}`"));
     for path in paths {
+        if derivable(&path).is_some() {
+            continue;
+        }
         let last = path.segments.last().map(|s| s.ident.to_string());
         let why = match last.as_deref() {
-            Some(name) if DERIVABLE.contains(&name) => continue,
+            Some(name) if DERIVABLE.contains(&name) => {
+                "a trait of that name is derived only as the standard library's (`Clone`, \
+                 `core::clone::Clone`)"
+            }
             Some("Copy") => {
                 "a network is not `Copy`: its arrays would be copied without a word at every \
                  move (derive `Clone` and call `clone()`)"

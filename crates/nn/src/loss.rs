@@ -36,7 +36,8 @@ impl core::error::Error for LabelOutOfRange {}
 /// Softmax cross-entropy: `mean_b(-log softmax(logits[b])[labels[b]])`.
 ///
 /// Writes `dlogits = (softmax(logits) - onehot(labels)) / B`. Fusing the softmax into the loss
-/// is both faster and numerically stable: the gradient never divides by a probability.
+/// is both faster and numerically stable: the gradient never divides by a probability. A
+/// batch of 0 samples has loss 0 (PyTorch's mean over nothing is NaN).
 ///
 /// ```
 /// use gradflow_nn::loss::softmax_cross_entropy;
@@ -92,6 +93,7 @@ pub fn softmax_cross_entropy_rows<T: Scalar, R: AsRef<[T]> + AsMut<[T]>>(
 }
 
 /// Mean squared error over all `B * N` elements; writes `dpred = 2 (pred - target) / (B N)`.
+/// With no elements (`B` or `N` 0) the loss is 0, not 0 / 0.
 pub fn mse<T: Scalar, const N: usize, const B: usize>(
     pred: &[[T; N]; B],
     target: &[[T; N]; B],

@@ -307,6 +307,12 @@ fn derives_only_clone_debug_and_partial_eq() {
         );
         assert!(e.ends_with("it derives `Clone`, `Debug`, `PartialEq`, for the network and its gradients struct"), "{e}");
     }
+    // A trait that only shares a name with the standard one is not derived.
+    let e = errors(
+        quote! { #[derive(fake::Clone, std::clone::Clone)] struct N<f32> { input 3, dense 1 } },
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("`network!` does not derive `fake::Clone`: a trait of that name is derived only as the standard library's"), "{e:?}");
     // A derive that does not parse is reported as such.
     let e = errors(quote! { #[derive(Clone Debug)] struct N<f32> { input 3, dense 1 } });
     assert_eq!(e.len(), 1, "{e:?}");

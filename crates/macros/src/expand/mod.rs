@@ -100,9 +100,22 @@ impl<'m> Cx<'m> {
                 seen.insert(bound.to_string()).then_some(bound)
             })
             .collect();
+        // With `#[derive(Clone, ..)]`, the gradients struct derives them too, which needs each
+        // user layer's `Grads` to implement them: bounds of the same kind, so that a layer
+        // without a backward pass (and so without `Grads`) still compiles.
+        let derived = crate::check::derived_traits(&model.attrs);
         let training: Vec<TokenStream> = model
             .user_types()
-            .map(|ty| quote_spanned!(ty.span()=> for<'a> #ty: ::gradflow::nn::Backward<#t>))
+            .flat_map(|ty| {
+                let backward =
+                    quote_spanned!(ty.span()=> for<'a> #ty: ::gradflow::nn::Backward<#t>);
+                let grads = derived.iter().map(move |tr| {
+                    quote_spanned! {ty.span()=>
+                        for<'a> <#ty as ::gradflow::nn::Trainable<#t>>::Grads: #tr
+                    }
+                });
+                std::iter::once(backward).chain(grads)
+            })
             .filter(|bound| seen.insert(bound.to_string()))
             .collect();
         let clause = |bounds: &[&TokenStream]| {
