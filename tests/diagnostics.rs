@@ -581,3 +581,39 @@ fn deep_batchnorm_without_skips_is_reported_as_growing() {
         );
     }
 }
+
+network! {
+    /// A frozen hidden layer between two trained ones.
+    struct FrozenMiddle<f32> {
+        input 64,
+        dense 32 [he_init, relu],
+        dense 32 [he_init, relu, frozen],
+        dense 10,
+    }
+}
+
+/// A frozen layer's row says so: its norms count trainable tensors only, and a 0 there read
+/// as if its weights were 0. The trained layers' rows keep their numbers.
+#[test]
+fn a_frozen_layer_is_shown_as_frozen_not_as_zero_weights() {
+    let mut net = FrozenMiddle::new_boxed(&mut gradflow::rng(3));
+    let report = first_step_report(&mut *net);
+    let text = report.to_string();
+    let row = |index: usize| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(&index.to_string()))
+            .unwrap_or_else(|| panic!("no row {index}:\n{text}"))
+            .to_string()
+    };
+    let frozen = row(1);
+    assert!(
+        frozen.contains("frozen") && !frozen.contains("0.000e0"),
+        "{text}"
+    );
+    for trained in [row(0), row(2)] {
+        let grad = trained.split_whitespace().nth(3).unwrap();
+        assert!(grad.parse::<f64>().is_ok_and(|g| g > 0.0), "{text}");
+    }
+    assert_eq!(report.layers[1].params, 0);
+    assert!(report.layers[1].weight_rms > 0.0);
+}

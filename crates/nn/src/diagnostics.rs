@@ -329,14 +329,24 @@ impl fmt::Display for GradientReport {
         )?;
         for l in &self.layers {
             let shape = alloc::format!("{}->{}", l.inputs, l.outputs);
+            // A layer with weights but nothing trainable is frozen: its norms, which count
+            // trainable tensors only, would read 0 as if its weights were.
+            let (grad, weight) = if l.params == 0 && l.fan_in > 0 {
+                (String::from("-"), String::from("frozen"))
+            } else {
+                (
+                    alloc::format!("{:.3e}", l.grad_norm),
+                    alloc::format!("{:.3e}", l.weight_norm),
+                )
+            };
             writeln!(
                 f,
-                "{:>5}  {:<kind_width$}  {:>11}  {:>10.3e}  {:>10.3e}  {:>10}  {:>9.3}  {:>9.3}  {:>6}  {:>9}",
+                "{:>5}  {:<kind_width$}  {:>11}  {:>10}  {:>10}  {:>10}  {:>9.3}  {:>9.3}  {:>6}  {:>9}",
                 l.index,
                 l.kind,
                 shape,
-                l.grad_norm,
-                l.weight_norm,
+                grad,
+                weight,
                 opt(l.update_ratio, false),
                 l.activation_mean,
                 l.activation_std,
