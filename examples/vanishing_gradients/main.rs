@@ -196,18 +196,26 @@ mod paper_nets {
     }
 }
 
-/// The setting a reproduction runs with, printed before it runs: its seed, optimizer and
-/// budget, which `--seed`, `--lr` and `--epochs` change.
-fn say_setting(b: &Budget) {
-    say!(
-        "\nseed {}; SGD lr {} momentum {}, batch {}, {} epoch{}",
-        b.seed,
+/// `1 epoch`, `30 epochs`.
+fn epochs(n: usize) -> String {
+    format!("{n} epoch{}", if n == 1 { "" } else { "s" })
+}
+
+/// The optimizer and budget of a run: `SGD lr 0.005 momentum 0.9, batch 32, 30 epochs`.
+fn sgd(b: &Budget) -> String {
+    format!(
+        "SGD lr {} momentum {}, batch {}, {}",
         fmt_lr(b.lr),
         b.momentum,
         study::BATCH,
-        b.epochs,
-        if b.epochs == 1 { "" } else { "s" }
-    );
+        epochs(b.epochs)
+    )
+}
+
+/// The setting a reproduction runs with, printed before it runs: its seed, optimizer and
+/// budget, which `--seed`, `--lr` and `--epochs` change.
+fn say_setting(b: &Budget) {
+    say!("\nseed {}; {}", b.seed, sgd(b));
 }
 
 /// Each reproduction's learning rate unless `--lr` is given: the 30-layer plain ReLU networks
@@ -371,18 +379,18 @@ fn diagnose(o: &Outcome) {
     if first.healthy() && last.is_none_or(|(_, v)| v.healthy()) {
         // A low training loss with a low test accuracy is overfitting, not a gradient
         // problem: 0.25 is a tenth of the loss of a uniform guess over 10 classes.
-        let epochs = o.history.epochs.len();
+        let ran = o.history.epochs.len();
         if o.final_loss() < 0.25 {
             say!(
                 "    its training loss is low ({:.4}): the gap to the test accuracy is \
                  generalization, not gradients",
                 o.final_loss()
             );
-        } else if epochs < 10 {
+        } else if ran < 10 {
             say!(
-                "    neither step's gradients explain the failure: {epochs} epoch{} may be too \
-                 few (`--epochs`); look at the loss curve",
-                if epochs == 1 { "" } else { "s" }
+                "    neither step's gradients explain the failure: {} may be too few \
+                 (`--epochs`); look at the loss curve",
+                epochs(ran)
             );
         } else {
             say!(
@@ -431,16 +439,12 @@ fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let data = load_digits()?;
     let b = &args.budget;
     say!(
-        "digits: {} training, {} test samples; depth {}, width {}; SGD lr {} momentum {}, batch {}, {} epoch{}, seed {}",
+        "digits: {} training, {} test samples; depth {}, width {}; {}, seed {}",
         data.0.len(),
         data.1.len(),
         args.depth,
         args.width,
-        fmt_lr(b.lr),
-        b.momentum,
-        study::BATCH,
-        b.epochs,
-        if b.epochs == 1 { "" } else { "s" },
+        sgd(b),
         b.seed
     );
     let outcomes = match (args.depth, args.width) {
@@ -487,13 +491,12 @@ fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     write_report(
         &dir,
         &format!(
-            "vanishing gradients: depth {}, width {}, seed {}, lr {}, {} epoch{}",
+            "vanishing gradients: depth {}, width {}, seed {}, lr {}, {}",
             args.depth,
             args.width,
             b.seed,
             fmt_lr(b.lr),
-            b.epochs,
-            if b.epochs == 1 { "" } else { "s" }
+            epochs(b.epochs)
         ),
         &outcomes,
         &table,
