@@ -134,6 +134,40 @@ fn the_report_replaces_the_folder_and_a_refused_last_step_shows_as_missing() {
         .collect();
     names.sort();
     assert_eq!(names, ["blocked", "report", "shared"]);
+
+    // What a run killed while writing leaves (staging and set-aside folders) is removed by a
+    // later report of the same name once it is older than `ABANDONED_AFTER`; a younger one
+    // may be a live run's, and another report's are not this one's to remove.
+    let old = std::time::SystemTime::now() - study::ABANDONED_AFTER * 2;
+    let leftover = |name: &str, modified| {
+        let path = parent.join(name);
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("index.html"), "half").unwrap();
+        std::fs::File::open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    };
+    leftover("shared.partial-Ab12Cd", old);
+    leftover("shared.old-Ef34Gh", old);
+    leftover("shared.partial-live", std::time::SystemTime::now());
+    leftover("report.partial-Ij56Kl", old);
+    study::write_report(&shared, "again", std::slice::from_ref(&o), &table).unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "blocked",
+            "report",
+            "report.partial-Ij56Kl",
+            "shared",
+            "shared.partial-live"
+        ]
+    );
 }
 
 /// The command line: defaults, every flag, and each malformed line refused with a message

@@ -313,6 +313,7 @@ pub fn write_report(
         move |e: std::io::Error| format!("{path}: {e}")
     };
     std::fs::create_dir_all(parent).map_err(in_io(parent))?;
+    remove_abandoned(parent, &name);
     // Random names (tempfile), removed when dropped: on an error, and once renamed away.
     let fresh = |kind: &str| {
         tempfile::Builder::new()
@@ -340,8 +341,9 @@ pub fn write_report(
         match std::fs::rename(staging.path(), dir) {
             // `aside` and the now empty `staging` name are removed as they drop.
             Ok(()) => return Ok(()),
-            // Another run's report arrived in between: move it aside in turn.
-            Err(_) if dir.is_dir() => continue,
+            // Another run's report arrived in between: move it aside in turn. (By the error,
+            // too: that report may have been moved aside again before `is_dir` looks.)
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty || dir.is_dir() => continue,
             Err(e) => {
                 // Put the previous report back, if this run moved it.
                 if !dir.exists()
@@ -357,6 +359,37 @@ pub fn write_report(
         }
     }
     Err(format!("{}: other runs kept replacing this report", dir.display()).into())
+}
+
+/// How old a staging or set-aside folder must be before a later run takes it for one that a
+/// killed run left behind: a run keeps its own for the second or so it takes to write the
+/// files, so an hour cannot catch a live run's folder.
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes, best-effort, the `NAME.partial-*` and `NAME.old-*` folders in `parent` that were
+/// last modified more than [`ABANDONED_AFTER`] ago: what a run killed inside
+/// [`write_report`] leaves (its temporary folders are removed only when it returns).
+fn remove_abandoned(parent: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let prefixes = [format!("{name}.partial-"), format!("{name}.old-")];
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let ours = prefixes.iter().any(|p| file_name.starts_with(p.as_str()));
+        // Not following links: `file_type` and `metadata` of a `DirEntry` are the entry's own.
+        let abandoned = entry.file_type().is_ok_and(|t| t.is_dir())
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ABANDONED_AFTER));
+        if ours && abandoned {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The files of [`write_report`], into the existing folder `dir`.

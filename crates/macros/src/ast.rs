@@ -142,7 +142,8 @@ pub struct Residual {
     pub activation: Option<Ident>,
 }
 
-/// The item keywords, as listed in error messages.
+/// The item keywords, as listed in error messages; `input` first (the parser leaves it out of
+/// the list past a network's first item).
 pub const ITEM_KEYWORDS: &[&str] = &[
     "input",
     "dense",

@@ -301,15 +301,35 @@ fn expand_for_gradflow(input: proc_macro2::TokenStream) -> proc_macro2::TokenStr
     }
 }
 
-/// The errors, plus a bare `struct Name;` so that uses of the network elsewhere do not add
-/// a cascade of "cannot find type" errors to the real ones.
+/// The errors, and in place of the network's types aliases whose type holds the first of
+/// them: `type Net = __GradflowRejectedNet<{ compile_error!(..); 0 }>`, and `NetGrads` and
+/// `NetCache<B>` for `Net`. rustc reports that error once, and says nothing about what uses
+/// a type with an error in it: `Net::new(..)`, `net.forward(..)` or `NetCache::<32>` elsewhere
+/// add no "cannot find type" or "no function `new`" errors to the real ones (with a bare
+/// `struct Net;`, every use added one). The hidden struct is local, so `impl Net { .. }` and
+/// impls of foreign traits for `Net` in the user's code stay valid.
 fn placeholder(
     header: Option<(syn::Visibility, syn::Ident)>,
     error: syn::Error,
 ) -> proc_macro2::TokenStream {
-    let error = error.to_compile_error();
-    match header {
-        Some((vis, name)) => quote!(#error #vis struct #name;),
-        None => error,
+    let Some((vis, name)) = header else {
+        return error.to_compile_error();
+    };
+    let mut errors = error.into_iter().map(|e| e.to_compile_error());
+    let first = errors.next();
+    let hidden = quote::format_ident!("__GradflowRejected{}", name);
+    let grads = quote::format_ident!("{}Grads", name);
+    let cache = quote::format_ident!("{}Cache", name);
+    quote! {
+        #[doc(hidden)]
+        #[allow(dead_code, non_camel_case_types)]
+        #vis struct #hidden<const REJECTED: usize>;
+        #[allow(dead_code)]
+        #vis type #name = #hidden<{ #first; 0 }>;
+        #[allow(dead_code)]
+        #vis type #grads = #name;
+        #[allow(dead_code)]
+        #vis type #cache<const B: usize> = #name;
+        #(#errors)*
     }
 }

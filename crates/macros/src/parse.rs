@@ -156,6 +156,8 @@ fn parse_item_list(input: ParseStream, depth: usize) -> syn::Result<Vec<Item>> {
             angle_depth = nesting(angle_depth, &tt);
             chunk.extend([tt]);
         }
+        // Only a network's first item may be `input`.
+        let first = depth == 0 && items.is_empty();
         let parsed = match chunk.clone().into_iter().last() {
             None => Err(syn::Error::new(span, "expected a layer before this comma")),
             Some(last) => {
@@ -167,7 +169,7 @@ fn parse_item_list(input: ParseStream, depth: usize) -> syn::Result<Vec<Item>> {
                 let item = |input: ParseStream| {
                     let content;
                     parenthesized!(content in input);
-                    Item::parse(&content, depth)
+                    Item::parse(&content, depth, first)
                 };
                 item.parse2(TokenTree::Group(group).into())
             }
@@ -179,8 +181,8 @@ fn parse_item_list(input: ParseStream, depth: usize) -> syn::Result<Vec<Item>> {
 
 impl Item {
     /// One whole item: nothing may follow it but the separating comma.
-    fn parse(input: ParseStream, depth: usize) -> syn::Result<Self> {
-        let item = parse_item(input, depth)?;
+    fn parse(input: ParseStream, depth: usize, first: bool) -> syn::Result<Self> {
+        let item = parse_item(input, depth, first)?;
         if !input.is_empty() {
             return Err(bare_attribute(&item, input)
                 .or_else(|| attributes_not_taken(&item, input))
@@ -254,8 +256,14 @@ fn check_nesting(keyword: &Ident, depth: usize) -> syn::Result<()> {
 }
 
 /// One item, leaving whatever follows it in `input` (`repeat N ITEM` parses its item so);
-/// `depth` is the number of blocks around it.
-fn parse_item(input: ParseStream, depth: usize) -> syn::Result<Item> {
+/// `depth` is the number of blocks around it; `first` says whether it is the network's first
+/// item, the only place where `input` belongs (error messages offer it only there).
+fn parse_item(input: ParseStream, depth: usize, first: bool) -> syn::Result<Item> {
+    let keywords = if first {
+        ITEM_KEYWORDS
+    } else {
+        &ITEM_KEYWORDS[1..]
+    };
     if input.peek(Token![#]) {
         let attrs = input.call(Attribute::parse_outer)?;
         return Err(syn::Error::new_spanned(
@@ -265,10 +273,7 @@ fn parse_item(input: ParseStream, depth: usize) -> syn::Result<Item> {
         ));
     }
     if !input.peek(Ident::peek_any) {
-        return Err(input.error(format!(
-            "expected an item: one of {}",
-            ITEM_KEYWORDS.join(", ")
-        )));
+        return Err(input.error(format!("expected an item: one of {}", keywords.join(", "))));
     }
     let keyword = input.call(Ident::parse_any)?;
     let name = keyword.to_string();
@@ -321,7 +326,7 @@ fn parse_item(input: ParseStream, depth: usize) -> syn::Result<Item> {
                     ),
                 ));
             } else {
-                vec![parse_item(input, depth + 1)?]
+                vec![parse_item(input, depth + 1, false)?]
             };
             Item::Repeat(Repeat {
                 keyword,
@@ -344,8 +349,8 @@ fn parse_item(input: ParseStream, depth: usize) -> syn::Result<Item> {
                 keyword.span(),
                 format!(
                     "unknown item `{name}`; {}expected one of: {}",
-                    crate::suggest::did_you_mean(&name, ITEM_KEYWORDS),
-                    ITEM_KEYWORDS.join(", ")
+                    crate::suggest::did_you_mean(&name, keywords),
+                    keywords.join(", ")
                 ),
             ))
         }

@@ -400,7 +400,9 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         if let Some(fraction) = l.dead_fraction.filter(|&d| d > t.dead_fraction) {
             let below = weighted_up_to(l);
             let mut cures = Vec::from([Cure::LeakyRelu]);
-            if below.last().is_some_and(|w| below_he(w)) {
+            // Not for a frozen layer (weights, nothing trainable): it keeps the weights it was
+            // given, so an initializer would not change them.
+            if below.last().is_some_and(|w| w.params > 0 && below_he(w)) {
                 cures.push(Cure::HeInit);
             }
             // Dead before any update and fed by the raw inputs: inputs far from mean 0 (all
@@ -1145,6 +1147,15 @@ mod tests {
             dead(xavier_norm, true),
             [[Cure::LeakyRelu, Cure::HeInit].to_vec()]
         );
+        // A frozen layer's weights stay as loaded: no initializer is suggested for them.
+        let mut layers = vec![
+            layer(0, "standardize", 0.0),
+            layer(1, "dense+relu", xavier_norm),
+        ];
+        layers[1].dead_fraction = Some(0.9);
+        layers[1].params = 0;
+        layers.push(layer(2, "dense", he_norm));
+        assert_eq!(cures_of(layers), [[Cure::LeakyRelu].to_vec()]);
 
         // A ReLU network whose signal shrinks layer by layer: He initialization is the cure
         // when the weights are below its scale (Xavier's), not when they already have it.

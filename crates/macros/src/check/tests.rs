@@ -326,7 +326,7 @@ fn reports_every_syntax_error() {
     assert_eq!(e.len(), 5, "{e:#?}");
     assert_eq!(
         e[0],
-        "unknown item `desne`; did you mean `dense`? expected one of: input, dense, conv2d, conv1d, maxpool, avgpool, \
+        "unknown item `desne`; did you mean `dense`? expected one of: dense, conv2d, conv1d, maxpool, avgpool, \
          global_avg_pool, flatten, layer, repeat, residual, batchnorm, standardize, relu, \
          leaky_relu, sigmoid, tanh, gelu, identity"
     );
@@ -334,6 +334,32 @@ fn reports_every_syntax_error() {
     assert_eq!(e[2], "expected a width: a whole number, like `64`");
     assert_eq!(e[3], "write the width without a suffix: `4`");
     assert!(e[4].starts_with("a standalone `tanh` takes no attributes"));
+}
+
+#[test]
+fn input_is_offered_only_as_the_first_item() {
+    // First: a misspelt `input` is suggested, and listed.
+    let e = errors(quote! { struct N<f32> { inptu 3, dense 4 } });
+    assert!(
+        e[0].starts_with(
+            "unknown item `inptu`; did you mean `input`? expected one of: input, dense,"
+        ),
+        "{e:?}"
+    );
+    // Later, in a block or after `repeat`, `input` is neither suggested nor listed.
+    for net in [
+        quote! { struct N<f32> { input 3, inptu 4 } },
+        quote! { struct N<f32> { input 3, residual { inptu 3 } } },
+        quote! { struct N<f32> { input 3, repeat 2 inptu 3 } },
+    ] {
+        let e = errors(net);
+        assert!(
+            e[0].starts_with("unknown item `inptu`; expected one of: dense,"),
+            "{e:?}"
+        );
+    }
+    let e = errors(quote! { struct N<f32> { input 3, 5 } });
+    assert!(e[0].starts_with("expected an item: one of dense,"), "{e:?}");
 }
 
 #[test]
@@ -924,7 +950,7 @@ fn explains_malformed_attributes_and_items() {
             "attributes are bare names, like `[he_init, relu]`; found `gradflow::relu`",
             "options are bare names, like `residual(project)`; found `project=true`",
             "attributes go in brackets after the layer: write `[frozen]`",
-            "expected an item: one of input, dense, conv2d, conv1d, maxpool, avgpool, \
+            "expected an item: one of dense, conv2d, conv1d, maxpool, avgpool, \
              global_avg_pool, flatten, layer, repeat, residual, batchnorm, standardize, relu, \
              leaky_relu, sigmoid, tanh, gelu, identity",
             "the padding is given twice: `conv2d` takes one of `same`, `valid`",
@@ -988,7 +1014,7 @@ fn parse_errors_do_not_hide_check_errors() {
     assert_eq!(
         e,
         [
-            "unknown item `desne`; did you mean `dense`? expected one of: input, dense, conv2d, conv1d, maxpool, \
+            "unknown item `desne`; did you mean `dense`? expected one of: dense, conv2d, conv1d, maxpool, \
              avgpool, global_avg_pool, flatten, layer, repeat, residual, batchnorm, \
              standardize, relu, leaky_relu, sigmoid, tanh, gelu, identity",
             "`xavier_init` conflicts with `he_init`: a layer takes one initializer",
