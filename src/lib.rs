@@ -95,15 +95,9 @@ pub mod __private {
     pub use bytemuck;
     pub use rand::RngCore;
 
-    /// Implemented by nothing: without the `alloc` feature the generated heap functions
-    /// (`new_boxed`, `to_le_bytes`) require `(): NeedsAlloc`, so calling one is this error
-    /// rather than "no function named `new_boxed`".
-    #[diagnostic::on_unimplemented(
-        message = "this function allocates on the heap: it needs gradflow's `alloc` feature (on with `std`)",
-        label = "needs the `alloc` feature",
-        note = "without a heap, keep the value in a `static` built by `gradflow::nn::memory::const_zeroed()` (a network then draws its parameters with `init(&mut rng)`), and write baked weights into an array with `write_le_bytes`"
-    )]
-    pub trait NeedsAlloc {}
+    /// Implemented by nothing: the bound of the heap functions' stand-ins without the
+    /// `alloc` feature, whose calls are then an error naming the feature.
+    pub use gradflow_nn::memory::NeedsAlloc;
 }
 
 /// Emits its input only when gradflow's `alloc` feature is on. The code `network!` generates

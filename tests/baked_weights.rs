@@ -152,6 +152,10 @@ fn inference_scratch_is_the_outputs_live_at_once() {
     // the body's last output and the one being written; the widest of them has 16 floats.
     // Before sharing, all 11 outputs (142 floats) were kept.
     assert_eq!(Cured::INFER_SCRATCH_BYTES, 3 * 16 * 4);
+    // At batch b every buffer holds b samples.
+    assert_eq!(Mlp::infer_scratch_bytes(1), Mlp::INFER_SCRATCH_BYTES);
+    assert_eq!(Mlp::infer_scratch_bytes(16), 16 * 2 * 7 * 4);
+    assert_eq!(Cured::infer_scratch_bytes(3), 3 * 3 * 16 * 4);
     assert_eq!(every_output_but_the_last::<Cured>(), 142 * 4);
     // An MLP's training cache at batch 1 holds the input, every layer's output (the
     // inference buffers and the last output) and the gradient of every output but the last

@@ -1,5 +1,6 @@
 //! Without gradflow's `alloc` feature the heap functions `network!` generates (`new_boxed` of
-//! the network, its cache and its gradients, and `to_le_bytes`) are compile errors that name
+//! the network, its cache and its gradients, and `to_le_bytes`) and the optimizers'
+//! `new_boxed` are compile errors that name
 //! the feature, not "no function named `new_boxed`". trybuild builds with this crate's
 //! features (`alloc` on), so this test runs `cargo check` on a no_std, no-alloc fixture crate
 //! (`tests/fixtures/no_alloc`) and reads the errors.
@@ -29,6 +30,8 @@ fn heap_functions_without_alloc_are_errors_that_name_the_feature() {
         "src/lib.rs:15:",
         "src/lib.rs:16:",
         "src/lib.rs:20:",
+        "src/lib.rs:25:",
+        "src/lib.rs:26:",
     ];
     assert_eq!(errors.len(), at.len(), "{stderr}");
     for (line, at) in errors.iter().zip(at) {

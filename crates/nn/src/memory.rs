@@ -40,6 +40,18 @@ pub const fn const_zeroed<T: Zeroable>() -> T {
     unsafe { core::mem::zeroed() }
 }
 
+/// Implemented by nothing: without the `alloc` feature the heap functions (`new_boxed` of a
+/// network, its cache, its gradients and the optimizers, a network's `to_le_bytes`) require
+/// `(): NeedsAlloc`, so calling one is this error rather than "no function named
+/// `new_boxed`" with a hint toward `new`, which builds the value on the stack.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this function allocates on the heap: it needs gradflow's `alloc` feature (on with `std`)",
+    label = "needs the `alloc` feature",
+    note = "without a heap, keep the value in a `static` built by `gradflow::nn::memory::const_zeroed()` (a network then draws its parameters with `init(&mut rng)`, an optimizer takes its settings with `configure`), and write baked weights into an array with `write_le_bytes`"
+)]
+pub trait NeedsAlloc {}
+
 /// A zeroed value allocated directly on the heap, never built on the stack.
 #[cfg(feature = "alloc")]
 pub fn zeroed_box<T: Zeroable>() -> alloc::boxed::Box<T> {

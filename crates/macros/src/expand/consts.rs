@@ -128,6 +128,14 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             /// samples for the whole working set.
             pub const INFER_SCRATCH_BYTES: ::core::primitive::usize =
                 #scratch * ::core::mem::size_of::<#t>();
+
+            /// Bytes of activations that inference keeps at batch `batch`: every buffer of
+            /// [`Self::forward`] holds the whole batch, so `batch * INFER_SCRATCH_BYTES`. The
+            /// input and the returned output (`batch` samples each) come on top, and so does
+            /// the stack frame of the calls themselves (about 0.5 KiB on a Cortex-M4F).
+            pub const fn infer_scratch_bytes(batch: ::core::primitive::usize) -> ::core::primitive::usize {
+                batch * Self::INFER_SCRATCH_BYTES
+            }
         }
 
         impl #name #forward_bounds {

@@ -118,6 +118,18 @@ impl<G: Zeroable> Adam<G> {
         Ok(super::zeroed_boxed(|adam: &mut Self| adam.config = config))
     }
 
+    /// Needs the `alloc` feature: without it, calling this is a compile error that says so.
+    /// Without a heap, keep the optimizer in a `static` built by
+    /// [`const_zeroed`](crate::memory::const_zeroed) and give it its settings with
+    /// [`Adam::configure`].
+    #[cfg(not(feature = "alloc"))]
+    pub fn new_boxed(_config: AdamConfig) -> Result<Self, ConfigError>
+    where
+        for<'a> (): crate::memory::NeedsAlloc,
+    {
+        unreachable!()
+    }
+
     /// The hyperparameters.
     pub fn config(&self) -> &AdamConfig {
         &self.config

@@ -99,6 +99,18 @@ impl<G: Zeroable> Sgd<G> {
         Ok(super::zeroed_boxed(|sgd: &mut Self| sgd.config = config))
     }
 
+    /// Needs the `alloc` feature: without it, calling this is a compile error that says so.
+    /// Without a heap, keep the optimizer in a `static` built by
+    /// [`const_zeroed`](crate::memory::const_zeroed) and give it its settings with
+    /// [`Sgd::configure`].
+    #[cfg(not(feature = "alloc"))]
+    pub fn new_boxed(_config: SgdConfig) -> Result<Self, ConfigError>
+    where
+        for<'a> (): crate::memory::NeedsAlloc,
+    {
+        unreachable!()
+    }
+
     /// The hyperparameters.
     pub fn config(&self) -> &SgdConfig {
         &self.config
