@@ -85,8 +85,9 @@ fn deep_sigmoid_with_small_init_is_reported_as_vanishing() {
     assert!(verdict.vanishing(), "{verdict}\n{report}");
     let text = verdict.to_string();
     assert!(text.contains("vanishing gradients: layers 0-"), "{text}");
+    // No initializer cures a deep sigmoid network: `he_init` is not offered.
     assert!(
-        text.contains("`relu`") && text.contains("`he_init`") && text.contains("`batchnorm`"),
+        text.contains("`relu`") && !text.contains("`he_init`") && text.contains("`batchnorm`"),
         "{text}"
     );
     // The cures are values a program can act on, through the public path.
@@ -94,7 +95,36 @@ fn deep_sigmoid_with_small_init_is_reported_as_vanishing() {
         Finding::Vanishing { cures, .. } => Some(cures),
         _ => None,
     });
-    assert!(cures.is_some_and(|c| c.contains(&Cure::Relu) && c.contains(&Cure::HeInit)));
+    assert!(cures.is_some_and(|c| c.contains(&Cure::Relu) && c.contains(&Cure::BatchNorm)));
+}
+
+/// A ReLU network with He initialization on inputs a thousand times too large, or ten
+/// thousand times too small, is told to standardize them before any update; at the scale
+/// the initializer assumes (pixels in [0, 1]) it is not.
+#[test]
+fn badly_scaled_inputs_are_named_at_the_first_step() {
+    let input_scale = |scale: f32| {
+        let mut net = Small::new_boxed(&mut gradflow::rng(3));
+        let report = report_on(&mut *net, &digits_scaled(scale).0);
+        let verdict = report.verdict();
+        let found = verdict.findings.iter().find_map(|f| match f {
+            Finding::InputScale { rms, cures, .. } => Some((*rms, cures.clone())),
+            _ => None,
+        });
+        (found, verdict.to_string())
+    };
+    // Pixels in [0, 16] / 16 have a root mean square of about 0.48.
+    let (found, text) = input_scale(16.0);
+    assert_eq!(found, None, "{text}");
+    for (scale, low, high) in [(16.0 / 1000.0, 150.0, 1500.0), (16.0 * 1e4, 1.5e-5, 1.5e-4)] {
+        let (found, text) = input_scale(scale);
+        let Some((rms, cures)) = found else {
+            panic!("scale {scale}: {text}")
+        };
+        assert!((low..high).contains(&rms), "scale {scale}: {rms:e}\n{text}");
+        assert_eq!(cures, [Cure::InputScaling], "{text}");
+        assert!(text.contains("`standardize`"), "{text}");
+    }
 }
 
 #[test]

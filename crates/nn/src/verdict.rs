@@ -25,6 +25,10 @@ pub struct Thresholds {
     /// Report a shrinking forward signal when the last hidden layer's output spread is below
     /// this fraction of the first's (and a growing one above its inverse).
     pub signal_ratio: f64,
+    /// Report badly scaled inputs when, before any update, the first weighted layer's inputs
+    /// have a root mean square above this or below its inverse (1 is the scale initializers
+    /// assume; see [`Finding::InputScale`]).
+    pub input_scale: f64,
 }
 
 impl Default for Thresholds {
@@ -37,6 +41,7 @@ impl Default for Thresholds {
             dead_fraction: 0.5,
             saturated_fraction: 0.5,
             signal_ratio: 1e-2,
+            input_scale: 30.0,
         }
     }
 }
@@ -165,6 +170,22 @@ pub enum Finding {
         /// Cures that apply.
         cures: Vec<Cure>,
     },
+    /// The inputs are far from the unit scale that initializers assume, before any update:
+    /// inputs in the thousands make the first layer's outputs, and the gradients through
+    /// them, that many times too large (exploding, then dead units); inputs of 1e-4 make them
+    /// that small. Estimated from the first weighted layer's outputs and weights (with zero
+    /// biases at initialization, a pre-activation's root mean square is the inputs' times the
+    /// weights' times `sqrt(fan_in)`, and a ReLU keeps half of its power), so judged only
+    /// for a layer without batchnorm or a sigmoid/tanh (saturation speaks for those) and
+    /// without a `standardize` layer before it.
+    InputScale {
+        /// The first weighted layer's index.
+        layer: usize,
+        /// The estimated root mean square of its inputs.
+        rms: f64,
+        /// Cures that apply.
+        cures: Vec<Cure>,
+    },
     /// Sigmoid or tanh units in the flat tails of the function.
     Saturated {
         /// Layer index.
@@ -223,6 +244,27 @@ fn he_scale(l: &LayerHealth) -> f64 {
         return 1.0;
     }
     l.weight_rms / libm::sqrt(2.0 / l.fan_in as f64)
+}
+
+/// The root mean square of a weighted layer's inputs, estimated from its outputs and weights
+/// (see [`Finding::InputScale`]); `None` where the outputs do not tell it: no weights, a
+/// batchnorm that rescales them, a bounded activation.
+fn input_rms(l: &LayerHealth) -> Option<f64> {
+    if l.fan_in == 0 || l.weight_rms <= 0.0 || l.kind.contains("batchnorm") || is_saturating(l) {
+        return None;
+    }
+    let out_rms =
+        libm::sqrt(l.activation_mean * l.activation_mean + l.activation_std * l.activation_std);
+    // A ReLU (or its leaky and smooth kin) zeroes about half of a centred pre-activation,
+    // keeping half of its power.
+    let rectified = l.kind.contains("relu") || l.kind.contains("gelu");
+    let pre_rms = if rectified {
+        out_rms * core::f64::consts::SQRT_2
+    } else {
+        out_rms
+    };
+    let rms = pre_rms / (l.weight_rms * libm::sqrt(l.fan_in as f64));
+    rms.is_finite().then_some(rms)
 }
 
 /// Weights far below He's scale (half or less): a vanishing gradient's likely cause.
@@ -343,8 +385,10 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         if report.layers.iter().any(is_saturating) {
             cures.push(Cure::Relu);
         }
-        // He's standard deviation for a layer is sqrt(2 / fan_in); far less starves the signal.
-        if trainable.iter().any(|l| undersized(l)) {
+        // He's standard deviation for a layer is sqrt(2 / fan_in); far less starves the signal
+        // of a ReLU network. A sigmoid or tanh network is not cured by any initializer at
+        // depth: their derivatives (at most 1/4 for sigmoid) shrink the gradient anyway.
+        if has("relu") && trainable.iter().any(|l| undersized(l)) {
             cures.push(Cure::HeInit);
         }
         if !has("batchnorm") {
@@ -385,6 +429,23 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         }
     }
 
+    // Badly scaled inputs, judged before any update (the weights and biases training sets
+    // make the estimate meaningless later) on the first weighted layer.
+    if let Some(first) = weighted
+        .first()
+        .filter(|_| before_training && !has("standardize"))
+    {
+        if let Some(rms) =
+            input_rms(first).filter(|&r| r > t.input_scale || r < 1.0 / t.input_scale)
+        {
+            findings.push(Finding::InputScale {
+                layer: first.index,
+                rms,
+                cures: Vec::from([Cure::InputScaling]),
+            });
+        }
+    }
+
     // The weighted layers at or before a row: a standalone activation (`dense 8, relu`) is
     // judged by the layer that feeds it, as the same activation written as an attribute is.
     let weighted_up_to = |l: &LayerHealth| -> Vec<&LayerHealth> {
@@ -417,7 +478,14 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
                 cures,
             });
         }
-        if let Some(fraction) = l.saturated_fraction.filter(|&s| s > t.saturated_fraction) {
+        // A trained output layer that saturates is confident, as a tanh output trained toward
+        // targets of -1 and 1 must be: only hidden layers (or any before training) are judged.
+        let output = weighted.last().is_some_and(|w| l.index >= w.index);
+        let judged = before_training || !output;
+        if let Some(fraction) = l
+            .saturated_fraction
+            .filter(|&s| judged && s > t.saturated_fraction)
+        {
             let mut cures = Vec::new();
             // Saturated by the raw inputs: at most the first weighted layer lies below.
             if weighted_up_to(l).len() <= 1 && !has("standardize") {
@@ -660,6 +728,24 @@ impl fmt::Display for Verdict {
                         f,
                         "dead units: {:.0}% of layer {layer}'s ReLUs output 0 for the whole batch",
                         100.0 * fraction
+                    )?;
+                    cures(f, c)?;
+                }
+                Finding::InputScale {
+                    layer,
+                    rms,
+                    cures: c,
+                } => {
+                    let (size, effect) = if *rms > 1.0 {
+                        ("large", "too large")
+                    } else {
+                        ("small", "too small")
+                    };
+                    write!(
+                        f,
+                        "badly scaled inputs: layer {layer}'s inputs are {size} (root mean square \
+                         about {rms:.1e}, where initializers assume 1), which makes its outputs \
+                         and the gradients through them {effect}"
                     )?;
                     cures(f, c)?;
                 }
@@ -1226,5 +1312,142 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("0.0e0"), "{text}");
+    }
+
+    /// Inputs far from unit scale are named before any update, from the first weighted
+    /// layer's outputs and weights: He weights (rms sqrt(2 / 64)) whose ReLU outputs have a
+    /// root mean square of 1 read inputs at 1.
+    #[test]
+    fn badly_scaled_inputs_are_named_before_training() {
+        let he_norm = libm::sqrt(2.0 / 64.0) * 32.0;
+        let scale_of = |out_rms: f64, kinds: &[&str], step: usize| {
+            let layers: Vec<LayerHealth> = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| {
+                    let mut l = layer(i, kind, he_norm);
+                    l.activation_mean = 0.0;
+                    l.activation_std = out_rms;
+                    l
+                })
+                .collect();
+            let report = GradientReport { step, layers };
+            let verdict = diagnose(&report, &Thresholds::default());
+            let found = verdict.findings.iter().find_map(|f| match f {
+                Finding::InputScale { layer, rms, cures } => Some((*layer, *rms, cures.clone())),
+                _ => None,
+            });
+            (found, verdict.to_string())
+        };
+        let relu = ["dense+relu", "dense+relu", "dense"];
+        // At scale: nothing.
+        assert_eq!(scale_of(1.0, &relu, 0).0, None);
+        assert_eq!(scale_of(20.0, &relu, 0).0, None);
+        // Inputs x1000 and x1e-4, as the ReLU outputs show them.
+        let (found, text) = scale_of(1e3, &relu, 0);
+        let (layer, rms, cures) = found.unwrap();
+        assert_eq!((layer, cures), (0, [Cure::InputScaling].to_vec()));
+        assert!((rms - 1e3).abs() < 1e-9 * 1e3, "{rms}");
+        assert!(
+            text.contains(
+                "badly scaled inputs: layer 0's inputs are large (root mean square about 1.0e3"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("input standardization (`standardize`)"),
+            "{text}"
+        );
+        let (found, text) = scale_of(1e-4, &relu, 0);
+        assert!(
+            found.is_some_and(|(_, rms, _)| (rms - 1e-4).abs() < 1e-12),
+            "{text}"
+        );
+        assert!(text.contains("are small"), "{text}");
+        // Without a rectifier the outputs are the pre-activations.
+        let plain = ["dense", "dense", "dense"];
+        let (found, _) = scale_of(1e3, &plain, 0);
+        assert!(
+            found.is_some_and(|(_, rms, _)| (rms - 1e3 / core::f64::consts::SQRT_2).abs() < 1e-6)
+        );
+        // Not judged after updates, behind a standardize layer, through a batchnorm or a
+        // bounded activation.
+        assert_eq!(scale_of(1e3, &relu, 5).0, None);
+        assert_eq!(
+            scale_of(1e3, &["standardize", "dense+relu", "dense"], 0).0,
+            None
+        );
+        assert_eq!(scale_of(1e3, &["dense+batchnorm+relu", "dense"], 0).0, None);
+        assert_eq!(
+            scale_of(1e-4, &["dense+tanh", "dense+tanh", "dense"], 0).0,
+            None
+        );
+    }
+
+    /// He initialization is offered against a vanishing gradient in a ReLU network only: no
+    /// initializer cures a deep sigmoid one, whose derivatives shrink the gradient anyway.
+    #[test]
+    fn he_initialization_is_not_offered_to_a_sigmoid_network() {
+        let vanishing = |kind: &str| {
+            // Small weights (a tenth of He's scale) and a gradient falling 10x per layer.
+            let mut layers: Vec<LayerHealth> = (0..10)
+                .map(|i| {
+                    layer(
+                        i,
+                        if i < 9 { kind } else { "dense" },
+                        0.1 * libm::sqrt(2.0 / 64.0) * 32.0,
+                    )
+                })
+                .collect();
+            for (i, l) in layers.iter_mut().enumerate() {
+                l.grad_norm = libm::pow(10.0, i as f64 - 9.0);
+            }
+            let report = GradientReport { step: 3, layers };
+            diagnose(&report, &Thresholds::default())
+                .findings
+                .into_iter()
+                .find_map(|f| match f {
+                    Finding::Vanishing { cures, .. } => Some(cures),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            vanishing("dense+sigmoid"),
+            [Cure::Relu, Cure::BatchNorm, Cure::Residual].to_vec()
+        );
+        assert_eq!(
+            vanishing("dense+relu"),
+            [Cure::HeInit, Cure::BatchNorm, Cure::Residual].to_vec()
+        );
+    }
+
+    /// A trained tanh output layer that saturates is confident, not stuck: only hidden layers
+    /// are judged after updates; before any, the output layer is judged too.
+    #[test]
+    fn a_saturated_output_layer_is_judged_only_before_training() {
+        let saturated_layers = |step: usize| {
+            let mut layers = vec![layer(0, "dense+relu", 1.0), layer(1, "dense+tanh", 1.0)];
+            layers[1].saturated_fraction = Some(0.7);
+            let report = GradientReport { step, layers };
+            diagnose(&report, &Thresholds::default())
+                .findings
+                .into_iter()
+                .filter_map(|f| match f {
+                    Finding::Saturated { layer, .. } => Some(layer),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(saturated_layers(0), [1]);
+        assert_eq!(saturated_layers(200), [] as [usize; 0]);
+        // A hidden layer is judged at every step.
+        let mut layers = vec![layer(0, "dense+tanh", 1.0), layer(1, "dense", 1.0)];
+        layers[0].saturated_fraction = Some(0.7);
+        let report = GradientReport { step: 200, layers };
+        assert!(diagnose(&report, &Thresholds::default())
+            .findings
+            .iter()
+            .any(|f| matches!(f, Finding::Saturated { layer: 0, .. })));
     }
 }

@@ -93,11 +93,6 @@ impl Degradation {
                  loss, residual at most 0.8x the deep plain one's)."
             }
         );
-        let _ = writeln!(
-            out,
-            "The paper: with batchnorm and He initialization in place, this is an optimization difficulty, not \
-             vanishing gradients."
-        );
         let (start, end) = (
             self.deep.first.first_to_last_ratio(),
             self.deep.last_ratio(),
@@ -113,6 +108,23 @@ impl Degradation {
             })
         };
         let growing = grows(&self.deep);
+        // The paper's reading, only where this run's numbers agree with it: a deeper plain
+        // network that trains worse while its gradients stay healthy.
+        let paper = if vanishing {
+            "Unlike in the paper, the deep plain network's gradients vanish in this run (below)."
+        } else if growing {
+            "Unlike in the paper, where the deeper plain network trains to a somewhat higher error with healthy \
+             gradients, this one's gradients explode from the start (below): it fails to train, which is that \
+             explosion rather than the paper's degradation."
+        } else if self.trained() && self.degrades() {
+            "As the paper says, with batchnorm and He initialization in place this is an optimization difficulty, \
+             not vanishing gradients."
+        } else {
+            ""
+        };
+        if !paper.is_empty() {
+            let _ = writeln!(out, "{paper}");
+        }
         let residual_too = if grows(&self.residual) {
             "which the residual version shows too in this run"
         } else {
