@@ -313,7 +313,7 @@ pub fn write_report(
         move |e: std::io::Error| format!("{path}: {e}")
     };
     std::fs::create_dir_all(parent).map_err(in_io(parent))?;
-    remove_abandoned(parent, &name);
+    remove_abandoned(parent, &name, ABANDONED_AFTER);
     // Random names (tempfile), removed when dropped: on an error, and once renamed away.
     let fresh = |kind: &str| {
         tempfile::Builder::new()
@@ -361,19 +361,44 @@ pub fn write_report(
     Err(format!("{}: other runs kept replacing this report", dir.display()).into())
 }
 
-/// How old a staging or set-aside folder must be before a later run takes it for one that a
-/// killed run left behind: a run keeps its own for the second or so it takes to write the
-/// files, so an hour cannot catch a live run's folder.
+/// How long ago a staging or set-aside folder must have last changed before a later run takes
+/// it for one that a killed run left behind: a run keeps its own for the second or so it
+/// takes to write the files, so an hour cannot catch a live run's folder.
 pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Removes, best-effort, the `NAME.partial-*` and `NAME.old-*` folders in `parent` that were
-/// last modified more than [`ABANDONED_AFTER`] ago: what a run killed inside
-/// [`write_report`] leaves (its temporary folders are removed only when it returns).
-fn remove_abandoned(parent: &Path, name: &str) {
+/// When a folder last changed, a rename included. A set-aside folder is the previous report
+/// renamed onto a fresh name, and a rename keeps a folder's modification time (that report's,
+/// hours or days old), so on Unix this is the status-change time, which the rename sets.
+/// Elsewhere it is the modification time, and [`remove_abandoned`] leaves set-aside folders
+/// alone.
+fn last_change(meta: &std::fs::Metadata) -> Option<std::time::SystemTime> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let since_epoch = std::time::Duration::new(
+            u64::try_from(meta.ctime()).ok()?,
+            u32::try_from(meta.ctime_nsec()).ok()?,
+        );
+        std::time::SystemTime::UNIX_EPOCH.checked_add(since_epoch)
+    }
+    #[cfg(not(unix))]
+    {
+        meta.modified().ok()
+    }
+}
+
+/// Removes, best-effort, the `NAME.partial-*` and (on Unix) `NAME.old-*` folders in `parent`
+/// that last changed more than `older_than` ago ([`ABANDONED_AFTER`] when [`write_report`]
+/// calls it): what a run killed inside [`write_report`] leaves (its temporary folders are
+/// removed only when it returns).
+pub fn remove_abandoned(parent: &Path, name: &str, older_than: std::time::Duration) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
-    let prefixes = [format!("{name}.partial-"), format!("{name}.old-")];
+    let mut prefixes = vec![format!("{name}.partial-")];
+    if cfg!(unix) {
+        prefixes.push(format!("{name}.old-"));
+    }
     for entry in entries.flatten() {
         let file_name = entry.file_name();
         let Some(file_name) = file_name.to_str() else {
@@ -384,8 +409,9 @@ fn remove_abandoned(parent: &Path, name: &str) {
         let abandoned = entry.file_type().is_ok_and(|t| t.is_dir())
             && entry
                 .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ABANDONED_AFTER));
+                .ok()
+                .and_then(|m| last_change(&m))
+                .is_some_and(|t| t.elapsed().is_ok_and(|age| age > older_than));
         if ours && abandoned {
             let _ = std::fs::remove_dir_all(entry.path());
         }

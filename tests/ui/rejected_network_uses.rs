@@ -30,3 +30,15 @@ fn main() {
     println!("{} {} {classes:?}", Net::PARAM_COUNT, net.describe());
     let unrelated: u8 = "not a number";
 }
+
+// Methods of one name on the network and its gradients, and impls generic over the cache's
+// batch, are valid on a network that compiles, and stay so on a rejected one.
+impl NetGrads {
+    pub fn describe(&self) -> &'static str {
+        "its gradients"
+    }
+}
+
+pub trait Batched {}
+
+impl<const B: usize> Batched for NetCache<B> {}

@@ -302,12 +302,15 @@ fn expand_for_gradflow(input: proc_macro2::TokenStream) -> proc_macro2::TokenStr
 }
 
 /// The errors, and in place of the network's types aliases whose type holds the first of
-/// them: `type Net = __GradflowRejectedNet<{ compile_error!(..); 0 }>`, and `NetGrads` and
-/// `NetCache<B>` for `Net`. rustc reports that error once, and says nothing about what uses
-/// a type with an error in it: `Net::new(..)`, `net.forward(..)` or `NetCache::<32>` elsewhere
-/// add no "cannot find type" or "no function `new`" errors to the real ones (with a bare
-/// `struct Net;`, every use added one). The hidden struct is local, so `impl Net { .. }` and
-/// impls of foreign traits for `Net` in the user's code stay valid.
+/// them: a hidden `const __GRADFLOW_REJECTED_Net: usize = { compile_error!(..); 0 };`, and
+/// `type Net = __GradflowRejectedNet<{ that const }, 0, 0>`, `NetGrads` (item 1) and
+/// `NetCache<B>` (item 2, passing `B` on). rustc reports that error once, and says nothing
+/// about what uses a type with an error in it: `Net::new(..)`, `net.forward(..)` or
+/// `NetCache::<32>` elsewhere add no "cannot find type" or "no function `new`" errors to the
+/// real ones (with a bare `struct Net;`, every use added one). The hidden struct is local and
+/// the three types distinct, so `impl Net { .. }` and `impl NetGrads { .. }` with methods of
+/// the same name, `impl<const B: usize> Trait for NetCache<B>` and impls of foreign traits in
+/// the user's code stay valid.
 fn placeholder(
     header: Option<(syn::Visibility, syn::Ident)>,
     error: syn::Error,
@@ -318,18 +321,22 @@ fn placeholder(
     let mut errors = error.into_iter().map(|e| e.to_compile_error());
     let first = errors.next();
     let hidden = quote::format_ident!("__GradflowRejected{}", name);
+    let rejected = quote::format_ident!("__GRADFLOW_REJECTED_{}", name);
     let grads = quote::format_ident!("{}Grads", name);
     let cache = quote::format_ident!("{}Cache", name);
     quote! {
         #[doc(hidden)]
+        #[allow(dead_code, non_upper_case_globals)]
+        const #rejected: usize = { #first; 0 };
+        #[doc(hidden)]
         #[allow(dead_code, non_camel_case_types)]
-        #vis struct #hidden<const REJECTED: usize>;
+        #vis struct #hidden<const REJECTED: usize, const ITEM: u8, const B: usize>;
         #[allow(dead_code)]
-        #vis type #name = #hidden<{ #first; 0 }>;
+        #vis type #name = #hidden<{ #rejected }, 0, 0>;
         #[allow(dead_code)]
-        #vis type #grads = #name;
+        #vis type #grads = #hidden<{ #rejected }, 1, 0>;
         #[allow(dead_code)]
-        #vis type #cache<const B: usize> = #name;
+        #vis type #cache<const B: usize> = #hidden<{ #rejected }, 2, B>;
         #(#errors)*
     }
 }

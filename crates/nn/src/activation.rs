@@ -14,8 +14,8 @@ use gradflow_tensor::{elementwise, Scalar};
 pub trait ActivationFn: 'static {
     /// Name used in `network!` and in reports.
     const NAME: &'static str;
-    /// The largest value the derivative takes; a unit whose derivative falls below 1e-3 of it
-    /// counts as saturated. `None` for functions that do not saturate (ReLU, identity).
+    /// The largest value the derivative takes; a unit whose derivative falls below
+    /// [`SATURATION`](crate::diagnostics::SATURATION) of it counts as saturated. `None` for functions that do not saturate (ReLU, identity).
     const MAX_DERIVATIVE: Option<f64>;
     /// `f(x)`.
     fn apply<T: Scalar>(x: T) -> T;

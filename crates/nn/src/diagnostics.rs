@@ -51,8 +51,8 @@ pub struct LayerHealth {
     /// healthy layer's units are then 0.
     pub dead_fraction: Option<f64>,
     /// For sigmoid and tanh layers: fraction of units (as for `dead_fraction`) whose
-    /// derivative, averaged over the batch and a feature map's positions, is below 1e-3 of
-    /// its maximum.
+    /// derivative, averaged over the batch and a feature map's positions, is below
+    /// [`SATURATION`] of its maximum.
     pub saturated_fraction: Option<f64>,
 }
 
@@ -65,8 +65,12 @@ pub struct GradientReport {
     pub layers: Vec<LayerHealth>,
 }
 
-/// A derivative below this fraction of its maximum counts as saturated.
-pub const SATURATION: f64 = 1e-3;
+/// A derivative below this fraction of its maximum counts as saturated: `4 x 0.01 x 0.99`,
+/// the derivative's share where the output lies within 1% of the function's range from a
+/// bound, a sigmoid above 0.99 or below 0.01 and a tanh beyond +-0.98 alike (the outputs
+/// Glorot and Bengio 2010 call saturated). There a unit passes under 4% of the gradient it
+/// passes at its centre.
+pub const SATURATION: f64 = 4.0 * 0.01 * 0.99;
 
 struct ActivationStats {
     mean: f64,

@@ -26,8 +26,11 @@ pub struct Thresholds {
     /// this fraction of the first's (and a growing one above its inverse).
     pub signal_ratio: f64,
     /// Report badly scaled inputs when, before any update, the first weighted layer's inputs
-    /// have a root mean square above this or below its inverse (1 is the scale initializers
-    /// assume; see [`Finding::InputScale`]).
+    /// have a root mean square above this or below its inverse square (1 is the scale
+    /// initializers assume; see [`Finding::InputScale`]). The small side is the square: a
+    /// one-hot or sparse input has a small root mean square (`1 / sqrt(width)` for one-hot)
+    /// with its nonzero values at unit scale, so 30 lets one-hot inputs of up to 900^2
+    /// categories pass while inputs scaled by 1e-4 are caught.
     pub input_scale: f64,
 }
 
@@ -388,7 +391,7 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         // He's standard deviation for a layer is sqrt(2 / fan_in); far less starves the signal
         // of a ReLU network. A sigmoid or tanh network is not cured by any initializer at
         // depth: their derivatives (at most 1/4 for sigmoid) shrink the gradient anyway.
-        if has("relu") && trainable.iter().any(|l| undersized(l)) {
+        if (has("relu") || has("gelu")) && trainable.iter().any(|l| undersized(l)) {
             cures.push(Cure::HeInit);
         }
         if !has("batchnorm") {
@@ -431,13 +434,12 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
 
     // Badly scaled inputs, judged before any update (the weights and biases training sets
     // make the estimate meaningless later) on the first weighted layer.
-    if let Some(first) = weighted
-        .first()
-        .filter(|_| before_training && !has("standardize"))
-    {
-        if let Some(rms) =
-            input_rms(first).filter(|&r| r > t.input_scale || r < 1.0 / t.input_scale)
-        {
+    // The first layer with weights, frozen or not: behind a frozen one, a trainable layer's
+    // inputs are that layer's outputs, not the network's.
+    let first_weighted = report.layers.iter().find(|l| l.fan_in > 0);
+    if let Some(first) = first_weighted.filter(|_| before_training && !has("standardize")) {
+        let small = 1.0 / (t.input_scale * t.input_scale);
+        if let Some(rms) = input_rms(first).filter(|&r| r > t.input_scale || r < small) {
             findings.push(Finding::InputScale {
                 layer: first.index,
                 rms,
@@ -584,7 +586,7 @@ fn unit_group(f: &mut fmt::Formatter<'_>, group: &[Finding], before_training: bo
     } else {
         write!(
             f,
-            "saturation: in {}: {share} of each layer's units sit where the derivative is below 1e-3 of its maximum",
+            "saturation: in {}: {share} of each layer's units sit within 1% of their range from a bound, where the derivative is below 4% of its maximum",
             Layers(&layers)
         )?;
     }
@@ -754,7 +756,7 @@ impl fmt::Display for Verdict {
                     fraction,
                     cures: c,
                 } => {
-                    write!(f, "saturation: {:.0}% of layer {layer}'s units sit where the derivative is below 1e-3 of its maximum", 100.0 * fraction)?;
+                    write!(f, "saturation: {:.0}% of layer {layer}'s units sit within 1% of their range from a bound, where the derivative is below 4% of its maximum", 100.0 * fraction)?;
                     cures(f, c)?;
                 }
             }
@@ -1340,13 +1342,17 @@ mod tests {
             (found, verdict.to_string())
         };
         let relu = ["dense+relu", "dense+relu", "dense"];
-        // At scale: nothing.
+        // At scale: nothing. Nor for one-hot inputs over 1024 categories (root mean square
+        // 1/32): the small side's line is 1/30^2.
         assert_eq!(scale_of(1.0, &relu, 0).0, None);
         assert_eq!(scale_of(20.0, &relu, 0).0, None);
+        assert_eq!(scale_of(1.0 / 32.0, &relu, 0).0, None);
+        assert_eq!(scale_of(1.2e-3, &relu, 0).0, None);
+        assert!(scale_of(1e-3, &relu, 0).0.is_some());
         // Inputs x1000 and x1e-4, as the ReLU outputs show them.
         let (found, text) = scale_of(1e3, &relu, 0);
-        let (layer, rms, cures) = found.unwrap();
-        assert_eq!((layer, cures), (0, [Cure::InputScaling].to_vec()));
+        let (at, rms, cures) = found.unwrap();
+        assert_eq!((at, cures), (0, [Cure::InputScaling].to_vec()));
         assert!((rms - 1e3).abs() < 1e-9 * 1e3, "{rms}");
         assert!(
             text.contains(
@@ -1382,6 +1388,27 @@ mod tests {
             scale_of(1e-4, &["dense+tanh", "dense+tanh", "dense"], 0).0,
             None
         );
+        // Behind a frozen first layer the network's inputs are that layer's: it is judged,
+        // not the trainable layer after it.
+        let frozen_first = |out_rms: f64| {
+            let mut layers = vec![
+                layer(0, "dense+relu", he_norm),
+                layer(1, "dense+relu", he_norm),
+                layer(2, "dense", he_norm),
+            ];
+            layers[0].params = 0;
+            layers[0].activation_std = out_rms;
+            let report = GradientReport { step: 0, layers };
+            diagnose(&report, &Thresholds::default())
+                .findings
+                .into_iter()
+                .find_map(|f| match f {
+                    Finding::InputScale { layer, .. } => Some(layer),
+                    _ => None,
+                })
+        };
+        assert_eq!(frozen_first(1.0), None);
+        assert_eq!(frozen_first(1e4), Some(0));
     }
 
     /// He initialization is offered against a vanishing gradient in a ReLU network only: no

@@ -5,6 +5,7 @@
 use super::{inspect_first_step, percentile, Error};
 use crate::study::{run_observed, Budget, Outcome, BATCH};
 use gradflow::data::Dataset;
+use gradflow::nn::diagnostics::SATURATION;
 use gradflow::nn::Activations;
 use gradflow::prelude::*;
 use std::fmt::Write as _;
@@ -118,11 +119,12 @@ where
                 if a.kind == "sigmoid" {
                     let n = a.values.len().max(1) as f64;
                     let mean = a.values.iter().map(|&v| v as f64).sum::<f64>() / n;
-                    // Saturated: derivative y (1 - y) below 1e-3 of its maximum 1/4.
+                    // Saturated as the reports count it: derivative y (1 - y) below
+                    // SATURATION of its maximum 1/4 (an output within 0.01 of 0 or 1).
                     let sat = a
                         .values
                         .iter()
-                        .filter(|&&y| (y * (1.0 - y)) < 0.25e-3)
+                        .filter(|&&y| f64::from(y * (1.0 - y)) < 0.25 * SATURATION)
                         .count() as f64
                         / n;
                     layers.push((mean, sat));
@@ -197,8 +199,8 @@ impl Glorot2010 {
             out.push('\n');
         }
         let (top, below) = self.top_layer_drop();
-        // The largest share of the top layer's units in the flat tail (derivative below 1e-3
-        // of its maximum) at any snapshot: the mean alone does not say they got there.
+        // The largest share of the top layer's units in the flat tail (within 0.01 of 0 or 1)
+        // at any snapshot: the mean alone does not say they got there.
         let top_saturated = self
             .snapshots
             .iter()

@@ -110,13 +110,16 @@ impl Degradation {
         let growing = grows(&self.deep);
         // The paper's reading, only where this run's numbers agree with it: a deeper plain
         // network that trains worse while its gradients stay healthy.
-        let paper = if vanishing {
+        let paper = if !self.trained() {
+            // Nothing to compare with the paper: the shallow network did not train either.
+            ""
+        } else if vanishing {
             "Unlike in the paper, the deep plain network's gradients vanish in this run (below)."
         } else if growing {
             "Unlike in the paper, where the deeper plain network trains to a somewhat higher error with healthy \
              gradients, this one's gradients explode from the start (below): it fails to train, which is that \
              explosion rather than the paper's degradation."
-        } else if self.trained() && self.degrades() {
+        } else if self.degrades() {
             "As the paper says, with batchnorm and He initialization in place this is an optimization difficulty, \
              not vanishing gradients."
         } else {
