@@ -40,7 +40,10 @@ impl<'a, X> Samples<'a, X> {
 pub struct TrainConfig {
     /// Passes over the training data.
     pub epochs: usize,
-    /// Seed of the shuffling.
+    /// Seed of the shuffling: `ChaCha8Rng::seed_from_u64(seed)`, the generator
+    /// `gradflow::rng(seed)` also starts from, so a network initialized with the same seed
+    /// draws its weights from the same numbers the shuffle uses. Give the two different seeds
+    /// for independent streams.
     pub seed: u64,
     /// Show a progress bar (on a terminal only).
     pub progress: bool,
