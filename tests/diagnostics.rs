@@ -96,6 +96,21 @@ fn deep_sigmoid_with_small_init_is_reported_as_vanishing() {
         _ => None,
     });
     assert!(cures.is_some_and(|c| c.contains(&Cure::Relu) && c.contains(&Cure::BatchNorm)));
+    // The forward half: with weights of std 0.01 the part of each layer's output that depends
+    // on the sample shrinks about 50x per layer, so the top layers give every digit (nearly)
+    // the same output, which the spread over all values (the units differ) does not show.
+    let found = verdict.findings.iter().find_map(|f| match f {
+        Finding::SignalScale { ratio, .. } => Some(*ratio),
+        _ => None,
+    });
+    assert!(found.is_some_and(|r| r < 1e-20), "{found:?}\n{verdict}");
+    let (first, last) = (&report.layers[0], &report.layers[19]);
+    assert!(
+        last.activation_std > 1e-3 * first.activation_std,
+        "{}, {}",
+        first.activation_std,
+        last.activation_std
+    );
 }
 
 /// A ReLU network with He initialization on inputs a thousand times too large, or ten

@@ -45,6 +45,12 @@ pub struct LayerHealth {
     pub activation_mean: f64,
     /// Standard deviation of the layer's outputs over the batch.
     pub activation_std: f64,
+    /// Spread across the batch (and a feature map's positions) of each unit's output, root
+    /// mean square over the units: the part of `activation_std` that tells samples apart,
+    /// without the differences between units. A layer whose every unit gives the same value
+    /// for every sample has 0 here however different its units are. 0 for a vector layer at
+    /// batch 1 (one value per unit).
+    pub sample_std: f64,
     /// For ReLU layers: fraction of units (a vector's outputs, a feature map's channels)
     /// whose output is zero for every sample of the batch and every position of a feature
     /// map. `None` when each unit has one value, a vector layer at batch 1: about half of a
@@ -75,6 +81,7 @@ pub const SATURATION: f64 = 4.0 * 0.01 * 0.99;
 struct ActivationStats {
     mean: f64,
     std: f64,
+    sample_std: f64,
     dead: Option<f64>,
     saturated: Option<f64>,
 }
@@ -123,9 +130,20 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
             .count();
         count as f64 / units as f64
     });
+    // Each unit's variance over its own values (samples and positions), averaged over units.
+    let within = (0..units)
+        .map(|j| {
+            let values = || a.values.iter().skip(j).step_by(units).map(|v| v.to_f64());
+            let count = values().count().max(1) as f64;
+            let unit_mean = values().sum::<f64>() / count;
+            values().map(|v| sq(v - unit_mean)).sum::<f64>() / count
+        })
+        .sum::<f64>()
+        / units as f64;
     ActivationStats {
         mean,
         std: libm::sqrt(var),
+        sample_std: libm::sqrt(within),
         dead,
         saturated,
     }
@@ -177,6 +195,7 @@ impl GradientReport {
                     update_ratio: None,
                     activation_mean: 0.0,
                     activation_std: 0.0,
+                    sample_std: 0.0,
                     dead_fraction: None,
                     saturated_fraction: None,
                 }),
@@ -229,6 +248,7 @@ impl GradientReport {
                 let l = &mut layers[r];
                 l.activation_mean = stats.mean;
                 l.activation_std = stats.std;
+                l.sample_std = stats.sample_std;
                 l.dead_fraction = stats.dead.or(l.dead_fraction);
                 l.saturated_fraction = stats.saturated.or(l.saturated_fraction);
             }
@@ -319,7 +339,7 @@ impl fmt::Display for GradientReport {
         writeln!(f, "gradient report at step {}", self.step)?;
         writeln!(
             f,
-            "{:>5}  {:<kind_width$}  {:>11}  {:>10}  {:>10}  {:>10}  {:>9}  {:>9}  {:>6}  {:>9}",
+            "{:>5}  {:<kind_width$}  {:>11}  {:>10}  {:>10}  {:>10}  {:>9}  {:>9}  {:>10}  {:>6}  {:>9}",
             "layer",
             "kind",
             "shape",
@@ -328,6 +348,7 @@ impl fmt::Display for GradientReport {
             "upd/wt",
             "act mean",
             "act std",
+            "sample std",
             "dead",
             "saturated"
         )?;
@@ -345,7 +366,7 @@ impl fmt::Display for GradientReport {
             };
             writeln!(
                 f,
-                "{:>5}  {:<kind_width$}  {:>11}  {:>10}  {:>10}  {:>10}  {:>9.3}  {:>9.3}  {:>6}  {:>9}",
+                "{:>5}  {:<kind_width$}  {:>11}  {:>10}  {:>10}  {:>10}  {:>9.3}  {:>9.3}  {:>10.2e}  {:>6}  {:>9}",
                 l.index,
                 l.kind,
                 shape,
@@ -354,10 +375,42 @@ impl fmt::Display for GradientReport {
                 opt(l.update_ratio, false),
                 l.activation_mean,
                 l.activation_std,
+                l.sample_std,
                 opt(l.dead_fraction, true),
                 opt(l.saturated_fraction, true),
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spread over all values counts the differences between units; the spread across
+    /// samples only what tells samples apart, per unit (a feature map's channel over its
+    /// positions too).
+    #[test]
+    fn the_spread_across_samples_leaves_out_the_differences_between_units() {
+        let stats = |values: &[f32], width: usize, units: usize| {
+            activation_stats(&Activations {
+                layer: "dense_0",
+                kind: "dense",
+                width,
+                units,
+                values,
+            })
+        };
+        // Two samples, two units at 1 and 2 for both: spread 0.5 over all, 0 across samples.
+        let s = stats(&[1.0, 2.0, 1.0, 2.0], 2, 2);
+        assert_eq!((s.std, s.sample_std), (0.5, 0.0));
+        // Unit 0 at 1 and 3 (variance 1), unit 1 at 2 both times (0): sqrt(1/2).
+        let s = stats(&[1.0, 2.0, 3.0, 2.0], 2, 2);
+        assert!((s.sample_std - libm::sqrt(0.5)).abs() < 1e-12);
+        // A feature map of one sample, 2 positions x 2 channels: channel 0 at 0 and 2
+        // (variance 1), channel 1 at 5 and 5.
+        let s = stats(&[0.0, 5.0, 2.0, 5.0], 4, 2);
+        assert!((s.sample_std - libm::sqrt(0.5)).abs() < 1e-12);
     }
 }

@@ -141,8 +141,10 @@ pub enum Finding {
         /// Cures that apply.
         cures: Vec<Cure>,
     },
-    /// The spread of the layers' outputs shrinks (or grows) geometrically with depth: the
-    /// forward half of the vanishing (or exploding) problem, which the backward pass repeats.
+    /// The spread of the layers' outputs across samples ([`LayerHealth::sample_std`]) shrinks
+    /// (or grows) geometrically with depth: the forward half of the vanishing (or exploding)
+    /// problem, which the backward pass repeats. A ratio of exactly 0 is a top layer that
+    /// gives every sample the same output.
     SignalScale {
         /// First hidden layer index.
         first: usize,
@@ -410,9 +412,20 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     // The hidden layers: those with parameters, less the classifier on top.
     let hidden = &trainable[..trainable.len().saturating_sub(1)];
     if let (Some(first), Some(last)) = (hidden.first(), hidden.last()) {
-        let ratio = last.activation_std / first.activation_std;
+        // The spread across samples, which is what carries the inputs: a stack whose top
+        // layers give every sample the same output (each unit at its own value) has lost the
+        // signal however spread its units are. At batch 1 a vector layer has none: the spread
+        // over its units stands in then.
+        let spread = |l: &LayerHealth| {
+            if first.sample_std > 0.0 {
+                l.sample_std
+            } else {
+                l.activation_std
+            }
+        };
+        let ratio = spread(last) / spread(first);
         if hidden.len() > 1
-            && first.activation_std > 0.0
+            && spread(first) > 0.0
             && (ratio < t.signal_ratio || ratio > 1.0 / t.signal_ratio)
         {
             let mut cures = Vec::new();
@@ -705,9 +718,18 @@ impl fmt::Display for Verdict {
                     };
                     // Per weighted layer: standalone activations between them are not steps.
                     let layers = layers.saturating_sub(1).max(1) as f64;
+                    if *ratio == 0.0 {
+                        write!(
+                            f,
+                            "lost signal: layer {last} gives every sample the same output; the \
+                             spread across samples falls to exactly 0 from layer {first}'s"
+                        )?;
+                        cures(f, c)?;
+                        continue;
+                    }
                     write!(
                         f,
-                        "{word} signal: the output spread {per} from layer {first} to layer {last} by {ratio:.1e} \
+                        "{word} signal: the outputs' spread across samples {per} from layer {first} to layer {last} by {ratio:.1e} \
                          (x{:.2} per layer)",
                         libm::pow(*ratio, 1.0 / layers)
                     )?;
@@ -789,6 +811,9 @@ mod tests {
             update_ratio: None,
             activation_mean: 0.0,
             activation_std: 1.0,
+            // 0: the signal checks fall back to `activation_std`, as at batch 1, unless a
+            // test sets it.
+            sample_std: 0.0,
             dead_fraction: None,
             saturated_fraction: None,
         }
@@ -1476,5 +1501,46 @@ mod tests {
             .findings
             .iter()
             .any(|f| matches!(f, Finding::Saturated { layer: 0, .. })));
+    }
+
+    /// The signal is judged by the spread across samples: units that keep their spread from
+    /// one another while every sample gets the same values have lost it.
+    #[test]
+    fn a_signal_lost_across_samples_is_found_where_the_spread_over_units_hides_it() {
+        let finding = |sample_std: &dyn Fn(usize) -> f64| {
+            let layers: Vec<LayerHealth> = (0..6)
+                .map(|i| LayerHealth {
+                    // The spread over all values stays 1 (the units differ)...
+                    activation_std: 1.0,
+                    // ...while the part that tells samples apart is as given.
+                    sample_std: sample_std(i),
+                    ..layer(i, if i < 5 { "dense+sigmoid" } else { "dense" }, 1.0)
+                })
+                .collect();
+            let verdict = diagnose(&GradientReport { step: 0, layers }, &Thresholds::default());
+            let found = verdict.findings.iter().find_map(|f| match f {
+                Finding::SignalScale { ratio, cures, .. } => Some((*ratio, cures.clone())),
+                _ => None,
+            });
+            (found, verdict.to_string())
+        };
+        let (found, text) = finding(&|_| 0.5);
+        assert_eq!(found, None, "{text}");
+        // x0.02 per layer over layers 0-4: 1.6e-7.
+        let (found, text) = finding(&|i| 0.5 * libm::pow(0.02, i as f64));
+        let (ratio, cures) = found.unwrap();
+        assert!((ratio - libm::pow(0.02, 4.0)).abs() < 1e-15, "{ratio}");
+        assert_eq!(cures, [Cure::BatchNorm]);
+        assert!(
+            text.contains("shrinking signal: the outputs' spread across samples falls from layer 0 to layer 4 by 1.6e-7 (x0.02 per layer)"),
+            "{text}"
+        );
+        // Every sample the same at the top: said in words, not as a factor of 0.
+        let (found, text) = finding(&|i| if i < 3 { 0.5 } else { 0.0 });
+        assert_eq!(found.map(|(r, _)| r), Some(0.0));
+        assert!(
+            text.contains("lost signal: layer 4 gives every sample the same output"),
+            "{text}"
+        );
     }
 }
