@@ -93,6 +93,8 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
     // A unit is a vector layer's output or a feature map's channel, whose values are every
     // `units`-th one (channels-last) over all positions and samples.
     let units = a.units.max(1);
+    // Values of one unit: its samples, times a feature map's positions.
+    let per_unit = (a.values.len() / units).max(1) as f64;
     // With one value per unit (a vector layer at batch 1) about half of a healthy layer's
     // ReLUs output 0: a unit at 0 says nothing about its other inputs, so none is called dead.
     let dead = (a.kind == "relu" && a.values.len() / units >= 2).then(|| {
@@ -115,7 +117,6 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
     // A unit is saturated when its derivative, averaged over the batch, is below SATURATION of
     // its maximum: it then passes almost no gradient for any sample.
     let saturated = derivative_ratio(0.5).map(|_| {
-        let samples = (a.values.len() / units).max(1) as f64;
         let count = (0..units)
             .filter(|&j| {
                 let total: f64 = a
@@ -125,7 +126,7 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
                     .step_by(units)
                     .filter_map(|v| derivative_ratio(v.to_f64()))
                     .sum();
-                total / samples < SATURATION
+                total / per_unit < SATURATION
             })
             .count();
         count as f64 / units as f64
@@ -134,9 +135,8 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
     let within = (0..units)
         .map(|j| {
             let values = || a.values.iter().skip(j).step_by(units).map(|v| v.to_f64());
-            let count = values().count().max(1) as f64;
-            let unit_mean = values().sum::<f64>() / count;
-            values().map(|v| sq(v - unit_mean)).sum::<f64>() / count
+            let unit_mean = values().sum::<f64>() / per_unit;
+            values().map(|v| sq(v - unit_mean)).sum::<f64>() / per_unit
         })
         .sum::<f64>()
         / units as f64;

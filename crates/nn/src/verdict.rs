@@ -236,6 +236,10 @@ impl Verdict {
     }
 }
 
+/// What a saturated unit is, in the verdict's words ([`crate::diagnostics::SATURATION`]).
+const SATURATED: &str =
+    "sit within 1% of their range from a bound, where the derivative is below 4% of its maximum";
+
 fn is_saturating(l: &LayerHealth) -> bool {
     l.kind.contains("sigmoid") || l.kind.contains("tanh")
 }
@@ -446,9 +450,8 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     }
 
     // Badly scaled inputs, judged before any update (the weights and biases training sets
-    // make the estimate meaningless later) on the first weighted layer.
-    // The first layer with weights, frozen or not: behind a frozen one, a trainable layer's
-    // inputs are that layer's outputs, not the network's.
+    // make the estimate meaningless later) on the first layer with weights, frozen or not:
+    // behind a frozen one, a trainable layer's inputs are that layer's outputs.
     let first_weighted = report.layers.iter().find(|l| l.fan_in > 0);
     if let Some(first) = first_weighted.filter(|_| before_training && !has("standardize")) {
         let small = 1.0 / (t.input_scale * t.input_scale);
@@ -599,7 +602,7 @@ fn unit_group(f: &mut fmt::Formatter<'_>, group: &[Finding], before_training: bo
     } else {
         write!(
             f,
-            "saturation: in {}: {share} of each layer's units sit within 1% of their range from a bound, where the derivative is below 4% of its maximum",
+            "saturation: in {}: {share} of each layer's units {SATURATED}",
             Layers(&layers)
         )?;
     }
@@ -778,7 +781,11 @@ impl fmt::Display for Verdict {
                     fraction,
                     cures: c,
                 } => {
-                    write!(f, "saturation: {:.0}% of layer {layer}'s units sit within 1% of their range from a bound, where the derivative is below 4% of its maximum", 100.0 * fraction)?;
+                    write!(
+                        f,
+                        "saturation: {:.0}% of layer {layer}'s units {SATURATED}",
+                        100.0 * fraction
+                    )?;
                     cures(f, c)?;
                 }
             }
