@@ -256,6 +256,90 @@ fn fit_refuses_a_batch_of_zero_by_its_own_name() {
     );
 }
 
+network! {
+    struct BnXor<f32> {
+        input 2,
+        dense 8 [he_init, batchnorm, relu],
+        dense 2,
+    }
+}
+
+/// A batchnorm setting set by hand outside what it admits (a Keras momentum of 0.99 passed
+/// without `keras::momentum`, or an `eps` of 0) is refused before the first step, naming the
+/// setting: trained with it, the running variance went negative (momentum 2: -0.86), which
+/// inference turns into NaN and saving refuses, after an `Ok` run.
+#[test]
+fn fit_refuses_a_batchnorm_setting_outside_its_range() {
+    use gradflow::nn::train::{fit, Samples, TrainConfig, TrainError};
+    let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    let labels = [0, 1, 1, 0];
+    let samples = Samples::new(&x, &labels);
+    let config = TrainConfig {
+        epochs: 2,
+        progress: false,
+        ..Default::default()
+    };
+    /// How to spoil the network, the setting it spoils, its value, what the error requires.
+    type Case = (fn(&mut BnXor), &'static str, f64, &'static str);
+    let cases: [Case; 5] = [
+        (
+            |n| n.batchnorm_0.momentum = 2.0,
+            "momentum",
+            2.0,
+            "between 0 and 1",
+        ),
+        (
+            |n| n.batchnorm_0.momentum = -0.5,
+            "momentum",
+            -0.5,
+            "between 0 and 1",
+        ),
+        (
+            |n| n.batchnorm_0.momentum = f32::NAN,
+            "momentum",
+            f64::NAN,
+            "between 0 and 1",
+        ),
+        (|n| n.batchnorm_0.eps = 0.0, "eps", 0.0, "positive"),
+        (
+            |n| n.batchnorm_0.eps = f32::INFINITY,
+            "eps",
+            f64::INFINITY,
+            "positive",
+        ),
+    ];
+    for (set, setting, value, requirement) in cases {
+        let mut net = BnXor::new(&mut gradflow::rng(7));
+        set(&mut net);
+        let before = (net.dense_0.weight, net.batchnorm_0.running_var);
+        let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+        let err = fit::<f32, _, _, 2>(&mut net, &mut sgd, samples, samples, &config).unwrap_err();
+        let TrainError::Setting {
+            name, value: got, ..
+        } = &err
+        else {
+            panic!("{setting} = {value}: {err:?}");
+        };
+        assert_eq!(name, &format!("batchnorm_0.{setting}"));
+        assert!(got == &value || (got.is_nan() && value.is_nan()), "{got}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("setting `batchnorm_0.{setting}` is ")),
+            "{text}"
+        );
+        assert!(text.contains(requirement), "{text}");
+        assert_eq!((net.dense_0.weight, net.batchnorm_0.running_var), before);
+    }
+    // The bounds themselves train.
+    for momentum in [0.0, 1.0] {
+        let mut net = BnXor::new(&mut gradflow::rng(7));
+        net.batchnorm_0.momentum = momentum;
+        let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+        let history = fit::<f32, _, _, 2>(&mut net, &mut sgd, samples, samples, &config).unwrap();
+        assert_eq!((history.steps, history.refused.len()), (4, 0));
+    }
+}
+
 /// Accuracy over samples whose labels do not pair up with the rows is a clear panic, not a
 /// figure computed over the shorter list and divided by the longer.
 #[test]

@@ -158,6 +158,18 @@ pub enum TrainError {
     /// `TRAINABLE_PARAM_COUNT` disagrees with what its `visit_tensors` visits): checked
     /// before the run, since the counts decide what `fit` does.
     Layout(crate::network::LayoutError),
+    /// A layer's setting is outside what it admits (a batchnorm's `momentum` of 2 or `eps`
+    /// of 0, set by hand): training would run, but with running statistics that go negative
+    /// or non-finite, which inference turns into NaN and `gradflow::weights` refuses to save.
+    /// Checked before the run.
+    Setting {
+        /// The setting, `layer.name` (`batchnorm_0.momentum`).
+        name: String,
+        /// Its value.
+        value: f64,
+        /// What it must be: `"it must be between 0 and 1"`.
+        requirement: &'static str,
+    },
     /// A test sample holds a NaN or infinite feature (checked when
     /// [`TrainConfig::check_inputs`] is on).
     NonFiniteTestInput {
@@ -216,6 +228,14 @@ impl core::fmt::Display for TrainError {
                 "the network has no trainable parameters (every weighted layer is frozen)"
             ),
             TrainError::Layout(e) => write!(f, "{e}"),
+            TrainError::Setting {
+                name,
+                value,
+                requirement,
+            } => write!(
+                f,
+                "setting `{name}` is {value}: {requirement}; fit does not start with it"
+            ),
             TrainError::NonFiniteTestInput { sample } => write!(
                 f,
                 "test set: sample {sample} holds a NaN or infinite feature, which its accuracy would count as misclassified; clean the data, or turn off check_inputs"
@@ -254,6 +274,29 @@ fn validate<X>(set: &'static str, s: &Samples<'_, X>, classes: usize) -> Result<
         });
     }
     Ok(())
+}
+
+/// The first setting of `net` that is not finite or not one its layer admits.
+fn check_settings<T: Scalar, N: crate::network::Network<T> + ?Sized>(
+    net: &N,
+) -> Result<(), TrainError> {
+    let mut result = Ok(());
+    net.visit_settings(&mut |s| {
+        let value = s.value.to_f64();
+        if result.is_ok() && !(value.is_finite() && (s.admits)(value)) {
+            let name = if s.layer.is_empty() {
+                String::from(s.name)
+            } else {
+                std::format!("{}.{}", s.layer, s.name)
+            };
+            result = Err(TrainError::Setting {
+                name,
+                value,
+                requirement: s.requirement,
+            });
+        }
+    });
+    result
 }
 
 /// Whether every scalar of `samples` is finite (what `check_inputs` asks of a batch).
@@ -494,6 +537,7 @@ where
         return Err(TrainError::NoEpochs);
     }
     crate::network::check_trainable_layout(net).map_err(TrainError::Layout)?;
+    check_settings(net)?;
     if N::TRAINABLE_PARAM_COUNT == 0 {
         return Err(TrainError::NothingToTrain);
     }

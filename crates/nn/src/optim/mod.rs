@@ -478,8 +478,8 @@ pub(crate) fn require_weight_decay_and_clipping(
     require(
         "weight_decay",
         weight_decay,
-        weight_decay >= 0.0 && (weight_decay as f32).is_finite(),
-        "non-negative and at most f32::MAX",
+        weight_decay == 0.0 || (weight_decay > 0.0 && normal_in_f32(weight_decay)),
+        "0 (off), or positive and within f32's normal range (1.2e-38 to 3.4e38)",
     )?;
     require(
         "max_grad_norm",

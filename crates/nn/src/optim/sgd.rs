@@ -376,6 +376,10 @@ mod tests {
         assert_eq!(S::new(almost_one).unwrap_err().name, "momentum");
         assert!(S::new(SgdConfig::new(0.1).weight_decay(1e39)).is_err());
         assert!(S::new(SgdConfig::new(3e38).momentum(0.999_999)).is_ok());
+        // A decay that is 0 in f32 would silently be off.
+        let tiny_decay = SgdConfig::new(0.1).weight_decay(1e-50);
+        assert_eq!(S::new(tiny_decay).unwrap_err().name, "weight_decay");
+        assert!(S::new(SgdConfig::new(0.1).weight_decay(0.0)).is_ok());
         // A clipping norm that is 0 in f32 would scale every step to nothing.
         let tiny_clip = SgdConfig::new(0.1).clip_grad_norm(1e-50);
         assert_eq!(S::new(tiny_clip).unwrap_err().name, "max_grad_norm");
