@@ -155,7 +155,9 @@ fn index_of<T: Scalar, N: TrainableNetwork<T>>(layer: &str) -> Option<usize> {
 
 impl GradientReport {
     /// Measures a network after `backward` (and before the optimizer step) from its cache and
-    /// gradients.
+    /// gradients. Gradients that `backward` did not write (not run, or zeroed after it) are
+    /// all exactly 0, which the verdict names (`no gradient: ...`) rather than taking it for
+    /// a minimum.
     ///
     /// # Panics
     /// If `cache` has not been through `forward_train`: its zeros would read as dead units and
@@ -172,7 +174,7 @@ impl GradientReport {
     {
         assert!(
             N::cache_filled(cache),
-            "GradientReport::capture needs a cache that forward_train (and backward) has filled; this one is as it was created"
+            "GradientReport::capture needs a cache that forward_train has filled (then backward, into the gradients it is given); this one is as it was created"
         );
         let mut layers: Vec<LayerHealth> = Vec::new();
         for info in N::LAYERS {

@@ -166,6 +166,9 @@ pub enum Finding {
         /// The floor ([`Thresholds::vanishing_floor`]).
         floor: f64,
     },
+    /// No layer has a trainable parameter (every weighted layer is `frozen`): there is no
+    /// gradient to judge, which is not health.
+    NoTrainable,
     /// ReLU units that output zero for the whole batch.
     Dead {
         /// Layer index.
@@ -303,6 +306,9 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         .filter(|g| g.is_finite())
         .fold(0.0, f64::max);
     let mut findings = Vec::new();
+    if trainable.is_empty() {
+        findings.push(Finding::NoTrainable);
+    }
 
     // Dense and convolution layers (those with a weight and a fan-in), less the classifier on
     // top: layers of one kind, whose gradient norms compare. `growth`: the first one's
@@ -505,8 +511,11 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
             .filter(|&s| judged && s > t.saturated_fraction)
         {
             let mut cures = Vec::new();
-            // Saturated by the raw inputs: at most the first weighted layer lies below.
-            if weighted_up_to(l).len() <= 1 && !has("standardize") {
+            // Saturated by the raw inputs: at most the first weighted layer lies below. Only
+            // judged before any update: the inputs do not change during training, so their
+            // scale shows at step 0 (with `InputScale`); saturation that appears later was
+            // trained in (a tanh layer after a step at lr 5 on inputs in [0, 1]).
+            if before_training && weighted_up_to(l).len() <= 1 && !has("standardize") {
                 cures.push(Cure::InputScaling);
             }
             if !l.kind.contains("batchnorm") {
@@ -738,6 +747,24 @@ impl fmt::Display for Verdict {
                     )?;
                     cures(f, c)?;
                 }
+                Finding::AllSmall { largest, .. } if *largest == 0.0 => {
+                    // Rounding leaves a trace of a gradient at any real minimum, so exactly 0
+                    // everywhere is more often gradients that backward never wrote.
+                    write!(
+                        f,
+                        "no gradient: every layer's gradient is exactly 0, so either backward \
+                         did not write these gradients (it was not run, or they were zeroed \
+                         after it), or the loss is exactly flat here (a softmax saturated to \
+                         exactly one-hot, a perfect fit)"
+                    )?;
+                }
+                Finding::NoTrainable => {
+                    write!(
+                        f,
+                        "nothing to judge: no layer has a trainable parameter (every weighted \
+                         layer is frozen), so there is no gradient"
+                    )?;
+                }
                 Finding::AllSmall { largest, floor } => {
                     write!(
                         f,
@@ -891,6 +918,35 @@ mod tests {
         }
     }
 
+    /// Gradients that are exactly 0 everywhere (a report captured without `backward`, or
+    /// after zeroing the gradients) are not called a minimum; a network with no trainable
+    /// layer is not called healthy.
+    #[test]
+    fn no_gradient_at_all_is_named_as_such() {
+        let unwritten = verdict_of_norms(0, &[0.0, 0.0, 0.0]);
+        let text = unwritten.to_string();
+        assert!(!unwritten.healthy() && !unwritten.vanishing(), "{text}");
+        assert!(
+            text.starts_with("no gradient: every layer's gradient is exactly 0, so either backward did not write"),
+            "{text}"
+        );
+        assert!(!text.contains("near a minimum"), "{text}");
+        let frozen = diagnose(
+            &GradientReport {
+                step: 0,
+                layers: std::vec![LayerHealth {
+                    params: 0,
+                    ..layer(0, "dense", 1.0)
+                }],
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(frozen.findings, std::vec![Finding::NoTrainable]);
+        assert!(frozen
+            .to_string()
+            .starts_with("nothing to judge: no layer has a trainable parameter"));
+    }
+
     /// Gradients below the floor in every layer, the largest included, are a loss at its
     /// minimum, not a vanishing gradient; a layer small beside the others still is one.
     #[test]
@@ -1009,6 +1065,33 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A first hidden layer saturated before any update may be the inputs' scale
+    /// (`standardize` among the cures); saturated after updates, it was trained into the
+    /// tails (the inputs have not changed), so `standardize` is not offered then.
+    #[test]
+    fn trained_in_saturation_is_not_blamed_on_the_inputs() {
+        let saturated_cures = |step: usize| {
+            let mut tanh = layer(0, "dense+tanh", 1.0);
+            tanh.saturated_fraction = Some(0.9);
+            let layers = vec![tanh, layer(1, "dense", 1.0)];
+            diagnose(&GradientReport { step, layers }, &Thresholds::default())
+                .findings
+                .into_iter()
+                .find_map(|f| match f {
+                    Finding::Saturated {
+                        layer: 0, cures, ..
+                    } => Some(cures),
+                    _ => None,
+                })
+                .expect("layer 0 saturated")
+        };
+        assert_eq!(
+            saturated_cures(0),
+            [Cure::InputScaling, Cure::BatchNorm, Cure::Relu]
+        );
+        assert_eq!(saturated_cures(40), [Cure::BatchNorm, Cure::Relu]);
     }
 
     /// A deep stack whose gradient grows geometrically toward the input (as batchnorm without
