@@ -73,7 +73,7 @@ fn bake(
 }
 
 fn main() -> ExitCode {
-    digits_main(USAGE, std::env::args().skip(1), run)
+    digits_main(USAGE, std::env::args_os().skip(1), run)
 }
 
 fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {

@@ -37,7 +37,7 @@ const USAGE: &str = "usage: digits_cnn [--seed N] [--bake DIR]";
 const BAKED_SAMPLES: usize = 16;
 
 fn main() -> ExitCode {
-    digits_main(USAGE, std::env::args().skip(1), run)
+    digits_main(USAGE, std::env::args_os().skip(1), run)
 }
 
 fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {

@@ -52,7 +52,11 @@ fn malformed_lines_are_refused_with_the_usage() {
 #[test]
 fn main_runs_only_a_well_formed_line_and_maps_outcomes_to_statuses() {
     use std::process::ExitCode;
-    let args = |line: &[&str]| line.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let args = |line: &[&str]| {
+        line.iter()
+            .map(std::ffi::OsString::from)
+            .collect::<Vec<_>>()
+    };
     let mut ran = None;
     let status = digits_main(USAGE, args(&["--seed", "9"]), |seed, bake| {
         ran = Some((seed, bake));
@@ -62,6 +66,17 @@ fn main_runs_only_a_well_formed_line_and_maps_outcomes_to_statuses() {
     assert_eq!(ran, Some((9, None)));
     let failed = digits_main(USAGE, args(&[]), |_, _| Err("no data".into()));
     assert_eq!(failed, ExitCode::FAILURE);
+    // An argument that is not UTF-8 is a usage error, not a panic.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        let line = vec![
+            "--bake".into(),
+            std::ffi::OsString::from_vec(b"out\xff".to_vec()),
+        ];
+        let status = digits_main(USAGE, line, |_, _| panic!("ran"));
+        assert_eq!(status, ExitCode::from(2));
+    }
     for line in [&["--seed", "1", "--seed", "1"][..], &["--help"][..]] {
         let status = digits_main(USAGE, args(line), |_, _| panic!("{line:?} ran"));
         let expected = if line == ["--help"] {

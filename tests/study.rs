@@ -180,6 +180,26 @@ fn the_report_replaces_the_folder_and_a_refused_last_step_shows_as_missing() {
     assert!(aside.join("index.html").exists(), "{:?}", names());
 }
 
+/// An argument that is not UTF-8 is a usage error naming it (`std::env::args` panicked on
+/// it); text arguments pass through in order.
+#[cfg(unix)]
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let line = [
+        OsString::from("--seed"),
+        OsString::from_vec(b"4\xff2".to_vec()),
+    ];
+    let err = args::utf8_args(line).unwrap_err();
+    assert!(
+        err.starts_with("argument \"4\\xFF2\" is not valid UTF-8\nusage: vanishing_gradients"),
+        "{err}"
+    );
+    let text = args::utf8_args(["--seed", "7"].map(OsString::from)).unwrap();
+    assert_eq!(text, ["--seed", "7"]);
+}
+
 /// The command line: defaults, every flag, and each malformed line refused with a message
 /// saying what is allowed, before any data is read.
 #[test]

@@ -54,11 +54,17 @@ pub fn parse_digits_args(
 /// with its message on stderr.
 pub fn digits_main(
     usage: &str,
-    args: impl IntoIterator<Item = String>,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
     run: impl FnOnce(u64, Option<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error>>,
 ) -> std::process::ExitCode {
     use std::process::ExitCode;
-    match parse_digits_args(args, usage) {
+    // `std::env::args` panics on an argument that is not UTF-8: refuse it like any other
+    // malformed line.
+    let args = args.into_iter().map(|a| {
+        a.into_string()
+            .map_err(|bad| format!("argument {bad:?} is not valid UTF-8\n{usage}"))
+    });
+    match args.collect::<Result<Vec<_>, _>>().and_then(|a| parse_digits_args(a, usage)) {
         Ok(Command::Help) => {
             println!("{usage}");
             ExitCode::SUCCESS

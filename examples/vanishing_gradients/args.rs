@@ -47,6 +47,19 @@ defaults: --depth 20 --width 64 --epochs 30 (1 to 100000) --seed 42 --lr 0.005
 --paper runs a reproduction at its paper's sizes (--depth and --width are refused with it),
 with its own --lr unless given: he2015 0.002, glorot2010 0.05, the others 0.005";
 
+/// The arguments after the program's name as text: one that is not UTF-8 is a usage error
+/// (exit status 2), where `std::env::args` would panic.
+pub fn utf8_args(
+    line: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<Vec<String>, String> {
+    line.into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|bad| format!("argument {bad:?} is not valid UTF-8\n{USAGE}"))
+        })
+        .collect()
+}
+
 /// Parses the arguments after the program's name.
 pub fn parse_args(line: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut args = Args {

@@ -37,7 +37,7 @@ fn say(line: std::fmt::Arguments<'_>) {
         panic!("writing to standard output: {e}");
     }
 }
-use args::{parse_args, Args, Command, USAGE};
+use args::{parse_args, utf8_args, Args, Command, USAGE};
 use study::{load_digits, run, summary_table, write_report, Budget, Outcome};
 
 /// Defines the seven configurations at one depth and width, and a function running them all.
@@ -344,7 +344,7 @@ fn refusals(outcomes: &[&Outcome]) {
         if let Some((step, reason)) = refused.first() {
             say!(
                 "{}: {} of {} steps were refused (the first, step {step}: {reason}); its train \
-                 loss averages the accepted steps only",
+                 loss averages the accepted steps only (`-` when the last epoch accepted none)",
                 o.name,
                 refused.len(),
                 o.history.steps
@@ -380,7 +380,17 @@ fn diagnose(o: &Outcome) {
         // A low training loss with a low test accuracy is overfitting, not a gradient
         // problem: 0.25 is a tenth of the loss of a uniform guess over 10 classes.
         let ran = o.history.epochs.len();
-        if o.final_loss() < 0.25 {
+        let refused = o.history.refused.len();
+        if refused * 2 > o.history.steps {
+            // Most steps had a loss or gradient that is not finite: the network barely
+            // trained, whatever the epochs; on the digits' [0, 1] inputs that is the step size.
+            say!(
+                "    {refused} of {} steps were refused (a loss or gradient that is not \
+                 finite), so it barely trained: the learning rate is too large for it \
+                 (`--lr`)",
+                o.history.steps
+            );
+        } else if o.final_loss() < 0.25 {
             say!(
                 "    its training loss is low ({:.4}): the gap to the test accuracy is \
                  generalization, not gradients",
@@ -403,7 +413,7 @@ fn diagnose(o: &Outcome) {
 
 fn main() -> ExitCode {
     // Usage errors exit with 2, failures while running with 1.
-    let args = match parse_args(std::env::args().skip(1)) {
+    let args = match utf8_args(std::env::args_os().skip(1)).and_then(parse_args) {
         Ok(Command::Run(args)) => args,
         Ok(Command::Help) => {
             say!("{USAGE}");
@@ -474,10 +484,13 @@ fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for o in &outcomes {
         diagnose(o);
     }
-    // Under the target folder cargo builds into: CARGO_TARGET_DIR's if set (relative to the
-    // project), else the project's `target`.
+    // Under the target folder cargo builds into: CARGO_TARGET_DIR's if set (a relative one,
+    // as cargo reads it, from the directory cargo was started in, which `cargo run` keeps as
+    // the program's), else the project's `target`.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |t| root.join(t));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |t| {
+        std::path::absolute(&t).unwrap_or_else(|_| t.into())
+    });
     // One folder per setting, so that runs of other seeds or sizes, also at the same time,
     // each keep their own report.
     let dir = target.join("gradflow-report").join(format!(

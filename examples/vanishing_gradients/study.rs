@@ -278,7 +278,11 @@ pub fn summary_table(outcomes: &[Outcome]) -> String {
             out,
             "{:<w$}  {:>10}  {:>8.4}  {:>12}  {:>12}  {:>6}  {:>9}  {:>6.1}s",
             o.name,
-            fmt_loss(o.final_loss()),
+            // NaN: the last epoch accepted no step (the refusals are listed under the table).
+            match o.final_loss() {
+                loss if loss.is_nan() => String::from("-"),
+                loss => fmt_loss(loss),
+            },
             o.test_accuracy(),
             fmt_ratio(o.first.first_to_last_ratio()),
             fmt_ratio(o.last_ratio()),
