@@ -24,10 +24,10 @@ pub enum DataError {
         /// The underlying error.
         source: io::Error,
     },
-    /// A line holds a carriage return before its end: the file's lines end in CR alone
-    /// (old Mac style), so the whole file would read as one line (or, with a header, be
-    /// skipped as the header).
-    #[error("{path}: line {line} holds a carriage return (CR) before its end: this file's lines end in CR alone (old Mac style); convert them to LF or CRLF line endings")]
+    /// A line holds a carriage return before its end: a stray one inside a field, or the
+    /// file's lines end in CR alone (old Mac style), so that the whole file would read as
+    /// one line (or, with a header, be skipped as the header).
+    #[error("{path}: line {line} holds a carriage return (CR) before its end: either a field holds one (remove it) or the file's lines end in CR alone (old Mac style; convert them to LF or CRLF line endings)")]
     CarriageReturn {
         /// The file.
         path: PathBuf,
@@ -254,6 +254,17 @@ impl<const F: usize> Dataset<F> {
             path: path.to_path_buf(),
             source,
         })?;
+        // A directory opens on Unix, and its first read would fail as "line 1: Is a
+        // directory".
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(DataError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    "this is a directory, not a CSV file",
+                ),
+            });
+        }
         let gz = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
@@ -769,7 +780,13 @@ mod tests {
             (
                 "old_mac.csv",
                 "1,2,0\r3,4,1\r",
-                "line 1 holds a carriage return (CR) before its end: this file's lines end in CR alone",
+                "line 1 holds a carriage return (CR) before its end: either a field holds one",
+            ),
+            (
+                "stray_cr.csv",
+                "1,2,0\n3\r,4,1\n",
+                "line 2 holds a carriage return (CR) before its end: either a field holds one \
+                 (remove it) or the file's lines end in CR alone",
             ),
             (
                 "inf.csv",
@@ -813,6 +830,18 @@ mod tests {
         );
         let missing = Dataset::<2>::load_csv("/nonexistent/x.csv", OPTS).unwrap_err();
         assert!(matches!(missing, DataError::Io { .. }));
+        // A directory is named as one, not as a read failing at line 1.
+        let folder = tempfile::tempdir().unwrap();
+        let err = Dataset::<2>::load_csv(folder.path(), OPTS).unwrap_err();
+        let DataError::Io { source, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(source.kind(), io::ErrorKind::IsADirectory);
+        assert!(
+            err.to_string()
+                .ends_with(": this is a directory, not a CSV file"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -109,12 +109,14 @@ pub enum WeightsError {
         /// The dtype in the file.
         found: String,
     },
-    /// A tensor has another shape than the network's.
-    #[error("tensor `{name}` has shape {found:?} in the file, but this network's is {expected:?}")]
+    /// A tensor has another shape than the network's. For a PyTorch or Keras file
+    /// (`crate::interop`) both shapes are in that framework's layout (a PyTorch `Linear`
+    /// weight is `[out, in]`).
+    #[error("tensor `{name}` has shape {found:?} in the file, but this network needs {expected:?} there")]
     Shape {
         /// The tensor's name.
         name: String,
-        /// The network's shape.
+        /// The shape the network needs in the file.
         expected: Vec<usize>,
         /// The file's shape.
         found: Vec<usize>,
@@ -608,6 +610,14 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), WeightsE
         )));
     }
     let existing = match fs::metadata(path) {
+        // Said before the rename would fail on it with "Is a directory", or, for a path
+        // written with a trailing `/`, "Not a directory".
+        Ok(meta) if meta.is_dir() => {
+            return Err(io_err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "the path is a directory; name a file to save to",
+            )))
+        }
         Ok(meta) => Some(meta.permissions()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err(e)),

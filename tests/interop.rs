@@ -343,6 +343,15 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         matches!(&err, WeightsError::Shape { name, .. } if name == "out/kernel"),
         "{err}"
     );
+    // Both shapes in the error are PyTorch's layout, `[out, in]`: the file's dense_0 under
+    // the name mapped to dense_1 is [8, 4] where dense_1's [3, 8] belongs.
+    let exported = pytorch::export(&flipped, TORCH_NAMES).unwrap();
+    let swapped = [("dense_0", "3"), ("batchnorm_0", "1"), ("dense_1", "0")];
+    let err = pytorch::import(&mut flipped, &exported, &swapped).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "tensor `3.weight` has shape [3, 8] in the file, but this network needs [8, 4] there"
+    );
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
     // Two layers exported under one name: refused, naming both (not a panic in the encoder).
     // Also two layers whose tensors would not collide (a dense and a batchnorm), since no one

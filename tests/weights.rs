@@ -529,6 +529,19 @@ fn saves_follow_links_keep_permissions_and_refuse_read_only_files() {
     assert_eq!(std::fs::read(&target).unwrap(), kept);
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
 
+    // A directory is refused as one, with or without a trailing `/`, and stays as it was.
+    let folder = dir.join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for path in [folder.clone(), dir.join("folder/")] {
+        let err = weights::save(&new, &path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("the path is a directory; name a file to save to"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0);
+    std::fs::remove_dir(&folder).unwrap();
+
     let long = dir.join(format!("{}.st", "a".repeat(250)));
     weights::save(&new, &long).unwrap();
     assert_eq!(std::fs::read(&long).unwrap(), new_bytes);
