@@ -54,7 +54,9 @@ fn round_trip_ns(pool: &rayon::ThreadPool) -> u64 {
 
 fn arg(n: usize, default: usize) -> usize {
     // `cargo bench` passes `--bench`; numbers are ours.
-    let nums: Vec<usize> = std::env::args().filter_map(|a| a.parse().ok()).collect();
+    let nums: Vec<usize> = std::env::args_os()
+        .filter_map(|a| a.to_str()?.parse().ok())
+        .collect();
     nums.get(n).copied().unwrap_or(default)
 }
 

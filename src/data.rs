@@ -250,21 +250,26 @@ impl<const F: usize> Dataset<F> {
     /// features, in row order, in the others.
     pub fn load_csv(path: impl AsRef<Path>, options: CsvOptions) -> Result<Self, DataError> {
         let path = path.as_ref();
-        let file = fs::File::open(path).map_err(|source| DataError::Io {
+        // A directory opens on Unix, where its first read would fail as "line 1: Is a
+        // directory", and is refused by `open` on Windows as "Access is denied".
+        let directory = || DataError::Io {
             path: path.to_path_buf(),
-            source,
-        })?;
-        // A directory opens on Unix, and its first read would fail as "line 1: Is a
-        // directory".
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(DataError::Io {
-                path: path.to_path_buf(),
-                source: io::Error::new(
-                    io::ErrorKind::IsADirectory,
-                    "this is a directory, not a CSV file",
-                ),
-            });
-        }
+            source: io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "this is a directory, not a CSV file",
+            ),
+        };
+        let file = match fs::File::open(path) {
+            Ok(file) if file.metadata().is_ok_and(|m| m.is_dir()) => return Err(directory()),
+            Ok(file) => file,
+            Err(_) if fs::metadata(path).is_ok_and(|m| m.is_dir()) => return Err(directory()),
+            Err(source) => {
+                return Err(DataError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
         let gz = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("gz"));

@@ -598,6 +598,18 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), WeightsE
         path: asked.to_path_buf(),
         source,
     };
+    // A path written with a trailing separator names a folder, existing or not (the rename
+    // would fail on it with "Not a directory").
+    let ends_in_separator = asked
+        .as_os_str()
+        .to_str()
+        .is_some_and(|s| s.ends_with(std::path::is_separator));
+    if ends_in_separator {
+        return Err(io_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path ends in a separator, so it names a directory; name a file to save to",
+        )));
+    }
     let path = &resolve_links(asked).map_err(io_err)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),

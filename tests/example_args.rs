@@ -6,7 +6,7 @@ include!("../examples/shared/args.rs");
 const USAGE: &str = "usage: digits [--seed N] [--bake DIR]";
 
 fn parse(line: &[&str]) -> Result<Command, String> {
-    parse_digits_args(line.iter().map(|s| s.to_string()), USAGE)
+    parse_digits_args(line.iter().map(std::ffi::OsString::from), USAGE)
 }
 
 #[test]
@@ -66,16 +66,24 @@ fn main_runs_only_a_well_formed_line_and_maps_outcomes_to_statuses() {
     assert_eq!(ran, Some((9, None)));
     let failed = digits_main(USAGE, args(&[]), |_, _| Err("no data".into()));
     assert_eq!(failed, ExitCode::FAILURE);
-    // An argument that is not UTF-8 is a usage error, not a panic.
+    // A flag or seed that is not UTF-8 is a usage error, not a panic; a folder that is not
+    // is the path it names.
     #[cfg(unix)]
     {
+        use std::ffi::OsString;
         use std::os::unix::ffi::OsStringExt;
-        let line = vec![
-            "--bake".into(),
-            std::ffi::OsString::from_vec(b"out\xff".to_vec()),
-        ];
-        let status = digits_main(USAGE, line, |_, _| panic!("ran"));
-        assert_eq!(status, ExitCode::from(2));
+        let bad = || OsString::from_vec(b"out\xff".to_vec());
+        for line in [vec![bad()], vec!["--seed".into(), bad()]] {
+            let status = digits_main(USAGE, line, |_, _| panic!("ran"));
+            assert_eq!(status, ExitCode::from(2));
+        }
+        let mut baked = None;
+        let status = digits_main(USAGE, vec!["--bake".into(), bad()], |_, bake| {
+            baked = bake;
+            Ok(())
+        });
+        assert_eq!(status, ExitCode::SUCCESS);
+        assert_eq!(baked, Some(std::path::PathBuf::from(bad())));
     }
     for line in [&["--seed", "1", "--seed", "1"][..], &["--help"][..]] {
         let status = digits_main(USAGE, args(line), |_, _| panic!("{line:?} ran"));

@@ -343,8 +343,8 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         matches!(&err, WeightsError::Shape { name, .. } if name == "out/kernel"),
         "{err}"
     );
-    // Both shapes in the error are PyTorch's layout, `[out, in]`: the file's dense_0 under
-    // the name mapped to dense_1 is [8, 4] where dense_1's [3, 8] belongs.
+    // Both shapes in the error are PyTorch's layout, `[out, in]`: under `3.weight`, the name
+    // now mapped to dense_0, the file holds dense_1's [3, 8] where dense_0's [8, 4] belongs.
     let exported = pytorch::export(&flipped, TORCH_NAMES).unwrap();
     let swapped = [("dense_0", "3"), ("batchnorm_0", "1"), ("dense_1", "0")];
     let err = pytorch::import(&mut flipped, &exported, &swapped).unwrap_err();

@@ -180,6 +180,28 @@ fn the_report_replaces_the_folder_and_a_refused_last_step_shows_as_missing() {
     assert!(aside.join("index.html").exists(), "{:?}", names());
 }
 
+/// A run that refused most of its steps is blamed on the learning rate, whatever else its
+/// diagnosis says (at `--lr 5` a ReLU network refused 129 of 132); half or fewer is not. A
+/// last epoch that accepted no step reads `-` for its loss, not NaN.
+#[test]
+fn a_run_that_refused_most_steps_is_blamed_on_the_learning_rate() {
+    use gradflow::nn::train::{History, Refusal};
+    let history = |steps: usize, refused: usize| History {
+        steps,
+        refused: (0..refused).map(|s| (s, Refusal::NonFiniteLoss)).collect(),
+        ..History::default()
+    };
+    let line = study::mostly_refused(&history(132, 129)).expect("blamed");
+    assert!(
+        line.starts_with("129 of 132 steps were refused") && line.contains("(`--lr`)"),
+        "{line}"
+    );
+    assert_eq!(study::mostly_refused(&history(132, 66)), None);
+    assert_eq!(study::mostly_refused(&history(0, 0)), None);
+    assert_eq!(study::fmt_loss(f64::NAN), "-");
+    assert_eq!(study::fmt_loss(2.30261), "2.3026");
+}
+
 /// An argument that is not UTF-8 is a usage error naming it (`std::env::args` panicked on
 /// it); text arguments pass through in order.
 #[cfg(unix)]

@@ -264,8 +264,8 @@ network! {
     }
 }
 
-/// A batchnorm setting set by hand outside what it admits (a Keras momentum of 0.99 passed
-/// without `keras::momentum`, or an `eps` of 0) is refused before the first step, naming the
+/// A batchnorm setting set by hand outside what it admits (a momentum of 2, or an `eps` of
+/// 0) is refused before the first step, naming the
 /// setting: trained with it, the running variance went negative (momentum 2: -0.86), which
 /// inference turns into NaN and saving refuses, after an `Ok` run.
 #[test]

@@ -532,13 +532,20 @@ fn saves_follow_links_keep_permissions_and_refuse_read_only_files() {
     // A directory is refused as one, with or without a trailing `/`, and stays as it was.
     let folder = dir.join("folder");
     std::fs::create_dir(&folder).unwrap();
-    for path in [folder.clone(), dir.join("folder/")] {
+    let err = weights::save(&new, &folder).unwrap_err().to_string();
+    assert!(
+        err.ends_with("the path is a directory; name a file to save to"),
+        "{err}"
+    );
+    // With a trailing `/`, whether the folder exists or not.
+    for path in [dir.join("folder/"), dir.join("missing/")] {
         let err = weights::save(&new, &path).unwrap_err().to_string();
         assert!(
-            err.ends_with("the path is a directory; name a file to save to"),
+            err.ends_with("names a directory; name a file to save to"),
             "{err}"
         );
     }
+    assert!(!dir.join("missing").exists());
     assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0);
     std::fs::remove_dir(&folder).unwrap();
 

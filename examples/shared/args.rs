@@ -15,13 +15,20 @@ pub enum Command {
 
 /// Parses the arguments after the program name. `usage` is the example's usage line, repeated
 /// in every error. A flag given twice is refused rather than letting the last one win.
+/// `--bake`'s folder may be any path the system allows; every other argument must be UTF-8
+/// text (`std::env::args` would panic on one that is not).
 pub fn parse_digits_args(
-    args: impl IntoIterator<Item = String>,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
     usage: &str,
 ) -> Result<Command, String> {
     let (mut seed, mut bake) = (None, None);
     let mut args = args.into_iter();
+    let text = |arg: std::ffi::OsString| {
+        arg.into_string()
+            .map_err(|bad| format!("argument {bad:?} is not valid UTF-8\n{usage}"))
+    };
     while let Some(flag) = args.next() {
+        let flag = text(flag)?;
         if flag == "--help" || flag == "-h" {
             return Ok(Command::Help);
         }
@@ -32,6 +39,7 @@ pub fn parse_digits_args(
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{usage}"))?;
         let given_before = if flag == "--seed" {
+            let value = text(value)?;
             let parsed = value
                 .parse()
                 .map_err(|_| format!("--seed: `{value}` is not a whole number\n{usage}"))?;
@@ -58,13 +66,7 @@ pub fn digits_main(
     run: impl FnOnce(u64, Option<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error>>,
 ) -> std::process::ExitCode {
     use std::process::ExitCode;
-    // `std::env::args` panics on an argument that is not UTF-8: refuse it like any other
-    // malformed line.
-    let args = args.into_iter().map(|a| {
-        a.into_string()
-            .map_err(|bad| format!("argument {bad:?} is not valid UTF-8\n{usage}"))
-    });
-    match args.collect::<Result<Vec<_>, _>>().and_then(|a| parse_digits_args(a, usage)) {
+    match parse_digits_args(args, usage) {
         Ok(Command::Help) => {
             println!("{usage}");
             ExitCode::SUCCESS

@@ -38,7 +38,7 @@ fn say(line: std::fmt::Arguments<'_>) {
     }
 }
 use args::{parse_args, utf8_args, Args, Command, USAGE};
-use study::{load_digits, run, summary_table, write_report, Budget, Outcome};
+use study::{load_digits, mostly_refused, run, summary_table, write_report, Budget, Outcome};
 
 /// Defines the seven configurations at one depth and width, and a function running them all.
 /// `$blocks` is `($depth - 2) / 2`: the residual network is one dense layer, that many blocks
@@ -376,21 +376,16 @@ fn diagnose(o: &Outcome) {
         Some((step, verdict)) => say!("at the last step (step {step}):\n{verdict}"),
         None => say!("    no report from the last step: it was refused before its gradient"),
     }
+    // Whatever the verdicts say, a run that refused most of its steps barely trained.
+    if let Some(line) = mostly_refused(&o.history) {
+        say!("    {line}");
+        return;
+    }
     if first.healthy() && last.is_none_or(|(_, v)| v.healthy()) {
         // A low training loss with a low test accuracy is overfitting, not a gradient
         // problem: 0.25 is a tenth of the loss of a uniform guess over 10 classes.
         let ran = o.history.epochs.len();
-        let refused = o.history.refused.len();
-        if refused * 2 > o.history.steps {
-            // Most steps had a loss or gradient that is not finite: the network barely
-            // trained, whatever the epochs; on the digits' [0, 1] inputs that is the step size.
-            say!(
-                "    {refused} of {} steps were refused (a loss or gradient that is not \
-                 finite), so it barely trained: the learning rate is too large for it \
-                 (`--lr`)",
-                o.history.steps
-            );
-        } else if o.final_loss() < 0.25 {
+        if o.final_loss() < 0.25 {
             say!(
                 "    its training loss is low ({:.4}): the gap to the test accuracy is \
                  generalization, not gradients",
@@ -484,13 +479,17 @@ fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for o in &outcomes {
         diagnose(o);
     }
-    // Under the target folder cargo builds into: CARGO_TARGET_DIR's if set (a relative one,
-    // as cargo reads it, from the directory cargo was started in, which `cargo run` keeps as
-    // the program's), else the project's `target`.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |t| {
-        std::path::absolute(&t).unwrap_or_else(|_| t.into())
+    // Under the target folder cargo built this program into, wherever that is
+    // (CARGO_TARGET_DIR, `--target-dir`, a config's `build.target-dir`): the program sits in
+    // `<target>/<profile>/examples/`. A copy run from elsewhere writes under the project's
+    // `target`.
+    let built_in = std::env::current_exe().ok().and_then(|exe| {
+        let examples = exe.parent()?;
+        let target = examples.parent()?.parent()?;
+        (examples.file_name()? == "examples").then(|| target.to_path_buf())
     });
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = built_in.unwrap_or_else(|| root.join("target"));
     // One folder per setting, so that runs of other seeds or sizes, also at the same time,
     // each keep their own report.
     let dir = target.join("gradflow-report").join(format!(

@@ -234,8 +234,29 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 /// A loss in the table's 10 columns: 4 decimals, or 3 significant digits once it is too large
 /// for them (a diverged run).
+///
+/// A mean loss is NaN only when it averages no step (an epoch whose every step was refused,
+/// listed under the tables): `-`.
 pub fn fmt_loss(v: f64) -> String {
+    if v.is_nan() {
+        return String::from("-");
+    }
     fmt_decimals(v, 4)
+}
+
+/// The diagnosis of a run that refused more than half of its steps (a loss or gradient that
+/// was not finite, or too large for the element type): it barely trained, whatever its
+/// gradients looked like and however many epochs it had, and on the digits' inputs in
+/// [0, 1] the cause is the step size. `None` otherwise.
+pub fn mostly_refused(history: &History) -> Option<String> {
+    let refused = history.refused.len();
+    (refused * 2 > history.steps).then(|| {
+        format!(
+            "{refused} of {} steps were refused (a loss or gradient that was not finite or too \
+             large), so it barely trained: the learning rate is too large for it (`--lr`)",
+            history.steps
+        )
+    })
 }
 
 /// `v` with `decimals` decimals, or in scientific notation from 1e5 on, so that a diverged
@@ -278,11 +299,7 @@ pub fn summary_table(outcomes: &[Outcome]) -> String {
             out,
             "{:<w$}  {:>10}  {:>8.4}  {:>12}  {:>12}  {:>6}  {:>9}  {:>6.1}s",
             o.name,
-            // NaN: the last epoch accepted no step (the refusals are listed under the table).
-            match o.final_loss() {
-                loss if loss.is_nan() => String::from("-"),
-                loss => fmt_loss(loss),
-            },
+            fmt_loss(o.final_loss()),
             o.test_accuracy(),
             fmt_ratio(o.first.first_to_last_ratio()),
             fmt_ratio(o.last_ratio()),

@@ -161,7 +161,8 @@ pub enum TrainError {
     /// A layer's setting is outside what it admits (a batchnorm's `momentum` of 2 or `eps`
     /// of 0, set by hand): training would run, but with running statistics that go negative
     /// or non-finite, which inference turns into NaN and `gradflow::weights` refuses to save.
-    /// Checked before the run.
+    /// Checked before the run. (A NaN `value` makes the error unequal to itself under the
+    /// derived `PartialEq`: match on `name` instead.)
     Setting {
         /// The setting, `layer.name` (`batchnorm_0.momentum`).
         name: String,

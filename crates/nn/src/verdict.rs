@@ -159,7 +159,8 @@ pub enum Finding {
     },
     /// Every layer's gradient is below the absolute floor, the largest one's included: the
     /// loss is at (or near) a minimum on this batch, or flat where the network is. Not a
-    /// vanishing gradient, which is small beside the other layers'.
+    /// vanishing gradient, which is small beside the other layers'. `largest` exactly 0 is
+    /// displayed as gradients that `backward` may never have written.
     AllSmall {
         /// Largest gradient norm.
         largest: f64,
@@ -305,10 +306,15 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         .map(|l| l.grad_norm)
         .filter(|g| g.is_finite())
         .fold(0.0, f64::max);
-    let mut findings = Vec::new();
+    // Nothing below applies without a trainable layer: no gradient to compare, no output
+    // layer to tell from the hidden ones, no step whose learning rate could be lowered.
     if trainable.is_empty() {
-        findings.push(Finding::NoTrainable);
+        return Verdict {
+            findings: Vec::from([Finding::NoTrainable]),
+            step: Some(report.step),
+        };
     }
+    let mut findings = Vec::new();
 
     // Dense and convolution layers (those with a weight and a fan-in), less the classifier on
     // top: layers of one kind, whose gradient norms compare. `growth`: the first one's
@@ -512,9 +518,11 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         {
             let mut cures = Vec::new();
             // Saturated by the raw inputs: at most the first weighted layer lies below. Only
-            // judged before any update: the inputs do not change during training, so their
-            // scale shows at step 0 (with `InputScale`); saturation that appears later was
-            // trained in (a tanh layer after a step at lr 5 on inputs in [0, 1]).
+            // offered before any update: the inputs do not change during training, so a
+            // scale that saturates the first layer does so at step 0, while saturation that
+            // appears later was trained in (a tanh layer after a step at lr 5 on inputs in
+            // [0, 1]). A report first captured after updates (a resumed run) therefore gets
+            // no input-scale cure for a saturated first layer.
             if before_training && weighted_up_to(l).len() <= 1 && !has("standardize") {
                 cures.push(Cure::InputScaling);
             }
@@ -931,20 +939,31 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("near a minimum"), "{text}");
+        // Frozen layers whose outputs would otherwise be findings (saturated, dead, the
+        // output layer after updates): no finding beside this one, no learning-rate cure.
+        let frozen_layer = |index, kind| LayerHealth {
+            params: 0,
+            saturated_fraction: Some(0.9),
+            dead_fraction: Some(0.9),
+            ..layer(index, kind, 1.0)
+        };
         let frozen = diagnose(
             &GradientReport {
-                step: 0,
-                layers: std::vec![LayerHealth {
-                    params: 0,
-                    ..layer(0, "dense", 1.0)
-                }],
+                step: 7,
+                layers: std::vec![
+                    frozen_layer(0, "dense+tanh"),
+                    frozen_layer(1, "dense+relu"),
+                    frozen_layer(2, "dense+tanh"),
+                ],
             },
             &Thresholds::default(),
         );
         assert_eq!(frozen.findings, std::vec![Finding::NoTrainable]);
-        assert!(frozen
-            .to_string()
-            .starts_with("nothing to judge: no layer has a trainable parameter"));
+        assert_eq!(
+            frozen.to_string(),
+            "nothing to judge: no layer has a trainable parameter (every weighted layer is \
+             frozen), so there is no gradient"
+        );
     }
 
     /// Gradients below the floor in every layer, the largest included, are a loss at its
