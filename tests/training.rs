@@ -363,6 +363,44 @@ fn backward_refuses_a_cache_that_forward_train_never_filled() {
     net.backward(&mut cache, &[[1.0, -1.0]; 2], &mut grads);
 }
 
+/// The unfilled-cache panic is located at the call to `backward` (or `backward_into`), not
+/// at the `network!` line, so a user finds the call that went wrong.
+#[test]
+fn the_unfilled_cache_panic_points_at_the_call() {
+    use std::sync::Mutex;
+    static WHERE: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
+    let net = Xor::new(&mut gradflow::rng(7));
+    let mut grads = XorGrads::zeroed();
+    let dy = [[1.0f32, -1.0]; 2];
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        if let Some(at) = info.location() {
+            WHERE
+                .lock()
+                .unwrap()
+                .push((at.file().to_string(), at.line()));
+        }
+    }));
+    let lines = [line!() + 3, line!() + 6];
+    let results = [
+        std::panic::catch_unwind(|| {
+            net.backward(&mut XorCache::<2>::zeroed(), &dy, &mut XorGrads::zeroed())
+        }),
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            net.backward_into(&mut XorCache::<2>::zeroed(), &dy, None, &mut grads)
+        })),
+    ];
+    std::panic::set_hook(hook);
+    assert!(results.iter().all(Result::is_err));
+    let seen = WHERE.lock().unwrap().clone();
+    for line in lines {
+        assert!(
+            seen.contains(&(file!().to_string(), line)),
+            "{seen:?}, line {line}"
+        );
+    }
+}
+
 #[test]
 fn backward_twice_on_one_filled_cache_gives_the_same_gradients() {
     let mut net = Xor::new(&mut gradflow::rng(7));

@@ -37,7 +37,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
     }
     let invalid = net.items.iter().any(|i| matches!(i, Item::Invalid(..)));
     for attr in &net.attrs {
-        outer_attribute(attr, &mut cx);
+        outer_attribute(attr, &net.name, &mut cx);
     }
     let elem = element_type(&net.elem, &mut cx);
     let mut checker = Checker {
@@ -317,6 +317,21 @@ const LINT_ATTRIBUTES: &[&str] = &["allow", "warn", "deny", "forbid", "expect"];
 /// layer and gradient type implements them (a layer of your own must too).
 pub const DERIVABLE: &[&str] = &["Clone", "Debug", "PartialEq"];
 
+/// The network's attributes that its gradients and cache structs take too: `#[doc(hidden)]`
+/// (a hidden network's companions would otherwise be listed, with links to it that do not
+/// resolve) and `#[allow(..)]`. Doc comments stay the network's; `expect` would be unfulfilled
+/// on a companion the lint does not fire on, and `warn`/`deny`/`forbid` only tighten.
+pub fn shared_attributes(attrs: &[Attribute]) -> Vec<&Attribute> {
+    attrs
+        .iter()
+        .filter(|a| {
+            let hidden = matches!(&a.meta, syn::Meta::List(l)
+                if l.path.is_ident("doc") && l.tokens.to_string() == "hidden");
+            hidden || a.path().is_ident("allow")
+        })
+        .collect()
+}
+
 /// Whether `attr` is a `#[derive(..)]`.
 pub fn is_derive(attr: &Attribute) -> bool {
     attr.path().is_ident("derive")
@@ -365,7 +380,7 @@ pub fn derived_traits(attrs: &[Attribute]) -> Vec<TokenStream> {
 }
 
 /// Reports each trait in a `#[derive(..)]` that is not one of [`DERIVABLE`].
-fn derive_attribute(attr: &Attribute, cx: &mut Ctxt) {
+fn derive_attribute(attr: &Attribute, network: &Ident, cx: &mut Ctxt) {
     let paths = match derive_paths(attr) {
         Ok(paths) => paths,
         Err(err) => return cx.syn_error(err),
@@ -377,19 +392,19 @@ fn derive_attribute(attr: &Attribute, cx: &mut Ctxt) {
         }
         let last = path.segments.last().map(|s| s.ident.to_string());
         let why = match last.as_deref() {
-            Some(name) if DERIVABLE.contains(&name) => {
+            Some(name) if DERIVABLE.contains(&name) => String::from(
                 "a trait of that name is derived only as the standard library's (`Clone`, \
-                 `core::clone::Clone`)"
-            }
-            Some("Copy") => {
+                 `core::clone::Clone`)",
+            ),
+            Some("Copy") => String::from(
                 "a network is not `Copy`: its arrays would be copied without a word at every \
-                 move (derive `Clone` and call `clone()`)"
-            }
-            Some("Default") => {
-                "`Net::new(&mut rng)` gives an initialized network (a zeroed one is of no use: \
-                 its gradients are all zero)"
-            }
-            _ => "the built-in layers do not implement it",
+                 move (derive `Clone` and call `clone()`)",
+            ),
+            Some("Default") => format!(
+                "`{network}::new(&mut rng)` gives an initialized network (a zeroed one is of no \
+                 use: its gradients are all zero)"
+            ),
+            _ => String::from("the built-in layers do not implement it"),
         };
         let name = path.to_token_stream().to_string().replace(' ', "");
         cx.error_spanned(
@@ -404,13 +419,13 @@ fn derive_attribute(attr: &Attribute, cx: &mut Ctxt) {
 
 /// Reports an outer attribute of the network other than a doc comment, a lint attribute or
 /// a derive.
-fn outer_attribute(attr: &Attribute, cx: &mut Ctxt) {
+fn outer_attribute(attr: &Attribute, network: &Ident, cx: &mut Ctxt) {
     let path = attr.path();
     if path.is_ident("doc") || LINT_ATTRIBUTES.iter().any(|lint| path.is_ident(lint)) {
         return;
     }
     if is_derive(attr) {
-        return derive_attribute(attr, cx);
+        return derive_attribute(attr, network, cx);
     }
     let accepted = format!(
         "only doc comments, `#[derive(..)]` of {} and the lint attributes {} are accepted",

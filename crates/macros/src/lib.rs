@@ -336,7 +336,7 @@ fn placeholder(
         #[allow(dead_code)]
         #vis type #grads = #hidden<{ #rejected }, 1, 0>;
         #[allow(dead_code)]
-        #vis type #cache<const B: usize> = #hidden<{ #rejected }, 2, B>;
+        #vis type #cache<const B: usize> = #hidden<{ #rejected }, 2, { B }>;
         #(#errors)*
     }
 }

@@ -45,6 +45,19 @@ impl Parse for Network {
             }
         }
         if !input.is_empty() {
+            // A second network in the same call (`struct A { .. } struct B { .. }`).
+            let another = input.peek(Token![#])
+                || input.peek(Token![struct])
+                || input
+                    .fork()
+                    .parse::<Visibility>()
+                    .is_ok_and(|v| !matches!(v, Visibility::Inherited));
+            if another {
+                return Err(input.error(
+                    "one network per `network!` call: write this one in a `network! { .. }` of \
+                     its own",
+                ));
+            }
             return Err(input.error("unexpected tokens after the network's `{ ... }` body"));
         }
         Ok(Network {
@@ -570,6 +583,22 @@ impl Width {
     /// An unsuffixed whole number; `what` ("width") names it in errors. syn reads `-2` as
     /// one negative literal, which is reported here, on the literal, like `2.5` or `64u8`.
     fn parse_number(input: ParseStream, what: &str) -> syn::Result<Self> {
+        if input.peek(Ident::peek_any) || input.peek(Token![::]) {
+            // A constant's name: the shapes are worked out here, before it has a value.
+            let name = input.fork().call(syn::Path::parse_mod_style)?;
+            let name = name.to_token_stream().to_string().replace(' ', "");
+            return Err(input.error(format!(
+                "a {what} is a whole number written out, like `64`: `network!` works out every \
+                 shape while it expands, before a constant such as `{name}` has a value; write \
+                 the number"
+            )));
+        }
+        if input.peek(syn::token::Paren) {
+            return Err(input.error(format!(
+                "expected a {what}: a whole number, like `64` (an image or sequence input's \
+                 shape is written in brackets: `input [8, 8, 1]`)"
+            )));
+        }
         if !input.peek(Lit) {
             return Err(input.error(format!("expected a {what}: a whole number, like `64`")));
         }
@@ -592,6 +621,13 @@ impl Width {
                 ),
             )),
             Lit::Int(int) => match int.base10_parse() {
+                // Arithmetic (`2 * 8`) would otherwise read as a missing comma. `->` follows
+                // a user layer's input width.
+                Ok(_) if arithmetic_follows(input) => Err(input.error(format!(
+                    "a {what} is one whole number: `network!` does not evaluate `{}` followed \
+                     by an operator; write the result, like `64`",
+                    int.base10_digits()
+                ))),
                 Ok(value) => Ok(Width {
                     value,
                     span: int.span(),
@@ -611,6 +647,17 @@ impl Width {
             other => Err(not_a_number(&other.to_token_stream())),
         }
     }
+}
+
+/// Whether an arithmetic operator comes next (not `->`).
+fn arithmetic_follows(input: ParseStream) -> bool {
+    !input.peek(Token![->])
+        && (input.peek(Token![*])
+            || input.peek(Token![+])
+            || input.peek(Token![-])
+            || input.peek(Token![/])
+            || input.peek(Token![%])
+            || input.peek(Token![<<]))
 }
 
 /// The tokens from `from` up to `to`, a later position in the same buffer.

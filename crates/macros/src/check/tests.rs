@@ -297,6 +297,10 @@ fn derives_only_clone_debug_and_partial_eq() {
         struct N<f32> { input 3, dense 1 }
     });
     assert_eq!(e.len(), 4, "{e:?}");
+    assert!(
+        e[1].contains("`N::new(&mut rng)` gives an initialized network"),
+        "{e:?}"
+    );
     for (e, name) in e
         .iter()
         .zip(["Copy", "Default", "Hash", "serde::Serialize"])
@@ -318,6 +322,41 @@ fn derives_only_clone_debug_and_partial_eq() {
     assert_eq!(e.len(), 1, "{e:?}");
 }
 
+/// `#[doc(hidden)]` and `#[allow(..)]` on a network reach its gradients and cache structs;
+/// doc comments and other lint levels stay the network's.
+#[test]
+fn hidden_and_allow_attributes_reach_the_generated_structs() {
+    let m = model(quote! {
+        /// A network.
+        #[doc(hidden)]
+        #[allow(clippy::pedantic)]
+        #[deny(missing_docs)]
+        struct N<f32> { input 3, dense 1 }
+    });
+    let shared: Vec<String> = super::shared_attributes(&m.attrs)
+        .iter()
+        .map(|a| a.to_token_stream().to_string())
+        .collect();
+    assert_eq!(
+        shared,
+        ["# [doc (hidden)]", "# [allow (clippy :: pedantic)]"]
+    );
+    let expansion = crate::expand::expand(&m).to_string();
+    // The network's own, then the gradients' and the cache's.
+    assert_eq!(
+        expansion.matches("# [doc (hidden)]").count(),
+        3,
+        "{expansion}"
+    );
+    let allowed = expansion.matches("# [allow (clippy :: pedantic)]").count();
+    assert_eq!(allowed, 3, "{expansion}");
+    assert_eq!(
+        expansion.matches("# [deny (missing_docs)]").count(),
+        1,
+        "{expansion}"
+    );
+}
+
 #[test]
 fn reports_every_syntax_error() {
     let e = errors(quote! {
@@ -331,9 +370,64 @@ fn reports_every_syntax_error() {
          leaky_relu, sigmoid, tanh, gelu, identity"
     );
     assert_eq!(e[1], "a width is a whole number of at least 1, found `4.5`");
-    assert_eq!(e[2], "expected a width: a whole number, like `64`");
+    assert!(e[2].starts_with("a width is a whole number written out, like `64`: `network!` works out every shape while it expands, before a constant such as `x` has a value"), "{e:?}");
     assert_eq!(e[3], "write the width without a suffix: `4`");
     assert!(e[4].starts_with("a standalone `tanh` takes no attributes"));
+}
+
+/// A second network in one call is told to go in a call of its own.
+#[test]
+fn a_second_network_in_one_call_is_named_as_such() {
+    for net in [
+        quote! { pub struct A<f32> { input 4, dense 2 } pub struct B<f32> { input 4, dense 2 } },
+        quote! { struct A<f32> { input 4, dense 2 } struct B<f32> { input 4, dense 2 } },
+        quote! { struct A<f32> { input 4, dense 2 } #[derive(Clone)] struct B<f32> { input 4, dense 2 } },
+    ] {
+        let e = errors(net);
+        assert_eq!(
+            e,
+            ["one network per `network!` call: write this one in a `network! { .. }` of its own"]
+        );
+    }
+    let e = errors(quote! { struct A<f32> { input 4, dense 2 }; });
+    assert_eq!(e, ["unexpected tokens after the network's `{ ... }` body"]);
+}
+
+/// Widths a user might write as Rust (a constant, arithmetic, a tuple shape) are each told
+/// that a width is a number written out, not "expected `,`".
+#[test]
+fn widths_written_as_rust_expressions_say_what_a_width_is() {
+    let e = errors(quote! { struct N<f32> { input 4, dense HIDDEN [relu], dense 2 } });
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("before a constant such as `HIDDEN` has a value; write the number"),
+        "{e:?}"
+    );
+    let e = errors(quote! { struct N<f32> { input 4, repeat crate::DEPTH { dense 4 }, dense 2 } });
+    assert!(
+        e[0].starts_with("a count is a whole number written out")
+            && e[0].contains("`crate::DEPTH`"),
+        "{e:?}"
+    );
+    for net in [
+        quote! { struct N<f32> { input 4, dense 2 * 8 [relu], dense 2 } },
+        quote! { struct N<f32> { input 4, dense 16 + 1, dense 2 } },
+        quote! { struct N<f32> { input 4, dense 16 - 1, dense 2 } },
+    ] {
+        let e = errors(net);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("a width is one whole number: `network!` does not evaluate"),
+            "{e:?}"
+        );
+    }
+    let e = errors(quote! { struct N<f32> { input (8, 8, 1), flatten, dense 2 } });
+    assert!(
+        e[0].ends_with(
+            "(an image or sequence input's shape is written in brackets: `input [8, 8, 1]`)"
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]

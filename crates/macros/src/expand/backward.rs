@@ -167,6 +167,8 @@ pub fn backward(cx: &Cx) -> TokenStream {
     quote! {
         impl #name #forward_bounds {
             #[doc = #doc]
+            // A panic (an unfilled cache) points at the caller's line, not at `network!`.
+            #[track_caller]
             pub fn backward<const B: ::core::primitive::usize>(
                 &self,
                 cache: &mut #cache<{ B }>,
@@ -178,6 +180,7 @@ pub fn backward(cx: &Cx) -> TokenStream {
 
             /// Like [`Self::backward`], and also writes the gradient of the loss with respect
             /// to the network's input into `dx`.
+            #[track_caller]
             pub fn backward_to_input<const B: ::core::primitive::usize>(
                 &self,
                 cache: &mut #cache<{ B }>,
@@ -189,6 +192,7 @@ pub fn backward(cx: &Cx) -> TokenStream {
             }
 
             /// Like [`Self::backward`], writing the input gradient into `dx` when it is given.
+            #[track_caller]
             pub fn backward_into<const B: ::core::primitive::usize>(
                 &self,
                 cache: &mut #cache<{ B }>,

@@ -73,8 +73,10 @@ pub fn grads_struct(cx: &Cx) -> TokenStream {
     // The network's `#[derive(Clone, Debug, PartialEq)]`, also for its gradients, so that
     // optimizers (`Sgd<NetGrads>`), which derive `Clone` and `Debug`, have them too.
     let derives = cx.model.attrs.iter().filter(|a| crate::check::is_derive(a));
+    let shared = crate::check::shared_attributes(&cx.model.attrs);
     quote! {
         #[doc = #doc]
+        #(#shared)*
         #(#derives)*
         #derive
         #header #bounds #body
@@ -185,10 +187,12 @@ pub fn cache_struct(cx: &Cx) -> TokenStream {
         },
     );
     let zeroable = quote!(::gradflow::__private::bytemuck::Zeroable);
+    let shared = crate::check::shared_attributes(&cx.model.attrs);
     // Not derived: the derive would write `NameCache<B>`, where a type `B` in the user's
     // scope would be taken for the argument.
     quote! {
         #[doc = #doc]
+        #(#shared)*
         #header #bounds #body
 
         // SAFETY: the bounds make every field `Zeroable`, so all-zero bytes are a valid
