@@ -42,9 +42,14 @@ impl Checker {
         let output = self.prev.as_ref().map(|p| p.shape);
         let identity = !options.project && !options.unknown;
         let mut stride = 1;
+        // What the layers after the block see: an identity block gives its input's shape,
+        // also when its body disagrees (reported here), so that a block around this one, or
+        // the next layer, does not report the same mistake again.
+        let mut after = output;
         if let (Some(input), Some(output)) = (input, output) {
             let unit = if is_flat(input) { "width" } else { "shape" };
             if identity && input != output {
+                after = Some(input);
                 let message = format!(
                     "residual block {index} adds its input ({input}) to its body's output \
                      ({output}); use `residual(project) {{ .. }}` for a learned projection, \
@@ -83,7 +88,7 @@ impl Checker {
         });
         self.cursor = Source::Layer(body + 1);
         let description = format!("residual block {index}");
-        self.prev = output.map(|shape| Prev {
+        self.prev = after.map(|shape| Prev {
             shape,
             description: description.clone(),
             flattened: None,

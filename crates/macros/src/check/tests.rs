@@ -754,6 +754,29 @@ fn reports_residual_errors() {
     );
 }
 
+/// A nested identity block whose body disagrees is one error: the block around it (and the
+/// layers after) see the shape an identity block gives, its input's.
+#[test]
+fn a_mismatched_inner_block_is_reported_once() {
+    let e = errors(quote! {
+        struct N<f32> {
+            input 4,
+            repeat 3 residual { dense 4 [relu], residual { dense 5 } } relu,
+            dense 2,
+        }
+    });
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("residual block 2 adds its input (4) to its body's output (5)"),
+        "{e:?}"
+    );
+    // A later mistake of its own is still reported.
+    let e = errors(quote! {
+        struct N<f32> { input 4, residual { dense 5 }, residual { dense 3 }, dense 2 }
+    });
+    assert_eq!(e.len(), 2, "{e:?}");
+}
+
 #[test]
 fn reports_residual_syntax_errors() {
     let e = errors(quote! {
