@@ -9,6 +9,7 @@ network! {
         dense 8 [relu],
         dense 8 [42],
         dense 8 [gradflow::relu],
+        dense 8 [he_init relu],
         residual(project = true) { dense 8 },
         batchnorm frozen frozen,
         42,

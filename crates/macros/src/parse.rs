@@ -199,6 +199,7 @@ impl Item {
         if !input.is_empty() {
             return Err(bare_attribute(&item, input)
                 .or_else(|| attributes_not_taken(&item, input))
+                .or_else(|| misplaced_attribute_list(&item, input))
                 .unwrap_or_else(|| input.error("expected `,` between items")));
         }
         Ok(item)
@@ -215,6 +216,32 @@ fn attributes_not_taken(item: &Item, input: ParseStream) -> Option<syn::Error> {
         "`input` takes no attributes: it only declares the shape (put an activation or \
          `batchnorm` on the first layer, `standardize` after the input)",
     ))
+}
+
+/// For attributes a layer has in the wrong form (`dense 8 (relu)`, a second list as in
+/// `dense 8 [relu] [batchnorm]`) or a `repeat` block given an activation after its braces,
+/// an error that says how to write them.
+fn misplaced_attribute_list(item: &Item, input: ParseStream) -> Option<syn::Error> {
+    let takes = matches!(item, Item::Dense(_) | Item::Conv(_));
+    if takes && input.peek(syn::token::Paren) {
+        return Some(input.error("a layer's attributes go in brackets: `dense 8 [relu]`"));
+    }
+    if takes && input.peek(syn::token::Bracket) {
+        return Some(
+            input.error("a layer takes one list of attributes: `dense 8 [batchnorm, relu]`"),
+        );
+    }
+    let activation = input
+        .fork()
+        .call(Ident::parse_any)
+        .is_ok_and(|name| ACTIVATION_NAMES.contains(&name.to_string().as_str()));
+    (matches!(item, Item::Repeat(_)) && activation).then(|| {
+        input.error(
+            "`repeat` takes no activation after its block (only `residual` does): put it \
+             on the layers inside, `repeat 3 { dense 8 [relu] }`, or make it the block's last \
+             item",
+        )
+    })
 }
 
 /// For an attribute written after a layer without its brackets (`batchnorm frozen`), an error
@@ -689,6 +716,10 @@ fn raw_attrs(input: ParseStream, what: &str, example: &str) -> syn::Result<Vec<R
         let name = input.call(Ident::parse_any)?;
         if input.peek(syn::token::Paren) {
             return Err(input.error(format!("attribute `{name}` takes no arguments")));
+        }
+        if input.peek(Ident::peek_any) {
+            // Two names with no comma between them (`[he_init relu]`).
+            return Err(input.error(format!("expected `,` between {what}, like {example}")));
         }
         if !input.is_empty() && !input.peek(Token![,]) {
             // The rest of this entry, up to the next comma: a path, a value, ...

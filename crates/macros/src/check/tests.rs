@@ -375,6 +375,31 @@ fn reports_every_syntax_error() {
     assert!(e[4].starts_with("a standalone `tanh` takes no attributes"));
 }
 
+/// Attributes in parentheses or in two lists, and an activation after a `repeat` block, are
+/// told how to write them rather than "expected `,`".
+#[test]
+fn misplaced_attribute_lists_say_how_to_write_them() {
+    let cases = [
+        (
+            quote! { struct N<f32> { input 4, dense 8 (relu), dense 2 } },
+            "a layer's attributes go in brackets: `dense 8 [relu]`",
+        ),
+        (
+            quote! { struct N<f32> { input 4, dense 8 [relu] [batchnorm], dense 2 } },
+            "a layer takes one list of attributes: `dense 8 [batchnorm, relu]`",
+        ),
+        (
+            quote! { struct N<f32> { input 4, repeat 2 { dense 4 } relu, dense 2 } },
+            "`repeat` takes no activation after its block (only `residual` does)",
+        ),
+    ];
+    for (net, expected) in cases {
+        let e = errors(net);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with(expected), "{e:?}");
+    }
+}
+
 /// A second network in one call is told to go in a call of its own.
 #[test]
 fn a_second_network_in_one_call_is_named_as_such() {
@@ -1052,6 +1077,7 @@ fn explains_malformed_attributes_and_items() {
             dense 8 [relu],
             dense 8 [42],
             dense 8 [gradflow::relu],
+            dense 8 [he_init relu],
             residual(project = true) { dense 8 },
             batchnorm frozen frozen,
             42,
@@ -1065,6 +1091,7 @@ fn explains_malformed_attributes_and_items() {
              the network with `///` above its `struct`",
             "attributes are bare names, like `[he_init, relu]`; found `42`",
             "attributes are bare names, like `[he_init, relu]`; found `gradflow::relu`",
+            "expected `,` between attributes, like `[he_init, relu]`",
             "options are bare names, like `residual(project)`; found `project=true`",
             "attributes go in brackets after the layer: write `[frozen]`",
             "expected an item: one of dense, conv2d, conv1d, maxpool, avgpool, \

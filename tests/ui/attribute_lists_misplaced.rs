@@ -1,0 +1,21 @@
+// Attributes in parentheses or in two lists, an activation after a `repeat` block, and two
+// attributes without a comma are each told how to write them.
+use gradflow::network;
+
+network! {
+    pub struct Parens<f32> { input 4, dense 8 (relu), dense 2 }
+}
+
+network! {
+    pub struct TwoLists<f32> { input 4, dense 8 [relu] [batchnorm], dense 2 }
+}
+
+network! {
+    pub struct RepeatActivation<f32> { input 4, repeat 2 { dense 4 } relu, dense 2 }
+}
+
+network! {
+    pub struct NoComma<f32> { input 4, dense 8 [he_init relu], dense 2 }
+}
+
+fn main() {}
