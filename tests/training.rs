@@ -381,13 +381,17 @@ fn the_unfilled_cache_panic_points_at_the_call() {
                 .push((at.file().to_string(), at.line()));
         }
     }));
-    let lines = [line!() + 3, line!() + 6];
+    let mut dx = [[0.0f32; 2]; 2];
+    let lines = [line!() + 3, line!() + 6, line!() + 9];
     let results = [
         std::panic::catch_unwind(|| {
             net.backward(&mut XorCache::<2>::zeroed(), &dy, &mut XorGrads::zeroed())
         }),
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             net.backward_into(&mut XorCache::<2>::zeroed(), &dy, None, &mut grads)
+        })),
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            net.backward_to_input(&mut XorCache::<2>::zeroed(), &dy, &mut dx, &mut grads)
         })),
     ];
     std::panic::set_hook(hook);

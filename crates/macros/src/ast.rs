@@ -130,6 +130,9 @@ pub struct Repeat {
     pub keyword: Ident,
     pub count: Width,
     pub items: Vec<Item>,
+    /// Whether the items were written in braces (`repeat 3 { .. }`), not as one item
+    /// (`repeat 3 dense 8`), whose own attributes may follow.
+    pub braced: bool,
 }
 
 /// `residual (OPTIONS) { items } ACTIVATION`: `act(skip(x) + body(x))`.

@@ -61,6 +61,7 @@ pub fn check(net: &Network) -> syn::Result<Model> {
                     shape,
                     description: format!("input {shape}"),
                     flattened: None,
+                    reported: false,
                 });
             }
             Some(shape.unwrap_or(Shape::Flat(0)))
@@ -179,6 +180,9 @@ struct Prev {
     description: String,
     /// For the output of `flatten`, the shape it flattened, shown in messages.
     flattened: Option<Shape>,
+    /// The output of an identity residual block whose body's shape differs from its input,
+    /// already reported: a block whose body ends here does not report the same mistake.
+    reported: bool,
 }
 
 impl Prev {
@@ -287,6 +291,7 @@ impl Checker {
             shape,
             description,
             flattened: None,
+            reported: false,
         });
     }
 

@@ -46,10 +46,12 @@ impl Parse for Network {
         }
         if !input.is_empty() {
             // A second network in the same call (`struct A { .. } struct B { .. }`).
-            let another = input.peek(Token![#])
-                || input.peek(Token![struct])
-                || input
-                    .fork()
+            // Its attributes first, then `pub` or `struct`: a lone doc comment after the body
+            // is not a network.
+            let ahead = input.fork();
+            let _ = ahead.call(Attribute::parse_outer);
+            let another = ahead.peek(Token![struct])
+                || ahead
                     .parse::<Visibility>()
                     .is_ok_and(|v| !matches!(v, Visibility::Inherited));
             if another {
@@ -197,9 +199,14 @@ impl Item {
     fn parse(input: ParseStream, depth: usize, first: bool) -> syn::Result<Self> {
         let item = parse_item(input, depth, first)?;
         if !input.is_empty() {
-            return Err(bare_attribute(&item, input)
-                .or_else(|| attributes_not_taken(&item, input))
-                .or_else(|| misplaced_attribute_list(&item, input))
+            // What follows a `repeat` of one item (`repeat 2 dense 4 relu`) is that item's.
+            let last = match &item {
+                Item::Repeat(r) if !r.braced => r.items.last().unwrap_or(&item),
+                _ => &item,
+            };
+            return Err(bare_attribute(last, input)
+                .or_else(|| attributes_not_taken(last, input))
+                .or_else(|| misplaced_attribute_list(last, input))
                 .unwrap_or_else(|| input.error("expected `,` between items")));
         }
         Ok(item)
@@ -222,14 +229,21 @@ fn attributes_not_taken(item: &Item, input: ParseStream) -> Option<syn::Error> {
 /// `dense 8 [relu] [batchnorm]`) or a `repeat` block given an activation after its braces,
 /// an error that says how to write them.
 fn misplaced_attribute_list(item: &Item, input: ParseStream) -> Option<syn::Error> {
-    let takes = matches!(item, Item::Dense(_) | Item::Conv(_));
-    if takes && input.peek(syn::token::Paren) {
-        return Some(input.error("a layer's attributes go in brackets: `dense 8 [relu]`"));
-    }
-    if takes && input.peek(syn::token::Bracket) {
-        return Some(
-            input.error("a layer takes one list of attributes: `dense 8 [batchnorm, relu]`"),
-        );
+    // An example of the item's one list of attributes.
+    let example = match item {
+        Item::Dense(_) => Some("dense 8 [batchnorm, relu]"),
+        Item::Conv(_) => Some("conv2d 16 k3 same [batchnorm, relu]"),
+        Item::BatchNorm(..) => Some("batchnorm [frozen]"),
+        Item::Layer(_) => Some("layer my::Scale (64 -> 64) [frozen]"),
+        _ => None,
+    };
+    if let Some(example) = example {
+        if input.peek(syn::token::Paren) {
+            return Some(input.error(format!("a layer's attributes go in brackets: `{example}`")));
+        }
+        if input.peek(syn::token::Bracket) {
+            return Some(input.error(format!("a layer takes one list of attributes: `{example}`")));
+        }
     }
     let activation = input
         .fork()
@@ -352,7 +366,8 @@ fn parse_item(input: ParseStream, depth: usize, first: bool) -> syn::Result<Item
         "repeat" => {
             check_nesting(&keyword, depth + 1)?;
             let count = Width::parse_count(input)?;
-            let items = if input.peek(syn::token::Brace) {
+            let braced = input.peek(syn::token::Brace);
+            let items = if braced {
                 let content;
                 braced!(content in input);
                 parse_item_list(&content, depth + 1)?
@@ -372,6 +387,7 @@ fn parse_item(input: ParseStream, depth: usize, first: bool) -> syn::Result<Item
                 keyword,
                 count,
                 items,
+                braced,
             })
         }
         "residual" => Item::Residual(parse_residual(keyword, input, depth)?),
@@ -448,6 +464,12 @@ fn parse_residual(keyword: Ident, input: ParseStream, depth: usize) -> syn::Resu
 impl Parse for Input {
     /// `64`, or `[H, W, C]` / `[L, C]`.
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(syn::token::Paren) {
+            return Err(input.error(
+                "a shape is written in brackets: `input [8, 8, 1]` (an image), `input [100, 2]` \
+                 (a sequence), or `input 64`",
+            ));
+        }
         if !input.peek(syn::token::Bracket) {
             let width: Width = input.parse()?;
             return Ok(Input {
@@ -610,20 +632,12 @@ impl Width {
     /// An unsuffixed whole number; `what` ("width") names it in errors. syn reads `-2` as
     /// one negative literal, which is reported here, on the literal, like `2.5` or `64u8`.
     fn parse_number(input: ParseStream, what: &str) -> syn::Result<Self> {
-        if input.peek(Ident::peek_any) || input.peek(Token![::]) {
+        if let Some(name) = constant_name(input) {
             // A constant's name: the shapes are worked out here, before it has a value.
-            let name = input.fork().call(syn::Path::parse_mod_style)?;
-            let name = name.to_token_stream().to_string().replace(' ', "");
             return Err(input.error(format!(
                 "a {what} is a whole number written out, like `64`: `network!` works out every \
                  shape while it expands, before a constant such as `{name}` has a value; write \
                  the number"
-            )));
-        }
-        if input.peek(syn::token::Paren) {
-            return Err(input.error(format!(
-                "expected a {what}: a whole number, like `64` (an image or sequence input's \
-                 shape is written in brackets: `input [8, 8, 1]`)"
             )));
         }
         if !input.peek(Lit) {
@@ -674,6 +688,37 @@ impl Width {
             other => Err(not_a_number(&other.to_token_stream())),
         }
     }
+}
+
+/// The path at `input` when it could name a constant (`HIDDEN`, `crate::DEPTH`): not a Rust
+/// keyword or literal (`true`), and not one of the macro's own words (an item, attribute or
+/// option written where a number belongs, as in `repeat residual { .. }`).
+fn constant_name(input: ParseStream) -> Option<String> {
+    let path_start = input.peek(Ident)
+        || input.peek(Token![::])
+        || input.peek(Token![crate])
+        || input.peek(Token![self])
+        || input.peek(Token![super])
+        || input.peek(Token![Self]);
+    if input.peek(Lit) || !path_start {
+        return None;
+    }
+    let path = input.fork().call(syn::Path::parse_mod_style).ok()?;
+    if let Some(word) = path.get_ident().map(Ident::to_string) {
+        let sized = |prefix: char| {
+            word.strip_prefix(prefix)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        let ours = ITEM_KEYWORDS.contains(&word.as_str())
+            || attr::dense_attribute_names().contains(&word.as_str())
+            || ["same", "valid", "frozen", "project", "residual"].contains(&word.as_str())
+            || sized('k')
+            || sized('s');
+        if ours {
+            return None;
+        }
+    }
+    Some(path.to_token_stream().to_string().replace(' ', ""))
 }
 
 /// Whether an arithmetic operator comes next (not `->`).

@@ -40,16 +40,15 @@ impl Checker {
             return; // An empty body, reported above.
         }
         let output = self.prev.as_ref().map(|p| p.shape);
+        // A body that ends in a block whose mismatch was reported: the same mistake, which
+        // this block would report again (the body's output is the inner block's).
+        let body_reported = self.prev.as_ref().is_some_and(|p| p.reported);
         let identity = !options.project && !options.unknown;
+        let mismatched = identity && input.is_some() && output.is_some() && input != output;
         let mut stride = 1;
-        // What the layers after the block see: an identity block gives its input's shape,
-        // also when its body disagrees (reported here), so that a block around this one, or
-        // the next layer, does not report the same mistake again.
-        let mut after = output;
         if let (Some(input), Some(output)) = (input, output) {
             let unit = if is_flat(input) { "width" } else { "shape" };
-            if identity && input != output {
-                after = Some(input);
+            if mismatched && !body_reported {
                 let message = format!(
                     "residual block {index} adds its input ({input}) to its body's output \
                      ({output}); use `residual(project) {{ .. }}` for a learned projection, \
@@ -88,16 +87,21 @@ impl Checker {
         });
         self.cursor = Source::Layer(body + 1);
         let description = format!("residual block {index}");
-        self.prev = after.map(|shape| Prev {
+        self.prev = output.map(|shape| Prev {
             shape,
             description: description.clone(),
             flattened: None,
+            reported: mismatched,
         });
         // The parser only accepts a known activation name here.
         let activation = block.activation.as_ref();
         if let Some(activation) = activation.and_then(|a| Activation::from_name(&a.to_string())) {
             let description = format!("{description} {}", activation.name());
             self.activation(activation, index, description);
+            // The activation keeps the shape, and with it the reported mistake.
+            if let Some(prev) = self.prev.as_mut() {
+                prev.reported = mismatched;
+            }
         }
     }
 }

@@ -382,7 +382,7 @@ fn misplaced_attribute_lists_say_how_to_write_them() {
     let cases = [
         (
             quote! { struct N<f32> { input 4, dense 8 (relu), dense 2 } },
-            "a layer's attributes go in brackets: `dense 8 [relu]`",
+            "a layer's attributes go in brackets: `dense 8 [batchnorm, relu]`",
         ),
         (
             quote! { struct N<f32> { input 4, dense 8 [relu] [batchnorm], dense 2 } },
@@ -391,6 +391,23 @@ fn misplaced_attribute_lists_say_how_to_write_them() {
         (
             quote! { struct N<f32> { input 4, repeat 2 { dense 4 } relu, dense 2 } },
             "`repeat` takes no activation after its block (only `residual` does)",
+        ),
+        (
+            quote! { struct N<f32> { input 4, conv2d 4 k3 (relu), dense 2 } },
+            "a layer's attributes go in brackets: `conv2d 16 k3 same [batchnorm, relu]`",
+        ),
+        (
+            quote! { struct N<f32> { input 4, batchnorm [frozen] [frozen], dense 2 } },
+            "a layer takes one list of attributes: `batchnorm [frozen]`",
+        ),
+        (
+            quote! { struct N<f32> { input 4, layer S (4 -> 4) (frozen), dense 2 } },
+            "a layer's attributes go in brackets: `layer my::Scale (64 -> 64) [frozen]`",
+        ),
+        // A repeat of one item: what follows is that item's, as after the item alone.
+        (
+            quote! { struct N<f32> { input 4, repeat 2 dense 4 relu, dense 2 } },
+            "attributes go in brackets after the layer: write `[relu]`",
         ),
     ];
     for (net, expected) in cases {
@@ -414,8 +431,13 @@ fn a_second_network_in_one_call_is_named_as_such() {
             ["one network per `network!` call: write this one in a `network! { .. }` of its own"]
         );
     }
-    let e = errors(quote! { struct A<f32> { input 4, dense 2 }; });
-    assert_eq!(e, ["unexpected tokens after the network's `{ ... }` body"]);
+    for net in [
+        quote! { struct A<f32> { input 4, dense 2 }; },
+        quote! { struct A<f32> { input 4, dense 2 } #[doc = " trailing"] },
+    ] {
+        let e = errors(net);
+        assert_eq!(e, ["unexpected tokens after the network's `{ ... }` body"]);
+    }
 }
 
 /// Widths a user might write as Rust (a constant, arithmetic, a tuple shape) are each told
@@ -448,10 +470,30 @@ fn widths_written_as_rust_expressions_say_what_a_width_is() {
     }
     let e = errors(quote! { struct N<f32> { input (8, 8, 1), flatten, dense 2 } });
     assert!(
-        e[0].ends_with(
-            "(an image or sequence input's shape is written in brackets: `input [8, 8, 1]`)"
-        ),
+        e[0].starts_with("a shape is written in brackets: `input [8, 8, 1]` (an image)"),
         "{e:?}"
+    );
+    // The macro's own words, Rust keywords and literals where a number belongs are not
+    // taken for constants; nor is a parenthesised width elsewhere taken for an input shape.
+    for net in [
+        quote! { struct N<f32> { input 4, repeat residual { dense 4 }, dense 2 } },
+        quote! { struct N<f32> { input 4, dense relu, dense 2 } },
+        quote! { struct N<f32> { input 4, conv2d k3 4, dense 2 } },
+        quote! { struct N<f32> { input 4, dense _, dense 2 } },
+        quote! { struct N<f32> { input 4, dense fn, dense 2 } },
+        quote! { struct N<f32> { input 4, dense (8), dense 2 } },
+    ] {
+        let e = errors(net);
+        assert!(e[0].starts_with("expected a "), "{e:?}");
+        assert!(
+            !e[0].contains("constant") && !e[0].contains("brackets"),
+            "{e:?}"
+        );
+    }
+    let e = errors(quote! { struct N<f32> { input 4, dense true, dense 2 } });
+    assert_eq!(
+        e[0],
+        "a width is a whole number of at least 1, found `true`"
     );
 }
 
@@ -779,27 +821,35 @@ fn reports_residual_errors() {
     );
 }
 
-/// A nested identity block whose body disagrees is one error: the block around it (and the
-/// layers after) see the shape an identity block gives, its input's.
+/// A nested identity block whose body disagrees is one error: the block whose body ends with
+/// it does not report the same mistake again. The layers after it see the body's shape (what
+/// `residual(project)`, the suggested fix, gives), so they report only mistakes of their own.
 #[test]
 fn a_mismatched_inner_block_is_reported_once() {
-    let e = errors(quote! {
-        struct N<f32> {
+    let once = [
+        quote! { struct N<f32> {
             input 4,
             repeat 3 residual { dense 4 [relu], residual { dense 5 } } relu,
             dense 2,
-        }
-    });
-    assert_eq!(e.len(), 1, "{e:?}");
-    assert!(
-        e[0].starts_with("residual block 2 adds its input (4) to its body's output (5)"),
-        "{e:?}"
-    );
-    // A later mistake of its own is still reported.
+        } },
+        quote! { struct N<f32> { input 4, residual { dense 8, residual { dense 4 } relu }, dense 2 } },
+        quote! { struct N<f32> { input 4, residual { dense 5 }, residual { dense 5 }, dense 2 } },
+        quote! { struct N<f32> { input 4, residual { dense 5 }, layer S (5 -> 5), dense 2 } },
+    ];
+    for net in once {
+        let e = errors(net);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("adds its input"), "{e:?}");
+    }
+    // A later mistake of its own is still reported: block 3's input is block 2's body's 5.
     let e = errors(quote! {
         struct N<f32> { input 4, residual { dense 5 }, residual { dense 3 }, dense 2 }
     });
     assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[1].starts_with("residual block 3 adds its input (5) to its body's output (3)"),
+        "{e:?}"
+    );
 }
 
 #[test]
