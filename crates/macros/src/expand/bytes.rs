@@ -68,6 +68,10 @@ fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
     // `{ count * size_of::<T>() }`: the bytes of `count` scalars, as a const argument.
     let size_of =
         |count: proc_macro2::TokenStream| quote!({ (#count) * ::core::mem::size_of::<#t>() });
+    // Whether any layer reads bytes: without one (a network of activations), `take` and
+    // `offset` are left out rather than allowed to go unused, so that a crate that forbids
+    // `dead_code` or `unused_mut` can use the macro.
+    let reads = cx.layers().iter().any(|l| l.has_field() && l.has_tensors());
     let fields = cx.layers().iter().filter(|l| l.has_field()).map(|layer| {
         let (field, ty) = (&layer.field, cx.layer_type(layer));
         let value = if !layer.has_tensors() {
@@ -117,6 +121,40 @@ fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
         };
         quote!(#field: #value,)
     });
+    let reader = reads.then(|| quote! {
+        /// The next `N` bytes from `offset` on, advancing it, with each scalar's bytes
+        /// put in the target's order (they are stored little-endian). Layers are copied
+        /// whole: a loop over scalars would make big networks trip rustc's
+        /// `long_running_const_eval` lint.
+        const fn take<const N: ::core::primitive::usize>(
+            bytes: &[::core::primitive::u8],
+            offset: &mut ::core::primitive::usize,
+        ) -> [::core::primitive::u8; N] {
+            const SIZE: ::core::primitive::usize = ::core::mem::size_of::<#t>();
+            let mut chunk = match <[::core::primitive::u8]>::first_chunk::<{ N }>(<[::core::primitive::u8]>::split_at(bytes, *offset).1) {
+                ::core::option::Option::Some(chunk) => *chunk,
+                ::core::option::Option::None => ::core::panic!("baked weights: too short"),
+            };
+            *offset += N;
+            if ::core::cfg!(target_endian = "big") {
+                let mut i = 0;
+                while i < N {
+                    let mut j = 0;
+                    while j < SIZE / 2 {
+                        let byte = chunk[i + j];
+                        chunk[i + j] = chunk[i + SIZE - 1 - j];
+                        chunk[i + SIZE - 1 - j] = byte;
+                        j += 1;
+                    }
+                    i += SIZE;
+                }
+            }
+            chunk
+        }
+        let mut offset: ::core::primitive::usize = 0;
+    });
+    // Without a reader, `bytes` is of length 0 and unread.
+    let unread = (!reads).then(|| quote!(let _ = bytes;));
     quote! {
         /// The network whose stored tensors are `bytes` (written by [`Self::write_le_bytes`]),
         /// built at compile time when used in a `static` or `const`:
@@ -126,38 +164,8 @@ fn const_constructor(cx: &Cx) -> proc_macro2::TokenStream {
         /// `momentum`. Not generated for networks with user layers (use
         /// [`Self::load_le_bytes`]).
         pub const fn from_le_bytes(bytes: &[::core::primitive::u8; Self::PARAM_BYTES]) -> Self {
-            /// The next `N` bytes from `offset` on, advancing it, with each scalar's bytes
-            /// put in the target's order (they are stored little-endian). Layers are copied
-            /// whole: a loop over scalars would make big networks trip rustc's
-            /// `long_running_const_eval` lint.
-            #[allow(dead_code)]
-            const fn take<const N: ::core::primitive::usize>(
-                bytes: &[::core::primitive::u8],
-                offset: &mut ::core::primitive::usize,
-            ) -> [::core::primitive::u8; N] {
-                const SIZE: ::core::primitive::usize = ::core::mem::size_of::<#t>();
-                let mut chunk = match <[::core::primitive::u8]>::first_chunk::<{ N }>(<[::core::primitive::u8]>::split_at(bytes, *offset).1) {
-                    ::core::option::Option::Some(chunk) => *chunk,
-                    ::core::option::Option::None => ::core::panic!("baked weights: too short"),
-                };
-                *offset += N;
-                if ::core::cfg!(target_endian = "big") {
-                    let mut i = 0;
-                    while i < N {
-                        let mut j = 0;
-                        while j < SIZE / 2 {
-                            let byte = chunk[i + j];
-                            chunk[i + j] = chunk[i + SIZE - 1 - j];
-                            chunk[i + SIZE - 1 - j] = byte;
-                            j += 1;
-                        }
-                        i += SIZE;
-                    }
-                }
-                chunk
-            }
-            #[allow(unused_mut)]
-            let mut offset: ::core::primitive::usize = 0;
+            #reader
+            #unread
             Self { #(#fields)* }
         }
     }
