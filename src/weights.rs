@@ -180,15 +180,7 @@ pub enum WeightsError {
     },
 }
 
-/// The name a tensor is stored under: `<layer field>.<tensor name>` (just the tensor name for
-/// a lone layer).
-pub fn tensor_name(layer: &str, name: &str) -> String {
-    if layer.is_empty() {
-        name.to_string()
-    } else {
-        format!("{layer}.{name}")
-    }
-}
+pub use gradflow_nn::layer::tensor_name;
 
 /// The safetensors dtype of `T` (`F32` or `F64`).
 pub(crate) fn dtype_of<T: Scalar>() -> Dtype {
@@ -622,8 +614,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), WeightsE
         )));
     }
     let existing = match fs::metadata(path) {
-        // Said before the rename would fail on it with "Is a directory", or, for a path
-        // written with a trailing `/`, "Not a directory".
+        // Said before the rename would fail on it with "Is a directory".
         Ok(meta) if meta.is_dir() => {
             return Err(io_err(io::Error::new(
                 io::ErrorKind::IsADirectory,

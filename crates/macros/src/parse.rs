@@ -271,10 +271,7 @@ fn bare_attribute(item: &Item, input: ParseStream) -> Option<syn::Error> {
         _ => false,
     };
     // A convolution's option written after its attributes (`conv2d 4 [relu] same`).
-    let sized = |prefix: char| {
-        text.strip_prefix(prefix)
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    };
+    let sized = |prefix| is_sized_option(&text, prefix);
     let option = matches!(item, Item::Conv(_))
         && (text == "same" || text == "valid" || sized('k') || sized('s'));
     if option {
@@ -598,13 +595,10 @@ fn parse_pool(keyword: Ident, input: ParseStream) -> syn::Result<Pool> {
 /// `k3` or `s2`: the number after `prefix`, or `None` for another identifier.
 fn sized_option(option: &Ident, prefix: char) -> syn::Result<Option<Width>> {
     let text = option.to_string();
-    let Some(digits) = text.strip_prefix(prefix) else {
-        return Ok(None);
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_sized_option(&text, prefix) {
         return Ok(None);
     }
-    match digits.parse() {
+    match text[prefix.len_utf8()..].parse() {
         Ok(value) => Ok(Some(Width {
             value,
             span: option.span(),
@@ -705,10 +699,7 @@ fn constant_name(input: ParseStream) -> Option<String> {
     }
     let path = input.fork().call(syn::Path::parse_mod_style).ok()?;
     if let Some(word) = path.get_ident().map(Ident::to_string) {
-        let sized = |prefix: char| {
-            word.strip_prefix(prefix)
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        };
+        let sized = |prefix| is_sized_option(&word, prefix);
         let ours = ITEM_KEYWORDS.contains(&word.as_str())
             || attr::dense_attribute_names().contains(&word.as_str())
             || ["same", "valid", "frozen", "project", "residual"].contains(&word.as_str())
@@ -719,6 +710,12 @@ fn constant_name(input: ParseStream) -> Option<String> {
         }
     }
     Some(path.to_token_stream().to_string().replace(' ', ""))
+}
+
+/// Whether `word` is a sized convolution or pooling option, `prefix` then digits (`k3`, `s2`).
+fn is_sized_option(word: &str, prefix: char) -> bool {
+    word.strip_prefix(prefix)
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether an arithmetic operator comes next (not `->`).

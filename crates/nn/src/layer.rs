@@ -7,6 +7,8 @@
 //! `backward` receives that same input and output again, so no layer copies its input to
 //! remember it. What else a layer needs for its backward pass lives in its `Cache<B>`.
 
+#[cfg(feature = "alloc")]
+use alloc::{format, string::String};
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
 use rand::RngCore;
@@ -291,5 +293,16 @@ where
         Self: Backward<T>,
     {
         self.backward(x, y, cache, dy, dx, grads);
+    }
+}
+
+/// The name a tensor or setting goes by in files and errors: `<layer field>.<name>` (just the
+/// name for a lone layer).
+#[cfg(feature = "alloc")]
+pub fn tensor_name(layer: &str, name: &str) -> String {
+    if layer.is_empty() {
+        String::from(name)
+    } else {
+        format!("{layer}.{name}")
     }
 }

@@ -285,13 +285,8 @@ fn check_settings<T: Scalar, N: crate::network::Network<T> + ?Sized>(
     net.visit_settings(&mut |s| {
         let value = s.value.to_f64();
         if result.is_ok() && !(value.is_finite() && (s.admits)(value)) {
-            let name = if s.layer.is_empty() {
-                String::from(s.name)
-            } else {
-                std::format!("{}.{}", s.layer, s.name)
-            };
             result = Err(TrainError::Setting {
-                name,
+                name: crate::layer::tensor_name(s.layer, s.name),
                 value,
                 requirement: s.requirement,
             });
