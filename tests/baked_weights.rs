@@ -197,6 +197,24 @@ fn training_scratch_is_the_size_of_the_cache() {
     assert_ne!(size_of::<Pooled64Cache<3>>(), 2 * two - one);
 }
 
+/// A batch whose buffers would not fit in `usize` reads as `usize::MAX`: a run-time budget
+/// check must not pass because the product wrapped around.
+#[test]
+fn scratch_sizes_too_large_for_usize_saturate() {
+    let wraps = usize::MAX / Mlp::INFER_SCRATCH_BYTES + 2;
+    assert!(wraps.wrapping_mul(Mlp::INFER_SCRATCH_BYTES) < 4096);
+    assert_eq!(Mlp::infer_scratch_bytes(wraps), usize::MAX);
+    for batch in [usize::MAX, usize::MAX - 1, usize::MAX / 8, wraps] {
+        assert_eq!(Mlp::train_scratch_bytes(batch), usize::MAX, "batch {batch}");
+        assert_eq!(
+            Pooled64::train_scratch_bytes(batch),
+            usize::MAX,
+            "batch {batch}"
+        );
+    }
+    assert_eq!(Mlp::infer_scratch_bytes(16), 16 * Mlp::INFER_SCRATCH_BYTES);
+}
+
 network! {
     /// Three max-pooling outputs (three `u32` indices) per sample beside f64 buffers.
     pub struct Pooled64<f64> {

@@ -37,6 +37,10 @@ const DX_UNWRITTEN: u8 = 5;
 const MARKED_FROZEN: u8 = 6;
 /// Only `visit_tensors_mut` written (`visit_tensors` and `PARAM_COUNT` at their defaults).
 const MUT_ONLY: u8 = 7;
+/// `visit_params` leaves out `beta`, which `visit_tensors` marks trainable.
+const PARAMS_MISS_BETA: u8 = 8;
+/// `visit_params` hands `beta` half its gradient.
+const GRAD_SHORT: u8 = 9;
 
 #[derive(Clone, Debug, bytemuck::Zeroable)]
 struct AffineGrads<T> {
@@ -143,11 +147,18 @@ impl<T: Scalar, const M: u8> Trainable<T> for Affine<T, M> {
             grad: &grads.gamma,
             state: split_states(&mut states, |g| &mut g.gamma[..]),
         });
+        if M == PARAMS_MISS_BETA {
+            return;
+        }
         f(Param {
             layer: "",
             name: "beta",
             value: &mut self.beta,
-            grad: &grads.beta,
+            grad: if M == GRAD_SHORT {
+                &grads.beta[..2]
+            } else {
+                &grads.beta
+            },
             state: split_states(&mut states, |g| &mut g.beta[..]),
         });
     }
@@ -192,6 +203,9 @@ network! { struct NoVisit<f32> { input 4, layer Affine<f32, 2> (4 -> 4), dense 2
 network! { struct Count0<f32> { input 4, dense 4 [frozen], layer Affine<f32, 3> (4 -> 4), dense 2 [frozen] } }
 network! { struct MutOnly<f32> { input 4, layer Affine<f32, 7> (4 -> 4), dense 2 } }
 network! { struct MarkedFrozen<f32> { input 4, layer Affine<f32, 6> (4 -> 4), dense 2 } }
+network! { struct MissBeta<f32> { input 4, layer Affine<f32, 8> (4 -> 4), dense 2 } }
+network! { struct GradShort<f32> { input 4, layer Affine<f32, 9> (4 -> 4), dense 2 } }
+network! { struct MissBeta64<f64> { input 4, dense 4 [tanh], layer Affine<f64, 8> (4 -> 4), dense 2 } }
 
 network! { struct Right64<f64> { input 4, dense 4 [tanh], layer Affine<f64, 0> (4 -> 4), dense 2 } }
 network! { struct Adds64<f64> { input 4, dense 4 [tanh], layer Affine<f64, 4> (4 -> 4), dense 2 } }
@@ -358,6 +372,66 @@ fn tensors_visited_as_frozen_by_a_trainable_layer_save_but_do_not_train() {
         err.to_string().contains("TRAINABLE_PARAM_COUNT is wrong"),
         "{err}"
     );
+}
+
+/// Optimizers reach parameters only through `visit_params`: a trainable tensor it leaves out
+/// would stay as initialized while `fit` reported success, and a gradient check would pass
+/// without checking it.
+#[test]
+fn a_trainable_tensor_that_visit_params_leaves_out_is_refused_by_fit_and_fails_checks() {
+    let mut net = MissBeta::new(&mut gradflow::rng(1));
+    let before = net.layer_0.beta;
+    let err = fit_one_epoch(&mut net);
+    let TrainError::Layout(e) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        (e.layer, e.tensor, e.problem),
+        (
+            "layer_0",
+            "beta",
+            LayoutProblem::ParamsDiffer { position: 1 }
+        )
+    );
+    assert!(err.to_string().contains("would never be trained"), "{err}");
+    assert_eq!(net.layer_0.beta, before);
+    let grads = MissBetaGrads::zeroed();
+    let found = gradflow::nn::check_params_layout(&mut net, &grads);
+    assert_eq!(found, Err(e));
+    // The layer written right passes the same check.
+    let mut right = Right::new(&mut gradflow::rng(1));
+    let right_grads = RightGrads::zeroed();
+    assert_eq!(
+        gradflow::nn::check_params_layout(&mut right, &right_grads),
+        Ok(())
+    );
+
+    let x = [[0.3, -0.2, 0.5, 0.1], [-0.4, 0.2, 0.0, 0.7]];
+    let check = check_network(&mut MissBeta64::new(&mut gradflow::rng(3)), &x);
+    // Every gradient it did check is right; the one it could not see fails it.
+    assert!(
+        check.params.iter().all(|(_, p)| p.passes(1e-6)),
+        "{check:?}"
+    );
+    assert!(!check.params.iter().any(|(name, _)| name == "layer_1.beta"));
+    assert_eq!(check.layout.map(|e| e.tensor), Some("beta"));
+    assert!(!check.passes(1e-6));
+    let mut layer: Affine<f64, PARAMS_MISS_BETA> = gradflow::nn::memory::zeroed();
+    layer.init(&mut gradflow::rng(4));
+    let check = check_layer(&mut layer, &x);
+    assert!(check.layout.is_some() && !check.passes(1e-6), "{check:?}");
+}
+
+#[test]
+fn a_gradient_shorter_than_its_tensor_is_refused_by_fit() {
+    let mut net = GradShort::new(&mut gradflow::rng(1));
+    let err = fit_one_epoch(&mut net);
+    let expected = LayoutProblem::GradLength { values: 4, grad: 2 };
+    assert!(
+        matches!(err, TrainError::Layout(e) if e.problem == expected && e.tensor == "beta"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("a gradient of 2"), "{err}");
 }
 
 /// A layer that adds into `dx`, or leaves it, breaks every gradient before it; the gradient

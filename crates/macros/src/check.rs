@@ -624,7 +624,12 @@ fn param_count(layer: &Layer) -> Option<usize> {
 /// The element type, `f32` or `f64`, as the absolute path of the primitive on the user's
 /// token, so that nothing named `f32` in the user's scope can stand in for it.
 fn element_type(elem: &Type, cx: &mut Ctxt) -> Option<Type> {
-    let name = match elem {
+    // A `$t:ty` of a `macro_rules!` arrives wrapped in an invisible group.
+    let mut inner = elem;
+    while let Type::Group(syn::TypeGroup { elem, .. }) = inner {
+        inner = elem;
+    }
+    let name = match inner {
         Type::Path(path) if path.qself.is_none() => path.path.get_ident().map(Ident::to_string),
         _ => None,
     };

@@ -23,6 +23,10 @@ pub struct ModelCheck {
     /// whose `backward` adds into `dx` (which holds the previous step's values) instead of
     /// overwriting it, or leaves part of it unwritten, fails this or the checks above.
     pub repeatable: bool,
+    /// What [`check_params_layout`](crate::check_params_layout) found, if anything: a
+    /// trainable tensor that `visit_params` leaves out is neither trained nor checked here,
+    /// so its absence from `params` fails the check instead of passing unseen.
+    pub layout: Option<crate::LayoutError>,
 }
 
 impl ModelCheck {
@@ -31,6 +35,7 @@ impl ModelCheck {
     pub fn passes(&self, tolerance: f64) -> bool {
         let all = core::iter::once(&self.input).chain(self.params.iter().map(|(_, p)| p));
         self.repeatable
+            && self.layout.is_none()
             && self.input.passes(tolerance)
             && self.params.iter().all(|(_, p)| p.passes(tolerance))
             && all.clone().any(|c| c.is_informative())
@@ -117,6 +122,7 @@ fn check_model<M: Trainable<f64>>(
         input,
         params,
         repeatable: true,
+        layout: None,
     }
 }
 
@@ -140,7 +146,8 @@ fn gradients<M: Trainable<f64>>(model: &mut M, dx: &[f64], grads: &M::Grads) -> 
 ///
 /// `dx` is filled with NaN before each backward pass, which must overwrite every element
 /// (a network hands a layer the buffer of the previous step); the pass runs twice, and must
-/// give the same gradients both times.
+/// give the same gradients both times. As for [`check_network`], `visit_params` must visit
+/// the tensors `visit_tensors` marks trainable ([`ModelCheck::layout`]).
 pub fn check_layer<L, const B: usize>(layer: &mut L, x: &[L::Input; B]) -> ModelCheck
 where
     L: Backward<f64>,
@@ -177,6 +184,7 @@ where
         },
     );
     check.repeatable = same(&runs[0], &runs[1]);
+    check.layout = crate::network::params_layout(layer, &grads, |l, f| l.visit_tensors(f)).err();
     check
 }
 
@@ -185,6 +193,8 @@ where
 /// The backward pass runs twice on the same cache, with the gradients zeroed in between: the
 /// first must match the differences, and the second must give the same gradients (a layer of
 /// your own that adds into its `dx`, or leaves it, makes the second differ, or the first).
+/// The parameters checked are those `visit_params` visits; the check fails
+/// ([`ModelCheck::layout`]) unless they are the tensors `visit_tensors` marks trainable.
 pub fn check_network<N, const B: usize>(net: &mut N, x: &[N::Input; B]) -> ModelCheck
 where
     N: TrainableNetwork<f64>,
@@ -217,5 +227,6 @@ where
         dot(bytemuck::cast_slice(n.forward_train(x, &mut cache)), &r)
     });
     check.repeatable = same(&runs[0], &runs[1]);
+    check.layout = crate::network::params_layout(net, &grads, |n, f| n.visit_tensors(f)).err();
     check
 }

@@ -43,6 +43,8 @@ pub use init::Init;
 pub use layer::{
     Backward, Forward, Param, Setting, SettingMut, Tensor, TensorKind, TensorMut, Trainable,
 };
+#[cfg(feature = "alloc")]
+pub use network::check_params_layout;
 pub use network::{
     check_layout, check_layout_mut, check_trainable_layout, Activations, LayerInfo, LayoutError,
     LayoutProblem, Network, TrainableNetwork,

@@ -146,7 +146,7 @@ pub trait TrainableNetwork<T: Scalar>: Network<T> + Trainable<T> {
 }
 
 /// How a network's layers misdescribe their tensors: found by [`check_layout`],
-/// [`check_layout_mut`] and [`check_trainable_layout`]. Built-in layers never do; a layer of
+/// [`check_layout_mut`], [`check_trainable_layout`] and [`check_params_layout`]. Built-in layers never do; a layer of
 /// your own can, and a loader or saver that trusted it would read values into the wrong
 /// tensors or leave some out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +191,20 @@ pub enum LayoutProblem {
         /// Position of the first difference in the visiting order.
         position: usize,
     },
+    /// `visit_params` visits, at this position, another tensor (another name or length, or
+    /// none) than the tensors `visit_tensors` marks trainable: a tensor it leaves out would
+    /// never be trained, since optimizers reach parameters only through `visit_params`.
+    ParamsDiffer {
+        /// Position of the first difference among the trainable tensors.
+        position: usize,
+    },
+    /// `visit_params` hands this tensor a gradient of another length than its values.
+    GradLength {
+        /// The tensor's values.
+        values: usize,
+        /// Its gradient's.
+        grad: usize,
+    },
 }
 
 impl core::fmt::Display for LayoutError {
@@ -220,6 +234,14 @@ impl core::fmt::Display for LayoutError {
                 f,
                 "layer `{layer}`: visit_tensors_mut does not visit the tensors visit_tensors does (tensor `{tensor}`, position {position} in the order); implement both, in the same order"
             ),
+            LayoutProblem::ParamsDiffer { position } => write!(
+                f,
+                "layer `{layer}`: visit_params does not visit the tensors visit_tensors marks trainable, in the same order (tensor `{tensor}`, position {position} among them); a tensor it leaves out would never be trained"
+            ),
+            LayoutProblem::GradLength { values, grad } => write!(
+                f,
+                "layer `{layer}`: visit_params hands tensor `{tensor}` ({values} values) a gradient of {grad}"
+            ),
         }
     }
 }
@@ -229,55 +251,87 @@ impl core::error::Error for LayoutError {}
 /// The values of the tensors `visit_tensors` marks trainable, having checked the shapes and
 /// the layers' `PARAM_COUNT`s ([`check_layout`]).
 fn visited_trainable<T: Scalar, N: Network<T> + ?Sized>(net: &N) -> Result<usize, LayoutError> {
-    let layers = N::LAYERS;
-    let mut result = Ok(());
-    // Tensors come layer by layer in `LAYERS` order: `at` is the layer being summed.
-    let (mut at, mut visited, mut trainable) = (0usize, 0usize, 0usize);
-    let close = |at: usize, visited: usize| match layers.get(at) {
-        Some(info) if info.params != visited => Err(LayoutError {
-            layer: info.name,
-            tensor: "",
-            problem: LayoutProblem::ParamCount {
-                declared: info.params,
-                visited,
-            },
-        }),
-        _ => Ok(()),
+    let mut tally = Tally {
+        layers: N::LAYERS,
+        at: 0,
+        visited: 0,
+        trainable: 0,
+        result: Ok(()),
     };
-    net.visit_tensors(&mut |t| {
-        if result.is_err() {
+    net.visit_tensors(&mut |t| tally.add(t.layer, t.name, t.shape, t.data.len(), t.kind));
+    tally.result?;
+    while tally.at < tally.layers.len() {
+        tally.close()?;
+        (tally.at, tally.visited) = (tally.at + 1, 0);
+    }
+    Ok(tally.trainable)
+}
+
+/// [`visited_trainable`]'s running sums. Tensors come layer by layer in `LAYERS` order: `at`
+/// is the layer being summed, `visited` its values so far.
+struct Tally {
+    layers: &'static [LayerInfo],
+    at: usize,
+    visited: usize,
+    trainable: usize,
+    result: Result<(), LayoutError>,
+}
+
+impl Tally {
+    /// Counts one tensor. Not inlined: inlined into every visit of a deep network (a
+    /// `DeepResidual<f64>` of ten blocks, `tests/residual.rs`), its loop over the layers made
+    /// LLVM 22's scalar evolution recurse until rustc crashed (SIGSEGV).
+    #[inline(never)]
+    fn add(
+        &mut self,
+        layer: &'static str,
+        name: &'static str,
+        shape: &[usize],
+        len: usize,
+        kind: crate::layer::TensorKind,
+    ) {
+        if self.result.is_err() {
             return;
         }
-        let shape_values = t.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if shape_values != Some(t.data.len()) {
-            result = Err(LayoutError {
-                layer: t.layer,
-                tensor: t.name,
+        let shape_values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if shape_values != Some(len) {
+            self.result = Err(LayoutError {
+                layer,
+                tensor: name,
                 problem: LayoutProblem::Shape {
                     shape_values,
-                    values: t.data.len(),
+                    values: len,
                 },
             });
             return;
         }
-        while at < layers.len() && layers[at].name != t.layer {
-            result = close(at, visited);
-            if result.is_err() {
+        while self.at < self.layers.len() && self.layers[self.at].name != layer {
+            self.result = self.close();
+            if self.result.is_err() {
                 return;
             }
-            (at, visited) = (at + 1, 0);
+            (self.at, self.visited) = (self.at + 1, 0);
         }
-        visited += t.data.len();
-        if t.kind == crate::layer::TensorKind::Trainable {
-            trainable += t.data.len();
+        self.visited += len;
+        if kind == crate::layer::TensorKind::Trainable {
+            self.trainable += len;
         }
-    });
-    result?;
-    while at < layers.len() {
-        close(at, visited)?;
-        (at, visited) = (at + 1, 0);
     }
-    Ok(trainable)
+
+    /// Whether the layer at `at` holds its declared `PARAM_COUNT` values.
+    fn close(&self) -> Result<(), LayoutError> {
+        match self.layers.get(self.at) {
+            Some(info) if info.params != self.visited => Err(LayoutError {
+                layer: info.name,
+                tensor: "",
+                problem: LayoutProblem::ParamCount {
+                    declared: info.params,
+                    visited: self.visited,
+                },
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Checks what `visit_tensors` says about `net`'s tensors against itself and the network's
@@ -308,6 +362,70 @@ pub fn check_trainable_layout<T: Scalar, N: Network<T> + ?Sized>(
         });
     }
     Ok(())
+}
+
+/// [`check_trainable_layout`], and that `visit_params` visits exactly the tensors
+/// `visit_tensors` marks [`TensorKind::Trainable`](crate::TensorKind) (names and lengths, in
+/// the same order), each with a gradient of its length. Optimizers reach the parameters only
+/// through `visit_params`, so a tensor it left out would silently never be trained, and a
+/// gradient check would not check it. `fit` and the gradient checks run this; a training
+/// loop of your own can too, once, with any `grads` (their values are not read).
+#[cfg(feature = "alloc")]
+pub fn check_params_layout<T, N>(net: &mut N, grads: &N::Grads) -> Result<(), LayoutError>
+where
+    T: Scalar,
+    N: Network<T> + Trainable<T> + ?Sized,
+{
+    check_trainable_layout(net)?;
+    params_layout(net, grads, |net, f| net.visit_tensors(f))
+}
+
+/// The comparison of [`check_params_layout`], for a network or a lone layer: `visit_tensors`
+/// is the model's tensor visitor. (The keys are collected into vectors: counting them in the
+/// visitors' closures, as [`check_layout_mut`] does, made LLVM 22's scalar evolution recurse
+/// until it crashed on a network of ten residual blocks.)
+#[cfg(feature = "alloc")]
+pub(crate) fn params_layout<T, M>(
+    model: &mut M,
+    grads: &M::Grads,
+    visit_tensors: impl Fn(&M, &mut dyn FnMut(crate::Tensor<'_, T>)),
+) -> Result<(), LayoutError>
+where
+    T: Scalar,
+    M: Trainable<T> + ?Sized,
+{
+    let mut expected = alloc::vec::Vec::new();
+    visit_tensors(model, &mut |t| {
+        if t.kind == crate::TensorKind::Trainable {
+            expected.push((t.layer, t.name, t.data.len()));
+        }
+    });
+    let (mut visited, mut grad_length) = (alloc::vec::Vec::new(), Ok(()));
+    model.visit_params::<0>(grads, [], &mut |p| {
+        if grad_length.is_ok() && p.grad.len() != p.value.len() {
+            grad_length = Err(LayoutError {
+                layer: p.layer,
+                tensor: p.name,
+                problem: LayoutProblem::GradLength {
+                    values: p.value.len(),
+                    grad: p.grad.len(),
+                },
+            });
+        }
+        visited.push((p.layer, p.name, p.value.len()));
+    });
+    let position =
+        (0..expected.len().max(visited.len())).find(|&k| expected.get(k) != visited.get(k));
+    if let Some(position) = position {
+        let first = expected.get(position).or(visited.get(position));
+        let &(layer, tensor, _) = first.unwrap_or(&("", "", 0));
+        return Err(LayoutError {
+            layer,
+            tensor,
+            problem: LayoutProblem::ParamsDiffer { position },
+        });
+    }
+    grad_length
 }
 
 /// [`check_layout`], and that `visit_tensors_mut` visits the same tensors (names and

@@ -532,7 +532,8 @@ where
     if config.epochs == 0 {
         return Err(TrainError::NoEpochs);
     }
-    crate::network::check_trainable_layout(net).map_err(TrainError::Layout)?;
+    let mut grads = crate::memory::zeroed_box::<N::Grads>();
+    crate::network::check_params_layout(net, &grads).map_err(TrainError::Layout)?;
     check_settings(net)?;
     if N::TRAINABLE_PARAM_COUNT == 0 {
         return Err(TrainError::NothingToTrain);
@@ -549,7 +550,6 @@ where
     let start = Instant::now();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     let mut cache = crate::memory::zeroed_box::<N::Cache<B>>();
-    let mut grads = crate::memory::zeroed_box::<N::Grads>();
     let mut x = crate::memory::zeroed_box::<[N::Input; B]>();
     let mut dy = crate::memory::zeroed_box::<[N::Output; B]>();
     let mut labels = [0usize; B];

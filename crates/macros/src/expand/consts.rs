@@ -133,8 +133,9 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             /// [`Self::forward`] holds the whole batch, so `batch * INFER_SCRATCH_BYTES`. The
             /// input and the returned output (`batch` samples each) come on top, and so does
             /// the stack frame of the calls themselves (about 0.5 KiB on a Cortex-M4F).
+            /// A size beyond `usize::MAX` reads `usize::MAX`, so a budget check stays false.
             pub const fn infer_scratch_bytes(batch: ::core::primitive::usize) -> ::core::primitive::usize {
-                batch * Self::INFER_SCRATCH_BYTES
+                batch.saturating_mul(Self::INFER_SCRATCH_BYTES)
             }
         }
 
@@ -144,6 +145,7 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
             /// bytes wide, as in every built-in layer). A training step also needs
             /// the gradients (`TRAINABLE_PARAM_COUNT * size_of::<T>()` bytes), the loss
             /// gradient (`batch * OUTPUT * size_of::<T>()`) and the optimizer's state.
+            /// A size beyond `usize::MAX` reads `usize::MAX`, so a budget check stays false.
             pub const fn train_scratch_bytes(batch: ::core::primitive::usize) -> ::core::primitive::usize {
                 // Every buffer in the cache is an array over the batch, plus fixed parts
                 // (per-feature statistics, the `filled` flag): its unpadded size is
@@ -154,11 +156,12 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
                 let two = ::core::mem::size_of::<#cache<2>>();
                 let per_sample = (::core::mem::size_of::<#cache<4>>() - two) / 2;
                 if batch % 2 == 1 {
-                    ::core::mem::size_of::<#cache<1>>() + (batch - 1) * per_sample
+                    let samples = (batch - 1).saturating_mul(per_sample);
+                    ::core::mem::size_of::<#cache<1>>().saturating_add(samples)
                 } else if batch == 0 {
                     ::core::mem::size_of::<#cache<0>>()
                 } else {
-                    two + (batch - 2) * per_sample
+                    two.saturating_add((batch - 2).saturating_mul(per_sample))
                 }
             }
         }
