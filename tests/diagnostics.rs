@@ -404,6 +404,61 @@ fn a_batch_of_one_sample_calls_no_unit_dead() {
     assert_eq!(report::<2>(&mut net).layers[0].dead_fraction, Some(1.0));
 }
 
+network! {
+    /// He-initialized, batch-normalized ReLU layers: healthy on digits.
+    struct BnRelu<f32> {
+        input 64,
+        repeat 4 { dense 16 [he_init, batchnorm, relu] },
+        dense 10,
+    }
+}
+
+/// A batch of one input repeated is not judged as a network's health: batchnorm normalizes
+/// every unit to 0 (so ReLU passes no gradient, which read as vanishing) and half of a
+/// healthy ReLU layer's units are 0 for the one input (which read as dead). The verdict
+/// names the batch alone; two different samples in it are judged as usual.
+#[test]
+fn a_batch_of_one_input_repeated_is_named_not_judged() {
+    fn report<N>(net: &mut N, x: &[[f32; 64]; 8]) -> GradientReport
+    where
+        N: TrainableNetwork<f32, Input = [f32; 64], Output = [f32; 10]>,
+    {
+        let mut cache = gradflow::nn::memory::zeroed_box::<N::Cache<8>>();
+        let mut grads = gradflow::nn::memory::zeroed_box::<N::Grads>();
+        let mut dy = [[0.0f32; 10]; 8];
+        let out = net.forward_train(x, &mut cache);
+        softmax_cross_entropy(out, &[0, 1, 2, 3, 4, 5, 6, 7], &mut dy).unwrap();
+        net.backward_into(&mut cache, &dy, None, &mut grads);
+        GradientReport::capture::<f32, N, 8>(0, net, &cache, &grads)
+    }
+    let train = digits().0;
+    let repeated = [train.features[0]; 8];
+    for verdict in [
+        report(&mut BnRelu::new(&mut gradflow::rng(1)), &repeated).verdict(),
+        report(&mut Small::new(&mut gradflow::rng(1)), &repeated).verdict(),
+        report(&mut DeepSigmoid::new(&mut gradflow::rng(1)), &repeated).verdict(),
+    ] {
+        assert_eq!(verdict.findings, [Finding::SameSamples], "{verdict}");
+        assert!(
+            verdict.to_string().starts_with("same samples: "),
+            "{verdict}"
+        );
+        assert!(!verdict.healthy());
+    }
+    // One sample different makes a batch of two inputs, judged as usual; on eight different
+    // digits the batchnorm network is healthy and the sigmoid one vanishes.
+    let mut two = repeated;
+    two[5] = train.features[1];
+    let bn = report(&mut BnRelu::new(&mut gradflow::rng(1)), &two);
+    assert!(!bn.same_samples, "{}", bn.verdict());
+    assert!(!bn.verdict().findings.contains(&Finding::SameSamples));
+    let digits: [[f32; 64]; 8] = core::array::from_fn(|i| train.features[i]);
+    let bn = report(&mut BnRelu::new(&mut gradflow::rng(1)), &digits);
+    assert!(bn.verdict().healthy(), "{}", bn.verdict());
+    let sigmoid = report(&mut DeepSigmoid::new(&mut gradflow::rng(1)), &digits);
+    assert!(sigmoid.verdict().vanishing(), "{}", sigmoid.verdict());
+}
+
 #[test]
 fn training_loop_learns_records_history_and_exports_it() {
     let (train, test) = digits();

@@ -202,6 +202,138 @@ fn a_run_that_refused_most_steps_is_blamed_on_the_learning_rate() {
     assert_eq!(study::fmt_loss(2.30261), "2.3026");
 }
 
+/// A run whose last steps were all refused diverged, however few they were beside the
+/// accepted ones: the learning rate is blamed. Refusals that stop before the end, or a single
+/// refused last step, are not a divergence.
+#[test]
+fn a_run_refused_to_the_end_diverged() {
+    use gradflow::nn::train::{History, Refusal};
+    let history = |steps: usize, refused: &[usize]| History {
+        steps,
+        refused: refused
+            .iter()
+            .map(|&s| (s, Refusal::NonFiniteLoss))
+            .collect(),
+        ..History::default()
+    };
+    // `--lr 0.05`: steps 955-1319 of 1320 refused.
+    let line = study::diverged(&history(1320, &(955..1320).collect::<Vec<_>>())).expect("diverged");
+    assert!(
+        line.starts_with("every step from step 955 to the last (365 steps) was refused")
+            && line.contains("(`--lr`)"),
+        "{line}"
+    );
+    assert!(study::mostly_refused(&history(1320, &(955..1320).collect::<Vec<_>>())).is_none());
+    assert_eq!(study::diverged(&history(1320, &[10, 11, 12])), None);
+    assert_eq!(study::diverged(&history(1320, &[1319])), None);
+    assert!(study::diverged(&history(1320, &[3, 1318, 1319])).is_some());
+    assert_eq!(study::diverged(&history(0, &[])), None);
+}
+
+/// A learning rate too small to move the weights (`--lr 1e-30`: f32 weights stay bit for bit
+/// as initialized) is named from the last step's update ratios; a real step is not.
+#[test]
+fn a_run_whose_updates_do_not_move_the_weights_is_blamed_on_the_learning_rate() {
+    use gradflow::nn::diagnostics::{snapshot, GradientReport};
+    network! { struct Small<f32> { input 4, dense 8 [he_init, relu], dense 3 } }
+    let after_one_step = |lr: f64| {
+        let mut net = Small::new(&mut gradflow::rng(5));
+        let mut cache = SmallCache::<4>::zeroed();
+        let mut grads = SmallGrads::zeroed();
+        let mut dy = [[0.0f32; 3]; 4];
+        let x = [
+            [0.1, 0.9, -0.3, 0.4],
+            [0.5, -0.2, 0.8, 0.0],
+            [-0.7, 0.3, 0.2, 0.6],
+            [0.0, 0.1, -0.9, 0.2],
+        ];
+        let logits = net.forward_train(&x, &mut cache);
+        softmax_cross_entropy(logits, &[0, 1, 2, 1], &mut dy).unwrap();
+        net.backward(&mut cache, &dy, &mut grads);
+        let mut report = GradientReport::capture::<f32, Small, 4>(7, &mut net, &cache, &grads);
+        let before = snapshot(&mut net, &grads);
+        assert!(
+            Sgd::new(SgdConfig::new(lr))
+                .unwrap()
+                .step(&mut net, &grads)
+                .applied
+        );
+        report.record_update(&before, &mut net, &grads);
+        report
+    };
+    let line = study::stalled(&after_one_step(1e-30)).expect("stalled");
+    assert!(
+        line.contains("0.0e0 of their size")
+            && line.contains("too small")
+            && line.contains("(`--lr`)"),
+        "{line}"
+    );
+    assert_eq!(study::stalled(&after_one_step(0.1)), None);
+    // Without a recorded update there is nothing to judge.
+    let mut unrecorded = after_one_step(0.1);
+    unrecorded
+        .layers
+        .iter_mut()
+        .for_each(|l| l.update_ratio = None);
+    assert_eq!(study::stalled(&unrecorded), None);
+}
+
+/// Healthy gradients and a failed run: a test accuracy that fell from its best of the last
+/// five epochs is instability (seed 2's ReLU + He fell from 0.964 to 0.900 with a low
+/// epoch-mean loss), a training set fitted is a generalization gap, neither is `None`.
+#[test]
+fn the_last_epochs_tell_instability_from_a_generalization_gap() {
+    use gradflow::nn::train::{EpochRecord, History};
+    let history = |rows: &[(f64, f64)]| History {
+        epochs: rows
+            .iter()
+            .enumerate()
+            .map(|(k, &(train_accuracy, test_accuracy))| EpochRecord {
+                epoch: k + 1,
+                train_loss: 0.1,
+                train_accuracy,
+                test_accuracy,
+                seconds: 0.0,
+            })
+            .collect(),
+        ..History::default()
+    };
+    let swing = history(&[
+        (0.99, 0.95),
+        (0.994, 0.964),
+        (0.97, 0.93),
+        (0.974, 0.922),
+        (0.958, 0.900),
+    ]);
+    let line = study::last_epochs(&swing).expect("unstable");
+    assert!(
+        line.starts_with("its test accuracy fell from 0.9640 after epoch 2 to 0.9000")
+            && line.contains("lower learning rate"),
+        "{line}"
+    );
+    let fitted = history(&[(0.995, 0.87), (0.999, 0.88), (1.0, 0.875)]);
+    let line = study::last_epochs(&fitted).expect("generalization");
+    assert!(
+        line.contains("train accuracy 1.0000") && line.contains("generalization"),
+        "{line}"
+    );
+    assert_eq!(
+        study::last_epochs(&history(&[(0.8, 0.7), (0.85, 0.8)])),
+        None
+    );
+    // The drop is judged within the last five epochs only: an early best does not count.
+    let early = history(&[
+        (0.9, 0.95),
+        (0.8, 0.8),
+        (0.8, 0.8),
+        (0.8, 0.8),
+        (0.8, 0.8),
+        (0.8, 0.8),
+    ]);
+    assert_eq!(study::last_epochs(&early), None);
+    assert_eq!(study::last_epochs(&History::default()), None);
+}
+
 /// An argument that is not UTF-8 is a usage error naming it (`std::env::args` panicked on
 /// it); text arguments pass through in order.
 #[cfg(unix)]

@@ -223,6 +223,45 @@ fn fit_refuses_a_run_that_trains_nothing() {
 /// A batch of 0 samples is refused as such: no number of samples is too few to fill it, so
 /// "4 training samples cannot fill one batch of 0" would name the wrong problem; a batch
 /// larger than the data still says that.
+/// A run whose every step is refused returns `Ok`, as the README says: the parameters are
+/// unchanged and `History::refused` lists each step with its reason.
+#[test]
+fn a_run_that_refuses_every_step_leaves_the_parameters_and_says_why() {
+    use gradflow::nn::train::{fit, Refusal, Samples, TrainConfig};
+    let nan = [[f32::NAN, 0.5]; 8];
+    let x = [[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+    let (labels, test_labels) = ([0, 1, 1, 0, 0, 1, 1, 0], [0, 1, 1, 0]);
+    let config = TrainConfig {
+        epochs: 3,
+        progress: false,
+        ..Default::default()
+    };
+    let mut net = Xor::new(&mut gradflow::rng(7));
+    let before = gradflow::weights::to_bytes(&net).unwrap();
+    let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
+    let (train, test) = (Samples::new(&nan, &labels), Samples::new(&x, &test_labels));
+    let history = fit::<f32, _, _, 4>(&mut net, &mut sgd, train, test, &config).unwrap();
+    assert_eq!(history.steps, 6);
+    assert_eq!(
+        history.refused,
+        (0..6)
+            .map(|s| (s, Refusal::NonFiniteInput))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
+    // A weight decay of 1e30 passes the optimizer's checks; every step's update is then too
+    // large, and refused.
+    let mut decayed = Sgd::new(SgdConfig::new(0.1).weight_decay(1e30)).unwrap();
+    let train = Samples::new(&x, &test_labels);
+    let history = fit::<f32, _, _, 2>(&mut net, &mut decayed, train, train, &config).unwrap();
+    assert_eq!(history.refused.len(), history.steps);
+    assert!(history
+        .refused
+        .iter()
+        .all(|&(_, r)| r == Refusal::GradientTooLarge));
+    assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
+}
+
 #[test]
 fn fit_refuses_a_batch_of_zero_by_its_own_name() {
     use gradflow::nn::train::{fit, Samples, TrainConfig, TrainError};

@@ -137,8 +137,10 @@ pub fn parse_args(line: impl IntoIterator<Item = String>) -> Result<Command, Str
                         format!(
                             "--lr: `{value}` is not a positive number in f32's normal range \
                              ({:e} to {:e})\n{USAGE}",
-                            f32::MIN_POSITIVE,
-                            f32::MAX
+                            // As f64, the exact bounds: `3.4028235e38`, f32::MAX printed
+                            // as f32, lies above it.
+                            f32::MIN_POSITIVE as f64,
+                            f32::MAX as f64
                         )
                     })?
             }

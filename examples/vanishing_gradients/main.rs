@@ -38,7 +38,10 @@ fn say(line: std::fmt::Arguments<'_>) {
     }
 }
 use args::{parse_args, utf8_args, Args, Command, USAGE};
-use study::{load_digits, mostly_refused, run, summary_table, write_report, Budget, Outcome};
+use study::{
+    diverged, last_epochs, load_digits, mostly_refused, run, stalled, summary_table, write_report,
+    Budget, Outcome,
+};
 
 /// Defines the seven configurations at one depth and width, and a function running them all.
 /// `$blocks` is `($depth - 2) / 2`: the residual network is one dense layer, that many blocks
@@ -376,21 +379,26 @@ fn diagnose(o: &Outcome) {
         Some((step, verdict)) => say!("at the last step (step {step}):\n{verdict}"),
         None => say!("    no report from the last step: it was refused before its gradient"),
     }
-    // Whatever the verdicts say, a run that refused most of its steps barely trained.
-    if let Some(line) = mostly_refused(&o.history) {
+    // Whatever the verdicts say, a run that refused most of its steps barely trained, one
+    // whose last steps were all refused diverged, and one whose updates did not move its
+    // weights was not trained at all: the learning rate, each time.
+    let learning_rate = mostly_refused(&o.history)
+        .or_else(|| diverged(&o.history))
+        .or_else(|| o.last.as_ref().and_then(stalled));
+    if let Some(line) = learning_rate {
         say!("    {line}");
         return;
     }
-    if first.healthy() && last.is_none_or(|(_, v)| v.healthy()) {
-        // A low training loss with a low test accuracy is overfitting, not a gradient
-        // problem: 0.25 is a tenth of the loss of a uniform guess over 10 classes.
+    let last_healthy = last.is_none_or(|(_, v)| v.healthy());
+    if first.healthy() && !last_healthy {
+        say!(
+            "    its first step was healthy, so training brought this on: a lower learning \
+             rate (`--lr`) may keep it from happening"
+        );
+    } else if first.healthy() {
         let ran = o.history.epochs.len();
-        if o.final_loss() < 0.25 {
-            say!(
-                "    its training loss is low ({:.4}): the gap to the test accuracy is \
-                 generalization, not gradients",
-                o.final_loss()
-            );
+        if let Some(line) = last_epochs(&o.history) {
+            say!("    {line}");
         } else if ran < 10 {
             say!(
                 "    neither step's gradients explain the failure: {} may be too few \
@@ -468,7 +476,7 @@ fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let table = summary_table(&outcomes);
     say!("\n{table}");
-    say!("ratio = first-layer / last-layer gradient norm; dead and saturated: mean over layers at the last step");
+    say!("ratio = gradient L2 norm (weights and biases) of the first layer / of the output layer; dead and saturated: mean over layers at the last step");
     refusals(&outcomes.iter().collect::<Vec<_>>());
     for o in outcomes.iter().filter(|o| o.last.is_none()) {
         say!(

@@ -217,6 +217,7 @@ where
         .unwrap_or_else(|| GradientReport {
             step: 0,
             layers: Vec::new(),
+            same_samples: false,
         });
     let last = history.last_report.clone();
     Ok(Outcome {
@@ -255,6 +256,83 @@ pub fn mostly_refused(history: &History) -> Option<String> {
             "{refused} of {} steps were refused (a loss or gradient that was not finite or too \
              large), so it barely trained: the learning rate is too large for it (`--lr`)",
             history.steps
+        )
+    })
+}
+
+/// The diagnosis of a run whose last steps were all refused, two or more in an unbroken run
+/// to the end: it diverged there and never recovered (its weights stayed as the last
+/// accepted step left them). `None` otherwise.
+pub fn diverged(history: &History) -> Option<String> {
+    let mut start = history.steps;
+    for &(step, _) in history.refused.iter().rev() {
+        if step + 1 != start {
+            break;
+        }
+        start = step;
+    }
+    let run = history.steps - start;
+    (run >= 2).then(|| {
+        format!(
+            "every step from step {start} to the last ({run} steps) was refused: it diverged \
+             and never recovered; the learning rate is too large for it (`--lr`)"
+        )
+    })
+}
+
+/// Below this, an update moved the weights by nothing that training could build on: 1320
+/// such steps add up to 1.3e-4 of the weights.
+const STALLED_UPDATE: f64 = 1e-7;
+
+/// The diagnosis of a run whose updates barely moved its weights: every weighted layer's
+/// update at the last step (the report's `update_ratio`) below 1e-7 of its weights. Dead or
+/// vanishing units it shows are then the initialization's, not training's. `None`
+/// otherwise, or when the report recorded no update.
+pub fn stalled(last: &GradientReport) -> Option<String> {
+    let ratios: Vec<f64> = last
+        .layers
+        .iter()
+        .filter(|l| l.params > 0)
+        .map(|l| l.update_ratio)
+        .collect::<Option<_>>()?;
+    let largest = ratios.iter().copied().fold(0.0, f64::max);
+    (!ratios.is_empty() && largest < STALLED_UPDATE).then(|| {
+        format!(
+            "its last update moved no layer's weights by more than {largest:.1e} of their size: \
+             the learning rate is too small to train it (`--lr`)"
+        )
+    })
+}
+
+/// How far the test accuracy may fall from its best of the last epochs before the end is
+/// called unstable: 3 points, 54 of the digits' 360 test samples.
+const UNSTABLE_DROP: f64 = 0.03;
+
+/// The diagnosis of a run that healthy gradients do not explain, from its last epochs: one
+/// that fits its training set (train accuracy of at least 0.99 after the last epoch) has a
+/// generalization gap; one whose test accuracy fell 3 points or more below its best of the
+/// last five epochs oscillated at the end (a batchnorm network's epoch-mean training loss
+/// can look low while it does); otherwise `None`.
+pub fn last_epochs(history: &History) -> Option<String> {
+    let last = history.epochs.last()?;
+    let recent = &history.epochs[history.epochs.len().saturating_sub(5)..];
+    let best = recent
+        .iter()
+        .filter(|e| e.test_accuracy.is_finite())
+        .max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy))?;
+    if best.test_accuracy - last.test_accuracy >= UNSTABLE_DROP {
+        return Some(format!(
+            "its test accuracy fell from {:.4} after epoch {} to {:.4} at the end (train \
+             accuracy {:.4}): the last epochs were unstable, not its gradients; a lower \
+             learning rate (`--lr`)",
+            best.test_accuracy, best.epoch, last.test_accuracy, last.train_accuracy
+        ));
+    }
+    (last.train_accuracy >= 0.99).then(|| {
+        format!(
+            "it fits its training set (train accuracy {:.4}) but not the test set: the gap is \
+             generalization, not gradients",
+            last.train_accuracy
         )
     })
 }

@@ -69,6 +69,10 @@ pub struct GradientReport {
     pub step: usize,
     /// One row per layer item, in order.
     pub layers: Vec<LayerHealth>,
+    /// Whether the batch was one input repeated (two or more samples, all equal, such as
+    /// `[[0.5; 8]; 4]`): no unit then varies across samples, batchnorm normalizes every unit
+    /// to 0, and the verdict says only that ([`Finding::SameSamples`]).
+    pub same_samples: bool,
 }
 
 /// A derivative below this fraction of its maximum counts as saturated: `4 x 0.01 x 0.99`,
@@ -255,7 +259,17 @@ impl GradientReport {
                 l.saturated_fraction = stats.saturated.or(l.saturated_fraction);
             }
         });
-        GradientReport { step, layers }
+        let x = N::cached_input(cache);
+        let same_samples = B >= 2
+            && N::INPUT > 0
+            && x.len() == B * N::INPUT
+            && x.chunks_exact(N::INPUT)
+                .all(|sample| sample == &x[..N::INPUT]);
+        GradientReport {
+            step,
+            layers,
+            same_samples,
+        }
     }
 
     /// Fills in the update-to-weight ratios from the trainable parameters before the step

@@ -137,6 +137,14 @@ pub trait TrainableNetwork<T: Scalar>: Network<T> + Trainable<T> {
         let _ = (cache, f);
     }
 
+    /// The input batch of the last `forward_train`, as kept in `cache`: `B` samples of
+    /// `Network::INPUT`'s scalars one after another (empty by default, for a network that
+    /// does not keep it). Diagnostics read it to tell a batch of one input repeated.
+    fn cached_input<const B: usize>(cache: &Self::Cache<B>) -> &[T] {
+        let _ = cache;
+        &[]
+    }
+
     /// Whether `forward_train` has filled `cache` (a network from `network!` keeps a flag;
     /// the default says yes).
     fn cache_filled<const B: usize>(cache: &Self::Cache<B>) -> bool {

@@ -375,6 +375,9 @@ pub fn layer_grad_norms<T: Scalar, N: TrainableNetwork<T>>(
 ///
 /// Each epoch shuffles the training samples (seeded by `config.seed`) and leaves out the last
 /// `len % B` of the shuffle. Labels are checked against the network's output width first.
+/// A step whose input, loss or gradient is not finite, or whose update is too large, is
+/// refused and recorded in [`History::refused`]; the run goes on, and returns `Ok` even when
+/// it refused every step (its parameters are then as they were).
 pub fn fit<T, N, O, const B: usize>(
     net: &mut N,
     optimizer: &mut O,

@@ -170,6 +170,11 @@ pub enum Finding {
     /// No layer has a trainable parameter (every weighted layer is `frozen`): there is no
     /// gradient to judge, which is not health.
     NoTrainable,
+    /// Every sample of the batch was the same input ([`GradientReport::same_samples`]): no
+    /// unit varies across samples, batchnorm normalizes each to 0 (and a ReLU after it to
+    /// 0, so no gradient passes), and a ReLU unit at 0 for the one input is not dead. What
+    /// the layers show says nothing about how they treat real data.
+    SameSamples,
     /// ReLU units that output zero for the whole batch.
     Dead {
         /// Layer index.
@@ -280,11 +285,6 @@ fn input_rms(l: &LayerHealth) -> Option<f64> {
     rms.is_finite().then_some(rms)
 }
 
-/// Weights far below He's scale (half or less): a vanishing gradient's likely cause.
-fn undersized(l: &LayerHealth) -> bool {
-    he_scale(l) < 0.5
-}
-
 /// Weights below He's scale: what keeps a ReLU network's signal from holding its spread.
 fn below_he(l: &LayerHealth) -> bool {
     he_scale(l) < 0.9
@@ -311,6 +311,12 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     if trainable.is_empty() {
         return Verdict {
             findings: Vec::from([Finding::NoTrainable]),
+            step: Some(report.step),
+        };
+    }
+    if report.same_samples {
+        return Verdict {
+            findings: Vec::from([Finding::SameSamples]),
             step: Some(report.step),
         };
     }
@@ -409,7 +415,11 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         // He's standard deviation for a layer is sqrt(2 / fan_in); far less starves the signal
         // of a ReLU network. A sigmoid or tanh network is not cured by any initializer at
         // depth: their derivatives (at most 1/4 for sigmoid) shrink the gradient anyway.
-        if (has("relu") || has("gelu")) && trainable.iter().any(|l| undersized(l)) {
+        // Xavier's scale on square layers, 0.71 of He's, is enough for the signal finding
+        // below to name He's: the same line here, on the same hidden layers (the classifier
+        // on top is Xavier-initialized by default), so that both findings agree.
+        let hidden = &trainable[..trainable.len() - 1];
+        if (has("relu") || has("gelu")) && hidden.iter().any(|l| below_he(l)) {
             cures.push(Cure::HeInit);
         }
         if !has("batchnorm") {
@@ -646,7 +656,7 @@ fn cures(f: &mut fmt::Formatter<'_>, cures: &[Cure], before_training: bool) -> f
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.findings.is_empty() {
-            return write!(f, "healthy: no layer's gradient vanishes or explodes, and no layer is dead or saturated");
+            return write!(f, "healthy: no layer's gradient vanishes or explodes, and no layer has most of its units dead or saturated");
         }
         let before_training = self.step == Some(0);
         let cures = |f: &mut fmt::Formatter<'_>, c: &[Cure]| cures(f, c, before_training);
@@ -773,6 +783,15 @@ impl fmt::Display for Verdict {
                          layer is frozen), so there is no gradient"
                     )?;
                 }
+                Finding::SameSamples => {
+                    write!(
+                        f,
+                        "same samples: every sample of the batch is the same input, so no unit \
+                         varies across samples (batchnorm normalizes each to 0): what the layers \
+                         show says nothing about real data; capture the report on a batch of \
+                         different samples"
+                    )?;
+                }
                 Finding::AllSmall { largest, floor } => {
                     write!(
                         f,
@@ -861,13 +880,60 @@ mod tests {
         }
     }
 
+    /// A ReLU network whose hidden layers sit at Xavier's scale on square layers (0.71 of
+    /// He's) is offered He initialization against a vanishing gradient, as the shrinking
+    /// signal finding offers it; at He's scale it is not, and an Xavier-initialized
+    /// classifier on top does not count.
+    #[test]
+    fn vanishing_in_a_relu_network_below_he_scale_is_offered_he_init() {
+        let he_rms = libm::sqrt(2.0 / 64.0);
+        let cures = |hidden_scale: f64, top_scale: f64| {
+            let mut layers: Vec<LayerHealth> = (0..6)
+                .map(|k| LayerHealth {
+                    grad_norm: libm::pow(10.0, k as f64 - 6.0),
+                    weight_rms: hidden_scale * he_rms,
+                    ..layer(k, "dense+relu", 1.0)
+                })
+                .collect();
+            layers.push(LayerHealth {
+                weight_rms: top_scale * he_rms,
+                ..layer(6, "dense", 1.0)
+            });
+            let verdict = diagnose(
+                &GradientReport {
+                    step: 3,
+                    layers,
+                    same_samples: false,
+                },
+                &Thresholds::default(),
+            );
+            verdict
+                .findings
+                .into_iter()
+                .find_map(|f| match f {
+                    Finding::Vanishing { cures, .. } => Some(cures),
+                    _ => None,
+                })
+                .expect("vanishing")
+        };
+        assert!(cures(0.71, 0.78).contains(&Cure::HeInit));
+        assert!(!cures(1.0, 0.78).contains(&Cure::HeInit));
+    }
+
     /// NaN gradients are named as such, with the data to look at before the cures.
     #[test]
     fn nan_gradients_say_so() {
         let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
         layers[0].grad_norm = f64::NAN;
-        let text =
-            diagnose(&GradientReport { step: 0, layers }, &Thresholds::default()).to_string();
+        let text = diagnose(
+            &GradientReport {
+                step: 0,
+                layers,
+                same_samples: false,
+            },
+            &Thresholds::default(),
+        )
+        .to_string();
         assert!(
             text.contains(
                 "gradients that are not numbers (NaN) or too large: layer 0; look for a NaN"
@@ -877,8 +943,15 @@ mod tests {
         assert!(!text.contains("norm up to"), "{text}");
         let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
         layers[0].grad_norm = 1e9;
-        let text =
-            diagnose(&GradientReport { step: 0, layers }, &Thresholds::default()).to_string();
+        let text = diagnose(
+            &GradientReport {
+                step: 0,
+                layers,
+                same_samples: false,
+            },
+            &Thresholds::default(),
+        )
+        .to_string();
         assert!(
             text.contains("exploding gradients: layer 0 (norm up to 1.0e9)"),
             "{text}"
@@ -895,7 +968,14 @@ mod tests {
                 ..layer(i, "dense", 1.0)
             })
             .collect();
-        diagnose(&GradientReport { step, layers }, &Thresholds::default())
+        diagnose(
+            &GradientReport {
+                step,
+                layers,
+                same_samples: false,
+            },
+            &Thresholds::default(),
+        )
     }
 
     /// Norms that are NaN or infinite are that finding alone: the finite ones beside them
@@ -955,6 +1035,7 @@ mod tests {
                     frozen_layer(1, "dense+relu"),
                     frozen_layer(2, "dense+tanh"),
                 ],
+                same_samples: false,
             },
             &Thresholds::default(),
         );
@@ -1024,8 +1105,15 @@ mod tests {
         };
         for split in [false, true] {
             let layers = network(split, "tanh");
-            let text =
-                diagnose(&GradientReport { step: 0, layers }, &Thresholds::default()).to_string();
+            let text = diagnose(
+                &GradientReport {
+                    step: 0,
+                    layers,
+                    same_samples: false,
+                },
+                &Thresholds::default(),
+            )
+            .to_string();
             assert!(
                 text.contains("by 1.0e-5 (x0.10 per layer)"),
                 "split {split}: {text}"
@@ -1059,7 +1147,12 @@ mod tests {
         let ratio = |first: f64, last: f64| {
             let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
             (layers[0].grad_norm, layers[1].grad_norm) = (first, last);
-            GradientReport { step: 0, layers }.first_to_last_ratio()
+            GradientReport {
+                step: 0,
+                layers,
+                same_samples: false,
+            }
+            .first_to_last_ratio()
         };
         assert_eq!(ratio(1e-3, 2.0), Some(5e-4));
         assert_eq!(ratio(0.0, 2.0), Some(0.0));
@@ -1070,12 +1163,17 @@ mod tests {
         let one = GradientReport {
             step: 0,
             layers: vec![layer(0, "dense", 1.0), layer(1, "relu", 0.0)],
+            same_samples: false,
         };
         assert_eq!(one.first_to_last_ratio(), None);
     }
 
     fn cures_of(layers: Vec<LayerHealth>) -> Vec<Vec<Cure>> {
-        let report = GradientReport { step: 0, layers };
+        let report = GradientReport {
+            step: 0,
+            layers,
+            same_samples: false,
+        };
         diagnose(&report, &Thresholds::default())
             .findings
             .into_iter()
@@ -1095,16 +1193,23 @@ mod tests {
             let mut tanh = layer(0, "dense+tanh", 1.0);
             tanh.saturated_fraction = Some(0.9);
             let layers = vec![tanh, layer(1, "dense", 1.0)];
-            diagnose(&GradientReport { step, layers }, &Thresholds::default())
-                .findings
-                .into_iter()
-                .find_map(|f| match f {
-                    Finding::Saturated {
-                        layer: 0, cures, ..
-                    } => Some(cures),
-                    _ => None,
-                })
-                .expect("layer 0 saturated")
+            diagnose(
+                &GradientReport {
+                    step,
+                    layers,
+                    same_samples: false,
+                },
+                &Thresholds::default(),
+            )
+            .findings
+            .into_iter()
+            .find_map(|f| match f {
+                Finding::Saturated {
+                    layer: 0, cures, ..
+                } => Some(cures),
+                _ => None,
+            })
+            .expect("layer 0 saturated")
         };
         assert_eq!(
             saturated_cures(0),
@@ -1125,7 +1230,14 @@ mod tests {
             for (i, l) in layers.iter_mut().enumerate().take(10) {
                 l.grad_norm = libm::pow(per_layer, (9 - i) as f64);
             }
-            diagnose(&GradientReport { step: 0, layers }, &Thresholds::default())
+            diagnose(
+                &GradientReport {
+                    step: 0,
+                    layers,
+                    same_samples: false,
+                },
+                &Thresholds::default(),
+            )
         };
         let verdict = stack(1.8, "dense+batchnorm+relu");
         let growing = verdict.findings.iter().find_map(|f| match f {
@@ -1167,7 +1279,14 @@ mod tests {
         for (i, l) in layers.iter_mut().enumerate() {
             l.grad_norm = 1e-2 * libm::pow(3.0, (10 - i.min(10)) as f64);
         }
-        let verdict = diagnose(&GradientReport { step: 0, layers }, &Thresholds::default());
+        let verdict = diagnose(
+            &GradientReport {
+                step: 0,
+                layers,
+                same_samples: false,
+            },
+            &Thresholds::default(),
+        );
         assert!(!verdict.vanishing(), "{verdict}");
         assert!(
             matches!(verdict.findings[..], [Finding::Growing { .. }]),
@@ -1197,7 +1316,14 @@ mod tests {
             for (i, l) in layers.iter_mut().enumerate() {
                 l.grad_norm = 2e3 * libm::pow(per_layer, (10 - i.min(10)) as f64);
             }
-            let verdict = diagnose(&GradientReport { step: 0, layers }, &Thresholds::default());
+            let verdict = diagnose(
+                &GradientReport {
+                    step: 0,
+                    layers,
+                    same_samples: false,
+                },
+                &Thresholds::default(),
+            );
             assert!(!verdict.vanishing(), "{verdict}");
             match &verdict.findings[..] {
                 [Finding::Exploding { cures, .. }] => cures.clone(),
@@ -1228,7 +1354,14 @@ mod tests {
         let dead = |step| {
             let mut layers = vec![layer(0, "dense+relu", he_norm), layer(1, "dense", he_norm)];
             layers[0].dead_fraction = Some(0.9);
-            diagnose(&GradientReport { step, layers }, &Thresholds::default())
+            diagnose(
+                &GradientReport {
+                    step,
+                    layers,
+                    same_samples: false,
+                },
+                &Thresholds::default(),
+            )
         };
         let before = dead(0);
         assert_eq!(before.step, Some(0));
@@ -1248,7 +1381,15 @@ mod tests {
         let exploding = |step| {
             let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
             layers[0].grad_norm = 1e9;
-            diagnose(&GradientReport { step, layers }, &Thresholds::default()).to_string()
+            diagnose(
+                &GradientReport {
+                    step,
+                    layers,
+                    same_samples: false,
+                },
+                &Thresholds::default(),
+            )
+            .to_string()
         };
         let before = exploding(0);
         assert!(
@@ -1388,7 +1529,11 @@ mod tests {
             for (i, l) in layers.iter_mut().enumerate() {
                 l.activation_std = libm::pow(1e-2, i as f64);
             }
-            let report = GradientReport { step: 0, layers };
+            let report = GradientReport {
+                step: 0,
+                layers,
+                same_samples: false,
+            };
             diagnose(&report, &Thresholds::default())
                 .findings
                 .into_iter()
@@ -1467,7 +1612,11 @@ mod tests {
                     l
                 })
                 .collect();
-            let report = GradientReport { step, layers };
+            let report = GradientReport {
+                step,
+                layers,
+                same_samples: false,
+            };
             let verdict = diagnose(&report, &Thresholds::default());
             let found = verdict.findings.iter().find_map(|f| match f {
                 Finding::InputScale { layer, rms, cures } => Some((*layer, *rms, cures.clone())),
@@ -1532,7 +1681,11 @@ mod tests {
             ];
             layers[0].params = 0;
             layers[0].activation_std = out_rms;
-            let report = GradientReport { step: 0, layers };
+            let report = GradientReport {
+                step: 0,
+                layers,
+                same_samples: false,
+            };
             diagnose(&report, &Thresholds::default())
                 .findings
                 .into_iter()
@@ -1563,7 +1716,11 @@ mod tests {
             for (i, l) in layers.iter_mut().enumerate() {
                 l.grad_norm = libm::pow(10.0, i as f64 - 9.0);
             }
-            let report = GradientReport { step: 3, layers };
+            let report = GradientReport {
+                step: 3,
+                layers,
+                same_samples: false,
+            };
             diagnose(&report, &Thresholds::default())
                 .findings
                 .into_iter()
@@ -1590,7 +1747,11 @@ mod tests {
         let saturated_layers = |step: usize| {
             let mut layers = vec![layer(0, "dense+relu", 1.0), layer(1, "dense+tanh", 1.0)];
             layers[1].saturated_fraction = Some(0.7);
-            let report = GradientReport { step, layers };
+            let report = GradientReport {
+                step,
+                layers,
+                same_samples: false,
+            };
             diagnose(&report, &Thresholds::default())
                 .findings
                 .into_iter()
@@ -1605,7 +1766,11 @@ mod tests {
         // A hidden layer is judged at every step.
         let mut layers = vec![layer(0, "dense+tanh", 1.0), layer(1, "dense", 1.0)];
         layers[0].saturated_fraction = Some(0.7);
-        let report = GradientReport { step: 200, layers };
+        let report = GradientReport {
+            step: 200,
+            layers,
+            same_samples: false,
+        };
         assert!(diagnose(&report, &Thresholds::default())
             .findings
             .iter()
@@ -1626,7 +1791,14 @@ mod tests {
                     ..layer(i, if i < 5 { "dense+sigmoid" } else { "dense" }, 1.0)
                 })
                 .collect();
-            let verdict = diagnose(&GradientReport { step: 0, layers }, &Thresholds::default());
+            let verdict = diagnose(
+                &GradientReport {
+                    step: 0,
+                    layers,
+                    same_samples: false,
+                },
+                &Thresholds::default(),
+            );
             let found = verdict.findings.iter().find_map(|f| match f {
                 Finding::SignalScale { ratio, cures, .. } => Some((*ratio, cures.clone())),
                 _ => None,

@@ -8,6 +8,7 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
     let (name, t, grads, cache) = (cx.name, cx.t(), &cx.grads, &cx.cache);
     let (forward_bounds, bounds) = (&cx.forward_bounds, &cx.all_bounds);
     let (input, output) = (cx.sample(cx.model.input), cx.sample(cx.model.output()));
+    let input_scalars = super::scalars(&quote!(cache.input), cx.model.input);
     quote! {
         impl ::gradflow::nn::Network<#t> for #name #forward_bounds {
             type Input = #input;
@@ -100,6 +101,10 @@ pub fn trait_impls(cx: &Cx) -> proc_macro2::TokenStream {
 
             fn cache_filled<const B: ::core::primitive::usize>(cache: &Self::Cache<{ B }>) -> ::core::primitive::bool {
                 cache.filled
+            }
+
+            fn cached_input<const B: ::core::primitive::usize>(cache: &Self::Cache<{ B }>) -> &[#t] {
+                #input_scalars
             }
         }
     }
