@@ -854,6 +854,15 @@ mod tests {
     use alloc::string::ToString;
     use alloc::vec;
 
+    /// A report of `layers` at `step`, of a batch of different samples.
+    fn report_at(step: usize, layers: Vec<LayerHealth>) -> GradientReport {
+        GradientReport {
+            step,
+            layers,
+            same_samples: false,
+        }
+    }
+
     fn layer(index: usize, kind: &str, weight_norm: f64) -> LayerHealth {
         LayerHealth {
             index,
@@ -899,14 +908,7 @@ mod tests {
                 weight_rms: top_scale * he_rms,
                 ..layer(6, "dense", 1.0)
             });
-            let verdict = diagnose(
-                &GradientReport {
-                    step: 3,
-                    layers,
-                    same_samples: false,
-                },
-                &Thresholds::default(),
-            );
+            let verdict = diagnose(&report_at(3, layers), &Thresholds::default());
             verdict
                 .findings
                 .into_iter()
@@ -925,15 +927,7 @@ mod tests {
     fn nan_gradients_say_so() {
         let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
         layers[0].grad_norm = f64::NAN;
-        let text = diagnose(
-            &GradientReport {
-                step: 0,
-                layers,
-                same_samples: false,
-            },
-            &Thresholds::default(),
-        )
-        .to_string();
+        let text = diagnose(&report_at(0, layers), &Thresholds::default()).to_string();
         assert!(
             text.contains(
                 "gradients that are not numbers (NaN) or too large: layer 0; look for a NaN"
@@ -943,15 +937,7 @@ mod tests {
         assert!(!text.contains("norm up to"), "{text}");
         let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
         layers[0].grad_norm = 1e9;
-        let text = diagnose(
-            &GradientReport {
-                step: 0,
-                layers,
-                same_samples: false,
-            },
-            &Thresholds::default(),
-        )
-        .to_string();
+        let text = diagnose(&report_at(0, layers), &Thresholds::default()).to_string();
         assert!(
             text.contains("exploding gradients: layer 0 (norm up to 1.0e9)"),
             "{text}"
@@ -968,14 +954,7 @@ mod tests {
                 ..layer(i, "dense", 1.0)
             })
             .collect();
-        diagnose(
-            &GradientReport {
-                step,
-                layers,
-                same_samples: false,
-            },
-            &Thresholds::default(),
-        )
+        diagnose(&report_at(step, layers), &Thresholds::default())
     }
 
     /// Norms that are NaN or infinite are that finding alone: the finite ones beside them
@@ -1028,15 +1007,14 @@ mod tests {
             ..layer(index, kind, 1.0)
         };
         let frozen = diagnose(
-            &GradientReport {
-                step: 7,
-                layers: std::vec![
+            &report_at(
+                7,
+                std::vec![
                     frozen_layer(0, "dense+tanh"),
                     frozen_layer(1, "dense+relu"),
                     frozen_layer(2, "dense+tanh"),
                 ],
-                same_samples: false,
-            },
+            ),
             &Thresholds::default(),
         );
         assert_eq!(frozen.findings, std::vec![Finding::NoTrainable]);
@@ -1105,15 +1083,7 @@ mod tests {
         };
         for split in [false, true] {
             let layers = network(split, "tanh");
-            let text = diagnose(
-                &GradientReport {
-                    step: 0,
-                    layers,
-                    same_samples: false,
-                },
-                &Thresholds::default(),
-            )
-            .to_string();
+            let text = diagnose(&report_at(0, layers), &Thresholds::default()).to_string();
             assert!(
                 text.contains("by 1.0e-5 (x0.10 per layer)"),
                 "split {split}: {text}"
@@ -1147,12 +1117,7 @@ mod tests {
         let ratio = |first: f64, last: f64| {
             let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
             (layers[0].grad_norm, layers[1].grad_norm) = (first, last);
-            GradientReport {
-                step: 0,
-                layers,
-                same_samples: false,
-            }
-            .first_to_last_ratio()
+            report_at(0, layers).first_to_last_ratio()
         };
         assert_eq!(ratio(1e-3, 2.0), Some(5e-4));
         assert_eq!(ratio(0.0, 2.0), Some(0.0));
@@ -1160,20 +1125,12 @@ mod tests {
         assert_eq!(ratio(1.0, 0.0), None);
         assert_eq!(ratio(f64::NAN, 1.0), None);
         assert_eq!(ratio(1.0, f64::INFINITY), None);
-        let one = GradientReport {
-            step: 0,
-            layers: vec![layer(0, "dense", 1.0), layer(1, "relu", 0.0)],
-            same_samples: false,
-        };
+        let one = report_at(0, vec![layer(0, "dense", 1.0), layer(1, "relu", 0.0)]);
         assert_eq!(one.first_to_last_ratio(), None);
     }
 
     fn cures_of(layers: Vec<LayerHealth>) -> Vec<Vec<Cure>> {
-        let report = GradientReport {
-            step: 0,
-            layers,
-            same_samples: false,
-        };
+        let report = report_at(0, layers);
         diagnose(&report, &Thresholds::default())
             .findings
             .into_iter()
@@ -1193,23 +1150,16 @@ mod tests {
             let mut tanh = layer(0, "dense+tanh", 1.0);
             tanh.saturated_fraction = Some(0.9);
             let layers = vec![tanh, layer(1, "dense", 1.0)];
-            diagnose(
-                &GradientReport {
-                    step,
-                    layers,
-                    same_samples: false,
-                },
-                &Thresholds::default(),
-            )
-            .findings
-            .into_iter()
-            .find_map(|f| match f {
-                Finding::Saturated {
-                    layer: 0, cures, ..
-                } => Some(cures),
-                _ => None,
-            })
-            .expect("layer 0 saturated")
+            diagnose(&report_at(step, layers), &Thresholds::default())
+                .findings
+                .into_iter()
+                .find_map(|f| match f {
+                    Finding::Saturated {
+                        layer: 0, cures, ..
+                    } => Some(cures),
+                    _ => None,
+                })
+                .expect("layer 0 saturated")
         };
         assert_eq!(
             saturated_cures(0),
@@ -1230,14 +1180,7 @@ mod tests {
             for (i, l) in layers.iter_mut().enumerate().take(10) {
                 l.grad_norm = libm::pow(per_layer, (9 - i) as f64);
             }
-            diagnose(
-                &GradientReport {
-                    step: 0,
-                    layers,
-                    same_samples: false,
-                },
-                &Thresholds::default(),
-            )
+            diagnose(&report_at(0, layers), &Thresholds::default())
         };
         let verdict = stack(1.8, "dense+batchnorm+relu");
         let growing = verdict.findings.iter().find_map(|f| match f {
@@ -1279,14 +1222,7 @@ mod tests {
         for (i, l) in layers.iter_mut().enumerate() {
             l.grad_norm = 1e-2 * libm::pow(3.0, (10 - i.min(10)) as f64);
         }
-        let verdict = diagnose(
-            &GradientReport {
-                step: 0,
-                layers,
-                same_samples: false,
-            },
-            &Thresholds::default(),
-        );
+        let verdict = diagnose(&report_at(0, layers), &Thresholds::default());
         assert!(!verdict.vanishing(), "{verdict}");
         assert!(
             matches!(verdict.findings[..], [Finding::Growing { .. }]),
@@ -1316,14 +1252,7 @@ mod tests {
             for (i, l) in layers.iter_mut().enumerate() {
                 l.grad_norm = 2e3 * libm::pow(per_layer, (10 - i.min(10)) as f64);
             }
-            let verdict = diagnose(
-                &GradientReport {
-                    step: 0,
-                    layers,
-                    same_samples: false,
-                },
-                &Thresholds::default(),
-            );
+            let verdict = diagnose(&report_at(0, layers), &Thresholds::default());
             assert!(!verdict.vanishing(), "{verdict}");
             match &verdict.findings[..] {
                 [Finding::Exploding { cures, .. }] => cures.clone(),
@@ -1354,14 +1283,7 @@ mod tests {
         let dead = |step| {
             let mut layers = vec![layer(0, "dense+relu", he_norm), layer(1, "dense", he_norm)];
             layers[0].dead_fraction = Some(0.9);
-            diagnose(
-                &GradientReport {
-                    step,
-                    layers,
-                    same_samples: false,
-                },
-                &Thresholds::default(),
-            )
+            diagnose(&report_at(step, layers), &Thresholds::default())
         };
         let before = dead(0);
         assert_eq!(before.step, Some(0));
@@ -1381,15 +1303,7 @@ mod tests {
         let exploding = |step| {
             let mut layers = vec![layer(0, "dense", 1.0), layer(1, "dense", 1.0)];
             layers[0].grad_norm = 1e9;
-            diagnose(
-                &GradientReport {
-                    step,
-                    layers,
-                    same_samples: false,
-                },
-                &Thresholds::default(),
-            )
-            .to_string()
+            diagnose(&report_at(step, layers), &Thresholds::default()).to_string()
         };
         let before = exploding(0);
         assert!(
@@ -1529,11 +1443,7 @@ mod tests {
             for (i, l) in layers.iter_mut().enumerate() {
                 l.activation_std = libm::pow(1e-2, i as f64);
             }
-            let report = GradientReport {
-                step: 0,
-                layers,
-                same_samples: false,
-            };
+            let report = report_at(0, layers);
             diagnose(&report, &Thresholds::default())
                 .findings
                 .into_iter()
@@ -1612,11 +1522,7 @@ mod tests {
                     l
                 })
                 .collect();
-            let report = GradientReport {
-                step,
-                layers,
-                same_samples: false,
-            };
+            let report = report_at(step, layers);
             let verdict = diagnose(&report, &Thresholds::default());
             let found = verdict.findings.iter().find_map(|f| match f {
                 Finding::InputScale { layer, rms, cures } => Some((*layer, *rms, cures.clone())),
@@ -1681,11 +1587,7 @@ mod tests {
             ];
             layers[0].params = 0;
             layers[0].activation_std = out_rms;
-            let report = GradientReport {
-                step: 0,
-                layers,
-                same_samples: false,
-            };
+            let report = report_at(0, layers);
             diagnose(&report, &Thresholds::default())
                 .findings
                 .into_iter()
@@ -1716,11 +1618,7 @@ mod tests {
             for (i, l) in layers.iter_mut().enumerate() {
                 l.grad_norm = libm::pow(10.0, i as f64 - 9.0);
             }
-            let report = GradientReport {
-                step: 3,
-                layers,
-                same_samples: false,
-            };
+            let report = report_at(3, layers);
             diagnose(&report, &Thresholds::default())
                 .findings
                 .into_iter()
@@ -1747,11 +1645,7 @@ mod tests {
         let saturated_layers = |step: usize| {
             let mut layers = vec![layer(0, "dense+relu", 1.0), layer(1, "dense+tanh", 1.0)];
             layers[1].saturated_fraction = Some(0.7);
-            let report = GradientReport {
-                step,
-                layers,
-                same_samples: false,
-            };
+            let report = report_at(step, layers);
             diagnose(&report, &Thresholds::default())
                 .findings
                 .into_iter()
@@ -1766,11 +1660,7 @@ mod tests {
         // A hidden layer is judged at every step.
         let mut layers = vec![layer(0, "dense+tanh", 1.0), layer(1, "dense", 1.0)];
         layers[0].saturated_fraction = Some(0.7);
-        let report = GradientReport {
-            step: 200,
-            layers,
-            same_samples: false,
-        };
+        let report = report_at(200, layers);
         assert!(diagnose(&report, &Thresholds::default())
             .findings
             .iter()
@@ -1791,14 +1681,7 @@ mod tests {
                     ..layer(i, if i < 5 { "dense+sigmoid" } else { "dense" }, 1.0)
                 })
                 .collect();
-            let verdict = diagnose(
-                &GradientReport {
-                    step: 0,
-                    layers,
-                    same_samples: false,
-                },
-                &Thresholds::default(),
-            );
+            let verdict = diagnose(&report_at(0, layers), &Thresholds::default());
             let found = verdict.findings.iter().find_map(|f| match f {
                 Finding::SignalScale { ratio, cures, .. } => Some((*ratio, cures.clone())),
                 _ => None,
