@@ -468,6 +468,9 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
     // What import would refuse is not written: a diverged network (a NaN, a negative variance)
     // is an error here, not a file that PyTorch or Keras loads.
     crate::weights::check_savable(net)?;
+    // The settings are not in the file, but a network whose batchnorm momentum is 1.5 is
+    // one no loader accepts: refused as `weights::to_bytes` refuses it.
+    crate::weights::check_setting_values(net)?;
     let mut values: HashMap<String, Vec<T>> = HashMap::new();
     net.visit_tensors(&mut |t| {
         values.insert(tensor_name(t.layer, t.name), t.data.to_vec());

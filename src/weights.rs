@@ -473,6 +473,26 @@ fn check_domain<T: Scalar>(name: &str, values: &[T], domain: Domain) -> Result<(
 /// Refuses to save `net` if one of its tensors holds a value that loading would refuse: a NaN
 /// or an infinity anywhere, a negative batchnorm variance, a standardization's `std` below
 /// `MIN_STD`. The error names the tensor as gradflow does (`<layer>.<tensor>`).
+/// Every setting's value is finite and one its layer admits (`Setting::admits`): what
+/// [`from_bytes`] refuses in a file, for writers whose format has no place for settings.
+pub(crate) fn check_setting_values<T: Scalar, N: Network<T> + ?Sized>(
+    net: &N,
+) -> Result<(), WeightsError> {
+    let mut result = Ok(());
+    net.visit_settings(&mut |s| {
+        let value = s.value.to_f64();
+        if result.is_ok() && !(value.is_finite() && (s.admits)(value)) {
+            result = Err(WeightsError::OutOfDomain {
+                name: tensor_name(s.layer, s.name),
+                index: 0,
+                value,
+                requirement: s.requirement,
+            });
+        }
+    });
+    result
+}
+
 pub(crate) fn check_savable<T: Scalar, N: Network<T> + ?Sized>(
     net: &N,
 ) -> Result<(), WeightsError> {

@@ -273,6 +273,22 @@ fn export_then_import_round_trips_in_each_framework_layout() {
 fn interop_errors_name_the_tensor_and_change_nothing() {
     let mut net = Mlp::new(&mut gradflow::rng(5));
     let before = gradflow::weights::to_bytes(&net).unwrap();
+    // A setting no loader accepts is refused by the exports as by `weights::to_bytes`, though
+    // the exported files hold no settings.
+    let mut broken = Mlp::new(&mut gradflow::rng(5));
+    broken.batchnorm_0.momentum = 1.5;
+    for err in [
+        pytorch::export(&broken, TORCH_NAMES).unwrap_err(),
+        keras::export(&broken, KERAS_NAMES).unwrap_err(),
+        gradflow::weights::to_bytes(&broken).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, WeightsError::OutOfDomain { name, .. } if name == "batchnorm_0.momentum"),
+            "{err}"
+        );
+    }
+    broken.batchnorm_0.momentum = f64::NAN;
+    assert!(pytorch::export(&broken, TORCH_NAMES).is_err());
     // Keras weights read as PyTorch's: every name differs.
     let err = pytorch::import(&mut net, &fixture("keras_weights"), TORCH_NAMES).unwrap_err();
     assert!(
