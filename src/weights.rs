@@ -470,9 +470,6 @@ fn check_domain<T: Scalar>(name: &str, values: &[T], domain: Domain) -> Result<(
     }
 }
 
-/// Refuses to save `net` if one of its tensors holds a value that loading would refuse: a NaN
-/// or an infinity anywhere, a negative batchnorm variance, a standardization's `std` below
-/// `MIN_STD`. The error names the tensor as gradflow does (`<layer>.<tensor>`).
 /// Every setting's value is finite and one its layer admits (`Setting::admits`): what
 /// [`from_bytes`] refuses in a file, for writers whose format has no place for settings.
 pub(crate) fn check_setting_values<T: Scalar, N: Network<T> + ?Sized>(
@@ -481,9 +478,20 @@ pub(crate) fn check_setting_values<T: Scalar, N: Network<T> + ?Sized>(
     let mut result = Ok(());
     net.visit_settings(&mut |s| {
         let value = s.value.to_f64();
-        if result.is_ok() && !(value.is_finite() && (s.admits)(value)) {
+        if result.is_err() {
+            return;
+        }
+        let name = tensor_name(s.layer, s.name);
+        // The errors `from_bytes` gives for the same value in a file.
+        if !value.is_finite() {
+            result = Err(WeightsError::NonFinite {
+                name,
+                index: 0,
+                value,
+            });
+        } else if !(s.admits)(value) {
             result = Err(WeightsError::OutOfDomain {
-                name: tensor_name(s.layer, s.name),
+                name,
                 index: 0,
                 value,
                 requirement: s.requirement,
@@ -493,6 +501,9 @@ pub(crate) fn check_setting_values<T: Scalar, N: Network<T> + ?Sized>(
     result
 }
 
+/// Refuses to save `net` if one of its tensors holds a value that loading would refuse: a NaN
+/// or an infinity anywhere, a negative batchnorm variance, a standardization's `std` below
+/// `MIN_STD`. The error names the tensor as gradflow does (`<layer>.<tensor>`).
 pub(crate) fn check_savable<T: Scalar, N: Network<T> + ?Sized>(
     net: &N,
 ) -> Result<(), WeightsError> {

@@ -5,7 +5,7 @@
 
 use gradflow::checkpoint::{self, Progress};
 use gradflow::interop::{keras, pytorch};
-use gradflow::nn::diagnostics::GradientReport;
+use gradflow::nn::diagnostics::{Finding, GradientReport};
 use gradflow::nn::train::{fit, Samples, TrainConfig};
 use gradflow::prelude::*;
 use gradflow::weights;
@@ -112,7 +112,9 @@ where
     assert!(report.layers.len() > N::LAYERS.len() / 3, "{report:?}");
     let ratio = report.first_to_last_ratio().unwrap();
     assert!(ratio.is_finite() && ratio > 0.0, "{ratio}");
-    assert!(!report.verdict().findings.is_empty());
+    // Two different samples: judged, not named as one input repeated.
+    assert!(!report.same_samples);
+    assert!(!report.verdict().findings.contains(&Finding::SameSamples));
 }
 
 #[test]

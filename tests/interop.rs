@@ -288,7 +288,15 @@ fn interop_errors_name_the_tensor_and_change_nothing() {
         );
     }
     broken.batchnorm_0.momentum = f64::NAN;
-    assert!(pytorch::export(&broken, TORCH_NAMES).is_err());
+    for err in [
+        pytorch::export(&broken, TORCH_NAMES).unwrap_err(),
+        gradflow::weights::to_bytes(&broken).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, WeightsError::NonFinite { name, .. } if name == "batchnorm_0.momentum"),
+            "{err}"
+        );
+    }
     // Keras weights read as PyTorch's: every name differs.
     let err = pytorch::import(&mut net, &fixture("keras_weights"), TORCH_NAMES).unwrap_err();
     assert!(

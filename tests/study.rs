@@ -228,6 +228,13 @@ fn a_run_refused_to_the_end_diverged() {
     assert_eq!(study::diverged(&history(1320, &[1319])), None);
     assert!(study::diverged(&history(1320, &[3, 1318, 1319])).is_some());
     assert_eq!(study::diverged(&history(0, &[])), None);
+    // Batches holding a NaN are the data's fault, not a divergence.
+    let bad_data = History {
+        steps: 10,
+        refused: (5..10).map(|s| (s, Refusal::NonFiniteInput)).collect(),
+        ..History::default()
+    };
+    assert_eq!(study::diverged(&bad_data), None);
 }
 
 /// A learning rate too small to move the weights (`--lr 1e-30`: f32 weights stay bit for bit
@@ -275,6 +282,10 @@ fn a_run_whose_updates_do_not_move_the_weights_is_blamed_on_the_learning_rate() 
         "{line}"
     );
     assert_eq!(study::stalled(&after_one_step(0.1)), None);
+    // Gradients at a minimum (a fitted batch) move nothing at any rate: not the rate's fault.
+    let mut fitted = after_one_step(1e-30);
+    fitted.layers.iter_mut().for_each(|l| l.grad_norm *= 1e-12);
+    assert_eq!(study::stalled(&fitted), None, "{}", fitted.verdict());
     // Without a recorded update there is nothing to judge.
     let mut unrecorded = after_one_step(0.1);
     unrecorded
@@ -337,6 +348,11 @@ fn the_last_epochs_tell_instability_from_a_generalization_gap() {
         (0.8, 0.8),
     ]);
     assert_eq!(study::last_epochs(&early), None);
+    // Three points are three points, though 0.95 - 0.92 rounds below 0.03.
+    let three = history(&[(0.97, 0.95), (0.96, 0.92)]);
+    assert!(study::last_epochs(&three).is_some_and(|l| l.contains("fell from 0.9500")));
+    // Without a test set there is no gap to call generalization.
+    assert_eq!(study::last_epochs(&history(&[(1.0, f64::NAN)])), None);
     assert_eq!(study::last_epochs(&History::default()), None);
 }
 

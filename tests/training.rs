@@ -220,9 +220,6 @@ fn fit_refuses_a_run_that_trains_nothing() {
     assert_eq!((history.steps, history.refused.len()), (2, 0));
 }
 
-/// A batch of 0 samples is refused as such: no number of samples is too few to fill it, so
-/// "4 training samples cannot fill one batch of 0" would name the wrong problem; a batch
-/// larger than the data still says that.
 /// A run whose every step is refused returns `Ok`, as the README says: the parameters are
 /// unchanged and `History::refused` lists each step with its reason.
 #[test]
@@ -262,6 +259,9 @@ fn a_run_that_refuses_every_step_leaves_the_parameters_and_says_why() {
     assert_eq!(gradflow::weights::to_bytes(&net).unwrap(), before);
 }
 
+/// A batch of 0 samples is refused as such: no number of samples is too few to fill it, so
+/// "4 training samples cannot fill one batch of 0" would name the wrong problem; a batch
+/// larger than the data still says that.
 #[test]
 fn fit_refuses_a_batch_of_zero_by_its_own_name() {
     use gradflow::nn::train::{fit, Samples, TrainConfig, TrainError};

@@ -476,7 +476,7 @@ fn try_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let table = summary_table(&outcomes);
     say!("\n{table}");
-    say!("ratio = gradient L2 norm (weights and biases) of the first layer / of the output layer; dead and saturated: mean over layers at the last step");
+    say!("ratio = gradient L2 norm (all its parameters) of the first layer / of the output layer; dead and saturated: mean over layers at the last step");
     refusals(&outcomes.iter().collect::<Vec<_>>());
     for o in outcomes.iter().filter(|o| o.last.is_none()) {
         say!(

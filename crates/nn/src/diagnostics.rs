@@ -70,8 +70,10 @@ pub struct GradientReport {
     /// One row per layer item, in order.
     pub layers: Vec<LayerHealth>,
     /// Whether the batch was one input repeated (two or more samples, all equal, such as
-    /// `[[0.5; 8]; 4]`): no unit then varies across samples, batchnorm normalizes every unit
-    /// to 0, and the verdict says only that ([`Finding::SameSamples`]).
+    /// `[[0.5; 8]; 4]`): no unit then varies across samples, so dead units are judged as at
+    /// batch 1 (not at all on a vector layer), and in a network with batchnorm, which
+    /// normalizes every unit to 0, the verdict names the batch ([`Finding::SameSamples`]) and
+    /// keeps only exploding or NaN gradients beside it.
     pub same_samples: bool,
 }
 
@@ -90,7 +92,10 @@ struct ActivationStats {
     saturated: Option<f64>,
 }
 
-fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
+/// `copies`: how many times the batch repeats one input (the batch size when every sample
+/// is the same, otherwise 1), so that a unit's values are counted as the distinct inputs give
+/// them.
+fn activation_stats<T: Scalar>(a: &Activations<'_, T>, copies: usize) -> ActivationStats {
     let n = a.values.len().max(1) as f64;
     let mean = a.values.iter().map(|v| v.to_f64()).sum::<f64>() / n;
     let var = a.values.iter().map(|v| sq(v.to_f64() - mean)).sum::<f64>() / n;
@@ -101,7 +106,8 @@ fn activation_stats<T: Scalar>(a: &Activations<'_, T>) -> ActivationStats {
     let per_unit = (a.values.len() / units).max(1) as f64;
     // With one value per unit (a vector layer at batch 1) about half of a healthy layer's
     // ReLUs output 0: a unit at 0 says nothing about its other inputs, so none is called dead.
-    let dead = (a.kind == "relu" && a.values.len() / units >= 2).then(|| {
+    // So does a batch of one input repeated: its units have one value per position.
+    let dead = (a.kind == "relu" && a.values.len() / units / copies.max(1) >= 2).then(|| {
         let dead_units = (0..units)
             .filter(|&j| {
                 a.values
@@ -246,11 +252,17 @@ impl GradientReport {
                 layers[r].weight_rms = libm::sqrt(sum / t.data.len().max(1) as f64);
             }
         });
+        let x = N::cached_input(cache);
+        let same_samples = B >= 2
+            && N::INPUT > 0
+            && x.len() == B * N::INPUT
+            && x.chunks_exact(N::INPUT)
+                .all(|sample| sample == &x[..N::INPUT]);
         // The last part of a layer item (its activation) describes what the next layer sees;
         // a ReLU or sigmoid part anywhere in the item gives the dead or saturated fraction.
         N::visit_activations(cache, &mut |a| {
             if let Some(r) = row(&mut layers, a.layer) {
-                let stats = activation_stats(&a);
+                let stats = activation_stats(&a, if same_samples { B } else { 1 });
                 let l = &mut layers[r];
                 l.activation_mean = stats.mean;
                 l.activation_std = stats.std;
@@ -259,12 +271,6 @@ impl GradientReport {
                 l.saturated_fraction = stats.saturated.or(l.saturated_fraction);
             }
         });
-        let x = N::cached_input(cache);
-        let same_samples = B >= 2
-            && N::INPUT > 0
-            && x.len() == B * N::INPUT
-            && x.chunks_exact(N::INPUT)
-                .all(|sample| sample == &x[..N::INPUT]);
         GradientReport {
             step,
             layers,
@@ -410,13 +416,16 @@ mod tests {
     #[test]
     fn the_spread_across_samples_leaves_out_the_differences_between_units() {
         let stats = |values: &[f32], width: usize, units: usize| {
-            activation_stats(&Activations {
-                layer: "dense_0",
-                kind: "dense",
-                width,
-                units,
-                values,
-            })
+            activation_stats(
+                &Activations {
+                    layer: "dense_0",
+                    kind: "dense",
+                    width,
+                    units,
+                    values,
+                },
+                1,
+            )
         };
         // Two samples, two units at 1 and 2 for both: spread 0.5 over all, 0 across samples.
         let s = stats(&[1.0, 2.0, 1.0, 2.0], 2, 2);

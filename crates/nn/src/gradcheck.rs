@@ -227,6 +227,6 @@ where
         dot(bytemuck::cast_slice(n.forward_train(x, &mut cache)), &r)
     });
     check.repeatable = same(&runs[0], &runs[1]);
-    check.layout = crate::network::params_layout(net, &grads, |n, f| n.visit_tensors(f)).err();
+    check.layout = crate::network::check_params_layout(net, &grads).err();
     check
 }

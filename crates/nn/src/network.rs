@@ -169,6 +169,7 @@ pub struct LayoutError {
 
 /// What [`LayoutError`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LayoutProblem {
     /// A tensor's shape holds another number of values than its data (`None`: the shape's
     /// product overflows `usize`).

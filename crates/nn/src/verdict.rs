@@ -170,10 +170,10 @@ pub enum Finding {
     /// No layer has a trainable parameter (every weighted layer is `frozen`): there is no
     /// gradient to judge, which is not health.
     NoTrainable,
-    /// Every sample of the batch was the same input ([`GradientReport::same_samples`]): no
-    /// unit varies across samples, batchnorm normalizes each to 0 (and a ReLU after it to
-    /// 0, so no gradient passes), and a ReLU unit at 0 for the one input is not dead. What
-    /// the layers show says nothing about how they treat real data.
+    /// Every sample of the batch was the same input ([`GradientReport::same_samples`]) and
+    /// the network has batchnorm, which then normalizes every unit to 0 (and a ReLU after it
+    /// to 0, so no gradient passes): what the layers show says nothing about how they treat
+    /// real data. Only exploding or NaN gradients are reported beside it.
     SameSamples,
     /// ReLU units that output zero for the whole batch.
     Dead {
@@ -290,6 +290,22 @@ fn below_he(l: &LayerHealth) -> bool {
     he_scale(l) < 0.9
 }
 
+/// Whether the weighted hidden layers, pooled, sit below He's scale: the root mean square
+/// of their [`he_scale`]s weighted by parameter count, so that the sampling noise of a narrow
+/// He-initialized layer, or one Xavier-initialized projection among He layers, does not
+/// decide it, while Xavier on square layers (0.71 of He's) does.
+fn hidden_below_he(hidden: &[&LayerHealth]) -> bool {
+    let (sum, count) =
+        hidden
+            .iter()
+            .filter(|l| l.fan_in > 0)
+            .fold((0.0, 0.0), |(sum, count), l| {
+                let weight = l.params as f64;
+                (sum + weight * he_scale(l) * he_scale(l), count + weight)
+            });
+    count > 0.0 && libm::sqrt(sum / count) < 0.9
+}
+
 pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     // Before any update: nothing found can be the learning rate's doing.
     let before_training = report.step == 0;
@@ -311,12 +327,6 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     if trainable.is_empty() {
         return Verdict {
             findings: Vec::from([Finding::NoTrainable]),
-            step: Some(report.step),
-        };
-    }
-    if report.same_samples {
-        return Verdict {
-            findings: Vec::from([Finding::SameSamples]),
             step: Some(report.step),
         };
     }
@@ -416,10 +426,10 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
         // of a ReLU network. A sigmoid or tanh network is not cured by any initializer at
         // depth: their derivatives (at most 1/4 for sigmoid) shrink the gradient anyway.
         // Xavier's scale on square layers, 0.71 of He's, is enough for the signal finding
-        // below to name He's: the same line here, on the same hidden layers (the classifier
-        // on top is Xavier-initialized by default), so that both findings agree.
+        // below to name He's: the same pooled line here, on the same hidden layers (the
+        // classifier on top is Xavier-initialized by default), so that both findings agree.
         let hidden = &trainable[..trainable.len() - 1];
-        if (has("relu") || has("gelu")) && hidden.iter().any(|l| below_he(l)) {
+        if (has("relu") || has("gelu")) && hidden_below_he(hidden) {
             cures.push(Cure::HeInit);
         }
         if !has("batchnorm") {
@@ -455,7 +465,7 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
             && (ratio < t.signal_ratio || ratio > 1.0 / t.signal_ratio)
         {
             let mut cures = Vec::new();
-            if has("relu") && hidden.iter().any(|l| below_he(l)) {
+            if has("relu") && hidden_below_he(hidden) {
                 cures.push(Cure::HeInit);
             }
             if !has("batchnorm") {
@@ -546,6 +556,13 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
                 cures,
             });
         }
+    }
+    // One input repeated, through batchnorm: every unit normalized to 0 (a ReLU after it
+    // passes no gradient), so only a gradient that explodes or is NaN still says something.
+    // Without batchnorm such a batch is judged as a batch of one.
+    if report.same_samples && has("batchnorm") {
+        findings.retain(|f| matches!(f, Finding::Exploding { .. }));
+        findings.insert(0, Finding::SameSamples);
     }
     Verdict {
         findings,
@@ -656,7 +673,7 @@ fn cures(f: &mut fmt::Formatter<'_>, cures: &[Cure], before_training: bool) -> f
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.findings.is_empty() {
-            return write!(f, "healthy: no layer's gradient vanishes or explodes, and no layer has most of its units dead or saturated");
+            return write!(f, "healthy: no layer's gradient vanishes or explodes, and no layer's share of dead or saturated units crosses the line (by default, half)");
         }
         let before_training = self.step == Some(0);
         let cures = |f: &mut fmt::Formatter<'_>, c: &[Cure]| cures(f, c, before_training);
@@ -786,10 +803,10 @@ impl fmt::Display for Verdict {
                 Finding::SameSamples => {
                     write!(
                         f,
-                        "same samples: every sample of the batch is the same input, so no unit \
-                         varies across samples (batchnorm normalizes each to 0): what the layers \
-                         show says nothing about real data; capture the report on a batch of \
-                         different samples"
+                        "same samples: every sample of the batch is the same input, so \
+                         batchnorm normalizes every unit to 0 and the gradients below it say \
+                         nothing about real data; capture the report on a batch of different \
+                         samples"
                     )?;
                 }
                 Finding::AllSmall { largest, floor } => {
@@ -920,6 +937,23 @@ mod tests {
         };
         assert!(cures(0.71, 0.78).contains(&Cure::HeInit));
         assert!(!cures(1.0, 0.78).contains(&Cure::HeInit));
+        // Pooled over the hidden layers: one of six at 0.6 (a projection, or a narrow
+        // layer's sampling noise) among He-scaled ones does not decide it.
+        let mixed = |scales: [f64; 6]| {
+            let layers: Vec<LayerHealth> = (0..7)
+                .map(|k| LayerHealth {
+                    grad_norm: libm::pow(10.0, k as f64 - 6.0),
+                    weight_rms: scales.get(k).copied().unwrap_or(0.78) * he_rms,
+                    ..layer(k, if k < 6 { "dense+relu" } else { "dense" }, 1.0)
+                })
+                .collect();
+            diagnose(&report_at(3, layers), &Thresholds::default())
+                .findings
+                .into_iter()
+                .any(|f| matches!(f, Finding::Vanishing { cures, .. } if cures.contains(&Cure::HeInit)))
+        };
+        assert!(!mixed([1.0, 1.0, 0.6, 1.0, 1.0, 1.0]));
+        assert!(mixed([0.7, 0.7, 0.7, 0.7, 0.7, 1.0]));
     }
 
     /// NaN gradients are named as such, with the data to look at before the cures.
