@@ -154,9 +154,9 @@ pub trait TrainableNetwork<T: Scalar>: Network<T> + Trainable<T> {
 }
 
 /// How a network's layers misdescribe their tensors: found by [`check_layout`],
-/// [`check_layout_mut`], [`check_trainable_layout`] and [`check_params_layout`]. Built-in layers never do; a layer of
-/// your own can, and a loader or saver that trusted it would read values into the wrong
-/// tensors or leave some out.
+/// [`check_layout_mut`], [`check_trainable_layout`] and [`check_params_layout`]. Built-in
+/// layers never do; a layer of your own can, and a loader or saver that trusted it would read
+/// values into the wrong tensors or leave some out, and an optimizer would skip them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayoutError {
     /// Field name of the layer at fault (empty for the network's trainable total).
@@ -390,9 +390,7 @@ where
 }
 
 /// The comparison of [`check_params_layout`], for a network or a lone layer: `visit_tensors`
-/// is the model's tensor visitor. (The keys are collected into vectors: counting them in the
-/// visitors' closures, as [`check_layout_mut`] does, made LLVM 22's scalar evolution recurse
-/// until it crashed on a network of ten residual blocks.)
+/// is the model's tensor visitor. The keys of both sides are collected, then compared.
 #[cfg(feature = "alloc")]
 pub(crate) fn params_layout<T, M>(
     model: &mut M,
