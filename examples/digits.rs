@@ -50,7 +50,7 @@ fn bake(
     let write = |name: &str, bytes: &[u8]| -> Result<(), Box<dyn Error>> {
         let path = dir.join(name);
         gradflow::weights::write_atomic(&path, bytes)?;
-        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+        say!("wrote {} ({} bytes)", path.display(), bytes.len());
         Ok(())
     };
     write("digits_mlp.bin", &net.to_le_bytes())?;
@@ -87,7 +87,7 @@ fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     // Pixel counts run from 0 to 16: scale them to [0, 1].
     let data = Dataset::<64>::load_csv(path, options)?.map_features(|v| v / 16.0);
     let (train, test) = data.split(42, 0.2);
-    println!(
+    say!(
         "digits: {} training and {} test samples",
         train.len(),
         test.len()
@@ -116,14 +116,14 @@ fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
             }
         }
         let loss = total / batches.len() as f32;
-        println!(
+        say!(
             "epoch {epoch:>2}  loss {loss:.4}  train_accuracy {:.4}  test_accuracy {:.4}",
             accuracy(&net, &train),
             accuracy(&net, &test)
         );
     }
-    println!("trained in {:.2} s", start.elapsed().as_secs_f64());
-    println!("test_accuracy={:.4}", accuracy(&net, &test));
+    say!("trained in {:.2} s", start.elapsed().as_secs_f64());
+    say!("test_accuracy={:.4}", accuracy(&net, &test));
     if let Some(dir) = bake_dir {
         bake(&dir, &net, &test, &train)?;
     }

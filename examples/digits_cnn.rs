@@ -46,7 +46,7 @@ fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     let (train, test) = data.split(42, 0.2);
     let train_x: Vec<Image> = train.features.iter().map(image).collect();
     let test_x: Vec<Image> = test.features.iter().map(image).collect();
-    println!(
+    say!(
         "digits as 8x8 one-channel images: {} training and {} test samples",
         train.len(),
         test.len()
@@ -74,14 +74,16 @@ fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
             fit::<f32, _, _, BATCH>(&mut *net, &mut *adam, train_samples, test_samples, &config)?;
         if let Some(e) = history.epochs.last() {
             seconds += e.seconds;
-            println!(
+            say!(
                 "epoch {epoch:>2}  loss {:.4}  train_accuracy {:.4}  test_accuracy {:.4}",
-                e.train_loss, e.train_accuracy, e.test_accuracy
+                e.train_loss,
+                e.train_accuracy,
+                e.test_accuracy
             );
         }
     }
-    println!("trained in {seconds:.2} s");
-    println!(
+    say!("trained in {seconds:.2} s");
+    say!(
         "test_accuracy={:.4}",
         accuracy(&*net, Samples::new(&test_x, &test.labels))
     );
@@ -98,7 +100,7 @@ fn run(seed: u64, bake_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
         ] {
             let path = dir.join(name);
             std::fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-            println!("wrote {} ({} bytes)", path.display(), bytes.len());
+            say!("wrote {} ({} bytes)", path.display(), bytes.len());
         }
     }
     Ok(())

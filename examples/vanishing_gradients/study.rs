@@ -316,7 +316,7 @@ pub fn stalled(last: &GradientReport) -> Option<String> {
 }
 
 /// How far the test accuracy may fall from its best of the last epochs before the end is
-/// called unstable: 3 points, 54 of the digits' 360 test samples.
+/// called unstable: 3 points, 11 of the digits' 359 test samples.
 const UNSTABLE_DROP: f64 = 0.03;
 
 /// The diagnosis of a run that healthy gradients do not explain, from its last epochs: one
