@@ -57,23 +57,7 @@ pub fn parse_digits_args(
     })
 }
 
-/// `println!` that ends the program quietly when standard output is closed (`| head`), where
-/// `println!` panics.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        say(format_args!($($arg)*))
-    };
-}
-
-fn say(line: std::fmt::Arguments<'_>) {
-    use std::io::Write as _;
-    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        panic!("writing to standard output: {e}");
-    }
-}
+include!("say.rs");
 
 /// An example's `main`: parses the command line, prints the usage for `--help`, and runs
 /// `run(seed, bake)`. A malformed line exits with status 2, a failed run with status 1, each

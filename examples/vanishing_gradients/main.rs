@@ -18,25 +18,10 @@ mod papers;
 mod study;
 
 use gradflow::prelude::*;
-use std::io::Write as _;
 use std::process::ExitCode;
 
-/// `println!` that ends the program quietly when standard output is closed (`| head`), where
-/// `println!` panics.
-macro_rules! say {
-    ($($arg:tt)*) => {
-        say(format_args!($($arg)*))
-    };
-}
+include!("../shared/say.rs");
 
-fn say(line: std::fmt::Arguments<'_>) {
-    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        panic!("writing to standard output: {e}");
-    }
-}
 use args::{parse_args, utf8_args, Args, Command, USAGE};
 use study::{
     diverged, last_epochs, load_digits, mostly_refused, run, stalled, summary_table, write_report,
