@@ -935,12 +935,12 @@ fn pytorch_flatten_order_is_reproduced() {
     pytorch::import(&mut net, &fixture("torch_flat_weights"), TORCH_FLAT).unwrap();
     let io_bytes = fixture("torch_flat_io");
     let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    let x_flat = channels_last(&shaped(&io, "input", &[B, 2, 4, 3]), B, 2, 12);
-    let mut x = Box::new([[[[0.0; 2]; 3]; 4]; B]);
-    x.as_flattened_mut()
-        .as_flattened_mut()
-        .as_flattened_mut()
-        .copy_from_slice(&x_flat);
+    let x = images::<4, 3>(&channels_last(
+        &shaped(&io, "input", &[B, 2, 4, 3]),
+        B,
+        2,
+        12,
+    ));
     let dy = batch::<2>(&io, "dy");
 
     let y: [[f64; 2]; B] = net.forward(&x);
@@ -1246,4 +1246,186 @@ fn a_strided_same_convolution_is_keras_zero_padding_then_valid() {
         &g("out/kernel"),
     );
     assert_close("head bias grad", &grads.dense_2.bias, &g("out/bias"));
+}
+
+network! {
+    /// The residual MLP of `residual()` in make_fixtures.py: an identity block with batchnorm
+    /// and a projection block, trained on softmax cross-entropy.
+    pub struct ResMlp<f64> {
+        input 4,
+        dense 6 [relu],
+        residual { dense 6 [batchnorm, relu], dense 6 [batchnorm] } relu,
+        residual(project) { dense 5 [sigmoid], dense 5 } tanh,
+        dense 3,
+    }
+}
+
+network! {
+    /// The residual CNN of `residual()` in make_fixtures.py, trained on mean squared error.
+    pub struct ResCnn<f64> {
+        input [6, 6, 2],
+        conv2d 4 k3 same [relu],
+        maxpool 2,
+        residual { conv2d 4 k3 same [batchnorm, relu], conv2d 4 k3 same [batchnorm] } relu,
+        residual(project) { conv2d 5 k3 same [sigmoid], conv2d 5 k3 same } tanh,
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+const TORCH_RES_MLP: &[(&str, &str)] = &[
+    ("dense_0", "0"),
+    ("dense_1", "2.f1"),
+    ("batchnorm_1", "2.bn1"),
+    ("dense_2", "2.f2"),
+    ("batchnorm_2", "2.bn2"),
+    ("dense_4", "3.f1"),
+    ("dense_5", "3.f2"),
+    ("residual_6", "3.proj"),
+    ("dense_7", "4"),
+];
+
+const TORCH_RES_CNN: &[(&str, &str)] = &[
+    ("conv2d_0", "cnn.0"),
+    ("conv2d_2", "cnn.3.f1"),
+    ("batchnorm_2", "cnn.3.bn1"),
+    ("conv2d_3", "cnn.3.f2"),
+    ("batchnorm_3", "cnn.3.bn2"),
+    ("conv2d_5", "cnn.4.f1"),
+    ("conv2d_6", "cnn.4.f2"),
+    ("residual_7", "cnn.4.proj"),
+    ("dense_9", "cnn.7"),
+];
+
+/// A batch of `B` two-channel `H x W` images from channels-last values.
+fn images<const H: usize, const W: usize>(values: &[f64]) -> Box<[[[[f64; 2]; W]; H]; B]> {
+    let mut x = Box::new([[[[0.0; 2]; W]; H]; B]);
+    x.as_flattened_mut()
+        .as_flattened_mut()
+        .as_flattened_mut()
+        .copy_from_slice(values);
+    x
+}
+
+/// Every tensor of `net`, by its PyTorch name, as `pytorch::export` writes it.
+fn torch_tensors<N: Network<f64>>(
+    net: &N,
+    names: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, Vec<f64>> {
+    let bytes = pytorch::export(net, names).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    file.names()
+        .into_iter()
+        .filter(|name| !name.ends_with("num_batches_tracked"))
+        .map(|name| (name.to_string(), tensor(&file, name).1))
+        .collect()
+}
+
+/// Checks a train-mode step against the fixture's entries under `prefix`: every parameter's
+/// gradient, in PyTorch's names and layouts, and every running statistic after the step.
+/// The gradients are read back through the exporter, as the difference one plain SGD step of
+/// learning rate 1 makes (`w - (w - g)`), so each is compared in PyTorch's own layout.
+fn assert_step_matches<N>(
+    net: &mut N,
+    grads: &N::Grads,
+    names: &[(&str, &str)],
+    io: &SafeTensors<'_>,
+    prefix: &str,
+) where
+    N: TrainableNetwork<f64>,
+{
+    let before = torch_tensors(net, names);
+    let mut sgd = Sgd::new(SgdConfig::new(1.0)).unwrap();
+    assert!(sgd.step(net, grads).applied);
+    let after = torch_tensors(net, names);
+    let mut compared = 0;
+    for key in io.names() {
+        // The fixture names a tensor as the model's `named_parameters` do, without `prefix`.
+        if let Some(param) = key.strip_prefix(&format!("{prefix}train.grad.")) {
+            let param = &format!("{prefix}{param}");
+            let ours: Vec<f64> = before[param]
+                .iter()
+                .zip(&after[param])
+                .map(|(w, v)| w - v)
+                .collect();
+            assert_close(key, &ours, &tensor(io, key).1);
+            compared += 1;
+        } else if key.starts_with(&format!("{prefix}train.")) && key.contains("running") {
+            let param = &format!("{prefix}{}", &key[prefix.len() + "train.".len()..]);
+            assert_close(key, &before[param], &tensor(io, key).1);
+            compared += 1;
+        }
+    }
+    // Every tensor the export names (weights, biases, gamma, beta, running statistics).
+    assert_eq!(compared, before.len(), "{prefix}: {:?}", before.keys());
+}
+
+#[test]
+fn pytorch_residual_mlp_loss_and_gradients_are_reproduced() {
+    let mut net = ResMlp::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_res_weights"), TORCH_RES_MLP).unwrap();
+    let io_bytes = fixture("torch_res_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let x = batch::<4>(&io, "input");
+    let labels: [usize; B] = {
+        let v = shaped(&io, "labels", &[B]);
+        core::array::from_fn(|b| v[b] as usize)
+    };
+
+    let y: [[f64; 3]; B] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
+
+    let mut cache = ResMlpCache::<B>::new_boxed();
+    let mut grads = ResMlpGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
+    let mut dy = [[0.0; 3]; B];
+    let loss = gradflow::nn::loss::softmax_cross_entropy(&y, &labels, &mut dy).unwrap();
+    assert_close("loss", &[loss], &tensor(&io, "train.loss").1);
+    let mut dx = [[0.0; 4]; B];
+    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    assert_close(
+        "input gradient",
+        &flat(&dx),
+        &tensor(&io, "train.input_grad").1,
+    );
+    assert_step_matches(&mut net, &grads, TORCH_RES_MLP, &io, "");
+}
+
+#[test]
+fn pytorch_residual_cnn_with_max_pooling_is_reproduced() {
+    let mut net = ResCnn::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_res_cnn_weights"), TORCH_RES_CNN).unwrap();
+    let io_bytes = fixture("torch_res_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let x = images::<6, 6>(&channels_last(
+        &shaped(&io, "cnn.input", &[B, 2, 6, 6]),
+        B,
+        2,
+        36,
+    ));
+    let targets = batch::<2>(&io, "cnn.targets");
+
+    let y: [[f64; 2]; B] = net.forward(&x);
+    assert_close("eval output", &flat(&y), &tensor(&io, "cnn.eval.output").1);
+
+    let mut cache = ResCnnCache::<B>::new_boxed();
+    let mut grads = ResCnnGrads::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    assert_close(
+        "train output",
+        &flat(&y),
+        &tensor(&io, "cnn.train.output").1,
+    );
+    let mut dy = [[0.0; 2]; B];
+    let loss = gradflow::nn::loss::mse(&y, &targets, &mut dy);
+    assert_close("loss", &[loss], &tensor(&io, "cnn.train.loss").1);
+    let mut dx = Box::new([[[[0.0; 2]; 6]; 6]; B]);
+    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
+    assert_close(
+        "input gradient",
+        dx.as_flattened().as_flattened().as_flattened(),
+        &channels_last(&tensor(&io, "cnn.train.input_grad").1, B, 2, 36),
+    );
+    assert_step_matches(&mut net, &grads, TORCH_RES_CNN, &io, "cnn.");
 }
