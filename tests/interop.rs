@@ -1360,36 +1360,133 @@ fn assert_step_matches<N>(
     assert_eq!(compared, before.len(), "{prefix}: {:?}", before.keys());
 }
 
+network! {
+    /// The activations network of `strided()` in make_fixtures.py.
+    pub struct ActMlp<f64> {
+        input 5,
+        dense 7 [gelu],
+        dense 7 [leaky_relu],
+        dense 4 [sigmoid],
+        dense 3,
+    }
+}
+
+network! {
+    /// The strided 2-D network of `strided()` in make_fixtures.py.
+    pub struct ActCnn<f64> {
+        input [9, 9, 2],
+        conv2d 3 k3 s2 valid [gelu],
+        avgpool k3 s1,
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+network! {
+    /// The strided 1-D network of `strided()` in make_fixtures.py.
+    pub struct ActSeq<f64> {
+        input [9, 2],
+        conv1d 3 k3 s2 valid [leaky_relu],
+        avgpool 2,
+        global_avg_pool,
+        dense 2,
+    }
+}
+
+const TORCH_ACT_MLP: &[(&str, &str)] = &[
+    ("dense_0", "0"),
+    ("dense_1", "2"),
+    ("dense_2", "4"),
+    ("dense_3", "6"),
+];
+const TORCH_ACT_CNN: &[(&str, &str)] = &[("conv2d_0", "cnn.0"), ("dense_3", "cnn.5")];
+const TORCH_ACT_SEQ: &[(&str, &str)] = &[("conv1d_0", "seq.0"), ("dense_3", "seq.5")];
+
+/// The loss a fixture's step trained on.
+enum Loss {
+    /// Softmax cross-entropy (mean) against `<prefix>labels`.
+    CrossEntropy,
+    /// Mean squared error (mean) against `<prefix>targets`.
+    Mse,
+}
+
+/// Reproduces one PyTorch step of a fixture's entries under `prefix`: the eval-mode output,
+/// the train-mode output, the loss, the input gradient (PyTorch's input and its gradient moved
+/// channels-last) and, through [`assert_step_matches`], every gradient and running statistic.
+fn assert_loss_step<N, const O: usize>(
+    mut net: N,
+    names: &[(&str, &str)],
+    io: &SafeTensors<'_>,
+    prefix: &str,
+    loss: Loss,
+) where
+    N: TrainableNetwork<f64, Output = [f64; O]>,
+    N::Input: bytemuck::Pod,
+{
+    let channels_last_entry = |name: &str| {
+        let (shape, v) = tensor(io, &format!("{prefix}{name}"));
+        let (c, len) = match shape[..] {
+            [_, n] => (1, n),
+            [_, c, ..] => (c, shape[2..].iter().product()),
+            _ => panic!("{name}: shape {shape:?}"),
+        };
+        channels_last(&v, B, c, len)
+    };
+    let x: Box<[N::Input; B]> = bytemuck::cast_slice(&channels_last_entry("input"))
+        .to_vec()
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| panic!("{prefix}input: not a batch of {B}"));
+    let expected = |name: &str| tensor(io, &format!("{prefix}{name}")).1;
+
+    let mut y = [[0.0; O]; B];
+    net.forward_into(&x, &mut y);
+    assert_close(
+        &format!("{prefix}eval output"),
+        &flat(&y),
+        &expected("eval.output"),
+    );
+
+    let mut cache = bytemuck::allocation::zeroed_box::<N::Cache<B>>();
+    let mut grads: N::Grads = bytemuck::Zeroable::zeroed();
+    let y = *net.forward_train(&x, &mut cache);
+    assert_close(
+        &format!("{prefix}train output"),
+        &flat(&y),
+        &expected("train.output"),
+    );
+    let mut dy = [[0.0; O]; B];
+    let value = match loss {
+        Loss::CrossEntropy => {
+            let v = expected("labels");
+            let labels: [usize; B] = core::array::from_fn(|b| v[b] as usize);
+            gradflow::nn::loss::softmax_cross_entropy(&y, &labels, &mut dy).unwrap()
+        }
+        Loss::Mse => {
+            let v = expected("targets");
+            let targets: [[f64; O]; B] =
+                core::array::from_fn(|b| core::array::from_fn(|o| v[b * O + o]));
+            gradflow::nn::loss::mse(&y, &targets, &mut dy)
+        }
+    };
+    assert_close(&format!("{prefix}loss"), &[value], &expected("train.loss"));
+    let mut dx = bytemuck::allocation::zeroed_box::<[N::Input; B]>();
+    net.backward_into(&mut cache, &dy, Some(&mut dx), &mut grads);
+    assert_close(
+        &format!("{prefix}input gradient"),
+        bytemuck::cast_slice(&dx[..]),
+        &channels_last_entry("train.input_grad"),
+    );
+    assert_step_matches(&mut net, &grads, names, io, prefix);
+}
+
 #[test]
 fn pytorch_residual_mlp_loss_and_gradients_are_reproduced() {
     let mut net = ResMlp::new(&mut gradflow::rng(0));
     pytorch::import(&mut net, &fixture("torch_res_weights"), TORCH_RES_MLP).unwrap();
     let io_bytes = fixture("torch_res_io");
     let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    let x = batch::<4>(&io, "input");
-    let labels: [usize; B] = {
-        let v = shaped(&io, "labels", &[B]);
-        core::array::from_fn(|b| v[b] as usize)
-    };
-
-    let y: [[f64; 3]; B] = net.forward(&x);
-    assert_close("eval output", &flat(&y), &tensor(&io, "eval.output").1);
-
-    let mut cache = ResMlpCache::<B>::new_boxed();
-    let mut grads = ResMlpGrads::zeroed();
-    let y = *net.forward_train(&x, &mut cache);
-    assert_close("train output", &flat(&y), &tensor(&io, "train.output").1);
-    let mut dy = [[0.0; 3]; B];
-    let loss = gradflow::nn::loss::softmax_cross_entropy(&y, &labels, &mut dy).unwrap();
-    assert_close("loss", &[loss], &tensor(&io, "train.loss").1);
-    let mut dx = [[0.0; 4]; B];
-    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
-    assert_close(
-        "input gradient",
-        &flat(&dx),
-        &tensor(&io, "train.input_grad").1,
-    );
-    assert_step_matches(&mut net, &grads, TORCH_RES_MLP, &io, "");
+    assert_loss_step(net, TORCH_RES_MLP, &io, "", Loss::CrossEntropy);
 }
 
 #[test]
@@ -1398,34 +1495,32 @@ fn pytorch_residual_cnn_with_max_pooling_is_reproduced() {
     pytorch::import(&mut net, &fixture("torch_res_cnn_weights"), TORCH_RES_CNN).unwrap();
     let io_bytes = fixture("torch_res_io");
     let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    let x = images::<6, 6>(&channels_last(
-        &shaped(&io, "cnn.input", &[B, 2, 6, 6]),
-        B,
-        2,
-        36,
-    ));
-    let targets = batch::<2>(&io, "cnn.targets");
+    assert_loss_step(net, TORCH_RES_CNN, &io, "cnn.", Loss::Mse);
+}
 
-    let y: [[f64; 2]; B] = net.forward(&x);
-    assert_close("eval output", &flat(&y), &tensor(&io, "cnn.eval.output").1);
+#[test]
+fn pytorch_gelu_leaky_relu_and_sigmoid_are_reproduced() {
+    let mut net = ActMlp::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_act_weights"), TORCH_ACT_MLP).unwrap();
+    let io_bytes = fixture("torch_act_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    assert_loss_step(net, TORCH_ACT_MLP, &io, "", Loss::CrossEntropy);
+}
 
-    let mut cache = ResCnnCache::<B>::new_boxed();
-    let mut grads = ResCnnGrads::zeroed();
-    let y = *net.forward_train(&x, &mut cache);
-    assert_close(
-        "train output",
-        &flat(&y),
-        &tensor(&io, "cnn.train.output").1,
-    );
-    let mut dy = [[0.0; 2]; B];
-    let loss = gradflow::nn::loss::mse(&y, &targets, &mut dy);
-    assert_close("loss", &[loss], &tensor(&io, "cnn.train.loss").1);
-    let mut dx = Box::new([[[[0.0; 2]; 6]; 6]; B]);
-    net.backward_to_input(&mut cache, &dy, &mut dx, &mut grads);
-    assert_close(
-        "input gradient",
-        dx.as_flattened().as_flattened().as_flattened(),
-        &channels_last(&tensor(&io, "cnn.train.input_grad").1, B, 2, 36),
-    );
-    assert_step_matches(&mut net, &grads, TORCH_RES_CNN, &io, "cnn.");
+#[test]
+fn pytorch_strided_valid_conv2d_and_average_pooling_are_reproduced() {
+    let mut net = ActCnn::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_act_cnn_weights"), TORCH_ACT_CNN).unwrap();
+    let io_bytes = fixture("torch_act_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    assert_loss_step(net, TORCH_ACT_CNN, &io, "cnn.", Loss::Mse);
+}
+
+#[test]
+fn pytorch_strided_valid_conv1d_and_average_pooling_are_reproduced() {
+    let mut net = ActSeq::new(&mut gradflow::rng(0));
+    pytorch::import(&mut net, &fixture("torch_act_seq_weights"), TORCH_ACT_SEQ).unwrap();
+    let io_bytes = fixture("torch_act_io");
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    assert_loss_step(net, TORCH_ACT_SEQ, &io, "seq.", Loss::Mse);
 }
