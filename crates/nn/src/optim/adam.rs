@@ -61,8 +61,12 @@ impl AdamConfig {
             ..self
         }
     }
-    /// Sets the term added to the denominator (PyTorch's and Keras' `eps`/`epsilon`; Keras
-    /// defaults to 1e-7).
+    /// Sets the term added to the denominator after the bias correction,
+    /// `m_hat / (sqrt(v_hat) + eps)`: PyTorch's `eps` (Algorithm 1 of Kingma and Ba).
+    /// Keras' `epsilon` (default 1e-7) is the paper's "epsilon hat", added before the
+    /// correction: the same update as `eps = epsilon / sqrt(1 - beta2^t)` at step `t`, which
+    /// is larger in the first steps (about 32 times at step 1 with beta2 0.999) and tends to
+    /// `epsilon`.
     pub fn eps(self, eps: f64) -> Self {
         Self { eps, ..self }
     }
