@@ -24,7 +24,7 @@ use quote::quote;
 ///
 /// ```text
 /// network! {
-///     ATTRIBUTES                      // doc comments and #[allow|warn|deny|forbid|expect(..)] only
+///     ATTRIBUTES                      // doc comments, #[derive(Clone, Debug, PartialEq)], #[allow|warn|deny|forbid|expect(..)]
 ///     VIS struct NAME<ELEMENT> {      // ELEMENT: f32 or f64
 ///         input SHAPE,                // exactly one, first
 ///         ITEM, ITEM, ...             // trailing comma optional
@@ -140,8 +140,9 @@ use quote::quote;
 /// learned projection, `dense(x) + body(x)`, a `Dense` from the block's input width to the
 /// body's output width, initialized with `xavier_uniform`. Over feature maps the identity
 /// skip needs the body to keep the shape (`[H, W, C]`), and the projection is a 1x1
-/// convolution to the body's channels with stride `H / OH`, which must divide both sides
-/// evenly: `residual(project) { conv2d 32 k3 s2 same [relu], conv2d 32 k3 same }`. Blocks nest, in each other and in
+/// convolution to the body's channels with the smallest stride `s` for which `ceil(H / s)`
+/// and `ceil(W / s)` are the body's output sides (a 7x7 map projects onto a strided body's
+/// 4x4 with stride 2): `residual(project) { conv2d 32 k3 s2 same [relu], conv2d 32 k3 same }`. Blocks nest, in each other and in
 /// `repeat`, so the deep residual stack of a ResNet reads:
 ///
 /// ```text
@@ -252,13 +253,14 @@ use quote::quote;
 /// the last row and column; use an input divisible by 2"), `same` with an even kernel, a
 /// `dense` after a feature map ("dense needs a flat input; the layer before it (conv2d 16
 /// \[relu\]) outputs [8, 8, 16]: add `flatten` or `global_avg_pool`"), a convolution, pooling,
-/// `flatten` or `standardize` on the wrong kind of input, a projection whose spatial sizes
-/// do not divide, an output that is not flat, a
+/// `flatten` or `standardize` on the wrong kind of input, a projection that no stride takes
+/// to the body's output sides, an output that is not flat, a
 /// residual block whose identity skip cannot be added to its body's output ("residual block
-/// 2 adds its input (128) to its body's output (64); use `residual(project) { .. }` ..."),
+/// 3 adds its input (128) to its body's output (64); use `residual(project) { .. }` ..."),
 /// an empty residual body, an unknown residual option, unknown or contradictory attributes
 /// (two initializers, two activations, `batchnorm` or `frozen` twice), an attribute on the
-/// network other than a doc comment or a lint attribute, a doc comment on an item, blocks
+/// network other than a doc comment, a lint attribute or a derive of `Clone`, `Debug` or
+/// `PartialEq`, a doc comment on an item, blocks
 /// nested more than 64 deep, more than 512 items after unrolling, a network too large for
 /// one value, `repeat 0`, a width
 /// of 0 or a width or count that is not a whole number, an element type other than `f32` or
