@@ -1673,13 +1673,13 @@ fn four_pytorch_training_steps_with_sgd_and_adam_are_reproduced() {
 
 fixture_network! {
     /// The CNN of `wide()` in make_fixtures.py: 16 and 32 channels, shapes that gradflow's f32
-    /// convolution kernels take.
+    /// convolution kernels take, and a strided `same` convolution with a strided projection.
     Wide, Wide32 {
         input [8, 8, 3],
         conv2d 16 k3 same [batchnorm, relu],
         residual { conv2d 16 k3 same [batchnorm, relu], conv2d 16 k3 same [batchnorm] } relu,
         conv2d 16 k3 s2 valid [relu],
-        residual(project) { conv2d 32 k3 same [sigmoid], conv2d 32 k3 same } tanh,
+        residual(project) { conv2d 32 k3 s2 same [sigmoid], conv2d 32 k3 same } tanh,
         global_avg_pool,
         dense 10,
     }
