@@ -1459,6 +1459,7 @@ const TORCH_ACT_SEQ: &[(&str, &str)] = &[("conv1d_0", "seq.0"), ("dense_4", "seq
 const STEP_TOL: f64 = 1e-10;
 
 /// The loss a fixture's step trained on.
+#[derive(Clone, Copy)]
 enum Loss {
     /// Softmax cross-entropy (mean) against `<prefix>labels`.
     CrossEntropy,
@@ -1551,49 +1552,93 @@ fn assert_loss_step<T, N, const O: usize>(
     assert_step_matches(&mut net, &grads, names, io, prefix, tol);
 }
 
+/// One network's PyTorch step: its weights file, the file of its inputs and results, the
+/// mapping, the prefix of its entries and the loss it trained on.
+struct Fixture {
+    weights: &'static str,
+    io: &'static str,
+    names: &'static [(&'static str, &'static str)],
+    prefix: &'static str,
+    loss: Loss,
+}
+
+const RES_MLP: Fixture = Fixture {
+    weights: "torch_res_weights",
+    io: "torch_res_io",
+    names: TORCH_RES_MLP,
+    prefix: "",
+    loss: Loss::CrossEntropy,
+};
+const RES_CNN: Fixture = Fixture {
+    weights: "torch_res_cnn_weights",
+    io: "torch_res_io",
+    names: TORCH_RES_CNN,
+    prefix: "cnn.",
+    loss: Loss::Mse,
+};
+const ACT_MLP: Fixture = Fixture {
+    weights: "torch_act_weights",
+    io: "torch_act_io",
+    names: TORCH_ACT_MLP,
+    prefix: "",
+    loss: Loss::CrossEntropy,
+};
+const ACT_CNN: Fixture = Fixture {
+    weights: "torch_act_cnn_weights",
+    io: "torch_act_io",
+    names: TORCH_ACT_CNN,
+    prefix: "cnn.",
+    loss: Loss::Mse,
+};
+const ACT_SEQ: Fixture = Fixture {
+    weights: "torch_act_seq_weights",
+    io: "torch_act_io",
+    names: TORCH_ACT_SEQ,
+    prefix: "seq.",
+    loss: Loss::Mse,
+};
+
+/// Imports the fixture's weights into `net` (rounded to f32 for an f32 network) and checks
+/// its step with [`assert_loss_step`].
+fn assert_reproduces<T, N, const O: usize>(mut net: N, f: &Fixture, tol: f64)
+where
+    T: Scalar + bytemuck::Pod,
+    N: TrainableNetwork<T, Output = [T; O]>,
+    N::Input: bytemuck::Pod,
+{
+    let mut weights = fixture(f.weights);
+    if core::mem::size_of::<T>() == 4 {
+        weights = as_f32_file(&weights);
+    }
+    pytorch::import(&mut net, &weights, f.names).unwrap();
+    let io_bytes = fixture(f.io);
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    assert_loss_step(net, f.names, &io, f.prefix, f.loss, tol);
+}
+
 #[test]
 fn pytorch_residual_mlp_loss_and_gradients_are_reproduced() {
-    let mut net = ResMlp::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &fixture("torch_res_weights"), TORCH_RES_MLP).unwrap();
-    let io_bytes = fixture("torch_res_io");
-    let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    assert_loss_step(net, TORCH_RES_MLP, &io, "", Loss::CrossEntropy, STEP_TOL);
+    assert_reproduces(ResMlp::new(&mut gradflow::rng(0)), &RES_MLP, STEP_TOL);
 }
 
 #[test]
 fn pytorch_residual_cnn_with_max_pooling_is_reproduced() {
-    let mut net = ResCnn::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &fixture("torch_res_cnn_weights"), TORCH_RES_CNN).unwrap();
-    let io_bytes = fixture("torch_res_io");
-    let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    assert_loss_step(net, TORCH_RES_CNN, &io, "cnn.", Loss::Mse, STEP_TOL);
+    assert_reproduces(ResCnn::new(&mut gradflow::rng(0)), &RES_CNN, STEP_TOL);
 }
 
 #[test]
 fn pytorch_gelu_leaky_relu_and_sigmoid_are_reproduced() {
-    let mut net = ActMlp::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &fixture("torch_act_weights"), TORCH_ACT_MLP).unwrap();
-    let io_bytes = fixture("torch_act_io");
-    let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    assert_loss_step(net, TORCH_ACT_MLP, &io, "", Loss::CrossEntropy, STEP_TOL);
+    assert_reproduces(ActMlp::new(&mut gradflow::rng(0)), &ACT_MLP, STEP_TOL);
 }
 
 #[test]
 fn pytorch_strided_valid_conv2d_and_average_pooling_are_reproduced() {
-    let mut net = ActCnn::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &fixture("torch_act_cnn_weights"), TORCH_ACT_CNN).unwrap();
-    let io_bytes = fixture("torch_act_io");
-    let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    assert_loss_step(net, TORCH_ACT_CNN, &io, "cnn.", Loss::Mse, STEP_TOL);
+    assert_reproduces(ActCnn::new(&mut gradflow::rng(0)), &ACT_CNN, STEP_TOL);
 }
 
 #[test]
 fn pytorch_strided_valid_conv1d_and_average_pooling_are_reproduced() {
-    let mut net = ActSeq::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &fixture("torch_act_seq_weights"), TORCH_ACT_SEQ).unwrap();
-    let io_bytes = fixture("torch_act_io");
-    let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    assert_loss_step(net, TORCH_ACT_SEQ, &io, "seq.", Loss::Mse, STEP_TOL);
+    assert_reproduces(ActSeq::new(&mut gradflow::rng(0)), &ACT_SEQ, STEP_TOL);
 }
 
 /// Steps of the training fixture (`training()` in make_fixtures.py).
@@ -1707,53 +1752,22 @@ const F32_TOL: f64 = 2e-6;
 
 #[test]
 fn pytorch_wide_cnn_is_reproduced_in_f64_and_by_the_f32_kernels() {
-    let weights = fixture("torch_wide_weights");
-    let io_bytes = fixture("torch_wide_io");
-    let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    let mut net = Wide::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &weights, TORCH_WIDE).unwrap();
-    assert_loss_step(net, TORCH_WIDE, &io, "", Loss::CrossEntropy, STEP_TOL);
-    let mut net = Wide32::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &as_f32_file(&weights), TORCH_WIDE).unwrap();
-    assert_loss_step(net, TORCH_WIDE, &io, "", Loss::CrossEntropy, F32_TOL);
+    let wide = Fixture {
+        weights: "torch_wide_weights",
+        io: "torch_wide_io",
+        names: TORCH_WIDE,
+        prefix: "",
+        loss: Loss::CrossEntropy,
+    };
+    assert_reproduces(Wide::new(&mut gradflow::rng(0)), &wide, STEP_TOL);
+    assert_reproduces(Wide32::new(&mut gradflow::rng(0)), &wide, F32_TOL);
 }
 
 #[test]
 fn f32_networks_reproduce_pytorch_within_float32_rounding() {
-    let res = fixture("torch_res_io");
-    let res = SafeTensors::deserialize(&res).unwrap();
-    let act = fixture("torch_act_io");
-    let act = SafeTensors::deserialize(&act).unwrap();
-    let f32_weights = |name: &str| as_f32_file(&fixture(name));
-
-    let mut net = ResMlp32::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &f32_weights("torch_res_weights"), TORCH_RES_MLP).unwrap();
-    assert_loss_step(net, TORCH_RES_MLP, &res, "", Loss::CrossEntropy, F32_TOL);
-    let mut net = ResCnn32::new(&mut gradflow::rng(0));
-    pytorch::import(
-        &mut net,
-        &f32_weights("torch_res_cnn_weights"),
-        TORCH_RES_CNN,
-    )
-    .unwrap();
-    assert_loss_step(net, TORCH_RES_CNN, &res, "cnn.", Loss::Mse, F32_TOL);
-    let mut net = ActMlp32::new(&mut gradflow::rng(0));
-    pytorch::import(&mut net, &f32_weights("torch_act_weights"), TORCH_ACT_MLP).unwrap();
-    assert_loss_step(net, TORCH_ACT_MLP, &act, "", Loss::CrossEntropy, F32_TOL);
-    let mut net = ActCnn32::new(&mut gradflow::rng(0));
-    pytorch::import(
-        &mut net,
-        &f32_weights("torch_act_cnn_weights"),
-        TORCH_ACT_CNN,
-    )
-    .unwrap();
-    assert_loss_step(net, TORCH_ACT_CNN, &act, "cnn.", Loss::Mse, F32_TOL);
-    let mut net = ActSeq32::new(&mut gradflow::rng(0));
-    pytorch::import(
-        &mut net,
-        &f32_weights("torch_act_seq_weights"),
-        TORCH_ACT_SEQ,
-    )
-    .unwrap();
-    assert_loss_step(net, TORCH_ACT_SEQ, &act, "seq.", Loss::Mse, F32_TOL);
+    assert_reproduces(ResMlp32::new(&mut gradflow::rng(0)), &RES_MLP, F32_TOL);
+    assert_reproduces(ResCnn32::new(&mut gradflow::rng(0)), &RES_CNN, F32_TOL);
+    assert_reproduces(ActMlp32::new(&mut gradflow::rng(0)), &ACT_MLP, F32_TOL);
+    assert_reproduces(ActCnn32::new(&mut gradflow::rng(0)), &ACT_CNN, F32_TOL);
+    assert_reproduces(ActSeq32::new(&mut gradflow::rng(0)), &ACT_SEQ, F32_TOL);
 }
