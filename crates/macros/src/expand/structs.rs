@@ -44,6 +44,7 @@ pub fn network_struct(cx: &Cx) -> TokenStream {
     quote! {
         #(#attrs)*
         #derive
+        #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(64)))]
         #header #body
     }
 }
