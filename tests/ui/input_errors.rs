@@ -1,4 +1,5 @@
-// A network starts with exactly one `input`; every error is reported at once.
+// A network starts with exactly one `input`, its shape a number or in brackets; every error
+// is reported at once.
 use gradflow::network;
 
 network! {
@@ -18,6 +19,14 @@ network! {
 network! {
     pub struct Empty<f32> {
         input 4,
+    }
+}
+
+// An image's shape written as text: the bracket form is suggested.
+network! {
+    pub struct TextShape<f32> {
+        input 8x8,
+        dense 2,
     }
 }
 

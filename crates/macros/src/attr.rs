@@ -288,8 +288,9 @@ pub fn residual_options(options: &[RawAttr], cx: &mut Ctxt) -> ResidualOptions {
             cx.error(
                 option.name.span(),
                 format!(
-                    "unknown option `{}` for a residual block; valid options are: project \
-                     (a learned dense skip connection)",
+                    "unknown option `{}` for a residual block; the only option is `project`: \
+                     a learned skip connection (a dense layer on flat inputs, a 1x1 convolution \
+                     on images and sequences)",
                     option.name
                 ),
             );

@@ -648,6 +648,24 @@ impl Width {
             )
         };
         match &lit {
+            // `4x4` lexes as the number 4 with the suffix `x4`: a shape written as text.
+            Lit::Int(int) if dimensions(int).is_some() => {
+                let dims = dimensions(int).unwrap_or_default();
+                let here = match dims.len() {
+                    2 => format!("`input [{}, {}, 1]` for one channel", dims[0], dims[1]),
+                    _ => format!("`input [{}]`", dims.join(", ")),
+                };
+                Err(syn::Error::new(
+                    int.span(),
+                    format!(
+                        "a {what} is one whole number, not `{}{}`: a shape is written in \
+                         brackets, `input [H, W, C]` for an image (here {here}) and \
+                         `input [L, C]` for a sequence",
+                        int.base10_digits(),
+                        int.suffix()
+                    ),
+                ))
+            }
             Lit::Int(int) if !int.suffix().is_empty() => Err(syn::Error::new(
                 int.span(),
                 format!(
@@ -835,5 +853,18 @@ fn parse_user_layer(input: ParseStream) -> syn::Result<UserLayer> {
         outputs,
         widths_span: paren.span.join(),
         attrs: parse_attrs(input)?,
+    })
+}
+
+/// The dimensions of a shape written as `4x4` or `8x8x3` (a number and an `x4` suffix):
+/// `["4", "4"]`, or `None` for any other literal.
+fn dimensions(int: &syn::LitInt) -> Option<Vec<String>> {
+    let rest = int.suffix().strip_prefix('x')?;
+    let dims: Vec<&str> = rest.split('x').collect();
+    let digits = |d: &&str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    dims.iter().all(digits).then(|| {
+        std::iter::once(int.base10_digits().to_string())
+            .chain(dims.iter().map(|d| d.to_string()))
+            .collect()
     })
 }

@@ -50,7 +50,7 @@ impl Checker {
             let unit = if is_flat(input) { "width" } else { "shape" };
             if mismatched && !body_reported {
                 let message = format!(
-                    "residual block {index} adds its input ({input}) to its body's output \
+                    "the residual block at item {index} adds its input ({input}) to its body's output \
                      ({output}); use `residual(project) {{ .. }}` for a learned projection, \
                      or make the body end at {unit} {input}"
                 );
@@ -61,7 +61,7 @@ impl Checker {
                     Ok(s) => stride = s,
                     Err(why) => {
                         let message = format!(
-                            "residual block {index} cannot project its input ({input}) onto \
+                            "the residual block at item {index} cannot project its input ({input}) onto \
                              its body's output ({output}): {why}"
                         );
                         self.shape_error(item, real_cx, block.keyword.span(), message);

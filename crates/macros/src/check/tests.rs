@@ -375,6 +375,26 @@ fn reports_every_syntax_error() {
     assert!(e[4].starts_with("a standalone `tanh` takes no attributes"));
 }
 
+/// A shape written as text (`4x4`, `8x8x3`) is told how to write it in brackets.
+#[test]
+fn a_shape_written_with_x_is_told_the_bracket_form() {
+    let e = errors(quote! { struct N<f32> { input 4x4, dense 2 } });
+    assert_eq!(
+        e,
+        [
+            "a width is one whole number, not `4x4`: a shape is written in brackets, \
+          `input [H, W, C]` for an image (here `input [4, 4, 1]` for one channel) and \
+          `input [L, C]` for a sequence"
+        ]
+    );
+    let e = errors(quote! { struct N<f32> { input 8x8x3, dense 2 } });
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("(here `input [8, 8, 3]`)"), "{e:?}");
+    // Other suffixes keep their message.
+    let e = errors(quote! { struct N<f32> { input 4, dense 4x, dense 2 } });
+    assert_eq!(e, ["write the width without a suffix: `4`"]);
+}
+
 /// Attributes in parentheses or in two lists, and an activation after a `repeat` block, are
 /// told how to write them rather than "expected `,`".
 #[test]
@@ -808,10 +828,11 @@ fn reports_residual_errors() {
     assert_eq!(
         e,
         [
-            "residual block 2 adds its input (128) to its body's output (64); use \
+            "the residual block at item 2 adds its input (128) to its body's output (64); use \
              `residual(project) { .. }` for a learned projection, or make the body end at width 128",
-            "unknown option `projection` for a residual block; valid options are: project \
-             (a learned dense skip connection)",
+            "unknown option `projection` for a residual block; the only option is `project`: a \
+             learned skip connection (a dense layer on flat inputs, a 1x1 convolution on images \
+             and sequences)",
             "`project` is given twice",
             "a residual block needs at least one layer inside its braces, like \
              `residual { dense 64 [relu], dense 64 }`",
@@ -847,7 +868,9 @@ fn a_mismatched_inner_block_is_reported_once() {
     });
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(
-        e[1].starts_with("residual block 3 adds its input (5) to its body's output (3)"),
+        e[1].starts_with(
+            "the residual block at item 3 adds its input (5) to its body's output (3)"
+        ),
         "{e:?}"
     );
 }
