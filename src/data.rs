@@ -461,7 +461,9 @@ impl<const F: usize> Dataset<F> {
 
     /// Shuffled mini-batches of exactly `B` samples; the last `len % B` samples of each
     /// shuffle are left out (they take part in other epochs, under other shuffles). No
-    /// batches for `B == 0`. The batches are written in place on the heap, never built on
+    /// batches for `B == 0`, nor for a set of fewer than `B` samples: a loop over them trains
+    /// on nothing, where `fit` refuses such a set (`TrainError::TooFewSamples`), so check
+    /// `rows() >= B` first in a loop of your own. The batches are written in place on the heap, never built on
     /// the stack, so a batch of any size fits (784 features by 2048 samples is 6.4 MB).
     ///
     /// # Panics
@@ -882,6 +884,10 @@ mod tests {
         seen.dedup();
         assert_eq!(seen.len(), 6);
         assert!(train.batches::<0>(&mut crate::rng(1)).is_empty());
+        // Fewer samples than one batch: no batch (as documented; `fit` refuses the set).
+        assert_eq!(train.rows(), 8);
+        assert!(train.batches::<9>(&mut crate::rng(1)).is_empty());
+        assert_eq!(train.batches::<8>(&mut crate::rng(1)).len(), 1);
         // Fractions outside [0, 1] are clamped, infinities included; NaN means no test rows.
         for (fraction, tests) in [
             (-0.5, 0),

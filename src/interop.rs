@@ -79,6 +79,17 @@ enum Framework {
     Keras,
 }
 
+impl Framework {
+    /// The `format` metadata of the files exported for the framework (`pt` is also what
+    /// `safetensors.torch.save_file` writes).
+    fn format_tag(self) -> &'static str {
+        match self {
+            Framework::PyTorch => "pt",
+            Framework::Keras => "keras",
+        }
+    }
+}
+
 /// How one gradflow tensor appears in the framework's file.
 struct Mapped {
     ours: String,
@@ -506,11 +517,7 @@ fn export<T: Scalar, N: Network<T> + ?Sized>(
             bytes: 0i64.to_le_bytes().to_vec(),
         });
     }
-    let format = match framework {
-        Framework::PyTorch => "pt",
-        Framework::Keras => "keras",
-    };
-    let metadata = HashMap::from([("format".to_string(), format.to_string())]);
+    let metadata = HashMap::from([("format".to_string(), framework.format_tag().to_string())]);
     serialize(&entries, metadata)
 }
 
@@ -549,7 +556,8 @@ fn import<T: Scalar, N: Network<T> + ?Sized>(
         (framework == Framework::PyTorch && name.ends_with(".num_batches_tracked"))
             || counters.iter().any(|c| c == name)
     };
-    let values = read_expected::<T>(&file, &expected, &ignore)?;
+    let values = read_expected::<T>(&file, &expected, &ignore)
+        .map_err(|e| crate::weights::hint_format(e, bytes, framework.format_tag()))?;
     let mut by_name: HashMap<&str, Vec<T>> = HashMap::new();
     for (m, v) in plan.iter().zip(values) {
         let v = m.values.import(v);

@@ -81,6 +81,16 @@ pub enum WeightsError {
         /// The tensor's name.
         name: String,
     },
+    /// A tensor the network stores is not in the file, whose `format` metadata says it is
+    /// another kind of file than the loader reads (a PyTorch export given to
+    /// [`from_bytes`], gradflow weights given to a PyTorch import, a checkpoint).
+    #[error("tensor `{name}` is missing from the file, which is {kind}")]
+    OtherFormat {
+        /// The tensor's name.
+        name: String,
+        /// What the file says it is, and how to load it.
+        kind: &'static str,
+    },
     /// The file holds a tensor the network does not have.
     #[error("tensor `{name}` in the file is not part of this network ({})", unexpected_hint(.name))]
     Unexpected {
@@ -269,6 +279,43 @@ fn missing_hint(name: &str) -> &'static str {
         " (optimizer state for a parameter the checkpoint did not train: was its layer unfrozen since the checkpoint was saved? To train it from there, load the checkpoint into the network as it was, save its weights with `weights::save`, and load those into this network with a fresh optimizer)"
     } else {
         ""
+    }
+}
+
+/// `error`, or for a missing tensor in a file whose `format` metadata names another kind of
+/// file than `expected` (the tag of the files the loader reads), what that file is and how
+/// to load it ([`WeightsError::OtherFormat`]).
+pub(crate) fn hint_format(error: WeightsError, bytes: &[u8], expected: &str) -> WeightsError {
+    let WeightsError::Missing { name } = error else {
+        return error;
+    };
+    let tag = SafeTensors::read_metadata(bytes)
+        .ok()
+        .and_then(|(_, header)| header.metadata().as_ref()?.get("format").cloned());
+    let kind = match tag.as_deref() {
+        Some(tag) if tag == expected => None,
+        Some("gradflow") => Some(
+            "gradflow weights (its `format` says `gradflow`): load it with `weights::load` or \
+             `weights::from_bytes`",
+        ),
+        Some("pt") => Some(
+            "a PyTorch state_dict (its `format` says `pt`): load it with \
+             `interop::pytorch::import`, which maps PyTorch's names and layouts to the \
+             network's",
+        ),
+        Some("keras") => Some(
+            "a set of Keras weights (its `format` says `keras`): load it with \
+             `interop::keras::import`",
+        ),
+        Some(tag) if tag.starts_with("gradflow-checkpoint") => Some(
+            "a gradflow checkpoint (its `format` says `gradflow-checkpoint ..`): resume from it \
+             with `checkpoint::load`",
+        ),
+        _ => None,
+    };
+    match kind {
+        Some(kind) => WeightsError::OtherFormat { name, kind },
+        None => WeightsError::Missing { name },
     }
 }
 
@@ -611,7 +658,9 @@ pub(crate) fn decode<T: Scalar>(
 /// survives a crash. A reader sees the old file or the new one, never a half-written one.
 ///
 /// A symbolic link is written through (its target is replaced, the link stays), an existing
-/// file keeps its permissions, and a read-only file (no write permission) is refused.
+/// file keeps its permissions, and a read-only file (no write permission) is refused. A
+/// device or a named pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written into directly, not
+/// replaced, so that one stays what it was (without the atomicity, which it cannot have).
 /// Once the new file is in place the call succeeds: syncing the folder is then best-effort
 /// (a folder that cannot be opened for reading cannot be synced), so an error always means
 /// that the old file is untouched.
@@ -651,6 +700,16 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), WeightsE
                 io::ErrorKind::IsADirectory,
                 "the path is a directory; name a file to save to",
             )))
+        }
+        // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) cannot be replaced
+        // atomically, and renaming a file over it would destroy it: it is written into, as
+        // `std::fs::write` does.
+        Ok(meta) if !meta.is_file() => {
+            let written = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut file| file.write_all(bytes));
+            return written.map_err(io_err);
         }
         Ok(meta) => Some(meta.permissions()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -954,7 +1013,8 @@ pub fn from_bytes<T: Scalar, N: Network<T> + ?Sized>(
     check_layout_mut(net)?;
     check_settings_mut(net)?;
     let file = parse(bytes)?;
-    let (values, loaded) = read_with_settings(&file, &network_expected(net), net, &|_| false)?;
+    let (values, loaded) = read_with_settings(&file, &network_expected(net), net, &|_| false)
+        .map_err(|e| hint_format(e, bytes, "gradflow"))?;
     write_network(net, &values);
     write_settings(net, &loaded);
     Ok(())

@@ -95,6 +95,41 @@ fn load_and_from_le_bytes_rebuild_the_same_network() {
     });
 }
 
+/// A zeroed network (`const_zeroed`, the no-heap way to hold one) has batchnorm `eps` and
+/// `momentum` 0: loading baked bytes into it gives them the defaults, so it computes what
+/// the saved network does and its running statistics move in training. Settings a network
+/// was given are kept.
+#[test]
+fn loading_into_a_zeroed_network_gives_its_batchnorms_the_default_settings() {
+    let net = trained_cured(4);
+    let bytes: [u8; Cured::PARAM_BYTES] = net.to_le_bytes().try_into().unwrap();
+    let x = batch::<6, 5>();
+    let mut zeroed: Box<Cured> = Box::new(gradflow::nn::memory::const_zeroed());
+    assert_eq!(
+        (zeroed.batchnorm_1.eps, zeroed.batchnorm_1.momentum),
+        (0.0, 0.0)
+    );
+    zeroed.load_le_bytes(&bytes);
+    assert_eq!(
+        (zeroed.batchnorm_1.eps, zeroed.batchnorm_1.momentum),
+        (1e-5, 0.1)
+    );
+    assert_eq!(zeroed.forward(&x), Cured::from_le_bytes(&bytes).forward(&x));
+    let before = zeroed.batchnorm_1.running_mean;
+    let mut cache = CuredCache::<5>::zeroed();
+    zeroed.forward_train(&x, &mut cache);
+    assert_ne!(zeroed.batchnorm_1.running_mean, before);
+
+    let mut tuned = Cured::new(&mut gradflow::rng(5));
+    tuned.batchnorm_1.eps = 1e-3;
+    tuned.batchnorm_1.momentum = 0.0;
+    tuned.load_le_bytes(&bytes);
+    assert_eq!(
+        (tuned.batchnorm_1.eps, tuned.batchnorm_1.momentum),
+        (1e-3, 0.0)
+    );
+}
+
 #[test]
 fn from_le_bytes_rebuilds_convolutions_pooling_and_f64() {
     let mut net = SmallCnn::new(&mut gradflow::rng(3));

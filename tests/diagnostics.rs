@@ -424,11 +424,19 @@ fn a_batch_of_one_input_repeated_is_judged_as_one_sample() {
     where
         N: TrainableNetwork<f32, Input = [f32; 64], Output = [f32; 10]>,
     {
+        scaled_report(net, x, 1.0)
+    }
+    /// The report with the loss's gradient multiplied by `scale`.
+    fn scaled_report<N>(net: &mut N, x: &[[f32; 64]; 8], scale: f32) -> GradientReport
+    where
+        N: TrainableNetwork<f32, Input = [f32; 64], Output = [f32; 10]>,
+    {
         let mut cache = gradflow::nn::memory::zeroed_box::<N::Cache<8>>();
         let mut grads = gradflow::nn::memory::zeroed_box::<N::Grads>();
         let mut dy = [[0.0f32; 10]; 8];
         let out = net.forward_train(x, &mut cache);
         softmax_cross_entropy(out, &[0, 1, 2, 3, 4, 5, 6, 7], &mut dy).unwrap();
+        dy.iter_mut().flatten().for_each(|d| *d *= scale);
         net.backward_into(&mut cache, &dy, None, &mut grads);
         GradientReport::capture::<f32, N, 8>(0, net, &cache, &grads)
     }
@@ -442,12 +450,20 @@ fn a_batch_of_one_input_repeated_is_judged_as_one_sample() {
         verdict.to_string().starts_with("same samples: "),
         "{verdict}"
     );
-    // Gradients that are NaN (or explode) still show beside it.
-    let mut hot = BnRelu::new(&mut gradflow::rng(1));
-    hot.dense_4.bias[0] = f32::NAN;
-    let verdict = report(&mut hot, &repeated).verdict();
+    // Gradients that explode still show beside it (the output layer's bias gradient, the
+    // loss's gradient scaled by 1e6).
+    let hot = scaled_report(&mut BnRelu::new(&mut gradflow::rng(1)), &repeated, 1e6);
+    let verdict = hot.verdict();
     assert_eq!(verdict.findings[0], Finding::SameSamples, "{verdict}");
     assert!(verdict.exploding(), "{verdict}");
+    // A parameter that is NaN is named as that, alone: it, not the batch, is the problem.
+    let mut broken = BnRelu::new(&mut gradflow::rng(1));
+    broken.dense_4.bias[0] = f32::NAN;
+    let verdict = report(&mut broken, &repeated).verdict();
+    assert!(
+        matches!(&verdict.findings[..], [Finding::NonFiniteWeights { layers }] if layers == &[4]),
+        "{verdict}"
+    );
 
     let small = report(&mut Small::new(&mut gradflow::rng(1)), &repeated);
     assert!(

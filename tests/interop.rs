@@ -273,6 +273,58 @@ fn export_then_import_round_trips_in_each_framework_layout() {
     }
 }
 
+/// A file given to the wrong loader is named by its `format` metadata, with the loader that
+/// reads it; a file without one (or of the loader's own format) keeps the plain error.
+#[test]
+fn a_file_given_to_the_wrong_loader_says_which_loader_reads_it() {
+    let net = Mlp::new(&mut gradflow::rng(3));
+    let mut other = Mlp::new(&mut gradflow::rng(4));
+    let before = gradflow::weights::to_bytes(&other).unwrap();
+    let torch = pytorch::export(&net, TORCH_NAMES).unwrap();
+    let keras_file = keras::export(&net, KERAS_NAMES).unwrap();
+    let ours = gradflow::weights::to_bytes(&net).unwrap();
+    let cases = [
+        (
+            gradflow::weights::from_bytes(&mut other, &torch).unwrap_err(),
+            "dense_0.weight",
+            "`interop::pytorch::import`",
+        ),
+        (
+            gradflow::weights::from_bytes(&mut other, &keras_file).unwrap_err(),
+            "dense_0.weight",
+            "`interop::keras::import`",
+        ),
+        (
+            pytorch::import(&mut other, &ours, TORCH_NAMES).unwrap_err(),
+            "0.weight",
+            "`weights::load`",
+        ),
+        (
+            keras::import(&mut other, &torch, KERAS_NAMES).unwrap_err(),
+            "dense/kernel",
+            "`interop::pytorch::import`",
+        ),
+    ];
+    for (err, missing, loader) in cases {
+        let text = err.to_string();
+        assert!(
+            matches!(&err, WeightsError::OtherFormat { name, .. } if name == missing),
+            "{text}"
+        );
+        assert!(text.contains(loader), "{text}");
+    }
+    assert_eq!(gradflow::weights::to_bytes(&other).unwrap(), before);
+    // Without the metadata, the plain error.
+    let file = SafeTensors::deserialize(&torch).unwrap();
+    let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = file.tensors();
+    let bare = safetensors::serialize(tensors, None).unwrap();
+    let err = gradflow::weights::from_bytes(&mut other, &bare).unwrap_err();
+    assert!(
+        matches!(&err, WeightsError::Missing { name } if name == "dense_0.weight"),
+        "{err}"
+    );
+}
+
 #[test]
 fn interop_errors_name_the_tensor_and_change_nothing() {
     let mut net = Mlp::new(&mut gradflow::rng(5));

@@ -557,6 +557,31 @@ fn saves_follow_links_keep_permissions_and_refuse_read_only_files() {
     assert_eq!(left.len(), 3, "temporary files left behind: {left:?}");
 }
 
+/// A named pipe (and so a device such as `/dev/null`) is written into, not replaced: the
+/// reader gets the file's bytes, and the pipe is still a pipe, through a link too.
+#[cfg(unix)]
+#[test]
+fn saving_into_a_named_pipe_writes_through_it_and_keeps_it() {
+    use std::os::unix::fs::{symlink, FileTypeExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let (fifo, link) = (tmp.path().join("pipe"), tmp.path().join("link"));
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    symlink(&fifo, &link).unwrap();
+    let network = net(3);
+    for path in [&fifo, &link] {
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        weights::save(&network, path).unwrap();
+        assert_eq!(reader.join().unwrap(), weights::to_bytes(&network).unwrap());
+        let kind = std::fs::metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo(), "{kind:?}");
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 2);
+}
+
 /// A user layer whose `visit_tensors` reports what `layer` says: two tensors under one name
 /// (`Twin`), or a shape its data does not have (`Misshapen`), both a layer author's mistakes.
 #[derive(Clone, Debug, bytemuck::Zeroable)]

@@ -56,7 +56,15 @@ pub fn write_le_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &N, out: &mut [u8]
 }
 
 /// Overwrites every stored tensor of `net` with the values in `bytes` (baked-weights layout).
-/// State that is not a tensor (a batchnorm's `eps` and `momentum`) is kept.
+/// State that is not a tensor (a batchnorm's `eps` and `momentum`) is kept, except where it
+/// is a zeroed network's: a batchnorm whose `eps` is 0 (which no batchnorm admits; a network
+/// made by [`crate::memory::const_zeroed`] has it) gets the defaults that the generated
+/// `from_le_bytes` and `init` give, `eps` [`DEFAULT_EPS`] and, if its `momentum` is 0 too, [`DEFAULT_MOMENTUM`].
+/// Otherwise the loaded network would divide by a variance of 0 and never update its
+/// running statistics.
+///
+/// [`DEFAULT_EPS`]: crate::batchnorm::DEFAULT_EPS
+/// [`DEFAULT_MOMENTUM`]: crate::batchnorm::DEFAULT_MOMENTUM
 ///
 /// # Panics
 /// If `bytes` is not exactly `N::PARAM_BYTES` long (see [`write_le_bytes`]), or if a layer
@@ -72,6 +80,23 @@ pub fn load_le_bytes<T: Scalar, N: Network<T> + ?Sized>(net: &mut N, bytes: &[u8
     net.visit_tensors_mut(&mut |tensor| {
         for (value, chunk) in tensor.data.iter_mut().zip(chunks.by_ref()) {
             *value = get_le(chunk);
+        }
+    });
+    default_zeroed_settings(net);
+}
+
+/// Gives the batchnorm defaults to the settings a zeroed network left at 0 (see
+/// [`load_le_bytes`]). A batchnorm visits `eps` then `momentum`, under its layer's name.
+fn default_zeroed_settings<T: Scalar, N: Network<T> + ?Sized>(net: &mut N) {
+    use crate::batchnorm::{DEFAULT_EPS, DEFAULT_MOMENTUM};
+    let mut defaulted: Option<&'static str> = None;
+    net.visit_settings_mut(&mut |s| {
+        let zero = s.value.to_f64() == 0.0 && !(s.admits)(0.0);
+        if s.name == "eps" && zero {
+            *s.value = T::from_f64(DEFAULT_EPS);
+            defaulted = Some(s.layer);
+        } else if s.name == "momentum" && defaulted == Some(s.layer) && s.value.to_f64() == 0.0 {
+            *s.value = T::from_f64(DEFAULT_MOMENTUM);
         }
     });
 }

@@ -116,6 +116,12 @@ pub enum Finding {
         /// Cures that apply.
         cures: Vec<Cure>,
     },
+    /// These layers' weights hold a NaN or an infinity: every gradient computed through them
+    /// is meaningless, so it is the only finding, and no cure applies but restoring them.
+    NonFiniteWeights {
+        /// Layer indices.
+        layers: Vec<usize>,
+    },
     /// These layers' gradients are too large, or not finite.
     Exploding {
         /// Layer indices.
@@ -327,6 +333,19 @@ pub(crate) fn diagnose(report: &GradientReport, t: &Thresholds) -> Verdict {
     if trainable.is_empty() {
         return Verdict {
             findings: Vec::from([Finding::NoTrainable]),
+            step: Some(report.step),
+        };
+    }
+    // A weight that is not a number makes the gradients NaN as well: judging those would
+    // suggest clipping or batchnorm, neither of which repairs a parameter.
+    let broken: Vec<usize> = trainable
+        .iter()
+        .filter(|l| !l.weight_norm.is_finite())
+        .map(|l| l.index)
+        .collect();
+    if !broken.is_empty() {
+        return Verdict {
+            findings: Vec::from([Finding::NonFiniteWeights { layers: broken }]),
             step: Some(report.step),
         };
     }
@@ -712,6 +731,14 @@ impl fmt::Display for Verdict {
                     }
                     cures(f, c)?;
                 }
+                Finding::NonFiniteWeights { layers } => write!(
+                    f,
+                    "weights that are not numbers (NaN or infinite): {}, so every gradient \
+                     through them is too; no cure repairs them: load the last good weights \
+                     (a checkpoint) and find what wrote them (a step with too large a learning \
+                     rate, a NaN in the data, or code that set them)",
+                    Layers(layers)
+                )?,
                 Finding::Exploding {
                     layers,
                     largest,
@@ -989,6 +1016,32 @@ mod tests {
             })
             .collect();
         diagnose(&report_at(step, layers), &Thresholds::default())
+    }
+
+    /// A layer whose weights hold a NaN is named as that, alone: the NaN gradients it causes
+    /// are not called exploding, nor given clipping or batchnorm as cures.
+    #[test]
+    fn non_finite_weights_are_named_and_nothing_else_is_judged() {
+        for bad in [f64::NAN, f64::INFINITY] {
+            let layers = (0..4)
+                .map(|i| LayerHealth {
+                    grad_norm: if i <= 1 { f64::NAN } else { 1.0 },
+                    ..layer(i, "dense", if i == 1 { bad } else { 1.0 })
+                })
+                .collect();
+            let verdict = diagnose(&report_at(3, layers), &Thresholds::default());
+            assert_eq!(
+                verdict.findings,
+                [Finding::NonFiniteWeights { layers: vec![1] }]
+            );
+            assert!(!verdict.exploding() && !verdict.healthy());
+            let text = verdict.to_string();
+            assert!(
+                text.starts_with("weights that are not numbers (NaN or infinite): layer 1,"),
+                "{text}"
+            );
+            assert!(!text.contains("clipping"), "{text}");
+        }
     }
 
     /// Norms that are NaN or infinite are that finding alone: the finite ones beside them

@@ -45,7 +45,9 @@ pub fn bytes(cx: &Cx) -> proc_macro2::TokenStream {
             }
 
             /// Overwrites every stored tensor with the values in `bytes`, written by
-            /// [`Self::write_le_bytes`]; state that is not stored (a batchnorm's `eps`) is kept.
+            /// [`Self::write_le_bytes`]; state that is not stored (a batchnorm's `eps`) is kept,
+            /// but a zeroed network's (`eps` 0) gets the defaults: see
+            /// [`gradflow::nn::bytes::load_le_bytes`](::gradflow::nn::bytes::load_le_bytes).
             pub fn load_le_bytes(&mut self, bytes: #bytes) {
                 ::gradflow::nn::bytes::load_le_bytes::<#t, Self>(self, bytes);
             }

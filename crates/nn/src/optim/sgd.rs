@@ -10,7 +10,10 @@ use crate::layer::Trainable;
 use bytemuck::Zeroable;
 use gradflow_tensor::Scalar;
 
-/// SGD hyperparameters.
+/// SGD hyperparameters. Validated when an optimizer is built or configured (and in
+/// `set_lr`): besides each setting's own range, `lr * weight_decay` must stay below the
+/// decay's limit of stability, `2 (1 + momentum)` (with Nesterov, `2 (1 + momentum) /
+/// (1 + 2 momentum)`), beyond which the decay alone makes the weights grow.
 #[derive(Clone, Copy, Debug, PartialEq, Zeroable)]
 pub struct SgdConfig {
     /// Learning rate (> 0).
@@ -70,7 +73,31 @@ impl SgdConfig {
                 expected: "positive when nesterov is on",
             });
         }
+        if self.lr * self.weight_decay >= self.decay_limit() {
+            return Err(ConfigError {
+                name: "weight_decay",
+                value: self.weight_decay,
+                expected: "below the limit of stability, lr * weight_decay < 2 (1 + momentum) \
+                           (with nesterov, 2 (1 + momentum) / (1 + 2 momentum)): beyond it the \
+                           decay alone makes every weight's magnitude grow, step after step",
+            });
+        }
         Ok(())
+    }
+
+    /// The largest `lr * weight_decay` at which the decay still shrinks the weights. With a
+    /// zero gradient, the decay makes the update the heavy-ball (or Nesterov) iteration on
+    /// the quadratic `wd w^2 / 2`, which converges exactly when `lr * wd` is below
+    /// `2 (1 + mu)` (Nesterov, in PyTorch's form: `2 (1 + mu) / (1 + 2 mu)`); plain SGD's
+    /// limit is 2, `w -= lr * wd * w` flipping the weight's sign with a growing magnitude
+    /// beyond it.
+    fn decay_limit(&self) -> f64 {
+        let mu = self.momentum;
+        if self.nesterov {
+            2.0 * (1.0 + mu) / (1.0 + 2.0 * mu)
+        } else {
+            2.0 * (1.0 + mu)
+        }
     }
 }
 
@@ -126,10 +153,13 @@ impl<G: Zeroable> Sgd<G> {
         Ok(())
     }
 
-    /// Changes the learning rate (for schedules); invalid values are refused.
+    /// Changes the learning rate (for schedules); invalid values are refused, as is one that
+    /// would put the weight decay beyond its limit of stability (see [`SgdConfig`]).
     pub fn set_lr(&mut self, lr: f64) -> Result<(), ConfigError> {
         require_lr(lr)?;
-        self.config.lr = lr;
+        let config = SgdConfig { lr, ..self.config };
+        config.validate()?;
+        self.config = config;
         Ok(())
     }
 }
@@ -312,7 +342,9 @@ mod tests {
         for (weight, decay) in [(1e300, 1e10), (1e160, 1.0)] {
             for momentum in [0.0, 0.9] {
                 for clip in [0.0, 1.0] {
-                    let config = SgdConfig::new(0.1)
+                    // A learning rate small enough that the decay is stable (see
+                    // `decay_limit`), so that the step, not the configuration, is refused.
+                    let config = SgdConfig::new(1e-12)
                         .momentum(momentum)
                         .weight_decay(decay)
                         .clip_grad_norm(clip);
@@ -334,6 +366,40 @@ mod tests {
         let mut sgd = Sgd::new(SgdConfig::new(0.1).weight_decay(0.5)).unwrap();
         assert!(sgd.step(&mut layer, &grads(1.0)).applied);
         assert_eq!(layer.weight[0][0], 2.0 - 0.1 * (1.0 + 0.5 * 2.0));
+    }
+
+    /// `lr * weight_decay` at or beyond the limit of stability is refused, and below it the
+    /// decay shrinks a weight that no gradient pulls on: at 0.97 of the limit, 3000 steps
+    /// bring it below 1e-3 of where it started, for plain, heavy-ball and Nesterov SGD.
+    /// (The limits, 2 (1 + mu) and 2 (1 + mu) / (1 + 2 mu), are the iteration's, found by
+    /// bisection on the update rule too: 3.8 and 1.357 for mu 0.9.)
+    #[test]
+    fn a_weight_decay_beyond_the_limit_of_stability_is_refused() {
+        for (momentum, nesterov, limit) in [
+            (0.0, false, 2.0),
+            (0.5, false, 3.0),
+            (0.9, false, 3.8),
+            (0.5, true, 1.5),
+            (0.9, true, 1.9 * 2.0 / 2.8),
+        ] {
+            let config = |lr_wd: f64| {
+                SgdConfig::new(1.0)
+                    .momentum(momentum)
+                    .nesterov(nesterov)
+                    .weight_decay(lr_wd)
+            };
+            for beyond in [limit * (1.0 + 1e-12), limit * 1.01, 1e30] {
+                let err = Sgd::<DenseGrads<f64, 1, 1>>::new(config(beyond)).unwrap_err();
+                assert_eq!(err.name, "weight_decay", "{momentum} {nesterov} {beyond}");
+            }
+            let mut sgd = Sgd::new(config(0.97 * limit)).unwrap();
+            let mut layer = one_weight(1.0);
+            for _ in 0..3000 {
+                assert!(sgd.step(&mut layer, &grads(0.0)).applied);
+            }
+            let w = layer.weight[0][0];
+            assert!(w.abs() < 1e-3, "{momentum} {nesterov}: {w}");
+        }
     }
 
     /// A zeroed SGD (a `static` made by `const_zeroed`) has lr 0: its steps are refused
@@ -386,6 +452,10 @@ mod tests {
         assert!(S::new(SgdConfig::new(0.1).clip_grad_norm(1e-30)).is_ok());
         let mut ok = S::new(SgdConfig::new(0.1)).unwrap();
         assert!(ok.set_lr(0.0).is_err());
+        // A learning rate that would make the decay unstable is refused too.
+        let mut decayed = S::new(SgdConfig::new(0.1).weight_decay(10.0)).unwrap();
+        assert_eq!(decayed.set_lr(0.2).unwrap_err().name, "weight_decay");
+        assert_eq!(decayed.config().lr, 0.1);
         assert!(ok.set_lr(1e39).is_err());
         assert_eq!(ok.config().lr, 0.1);
     }
