@@ -194,10 +194,15 @@ fn inference_scratch_is_the_outputs_live_at_once() {
     assert_eq!(every_output_but_the_last::<Cured>(), 142 * 4);
     // An MLP's training cache at batch 1 holds the input, every layer's output (the
     // inference buffers and the last output) and the gradient of every output but the last
-    // (the inference buffers again), and its `filled` flag, padded to the f32 alignment.
+    // (the inference buffers again), and its `filled` flag, padded to the struct's alignment
+    // (a cache line on x86_64 and aarch64, else the f32's).
     let cache_1 = size_of::<MlpCache<1>>();
     let (input, output) = (Mlp::INPUT * 4, Mlp::OUTPUT * 4);
-    assert_eq!(cache_1, input + 2 * Mlp::INFER_SCRATCH_BYTES + output + 4);
+    let unpadded = input + 2 * Mlp::INFER_SCRATCH_BYTES + output + 1;
+    assert_eq!(
+        cache_1,
+        unpadded.next_multiple_of(core::mem::align_of::<MlpCache<1>>())
+    );
 }
 
 #[test]
@@ -227,9 +232,25 @@ fn training_scratch_is_the_size_of_the_cache() {
     check::<_, Pooled64, 6>(Pooled64::train_scratch_bytes);
     check::<_, Pooled64, 0>(Pooled64::train_scratch_bytes);
     check::<_, Mlp, 0>(Mlp::train_scratch_bytes);
-    // The case this covers: the size is not affine in the batch.
-    let (one, two) = (size_of::<Pooled64Cache<1>>(), size_of::<Pooled64Cache<2>>());
-    assert_ne!(size_of::<Pooled64Cache<3>>(), 2 * two - one);
+    // Around and past the 16 batches the count starts from.
+    check::<_, Mlp, 15>(Mlp::train_scratch_bytes);
+    check::<_, Mlp, 16>(Mlp::train_scratch_bytes);
+    check::<_, Mlp, 17>(Mlp::train_scratch_bytes);
+    check::<_, Pooled64, 31>(Pooled64::train_scratch_bytes);
+    check::<_, Pooled64, 33>(Pooled64::train_scratch_bytes);
+    check::<_, Cured, 100>(Cured::train_scratch_bytes);
+    // The case this covers: the size is not affine in the batch (the padding to the
+    // struct's alignment differs from batch to batch).
+    let sizes = [
+        size_of::<Pooled64Cache<1>>(),
+        size_of::<Pooled64Cache<2>>(),
+        size_of::<Pooled64Cache<3>>(),
+        size_of::<Pooled64Cache<4>>(),
+        size_of::<Pooled64Cache<5>>(),
+        size_of::<Pooled64Cache<6>>(),
+    ];
+    let steps: Vec<usize> = sizes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(steps.iter().any(|&d| d != steps[0]), "{sizes:?}");
 }
 
 /// A batch whose buffers would not fit in `usize` reads as `usize::MAX`: a run-time budget

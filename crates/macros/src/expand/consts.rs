@@ -7,6 +7,8 @@ use quote::{quote, ToTokens};
 pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
     let forward_bounds = &cx.forward_bounds;
     let (name, t) = (cx.name, cx.t());
+    // The batches whose cache sizes `train_scratch_bytes` starts from: 0 to 15.
+    let residues = (0..16usize).map(lit);
     let (input, output) = (
         lit(cx.model.input.elements()),
         lit(cx.model.output().elements()),
@@ -150,19 +152,13 @@ pub fn consts(cx: &Cx) -> proc_macro2::TokenStream {
                 // Every buffer in the cache is an array over the batch, plus fixed parts
                 // (per-feature statistics, the `filled` flag): its unpadded size is
                 // `fixed + batch * per_sample`, and the type's size is that rounded up to its
-                // alignment (at most 8). Elements of 4 bytes and more make `per_sample` a
-                // multiple of 4, so `2 * per_sample` is a multiple of the alignment: the
-                // padding is the same at every odd batch, and at every even one.
-                let two = ::core::mem::size_of::<#cache<2>>();
-                let per_sample = (::core::mem::size_of::<#cache<4>>() - two) / 2;
-                if batch % 2 == 1 {
-                    let samples = (batch - 1).saturating_mul(per_sample);
-                    ::core::mem::size_of::<#cache<1>>().saturating_add(samples)
-                } else if batch == 0 {
-                    ::core::mem::size_of::<#cache<0>>()
-                } else {
-                    two.saturating_add((batch - 2).saturating_mul(per_sample))
-                }
+                // alignment (a 64-byte cache line on x86_64 and aarch64, at most 8
+                // elsewhere). Elements of 4 bytes and more make `per_sample` a multiple of 4,
+                // so 16 samples add a multiple of 64 bytes, and no padding: the size at
+                // `batch` is the size at `batch % 16` and `batch / 16` times what 16 take.
+                let sizes = [#(::core::mem::size_of::<#cache<#residues>>()),*];
+                let sixteen = ::core::mem::size_of::<#cache<17>>() - ::core::mem::size_of::<#cache<1>>();
+                (batch / 16).saturating_mul(sixteen).saturating_add(sizes[batch % 16])
             }
         }
     }

@@ -80,6 +80,7 @@ pub fn grads_struct(cx: &Cx) -> TokenStream {
         #(#shared)*
         #(#derives)*
         #derive
+        #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(64)))]
         #header #bounds #body
 
         impl #grads #bounds {
@@ -194,6 +195,7 @@ pub fn cache_struct(cx: &Cx) -> TokenStream {
     quote! {
         #[doc = #doc]
         #(#shared)*
+        #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(64)))]
         #header #bounds #body
 
         // SAFETY: the bounds make every field `Zeroable`, so all-zero bytes are a valid
