@@ -330,7 +330,14 @@ impl GradientReport {
     }
 
     /// The diagnosis in words.
+    ///
+    /// # Panics
+    /// If a threshold is outside its range ([`Thresholds::validate`] names it): a negative
+    /// `exploding_norm` would otherwise call every layer exploding.
     pub fn verdict_with(&self, t: &Thresholds) -> Verdict {
+        if let Err(e) = t.validate() {
+            panic!("{e}");
+        }
         crate::verdict::diagnose(self, t)
     }
 }
@@ -342,7 +349,7 @@ pub fn snapshot<T: Scalar, N: TrainableNetwork<T>>(net: &mut N, grads: &N::Grads
     out
 }
 
-pub use crate::verdict::{Cure, Finding, Thresholds, Verdict};
+pub use crate::verdict::{Cure, Finding, InvalidThreshold, Thresholds, Verdict};
 
 impl fmt::Display for GradientReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -34,6 +34,98 @@ pub struct Thresholds {
     pub input_scale: f64,
 }
 
+/// A [`Thresholds`] field outside the range where it means anything: a negative
+/// `exploding_norm` would call every layer exploding, a `dead_fraction` above 1 would never
+/// report a dead layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InvalidThreshold {
+    /// The field's name.
+    pub name: &'static str,
+    /// The value given.
+    pub value: f64,
+    /// What the value must satisfy.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for InvalidThreshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Thresholds::{} = {} is invalid: it must be {}",
+            self.name, self.value, self.expected
+        )
+    }
+}
+
+impl core::error::Error for InvalidThreshold {}
+
+impl Thresholds {
+    /// `Ok` when every field is in its range: the ratios `vanishing_ratio` and `signal_ratio`
+    /// in (0, 1), the fractions in [0, 1], `vanishing_floor` at least 0, `exploding_norm`
+    /// above 0, `growth_ratio` and `input_scale` above 1 (the last three may be infinite, to
+    /// turn their finding off). NaN is never valid.
+    pub fn validate(&self) -> Result<(), InvalidThreshold> {
+        let fields: [(&'static str, f64, bool, &'static str); 8] = [
+            (
+                "vanishing_ratio",
+                self.vanishing_ratio,
+                self.vanishing_ratio > 0.0 && self.vanishing_ratio < 1.0,
+                "between 0 and 1, both excluded",
+            ),
+            (
+                "vanishing_floor",
+                self.vanishing_floor,
+                self.vanishing_floor >= 0.0 && self.vanishing_floor.is_finite(),
+                "at least 0 and finite",
+            ),
+            (
+                "exploding_norm",
+                self.exploding_norm,
+                self.exploding_norm > 0.0,
+                "above 0",
+            ),
+            (
+                "growth_ratio",
+                self.growth_ratio,
+                self.growth_ratio > 1.0,
+                "above 1",
+            ),
+            (
+                "dead_fraction",
+                self.dead_fraction,
+                (0.0..=1.0).contains(&self.dead_fraction),
+                "between 0 and 1",
+            ),
+            (
+                "saturated_fraction",
+                self.saturated_fraction,
+                (0.0..=1.0).contains(&self.saturated_fraction),
+                "between 0 and 1",
+            ),
+            (
+                "signal_ratio",
+                self.signal_ratio,
+                self.signal_ratio > 0.0 && self.signal_ratio < 1.0,
+                "between 0 and 1, both excluded",
+            ),
+            (
+                "input_scale",
+                self.input_scale,
+                self.input_scale > 1.0,
+                "above 1",
+            ),
+        ];
+        match fields.into_iter().find(|&(_, _, ok, _)| !ok) {
+            Some((name, value, _, expected)) => Err(InvalidThreshold {
+                name,
+                value,
+                expected,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
@@ -1016,6 +1108,108 @@ mod tests {
             })
             .collect();
         diagnose(&report_at(step, layers), &Thresholds::default())
+    }
+
+    /// The defaults are valid; each field outside its range is named, NaN included, and
+    /// infinite limits (a finding turned off) are accepted.
+    #[test]
+    fn thresholds_outside_their_ranges_are_named() {
+        let d = Thresholds::default();
+        assert_eq!(d.validate(), Ok(()));
+        let off = Thresholds {
+            exploding_norm: f64::INFINITY,
+            growth_ratio: f64::INFINITY,
+            input_scale: f64::INFINITY,
+            ..d
+        };
+        assert_eq!(off.validate(), Ok(()));
+        let cases = [
+            (
+                Thresholds {
+                    exploding_norm: -1.0,
+                    ..d
+                },
+                "exploding_norm",
+            ),
+            (
+                Thresholds {
+                    vanishing_ratio: 1.0,
+                    ..d
+                },
+                "vanishing_ratio",
+            ),
+            (
+                Thresholds {
+                    vanishing_floor: f64::NAN,
+                    ..d
+                },
+                "vanishing_floor",
+            ),
+            (
+                Thresholds {
+                    growth_ratio: 0.5,
+                    ..d
+                },
+                "growth_ratio",
+            ),
+            (
+                Thresholds {
+                    dead_fraction: 1.5,
+                    ..d
+                },
+                "dead_fraction",
+            ),
+            (
+                Thresholds {
+                    saturated_fraction: -0.1,
+                    ..d
+                },
+                "saturated_fraction",
+            ),
+            (
+                Thresholds {
+                    signal_ratio: 0.0,
+                    ..d
+                },
+                "signal_ratio",
+            ),
+            (
+                Thresholds {
+                    input_scale: f64::NAN,
+                    ..d
+                },
+                "input_scale",
+            ),
+        ];
+        for (t, name) in cases {
+            let err = t.validate().unwrap_err();
+            assert_eq!(err.name, name);
+            assert!(
+                err.to_string()
+                    .starts_with(&alloc::format!("Thresholds::{name} = ")),
+                "{err}"
+            );
+        }
+        // `verdict_with` refuses them rather than judging every layer by them.
+        let report = report_at(3, (0..2).map(|i| layer(i, "dense", 1.0)).collect());
+        let bad = Thresholds {
+            exploding_norm: -1.0,
+            ..d
+        };
+        let panicked = std::panic::catch_unwind(|| report.verdict_with(&bad)).unwrap_err();
+        let message = panicked
+            .downcast_ref::<alloc::string::String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("Thresholds::exploding_norm = -1 is invalid"),
+            "{message}"
+        );
+        assert!(
+            report.verdict_with(&d).healthy(),
+            "{}",
+            report.verdict_with(&d)
+        );
     }
 
     /// A layer whose weights hold a NaN is named as that, alone: the NaN gradients it causes
