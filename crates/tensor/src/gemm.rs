@@ -2307,6 +2307,20 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// `c += a b` from `c = wave(_, 3)`, by the fast kernel of the moment (`fast`) or by the
+    /// reference.
+    fn accumulated(a: View<'_, f32>, b: View<'_, f32>, fast: bool) -> std::vec::Vec<f32> {
+        let (m, n) = (a.rows(), b.cols());
+        let mut c = wave(m * n, 3);
+        let cv = &mut ViewMut::row_major(&mut c, m, n);
+        if fast {
+            assert!(f32::try_fast_gemm(a, b, cv, true));
+        } else {
+            gemm_reference(a, b, cv, true);
+        }
+        c
+    }
+
     /// Asserts that a product over a shared dimension of `k` is within rounding of the
     /// reference's, naming the first element that is not.
     fn assert_near(c: &[f32], reference: &[f32], k: usize, what: &str) {
@@ -2339,19 +2353,9 @@ pub(crate) mod tests {
         ] {
             let (a, b) = (wave(m * k, 1), wave(k * n, 2));
             let (av, bv) = (View::row_major(&a, m, k), View::row_major(&b, k, n));
-            let run = || {
-                let mut c = wave(m * n, 3);
-                assert!(f32::try_fast_gemm(
-                    av,
-                    bv,
-                    &mut ViewMut::row_major(&mut c, m, n),
-                    true
-                ));
-                c
-            };
+            let run = || accumulated(av, bv, true);
             let (first, second, third) = (run(), run(), run());
-            let mut slow = wave(m * n, 3);
-            gemm_reference(av, bv, &mut ViewMut::row_major(&mut slow, m, n), true);
+            let slow = accumulated(av, bv, false);
             assert_near(&first, &slow, k, &std::format!("{m}x{k}x{n}"));
             // The first column whose bits differ from the first call's, if any.
             let differs = |c: &[f32]| {
@@ -2393,13 +2397,10 @@ pub(crate) mod tests {
                 let b = &buffer[skip..skip + k * n];
                 let a = wave(m * k, 1);
                 let (av, bv) = (View::row_major(&a, m, k), View::row_major(b, k, n));
-                let mut slow = wave(m * n, 3);
-                gemm_reference(av, bv, &mut ViewMut::row_major(&mut slow, m, n), true);
+                let slow = accumulated(av, bv, false);
                 let mut results = std::vec::Vec::new();
                 with_each_kernel(|kernel| {
-                    let mut c = wave(m * n, 3);
-                    let cv = &mut ViewMut::row_major(&mut c, m, n);
-                    assert!(f32::try_fast_gemm(av, bv, cv, true));
+                    let c = accumulated(av, bv, true);
                     let what = std::format!("{kernel} {m}x{k}x{n} (shift {shift})");
                     assert_near(&c, &slow, k, &what);
                     results.push(c);
